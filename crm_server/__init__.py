@@ -1,0 +1,1 @@
+"""The reference CRM server: HTTP API, auth, scopes, change feed and batch writes."""

@@ -1,0 +1,1 @@
+"""The Textual screens and widgets. They read and write through cache/ and never speak HTTP."""
