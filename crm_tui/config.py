@@ -1,0 +1,91 @@
+"""Typed, layered configuration: defaults < config file (TOML) < environment (CRM_TUI_*).
+
+The file lives at ``<config dir>/config.toml``; ``CRM_TUI_CONFIG`` points at another file (the
+seam tests use). Nothing is read at import time: call ``load_settings()``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from crm_tui import paths
+
+
+class ConfigError(Exception):
+    """The config file cannot be read or has invalid values; the message says where and what."""
+
+
+class SyncSettings(BaseModel):
+    interval: float = Field(30.0, ge=1, le=86400, description="seconds between syncs (daemon and app)")
+    page_size: int = Field(2000, ge=1, le=5000, description="records per change-feed page")
+    batch_size: int = Field(500, ge=1, le=1000, description="ops per push request")
+    connect_timeout: float = Field(5.0, gt=0, le=120)
+    read_timeout: float = Field(30.0, gt=0, le=600)
+    max_retries: int = Field(5, ge=0, le=20, description="consecutive retries before a sync gives up")
+    backoff_base: float = Field(0.5, gt=0, le=60, description="first retry delay cap, seconds")
+    backoff_max: float = Field(30.0, gt=0, le=600, description="largest retry delay, seconds")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRM_TUI_", env_nested_delimiter="__", extra="forbid")
+
+    server: str | None = Field(None, description="server URL; `crm-tui login` sets it")
+    theme: str = Field("textual-dark", description="a Textual theme name")
+    keymap: dict[str, str] = Field(
+        default_factory=dict, description="binding id -> keys, e.g. {'app.search' = 'f2'}"
+    )
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    # Switches for deterministic runs (snapshot tests, demos on a projector).
+    clock: str | None = Field(None, description="freeze the app clock at this ISO date-time")
+    animations: bool = True
+    sync_in_app: bool = Field(True, description="the app syncs in the background unless a daemon does")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the config file, then the environment, then ``overrides``.
+
+    Raises ConfigError naming the file and the bad keys.
+    """
+    path = config_file or paths.Paths.resolve().config_file
+    values = read_config_file(path)
+    # The environment wins over the file: pass the file's values as the lowest layer by
+    # removing keys the environment sets.
+    env_keys = {k[len("CRM_TUI_"):].lower().split("__")[0] for k in os.environ if k.startswith("CRM_TUI_")}
+    file_values = {k: v for k, v in values.items() if k not in env_keys}
+    try:
+        settings = Settings(**file_values)
+        if overrides:
+            settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings in {path} or CRM_TUI_* variables: {problems}") from None
+    return settings
