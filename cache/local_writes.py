@@ -1,0 +1,220 @@
+"""Local writes: what a user saves lands in the replica and the outbox in one durable transaction.
+
+Sync-contract promise 4: when ``create``/``update``/``delete`` return, the change and the op that
+will carry it to the server are both on disk (the replica commits with synchronous=FULL). Several
+edits of one record before a push coalesce into one op with the earliest base version; an op that
+was ever sent is never changed again (its op id may already be applied), so later edits queue
+a new op behind it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from cache.codec import encode_value
+from cache.errors import RecordNotFound
+from crm_tui.domain import (
+    CUSTOMER_CHILDREN,
+    ValidationError,
+    check_ticket_transition,
+    entity,
+    format_datetime,
+    sla_due_for,
+    utcnow,
+    validate_fields,
+)
+from crm_tui.ids import new_id
+
+if TYPE_CHECKING:
+    from cache.replica import Replica
+
+ID_PREFIX = {
+    "customer": "cu_", "contact": "co_", "order": "or_", "ticket": "ti_", "deal": "de_",
+    "activity": "ac_", "user": "us_", "territory": "te_",
+}
+
+
+class LocalWrites:
+    def __init__(self, replica: Replica):
+        self.replica = replica
+        self.conn = replica.conn
+
+    # ------------------------------------------------------------------ public
+
+    def create(self, entity_name: str, fields: dict[str, Any], *, record_id: str | None = None) -> dict[str, Any]:
+        """Create a record locally and queue its create op; returns the stored record.
+
+        Raises ValidationError (field -> message) for bad values or a reference to a record
+        the replica does not hold.
+        """
+        ent = entity(entity_name)
+        clean = validate_fields(ent, fields, creating=True)
+        self._check_refs(ent, clean)
+        now = format_datetime(utcnow())
+        rid = record_id or new_id(ID_PREFIX.get(ent.name, ""))
+        record: dict[str, Any] = {f.name: None for f in ent.fields}
+        record.update(clean)
+        if "created_at" in ent.by_name:
+            record["created_at"] = record["updated_at"] = now
+        if ent.name == "activity":
+            record["author_id"] = self._me()
+        if ent.name == "ticket" and not record.get("sla_due"):
+            record["sla_due"] = sla_due_for(record["priority"], utcnow())
+        with self.replica.transaction():
+            if self.conn.execute(f"SELECT 1 FROM {ent.table} WHERE id = ?", (rid,)).fetchone():
+                raise ValidationError({"id": f"a {ent.name} with this id already exists"})
+            self._write_row(ent, rid, record, version=0, insert=True)
+            self._queue(ent.name, rid, "create", None, clean, {})
+            self.replica.bump_customer_revs(self._anchors(ent, rid, record))
+        return self.replica.get(ent.name, rid)  # type: ignore[return-value]
+
+    def update(self, entity_name: str, record_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Change fields of a record locally and queue (or coalesce into) its update op.
+
+        Returns the stored record. Raises RecordNotFound, or ValidationError for bad values,
+        server-set or immutable fields, or a ticket status move the workflow forbids.
+        """
+        ent = entity(entity_name)
+        clean = validate_fields(ent, fields, creating=False)
+        with self.replica.transaction():
+            current = self.replica.get(ent.name, record_id)
+            if current is None:
+                raise RecordNotFound(ent.name, record_id)
+            if ent.name == "ticket" and "status" in clean:
+                check_ticket_transition(current["status"], clean["status"])
+            self._check_refs(ent, clean)
+            changes = {k: v for k, v in clean.items() if current.get(k) != v}
+            if not changes:
+                return current
+            if "updated_at" in ent.by_name:
+                changes_to_store = {**changes, "updated_at": format_datetime(utcnow())}
+            else:
+                changes_to_store = changes
+            open_op = self._open_op(ent.name, record_id)
+            if open_op is not None and open_op["op"] == "create":
+                merged = {**json.loads(open_op["fields"]), **changes}
+                self._update_op(open_op["seq"], merged, json.loads(open_op["base_values"]), open_op["base_version"])
+            elif open_op is not None and open_op["op"] == "update":
+                op_fields = json.loads(open_op["fields"])
+                base_values = json.loads(open_op["base_values"])
+                for k, v in changes.items():
+                    if k not in base_values:
+                        base_values[k] = current.get(k)
+                    op_fields[k] = v
+                # An edit back to the value it was based on is no edit at all.
+                for k in [k for k in op_fields if op_fields[k] == base_values.get(k)]:
+                    del op_fields[k]
+                    del base_values[k]
+                if op_fields:
+                    self._update_op(open_op["seq"], op_fields, base_values, open_op["base_version"])
+                else:
+                    self.conn.execute("DELETE FROM outbox WHERE seq = ?", (open_op["seq"],))
+            else:
+                self._queue(ent.name, record_id, "update", current["version"], changes,
+                            {k: current.get(k) for k in changes})
+            self._write_row(ent, record_id, changes_to_store)
+            self.replica.bump_customer_revs(self._anchors(ent, record_id, current))
+            return self.replica.get(ent.name, record_id)  # type: ignore[return-value]
+
+    def delete(self, entity_name: str, record_id: str) -> None:
+        """Delete a record locally (a customer with everything attached) and queue the delete.
+
+        A record created here and never sent just disappears, with nothing to send.
+        """
+        ent = entity(entity_name)
+        with self.replica.transaction():
+            current = self.replica.get(ent.name, record_id)
+            if current is None:
+                raise RecordNotFound(ent.name, record_id)
+            anchors = self._anchors(ent, record_id, current)
+            open_op = self._open_op(ent.name, record_id)
+            if open_op is not None and open_op["op"] == "create":
+                self.conn.execute("DELETE FROM outbox WHERE seq = ?", (open_op["seq"],))
+            elif open_op is not None and open_op["op"] == "update":
+                before = {**current, **json.loads(open_op["base_values"])}
+                self.conn.execute(
+                    "UPDATE outbox SET op = 'delete', fields = '{}', base_values = ?, updated_at = ? WHERE seq = ?",
+                    (json.dumps(before), format_datetime(utcnow()), open_op["seq"]),
+                )
+            else:
+                self._queue(ent.name, record_id, "delete", current["version"], {}, current)
+            if ent.name == "customer":
+                for child in CUSTOMER_CHILDREN:
+                    ids = [r[0] for r in self.conn.execute(
+                        f"SELECT id FROM {child.table} WHERE customer_id = ?", (record_id,))]
+                    for cid in ids:
+                        self.conn.execute(
+                            "DELETE FROM outbox WHERE entity = ? AND record_id = ? AND state = 'pending' "
+                            "AND sent_count = 0", (child.name, cid))
+                    self.conn.execute(f"DELETE FROM {child.table} WHERE customer_id = ?", (record_id,))
+            self.conn.execute(f"DELETE FROM {ent.table} WHERE id = ?", (record_id,))
+            self.replica.bump_customer_revs(anchors)
+
+    # ------------------------------------------------------------------ internals
+
+    def _me(self) -> str | None:
+        me = self.replica.get_meta("me")
+        return me.get("id") if isinstance(me, dict) else None
+
+    def _check_refs(self, ent, clean: dict[str, Any]) -> None:
+        errors = {}
+        for f in ent.fields:
+            if f.kind != "ref" or clean.get(f.name) is None or f.ref in ("user", "territory"):
+                continue
+            target = entity(f.ref)
+            if not self.conn.execute(f"SELECT 1 FROM {target.table} WHERE id = ?", (clean[f.name],)).fetchone():
+                errors[f.name] = f"no such {target.name} in the local replica"
+        if errors:
+            raise ValidationError(errors)
+
+    @staticmethod
+    def _anchors(ent, record_id: str, record: dict[str, Any]) -> set[str]:
+        if ent.anchor == "self":
+            return {record_id}
+        if ent.anchor == "customer_id" and record.get("customer_id"):
+            return {record["customer_id"]}
+        return set()
+
+    def _open_op(self, entity_name: str, record_id: str) -> dict[str, Any] | None:
+        """The newest pending op for the record that was never sent (so it may still change)."""
+        cur = self.conn.execute(
+            "SELECT seq, op, fields, base_values, base_version, sent_count FROM outbox "
+            "WHERE entity = ? AND record_id = ? AND state = 'pending' ORDER BY seq DESC LIMIT 1",
+            (entity_name, record_id),
+        )
+        row = cur.fetchone()
+        if row is None or row[5] > 0:
+            return None
+        return dict(zip(("seq", "op", "fields", "base_values", "base_version", "sent_count"), row, strict=True))
+
+    def _queue(self, entity_name: str, record_id: str, op: str, base_version: int | None,
+               fields: dict[str, Any], base_values: dict[str, Any]) -> str:
+        op_id = new_id("op_")
+        now = format_datetime(utcnow())
+        self.conn.execute(
+            "INSERT INTO outbox(op_id, op, entity, record_id, base_version, fields, base_values, state,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            (op_id, op, entity_name, record_id, base_version, json.dumps(fields), json.dumps(base_values), now, now),
+        )
+        return op_id
+
+    def _update_op(self, seq: int, fields: dict[str, Any], base_values: dict[str, Any], base_version: int | None) -> None:
+        self.conn.execute(
+            "UPDATE outbox SET fields = ?, base_values = ?, base_version = ?, updated_at = ? WHERE seq = ?",
+            (json.dumps(fields), json.dumps(base_values), base_version, format_datetime(utcnow()), seq),
+        )
+
+    def _write_row(self, ent, record_id: str, values: dict[str, Any], *, version: int = 0, insert: bool = False) -> None:
+        kinds = {f.name: f.kind for f in ent.fields}
+        if insert:
+            names = ["id", *values.keys(), "version", "_gen"]
+            gen = int(self.replica.get_meta("resync_gen", 0) or 0)
+            params = [record_id, *(encode_value(kinds[k], v) for k, v in values.items()), version, gen]
+            self.conn.execute(
+                f"INSERT INTO {ent.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", params
+            )
+            return
+        sets = ", ".join(f"{k} = ?" for k in values)
+        params = [encode_value(kinds[k], v) for k, v in values.items()]
+        self.conn.execute(f"UPDATE {ent.table} SET {sets} WHERE id = ?", [*params, record_id])

@@ -1,0 +1,405 @@
+"""The outbox: pending writes on their way to the server, and what came back for each.
+
+* ``next_batch`` hands the sync engine the oldest pending ops (at most one per record, so a
+  later edit is always sent against the result of the earlier one) and records that they were
+  sent. Ops keep their op id for ever: a re-sent op is applied once (sync-contract promise 5).
+* ``apply_results`` stores each per-op result: applied and merged ops leave the outbox and the
+  server's record replaces the local copy (pending fields still win); conflicts are stored with
+  both values; rejected ops stay, with the reason, without blocking the ops behind them.
+* Conflicts are resolved per field; rejected ops are fixed and re-sent, or discarded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cache.codec import encode_value
+from cache.errors import RecordNotFound, ReplicaError
+from crm_tui.domain import ENTITIES, entity, format_datetime, utcnow, validate_fields
+from crm_tui.ids import new_id
+
+if TYPE_CHECKING:
+    from cache.replica import Replica
+
+RESULT_STATUSES = ("applied", "merged", "conflict", "rejected")
+
+
+@dataclass
+class OutboxOp:
+    seq: int
+    op_id: str
+    op: str
+    entity: str
+    record_id: str
+    base_version: int | None
+    fields: dict[str, Any]
+    base_values: dict[str, Any]
+    state: str
+    sent_count: int
+    error: dict[str, Any] | None
+    created_at: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "op_id": self.op_id, "op": self.op, "entity": self.entity, "id": self.record_id,
+            "base_version": self.base_version, "fields": self.fields if self.op != "delete" else {},
+        }
+
+    @property
+    def summary(self) -> str:
+        if self.op == "delete":
+            return f"delete {self.entity} {self.record_id}"
+        names = ", ".join(sorted(self.fields)) or "-"
+        return f"{self.op} {self.entity} {self.record_id}: {names}"
+
+
+@dataclass
+class Conflict:
+    id: int
+    entity: str
+    record_id: str
+    op_id: str | None
+    server_version: int | None
+    kind: str  # "fields" or "delete"
+    fields: dict[str, dict[str, Any]]  # field -> {"mine", "theirs", "base"}
+    created_at: str
+
+
+@dataclass
+class PushStats:
+    applied: int = 0
+    merged: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    left_scope: int = 0
+    unanswered: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return self.applied + self.merged + self.conflicts + self.rejected
+
+
+_OP_COLS = "seq, op_id, op, entity, record_id, base_version, fields, base_values, state, sent_count, error, created_at"
+
+
+def _op(row: tuple) -> OutboxOp:
+    seq, op_id, op, ent, rid, base_version, fields, base_values, state, sent, error, created = row
+    return OutboxOp(seq, op_id, op, ent, rid, base_version, json.loads(fields), json.loads(base_values),
+                    state, sent, json.loads(error) if error else None, created)
+
+
+class Outbox:
+    def __init__(self, replica: Replica):
+        self.replica = replica
+        self.conn = replica.conn
+
+    # ------------------------------------------------------------------ reading
+
+    def pending(self, limit: int = 1000) -> list[OutboxOp]:
+        """Pending ops, oldest first."""
+        rows = self.conn.execute(
+            f"SELECT {_OP_COLS} FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?", (limit,)
+        ).fetchall()
+        return [_op(r) for r in rows]
+
+    def rejected(self, limit: int = 1000) -> list[OutboxOp]:
+        rows = self.conn.execute(
+            f"SELECT {_OP_COLS} FROM outbox WHERE state = 'rejected' ORDER BY seq LIMIT ?", (limit,)
+        ).fetchall()
+        return [_op(r) for r in rows]
+
+    def get(self, seq: int) -> OutboxOp | None:
+        row = self.conn.execute(f"SELECT {_OP_COLS} FROM outbox WHERE seq = ?", (seq,)).fetchone()
+        return _op(row) if row else None
+
+    def counts(self) -> dict[str, int]:
+        """{'pending': n, 'rejected': n, 'conflicts': n}"""
+        out = {"pending": 0, "rejected": 0}
+        for state, n in self.conn.execute("SELECT state, count(*) FROM outbox GROUP BY state"):
+            out[state] = n
+        out["conflicts"] = self.conn.execute(
+            "SELECT count(*) FROM conflicts WHERE resolved_at IS NULL").fetchone()[0]
+        return out
+
+    def conflicts(self, limit: int = 1000) -> list[Conflict]:
+        rows = self.conn.execute(
+            "SELECT id, entity, record_id, op_id, server_version, kind, fields, created_at FROM conflicts "
+            "WHERE resolved_at IS NULL ORDER BY id LIMIT ?", (limit,)
+        ).fetchall()
+        return [Conflict(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7]) for r in rows]
+
+    def record_state(self, entity_name: str, record_id: str) -> str | None:
+        """'conflict', 'rejected' or 'pending' if the record has something unsynced, else None."""
+        if self.conn.execute(
+            "SELECT 1 FROM conflicts WHERE entity = ? AND record_id = ? AND resolved_at IS NULL",
+            (entity_name, record_id),
+        ).fetchone():
+            return "conflict"
+        row = self.conn.execute(
+            "SELECT min(CASE state WHEN 'rejected' THEN 0 ELSE 1 END) FROM outbox WHERE entity = ? AND record_id = ?",
+            (entity_name, record_id),
+        ).fetchone()
+        if row[0] is None:
+            return None
+        return "rejected" if row[0] == 0 else "pending"
+
+    def unsynced_ids(self, entity_name: str) -> dict[str, str]:
+        """record id -> state, for every record of the entity with something unsynced."""
+        out: dict[str, str] = {}
+        for rid, state in self.conn.execute(
+            "SELECT record_id, state FROM outbox WHERE entity = ? ORDER BY seq", (entity_name,)
+        ):
+            if out.get(rid) != "rejected":
+                out[rid] = state
+        for (rid,) in self.conn.execute(
+            "SELECT record_id FROM conflicts WHERE entity = ? AND resolved_at IS NULL", (entity_name,)
+        ):
+            out[rid] = "conflict"
+        return out
+
+    # ------------------------------------------------------------------ pushing
+
+    def next_batch(self, limit: int) -> list[OutboxOp]:
+        """The oldest pending ops, at most one per record, marked as sent (in one transaction).
+
+        An op that follows an unanswered op for the same record waits for the next batch, so
+        it is always sent after the earlier op's result re-based it.
+        """
+        with self.replica.transaction():
+            rows = self.conn.execute(
+                f"SELECT {_OP_COLS} FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?", (limit * 4,)
+            ).fetchall()
+            batch: list[OutboxOp] = []
+            seen: set[tuple[str, str]] = set()
+            for row in rows:
+                op = _op(row)
+                key = (op.entity, op.record_id)
+                if key in seen:
+                    continue
+                seen.add(key)
+                batch.append(op)
+                if len(batch) >= limit:
+                    break
+            now = format_datetime(utcnow())
+            self.conn.executemany(
+                "UPDATE outbox SET sent_count = sent_count + 1, last_sent_at = ? WHERE seq = ?",
+                [(now, op.seq) for op in batch],
+            )
+        return batch
+
+    def apply_results(self, ops: list[OutboxOp], results: list[dict[str, Any]]) -> PushStats:
+        """Store the server's per-op results (matched by op id) in one transaction.
+
+        A result that does not fit the protocol is ignored (its op stays pending and is re-sent);
+        an op with no result stays pending.
+        """
+        stats = PushStats()
+        by_id = {r.get("op_id"): r for r in results if isinstance(r, dict)}
+        with self.replica.transaction():
+            for op in ops:
+                res = by_id.get(op.op_id)
+                if res is None or res.get("status") not in RESULT_STATUSES:
+                    stats.unanswered += 1
+                    continue
+                try:
+                    self._apply_result(op, res, stats)
+                except (KeyError, TypeError, ValueError) as exc:
+                    stats.unanswered += 1
+                    stats.messages.append(f"unreadable result for {op.summary}: {exc}")
+        return stats
+
+    def _apply_result(self, op: OutboxOp, res: dict[str, Any], stats: PushStats) -> None:
+        ent = entity(op.entity)
+        status = res["status"]
+        record = res.get("record") if isinstance(res.get("record"), dict) else None
+        if status == "rejected":
+            error = res.get("error") if isinstance(res.get("error"), dict) else {"code": "rejected", "message": "rejected"}
+            self.conn.execute(
+                "UPDATE outbox SET state = 'rejected', error = ?, updated_at = ? WHERE seq = ?",
+                (json.dumps(error), format_datetime(utcnow()), op.seq),
+            )
+            stats.rejected += 1
+            stats.messages.append(f"rejected: {op.summary}: {error.get('message', '')}")
+            return
+        self.conn.execute("DELETE FROM outbox WHERE seq = ?", (op.seq,))
+        if status == "conflict":
+            stats.conflicts += 1
+            conflicts = res.get("conflicts") or []
+            kind = "delete" if op.op == "delete" else "fields"
+            fields = {
+                c["field"]: {"mine": c.get("client"), "theirs": c.get("server"), "base": op.base_values.get(c["field"])}
+                for c in conflicts if isinstance(c, dict) and isinstance(c.get("field"), str)
+            }
+            self.conn.execute(
+                "INSERT INTO conflicts(entity, record_id, op_id, server_version, kind, fields, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (op.entity, op.record_id, op.op_id, res.get("version"), kind, json.dumps(fields),
+                 format_datetime(utcnow())),
+            )
+        elif status == "merged":
+            stats.merged += 1
+        else:
+            stats.applied += 1
+        if res.get("in_scope") is False:
+            stats.left_scope += 1
+            self.replica.pull.remove_records(ent, [op.record_id])
+        elif (record is not None and record.get("id") == op.record_id
+              and not (op.op == "delete" and status != "conflict")):
+            self.replica.pull.apply_records(ent, [record])
+
+    # ------------------------------------------------------------------ conflicts
+
+    def resolve_conflict(self, conflict_id: int, choices: dict[str, str]) -> None:
+        """Settle a conflict. For field conflicts ``choices`` maps each field to 'mine' or
+        'theirs' (fields left out keep 'theirs'); 'mine' queues an update against the server's
+        version. For a delete conflict, ``{'record': 'delete'}`` deletes anyway, anything else
+        keeps the record."""
+        with self.replica.transaction():
+            row = self.conn.execute(
+                "SELECT entity, record_id, server_version, kind, fields FROM conflicts WHERE id = ? AND resolved_at IS NULL",
+                (conflict_id,),
+            ).fetchone()
+            if row is None:
+                raise ReplicaError(f"conflict {conflict_id} is not open")
+            ent_name, rid, server_version, kind, fields_json = row
+            ent = entity(ent_name)
+            fields = json.loads(fields_json)
+            self.conn.execute("UPDATE conflicts SET resolved_at = ? WHERE id = ?", (format_datetime(utcnow()), conflict_id))
+            current = self.replica.get(ent_name, rid)
+            if kind == "delete":
+                if choices.get("record") == "delete" and current is not None:
+                    # The local copy now carries the server's version, so the delete is based on it.
+                    self.replica.writes.delete(ent_name, rid)
+                return
+            if current is None:
+                return
+            kinds = {f.name: f.kind for f in ent.fields}
+            mine = {f: v["mine"] for f, v in fields.items() if choices.get(f) == "mine" and f in kinds}
+            theirs = {f: v["theirs"] for f, v in fields.items() if choices.get(f) != "mine" and f in kinds}
+            if theirs:
+                sets = ", ".join(f"{k} = ?" for k in theirs)
+                self.conn.execute(
+                    f"UPDATE {ent.table} SET {sets} WHERE id = ?",
+                    [*(encode_value(kinds[k], v) for k, v in theirs.items()), rid],
+                )
+            if mine:
+                now = format_datetime(utcnow())
+                base_values = {f: fields[f]["theirs"] for f in mine}
+                self.conn.execute(
+                    "INSERT INTO outbox(op_id, op, entity, record_id, base_version, fields, base_values, state,"
+                    " created_at, updated_at) VALUES (?, 'update', ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                    (new_id("op_"), ent_name, rid, server_version, json.dumps(mine), json.dumps(base_values), now, now),
+                )
+                sets = ", ".join(f"{k} = ?" for k in mine)
+                self.conn.execute(
+                    f"UPDATE {ent.table} SET {sets} WHERE id = ?",
+                    [*(encode_value(kinds[k], v) for k, v in mine.items()), rid],
+                )
+            self.replica.bump_customer_revs(self._anchor(ent, current))
+
+    # ------------------------------------------------------------------ rejected ops
+
+    def discard(self, seq: int) -> None:
+        """Drop a rejected op and put the record back as the server last had it.
+
+        The record is also queued for a refetch, so the next sync brings the server's
+        current copy."""
+        with self.replica.transaction():
+            op = self.get(seq)
+            if op is None or op.state != "rejected":
+                raise ReplicaError("only a rejected op can be discarded")
+            ent = entity(op.entity)
+            kinds = {f.name: f.kind for f in ent.fields}
+            self.conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            current = self.replica.get(op.entity, op.record_id)
+            if op.op == "create":
+                if current is not None:
+                    self.conn.execute(f"DELETE FROM {ent.table} WHERE id = ?", (op.record_id,))
+            elif op.op == "update" and current is not None:
+                restore = {k: v for k, v in op.base_values.items() if k in kinds}
+                if restore:
+                    sets = ", ".join(f"{k} = ?" for k in restore)
+                    self.conn.execute(
+                        f"UPDATE {ent.table} SET {sets} WHERE id = ?",
+                        [*(encode_value(kinds[k], v) for k, v in restore.items()), op.record_id],
+                    )
+            elif op.op == "delete" and current is None and op.base_values:
+                row = {k: v for k, v in op.base_values.items() if k in kinds}
+                names = ["id", *row, "version"]
+                self.conn.execute(
+                    f"INSERT INTO {ent.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                    [op.record_id, *(encode_value(kinds[k], v) for k, v in row.items()), op.base_values.get("version") or 0],
+                )
+            self.request_refetch(op.entity, op.record_id)
+            self.replica.bump_customer_revs(self._anchor(ent, current or {**op.base_values, "id": op.record_id}))
+
+    def resend(self, seq: int, fields: dict[str, Any] | None = None) -> str:
+        """Queue a rejected op again under a new op id, with ``fields`` corrected if given.
+
+        Raises ValidationError for bad values (the op stays rejected)."""
+        with self.replica.transaction():
+            op = self.get(seq)
+            if op is None or op.state != "rejected":
+                raise ReplicaError("only a rejected op can be re-sent")
+            ent = entity(op.entity)
+            new_fields = dict(op.fields)
+            if fields:
+                new_fields.update(fields)
+            if op.op != "delete":
+                new_fields = validate_fields(ent, new_fields, creating=op.op == "create")
+            current = self.replica.get(op.entity, op.record_id)
+            if op.op == "update" and current is None:
+                raise RecordNotFound(op.entity, op.record_id)
+            kinds = {f.name: f.kind for f in ent.fields}
+            if current is not None and new_fields:
+                sets = ", ".join(f"{k} = ?" for k in new_fields)
+                self.conn.execute(
+                    f"UPDATE {ent.table} SET {sets} WHERE id = ?",
+                    [*(encode_value(kinds[k], v) for k, v in new_fields.items()), op.record_id],
+                )
+            op_id = new_id("op_")
+            now = format_datetime(utcnow())
+            base_version = op.base_version if op.op != "create" else None
+            self.conn.execute(
+                "UPDATE outbox SET op_id = ?, fields = ?, state = 'pending', sent_count = 0, error = NULL,"
+                " base_version = ?, updated_at = ? WHERE seq = ?",
+                (op_id, json.dumps(new_fields), base_version, now, seq),
+            )
+            if current is not None:
+                self.replica.bump_customer_revs(self._anchor(ent, current))
+            return op_id
+
+    # ------------------------------------------------------------------ refetch
+
+    def request_refetch(self, entity_name: str, record_id: str) -> None:
+        wanted = self.replica.get_meta("refetch", []) or []
+        if [entity_name, record_id] not in wanted:
+            wanted.append([entity_name, record_id])
+        self.conn.execute(
+            "INSERT INTO replica_meta(key, value) VALUES ('refetch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (json.dumps(wanted),),
+        )
+
+    def take_refetch(self) -> list[tuple[str, str]]:
+        wanted = self.replica.get_meta("refetch", []) or []
+        return [(e, r) for e, r in wanted if e in ENTITIES]
+
+    def done_refetch(self, done: list[tuple[str, str]]) -> None:
+        with self.replica.transaction():
+            wanted = self.replica.get_meta("refetch", []) or []
+            left = [w for w in wanted if tuple(w) not in set(done)]
+            self.conn.execute(
+                "INSERT INTO replica_meta(key, value) VALUES ('refetch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (json.dumps(left),),
+            )
+
+    @staticmethod
+    def _anchor(ent, record: dict[str, Any]) -> set[str]:
+        if ent.anchor == "self":
+            return {record.get("id")} - {None}
+        if ent.anchor == "customer_id":
+            return {record.get("customer_id")} - {None}
+        return set()

@@ -1,0 +1,383 @@
+"""Applying change-feed pages to the replica.
+
+``apply_page`` is the whole of the client's half of sync-contract promises 1, 3, 8 and 10:
+
+* a page and the cursor that follows it commit in one transaction, so a client killed at any
+  instant resumes from where its data is;
+* tombstones, scope exits and lost territories remove records (and what hangs off customers);
+* a field with a pending local edit (or an unresolved conflict) is never overwritten: the local
+  value stays, and the pending edit is re-based on the new server version when the server did
+  not touch the fields it changes;
+* a page that is not of the protocol's shape raises MalformedPage and changes nothing; a single
+  record that fails validation is quarantined (kept with its error for ``status``) and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cache.codec import decode_value, encode_value
+from cache.errors import MalformedPage
+from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, Entity, ValidationError, _check_scalar, utcnow
+
+if TYPE_CHECKING:
+    from cache.replica import Replica
+
+PHASES = ("snapshot", "backfill", "feed")
+SEGMENT_OPS = ("upsert", "delete", "exit", "exit_territory")
+_CHUNK = 500
+
+
+@dataclass
+class PageStats:
+    upserted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    deleted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    exited_customers: int = 0
+    quarantined: int = 0
+    rebased_ops: int = 0
+    kept_local_fields: int = 0
+
+    @property
+    def records(self) -> int:
+        return sum(self.upserted.values()) + sum(self.deleted.values())
+
+
+def check_page(page: Any) -> dict[str, Any]:
+    """Check a decoded page against the protocol's shape; raise MalformedPage naming the problem."""
+    if not isinstance(page, dict):
+        raise MalformedPage("the change page is not a JSON object")
+    if not isinstance(page.get("cursor"), str) or not page["cursor"]:
+        raise MalformedPage("the change page has no cursor")
+    if not isinstance(page.get("has_more"), bool):
+        raise MalformedPage("the change page's has_more is not true/false")
+    if page.get("phase") not in PHASES:
+        raise MalformedPage(f"the change page's phase {page.get('phase')!r} is unknown")
+    segments = page.get("segments")
+    if not isinstance(segments, list):
+        raise MalformedPage("the change page's segments are not a list")
+    for i, seg in enumerate(segments):
+        where = f"segment {i}"
+        if not isinstance(seg, dict) or seg.get("op") not in SEGMENT_OPS:
+            raise MalformedPage(f"{where} has an unknown op")
+        op = seg["op"]
+        if op == "exit_territory":
+            if not isinstance(seg.get("territory"), str):
+                raise MalformedPage(f"{where} names no territory")
+            continue
+        if seg.get("entity") not in ENTITIES:
+            raise MalformedPage(f"{where} names an unknown entity {seg.get('entity')!r}")
+        if op == "upsert":
+            cols = seg.get("columns")
+            rows = seg.get("rows")
+            if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
+                raise MalformedPage(f"{where} has no column list")
+            if "id" not in cols or "version" not in cols or len(set(cols)) != len(cols):
+                raise MalformedPage(f"{where} lacks the id or version column")
+            if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(cols) for r in rows):
+                raise MalformedPage(f"{where} has rows that do not match its columns")
+        else:
+            ids = seg.get("ids")
+            if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
+                raise MalformedPage(f"{where} has no id list")
+    progress = page.get("progress")
+    if progress is not None and not isinstance(progress, dict):
+        raise MalformedPage("the change page's progress is not an object")
+    return page
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class PullApplier:
+    def __init__(self, replica: Replica):
+        self.replica = replica
+        self.conn = replica.conn
+
+    # ------------------------------------------------------------------ public
+
+    def apply_page(self, page: Any) -> PageStats:
+        """Apply one change-feed page and store its cursor, in one transaction.
+
+        Raises MalformedPage (nothing applied) if the page is not of the protocol's shape.
+        """
+        check_page(page)
+        stats = PageStats()
+        touched: set[str] = set()
+        gen = int(self.replica.get_meta("resync_gen", 0) or 0)
+        with self.replica.transaction():
+            pending = self._pending_fields()
+            for seg in page["segments"]:
+                op = seg["op"]
+                if op == "upsert":
+                    self._upsert(ENTITIES[seg["entity"]], seg["columns"], seg["rows"], pending, gen, stats, touched)
+                elif op == "delete":
+                    self._delete(ENTITIES[seg["entity"]], seg["ids"], stats, touched)
+                elif op == "exit":
+                    ent = ENTITIES[seg["entity"]]
+                    if ent.name == "customer":
+                        stats.exited_customers += self._remove_customers(seg["ids"], stats, touched)
+                    else:
+                        self._delete(ent, seg["ids"], stats, touched)
+                else:
+                    ids = [r[0] for r in self.conn.execute(
+                        "SELECT id FROM customers WHERE territory = ?", (seg["territory"],))]
+                    stats.exited_customers += self._remove_customers(ids, stats, touched)
+            self.replica.bump_customer_revs(touched)
+            self._set_meta("cursor", page["cursor"])
+            self._set_meta("phase", page["phase"])
+            if page.get("progress") is not None:
+                self._set_meta("progress", page["progress"])
+            if page["phase"] != "snapshot" or not page["has_more"]:
+                self._set_meta("bootstrapped", True)
+            complete = (page.get("progress") or {}).get("complete")
+            if isinstance(complete, list):
+                self._set_meta("complete_entities", [c for c in complete if isinstance(c, str)])
+            if page["phase"] == "feed":
+                self._set_meta("complete_entities", list(ENTITIES))
+        return stats
+
+    def apply_records(self, ent: Entity, records: list[dict[str, Any]]) -> PageStats:
+        """Write whole server records (from batch results or a refetch), respecting pending
+        edits exactly as a pulled page does. Joins the caller's transaction if there is one."""
+        stats = PageStats()
+        touched: set[str] = set()
+        gen = int(self.replica.get_meta("resync_gen", 0) or 0)
+        columns = list(ent.columns)
+        rows = [[rec.get(c) for c in columns] for rec in records]
+        with self.replica.transaction():
+            self._upsert(ent, columns, rows, self._pending_fields(), gen, stats, touched)
+            self.replica.bump_customer_revs(touched)
+        return stats
+
+    def remove_records(self, ent: Entity, ids: list[str]) -> PageStats:
+        """Remove records that left the user's scope (a customer with what hangs off it)."""
+        stats = PageStats()
+        touched: set[str] = set()
+        with self.replica.transaction():
+            self._delete(ent, ids, stats, touched)
+            self.replica.bump_customer_revs(touched)
+        return stats
+
+    def start_resync(self) -> int:
+        """Begin replacing the replica: keep what is here (and the outbox) while a new snapshot
+        arrives; ``finish_resync`` then drops what the snapshot did not contain."""
+        with self.replica.transaction():
+            gen = int(self.replica.get_meta("resync_gen", 0) or 0) + 1
+            self._set_meta("resync_gen", gen)
+            self._set_meta("resync_active", True)
+            self.conn.execute("DELETE FROM replica_meta WHERE key IN ('cursor', 'phase', 'progress', 'bootstrapped')")
+        return gen
+
+    def finish_resync(self) -> int:
+        """Drop records the new snapshot did not bring (unless a pending local write made them).
+        Returns how many were dropped."""
+        dropped = 0
+        with self.replica.transaction():
+            gen = int(self.replica.get_meta("resync_gen", 0) or 0)
+            keep = {(e, r) for e, r in self.conn.execute("SELECT entity, record_id FROM outbox WHERE state = 'pending'")}
+            for ent in ENTITIES.values():
+                stale = [r[0] for r in self.conn.execute(f"SELECT id FROM {ent.table} WHERE _gen < ?", (gen,))]
+                stale = [rid for rid in stale if (ent.name, rid) not in keep]
+                for chunk in _chunks(stale):
+                    marks = ",".join("?" * len(chunk))
+                    self.conn.execute(f"DELETE FROM {ent.table} WHERE id IN ({marks})", list(chunk))
+                dropped += len(stale)
+            self._set_meta("resync_active", False)
+            self.conn.execute(
+                "INSERT INTO replica_meta(key, value) VALUES ('epoch', '1') "
+                "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            )
+        return dropped
+
+    # ------------------------------------------------------------------ internals
+
+    def _set_meta(self, key: str, value: Any) -> None:
+        self.conn.execute(
+            "INSERT INTO replica_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
+
+    def _pending_fields(self) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """Pending ops and unresolved conflicts, by record: what a pull must not overwrite."""
+        out: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for seq, op, ent, rid, base_version, fields, base_values in self.conn.execute(
+            "SELECT seq, op, entity, record_id, base_version, fields, base_values FROM outbox "
+            "WHERE state = 'pending' ORDER BY seq"
+        ):
+            out[(ent, rid)].append(
+                {"seq": seq, "op": op, "base_version": base_version,
+                 "fields": json.loads(fields), "base_values": json.loads(base_values)}
+            )
+        for cid, ent, rid, fields in self.conn.execute(
+            "SELECT id, entity, record_id, fields FROM conflicts WHERE resolved_at IS NULL"
+        ):
+            out[(ent, rid)].append({"conflict": cid, "fields": json.loads(fields)})
+        return out
+
+    def _quarantine(self, ent: Entity, rid: Any, error: str, raw: Any) -> None:
+        self.conn.execute(
+            "INSERT INTO quarantine(entity, record_id, error, raw, seen_at) VALUES (?, ?, ?, ?, ?)",
+            (ent.name, str(rid)[:64] if rid is not None else None, error[:2000],
+             json.dumps(raw, default=str)[:20000], utcnow().isoformat()),
+        )
+
+    def _upsert(
+        self,
+        ent: Entity,
+        columns: list[str],
+        rows: list[list[Any]],
+        pending: dict[tuple[str, str], list[dict[str, Any]]],
+        gen: int,
+        stats: PageStats,
+        touched: set[str],
+    ) -> None:
+        index = {c: i for i, c in enumerate(columns)}
+        fields = ent.fields
+        names = ["id", *(f.name for f in fields), "version", "_gen"]
+        id_i, ver_i = index["id"], index["version"]
+        field_idx = [index.get(f.name) for f in fields]
+        anchor_i = index.get("customer_id") if ent.anchor == "customer_id" else id_i if ent.anchor == "self" else None
+        clean_rows: list[list[Any]] = []
+        held: list[tuple[list[Any], list[dict[str, Any]]]] = []
+        for row in rows:
+            rid = row[id_i]
+            try:
+                if not isinstance(rid, str) or not rid or len(rid) > 64:
+                    raise ValidationError({"id": "is not a valid id"})
+                version = row[ver_i]
+                if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+                    raise ValidationError({"version": "must be a non-negative integer"})
+                values: list[Any] = [rid]
+                errors: dict[str, str] = {}
+                for f, i in zip(fields, field_idx, strict=True):
+                    try:
+                        v = _check_scalar(f, row[i] if i is not None else None)
+                    except ValueError as exc:
+                        errors[f.name] = str(exc)
+                        continue
+                    values.append(encode_value(f.kind, v))
+                if errors:
+                    raise ValidationError(errors)
+                values.append(version)
+                values.append(gen)
+            except ValidationError as exc:
+                stats.quarantined += 1
+                self._quarantine(ent, rid, f"invalid {ent.name} from the server: {exc}", dict(zip(columns, row, strict=False)))
+                continue
+            if anchor_i is not None and isinstance(row[anchor_i], str):
+                touched.add(row[anchor_i])
+            local = pending.get((ent.name, rid))
+            if local:
+                held.append((values, local))
+            else:
+                clean_rows.append(values)
+        if clean_rows:
+            cols = ", ".join(names)
+            marks = ", ".join("?" * len(names))
+            updates = ", ".join(f"{n} = excluded.{n}" for n in names[1:])
+            self.conn.executemany(
+                f"INSERT INTO {ent.table} ({cols}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}",
+                clean_rows,
+            )
+        for values, local in held:
+            self._upsert_with_local(ent, names, values, local, stats)
+        stats.upserted[ent.name] += len(clean_rows) + len(held)
+
+    def _upsert_with_local(
+        self, ent: Entity, names: list[str], values: list[Any], local: list[dict[str, Any]], stats: PageStats
+    ) -> None:
+        """Write a pulled record that has pending local edits: local values win, edits re-base."""
+        incoming = dict(zip(names, values, strict=True))
+        kinds = {f.name: f.kind for f in ent.fields}
+        decoded = {n: decode_value(kinds[n], incoming[n]) for n in kinds}
+        stats.rebased_ops += self.rebase(ent, decoded, incoming["version"], local)
+        if any(item.get("op") == "delete" for item in local):
+            return  # deleted here, not yet confirmed: do not bring it back
+        rid = incoming["id"]
+        existing = self.conn.execute(f"SELECT * FROM {ent.table} WHERE id = ?", (rid,))
+        cols = [d[0] for d in existing.description]
+        current = existing.fetchone()
+        current_vals = dict(zip(cols, current, strict=True)) if current else {}
+        merged = dict(incoming)
+        for item in local:
+            for name, value in item["fields"].items():
+                if name not in kinds:
+                    continue
+                if "conflict" in item:
+                    # Keep "mine" on screen; refresh "theirs" to the server's latest value.
+                    value["theirs"] = decoded[name]
+                    merged[name] = current_vals.get(name, merged[name])
+                else:
+                    merged[name] = current_vals.get(name, encode_value(kinds[name], value))
+                stats.kept_local_fields += 1
+            if "conflict" in item:
+                self.conn.execute(
+                    "UPDATE conflicts SET fields = ?, server_version = ? WHERE id = ?",
+                    (json.dumps(item["fields"]), incoming["version"], item["conflict"]),
+                )
+        cols_sql = ", ".join(names)
+        marks = ", ".join("?" * len(names))
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names[1:])
+        self.conn.execute(
+            f"INSERT INTO {ent.table} ({cols_sql}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}",
+            [merged[n] for n in names],
+        )
+
+    def rebase(self, ent: Entity, server: dict[str, Any], server_version: int, local: list[dict[str, Any]]) -> int:
+        """Re-base pending edits of a record on ``server_version`` where that is safe.
+
+        An edit is re-based when the server's values of the fields it changes are still the
+        values it was based on (the server did not touch them): sending it against the newer
+        version then loses nothing. Otherwise it keeps its older base, and the server will
+        answer with a conflict that the user sees. Returns how many ops were re-based.
+        """
+        rebased = 0
+        writable = {f.name for f in ent.fields if f.writable}
+        for item in local:
+            if item.get("op") not in ("update", "delete"):
+                continue
+            base = item["base_values"]
+            keys = item["fields"].keys() if item["op"] == "update" else [k for k in base if k in writable]
+            if (item["base_version"] or 0) >= server_version:
+                continue
+            if all(server.get(k) == base.get(k) for k in keys):
+                self.conn.execute("UPDATE outbox SET base_version = ? WHERE seq = ?", (server_version, item["seq"]))
+                item["base_version"] = server_version
+                rebased += 1
+        return rebased
+
+    def _delete(self, ent: Entity, ids: list[str], stats: PageStats, touched: set[str]) -> None:
+        if ent.name == "customer":
+            self._remove_customers(ids, stats, touched)
+            return
+        anchor = "customer_id" if ent.anchor == "customer_id" else "NULL"
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for (cust,) in self.conn.execute(
+                f"DELETE FROM {ent.table} WHERE id IN ({marks}) RETURNING {anchor}", list(chunk)
+            ).fetchall():
+                stats.deleted[ent.name] += 1
+                if cust:
+                    touched.add(cust)
+
+    def _remove_customers(self, ids: list[str], stats: PageStats, touched: set[str]) -> int:
+        """Remove customers and everything attached to them; returns how many customers went."""
+        removed = 0
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for child in CUSTOMER_CHILDREN:
+                n = self.conn.execute(
+                    f"DELETE FROM {child.table} WHERE customer_id IN ({marks})", list(chunk)
+                ).rowcount
+                stats.deleted[child.name] += max(n, 0)
+            n = self.conn.execute(f"DELETE FROM customers WHERE id IN ({marks})", list(chunk)).rowcount
+            stats.deleted["customer"] += max(n, 0)
+            removed += max(n, 0)
+            touched.update(chunk)
+        return removed

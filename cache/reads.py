@@ -1,0 +1,326 @@
+"""Reads for the screens: every query a screen makes, answered from the replica alone.
+
+Lists are keyset-paginated (a page is ``limit`` rows after a key), never loaded whole. The
+customer 360 view and the report figures are assembled once and served from the hot cache
+until the data they were built from changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from crm_tui.domain import DEAL_STAGES, ENTITIES, TICKET_STATUSES, Entity, format_datetime
+
+if TYPE_CHECKING:
+    from cache.replica import Replica
+
+ACTIVE_TICKET_STATUSES = ("new", "open", "pending")
+OPEN_DEAL_STAGES = ("lead", "qualified", "proposal", "negotiation")
+_ACTIVE_SQL = "status IN ('new', 'open', 'pending')"
+
+
+@dataclass
+class StageSummary:
+    stage: str
+    count: int = 0
+    totals: dict[str, int] = field(default_factory=dict)  # currency -> minor units
+
+
+class Reads:
+    def __init__(self, replica: Replica):
+        self.replica = replica
+        self.conn = replica.conn
+
+    # ------------------------------------------------------------------ helpers
+
+    def _rows(self, ent: Entity, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [self.replica.decode_row(ent, r, names) for r in cur.fetchall()]
+
+    # ------------------------------------------------------------------ directory
+
+    def users(self) -> dict[str, dict[str, Any]]:
+        ent = ENTITIES["user"]
+        return {u["id"]: u for u in self._rows(ent, "SELECT * FROM users ORDER BY name")}
+
+    def territories(self) -> dict[str, dict[str, Any]]:
+        ent = ENTITIES["territory"]
+        return {t["id"]: t for t in self._rows(ent, "SELECT * FROM territories ORDER BY name")}
+
+    def user_name(self, user_id: str | None) -> str:
+        if not user_id:
+            return ""
+        row = self.conn.execute("SELECT name FROM users WHERE id = ?", (user_id,)).fetchone()
+        return row[0] if row else user_id
+
+    def me(self) -> dict[str, Any] | None:
+        me = self.replica.get_meta("me")
+        return me if isinstance(me, dict) else None
+
+    # ------------------------------------------------------------------ customer 360
+
+    def customer_360(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer with counts, totals and the most recent of everything attached to it.
+
+        Served from the hot cache while nothing it was built from has changed."""
+        stamp = self.replica.customer_stamp(customer_id)
+        return self.replica.hot.get_or_build(f"c360:{customer_id}", stamp, lambda: self._build_360(customer_id))
+
+    def _build_360(self, customer_id: str) -> dict[str, Any] | None:
+        customer = self.replica.get("customer", customer_id)
+        if customer is None:
+            return None
+        c = self.conn
+        counts = {
+            "contacts": c.execute("SELECT count(*) FROM contacts WHERE customer_id = ?", (customer_id,)).fetchone()[0],
+            "orders": c.execute("SELECT count(*) FROM orders WHERE customer_id = ?", (customer_id,)).fetchone()[0],
+            "tickets": c.execute("SELECT count(*) FROM tickets WHERE customer_id = ?", (customer_id,)).fetchone()[0],
+            "open_tickets": c.execute(
+                f"SELECT count(*) FROM tickets WHERE customer_id = ? AND {_ACTIVE_SQL}", (customer_id,)).fetchone()[0],
+            "deals": c.execute("SELECT count(*) FROM deals WHERE customer_id = ?", (customer_id,)).fetchone()[0],
+            "open_deals": c.execute(
+                "SELECT count(*) FROM deals WHERE customer_id = ? AND stage NOT IN ('won', 'lost')",
+                (customer_id,)).fetchone()[0],
+            "activities": c.execute(
+                "SELECT count(*) FROM activities WHERE customer_id = ?", (customer_id,)).fetchone()[0],
+        }
+        order_totals: dict[str, int] = {}
+        for currency, total in c.execute(
+            "SELECT currency, sum(amount) FROM orders WHERE customer_id = ? AND status NOT IN ('cancelled', 'refunded') "
+            "GROUP BY currency", (customer_id,)
+        ):
+            order_totals[currency or ""] = total or 0
+        territory = c.execute("SELECT name FROM territories WHERE id = ?", (customer.get("territory"),)).fetchone()
+        return {
+            "customer": customer,
+            "owner_name": self.user_name(customer.get("owner_id")),
+            "territory_name": territory[0] if territory else customer.get("territory"),
+            "counts": counts,
+            "order_totals": order_totals,
+            "contacts": self.contacts(customer_id, limit=50),
+            "recent_orders": self.orders(customer_id, limit=10),
+            "recent_tickets": self.tickets_for_customer(customer_id, limit=10),
+            "deals": self.deals_for_customer(customer_id, limit=20),
+            "recent_activities": self.activities(customer_id=customer_id, limit=10),
+        }
+
+    # ------------------------------------------------------------------ per customer lists
+
+    def contacts(self, customer_id: str, *, after: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        ent = ENTITIES["contact"]
+        return self._rows(
+            ent,
+            "SELECT * FROM contacts WHERE customer_id = ? AND (? IS NULL OR name > ?) "
+            "ORDER BY is_primary DESC, name COLLATE NOCASE, id LIMIT ?",
+            (customer_id, after, after, limit),
+        )
+
+    def orders(self, customer_id: str, *, before: tuple[str, str] | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Orders newest first; ``before`` is the (order_date, id) of the last row of the previous page."""
+        ent = ENTITIES["order"]
+        if before is None:
+            return self._rows(
+                ent, "SELECT * FROM orders WHERE customer_id = ? ORDER BY order_date DESC, id DESC LIMIT ?",
+                (customer_id, limit))
+        return self._rows(
+            ent,
+            "SELECT * FROM orders WHERE customer_id = ? AND (order_date, id) < (?, ?) "
+            "ORDER BY order_date DESC, id DESC LIMIT ?",
+            (customer_id, before[0], before[1], limit),
+        )
+
+    def tickets_for_customer(self, customer_id: str, *, limit: int = 50, offset_key: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+        ent = ENTITIES["ticket"]
+        if offset_key is None:
+            return self._rows(
+                ent, "SELECT * FROM tickets WHERE customer_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+                (customer_id, limit))
+        return self._rows(
+            ent,
+            "SELECT * FROM tickets WHERE customer_id = ? AND (created_at, id) < (?, ?) "
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            (customer_id, offset_key[0], offset_key[1], limit),
+        )
+
+    def deals_for_customer(self, customer_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        ent = ENTITIES["deal"]
+        return self._rows(
+            ent,
+            "SELECT * FROM deals WHERE customer_id = ? ORDER BY stage IN ('won', 'lost'), close_date, id LIMIT ?",
+            (customer_id, limit),
+        )
+
+    def activities(
+        self,
+        *,
+        customer_id: str | None = None,
+        ticket_id: str | None = None,
+        deal_id: str | None = None,
+        before: tuple[str, str] | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """The activity timeline, newest first, for a customer, a ticket or a deal."""
+        ent = ENTITIES["activity"]
+        if ticket_id is not None:
+            where, key = "ticket_id = ?", ticket_id
+        elif deal_id is not None:
+            where, key = "deal_id = ?", deal_id
+        else:
+            where, key = "customer_id = ?", customer_id
+        if before is None:
+            return self._rows(
+                ent, f"SELECT * FROM activities WHERE {where} ORDER BY occurred_at DESC, id DESC LIMIT ?", (key, limit))
+        return self._rows(
+            ent,
+            f"SELECT * FROM activities WHERE {where} AND (occurred_at, id) < (?, ?) "
+            "ORDER BY occurred_at DESC, id DESC LIMIT ?",
+            (key, before[0], before[1], limit),
+        )
+
+    # ------------------------------------------------------------------ ticket queue
+
+    def ticket_queue(
+        self,
+        view: str = "all",
+        *,
+        user_id: str | None = None,
+        team: str | None = None,
+        statuses: tuple[str, ...] = ACTIVE_TICKET_STATUSES,
+        priorities: tuple[str, ...] = (),
+        after: tuple[str | None, str] | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Tickets by SLA due (soonest first), for 'mine', 'team' or 'all'.
+
+        ``after`` is the (sla_due, id) of the last row of the previous page."""
+        ent = ENTITIES["ticket"]
+        where, params = self._queue_filter(view, user_id, team, statuses, priorities)
+        if after is not None:
+            due, last_id = after
+            if due is None:
+                where.append("((sla_due IS NULL AND id > ?) OR sla_due IS NOT NULL)")
+                params.append(last_id)
+            else:
+                where.append("(sla_due > ? OR (sla_due = ? AND id > ?))")
+                params.extend([due, due, last_id])
+        sql = f"SELECT * FROM tickets WHERE {' AND '.join(where) or '1'} ORDER BY sla_due, id LIMIT ?"
+        return self._rows(ent, sql, [*params, limit])
+
+    def ticket_queue_count(self, view: str = "all", *, user_id: str | None = None, team: str | None = None,
+                           statuses: tuple[str, ...] = ACTIVE_TICKET_STATUSES, priorities: tuple[str, ...] = (),
+                           cap: int = 100_000) -> int:
+        where, params = self._queue_filter(view, user_id, team, statuses, priorities)
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM tickets WHERE {' AND '.join(where) or '1'} LIMIT ?)"
+        return self.conn.execute(sql, [*params, cap]).fetchone()[0]
+
+    def overdue_count(self, now: dt.datetime, view: str = "all", *, user_id: str | None = None,
+                      team: str | None = None) -> int:
+        where, params = self._queue_filter(view, user_id, team, ACTIVE_TICKET_STATUSES, ())
+        where.append("sla_due < ?")
+        params.append(format_datetime(now))
+        return self.conn.execute(f"SELECT count(*) FROM tickets WHERE {' AND '.join(where)}", params).fetchone()[0]
+
+    @staticmethod
+    def _queue_filter(view, user_id, team, statuses, priorities) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        statuses = tuple(s for s in statuses if s in TICKET_STATUSES)
+        if set(statuses) == set(ACTIVE_TICKET_STATUSES):
+            where.append(_ACTIVE_SQL)  # matches the partial indexes word for word
+        elif statuses:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params.extend(statuses)
+        if view == "mine":
+            where.append("assignee_id = ?")
+            params.append(user_id or "")
+        elif view == "team":
+            where.append("team = ?")
+            params.append(team or "")
+        if priorities:
+            where.append(f"priority IN ({', '.join('?' * len(priorities))})")
+            params.extend(priorities)
+        return where, params
+
+    # ------------------------------------------------------------------ pipeline
+
+    def pipeline(self, owner_id: str | None = None) -> list[StageSummary]:
+        """Count and total amount (per currency) of deals in each stage."""
+        def build() -> list[StageSummary]:
+            out = {s: StageSummary(s) for s in DEAL_STAGES}
+            sql = "SELECT stage, currency, count(*), sum(amount) FROM deals"
+            params: tuple = ()
+            if owner_id:
+                sql += " WHERE owner_id = ?"
+                params = (owner_id,)
+            for stage, currency, n, total in self.conn.execute(sql + " GROUP BY stage, currency", params):
+                if stage not in out:
+                    continue
+                out[stage].count += n
+                out[stage].totals[currency or ""] = out[stage].totals.get(currency or "", 0) + (total or 0)
+            return list(out.values())
+
+        return self.replica.hot.get_or_build(f"pipeline:{owner_id or '*'}", self.replica.replica_stamp(), build)
+
+    def deals_in_stage(self, stage: str, *, owner_id: str | None = None, after: tuple[str | None, str] | None = None,
+                       limit: int = 50) -> list[dict[str, Any]]:
+        """Deals of one stage by close date (soonest first), keyset-paginated on (close_date, id)."""
+        ent = ENTITIES["deal"]
+        where = ["stage = ?"]
+        params: list[Any] = [stage]
+        if owner_id:
+            where.append("owner_id = ?")
+            params.append(owner_id)
+        if after is not None:
+            due, last_id = after
+            if due is None:
+                where.append("((close_date IS NULL AND id > ?) OR close_date IS NOT NULL)")
+                params.append(last_id)
+            else:
+                where.append("(close_date > ? OR (close_date = ? AND id > ?))")
+                params.extend([due, due, last_id])
+        sql = f"SELECT * FROM deals WHERE {' AND '.join(where)} ORDER BY close_date, id LIMIT ?"
+        return self._rows(ent, sql, [*params, limit])
+
+    # ------------------------------------------------------------------ reports
+
+    def report_summary(self) -> dict[str, Any]:
+        """Team-level figures (tickets by status and priority, revenue by month, win rate),
+        cached until the replica changes."""
+
+        def build() -> dict[str, Any]:
+            c = self.conn
+            by_status = dict(c.execute("SELECT status, count(*) FROM tickets GROUP BY status").fetchall())
+            by_priority = dict(c.execute(
+                f"SELECT priority, count(*) FROM tickets WHERE {_ACTIVE_SQL} GROUP BY priority").fetchall())
+            revenue = c.execute(
+                "SELECT substr(order_date, 1, 7) AS month, currency, sum(amount) FROM orders "
+                "WHERE status NOT IN ('cancelled', 'refunded') GROUP BY month, currency ORDER BY month DESC LIMIT 48"
+            ).fetchall()
+            won = c.execute("SELECT count(*) FROM deals WHERE stage = 'won'").fetchone()[0]
+            lost = c.execute("SELECT count(*) FROM deals WHERE stage = 'lost'").fetchone()[0]
+            return {
+                "tickets_by_status": by_status,
+                "active_by_priority": by_priority,
+                "revenue_by_month": [list(r) for r in revenue],
+                "win_rate": (won / (won + lost)) if won + lost else None,
+            }
+
+        return self.replica.hot.get_or_build("report:summary", self.replica.replica_stamp(), build)
+
+    # ------------------------------------------------------------------ sync bookkeeping
+
+    def sync_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            "SELECT id, started_at, finished_at, ok, pushed, pulled, conflicts, rejected, error "
+            "FROM sync_runs ORDER BY id DESC LIMIT ?", (limit,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            "SELECT id, entity, record_id, error, seen_at FROM quarantine ORDER BY id DESC LIMIT ?", (limit,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

@@ -1,0 +1,181 @@
+"""The replica: one SQLite file holding the user's slice of the CRM, its outbox and its conflicts.
+
+A ``Replica`` is one connection; open one per thread (the app's screens use one, the sync
+worker its own). Every write goes through ``transaction()``, which takes SQLite's write lock up
+front (BEGIN IMMEDIATE) so a reader never sees half a change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from cache.codec import decode_value
+from cache.errors import ReplicaError
+from cache.hot import HotCache
+from cache.local_writes import LocalWrites
+from cache.outbox import Outbox
+from cache.pull import PullApplier
+from cache.reads import Reads
+from cache.schema import migrate
+from cache.search import Search
+from crm_tui.domain import ENTITIES, Entity, entity
+
+
+class Replica:
+    """The local replica at ``path`` (created if missing), with its hot cache in ``hot_dir``.
+
+    ``durable=True`` (the default) makes every commit wait for the disk (synchronous=FULL):
+    a save the UI acknowledged survives a crash or power cut. The sync worker's bulk pulls may
+    open with ``durable=False``; a page and its cursor still commit together, so a crash only
+    costs a re-download.
+    """
+
+    def __init__(self, path: str | Path, hot_dir: str | Path | None = None, *, durable: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise ReplicaError(f"cannot open the replica at {self.path}: {exc}") from None
+        with contextlib.suppress(OSError):
+            os.chmod(self.path, 0o600)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        self._depth = 0
+        migrate(self.db)
+        self.hot = HotCache(hot_dir if hot_dir is not None else self.path.parent / "hot-cache")
+        # The replica's parts, each over this one connection.
+        self.reads = Reads(self)
+        self.search = Search(self)
+        self.writes = LocalWrites(self)
+        self.outbox = Outbox(self)
+        self.pull = PullApplier(self)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.hot.close()
+
+    def __enter__(self) -> Replica:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in one write transaction (nested blocks join the outer one)."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.conn
+                finally:
+                    self._depth -= 1
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self.conn
+            except BaseException:
+                self._depth = 0
+                self.conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self.conn.execute("COMMIT")
+
+    # ------------------------------------------------------------------ meta
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM replica_meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO replica_meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
+
+    @property
+    def cursor(self) -> str | None:
+        """The change-feed cursor this replica's data corresponds to (None: never synced)."""
+        return self.get_meta("cursor")
+
+    @property
+    def epoch(self) -> int:
+        """Bumped when the whole replica is replaced; part of every hot-cache stamp."""
+        return int(self.get_meta("epoch", 0))
+
+    # ------------------------------------------------------------------ rows
+
+    def decode_row(self, ent: Entity, row: sqlite3.Row | tuple, names: list[str]) -> dict[str, Any]:
+        """A stored row as a wire record (tags parsed, booleans as bool)."""
+        rec = dict(zip(names, row, strict=False))
+        for f in ent.fields:
+            if f.kind in ("tags", "bool") and rec.get(f.name) is not None:
+                rec[f.name] = decode_value(f.kind, rec[f.name])
+        rec.pop("_gen", None)
+        return rec
+
+    def get(self, entity_name: str, record_id: str) -> dict[str, Any] | None:
+        """One record from the replica by id, or None."""
+        ent = entity(entity_name)
+        cur = self.conn.execute(f"SELECT * FROM {ent.table} WHERE id = ?", (record_id,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return self.decode_row(ent, row, [d[0] for d in cur.description])
+
+    def count(self, entity_name: str) -> int:
+        return self.conn.execute(f"SELECT count(*) FROM {entity(entity_name).table}").fetchone()[0]
+
+    def counts(self) -> dict[str, int]:
+        return {name: self.count(name) for name in ENTITIES}
+
+    def bump_customer_revs(self, customer_ids: set[str] | list[str]) -> None:
+        """Mark these customers' assembled views stale (call inside the changing transaction)."""
+        if not customer_ids:
+            return
+        self.conn.executemany(
+            "INSERT INTO customer_rev(customer_id, rev) VALUES (?, 1) "
+            "ON CONFLICT(customer_id) DO UPDATE SET rev = rev + 1",
+            [(c,) for c in customer_ids if c],
+        )
+        self.conn.execute(
+            "INSERT INTO replica_meta(key, value) VALUES ('rev', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def customer_stamp(self, customer_id: str) -> tuple[int, int]:
+        row = self.conn.execute(
+            "SELECT (SELECT CAST(value AS INTEGER) FROM replica_meta WHERE key = 'epoch'),"
+            " (SELECT rev FROM customer_rev WHERE customer_id = ?)",
+            (customer_id,),
+        ).fetchone()
+        return (row[0] or 0, row[1] or 0)
+
+    def replica_stamp(self) -> tuple[int, int]:
+        row = self.conn.execute(
+            "SELECT (SELECT CAST(value AS INTEGER) FROM replica_meta WHERE key = 'epoch'),"
+            " (SELECT CAST(value AS INTEGER) FROM replica_meta WHERE key = 'rev')"
+        ).fetchone()
+        return (row[0] or 0, row[1] or 0)

@@ -1,0 +1,206 @@
+"""The replica's schema: tables built from the domain model, indexes for every lookup the screens
+make, FTS5 search tables kept current by triggers, and numbered migrations.
+
+The schema version lives in ``PRAGMA user_version``; ``migrate`` brings any older replica up to
+date in one transaction and refuses a replica written by a newer crm-tui.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+from cache.errors import SchemaTooNew
+from crm_tui.domain import ENTITIES, Entity
+
+SCHEMA_VERSION = 1
+
+
+def phone_key_sql(column: str) -> str:
+    """SQL for the digits of a phone number: what exact phone lookups compare and index."""
+    expr = column
+    for ch in (" ", "-", "(", ")", "+", ".", "/"):
+        expr = f"replace({expr}, '{ch}', '')"
+    return expr
+
+
+def entity_columns(ent: Entity) -> dict[str, type]:
+    cols: dict[str, type] = {"id": str}
+    for f in ent.fields:
+        cols[f.name] = int if f.sql_type == "INTEGER" else str
+    cols["version"] = int
+    cols["_gen"] = int
+    return cols
+
+
+# Indexes for the screens' lookups: (table, name, SQL expression list).
+INDEXES: list[tuple[str, str, str]] = [
+    ("customers", "ix_customers_name", "name COLLATE NOCASE"),
+    ("customers", "ix_customers_email", "email COLLATE NOCASE"),
+    ("customers", "ix_customers_phone", phone_key_sql("phone")),
+    ("customers", "ix_customers_territory", "territory"),
+    ("customers", "ix_customers_owner", "owner_id"),
+    ("contacts", "ix_contacts_customer", "customer_id"),
+    ("contacts", "ix_contacts_name", "name COLLATE NOCASE"),
+    ("contacts", "ix_contacts_email", "email COLLATE NOCASE"),
+    ("contacts", "ix_contacts_phone", phone_key_sql("phone")),
+    ("orders", "ix_orders_customer_date", "customer_id, order_date DESC"),
+    ("orders", "ix_orders_date", "order_date"),
+    ("orders", "ix_orders_number", "number"),
+    ("tickets", "ix_tickets_customer", "customer_id, created_at DESC"),
+    ("tickets", "ix_tickets_status_sla", "status, sla_due"),
+    ("tickets", "ix_tickets_assignee_sla", "assignee_id, status, sla_due"),
+    ("tickets", "ix_tickets_team_sla", "team, status, sla_due"),
+    ("tickets", "ix_tickets_number", "number"),
+    ("deals", "ix_deals_customer", "customer_id"),
+    ("deals", "ix_deals_stage", "stage, close_date"),
+    ("deals", "ix_deals_owner", "owner_id, stage"),
+    ("activities", "ix_activities_customer", "customer_id, occurred_at DESC"),
+    ("activities", "ix_activities_ticket", "ticket_id, occurred_at"),
+    ("activities", "ix_activities_deal", "deal_id, occurred_at"),
+]
+
+# Full-text search: unicode61 word prefixes (with prefix indexes so 1-3 letter prefixes stay
+# cheap) and a trigram index over email and phone digits for substring lookups.
+FTS_COLUMNS = {
+    "customers": ("name", "company", "email", "phone", "city"),
+    "contacts": ("name", "title", "email", "phone"),
+}
+
+
+def _fts_sql(table: str, cols: tuple[str, ...]) -> list[str]:
+    fts = f"{table}_fts"
+    tri = f"{table}_tri"
+    col_list = ", ".join(cols)
+    new_vals = ", ".join(f"new.{c}" for c in cols)
+    old_vals = ", ".join(f"old.{c}" for c in cols)
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in cols)
+    tri_key_new = f"lower(coalesce(new.email, '')) || ' ' || coalesce({phone_key_sql('new.phone')}, '')"
+    return [
+        f"CREATE VIRTUAL TABLE {fts} USING fts5({col_list}, content='{table}', content_rowid='rowid', "
+        "tokenize='unicode61 remove_diacritics 2', prefix='1 2 3')",
+        f"CREATE VIRTUAL TABLE {tri} USING fts5(key, tokenize='trigram', columnsize=0)",
+        f"""CREATE TRIGGER {table}_search_ai AFTER INSERT ON {table} BEGIN
+              INSERT INTO {fts}(rowid, {col_list}) VALUES (new.rowid, {new_vals});
+              INSERT INTO {tri}(rowid, key) VALUES (new.rowid, {tri_key_new});
+            END""",
+        f"""CREATE TRIGGER {table}_search_ad AFTER DELETE ON {table} BEGIN
+              INSERT INTO {fts}({fts}, rowid, {col_list}) VALUES ('delete', old.rowid, {old_vals});
+              DELETE FROM {tri} WHERE rowid = old.rowid;
+            END""",
+        f"""CREATE TRIGGER {table}_search_au AFTER UPDATE ON {table} WHEN {changed} BEGIN
+              INSERT INTO {fts}({fts}, rowid, {col_list}) VALUES ('delete', old.rowid, {old_vals});
+              INSERT INTO {fts}(rowid, {col_list}) VALUES (new.rowid, {new_vals});
+              UPDATE {tri} SET key = {tri_key_new} WHERE rowid = new.rowid;
+            END""",
+    ]
+
+
+def _create_v1(db: sqlite_utils.Database) -> None:
+    for ent in ENTITIES.values():
+        db[ent.table].create(  # type: ignore[union-attr]
+            entity_columns(ent),
+            pk="id",
+            not_null={"id", "version", "_gen"},
+            defaults={"version": 0, "_gen": 0},
+        )
+    for table, name, expr in INDEXES:
+        db.execute(f"CREATE INDEX {name} ON {table}({expr})")
+    # The ticket queue's default view: active tickets by SLA due (the WHERE matches reads.py's).
+    active = "WHERE status IN ('new', 'open', 'pending')"
+    db.execute(f"CREATE INDEX ix_tickets_active_sla ON tickets(sla_due, id) {active}")
+    db.execute(f"CREATE INDEX ix_tickets_active_assignee ON tickets(assignee_id, sla_due, id) {active}")
+    db.execute(f"CREATE INDEX ix_tickets_active_team ON tickets(team, sla_due, id) {active}")
+    for table, cols in FTS_COLUMNS.items():
+        for sql in _fts_sql(table, cols):
+            db.execute(sql)
+    db.executescript(
+        """
+        CREATE TABLE replica_meta (key TEXT PRIMARY KEY, value TEXT);
+        -- Bumped in the same transaction as any change to a customer or what hangs off it:
+        -- the hot cache compares it to know, exactly, when an assembled view is stale.
+        CREATE TABLE customer_rev (customer_id TEXT PRIMARY KEY, rev INTEGER NOT NULL);
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            op_id TEXT NOT NULL UNIQUE,
+            op TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            base_version INTEGER,
+            fields TEXT NOT NULL DEFAULT '{}',
+            base_values TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL DEFAULT 'pending',
+            sent_count INTEGER NOT NULL DEFAULT 0,
+            last_sent_at TEXT,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX ix_outbox_record ON outbox(entity, record_id, state);
+        CREATE INDEX ix_outbox_state ON outbox(state, seq);
+        CREATE TABLE conflicts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            entity TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            op_id TEXT,
+            server_version INTEGER,
+            kind TEXT NOT NULL DEFAULT 'fields',
+            fields TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            resolved_at TEXT
+        );
+        CREATE INDEX ix_conflicts_record ON conflicts(entity, record_id, resolved_at);
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            entity TEXT,
+            record_id TEXT,
+            error TEXT NOT NULL,
+            raw TEXT,
+            seen_at TEXT NOT NULL
+        );
+        CREATE TABLE sync_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            ok INTEGER,
+            pushed INTEGER NOT NULL DEFAULT 0,
+            pulled INTEGER NOT NULL DEFAULT 0,
+            conflicts INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        );
+        """
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _create_v1}
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Bring the replica's schema to SCHEMA_VERSION; returns the version it started at.
+
+    Raises SchemaTooNew if the file was written by a newer crm-tui.
+    """
+    conn: sqlite3.Connection = db.conn
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"this replica has schema version {current}, newer than this crm-tui understands "
+            f"({SCHEMA_VERSION}); upgrade crm-tui or use another --data-dir"
+        )
+    if current == SCHEMA_VERSION:
+        return current
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        current = conn.execute("PRAGMA user_version").fetchone()[0]
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version](db)
+            conn.execute(f"PRAGMA user_version = {version}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return current
