@@ -8,6 +8,10 @@ a closed connection before or *after* the upstream applied the request, a
 truncated body, a replaced body or a rewritten JSON document. Nothing is
 mocked: the client under test talks to a real socket of a real server.
 
+Import it as ``support.faultproxy`` from a test module in a package directly
+under tests/ (tests/<pkg>/__init__.py, and no tests/__init__.py): pytest's
+default import mode then puts tests/ on sys.path.
+
 Usage::
 
     from support.faultproxy import FaultProxy, drop_after_upstream, status
@@ -41,29 +45,35 @@ containing "?" is compared with the whole request target), and ``match`` (a
 `Match`, a path-prefix string, or a callable taking the `SeenRequest`, so it
 can look at headers and the body).
 
-Faults, and what httpx 0.28 raises for them:
+Faults, and what httpx 0.28 raises for them (verified in
+tests/support_tests/test_faultproxy.py):
 
-====================================  ==========================================
-``status(code, body, headers)``       nothing: an ordinary response ``code``
-``delay(s)`` / ``delay(s, after_``    ``httpx.ReadTimeout`` if s > read timeout
-``upstream=True)``                    (the request still reaches upstream after
-                                      s seconds, resp. has already reached it)
-``hang()``                            ``httpx.ReadTimeout``
-``drop_before()``                     ``httpx.RemoteProtocolError`` (upstream
-                                      never sees the request)
-``drop_after_upstream()``             ``httpx.RemoteProtocolError`` (upstream
-                                      DID apply the request)
-``drop_*(reset=True)``                ``httpx.ReadError`` (connection reset)
-``truncate(n)``                       ``httpx.RemoteProtocolError`` (incomplete
-                                      body), unless n >= the body length
-``replace_body(b, content_type)``     nothing: upstream status, other body
-``transform_json(fn)``                nothing: upstream status, fn(json) body
-====================================  ==========================================
+- ``status(code, body=b"", headers=None)``: no exception, a response ``code``
+  that never reached upstream.
+- ``delay(seconds)``: ``httpx.ReadTimeout`` if ``seconds`` exceeds the read
+  timeout; upstream still gets the request once the delay is over.
+  ``delay(seconds, after_upstream=True)``: the same, but upstream got the
+  request at once and only the answer is held back.
+- ``hang()``: ``httpx.ReadTimeout`` (``httpx.RemoteProtocolError`` if the
+  proxy stops first); upstream never sees the request.
+- ``drop_before()``: ``httpx.RemoteProtocolError`` ("Server disconnected
+  without sending a response."); upstream never sees the request.
+- ``drop_after_upstream()``: ``httpx.RemoteProtocolError`` as well, but the
+  upstream DID apply the request.
+- ``drop_before(reset=True)`` / ``drop_after_upstream(reset=True)``:
+  ``httpx.ReadError`` ("Connection reset by peer").
+- ``truncate(n)``: ``httpx.RemoteProtocolError`` ("peer closed connection
+  without sending complete message body"), unless n >= the body length.
+- ``replace_body(body, content_type="text/html; charset=utf-8")``: no
+  exception; the upstream status (or ``status=``) with another body.
+- ``transform_json(fn)``: no exception; the upstream status with
+  ``json.dumps(fn(upstream_json))`` as the body.
 
 For assertions: `FaultProxy.requests` lists ``(method, path)`` of every
 request received (the query string left off), `FaultProxy.seen` the full
 `SeenRequest` records (target, headers, body and the fault applied), each
-`Rule` counts its ``hits``, and `FaultProxy.errors` keeps the proxy's own
+`Rule` counts its ``hits``, `FaultProxy.connections` the client connections
+accepted (keep-alive checks), and `FaultProxy.errors` keeps the proxy's own
 failures (an unreachable upstream, a transform that raised...), which it
 answers with a 502 (504 for an upstream timeout).
 
