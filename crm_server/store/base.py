@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from crm_tui.domain import Entity
 
@@ -38,9 +38,8 @@ class StoredRecord:
         return self.record["version"]
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeRow:
-    """One row of the change log, in sequence order."""
+class ChangeRow(NamedTuple):
+    """One row of the change log, in sequence order (a tuple: the feed scans many of them)."""
 
     seq: int
     entity: str
@@ -71,7 +70,11 @@ class FeedMeta:
 
 
 class StoreError(RuntimeError):
-    """The database is unusable (corrupt, locked for too long, wrong schema)."""
+    """The database is unusable (corrupt, wrong schema, a bug in a statement)."""
+
+
+class StoreBusy(StoreError):
+    """Another writer held the database for too long; the request may be retried."""
 
 
 class ReadTx(ABC):
@@ -90,8 +93,8 @@ class ReadTx(ABC):
         """One live record, or None when it does not exist (or was deleted)."""
 
     @abstractmethod
-    def is_tombstone(self, ent: Entity, record_id: str) -> bool:
-        """True when the record existed and was deleted (and the tombstone is not yet purged)."""
+    def tombstone(self, ent: Entity, record_id: str) -> ChangeRow | None:
+        """The delete change row of a record that was deleted (until compaction purges it)."""
 
     @abstractmethod
     def list_records(

@@ -1,0 +1,133 @@
+"""The HTTP API (FastAPI): routes, auth, limits. The work happens in feed, batch and the store.
+
+Endpoints are plain ``def`` functions: FastAPI runs them in its thread pool, so SQLite work never
+blocks the event loop. Bodies are encoded with orjson and sent as ready bytes; the pydantic
+models of :mod:`crm_tui.protocol` document them in ``/openapi.json`` without re-validating them.
+"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
+from pydantic import BaseModel
+
+from crm_server.auth import RateLimiter, authenticate
+from crm_server.batch import apply_batch
+from crm_server.errors import Unauthorized
+from crm_server.feed import pull_changes
+from crm_server.http_errors import BodyLimitMiddleware, install_error_handlers
+from crm_server.openapi_docs import ERRORS, FEED_ERRORS
+from crm_server.records_api import add_record_routes
+from crm_server.scope import load_caller
+from crm_server.store import Store
+from crm_tui.protocol import (
+    DEFAULT_PAGE,
+    MAX_BODY_BYTES,
+    MAX_PAGE,
+    PROTOCOL_VERSION,
+    BatchRequest,
+    BatchResponse,
+    ChangePage,
+    Me,
+)
+
+DEFAULT_RATE = 100.0  # requests per second per token, on average
+MAX_CURSOR = 8192
+
+
+class Health(BaseModel):
+    status: str
+    protocol: int
+
+
+def _json(data: object) -> Response:
+    return Response(orjson.dumps(data), media_type="application/json")
+
+
+def create_app(
+    store: Store,
+    *,
+    rate_limit: float | None = DEFAULT_RATE,
+    burst: float | None = None,
+    test_hooks: bool = False,
+) -> FastAPI:
+    """The crm-server ASGI app over ``store``.
+
+    ``rate_limit`` is requests per second per token (bursts of ``burst``, default twice the
+    rate); None or 0 switches the limit off. ``test_hooks`` adds the fault-injection routes of
+    :mod:`crm_server.testhooks`; never enable it in production.
+    """
+    app = FastAPI(
+        title="crm-server",
+        version=f"{PROTOCOL_VERSION}",
+        description="The crm-tui sync protocol v1: see docs/sync-protocol.md.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.store = store
+    app.state.limiter = RateLimiter(rate_limit, burst) if rate_limit else None
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    if test_hooks:
+        from crm_server.testhooks import FaultInjector
+
+        app.add_middleware(FaultInjector)  # added last: outermost, so faults pre-empt everything
+
+    router = APIRouter()
+
+    @router.get("/health", response_model=Health, tags=["meta"], summary="Liveness; needs no token")
+    async def health() -> Response:
+        return _json({"status": "ok", "protocol": PROTOCOL_VERSION})
+
+    @router.get("/v1/me", response_model=Me, responses=ERRORS, tags=["meta"], summary="Who the token belongs to")
+    def me(request: Request, user_id: str = Depends(authenticate)) -> Response:
+        with request.app.state.store.read() as tx:
+            caller = load_caller(tx, user_id)
+        if caller is None:
+            raise Unauthorized("this token's user no longer exists or is inactive")
+        return _json(
+            {
+                "id": caller.id,
+                "name": caller.name,
+                "role": caller.role,
+                "team": caller.team,
+                "territories": list(caller.territories),
+                "all_territories": caller.all_territories,
+            }
+        )
+
+    @router.get(
+        "/v1/changes",
+        response_model=ChangePage,
+        responses=FEED_ERRORS,
+        tags=["sync"],
+        summary="One page of the change feed (snapshot, backfill or feed)",
+    )
+    def changes(
+        request: Request,
+        cursor: str | None = Query(
+            None,
+            max_length=MAX_CURSOR,
+            pattern=r"^([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)?$",
+            description="the opaque cursor of the previous page; omit (or empty) to start a snapshot",
+        ),
+        limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description=f"records per page, 1-{MAX_PAGE}"),
+        user_id: str = Depends(authenticate),
+    ) -> Response:
+        body = pull_changes(request.app.state.store, user_id, cursor or None, limit)
+        return Response(body, media_type="application/json")
+
+    @router.post(
+        "/v1/batch",
+        response_model=BatchResponse,
+        responses=ERRORS,
+        tags=["sync"],
+        summary="Apply up to 1000 ops, one result each",
+    )
+    def batch(request: Request, body: BatchRequest = Body(...), user_id: str = Depends(authenticate)) -> Response:
+        return _json({"results": apply_batch(request.app.state.store, user_id, body.ops)})
+
+    add_record_routes(router)
+    app.include_router(router)
+    return app

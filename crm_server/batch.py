@@ -1,0 +1,260 @@
+"""Batch writes, ``POST /v1/batch``: many ops, one result each (docs/sync-protocol.md).
+
+The whole batch is one write transaction (so it holds the commit-sequence lock once) and every
+op runs in its own savepoint: a rejected op rolls back only itself. An op's result is stored in
+the same savepoint as its effect, which is what makes a re-sent batch apply exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError as ShapeError
+
+from crm_server.errors import Unauthorized
+from crm_server.scope import SYSTEM, Caller, load_caller
+from crm_server.store import Store, StoredOpResult, StoredRecord, WriteTx
+from crm_tui.domain import (
+    ENTITIES,
+    ID_RE,
+    Entity,
+    ValidationError,
+    check_ticket_transition,
+    format_datetime,
+    sla_due_for,
+    utcnow,
+    validate_fields,
+)
+from crm_tui.protocol import Op
+
+TERRITORY = ENTITIES["territory"]
+
+
+class OpRejected(Exception):
+    """An op the server will not apply; becomes a ``rejected`` result with this code."""
+
+    def __init__(self, code: str, message: str, fields: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.code, self.message, self.fields = code, message, dict(fields or {})
+
+
+def apply_batch(store: Store, user_id: str, ops: Sequence[Any], *, now: dt.datetime | None = None) -> list[dict]:
+    """Apply ``ops`` in order for ``user_id`` and return one result dict per op (OpResult shape).
+
+    A bad op never fails the batch. Raises Unauthorized if the user no longer exists or is
+    inactive, and StoreError/StoreBusy if the database itself fails (then nothing was applied).
+    """
+    with store.write() as tx:
+        caller = load_caller(tx, user_id)
+        if caller is None:
+            raise Unauthorized("this token's user no longer exists or is inactive")
+        run = _BatchRun(tx, caller, now or utcnow())
+        return [run.apply(raw) for raw in ops]
+
+
+def _result(op_id: str | None, status: str, **kw: Any) -> dict[str, Any]:
+    out = {
+        "op_id": op_id,
+        "status": status,
+        "version": None,
+        "record": None,
+        "in_scope": True,
+        "conflicts": [],
+        "error": None,
+        "replayed": False,
+    }
+    out.update(kw)
+    return out
+
+
+def _rejected(op_id: str | None, code: str, message: str, fields: Mapping[str, str] | None = None) -> dict:
+    return _result(op_id, "rejected", error={"code": code, "message": message, "fields": dict(fields or {})})
+
+
+def _shape_fields(exc: ShapeError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for err in exc.errors(include_url=False, include_input=False):
+        key = ".".join(str(p) for p in err.get("loc", ())) or "op"
+        fields.setdefault(key[:100], str(err.get("msg", "is invalid")))
+    return fields
+
+
+class _BatchRun:
+    def __init__(self, tx: WriteTx, caller: Caller, now: dt.datetime):
+        self.tx, self.caller, self.now = tx, caller, now
+        self.stamp = format_datetime(now)
+        # (entity, id, field) -> the version this batch gave the field. A client's ops on one
+        # record are sequential on its side, so its own earlier op is not a server-side change.
+        self.touched: dict[tuple[str, str, str], int] = {}
+
+    def apply(self, raw: Any) -> dict[str, Any]:
+        op_id = raw.get("op_id") if isinstance(raw, dict) else None
+        op_id = op_id if isinstance(op_id, str) and ID_RE.match(op_id) else None
+        try:
+            op = Op.model_validate(raw)
+        except ShapeError as exc:
+            return _rejected(op_id, "invalid_op", "this op is malformed", _shape_fields(exc))
+        ent = ENTITIES.get(op.entity)
+        if ent is None:
+            return _rejected(op.op_id, "invalid_op", "unknown entity", {"entity": "must be one of " + ", ".join(ENTITIES)})
+        stored = self.tx.op_result(op.op_id)
+        if stored is not None:
+            return self._replay(op, ent, stored)
+        if ent.admin_only and not self.caller.is_admin:
+            return _rejected(op.op_id, "forbidden", f"only admins may change {ent.table}")
+        handler = {"create": self._create, "update": self._update, "delete": self._delete}[op.op]
+        try:
+            with self.tx.savepoint():
+                result = handler(op, ent)
+                self.tx.save_op_result(op.op_id, self.caller.id, ent, op.id, result)
+                return result
+        except OpRejected as exc:
+            return _rejected(op.op_id, exc.code, exc.message, exc.fields)
+        except ValidationError as exc:
+            return _rejected(op.op_id, "validation", "some fields are invalid", exc.errors)
+
+    # ------------------------------------------------------------------ replays
+
+    def _replay(self, op: Op, ent: Entity, stored: StoredOpResult) -> dict[str, Any]:
+        if (stored.user_id, stored.entity, stored.record_id) != (self.caller.id, ent.name, op.id):
+            return _rejected(op.op_id, "op_id_reused", "this op id was already used for another op; give every op a new id")
+        result = dict(stored.result, replayed=True)
+        if result.get("record") is not None:
+            # The stored record may have left the caller's scope since: never send it then.
+            current = self.tx.get(ent, op.id)
+            if current is None or not self.caller.sees(current.territory):
+                result["record"], result["in_scope"] = None, False
+        return result
+
+    # ------------------------------------------------------------------ checks
+
+    def _visible(self, ent: Entity, record_id: str) -> StoredRecord:
+        """The live record if the caller may see it; otherwise OpRejected (deleted / not_found)."""
+        current = self.tx.get(ent, record_id)
+        if current is not None and self.caller.sees(current.territory):
+            return current
+        if current is None:
+            tomb = self.tx.tombstone(ent, record_id)
+            if tomb is not None and self.caller.sees(tomb.territory):
+                raise OpRejected("deleted", f"this {ent.label.lower()} was deleted on the server")
+        raise OpRejected("not_found", f"no such {ent.label.lower()}")
+
+    def _check_refs(self, ent: Entity, values: Mapping[str, Any], customer_id: str | None) -> None:
+        """Every referenced record must exist and be in scope; an activity's ticket and deal
+        must belong to the activity's customer."""
+        found: dict[str, StoredRecord] = {}
+        for name, value in values.items():
+            f = ent.by_name[name]
+            if f.kind != "ref" or value is None or f.ref is None:
+                continue
+            target = ENTITIES[f.ref]
+            ref = self.tx.get(target, value)
+            if ref is None or not self.caller.sees(ref.territory):
+                raise OpRejected("not_found", f"{f.label.lower()} {value} does not exist", {name: f"no such {target.name}"})
+            found[name] = ref
+        if ent.name == "activity":
+            for name in ("ticket_id", "deal_id"):
+                if name in found and found[name].record["customer_id"] != customer_id:
+                    raise ValidationError({name: "belongs to another customer"})
+        if ent.name == "user" and values.get("territories"):
+            missing = [t for t in values["territories"] if self.tx.get(TERRITORY, t) is None]
+            if missing:
+                raise OpRejected("not_found", "no such territory", {"territories": "no such territory: " + ", ".join(missing)})
+
+    def _check_territory(self, territory: str | None) -> None:
+        if not self.caller.sees(territory):
+            raise OpRejected(
+                "scope",
+                f"territory {territory} is not one of yours",
+                {"territory": "you can only put customers in your own territories"},
+            )
+
+    # ------------------------------------------------------------------ ops
+
+    def _create(self, op: Op, ent: Entity) -> dict[str, Any]:
+        if self.tx.get(ent, op.id) is not None:
+            raise OpRejected("exists", f"a {ent.label.lower()} with id {op.id} already exists")
+        if self.tx.tombstone(ent, op.id) is not None:
+            raise OpRejected("exists", f"id {op.id} belonged to a deleted {ent.label.lower()}; ids are never reused")
+        clean = validate_fields(ent, op.fields, creating=True)
+        self._check_refs(ent, clean, clean.get("customer_id"))
+        if ent.name == "customer":
+            self._check_territory(clean["territory"])
+        record: dict[str, Any] = {"id": op.id, **clean}
+        if "created_at" in ent.by_name:
+            record["created_at"] = record["updated_at"] = self.stamp
+        if ent.name == "ticket":
+            record["number"] = self.tx.next_number("ticket")
+            if not record.get("sla_due"):
+                record["sla_due"] = sla_due_for(record["priority"], self.now)
+        elif ent.name == "order":
+            record["number"] = f"SO-{self.tx.next_number('order'):08d}"
+        elif ent.name == "activity":
+            record["author_id"] = None if self.caller is SYSTEM else self.caller.id
+        self.tx.insert(ent, record)
+        return self._written("applied", op, ent, [])
+
+    def _update(self, op: Op, ent: Entity) -> dict[str, Any]:
+        if op.base_version is None:
+            raise OpRejected("invalid_op", "an update needs the base_version it was based on", {"base_version": "is required"})
+        current = self._visible(ent, op.id)
+        clean = validate_fields(ent, op.fields, creating=False)
+        conflicts, changes = [], {}
+        for name, value in clean.items():
+            server = current.record.get(name)
+            if value == server:
+                continue  # changed on both sides to the same value, or not changed at all
+            changed_at = current.field_versions.get(name, 0)
+            if changed_at > op.base_version and self.touched.get((ent.name, op.id, name)) != changed_at:
+                conflicts.append({"field": name, "server": server, "client": value})
+                continue
+            changes[name] = value
+        self._check_refs(ent, changes, current.record.get("customer_id"))
+        if ent.name == "customer" and "territory" in changes:
+            self._check_territory(changes["territory"])
+        if ent.name == "ticket" and "status" in changes:
+            check_ticket_transition(current.record["status"], changes["status"])
+        if changes:
+            if "updated_at" in ent.by_name:
+                changes["updated_at"] = self.stamp
+            version = self.tx.update(ent, op.id, changes)
+            for name in changes:
+                self.touched[(ent.name, op.id, name)] = version
+        status = "conflict" if conflicts else ("merged" if current.version > op.base_version else "applied")
+        return self._written(status, op, ent, conflicts)
+
+    def _delete(self, op: Op, ent: Entity) -> dict[str, Any]:
+        if op.base_version is None:
+            raise OpRejected("invalid_op", "a delete needs the base_version it was based on", {"base_version": "is required"})
+        current = self._visible(ent, op.id)
+        changed = sorted(
+            name
+            for name, at in current.field_versions.items()
+            if at > op.base_version
+            and name in ent.by_name
+            and ent.by_name[name].writable
+            and self.touched.get((ent.name, op.id, name)) != at
+        )
+        if changed:
+            # Someone edited the record since the client saw it: deleting would lose that edit unseen.
+            conflicts = [{"field": n, "server": current.record.get(n), "client": None} for n in changed]
+            return self._written("conflict", op, ent, conflicts)
+        if ent.name == "territory" and self.tx.has_customers_in(op.id):
+            raise ValidationError({"id": "this territory still has customers; move them to another territory first"})
+        version = self.tx.delete(ent, op.id)
+        return _result(op.op_id, "applied", version=version)
+
+    def _written(self, status: str, op: Op, ent: Entity, conflicts: list[dict]) -> dict[str, Any]:
+        stored = self.tx.get(ent, op.id)
+        assert stored is not None  # written in this savepoint
+        in_scope = self.caller.sees(stored.territory)
+        return _result(
+            op.op_id,
+            status,
+            version=stored.version,
+            record=stored.record if in_scope else None,
+            in_scope=in_scope,
+            conflicts=conflicts,
+        )

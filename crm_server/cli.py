@@ -1,0 +1,216 @@
+"""``crm-server``: serve the API, seed demo data, manage users and tokens, compact the change log.
+
+Every command takes ``--db PATH`` (default ``./crm-server.db``); the SQLite file is created with
+zero configuration when missing. Errors print one line on stderr and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from crm_server.accounts import AccountError, add_user, find_user, issue_token, set_territories
+from crm_server.seed import SeedError, seed_database
+from crm_server.store import Store, StoreError, open_store
+from crm_tui.domain import ENTITIES, ROLES, parse_datetime
+
+USER = ENTITIES["user"]
+
+DEFAULT_DB = "./crm-server.db"
+
+db_option = click.option(
+    "--db", "db_path", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False), help="SQLite database file"
+)
+
+
+def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors a user can cause into one line on stderr and exit status 1."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (AccountError, SeedError, StoreError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+def _open(db_path: str) -> Store:
+    return open_store(db_path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """The reference crm-tui server."""
+
+
+@main.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port")
+@click.option("--rate-limit", default=100.0, show_default=True, type=click.FloatRange(0), help="requests/s per token; 0 = off")
+@click.option("--test-hooks", is_flag=True, help="enable fault injection at /_test/fault (tests only)")
+@click.option("--log-level", default="warning", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--access-log", is_flag=True, help="log every request")
+@_friendly
+def serve(db_path: str, host: str, port: int, rate_limit: float, test_hooks: bool, log_level: str, access_log: bool) -> None:
+    """Serve the HTTP API; prints "listening on http://HOST:PORT" once ready."""
+    import uvicorn
+
+    from crm_server.app import create_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = _open(db_path)
+    app = create_app(store, rate_limit=rate_limit or None, test_hooks=test_hooks)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                bound = self.servers[0].sockets[0].getsockname()
+                click.echo(f"listening on http://{host}:{bound[1]}", err=False)
+                sys.stdout.flush()
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="off")
+    try:
+        asyncio.run(Server(config).serve())
+    finally:
+        store.close()
+
+
+@main.command()
+@db_option
+@click.option("--customers", default=1000, show_default=True, type=click.IntRange(0, 10_000_000))
+@click.option("--seed", "seed_value", default=1, show_default=True, type=int, help="same seed, same data")
+@click.option("--now", default=None, help="reference time for dates, e.g. 2026-11-25T09:00:00Z (default: now)")
+@_friendly
+def seed(db_path: str, customers: int, seed_value: int, now: str | None) -> None:
+    """Fill an empty database with realistic, reproducible demo data."""
+    reference = parse_datetime(now) if now else None
+    store = _open(db_path)
+    try:
+        step = max(customers // 10, 5000)
+
+        def progress(done: int) -> None:
+            if done % step < 5000 or done == customers:
+                click.echo(f"  {done:,} customers", err=True)
+
+        report = seed_database(store, customers=customers, seed=seed_value, now=reference, progress=progress)
+    finally:
+        store.close()
+    rate = report.records / report.seconds if report.seconds else 0
+    click.echo(f"seeded {report.customers:,} customers ({report.records:,} records) in {report.seconds:.1f} s ({rate:,.0f} records/s)")
+
+
+@main.command()
+@db_option
+@click.option("--before-seq", type=click.IntRange(1), help="purge tombstones and moves below this sequence")
+@click.option("--keep-days", type=click.FloatRange(0), help="purge tombstones and moves older than this")
+@_friendly
+def compact(db_path: str, before_seq: int | None, keep_days: float | None) -> None:
+    """Purge old tombstones and moves; cursors older than the new horizon get 410 (resync)."""
+    if (before_seq is None) == (keep_days is None):
+        raise click.UsageError("give exactly one of --before-seq or --keep-days")
+    store = _open(db_path)
+    try:
+        result = store.compact(before_seq=before_seq, keep_days=keep_days)
+    finally:
+        store.close()
+    click.echo(f"purged {result.purged:,} change rows; cursors below sequence {result.horizon} must resync")
+
+
+@main.group()
+def user() -> None:
+    """Add users, grant and revoke territories, issue tokens."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--territory", "territories", multiple=True, help="repeat for several")
+@click.option("--team")
+@click.option("--email")
+@click.option("--id", "user_id", help="the user's id (default: made from the name)")
+@db_option
+@_friendly
+def user_add(name: str, role: str, territories: tuple[str, ...], team: str | None, email: str | None,
+             user_id: str | None, db_path: str) -> None:
+    """Create a user and print their API token (shown once; only its hash is stored)."""
+    store = _open(db_path)
+    try:
+        record, token = add_user(store, name, role=role, territories=territories, team=team, email=email, user_id=user_id)
+    finally:
+        store.close()
+    click.echo(f"created {record['role']} {record['id']} ({record['name']}); keep this token, it is not shown again:", err=True)
+    click.echo(token)
+
+
+@user.command("grant")
+@click.argument("name")
+@click.option("--territory", "territories", multiple=True, required=True)
+@db_option
+@_friendly
+def user_grant(name: str, territories: tuple[str, ...], db_path: str) -> None:
+    """Give a user more territories (their replica backfills them on its next pull)."""
+    _territories(db_path, name, grant=territories)
+
+
+@user.command("revoke")
+@click.argument("name")
+@click.option("--territory", "territories", multiple=True, required=True)
+@db_option
+@_friendly
+def user_revoke(name: str, territories: tuple[str, ...], db_path: str) -> None:
+    """Take territories away (their replica drops those customers on its next pull)."""
+    _territories(db_path, name, revoke=territories)
+
+
+def _territories(db_path: str, name: str, **change: tuple[str, ...]) -> None:
+    store = _open(db_path)
+    try:
+        record = set_territories(store, name, **change)
+    finally:
+        store.close()
+    click.echo(f"{record['id']}: territories {', '.join(record.get('territories') or []) or '(none)'}")
+
+
+@user.command("token")
+@click.argument("name")
+@click.option("--revoke-others", is_flag=True, help="invalidate the user's existing tokens")
+@db_option
+@_friendly
+def user_token(name: str, revoke_others: bool, db_path: str) -> None:
+    """Issue a fresh API token for a user and print it."""
+    store = _open(db_path)
+    try:
+        token = issue_token(store, find_user(store, name).record["id"], revoke_others=revoke_others)
+    finally:
+        store.close()
+    click.echo(token)
+
+
+@user.command("list")
+@db_option
+@_friendly
+def user_list(db_path: str) -> None:
+    """Print every user: id, role, name, territories."""
+    store = _open(db_path)
+    try:
+        with store.read() as tx:
+            users = tx.list_records(USER, after=None, limit=100_000, filters={}, territories=None)
+    finally:
+        store.close()
+    for u in users:
+        flag = "" if u.get("active") is not False else "  (inactive)"
+        click.echo(f"{u['id']}\t{u['role']}\t{u['name']}\t{','.join(u.get('territories') or [])}{flag}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The edge where every failure becomes ``{"error": {"code", "message", "fields"}}``.
+
+Also the request-body cap (413), checked against Content-Length and against what actually
+arrives, because a chunked body has no Content-Length.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from crm_server.errors import ApiError, error_body
+from crm_server.store import StoreBusy, StoreError
+
+log = logging.getLogger("crm_server")
+
+DRAIN_LIMIT = 64 * 1024 * 1024
+_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def json_error(status: int, code: str, message: str, fields: dict[str, str] | None = None, headers=None) -> Response:
+    """An error response in the one shape clients parse."""
+    return Response(
+        orjson.dumps(error_body(code, message, fields)),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _validation_fields(exc: RequestValidationError) -> tuple[bool, dict[str, str]]:
+    in_body, fields = False, {}
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        where = loc[0] if loc else "body"
+        in_body = in_body or where == "body"
+        rest = [str(p) for p in loc[1:]]
+        if err.get("type") == "json_invalid":
+            key, msg = "body", "is not valid JSON: " + str((err.get("ctx") or {}).get("error", "decode error"))
+        else:
+            key, msg = (".".join(rest) or str(where)), str(err.get("msg", "is invalid"))
+        fields.setdefault(key[:200], msg[:500])
+    return in_body, fields
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception the app can raise to the error shape; nothing escapes as HTML."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> Response:
+        return json_error(exc.status, exc.code, exc.message, exc.fields, exc.headers or None)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        in_body, fields = _validation_fields(exc)
+        if in_body:
+            return json_error(422, "invalid_body", "the request body is not of the right shape", fields)
+        if set(fields) == {"cursor"}:
+            # Whatever is wrong with it, a cursor the server cannot use is an invalid cursor.
+            return json_error(400, "invalid_cursor", "this cursor cannot be read; start again without a cursor", fields)
+        detail = "; ".join(f"{k}: {v}" for k, v in fields.items())
+        return json_error(400, "invalid_query", f"bad query parameters ({detail})", fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = _CODES.get(exc.status_code, "http_error")
+        if exc.status_code == 404:
+            message = f"no such route: {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        return json_error(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(StoreBusy)
+    async def busy(_: Request, exc: StoreBusy) -> Response:
+        return json_error(503, "busy", "the database is busy; retry shortly", headers={"Retry-After": "1"})
+
+    async def bug(request: Request, exc: Exception) -> Response:
+        # Only real bugs reach this: everything a client can send is answered with a 4xx above.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return json_error(500, "internal", "the server failed on this request; this is a bug")
+
+    app.add_exception_handler(StoreError, bug)
+    app.add_exception_handler(Exception, bug)
+
+
+class BodyLimitMiddleware:
+    """Answer 413 to a request body over ``max_bytes``, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _send(send, json_error(400, "bad_request", "Content-Length is not a number"), scope, receive)
+                return
+            if int(declared) > self.max_bytes:
+                await _drain(receive, DRAIN_LIMIT)
+                await _send(send, self._too_large(), scope, receive)
+                return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    if message.get("more_body"):
+                        await _drain(receive, DRAIN_LIMIT)
+                    # FastAPI re-raises an HTTPException raised while reading the body, so this
+                    # reaches the handler above and becomes a 413 in the usual shape.
+                    raise StarletteHTTPException(413, self._message())
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _message(self) -> str:
+        return f"the request body is larger than {self.max_bytes // (1024 * 1024)} MiB; send fewer ops per batch"
+
+    def _too_large(self) -> Response:
+        return json_error(413, "payload_too_large", self._message())
+
+
+async def _drain(receive: Receive, limit: int) -> None:
+    """Read and drop the rest of a refused body, so the client gets to read our 413 instead of
+    a reset connection while it is still writing. Past ``limit`` bytes we stop and let the
+    connection close."""
+    dropped = 0
+    while dropped <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        dropped += len(message.get("body", b""))
+        if not message.get("more_body"):
+            return
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1").strip()
+    return None
+
+
+async def _send(send: Send, response: Response, scope: Scope, receive: Receive) -> Any:
+    await response(scope, receive, send)

@@ -1,0 +1,291 @@
+"""Deterministic, realistic demo data: the same ``seed`` and ``now`` always give the same rows.
+
+Per customer, on average: 2 contacts, 3 orders over the last 24 months, 0.5 tickets (every status
+and priority, SLA due times, some overdue), 0.3 deals (every stage) and 2 activities (every
+kind). Rows go in through the store's bulk loader (one transaction, indexes built at the end),
+and still get versions and change rows, so the feed and snapshots work on seeded data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from crm_server import seed_data as words
+from crm_server.store import Store
+from crm_tui.domain import ENTITIES, SLA_HOURS, format_datetime, utcnow
+
+FLUSH_EVERY = 5000  # customers per bulk insert round
+
+# The seed builds rows as tuples in wire column order (fast); fail loudly if the domain changes.
+_EXPECTED = {
+    "territory": ("id", "name", "region"),
+    "user": ("id", "name", "email", "role", "team", "territories", "active"),
+    "customer": ("id", "name", "company", "email", "phone", "city", "country", "tier", "territory", "owner_id",
+                 "tags", "lifetime_value", "created_at", "updated_at"),
+    "contact": ("id", "customer_id", "name", "title", "email", "phone", "is_primary", "created_at", "updated_at"),
+    "ticket": ("id", "customer_id", "number", "subject", "description", "status", "priority", "assignee_id", "team",
+               "sla_due", "created_at", "updated_at"),
+    "deal": ("id", "customer_id", "title", "stage", "amount", "currency", "probability", "close_date", "owner_id",
+             "created_at", "updated_at"),
+    "order": ("id", "customer_id", "number", "order_date", "amount", "currency", "status", "created_at", "updated_at"),
+    "activity": ("id", "customer_id", "kind", "subject", "body", "ticket_id", "deal_id", "author_id", "internal",
+                 "occurred_at", "created_at", "updated_at"),
+}
+for _name, _cols in _EXPECTED.items():
+    if ENTITIES[_name].columns[:-1] != _cols:
+        raise RuntimeError(f"crm_server.seed is out of date with the {_name} entity")
+
+TIER_AMOUNTS = {"bronze": (20, 500), "silver": (100, 2_000), "gold": (500, 10_000), "platinum": (2_000, 50_000)}
+DEAL_PROBABILITY = {"lead": 10, "qualified": 25, "proposal": 50, "negotiation": 75, "won": 100, "lost": 0}
+
+
+class SeedError(Exception):
+    """The database cannot be seeded (it already has data)."""
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    customers: int
+    records: int
+    seconds: float
+
+
+def ascii_word(text: str) -> str:
+    """'Müller' -> 'muller': for email addresses and domains."""
+    return re.sub(r"[^a-z0-9]", "", unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower())
+
+
+class _Clock:
+    """Date and date-time strings relative to a fixed reference "now", cheap to make in bulk."""
+
+    def __init__(self, now: dt.datetime):
+        self.now = now.astimezone(dt.UTC).replace(microsecond=0)
+        today = self.now.date()
+        self.days = [(today - dt.timedelta(days=i)).isoformat() for i in range(0, 2000)]
+        self.future = [(today + dt.timedelta(days=i)).isoformat() for i in range(0, 400)]
+
+    def stamp(self, rng: random.Random, days_ago: int) -> str:
+        """A date-time ``days_ago`` days back at a working-hours time (never after now)."""
+        if days_ago <= 0:
+            seconds = rng.randrange(60, 8 * 3600)
+            return format_datetime(self.now - dt.timedelta(seconds=seconds))
+        return f"{self.days[days_ago]}T{rng.randrange(7, 19):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}Z"
+
+
+def seed_database(
+    store: Store,
+    *,
+    customers: int,
+    seed: int = 1,
+    now: dt.datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SeedReport:
+    """Fill an empty database with territories, users and ``customers`` customers with history.
+
+    Deterministic for a given (customers, seed, now). Raises SeedError if the database already
+    has territories, users or customers.
+    """
+    started = time.perf_counter()
+    with store.read() as tx:
+        if any(tx.count(ENTITIES[e], None) for e in ("territory", "user", "customer")):
+            raise SeedError("the database already has data; seed a new database file")
+    gen = _Generator(random.Random(seed), _Clock(now or utcnow()))
+    records = 0
+    with store.bulk_load() as loader:
+        records += loader.add(ENTITIES["territory"], gen.territories())
+        records += loader.add(ENTITIES["user"], gen.users())
+        done = 0
+        while done < customers:
+            batch = min(FLUSH_EVERY, customers - done)
+            rows = gen.customers(done, batch)
+            for name in ("customer", "contact", "ticket", "deal", "order", "activity"):
+                records += loader.add(ENTITIES[name], rows[name])
+            done += batch
+            if progress:
+                progress(done)
+        loader.set_counter("ticket", gen.ticket_number)
+        loader.set_counter("order", gen.order_number)
+    return SeedReport(customers=customers, records=records, seconds=time.perf_counter() - started)
+
+
+class _Generator:
+    def __init__(self, rng: random.Random, clock: _Clock):
+        self.rng, self.clock = rng, clock
+        self.ticket_number = 0
+        self.order_number = 0
+        self.counts = dict.fromkeys(("contact", "ticket", "deal", "order", "activity"), 0)
+        self.reps: dict[str, list[str]] = {t[0]: [] for t in words.TERRITORIES}
+        self.agents: dict[str, list[str]] = {team: [] for team in words.TEAMS}
+        self.all_agents: list[str] = []
+        weights = [t[3] for t in words.TERRITORIES]
+        # A table of territories repeated by weight: one randrange picks a weighted territory.
+        self.territory_table = [t for t, w in zip(words.TERRITORIES, weights, strict=True) for _ in range(w)]
+
+    def _person(self) -> tuple[str, str]:
+        return self.rng.choice(words.FIRST_NAMES), self.rng.choice(words.LAST_NAMES)
+
+    def territories(self) -> list[tuple]:
+        return [(tid, name, region) for tid, name, region, _, _ in words.TERRITORIES]
+
+    def users(self) -> list[tuple]:
+        rows = [("u-admin", "Morgan Admin", "admin@crm.example.com", "admin", None, [], True)]
+        used = {"u-admin"}
+
+        def new_user(role: str, team: str | None, territories: list[str]) -> str:
+            while True:
+                first, last = self._person()
+                uid = f"u-{ascii_word(first)}-{ascii_word(last)}"
+                if uid not in used:
+                    break
+            used.add(uid)
+            email = f"{ascii_word(first)}.{ascii_word(last)}@crm.example.com"
+            rows.append((uid, f"{first} {last}", email, role, team, territories, True))
+            return uid
+
+        for team in words.TEAMS:
+            for _ in range(4):
+                uid = new_user("agent", team, [])
+                self.agents[team].append(uid)
+                self.all_agents.append(uid)
+        ids = [t[0] for t in words.TERRITORIES]
+        for i, tid in enumerate(ids):
+            # Every territory has its own rep; every third rep also covers the next territory.
+            covered = [tid, ids[(i + 1) % len(ids)]] if i % 3 == 0 else [tid]
+            uid = new_user("sales", "field-sales", covered)
+            for t in covered:
+                self.reps[t].append(uid)
+        return rows
+
+    def customers(self, start: int, n: int) -> dict[str, list[tuple]]:
+        rng, clock = self.rng, self.clock
+        out: dict[str, list[tuple]] = {k: [] for k in ("customer", "contact", "ticket", "deal", "order", "activity")}
+        tiers = ("bronze",) * 5 + ("silver",) * 3 + ("gold",) * 2 + ("platinum",)
+        for i in range(start, start + n):
+            cid = f"cus-{i + 1:07d}"
+            territory, _, _, _, places = self.territory_table[rng.randrange(len(self.territory_table))]
+            country, cities = places[rng.randrange(len(places))]
+            phone_prefix, currency, tld = words.COUNTRIES[country]
+            city = cities[rng.randrange(len(cities))]
+            tier = tiers[rng.randrange(len(tiers))]
+            business = rng.random() < 0.75
+            if business:
+                brand = f"{rng.choice(words.COMPANY_WORDS)} {rng.choice(words.COMPANY_TRADES)}"
+                name = brand if rng.random() < 0.7 else f"{brand} {city}"
+                company = f"{brand} {words.LEGAL_FORMS[country]}"
+                domain = f"{ascii_word(brand)}.{tld}"
+                email = f"{rng.choice(('info', 'hello', 'accounts', 'office', 'service'))}@{domain}"
+            else:
+                first, last = self._person()
+                name, company, domain = f"{first} {last}", None, None
+                email = f"{ascii_word(first)}.{ascii_word(last)}{rng.randrange(100)}@{rng.choice(words.MAIL_PROVIDERS)}"
+            phone = f"{phone_prefix} {rng.randrange(10, 999)} {rng.randrange(100000, 9999999)}"
+            reps = self.reps[territory]
+            owner = reps[rng.randrange(len(reps))] if reps and rng.random() < 0.9 else None
+            tags = sorted(set(rng.sample(words.TAGS, rng.choice((0, 0, 1, 1, 2, 3)))))
+            age = rng.randrange(30, 1500)  # days since the customer was created
+
+            ltv = self._orders(out["order"], cid, territory, tier, currency, age)
+            tickets = self._tickets(out["ticket"], cid, territory, age)
+            deals = self._deals(out["deal"], cid, territory, tier, currency, reps, age)
+            self._contacts(out["contact"], cid, territory, domain, phone_prefix, age)
+            self._activities(out["activity"], cid, territory, tickets, deals, reps, age)
+            created = clock.stamp(rng, age)
+            updated = clock.stamp(rng, rng.randrange(0, age))
+            out["customer"].append(
+                (cid, name, company, email, phone, city, country, tier, territory, owner, tags, ltv, created, updated)
+            )
+        return out
+
+    def _next(self, kind: str, prefix: str) -> str:
+        self.counts[kind] += 1
+        return f"{prefix}-{self.counts[kind]:07d}"
+
+    def _contacts(self, out: list, cid: str, territory: str, domain: str | None, prefix: str, age: int) -> None:
+        rng = self.rng
+        for k in range(rng.choice((1, 1, 2, 2, 2, 3, 3))):
+            first, last = self._person()
+            host = domain or rng.choice(words.MAIL_PROVIDERS)
+            email = f"{ascii_word(first)}.{ascii_word(last)}@{host}"
+            phone = f"{prefix} {rng.randrange(10, 999)} {rng.randrange(100000, 9999999)}" if rng.random() < 0.8 else None
+            created = self.clock.stamp(rng, rng.randrange(0, age))
+            out.append((self._next("contact", "con"), cid, f"{first} {last}", rng.choice(words.TITLES), email, phone,
+                        k == 0, created, created, territory))
+
+    def _orders(self, out: list, cid: str, territory: str, tier: str, currency: str, age: int) -> int:
+        rng, clock = self.rng, self.clock
+        lo, hi = TIER_AMOUNTS[tier]
+        ltv = 0
+        for _ in range(rng.choice((0, 1, 2, 3, 3, 4, 5, 6))):
+            days = rng.randrange(0, min(age, 730))
+            if days < 3:
+                status = rng.choice(("pending", "paid"))
+            elif days < 14:
+                status = rng.choice(("paid", "shipped", "shipped", "delivered"))
+            else:
+                r = rng.random()
+                status = "delivered" if r < 0.85 else ("cancelled" if r < 0.92 else "refunded")
+            amount = rng.randrange(lo * 100, hi * 100)
+            if status not in ("cancelled", "refunded"):
+                ltv += amount
+            self.order_number += 1
+            created = clock.stamp(rng, days)
+            updated = clock.stamp(rng, max(0, days - rng.randrange(0, 5)))
+            out.append((self._next("order", "ord"), cid, f"SO-{self.order_number:08d}", clock.days[days], amount,
+                        currency, status, created, max(created, updated), territory))
+        return ltv
+
+    def _tickets(self, out: list, cid: str, territory: str, age: int) -> list[str]:
+        rng, clock = self.rng, self.clock
+        r = rng.random()
+        ids = []
+        for _ in range(2 if r < 0.075 else (1 if r < 0.425 else 0)):
+            status = rng.choice(("new", "open", "open", "pending", "pending", "solved", "solved", "closed", "closed", "closed"))
+            priority = rng.choice(("low", "low", "normal", "normal", "normal", "normal", "high", "high", "urgent"))
+            # Open tickets are recent (so their SLA is near: some due, some overdue); closed ones older.
+            hours_ago = rng.randrange(1, 24 * 6) if status in ("new", "open", "pending") else rng.randrange(24 * 7, 24 * min(age, 365))
+            created_dt = clock.now - dt.timedelta(hours=hours_ago, minutes=rng.randrange(60))
+            created = format_datetime(created_dt)
+            sla_due = format_datetime(created_dt + dt.timedelta(hours=SLA_HOURS[priority]))
+            team = rng.choice(words.TEAMS)
+            assignee = rng.choice(self.agents[team]) if status != "new" else None
+            self.ticket_number += 1
+            tid = self._next("ticket", "tkt")
+            ids.append(tid)
+            updated = format_datetime(created_dt + (clock.now - created_dt) * rng.random())
+            out.append((tid, cid, self.ticket_number, rng.choice(words.TICKET_SUBJECTS), rng.choice(words.TICKET_BODIES),
+                        status, priority, assignee, team, sla_due, created, updated, territory))
+        return ids
+
+    def _deals(self, out: list, cid: str, territory: str, tier: str, currency: str, reps: list[str], age: int) -> list[str]:
+        rng, clock = self.rng, self.clock
+        if rng.random() >= 0.3:
+            return []
+        stage = rng.choice(tuple(DEAL_PROBABILITY))
+        lo, hi = TIER_AMOUNTS[tier]
+        title = rng.choice(words.DEAL_TITLES).format(year=clock.now.year + 1, n=rng.randrange(5, 200))
+        close = clock.days[rng.randrange(1, 180)] if stage in ("won", "lost") else clock.future[rng.randrange(7, 200)]
+        created = clock.stamp(rng, rng.randrange(0, min(age, 365)))
+        did = self._next("deal", "del")
+        owner = rng.choice(reps) if reps else None
+        out.append((did, cid, title, stage, rng.randrange(lo * 300, hi * 1000), currency, DEAL_PROBABILITY[stage], close,
+                    owner, created, created, territory))
+        return [did]
+
+    def _activities(self, out: list, cid: str, territory: str, tickets: list[str], deals: list[str],
+                    reps: list[str], age: int) -> None:
+        rng, clock = self.rng, self.clock
+        for _ in range(rng.choice((0, 1, 2, 2, 3, 4))):
+            kind = rng.choice(("note", "call", "email", "visit"))
+            author = rng.choice(reps) if kind == "visit" and reps else rng.choice(self.all_agents)
+            ticket = rng.choice(tickets) if tickets and kind in ("note", "email") and rng.random() < 0.4 else None
+            deal = rng.choice(deals) if deals and kind in ("call", "visit") and rng.random() < 0.4 else None
+            occurred = clock.stamp(rng, rng.randrange(0, min(age, 730)))
+            out.append((self._next("activity", "act"), cid, kind, rng.choice(words.ACTIVITY_SUBJECTS[kind]),
+                        rng.choice(words.ACTIVITY_BODIES), ticket, deal, author, kind == "note" and rng.random() < 0.5,
+                        occurred, occurred, occurred, territory))

@@ -1,0 +1,264 @@
+"""Run the REAL crm-server in a subprocess on a free loopback port, for tests.
+
+Nothing is mocked: the server is ``python -m crm_server.cli serve`` over a SQLite file in a temp
+dir, seeded (deterministically, with a fixed "now") and given users before it starts.
+
+Fixtures (tests/conftest.py)::
+
+    def test_something(server):          # function-scoped: fresh db, 20 customers, test hooks on
+        with server.client("sam") as c:  # httpx.Client, base_url set, sam's bearer token
+            me = c.get("/v1/me").json()
+
+    def test_reads(seeded_server): ...   # session-scoped (per xdist worker), 200 customers; READ ONLY
+
+    def test_custom(server_factory):     # start your own; all are stopped at teardown
+        srv = server_factory(seed_customers=0, rate_limit=5, users=[UserSpec("rita", "sales", ["dach"])])
+
+Default users (``users=None``), keyed by name in ``server.tokens``::
+
+    "ada"  admin
+    "alex" agent (team support-l1)
+    "sam"  sales rep, territory "dach"
+    "rita" sales rep, territories "france" and "benelux"
+
+The seed always creates the 20 territories (``ServerProcess.TERRITORIES``: "dach", "france",
+"uk-ireland", "us-east", ...) and a staff directory; customer ids are "cus-0000001", ...
+
+Handy methods: ``server.batch(ops, user=...)`` (POST /v1/batch, returns the results),
+``make_op(...)`` (an op with a fresh op id), ``server.get_record("customers", id)`` (as admin),
+``server.add_user(...)``, ``server.grant(name, territory)`` / ``server.revoke(...)`` (territory
+changes go through the store, so the feed backfills / exits), ``server.fault(path=..., status=...)``
+(the ``/_test/fault`` hook: see crm_server/testhooks.py), ``server.restart()``, ``server.stop()``.
+Use it directly as a context manager too: ``with ServerProcess(tmp_path / "crm.db") as srv: ...``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+FIXED_NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
+START_TIMEOUT = 30.0
+_op_counter = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    name: str
+    role: str = "agent"
+    territories: tuple[str, ...] | list[str] = ()
+    team: str | None = None
+
+
+DEFAULT_USERS = (
+    UserSpec("ada", "admin"),
+    UserSpec("alex", "agent", team="support-l1"),
+    UserSpec("sam", "sales", ("dach",)),
+    UserSpec("rita", "sales", ("france", "benelux")),
+)
+
+
+def make_op(op: str, entity: str, record_id: str, fields: dict | None = None, base_version: int | None = None,
+            op_id: str | None = None) -> dict[str, Any]:
+    """One batch op with a fresh, unique op id (unless ``op_id`` is given)."""
+    out: dict[str, Any] = {
+        "op_id": op_id or f"op-{os.getpid()}-{time.monotonic_ns()}-{next(_op_counter)}",
+        "op": op,
+        "entity": entity,
+        "id": record_id,
+        "fields": fields or {},
+    }
+    if base_version is not None:
+        out["base_version"] = base_version
+    return out
+
+
+@dataclass
+class ServerProcess:
+    """A crm-server subprocess over ``db_path``; a context manager (start on enter, stop on exit)."""
+
+    db_path: Path | str
+    seed_customers: int = 20
+    seed: int = 1
+    users: list[UserSpec] | tuple[UserSpec, ...] | None = None
+    rate_limit: float | None = None  # None: no limit
+    test_hooks: bool = True
+    now: dt.datetime = FIXED_NOW
+    tokens: dict[str, str] = field(default_factory=dict)
+    user_ids: dict[str, str] = field(default_factory=dict)
+    url: str = ""
+    proc: subprocess.Popen | None = None
+
+    TERRITORIES = (
+        "uk-ireland", "dach", "benelux", "france", "iberia", "italy", "nordics", "cee", "middle-east", "africa",
+        "us-east", "us-central", "us-west", "canada", "mexico", "south-america", "anz", "japan-korea", "india",
+        "southeast-asia",
+    )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> ServerProcess:
+        self.prepare()
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def prepare(self) -> None:
+        """Seed the database and create the users (in this process, before the server starts)."""
+        from crm_server.accounts import add_user
+        from crm_server.seed import seed_database
+        from crm_server.store import open_store
+
+        self.db_path = Path(self.db_path)
+        store = open_store(self.db_path)
+        try:
+            seed_database(store, customers=self.seed_customers, seed=self.seed, now=self.now)
+            for spec in DEFAULT_USERS if self.users is None else self.users:
+                record, token = add_user(store, spec.name, role=spec.role, territories=spec.territories, team=spec.team)
+                self.tokens[spec.name] = token
+                self.user_ids[spec.name] = record["id"]
+        finally:
+            store.close()
+
+    def start(self) -> None:
+        """Start the server and wait until /health answers. Raises RuntimeError with its log."""
+        self.log_path = Path(self.db_path).with_suffix(".server.log")
+        cmd = [sys.executable, "-m", "crm_server.cli", "serve", "--db", str(self.db_path), "--port", "0",
+               "--rate-limit", str(self.rate_limit or 0)]
+        if self.test_hooks:
+            cmd.append("--test-hooks")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it until stop()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, cwd=Path(__file__).resolve().parents[2])
+        log.close()
+        line: list[bytes] = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(START_TIMEOUT)
+        text = line[0].decode().strip() if line else ""
+        if not text.startswith("listening on "):
+            self.stop()
+            raise RuntimeError(f"crm-server did not start ({text!r}); log:\n{self.log_path.read_text()[-3000:]}")
+        self.url = text.removeprefix("listening on ")
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("crm-server never answered /health")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the server: SIGTERM, then SIGKILL after 5 s."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        if proc.stdout:
+            proc.stdout.close()
+
+    def restart(self) -> None:
+        """Stop and start again on the same database (the port changes)."""
+        self.stop()
+        self.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    # ------------------------------------------------------------------ clients
+
+    def client(self, user: str | None = "ada", **kwargs: Any) -> httpx.Client:
+        """An httpx.Client for ``user`` (a name from ``tokens``; None: no token)."""
+        headers = dict(kwargs.pop("headers", {}))
+        if user is not None:
+            headers["Authorization"] = f"Bearer {self.tokens[user]}"
+        return httpx.Client(base_url=self.url, headers=headers, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+    def batch(self, ops: list[dict], user: str = "ada") -> list[dict]:
+        """POST /v1/batch as ``user``; returns the list of results (asserts 200)."""
+        with self.client(user) as c:
+            response = c.post("/v1/batch", json={"ops": ops})
+        assert response.status_code == 200, response.text
+        return response.json()["results"]
+
+    def get_record(self, table: str, record_id: str, user: str = "ada") -> dict | None:
+        """GET /v1/{table}/{id} as ``user``; None on 404."""
+        with self.client(user) as c:
+            response = c.get(f"/v1/{table}/{record_id}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    # ------------------------------------------------------------------ admin writes (through the store)
+
+    def _store(self):
+        from crm_server.store import open_store
+
+        return open_store(self.db_path)
+
+    def add_user(self, name: str, role: str = "agent", territories: tuple[str, ...] | list[str] = (),
+                 team: str | None = None) -> str:
+        """Create a user while the server runs; returns (and remembers) their token."""
+        from crm_server.accounts import add_user
+
+        store = self._store()
+        try:
+            record, token = add_user(store, name, role=role, territories=territories, team=team)
+        finally:
+            store.close()
+        self.tokens[name] = token
+        self.user_ids[name] = record["id"]
+        return token
+
+    def grant(self, name: str, *territories: str) -> dict:
+        """Give a user territories (a write through the store: the feed backfills them)."""
+        from crm_server.accounts import set_territories
+
+        store = self._store()
+        try:
+            return set_territories(store, self.user_ids.get(name, name), grant=territories)
+        finally:
+            store.close()
+
+    def revoke(self, name: str, *territories: str) -> dict:
+        """Take territories from a user (the feed sends exit_territory)."""
+        from crm_server.accounts import set_territories
+
+        store = self._store()
+        try:
+            return set_territories(store, self.user_ids.get(name, name), revoke=territories)
+        finally:
+            store.close()
+
+    # ------------------------------------------------------------------ faults (test hooks)
+
+    def fault(self, path: str, **spec: Any) -> None:
+        """Arm a fault: e.g. ``fault("/v1/batch", status=503, count=2, retry_after=1)``,
+        ``fault("/v1/changes", truncate=True)``, ``fault("/v1/batch", status=500, after=True)``."""
+        response = httpx.post(self.url + "/_test/fault", json={"path": path, **spec}, timeout=5)
+        response.raise_for_status()
+
+    def clear_faults(self) -> None:
+        httpx.delete(self.url + "/_test/fault", timeout=5).raise_for_status()
