@@ -175,12 +175,15 @@ class PullApplier:
         return gen
 
     def finish_resync(self) -> int:
-        """Drop records the new snapshot did not bring (unless a pending local write made them).
+        """Drop records the new snapshot did not bring (unless they carry unsynced local work).
         Returns how many were dropped."""
         dropped = 0
         with self.replica.transaction():
             gen = int(self.replica.get_meta("resync_gen", 0) or 0)
-            keep = {(e, r) for e, r in self.conn.execute("SELECT entity, record_id FROM outbox WHERE state = 'pending'")}
+            # Records with anything unsynced (pending, rejected, in conflict) are the user's: keep them.
+            keep = set(self.conn.execute(
+                "SELECT entity, record_id FROM outbox UNION "
+                "SELECT entity, record_id FROM conflicts WHERE resolved_at IS NULL").fetchall())
             for ent in ENTITIES.values():
                 stale = [r[0] for r in self.conn.execute(f"SELECT id FROM {ent.table} WHERE _gen < ?", (gen,))]
                 stale = [rid for rid in stale if (ent.name, rid) not in keep]

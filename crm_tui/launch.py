@@ -1,0 +1,39 @@
+"""Opening the app: the replica, the sync runner (when a server is configured) and the screens."""
+
+from __future__ import annotations
+
+import threading
+
+from cache.errors import ReplicaError
+from cache.replica import Replica
+from crm_tui import credentials
+from crm_tui.config import Settings
+from crm_tui.paths import Paths
+from crm_tui.syncstate import SyncReport
+
+
+def run_app(paths: Paths, settings: Settings) -> int:
+    """Run the TUI on the replica at ``paths`` until the user quits; returns the exit code."""
+    from screens.app import CrmApp
+    from sync.runner import sync_once
+
+    paths.ensure()
+    try:
+        replica = Replica(paths.replica, paths.cache_dir)
+    except ReplicaError as exc:
+        print(f"crm-tui: {exc}")
+        return 1
+    creds = credentials.load(paths)
+    stop = threading.Event()
+    runner = None
+    if creds is not None:
+        def runner(on_event) -> SyncReport:  # type: ignore[no-redef]
+            return sync_once(paths, settings, on_event, stop)
+    try:
+        app = CrmApp(replica, settings, sync_runner=runner, server_label=creds.server if creds else None)
+        app.run()
+    finally:
+        stop.set()
+        replica.close()
+    return app.return_code or 0
+
