@@ -37,7 +37,10 @@ class SQLiteStore(Store):
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             self._initialise(conn)
-        finally:
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreError(f"cannot use database {self.path}: {exc}") from exc
+        else:
             self._release(conn)
 
     # ------------------------------------------------------------------ connections

@@ -1,0 +1,79 @@
+"""The crm-server command line (serve itself is exercised by every loopback fixture)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from crm_server.auth import token_hash
+from crm_server.cli import main
+from crm_server.store import open_store
+from crm_tui.domain import ENTITIES
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_seed_users_grants_tokens_and_compaction(tmp_path):
+    db = str(tmp_path / "cli.db")
+    code, out, _ = _run("seed", "--db", db, "--customers", "40", "--now", "2026-11-25T09:00:00Z")
+    assert code == 0 and "seeded 40 customers" in out
+
+    code, token, err = _run("user", "add", "Rita Rep", "--role", "sales", "--territory", "dach", "--db", db)
+    assert code == 0 and "not shown again" in err
+    token = token.strip()
+    store = open_store(db)
+    try:
+        with store.read() as tx:
+            assert tx.user_id_for_token(token_hash(token)) == "rita-rep", "only the token's hash is stored"
+    finally:
+        store.close()
+
+    assert _run("user", "grant", "Rita Rep", "--territory", "france", "--db", db)[1].strip() == "rita-rep: territories dach, france"
+    assert _run("user", "revoke", "rita-rep", "--territory", "dach", "--db", db)[1].strip() == "rita-rep: territories france"
+    code, fresh, _ = _run("user", "token", "rita-rep", "--revoke-others", "--db", db)
+    assert code == 0 and fresh.strip() != token
+    store = open_store(db)
+    try:
+        with store.read() as tx:
+            assert tx.user_id_for_token(token_hash(token)) is None
+            assert tx.user_id_for_token(token_hash(fresh.strip())) == "rita-rep"
+            user = tx.get(ENTITIES["user"], "rita-rep")
+            assert user.record["territories"] == ["france"]
+    finally:
+        store.close()
+    assert "rita-rep\tsales\tRita Rep\tfrance" in _run("user", "list", "--db", db)[1]
+
+    code, out, _ = _run("compact", "--db", db, "--before-seq", "5")
+    assert code == 0 and "below sequence 4" in out
+
+
+def test_errors_are_one_line_and_a_nonzero_exit(tmp_path):
+    db = str(tmp_path / "err.db")
+    _run("seed", "--db", db, "--customers", "0")
+    for args in (
+        ("user", "add", "X", "--role", "sales", "--territory", "atlantis", "--db", db),
+        ("user", "grant", "nobody", "--territory", "dach", "--db", db),
+        ("user", "revoke", "u-admin", "--territory", "dach", "--db", db),
+        ("seed", "--db", db, "--customers", "1"),
+        ("seed", "--db", db, "--now", "yesterday"),
+    ):
+        code, _, err = _run(*args)
+        assert code != 0, args
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("Error: "), (args, err)
+    code, _, err = _run("compact", "--db", db)
+    assert code == 2 and "exactly one of" in err
+
+
+def test_serve_reports_an_unusable_database(tmp_path):
+    bad = tmp_path / "not-a-db.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    proc = subprocess.run([sys.executable, "-m", "crm_server.cli", "serve", "--db", str(bad), "--port", "0"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith("Error: ")
