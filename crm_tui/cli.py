@@ -20,7 +20,7 @@ import click
 from crm_tui import __version__, credentials
 from crm_tui.config import ConfigError, Settings, load_settings
 from crm_tui.paths import Paths
-from crm_tui.syncstate import SyncEvent
+from crm_tui.progress import terminal_progress
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -48,31 +48,6 @@ class Context:
 def fail(message: str, code: int = EXIT_FAILED) -> None:
     click.echo(f"crm-tui: {message}", err=True)
     sys.exit(code)
-
-
-def _progress_printer(enabled: bool):
-    """A one-line progress display for a terminal (bootstrap can take a while)."""
-    state = {"last": ""}
-
-    def show(event: SyncEvent) -> None:
-        if not enabled:
-            return
-        if event.total:
-            width = 30
-            filled = int(width * min(event.done, event.total) / max(event.total, 1))
-            line = f"[{'#' * filled}{'.' * (width - filled)}] {event.message}"
-        else:
-            line = event.message
-        if event.search_ready and event.phase == "snapshot":
-            line += "  (search ready)"
-        pad = max(0, len(state["last"]) - len(line))
-        sys.stderr.write("\r" + line + " " * pad)
-        sys.stderr.flush()
-        state["last"] = line
-        if event.phase in ("done", "error"):
-            sys.stderr.write("\n")
-
-    return show
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -173,7 +148,7 @@ def sync(obj: Context, mode: str | None, interval: float | None, quiet: bool) ->
             fail(str(exc), EXIT_NOT_CONFIGURED)
         sys.exit(code)
     try:
-        report = sync_once(obj.paths, settings, _progress_printer(sys.stderr.isatty() and not quiet), stop)
+        report = sync_once(obj.paths, settings, terminal_progress(sys.stderr.isatty() and not quiet), stop)
     except NotConfigured as exc:
         fail(str(exc), EXIT_NOT_CONFIGURED)
     if report.by_daemon:

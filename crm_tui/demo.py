@@ -1,0 +1,111 @@
+"""`crm-tui demo` (and `make demo`): a seeded server on a free loopback port, a user, a replica
+bootstrapped with visible progress, and the app. Quitting the app stops the server.
+
+Everything lives in one work directory (a fresh temp dir unless ``--dir`` is given, in which case
+a second run reuses the seeded database and the replica). The user's own config and replicas are
+never touched: the demo points CRM_TUI_CONFIG_DIR at its work directory.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import httpx
+
+from crm_tui import credentials
+from crm_tui.config import load_settings
+from crm_tui.paths import Paths
+from crm_tui.progress import terminal_progress
+
+SERVER = [sys.executable, "-m", "crm_server.cli"]
+
+
+def _say(text: str) -> None:
+    print(f"demo: {text}", file=sys.stderr, flush=True)
+
+
+def _server_cmd(*args: str, db: Path) -> str:
+    done = subprocess.run([*SERVER, *args, "--db", str(db)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip() or f"crm-server {args[0]} failed")
+    return done.stdout.strip()
+
+
+def _start_server(db: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    with log.open("ab") as log_fh:
+        proc = subprocess.Popen([*SERVER, "serve", "--db", str(db), "--host", "127.0.0.1", "--port", "0"],
+                                stdout=subprocess.PIPE, stderr=log_fh, text=True)
+    line: list[str] = []
+    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    reader.join(60)
+    text = line[0].strip() if line else ""
+    if not text.startswith("listening on "):
+        proc.terminate()
+        raise RuntimeError(f"the server did not start; see {log}")
+    return proc, text.removeprefix("listening on ")
+
+
+def _pick_agent(url: str, admin_token: str) -> str:
+    """A seeded support agent, so the ticket queue's "mine" and "my team" views have work."""
+    response = httpx.get(f"{url}/v1/users", params={"role": "agent", "limit": 50},
+                         headers={"Authorization": f"Bearer {admin_token}"}, timeout=10)
+    response.raise_for_status()
+    agents = [u for u in response.json()["items"] if u.get("team")]
+    if not agents:
+        raise RuntimeError("the seeded data has no support agents")
+    return agents[0]["id"]
+
+
+def run_demo(customers: int = 20_000, work_dir: Path | None = None) -> int:
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="crm-tui-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["CRM_TUI_CONFIG_DIR"] = str(work / "config")
+    db = work / "crm-server.db"
+    try:
+        if not db.exists():
+            _say(f"seeding {customers:,} customers into {db} ...")
+            subprocess.run([*SERVER, "seed", "--db", str(db), "--customers", str(customers), "--seed", "7"],
+                           check=True)
+            _server_cmd("user", "add", "demo-admin", "--role", "admin", db=db)
+        admin_token = _server_cmd("user", "token", "demo-admin", db=db)
+        proc, url = _start_server(db, work / "server.log")
+    except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
+        _say(f"could not start the demo server: {exc}")
+        return 1
+    try:
+        agent = _pick_agent(url, admin_token)
+        token = _server_cmd("user", "token", agent, db=db)
+        paths = Paths(data_dir=work / "replica", cache_dir=work / "replica" / "hot-cache", config_dir=work / "config")
+        paths.ensure()
+        credentials.save(paths, credentials.Credentials(url, token))
+        _say(f"server {url} (log: {work / 'server.log'}); signed in as {agent}")
+        settings = load_settings(work / "config" / "config.toml")
+
+        from sync.runner import sync_once
+
+        _say("bootstrapping the replica (customers and contacts first, so search works early) ...")
+        report = sync_once(paths, settings, terminal_progress(True))
+        if not report.ok:
+            _say(f"bootstrap failed: {report.error}")
+            return 1
+        _say(f"replica ready at {paths.replica}; opening the app (q quits, ? for help)")
+
+        from crm_tui.launch import run_app
+
+        return run_app(paths, settings)
+    except (RuntimeError, httpx.HTTPError) as exc:
+        _say(str(exc))
+        return 1
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        _say(f"server stopped; the demo's files are in {work}")
