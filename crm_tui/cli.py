@@ -62,6 +62,7 @@ def fail(message: str, code: int = EXIT_FAILED) -> None:
 def cli(ctx: click.Context, data_dir: str | None, cache_dir: str | None, config: str | None) -> None:
     """A terminal CRM that answers from a local replica. With no command, opens the app."""
     ctx.obj = Context(data_dir, cache_dir, config)
+    ctx.obj.settings  # a broken config file is reported before anything runs  # noqa: B018
     if ctx.invoked_subcommand is None:
         ctx.invoke(app_command)
 

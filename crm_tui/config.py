@@ -6,13 +6,17 @@ seam tests use). Nothing is read at import time: call ``load_settings()``.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from crm_tui import paths
 
@@ -55,7 +59,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings)
+        # Later sources lose: explicit values, then CRM_TUI_* variables, then the file.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_config_path))
+
+
+_config_path: Path | None = None
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -73,19 +81,16 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 
     Raises ConfigError naming the file and the bad keys.
     """
+    global _config_path
     path = config_file or paths.Paths.resolve().config_file
-    values = read_config_file(path)
-    # The environment wins over the file: pass the file's values as the lowest layer by
-    # removing keys the environment sets.
-    env_keys = {k[len("CRM_TUI_"):].lower().split("__")[0] for k in os.environ if k.startswith("CRM_TUI_")}
-    file_values = {k: v for k, v in values.items() if k not in env_keys}
+    read_config_file(path)  # a file that is not TOML gets its own clear message
+    _config_path = path if path.exists() else None
     try:
-        settings = Settings(**file_values)
-        if overrides:
-            settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid settings in {path} or CRM_TUI_* variables: {problems}") from None
-    return settings
+    finally:
+        _config_path = None

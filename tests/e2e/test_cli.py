@@ -1,0 +1,85 @@
+"""`crm-tui login`, `sync --once`, `status` as a user runs them: real processes, real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+
+from support.client import ClientReplica
+
+
+def fresh_client(tmp_path, server, user="alex") -> ClientReplica:
+    client = ClientReplica(tmp_path / "c", server, user)
+    client.paths.credentials.unlink()  # start logged out, as a new user would
+    return client
+
+
+def test_login_stores_the_token_privately_and_sync_status_work(server, tmp_path):
+    client = fresh_client(tmp_path, server)
+    token = server.tokens["alex"]
+    done = client.cli("login", "--server", server.url, "--token-stdin", input=token + "\n")
+    assert done.returncode == 0, done.stderr
+    assert "as " in done.stdout and token not in done.stdout + done.stderr
+    creds = client.paths.credentials
+    assert stat.S_IMODE(os.stat(creds).st_mode) == 0o600
+    assert json.loads(creds.read_text())[str(client.data_dir)]["token"] == token
+
+    done = client.cli("sync", "--once")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("synced: pushed 0, pulled ")
+
+    status = json.loads(client.cli("status", "--json").stdout)
+    assert status["server"] == server.url and status["bootstrapped"]
+    assert status["records"]["customer"] == 20
+    assert status["pending_ops"] == status["conflicts"] == status["rejected_ops"] == 0
+    assert status["cursor_age_seconds"] is not None and status["cursor_age_seconds"] < 600
+    text = client.cli("status").stdout
+    assert "customers 20" in text and "pending ops   0" in text and token not in text
+
+
+def test_login_with_a_bad_token_fails_cleanly_and_stores_nothing(server, tmp_path):
+    client = fresh_client(tmp_path, server)
+    done = client.cli("login", "--server", server.url, input="crm_not_a_token\n")
+    assert done.returncode == 3
+    assert done.stderr.startswith("crm-tui: login failed") and "401" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not client.paths.credentials.exists()
+
+
+def test_token_from_the_environment_never_reaches_argv(server, tmp_path):
+    client = fresh_client(tmp_path, server)
+    done = client.cli("login", "--server", server.url, CRM_TUI_TOKEN=server.tokens["alex"])
+    assert done.returncode == 0, done.stderr
+    proc = client.popen("sync", "--daemon", "--interval", "3600")
+    try:
+        cmdline = open(f"/proc/{proc.pid}/cmdline", "rb").read().decode()
+        assert server.tokens["alex"] not in cmdline
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+
+
+def test_sync_without_login_says_what_to_do(tmp_path, server):
+    client = fresh_client(tmp_path, server)
+    done = client.cli("sync", "--once")
+    assert done.returncode == 3
+    assert "crm-tui login" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_a_broken_config_file_is_one_clear_line(tmp_path, server):
+    client = fresh_client(tmp_path, server)
+    (client.data_dir / "config.toml").write_text("[sync]\ninterval = 'soon'\n")
+    done = client.cli("status")
+    assert done.returncode == 2
+    assert "sync.interval" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_version_and_help_list_every_command(tmp_path, server):
+    client = fresh_client(tmp_path, server)
+    helptext = client.cli("--help").stdout
+    for command in ("login", "logout", "sync", "status", "demo", "app"):
+        assert command in helptext
+    assert client.cli("--version").stdout.startswith("crm-tui, version")
+    assert sys.executable  # the CLI ran under this interpreter
