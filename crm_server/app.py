@@ -78,10 +78,12 @@ def create_app(
 
     @router.get("/health", response_model=Health, tags=["meta"], summary="Liveness; needs no token")
     async def health() -> Response:
+        """Always 200 while the process serves requests; the protocol version it speaks."""
         return _json({"status": "ok", "protocol": PROTOCOL_VERSION})
 
     @router.get("/v1/me", response_model=Me, responses=ERRORS, tags=["meta"], summary="Who the token belongs to")
     def me(request: Request, user_id: str = Depends(authenticate)) -> Response:
+        """The caller's id, role and scope (the territories they see, or all of them)."""
         with request.app.state.store.read() as tx:
             caller = load_caller(tx, user_id)
         if caller is None:
@@ -115,6 +117,7 @@ def create_app(
         limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description=f"records per page, 1-{MAX_PAGE}"),
         user_id: str = Depends(authenticate),
     ) -> Response:
+        """The next page of records and changes in the caller's scope, and the cursor after it."""
         body = pull_changes(request.app.state.store, user_id, cursor or None, limit)
         return Response(body, media_type="application/json")
 
@@ -126,6 +129,7 @@ def create_app(
         summary="Apply up to 1000 ops, one result each",
     )
     def batch(request: Request, body: BatchRequest = Body(...), user_id: str = Depends(authenticate)) -> Response:
+        """Apply the ops in order, each on its own; one result per op, in the same order."""
         return _json({"results": apply_batch(request.app.state.store, user_id, body.ops)})
 
     add_record_routes(router)

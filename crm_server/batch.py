@@ -81,6 +81,20 @@ def _shape_fields(exc: ShapeError) -> dict[str, str]:
     return fields
 
 
+def _has_lone_surrogates(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogates(k) or _has_lone_surrogates(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogates(v) for v in value)
+    return False
+
+
 class _BatchRun:
     def __init__(self, tx: WriteTx, caller: Caller, now: dt.datetime):
         self.tx, self.caller, self.now = tx, caller, now
@@ -90,8 +104,12 @@ class _BatchRun:
         self.touched: dict[tuple[str, str, str], int] = {}
 
     def apply(self, raw: Any) -> dict[str, Any]:
+        """One op's result; never raises for anything in the op itself."""
         op_id = raw.get("op_id") if isinstance(raw, dict) else None
         op_id = op_id if isinstance(op_id, str) and ID_RE.match(op_id) else None
+        if _has_lone_surrogates(raw):
+            # JSON can escape half a UTF-16 pair; no database or encoder can store it.
+            return _rejected(op_id, "invalid_op", "text in this op is not valid Unicode (a lone surrogate)")
         try:
             op = Op.model_validate(raw)
         except ShapeError as exc:

@@ -41,6 +41,7 @@ class FeedCursor:
     total: int = 0
 
     def to_payload(self) -> dict[str, Any]:
+        """The compact JSON object that is signed (short keys: it travels with every request)."""
         return {
             "v": 1,
             "u": self.user,

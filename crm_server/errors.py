@@ -32,6 +32,7 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
+        """The JSON body of this error."""
         return error_body(self.code, self.message, self.fields)
 
 

@@ -82,6 +82,7 @@ def _kw(name: str, default: Any, annotation: Any) -> inspect.Parameter:
 
 def _get_endpoint(ent: Entity):
     def get_record(**kw: Any) -> Response:
+        """One record by id; 404 when it does not exist or is outside the caller's scope."""
         request: Request = kw["request"]
         record_id = kw["id"]
         with request.app.state.store.read() as tx:
@@ -108,6 +109,7 @@ def _list_endpoint(ent: Entity):
     allowed = {"after", "limit", *(f.name for f in filters)}
 
     def list_records(**kw: Any) -> Response:
+        """Records in the caller's scope in id order after ``after``, with equality filters."""
         request: Request = kw["request"]
         unknown = sorted(set(request.query_params) - allowed)
         if unknown:

@@ -32,6 +32,7 @@ class Caller:
 
     @property
     def is_admin(self) -> bool:
+        """True for admins, the only role that may write territories and users."""
         return self.role == "admin"
 
     def sees(self, territory: str | None) -> bool:

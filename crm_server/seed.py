@@ -131,9 +131,11 @@ class _Generator:
         return self.rng.choice(words.FIRST_NAMES), self.rng.choice(words.LAST_NAMES)
 
     def territories(self) -> list[tuple]:
+        """Territory rows."""
         return [(tid, name, region) for tid, name, region, _, _ in words.TERRITORIES]
 
     def users(self) -> list[tuple]:
+        """An admin, agents in teams, and a sales rep (or two) per territory."""
         rows = [("u-admin", "Morgan Admin", "admin@crm.example.com", "admin", None, [], True)]
         used = {"u-admin"}
 
@@ -163,6 +165,7 @@ class _Generator:
         return rows
 
     def customers(self, start: int, n: int) -> dict[str, list[tuple]]:
+        """Customers ``start`` .. ``start + n`` and their records, rows by entity name."""
         rng, clock = self.rng, self.clock
         out: dict[str, list[tuple]] = {k: [] for k in ("customer", "contact", "ticket", "deal", "order", "activity")}
         tiers = ("bronze",) * 5 + ("silver",) * 3 + ("gold",) * 2 + ("platinum",)

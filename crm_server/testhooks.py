@@ -43,6 +43,7 @@ class Fault:
 
     @classmethod
     def from_json(cls, data: Any) -> Fault:
+        """A fault from the control request's JSON; ValueError names what is wrong."""
         if not isinstance(data, dict) or not isinstance(data.get("path"), str):
             raise ValueError("send a JSON object with at least a path")
         fault = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})

@@ -35,6 +35,7 @@ class StoredRecord:
 
     @property
     def version(self) -> int:
+        """The sequence number of the record's latest change."""
         return self.record["version"]
 
 
@@ -132,8 +133,12 @@ class ReadTx(ABC):
         """Record id -> JSON text of the row (a list in ``ent.columns`` order), for live ids."""
 
     @abstractmethod
-    def changes_after(self, seq: int, limit: int) -> list[ChangeRow]:
-        """Up to ``limit`` change rows with a sequence above ``seq``, in sequence order."""
+    def changes_after(self, seq: int, limit: int) -> Iterator[ChangeRow]:
+        """Up to ``limit`` change rows with a sequence above ``seq``, in sequence order.
+
+        Lazy: rows are read as the caller iterates (inside this transaction), so a caller that
+        stops early does not pay for the rest.
+        """
 
     @abstractmethod
     def has_changes_after(self, seq: int) -> bool:

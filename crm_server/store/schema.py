@@ -24,6 +24,7 @@ def q(name: str) -> str:
 
 
 def entity_table_sql(ent: Entity) -> str:
+    """The CREATE TABLE statement of an entity."""
     cols = ['"id" TEXT PRIMARY KEY NOT NULL']
     cols += [f"{q(f.name)} {f.sql_type}" for f in ent.fields]
     if ent.anchor == "customer_id":

@@ -27,7 +27,11 @@ COUNTERS = ("ticket", "order")
 
 
 class SQLiteStore(Store):
-    """A CRM database in one SQLite file, created (with a fresh epoch and secret) if missing."""
+    """A CRM database in one SQLite file, created (with a fresh epoch and secret) if missing.
+
+    Each method keeps the contract written on :class:`Store`. Raises StoreError if the file is
+    not a usable CRM database.
+    """
 
     def __init__(self, path: str | Path):
         self.path = str(path)
@@ -184,6 +188,8 @@ def _store_error(exc: sqlite3.Error) -> StoreError:
 
 
 class SQLiteBulkLoader(BulkLoader):
+    """BulkLoader inside the bulk-load transaction; contracts as written on :class:`BulkLoader`."""
+
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 

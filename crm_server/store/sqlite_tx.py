@@ -24,6 +24,11 @@ _COLS = {e.name: select_columns(e) for e in ENTITIES.values()}
 
 
 class SQLiteReadTx(ReadTx):
+    """ReadTx over one SQLite connection in a deferred (snapshot) transaction.
+
+    Each method keeps the contract written on :class:`ReadTx`.
+    """
+
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
@@ -134,13 +139,14 @@ class SQLiteReadTx(ReadTx):
             )
         return out
 
-    def changes_after(self, seq: int, limit: int) -> list[ChangeRow]:
+    def changes_after(self, seq: int, limit: int) -> Iterator[ChangeRow]:
         cur = self.conn.execute(
             "SELECT seq, entity, record_id, kind, territory, old_territory FROM changes"
             " WHERE seq > ? ORDER BY seq LIMIT ?",
             (seq, limit),
         )
-        return list(map(ChangeRow._make, cur))
+        while rows := cur.fetchmany(1000):
+            yield from map(ChangeRow._make, rows)
 
     def has_changes_after(self, seq: int) -> bool:
         return self._one("SELECT 1 FROM changes WHERE seq > ? LIMIT 1", (seq,)) is not None
@@ -150,7 +156,10 @@ class SQLiteReadTx(ReadTx):
 
 
 class SQLiteWriteTx(SQLiteReadTx, WriteTx):
-    """Runs inside BEGIN IMMEDIATE: the database write lock is the commit-sequence lock."""
+    """Runs inside BEGIN IMMEDIATE: the database write lock is the commit-sequence lock.
+
+    Each method keeps the contract written on :class:`WriteTx`.
+    """
 
     def __init__(self, conn: sqlite3.Connection):
         super().__init__(conn)

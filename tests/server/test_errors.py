@@ -59,6 +59,20 @@ def test_bodies_of_the_wrong_shape_get_422_with_field_messages(srv):
         assert "ops" in err["fields"]
 
 
+def test_text_that_is_not_unicode_rejects_the_op_not_the_server(srv):
+    ops = [
+        '{"op_id": "sur-1", "op": "create", "entity": "territory", "id": "sur-1", "fields": {"name": "\\ud800"}}',
+        '{"op_id": "sur-2", "op": "create", "entity": "territory", "id": "sur-2", "fields": {"\\udfff": "x"}}',
+        '{"op_id": "sur-3", "op": "create", "entity": "territory", "id": "sur-3", "fields": {"name": "ok"}}',
+    ]
+    body = ('{"ops": [' + ",".join(ops) + "]}").encode()
+    with srv.client("ada") as c:
+        response = c.post("/v1/batch", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert [r["status"] for r in response.json()["results"]] == ["rejected", "rejected", "applied"]
+    assert response.json()["results"][0]["error"]["code"] == "invalid_op"
+
+
 def test_bodies_over_8_mib_get_413(srv):
     big = b'{"ops": [], "pad": "' + b"x" * (8 * 1024 * 1024 + 10) + b'"}'
     with srv.client("ada") as c:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 
 import orjson
 import pytest
@@ -193,3 +194,36 @@ def test_role_change_between_all_and_own_territories_gets_410(srv):
         response = c.get("/v1/changes", params={"cursor": replica.cursor})
         assert response.status_code == 410
         assert response.json()["error"]["code"] == "resync_required"
+
+
+def test_nothing_is_skipped_while_writers_commit_concurrently(srv):
+
+
+    replica = MiniReplica()
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(10):
+                cid = f"cc-{n}-{i:02d}"
+                results = srv.batch([
+                    make_op("create", "customer", cid, {"name": f"Busy {n}", "territory": "dach" if i % 2 else "france"}),
+                    make_op("create", "contact", cid + "-ct", {"customer_id": cid, "name": "Pat"}),
+                ], user="alex")
+                if i % 3 == 0:
+                    srv.batch([make_op("delete", "contact", cid + "-ct", base_version=results[1]["version"])], user="alex")
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    with srv.client("alex") as c, srv.client("ada") as admin:
+        replica.pull(c)
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            replica.pull(c, limit=7)  # small pages, racing the writers
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        replica.pull(c, limit=7)
+        assert replica.records == truth(admin, None)
