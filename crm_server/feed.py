@@ -162,7 +162,8 @@ def _follow_scope(tx: ReadTx, caller: Caller, cur: FeedCursor, page: _Page) -> N
     if cur.territories is None:
         return
     now = set(caller.territories)
-    for lost in sorted(set(cur.territories) - now):
+    # A territory half backfilled is on the replica too: losing it needs an exit as well.
+    for lost in sorted((set(cur.territories) | set(cur.backfill)) - now):
         page.exit_territory(lost)
     cur.territories = [t for t in cur.territories if t in now]
     # A lost territory still being streamed is skipped by _stream (it is no longer in the list).

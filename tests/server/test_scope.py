@@ -100,6 +100,22 @@ def test_a_territory_granted_during_the_snapshot_is_backfilled_after_it(srv):
         assert replica.records == truth(admin, {"nordics", "cee"})
 
 
+def test_a_territory_revoked_during_its_backfill_exits(srv):
+    srv.add_user("ivy", role="sales", territories=["anz"])
+    replica = MiniReplica()
+    with srv.client("ivy") as c, srv.client("ada") as admin:
+        replica.pull(c)
+        srv.grant("ivy", "us-east")
+        page = c.get("/v1/changes", params={"limit": 3, "cursor": replica.cursor}).json()
+        assert page["phase"] == "backfill" and page["segments"], "part of us-east has arrived"
+        replica.apply(page)
+        srv.revoke("ivy", "us-east")
+        before = len(replica.pages)
+        replica.pull(c, limit=3)
+        assert replica.pages[before]["segments"][0] == {"op": "exit_territory", "territory": "us-east"}
+        assert replica.records == truth(admin, {"anz"})
+
+
 # ----------------------------------------------------------------------------- the property
 
 _customer_ids = itertools.count(1)
