@@ -30,6 +30,7 @@ Handy methods: ``server.batch(ops, user=...)`` (POST /v1/batch, returns the resu
 changes go through the store, so the feed backfills / exits), ``server.fault(path=..., status=...)``
 (the ``/_test/fault`` hook: see crm_server/testhooks.py), ``server.restart()``, ``server.stop()``.
 Use it directly as a context manager too: ``with ServerProcess(tmp_path / "crm.db") as srv: ...``.
+The server's stderr goes to ``<db>.server.log`` (``server.log_text()``) for when a test fails.
 """
 
 from __future__ import annotations
@@ -181,6 +182,11 @@ class ServerProcess:
         """Stop and start again on the same database (the port changes)."""
         self.stop()
         self.start()
+
+    def log_text(self) -> str:
+        """What the server wrote to stderr so far."""
+        path = getattr(self, "log_path", None)
+        return path.read_text(errors="replace") if path and path.exists() else ""
 
     @property
     def port(self) -> int:
