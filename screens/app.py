@@ -1,0 +1,302 @@
+"""The app shell: sections, app-wide keys, the status line's data, and sync in a thread worker.
+
+The main thread owns the replica it is given (one SQLite connection): every read and local
+write happens here and takes a few milliseconds at most. Sync is a blocking callable run only
+in a thread worker, with its own connection; it reports back through small typed messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.worker import Worker, WorkerState
+
+from cache.replica import Replica
+from crm_tui.config import Settings
+from crm_tui.domain import parse_datetime
+from crm_tui.syncstate import SyncEvent, SyncReport, SyncRunner
+from screens.chrome import SECTIONS, StatusInfo
+from screens.commands import run_command
+from screens.conflicts import ConflictsScreen
+from screens.display import ago
+from screens.help import HelpScreen, binding_rows
+from screens.messages import SyncFinished, SyncProgress
+from screens.palette import CrmCommands
+from screens.pickers import CommandLine
+from screens.pipeline import PipelineScreen
+from screens.rejected import RejectedScreen
+from screens.reports import ReportsScreen
+from screens.search import SearchScreen
+from screens.sync_screen import SyncScreen
+from screens.tickets import TicketQueueScreen
+
+
+def _wall_clock() -> dt.datetime:
+    # The one place the app reads the wall clock; everything else asks CrmApp.now().
+    return dt.datetime.now(dt.UTC)
+
+
+class CrmApp(App[None]):
+    """The terminal CRM over a local replica.
+
+    ``sync_runner(on_event) -> SyncReport`` runs one blocking sync (None: offline only);
+    ``clock()`` is "now" for overdue marks and relative times (default: ``settings.clock``
+    when set, else the wall clock); ``server_label`` is shown on the sync screen only.
+    """
+
+    TITLE = "crm-tui"
+    CSS_PATH = "app.tcss"
+    MODES: ClassVar = {
+        "search": SearchScreen,
+        "tickets": TicketQueueScreen,
+        "pipeline": PipelineScreen,
+        "sync": SyncScreen,
+        "conflicts": ConflictsScreen,
+        "rejected": RejectedScreen,
+        "reports": ReportsScreen,
+    }
+    DEFAULT_MODE = "search"
+    COMMANDS = App.COMMANDS | {CrmCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "section('search')", "Search", show=False, id="app.search"),
+        Binding("2", "section('tickets')", "Tickets", show=False, id="app.tickets"),
+        Binding("3", "section('pipeline')", "Pipeline", show=False, id="app.pipeline"),
+        Binding("4", "section('sync')", "Sync", show=False, id="app.sync"),
+        Binding("5", "section('conflicts')", "Conflicts", show=False, id="app.conflicts"),
+        Binding("6", "section('rejected')", "Rejected", show=False, id="app.rejected"),
+        Binding("7", "section('reports')", "Reports", show=False, id="app.reports"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("colon", "command_line", "Command", show=False, id="app.command"),
+        Binding("f5", "sync_now", "Sync now", id="app.sync_now"),
+        Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True, id="app.palette"),
+    ]
+
+    def __init__(
+        self,
+        replica: Replica,
+        settings: Settings,
+        *,
+        sync_runner: SyncRunner | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        server_label: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.replica = replica
+        self.settings = settings
+        self.sync_runner = sync_runner
+        self.server_label = server_label
+        if clock is None and settings.clock:
+            frozen = parse_datetime(settings.clock)
+            clock = lambda: frozen  # noqa: E731
+        self._clock = clock or _wall_clock
+        self.cursor_blink = settings.animations
+        if not settings.animations:
+            self.animation_level = "none"
+        self.data_gen = 0
+        self.status_changed: Signal[StatusInfo] = Signal(self, "status_changed")
+        self.sync_state = "offline (no server)" if sync_runner is None else "online"
+        self.sync_detail = ""
+        self.last_report: SyncReport | None = None
+        self.last_error: str | None = None
+        self._sync_worker: Worker | None = None
+        self._keymap_errors = self._apply_keymap(settings.keymap)
+
+    # ------------------------------------------------------------------ setup
+
+    def _apply_keymap(self, keymap: dict[str, str]) -> list[str]:
+        known = set(binding_ids())
+        unknown = sorted(k for k in keymap if k not in known)
+        self.set_keymap({k: v for k, v in keymap.items() if k in known})
+        return unknown
+
+    def on_mount(self) -> None:
+        if self.settings.theme in self.available_themes:
+            self.theme = self.settings.theme
+        else:
+            self.notify(f"unknown theme {self.settings.theme!r}; using {self.theme}", severity="warning")
+        if self._keymap_errors:
+            self.notify(f"keymap: no binding called {', '.join(self._keymap_errors)}", severity="warning")
+        if self.sync_runner is not None and self.settings.sync_in_app:
+            self.action_sync_now(quiet=True)
+            self.set_interval(self.settings.sync.interval, lambda: self.action_sync_now(quiet=True))
+        # Relative times ("synced 3 min ago") age even when nothing happens.
+        self.set_interval(30, self.publish_status)
+        if not self.cursor_blink:
+            self.screen_change_signal.subscribe(self, self._stop_blinking)
+
+    def _stop_blinking(self, screen: Screen) -> None:
+        """Textual's own inputs (the palette's) blink too; with animations off, none do."""
+
+        def stop() -> None:
+            for widget in screen.query("Input, TextArea"):
+                widget.cursor_blink = False  # type: ignore[attr-defined]
+
+        self.call_after_refresh(stop)
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    def key_for(self, binding_id: str) -> str:
+        """The key (as displayed) currently bound to ``binding_id``, after the keymap."""
+        keys = self._keymap.get(binding_id)
+        if keys:
+            return keys.split(",")[0].replace("question_mark", "?").replace("colon", ":")
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.id == binding_id:
+                return self.get_key_display(binding)
+        return ""
+
+    # ------------------------------------------------------------------ data and status
+
+    def data_changed(self) -> None:
+        """The replica changed (a save, a sync): the visible screen re-reads it now, the others
+        when they come back."""
+        self.data_gen += 1
+        from screens.base import CrmScreen
+
+        screen = self.screen
+        if isinstance(screen, CrmScreen):
+            screen.sync_data()
+        self.publish_status()
+
+    def status_info(self) -> StatusInfo:
+        counts = self.replica.outbox.counts()
+        me = self.replica.get_meta("me")
+        tone = {"online": "text-success", "syncing": "text-accent", "sync by daemon": "text-success",
+                "offline": "text-warning", "sync failed": "text-error"}.get(self.sync_state, "text-muted")
+        return StatusInfo(
+            state=self.sync_state, tone=tone, detail=self.sync_detail,
+            last_sync=ago(self.replica.get_meta("last_sync_at"), self.now()),
+            pending=counts.get("pending", 0), conflicts=counts.get("conflicts", 0),
+            rejected=counts.get("rejected", 0), user=(me or {}).get("name", "") if isinstance(me, dict) else "",
+        )
+
+    def publish_status(self) -> None:
+        self.status_changed.publish(self.status_info())
+
+    # ------------------------------------------------------------------ sync
+
+    def action_sync_now(self, quiet: bool = False) -> None:
+        if self.sync_runner is None:
+            self.notify("No server configured: working offline. `crm-tui login` connects one.",
+                        severity="warning")
+            return
+        if self._sync_worker is not None and self._sync_worker.is_running:
+            if not quiet:
+                self.notify("A sync is already running.")
+            return
+        self.sync_state, self.sync_detail = "syncing", ""
+        self.publish_status()
+        self._sync_worker = self._run_sync()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sync", description="sync")
+    def _run_sync(self) -> SyncReport:
+        runner = self.sync_runner
+        assert runner is not None
+
+        def on_event(event: SyncEvent) -> None:
+            self.call_from_thread(self.post_message, SyncProgress(event))
+
+        report = runner(on_event)
+        self.call_from_thread(self.post_message, SyncFinished(report))
+        return report
+
+    @on(SyncProgress)
+    def _sync_progress(self, message: SyncProgress) -> None:
+        event = message.event
+        if event.phase in ("done", "error"):
+            return
+        self.sync_detail = event.message
+        self.publish_status()
+        if event.search_ready or event.phase in ("snapshot", "backfill"):
+            # Bootstrap pages land while the user may already be searching.
+            self.data_changed()
+
+    @on(SyncFinished)
+    def _sync_finished(self, message: SyncFinished) -> None:
+        report = message.report
+        self.last_report = report
+        self.sync_detail = ""
+        if report.by_daemon:
+            self.sync_state = "sync by daemon"
+        elif report.offline:
+            self.sync_state = "offline"
+        elif not report.ok:
+            self.sync_state = "sync failed"
+            self.last_error = report.error
+            self.notify(report.summary, title="Sync", severity="error", timeout=8)
+        else:
+            self.sync_state = "online"
+            self.last_error = None
+            if report.conflicts or report.rejected:
+                self.notify(f"{report.summary}. See Conflicts ({self.key_for('app.conflicts')}) and "
+                            f"Rejected ({self.key_for('app.rejected')}).", title="Sync", severity="warning")
+        self.data_changed()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "sync" or event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        self.sync_state = "sync failed"
+        self.sync_detail = ""
+        self.last_error = f"{type(error).__name__}: {error}" if error else "unknown error"
+        self.notify(f"sync failed: {self.last_error}", title="Sync", severity="error", timeout=8)
+        self.data_changed()
+
+    # ------------------------------------------------------------------ navigation and keys
+
+    def action_section(self, mode: str) -> None:
+        """Go to a section; its key pressed again goes back to the section's first screen."""
+        self.show_section(mode, root=mode == self.current_mode)
+
+    def show_section(self, mode: str, *, root: bool = False) -> None:
+        if mode != self.current_mode:
+            self.switch_mode(mode)
+        if root:
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+
+    def switch_mode(self, mode: str):  # type: ignore[override]
+        result = super().switch_mode(mode)
+        self.publish_status()
+        return result
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(getattr(screen, "HELP", ""), binding_rows(self, screen), title=_title(screen)))
+
+    def action_command_line(self) -> None:
+        def done(text: str | None) -> None:
+            if text:
+                run_command(self, text)
+
+        self.push_screen(CommandLine(), done)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Screenshot", "Maximize", "Minimize"):
+                yield command
+
+
+def _title(screen: Screen) -> str:
+    return type(screen).__name__.replace("Screen", "").replace("Queue", " queue") or "this screen"
+
+
+def binding_ids() -> list[str]:
+    """Every binding id in the app, for the keymap check and the docs."""
+    from screens.keys import all_binding_ids
+
+    return all_binding_ids()
+
+
+__all__ = ["SECTIONS", "CrmApp"]

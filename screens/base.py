@@ -1,0 +1,111 @@
+"""What every CRM screen shares: the frame, the `esc` layering, and re-reading the replica.
+
+A screen shows what the replica holds *now*: whenever the app says the data changed (a sync
+finished, a local write was saved) the visible screen re-reads it at once, and a hidden one
+does so when it comes back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from screens.chrome import NavBar, StatusLine
+from screens.tables import ListPanel
+
+if TYPE_CHECKING:
+    from cache.replica import Replica
+    from screens.app import CrmApp
+
+
+class CrmScreen(Screen):
+    """A full screen of the app. Subclasses implement ``compose_body`` and ``refresh_data``."""
+
+    HELP: ClassVar[str] = ""  # what the screen is for, shown by `?`
+    AUTO_FOCUS: ClassVar[str | None] = "CrmTable"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", show=False, id="nav.back"),
+        Binding("q", "close", "Back", show=False, id="nav.close"),
+    ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._seen_gen = -1
+
+    @property
+    def crm(self) -> CrmApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def replica(self) -> Replica:
+        return self.crm.replica
+
+    def now(self) -> dt.datetime:
+        return self.crm.now()
+
+    # ------------------------------------------------------------------ frame
+
+    def compose(self) -> ComposeResult:
+        yield NavBar(classes="nav-bar")
+        yield from self.compose_body()
+        yield StatusLine(classes="status-line")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def compose_body(self) -> Iterable:
+        return ()
+
+    # ------------------------------------------------------------------ data
+
+    def refresh_data(self) -> None:
+        """Re-read everything shown from the replica."""
+
+    def sync_data(self) -> None:
+        """Refresh if the replica changed since this screen last read it."""
+        if self._seen_gen != self.crm.data_gen:
+            self._seen_gen = self.crm.data_gen
+            self.refresh_data()
+
+    def on_mount(self) -> None:
+        self._seen_gen = self.crm.data_gen
+        self.refresh_data()
+
+    def on_screen_resume(self) -> None:
+        self.sync_data()
+
+    # ------------------------------------------------------------------ keys
+
+    @property
+    def is_root(self) -> bool:
+        stack = self.app.screen_stack
+        return bool(stack) and stack[0] is self
+
+    def action_back(self) -> None:
+        """One layer out: clear a filter, else leave this screen, else go home."""
+        for panel in self.query(ListPanel):
+            if panel.filtering:
+                panel.clear_filter()
+                return
+        if not self.is_root:
+            self.dismiss()
+        elif self.crm.current_mode != "search":
+            self.crm.switch_mode("search")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # `q` on a section's first screen is the app's quit, so this screen's `q` steps aside.
+        return not (action == "close" and self.is_root)
+
+    def action_close(self) -> None:
+        """`q` on a screen opened from another goes back."""
+        self.dismiss()
+
+    def palette_commands(self) -> Iterable[tuple[str, str, object]]:
+        """(title, help, callback) for the command palette, from this screen's own bindings."""
+        for _key, binding in self._bindings:
+            if binding.description and binding.id and binding.show:
+                yield (binding.description, binding.tooltip or "", lambda b=binding: self.run_action(b.action))

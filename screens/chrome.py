@@ -1,0 +1,94 @@
+"""The frame around every screen: the navigation bar on top, the status line at the bottom."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from screens.app import CrmApp
+
+# (mode, label, binding id) in the order the number keys go.
+SECTIONS = (
+    ("search", "Search", "app.search"),
+    ("tickets", "Tickets", "app.tickets"),
+    ("pipeline", "Pipeline", "app.pipeline"),
+    ("sync", "Sync", "app.sync"),
+    ("conflicts", "Conflicts", "app.conflicts"),
+    ("rejected", "Rejected", "app.rejected"),
+    ("reports", "Reports", "app.reports"),
+)
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    """Everything the status line shows, computed by the app from the replica and the sync state."""
+
+    state: str  # online, offline, syncing, sync by daemon, sync failed, offline (no server)
+    tone: str  # a theme variable: text-success, text-warning, text-error, text-muted
+    detail: str = ""  # bootstrap progress while syncing, or the last error
+    last_sync: str = "never"
+    pending: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    user: str = ""
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+class NavBar(Static):
+    """The sections of the app with their keys; the current one highlighted."""
+
+    def on_mount(self) -> None:
+        self.refresh_nav()
+        app: CrmApp = self.app  # type: ignore[assignment]
+        app.status_changed.subscribe(self, lambda _info: self.refresh_nav())
+
+    def refresh_nav(self) -> None:
+        app: CrmApp = self.app  # type: ignore[assignment]
+        parts: list[str | tuple[str, str]] = []
+        for mode, label, binding_id in SECTIONS:
+            key = app.key_for(binding_id)
+            active = app.current_mode == mode
+            parts.append((f" {key} {label} ", "bold reverse $accent" if active else ""))
+        self.update(Content.assemble(*parts))
+
+
+class StatusLine(Horizontal):
+    """Sync state, last sync, unsynced counts and the signed-in user; always at the bottom."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status-sync")
+        yield Static(id="status-user")
+
+    def on_mount(self) -> None:
+        app: CrmApp = self.app  # type: ignore[assignment]
+        app.status_changed.subscribe(self, self.show)
+        self.show(app.status_info())
+
+    def show(self, info: StatusInfo) -> None:
+        parts: list[str | tuple[str, str]] = [(f"● {info.state}", f"bold ${info.tone}")]
+        if info.detail:
+            parts.append((f" {info.detail}", "$text-muted"))
+        narrow = self.size.width < 100
+        parts.append(f" · ↻ {info.last_sync}" if narrow else f" · synced {info.last_sync}")
+        if info.pending:
+            parts.append((f" · {info.pending} pending", "$text-warning"))
+        if info.conflicts:
+            parts.append((f" · {_plural(info.conflicts, 'conflict')}", "bold $text-error"))
+        if info.rejected:
+            parts.append((f" · {info.rejected} rejected", "bold $text-error"))
+        self.query_one("#status-sync", Static).update(Content.assemble(*parts))
+        user = info.user.split(" ")[0] if narrow else info.user
+        self.query_one("#status-user", Static).update(Content(user))
+
+    def on_resize(self) -> None:
+        app: CrmApp = self.app  # type: ignore[assignment]
+        self.show(app.status_info())

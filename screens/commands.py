@@ -1,0 +1,107 @@
+"""The `:` command mode (k9s style): `:q`, `:tickets mine`, `:customer <id|name>`, `:sync now`..."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from screens.navigation import find_customer, find_ticket, open_customer, open_ticket
+
+if TYPE_CHECKING:
+    from screens.app import CrmApp
+
+SECTION_WORDS = {
+    "search": "search", "s": "search", "home": "search",
+    "tickets": "tickets", "queue": "tickets", "t": "tickets",
+    "pipeline": "pipeline", "deals": "pipeline", "p": "pipeline",
+    "sync": "sync",
+    "conflicts": "conflicts",
+    "rejected": "rejected",
+    "reports": "reports",
+}
+
+
+def run_command(app: CrmApp, text: str) -> bool:
+    """Run one command line; an unknown or failing command is reported, never raised."""
+    text = text.strip().lstrip(":").strip()
+    if not text:
+        return False
+    word, _, rest = text.partition(" ")
+    word, rest = word.lower(), rest.strip()
+    handler = _HANDLERS.get(word)
+    if handler is not None:
+        return handler(app, rest)
+    if word in SECTION_WORDS:
+        return _section(app, SECTION_WORDS[word], rest)
+    app.notify(f"Unknown command {word!r}. Try :help.", severity="error")
+    return False
+
+
+def _quit(app: CrmApp, _rest: str) -> bool:
+    app.exit()
+    return True
+
+
+def _section(app: CrmApp, mode: str, rest: str) -> bool:
+    if mode == "sync" and rest.lower() in ("now", "!"):
+        app.action_sync_now()
+        return True
+    if mode == "tickets" and rest and rest.lower() not in ("mine", "team", "all"):
+        app.notify("tickets takes mine, team or all", severity="error")
+        return False
+    app.show_section(mode, root=bool(rest))
+    if mode == "search" and rest:
+        app.call_later(_on_screen, app, "search_for", rest)
+    if mode == "tickets" and rest:
+        app.call_later(_on_screen, app, "set_view", rest.lower())
+    return True
+
+
+def _on_screen(app: CrmApp, method: str, arg: str) -> None:
+    handler = getattr(app.screen, method, None)
+    if handler is not None:
+        handler(arg)
+
+
+def _customer(app: CrmApp, rest: str) -> bool:
+    customer_id = find_customer(app, rest)
+    if customer_id is None:
+        app.notify(f"No customer matches {rest!r}." if rest else "customer needs an id or a name",
+                   severity="error")
+        return False
+    return open_customer(app, customer_id)
+
+
+def _ticket(app: CrmApp, rest: str) -> bool:
+    ticket_id = find_ticket(app, rest)
+    if ticket_id is None:
+        app.notify(f"No ticket matches {rest!r}." if rest else "ticket needs a number or an id",
+                   severity="error")
+        return False
+    return open_ticket(app, ticket_id)
+
+
+def _theme(app: CrmApp, rest: str) -> bool:
+    if not rest:
+        app.search_themes()
+        return True
+    if rest not in app.available_themes:
+        app.notify(f"No theme {rest!r}. Known: {', '.join(sorted(app.available_themes))}", severity="error")
+        return False
+    app.theme = rest
+    return True
+
+
+def _help(app: CrmApp, _rest: str) -> bool:
+    app.action_help()
+    return True
+
+
+_HANDLERS: dict[str, Callable[[CrmApp, str], bool]] = {
+    "q": _quit, "quit": _quit, "q!": _quit, "exit": _quit,
+    "customer": _customer, "c": _customer, "cust": _customer,
+    "ticket": _ticket,
+    "theme": _theme,
+    "help": _help, "h": _help,
+    "sync!": lambda app, rest: _section(app, "sync", "now"),
+}

@@ -1,0 +1,180 @@
+"""Conflicts: changes of yours the server could not merge, each field shown mine / theirs / base.
+
+Nothing is decided for the user: until they apply a choice the conflict stays, and the record
+keeps their value on screen.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from cache.errors import ReplicaError
+from cache.outbox import Conflict
+from crm_tui.domain import entity, format_value
+from screens.base import CrmScreen
+from screens.display import plain, record_title
+from screens.tables import CrmTable, tone
+
+
+def _show(entity_name: str, field_name: str, value: Any) -> str:
+    f = entity(entity_name).by_name.get(field_name)
+    if value is None:
+        return "(empty)"
+    if f is None:
+        return json.dumps(value) if not isinstance(value, str) else value
+    return format_value(f, value)
+
+
+class ConflictsScreen(CrmScreen):
+    HELP = ("Changes you made that clashed with someone else's change to the same field. enter opens one: "
+            "for each field choose yours (m) or the server's (t), then apply (a). Choosing yours queues it "
+            "again against the server's latest version.")
+
+    def compose_body(self):
+        yield Static(id="conflicts-intro", classes="toolbar")
+        yield CrmTable(id="conflicts-table")
+        yield Static("No conflicts: everything you changed merged cleanly.", classes="empty-state",
+                     id="conflicts-empty")
+
+    def on_mount(self) -> None:
+        self.query_one("#conflicts-table", CrmTable).add_columns("kind", "record", "fields")
+        super().on_mount()
+        self.query_one("#conflicts-table", CrmTable).focus()
+
+    def refresh_data(self) -> None:
+        self.conflicts = {str(c.id): c for c in self.replica.outbox.conflicts(limit=500)}
+        table = self.query_one("#conflicts-table", CrmTable)
+        table.clear()
+        for key, c in self.conflicts.items():
+            record = self.replica.get(c.entity, c.record_id)
+            kind = "you deleted" if c.kind == "delete" else "both changed"
+            fields = "the whole record" if c.kind == "delete" else ", ".join(sorted(c.fields))
+            table.add_row(plain(kind), plain(f"{c.entity} {record_title(c.entity, c.record_id, record)}"),
+                          plain(fields), key=key)
+        n = len(self.conflicts)
+        intro = self.query_one("#conflicts-intro", Static)
+        intro.update(Content(f"{n} conflict{'s' if n != 1 else ''} · enter opens one to choose what stays"
+                             if n else "No conflicts"))
+        table.display = bool(n)
+        self.query_one("#conflicts-empty").display = not n
+
+    @on(DataTable.RowSelected, "#conflicts-table")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        key = self.query_one("#conflicts-table", CrmTable).current_key
+        conflict = self.conflicts.get(key or "")
+        if conflict is None:
+            return
+
+        def done(applied: bool | None) -> None:
+            if applied:
+                self.crm.data_changed()
+
+        self.app.push_screen(ConflictResolveScreen(conflict), done)
+
+
+class ConflictResolveScreen(ModalScreen[bool]):
+    """Choose, field by field, whose value stays; apply settles the conflict."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("m", "choose('mine')", "Mine", id="conflict.mine"),
+        Binding("t", "choose('theirs')", "Theirs", id="conflict.theirs"),
+        Binding("M", "choose_all('mine')", "All mine", id="conflict.all_mine"),
+        Binding("T", "choose_all('theirs')", "All theirs", id="conflict.all_theirs"),
+        Binding("a,f2", "apply", "Apply", id="conflict.apply"),
+        Binding("escape", "cancel", "Cancel", id="conflict.cancel"),
+    ]
+
+    def __init__(self, conflict: Conflict) -> None:
+        super().__init__()
+        self.conflict = conflict
+        if conflict.kind == "delete":
+            self.choices = {"record": "mine"}
+        else:
+            self.choices = dict.fromkeys(conflict.fields, "mine")
+
+    def compose(self) -> ComposeResult:
+        c = self.conflict
+        app: Any = self.app
+        record = app.replica.get(c.entity, c.record_id)
+        with Vertical(classes="dialog conflict-dialog"):
+            yield Static(Content(f"Conflict on {c.entity} {record_title(c.entity, c.record_id, record)}"),
+                         classes="dialog-title")
+            if c.kind == "delete":
+                explain = ("You deleted this record, but the server changed it since. Mine deletes it anyway; "
+                           "theirs keeps the server's copy.")
+            else:
+                explain = ("You and someone else changed the same fields. Choose per field: m keeps yours, "
+                           "t takes the server's. Fields you did not both change were merged already.")
+            yield Static(Content(explain), classes="conflict-explain")
+            yield CrmTable(id="conflict-fields")
+            yield Static(Content("m mine · t theirs · M/T all · a apply · esc cancel"), classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#conflict-fields", CrmTable)
+        table.add_columns("field", "before (base)", "mine", "theirs (server)", "keep")
+        self._fill()
+        table.focus()
+
+    def _fill(self) -> None:
+        table = self.query_one("#conflict-fields", CrmTable)
+        row = table.cursor_row
+        table.clear()
+        c = self.conflict
+        chosen = tone(self.app, "text-success")
+        if c.kind == "delete":
+            keep = self.choices["record"]
+            table.add_row(plain("record"), plain("(exists)"), Text("delete it", style=chosen if keep == "mine" else ""),
+                          Text("keep it", style=chosen if keep == "theirs" else ""), plain(keep), key="record")
+        else:
+            for name, values in c.fields.items():
+                keep = self.choices[name]
+                f = entity(c.entity).by_name.get(name)
+                table.add_row(
+                    plain(f.label if f else name), plain(_show(c.entity, name, values.get("base"))),
+                    Text(_show(c.entity, name, values.get("mine")), style=chosen if keep == "mine" else ""),
+                    Text(_show(c.entity, name, values.get("theirs")), style=chosen if keep == "theirs" else ""),
+                    plain(keep), key=name)
+        if table.row_count:
+            table.move_cursor(row=min(max(row, 0), table.row_count - 1), animate=False)
+
+    def action_choose(self, side: str) -> None:
+        key = self.query_one("#conflict-fields", CrmTable).current_key
+        if key in self.choices:
+            self.choices[key] = side
+            self._fill()
+
+    def action_choose_all(self, side: str) -> None:
+        for key in self.choices:
+            self.choices[key] = side
+        self._fill()
+
+    def action_apply(self) -> None:
+        c = self.conflict
+        if c.kind == "delete":
+            choices = {"record": "delete" if self.choices["record"] == "mine" else "keep"}
+        else:
+            choices = dict(self.choices)
+        app: Any = self.app
+        try:
+            app.replica.outbox.resolve_conflict(c.id, choices)
+        except ReplicaError as exc:
+            self.app.notify(str(exc), severity="error")
+            self.dismiss(False)
+            return
+        mine = [k for k, v in self.choices.items() if v == "mine"]
+        self.app.notify("Conflict settled" + (": your values go out with the next sync" if mine else "."),
+                        timeout=3)
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)

@@ -1,0 +1,119 @@
+"""The paged lists of the customer 360 view: how each tab reads the replica and draws a row."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+
+from screens.display import ago, money, plain, sla_text
+from screens.tables import Column, ListSource, RowContext
+
+if TYPE_CHECKING:
+    from screens.app import CrmApp
+
+# tab key -> (label, empty-state text)
+TABS = {
+    "contacts": ("Contacts", "No contacts yet. a adds one."),
+    "orders": ("Orders", "No orders in your replica for this customer."),
+    "tickets": ("Tickets", "No tickets. t opens one."),
+    "deals": ("Deals", "No deals. d adds one."),
+    "activity": ("Activity", "No activity yet. n logs a note, c a call."),
+}
+DEALS_PAGE = 100  # reads.deals_for_customer has no keyset: one page of the open ones first
+
+
+def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
+    reads = app.replica.reads
+    names: dict[str, str] = {}
+
+    def user(uid: str | None) -> str:
+        if not uid:
+            return ""
+        if uid not in names:
+            names[uid] = reads.user_name(uid)
+        return names[uid]
+
+    def contact_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
+        cells = [ctx.mark(), plain(row.get("name")), plain(row.get("title")), plain(row.get("phone"))]
+        if ctx.wide:
+            cells.append(plain(row.get("email")))
+        cells.append(plain("primary" if row.get("is_primary") else ""))
+        return cells
+
+    def contact_columns(wide: bool) -> list[Column]:
+        cols = [Column("mark", "", 1), Column("name", "name"), Column("title", "title", 18),
+                Column("phone", "phone", 16)]
+        if wide:
+            cols.append(Column("email", "email", 32))
+        return [*cols, Column("primary", "", 7)]
+
+    def order_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
+        return [ctx.mark(), plain(row.get("number")), plain(row.get("order_date")), plain(row.get("status")),
+                Text(money(row.get("amount"), row.get("currency")), justify="right", no_wrap=True), plain("")]
+
+    def ticket_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
+        due, overdue = sla_text(row, ctx.now)
+        cells = [ctx.mark(), plain(row.get("number")), plain(row.get("status")), plain(row.get("priority")),
+                 Text(due, style=ctx.tone("text-error") if overdue else "", no_wrap=True), plain(row.get("subject"))]
+        if ctx.wide:
+            cells.append(plain(user(row.get("assignee_id"))))
+        return cells
+
+    def ticket_columns(wide: bool) -> list[Column]:
+        cols = [Column("mark", "", 1), Column("number", "#", 5), Column("status", "status", 7),
+                Column("priority", "priority", 8), Column("sla", "SLA", 13), Column("subject", "subject")]
+        return [*cols, Column("assignee", "assignee", 18)] if wide else cols
+
+    def deal_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
+        cells = [ctx.mark(), plain(row.get("title")), plain(row.get("stage")),
+                 Text(money(row.get("amount"), row.get("currency")), justify="right", no_wrap=True),
+                 plain(row.get("close_date"))]
+        if ctx.wide:
+            cells.append(plain(user(row.get("owner_id"))))
+        return cells
+
+    def deal_columns(wide: bool) -> list[Column]:
+        cols = [Column("mark", "", 1), Column("title", "title"), Column("stage", "stage", 11),
+                Column("amount", "amount", 17), Column("close", "closes", 10)]
+        return [*cols, Column("owner", "owner", 18)] if wide else cols
+
+    def activity_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
+        text = row.get("subject") or row.get("body") or ""
+        cells = [ctx.mark(), plain(ago(row.get("occurred_at"), ctx.now)), plain(row.get("kind")), plain(text),
+                 plain(user(row.get("author_id"))),
+                 Text("internal" if row.get("internal") else "", style=ctx.tone("text-warning"), no_wrap=True)]
+        return cells
+
+    def activity_columns(wide: bool) -> list[Column]:
+        return [Column("mark", "", 1), Column("when", "when", 12), Column("kind", "kind", 5),
+                Column("subject", "subject"), Column("author", "by", 18 if wide else 12),
+                Column("internal", "", 8)]
+
+    return {
+        "contacts": ListSource(
+            columns=contact_columns, entity="contact", cells=contact_cells, next_key=lambda r: r.get("name"),
+            fetch=lambda after, limit: reads.contacts(customer_id, after=after, limit=limit),
+        ),
+        "orders": ListSource(
+            columns=lambda wide: [Column("mark", "", 1), Column("number", "number", 10), Column("date", "date", 10),
+                                  Column("status", "status", 9), Column("amount", "amount", 17),
+                                  Column("pad", "")],
+            entity="order", cells=order_cells, next_key=lambda r: (r["order_date"], r["id"]),
+            fetch=lambda after, limit: reads.orders(customer_id, before=after, limit=limit),
+        ),
+        "tickets": ListSource(
+            columns=ticket_columns, entity="ticket", cells=ticket_cells,
+            next_key=lambda r: (r["created_at"], r["id"]),
+            fetch=lambda after, limit: reads.tickets_for_customer(customer_id, offset_key=after, limit=limit),
+        ),
+        "deals": ListSource(
+            columns=deal_columns, entity="deal", cells=deal_cells, next_key=lambda r: r["id"], page_size=DEALS_PAGE,
+            fetch=lambda after, limit: [] if after is not None else reads.deals_for_customer(customer_id, limit=limit),
+        ),
+        "activity": ListSource(
+            columns=activity_columns, entity="activity", cells=activity_cells,
+            next_key=lambda r: (r["occurred_at"], r["id"]),
+            fetch=lambda after, limit: reads.activities(customer_id=customer_id, before=after, limit=limit),
+        ),
+    }

@@ -1,0 +1,136 @@
+"""How CRM values look on screen: relative times, SLA marks, money, unsynced markers.
+
+Pure functions over values and a "now" the caller passes in (the app's clock), so the same
+record always renders the same way under a frozen clock. Cell texts are Rich ``Text`` built
+from plain strings: user data is never parsed as markup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.text import Text
+
+from crm_tui.domain import format_money, parse_datetime
+
+ACTIVE_TICKET_STATUSES = ("new", "open", "pending")
+
+# Unsynced states from ``outbox.record_state`` / ``outbox.unsynced_ids``.
+MARKS = {"pending": "●", "conflict": "!", "rejected": "✗"}
+MARK_LABELS = {"pending": "pending sync", "conflict": "conflict", "rejected": "rejected by server"}
+MARK_TONES = {"pending": "warning", "conflict": "error", "rejected": "error"}
+
+PRIORITY_SHORT = {"urgent": "urgent", "high": "high", "normal": "normal", "low": "low"}
+
+
+def parse_ts(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
+
+
+def span(seconds: float) -> str:
+    """A duration a person reads at a glance: '45 s', '12 min', '5 h', '3 d'."""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 172_800:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86_400)} d"
+
+
+def ago(value: str | None, now: dt.datetime) -> str:
+    """'3 min ago', 'in 2 h', 'never' (for no value), or the raw text if it is not a time."""
+    when = parse_ts(value)
+    if when is None:
+        return "never" if not value else str(value)
+    delta = (now - when).total_seconds()
+    if abs(delta) < 30:
+        return "just now"
+    return f"{span(delta)} ago" if delta > 0 else f"in {span(delta)}"
+
+
+def short_time(value: str | None) -> str:
+    """'2026-11-24 07:00' for a wire datetime."""
+    when = parse_ts(value)
+    return when.strftime("%Y-%m-%d %H:%M") if when else (value or "")
+
+
+def sla_text(ticket: dict[str, Any], now: dt.datetime) -> tuple[str, bool]:
+    """The SLA cell of a ticket and whether it is overdue (active and past due)."""
+    due = parse_ts(ticket.get("sla_due"))
+    if due is None:
+        return "", False
+    if ticket.get("status") not in ACTIVE_TICKET_STATUSES:
+        return due.strftime("%m-%d %H:%M"), False
+    delta = (due - now).total_seconds()
+    if delta < 0:
+        return f"overdue {span(delta)}", True
+    return f"in {span(delta)}", False
+
+
+def money(minor: int | None, currency: str | None = None) -> str:
+    return format_money(minor, currency) if minor is not None else ""
+
+
+def totals(by_currency: dict[str, int]) -> str:
+    """'238,000.00 USD + 12.00 EUR' for a per-currency total, or '-' for none."""
+    parts = [money(v, c or None) for c, v in sorted(by_currency.items()) if v]
+    return " + ".join(parts) if parts else "-"
+
+
+def clip(text: str | None, width: int) -> str:
+    text = (text or "").replace("\n", " ")
+    if width <= 1 or len(text) <= width:
+        return text
+    return text[: width - 1] + "…"
+
+
+def plain(value: Any) -> Text:
+    """A table cell showing ``value`` literally (never as markup)."""
+    return Text("" if value is None else str(value), no_wrap=True, overflow="ellipsis")
+
+
+def first_name(name: str | None) -> str:
+    return (name or "").split(" ")[0]
+
+
+def compact_money(minor: int | None, currency: str | None = None) -> str:
+    """'238k USD', '1.2M EUR': an amount that fits a narrow pipeline column."""
+    if minor is None:
+        return ""
+    major = minor / 100
+    if abs(major) >= 1_000_000:
+        text = f"{major / 1_000_000:.1f}M"
+    elif abs(major) >= 10_000:
+        text = f"{major / 1000:.0f}k"
+    elif abs(major) >= 1000:
+        text = f"{major / 1000:.1f}k"
+    else:
+        text = f"{major:.0f}"
+    return f"{text} {currency}" if currency else text
+
+
+def compact_totals(by_currency: dict[str, int]) -> str:
+    parts = [compact_money(v, c or None) for c, v in sorted(by_currency.items()) if v]
+    return " + ".join(parts) if parts else "-"
+
+
+def record_title(entity_name: str, record_id: str, record: dict[str, Any] | None) -> str:
+    """How a person recognises a record: a name, a ticket number, a deal title; else its id."""
+    if not record:
+        return record_id
+    if entity_name == "ticket" and record.get("number"):
+        return f"#{record['number']} {record.get('subject') or ''}".strip()
+    if entity_name == "order" and record.get("number"):
+        return str(record["number"])
+    for key in ("name", "title", "subject"):
+        if record.get(key):
+            return str(record[key])
+    return record_id

@@ -1,0 +1,176 @@
+"""Which form for which job: the fields, defaults and save call of each create/edit form.
+
+Every save goes through ``replica.writes`` (or ``outbox.resend`` for a rejected op), so it is
+in the outbox, durably, before the form closes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from crm_tui.domain import TICKET_TRANSITIONS, entity, format_datetime
+from screens.forms import Options, RecordForm
+
+if TYPE_CHECKING:
+    from cache.outbox import OutboxOp
+    from screens.app import CrmApp
+
+CUSTOMER_FIELDS = ["name", "company", "email", "phone", "city", "country", "tier", "territory", "owner_id", "tags",
+                   "lifetime_value"]
+CONTACT_FIELDS = ["name", "title", "email", "phone", "is_primary"]
+TICKET_FIELDS = ["subject", "description", "priority", "assignee_id", "team"]
+DEAL_FIELDS = ["title", "stage", "amount", "currency", "probability", "close_date", "owner_id"]
+ACTIVITY_FIELDS = ["kind", "subject", "body", "internal", "occurred_at"]
+
+
+def _me(app: CrmApp) -> dict[str, Any]:
+    me = app.replica.get_meta("me")
+    return me if isinstance(me, dict) else {}
+
+
+def user_options(app: CrmApp) -> Options:
+    return [(u.get("name") or uid, uid) for uid, u in app.replica.reads.users().items()]
+
+
+def territory_options(app: CrmApp) -> Options:
+    return [(t.get("name") or tid, tid) for tid, t in app.replica.reads.territories().items()]
+
+
+def ref_options(app: CrmApp) -> dict[str, Options]:
+    users = user_options(app)
+    return {"territory": territory_options(app), "owner_id": users, "assignee_id": users}
+
+
+def _now(app: CrmApp) -> str:
+    return format_datetime(app.now())
+
+
+def customer_form(app: CrmApp, record: dict[str, Any] | None = None) -> RecordForm:
+    writes = app.replica.writes
+    if record is None:
+        me = _me(app)
+        territories = me.get("territories") or [v for _, v in territory_options(app)][:1]
+        return RecordForm(
+            "customer", title="New customer", fields=CUSTOMER_FIELDS, creating=True, options=ref_options(app),
+            values={"territory": territories[0] if territories else None, "owner_id": me.get("id")},
+            save=lambda values: writes.create("customer", values),
+        )
+    rid = record["id"]
+    return RecordForm(
+        "customer", title=f"Edit customer · {record.get('name') or rid}", fields=CUSTOMER_FIELDS, values=record,
+        options=ref_options(app), save=lambda values: writes.update("customer", rid, values),
+    )
+
+
+def contact_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
+    writes = app.replica.writes
+    if record is None:
+        return RecordForm(
+            "contact", title="New contact", fields=CONTACT_FIELDS, creating=True, fixed={"customer_id": customer_id},
+            values={"is_primary": False}, save=lambda values: writes.create("contact", values),
+        )
+    rid = record["id"]
+    return RecordForm(
+        "contact", title=f"Edit contact · {record.get('name') or rid}", fields=CONTACT_FIELDS, values=record,
+        save=lambda values: writes.update("contact", rid, values),
+    )
+
+
+def ticket_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
+    writes = app.replica.writes
+    options = ref_options(app)
+    if record is None:
+        me = _me(app)
+        return RecordForm(
+            "ticket", title="Open a ticket", fields=TICKET_FIELDS, creating=True, options=options,
+            fixed={"customer_id": customer_id, "status": "new"},
+            values={"priority": "normal", "assignee_id": me.get("id"), "team": me.get("team")},
+            save=lambda values: writes.create("ticket", values),
+        )
+    rid = record["id"]
+    status = record.get("status") or "new"
+    # Only the moves the workflow allows are offered.
+    options["status"] = [(s, s) for s in (status, *TICKET_TRANSITIONS.get(status, ()))]
+    return RecordForm(
+        "ticket", title=f"Edit ticket #{record.get('number') or rid}", fields=["status", *TICKET_FIELDS],
+        values=record, options=options, save=lambda values: writes.update("ticket", rid, values),
+    )
+
+
+def deal_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
+    writes = app.replica.writes
+    options = {"owner_id": user_options(app)}
+    if record is None:
+        return RecordForm(
+            "deal", title="New deal", fields=DEAL_FIELDS, creating=True, options=options,
+            fixed={"customer_id": customer_id},
+            values={"stage": "lead", "currency": "EUR", "probability": 10, "owner_id": _me(app).get("id")},
+            save=lambda values: writes.create("deal", values),
+        )
+    rid = record["id"]
+    return RecordForm(
+        "deal", title=f"Edit deal · {record.get('title') or rid}", fields=DEAL_FIELDS, values=record,
+        options=options, save=lambda values: writes.update("deal", rid, values),
+    )
+
+
+def activity_form(
+    app: CrmApp,
+    customer_id: str,
+    *,
+    kind: str = "note",
+    title: str = "Log a note",
+    ticket_id: str | None = None,
+    deal_id: str | None = None,
+    internal: bool = False,
+    subject: str = "",
+    fields: tuple[str, ...] = ("subject", "body", "occurred_at"),
+) -> RecordForm:
+    """A new activity of ``kind`` on a customer (and a ticket or a deal): notes, calls, replies."""
+    writes = app.replica.writes
+    fixed: dict[str, Any] = {"customer_id": customer_id, "kind": kind, "internal": internal}
+    if ticket_id:
+        fixed["ticket_id"] = ticket_id
+    if deal_id:
+        fixed["deal_id"] = deal_id
+    values = {"subject": subject, "occurred_at": _now(app)}
+    if "occurred_at" not in fields:
+        fixed["occurred_at"] = values["occurred_at"]
+    return RecordForm(
+        "activity", title=title, fields=list(fields), creating=True, fixed=fixed, values=values,
+        save=lambda v: writes.create("activity", v),
+    )
+
+
+def edit_activity_form(app: CrmApp, record: dict[str, Any]) -> RecordForm:
+    writes = app.replica.writes
+    rid = record["id"]
+    return RecordForm(
+        "activity", title=f"Edit {record.get('kind') or 'activity'}", fields=ACTIVITY_FIELDS, values=record,
+        save=lambda values: writes.update("activity", rid, values),
+    )
+
+
+def resend_form(app: CrmApp, op: OutboxOp) -> RecordForm:
+    """Fix a rejected op: its fields, prefilled, with the server's reasons beside them."""
+    ent = entity(op.entity)
+    error = op.error or {}
+    if op.op == "create":
+        names = [f.name for f in ent.writable_fields if not (f.kind == "ref" and f.immutable)]
+        fixed = {f.name: op.fields.get(f.name) for f in ent.writable_fields if f.kind == "ref" and f.immutable}
+    else:
+        names = [n for n in op.fields if n in ent.by_name]
+        fixed = {}
+    current = app.replica.get(op.entity, op.record_id) or {}
+    options = ref_options(app)
+    if op.entity == "ticket" and "status" in names:
+        base = op.base_values.get("status") or current.get("status") or "new"
+        options["status"] = [(s, s) for s in dict.fromkeys((op.fields.get("status"), base,
+                                                            *TICKET_TRANSITIONS.get(base, ()))) if s]
+    field_errors = error.get("fields") if isinstance(error.get("fields"), dict) else {}
+    return RecordForm(
+        op.entity, title=f"Fix and re-send: {op.op} {ent.label.lower()}", fields=names, fixed=fixed,
+        values={**current, **op.fields}, options=options, errors=field_errors, only_changes=False,
+        note=f"The server refused this change: {error.get('message') or 'no reason given'}",
+        save=lambda values: app.replica.outbox.resend(op.seq, values),
+    )

@@ -1,0 +1,216 @@
+"""The record form: a modal generated from the domain's field specs, for creating and editing.
+
+Each field is parsed with ``domain.parse_input``; the values are handed to a ``save``
+callable (a local write, or re-sending a rejected op) which validates them for real. Every
+``ValidationError`` message is shown next to its field; nothing a user types can crash the
+form. Enums and references are Selects; the references a form is opened for (the customer a
+note belongs to...) are fixed and not shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Label, Select, Static, TextArea
+
+from cache.errors import ReplicaError
+from crm_tui.domain import Field, ValidationError, entity, format_value, parse_input, validate_fields
+from screens.inputs import CrmInput, CrmTextArea
+
+Options = list[tuple[str, Any]]  # (label, value)
+SaveFn = Callable[[dict[str, Any]], dict[str, Any] | str | None]
+
+
+class RecordForm(ModalScreen[dict[str, Any] | None]):
+    """Create or edit one record. Dismisses with what ``save`` returned, or None if cancelled.
+
+    ``values`` prefill the fields (the record being edited, or defaults); ``fixed`` values are
+    sent but not shown; ``options`` give the choices of reference fields; ``errors`` are shown
+    when the form opens (a rejected op's reasons).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        Binding("f2,ctrl+s", "save", "Save", id="form.save"),
+    ]
+
+    def __init__(
+        self,
+        entity_name: str,
+        *,
+        title: str,
+        fields: list[str],
+        save: SaveFn,
+        values: dict[str, Any] | None = None,
+        fixed: dict[str, Any] | None = None,
+        options: dict[str, Options] | None = None,
+        creating: bool = False,
+        errors: dict[str, str] | None = None,
+        note: str = "",
+        only_changes: bool = True,
+    ) -> None:
+        super().__init__()
+        self.ent = entity(entity_name)
+        self.title_text = title
+        self.field_names = [n for n in fields if n in self.ent.by_name]
+        self.save_fn = save
+        self.values = dict(values or {})
+        self.fixed = dict(fixed or {})
+        self.options = options or {}
+        self.creating = creating
+        self.initial_errors = dict(errors or {})
+        self.note = note
+        self.only_changes = only_changes and not creating
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog form-dialog"):
+            yield Static(Content(self.title_text), classes="dialog-title")
+            if self.note:
+                yield Static(Content(self.note), classes="form-note")
+            with VerticalScroll(classes="form-fields"):
+                for name in self.field_names:
+                    f = self.ent.by_name[name]
+                    with Horizontal(classes="form-row"):
+                        yield Label(Content(f.label + (" *" if f.required else "")), classes="form-label")
+                        yield self._widget(f)
+                    yield Static(classes="field-error", id=f"error-{name}")
+            yield Static(classes="form-error", id="form-error")
+            with Horizontal(classes="form-buttons"):
+                yield Button("Save", variant="primary", id="form-save", compact=True)
+                yield Button("Cancel", id="form-cancel", compact=True)
+            yield Static(Content("f2 saves · enter in a field saves · tab moves · esc cancels"),
+                         classes="dialog-hint")
+
+    def _widget(self, f: Field) -> Widget:
+        wid = f"field-{f.name}"
+        current = self.values.get(f.name)
+        choices = self._choices(f)
+        if choices is not None:
+            values = [v for _, v in choices]
+            if current is not None and current not in values:
+                choices = [*choices, (str(current), current)]
+            return Select(
+                [(Text(label), value) for label, value in choices], id=wid, compact=True,
+                allow_blank=not f.required, value=current if current is not None else Select.NULL,
+                prompt="(none)" if not f.required else "choose",
+            )
+        if f.kind == "text":
+            return CrmTextArea(current or "", id=wid, compact=True, classes="form-text", soft_wrap=True)
+        return CrmInput(format_value(f, current), id=wid, compact=True)
+
+    def _choices(self, f: Field) -> Options | None:
+        if f.name in self.options:
+            return self.options[f.name]
+        if f.kind == "enum":
+            return [(c, c) for c in f.choices]
+        if f.kind == "bool":
+            return [("yes", True), ("no", False)]
+        return None
+
+    def on_mount(self) -> None:
+        for error in self.query(".field-error"):
+            error.display = False
+        self.query_one("#form-error").display = False
+        if self.initial_errors:
+            self.show_errors(self.initial_errors)
+        first = self.query(".form-row > Select, .form-row > CrmInput, .form-row > CrmTextArea")
+        if first:
+            first.first().focus()
+
+    # ------------------------------------------------------------------ values
+
+    def collect(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """What the fields say, parsed; and a message for each field that could not be read."""
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for name in self.field_names:
+            f = self.ent.by_name[name]
+            widget = self.query_one(f"#field-{name}")
+            try:
+                if isinstance(widget, Select):
+                    values[name] = None if widget.value == Select.NULL else widget.value
+                elif isinstance(widget, TextArea):
+                    values[name] = widget.text if widget.text.strip() else None
+                else:
+                    values[name] = parse_input(f, widget.value)  # type: ignore[attr-defined]
+            except ValueError as exc:
+                errors[name] = str(exc)
+        return values, errors
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        general = []
+        for name in self.field_names:
+            label = self.query_one(f"#error-{name}", Static)
+            message = errors.get(name)
+            label.update(Content(f"↳ {message}") if message else Content(""))
+            label.display = bool(message)
+        for name, message in errors.items():
+            if name == "_":
+                general.append(message)
+            elif name not in self.field_names:
+                f = self.ent.by_name.get(name)
+                general.append(f"{f.label if f else name}: {message}")
+        box = self.query_one("#form-error", Static)
+        box.update(Content("\n".join(general)))
+        box.display = bool(general)
+
+    # ------------------------------------------------------------------ actions
+
+    def action_save(self) -> None:
+        values, errors = self.collect()
+        if errors:
+            # Say everything that is wrong at once: check what could be read as well.
+            readable = {k: v for k, v in values.items() if k not in errors}
+            try:
+                validate_fields(self.ent, {**self.fixed, **readable}, creating=self.creating)
+            except ValidationError as exc:
+                errors = {**{k: v for k, v in exc.errors.items() if k not in errors}, **errors}
+            self.show_errors(errors)
+            return
+        if self.only_changes:
+            values = {k: v for k, v in values.items() if v != self.values.get(k)}
+            if not values:
+                self.app.notify("Nothing changed.")
+                self.dismiss(None)
+                return
+        try:
+            result = self.save_fn({**self.fixed, **values})
+        except ValidationError as exc:
+            self.show_errors(exc.errors)
+            return
+        except (ReplicaError, KeyError) as exc:
+            self.show_errors({"_": str(exc)})
+            return
+        except Exception as exc:  # a form must never take the app down with it
+            self.show_errors({"_": f"could not save: {exc}"})
+            return
+        self.dismiss(result if isinstance(result, dict) else {"result": result})
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#form-save")
+    def _save_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_save()
+
+    @on(Button.Pressed, "#form-cancel")
+    def _cancel_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_cancel()
+
+    @on(CrmInput.Submitted)
+    def _submitted(self, event: CrmInput.Submitted) -> None:
+        event.stop()
+        self.action_save()

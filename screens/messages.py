@@ -1,0 +1,26 @@
+"""Typed messages the sync worker posts back to the app (from its thread, via call_from_thread)."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from crm_tui.syncstate import SyncEvent, SyncReport
+
+
+class SyncProgress(Message):
+    """A progress event of the running sync; a newer one replaces one not yet handled."""
+
+    def __init__(self, event: SyncEvent) -> None:
+        super().__init__()
+        self.event = event
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SyncProgress)
+
+
+class SyncFinished(Message):
+    """The sync runner returned its report (which may say it failed or was offline)."""
+
+    def __init__(self, report: SyncReport) -> None:
+        super().__init__()
+        self.report = report

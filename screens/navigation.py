@@ -1,0 +1,55 @@
+"""Opening records: a customer's 360 view, a ticket; shared by lists, `:` commands and the palette."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from screens.app import CrmApp
+
+
+def open_customer(app: CrmApp, customer_id: str | None, tab: str = "contacts") -> bool:
+    """Push the customer 360 view; False (with a message) if the replica does not hold it."""
+    from screens.customer import Customer360Screen
+
+    if not customer_id or app.replica.get("customer", customer_id) is None:
+        app.notify(f"No customer {customer_id!r} in your replica.", severity="warning")
+        return False
+    app.push_screen(Customer360Screen(customer_id, tab=tab))
+    return True
+
+
+def open_ticket(app: CrmApp, ticket_id: str | None) -> bool:
+    from screens.ticket_detail import TicketDetailScreen
+
+    if not ticket_id or app.replica.get("ticket", ticket_id) is None:
+        app.notify(f"No ticket {ticket_id!r} in your replica.", severity="warning")
+        return False
+    app.push_screen(TicketDetailScreen(ticket_id))
+    return True
+
+
+def find_customer(app: CrmApp, text: str) -> str | None:
+    """A customer id from an id or the best search hit for a name, email, phone..."""
+    text = text.strip()
+    if not text:
+        return None
+    if app.replica.get("customer", text) is not None:
+        return text
+    for hit in app.replica.search(text, limit=5).hits:
+        if hit.customer_id:
+            return hit.customer_id
+    return None
+
+
+def find_ticket(app: CrmApp, text: str) -> str | None:
+    """A ticket id from an id or a number like 1042 / #1042."""
+    text = text.strip()
+    if not text:
+        return None
+    if app.replica.get("ticket", text) is not None:
+        return text
+    for hit in app.replica.search(text if text.startswith("#") else f"#{text}", limit=5).hits:
+        if hit.kind == "ticket":
+            return hit.id
+    return None

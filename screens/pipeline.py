@@ -1,0 +1,178 @@
+"""The deal pipeline: one column per stage, deals by close date; move them with one key."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.widgets import DataTable, Static
+
+from cache.errors import ReplicaError
+from crm_tui.domain import DEAL_STAGES, ValidationError
+from screens.base import CrmScreen
+from screens.display import MARKS, compact_money, compact_totals
+from screens.form_specs import deal_form
+from screens.navigation import open_customer
+from screens.tables import Column, ListSource, PagedTable, RowContext
+
+
+class StageTable(PagedTable):
+    """A stage's deals; left/right move between stages instead of scrolling sideways."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left,h", "screen.focus_stage(-1)", "Previous stage", show=False, id="pipeline.prev_stage"),
+        Binding("right,l", "screen.focus_stage(1)", "Next stage", show=False, id="pipeline.next_stage"),
+    ]
+
+
+class PipelineScreen(CrmScreen):
+    HELP = ("Deals by stage, soonest close date first, with the count and total of each stage. h/l (or the "
+            "arrows) move between stages, j/k between deals. > and < move the deal to the next or previous "
+            "stage, w marks it won, x lost, e edits it, enter opens its customer, m shows only your deals.")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("greater_than_sign,L", "move(1)", "Next stage", id="pipeline.forward"),
+        Binding("less_than_sign,H", "move(-1)", "Prev stage", id="pipeline.back"),
+        Binding("w", "mark('won')", "Won", id="pipeline.won"),
+        Binding("x", "mark('lost')", "Lost", id="pipeline.lost"),
+        Binding("e", "edit", "Edit", id="pipeline.edit"),
+        Binding("m", "toggle_mine", "Mine/all", id="pipeline.mine"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.only_mine = False
+        self._follow: tuple[str, str] | None = None
+
+    def compose_body(self):
+        with Horizontal(id="pipeline-board"):
+            for stage in DEAL_STAGES:
+                with Vertical(classes="stage-column", id=f"stage-{stage}"):
+                    yield Static(classes="stage-header", id=f"stage-header-{stage}")
+                    yield StageTable(self._source(stage), id=f"stage-table-{stage}", show_header=False,
+                                     cell_padding=0)
+                    yield Static("no deals", classes="empty-state stage-empty", id=f"stage-empty-{stage}")
+
+    def _owner(self) -> str | None:
+        if not self.only_mine:
+            return None
+        me = self.replica.get_meta("me") or {}
+        return me.get("id") or None
+
+    def _source(self, stage: str) -> ListSource:
+        def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
+            mark = MARKS.get(ctx.state or "", "")
+            title = Text(f"{mark} " if mark else "", style=ctx.tone("text-warning"), no_wrap=True)
+            title.append(row.get("title") or row["id"])
+            title.append("\n")
+            amount = compact_money(row.get("amount"), row.get("currency"))
+            when = f"  {row.get('close_date') or ''}" if ctx.flex_width >= 22 else ""
+            title.append(amount + when, style=ctx.tone("text-muted"))
+            return [title]
+
+        return ListSource(
+            columns=lambda wide: [Column("deal", "deal")], cells=cells, entity="deal", row_height=2,
+            next_key=lambda r: (r.get("close_date"), r["id"]),
+            fetch=lambda after, limit: self.replica.reads.deals_in_stage(stage, owner_id=self._owner(), after=after,
+                                                                         limit=limit),
+        )
+
+    def table(self, stage: str) -> StageTable:
+        return self.query_one(f"#stage-table-{stage}", StageTable)
+
+    # ------------------------------------------------------------------ data
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table(DEAL_STAGES[0]).focus()
+
+    def refresh_data(self) -> None:
+        summaries = {s.stage: s for s in self.replica.reads.pipeline(self._owner())}
+        for stage in DEAL_STAGES:
+            summary = summaries.get(stage)
+            header = self.query_one(f"#stage-header-{stage}", Static)
+            count = summary.count if summary else 0
+            header.update(Content.assemble((stage.capitalize(), "bold"), "\n", (f"{count}", "bold"),
+                                           (f" · {compact_totals(summary.totals if summary else {})}",
+                                            "$text-muted")))
+            table = self.table(stage)
+            table.reload()
+            self.query_one(f"#stage-empty-{stage}").display = table.row_count == 0
+        if self._follow is not None:
+            stage, deal_id = self._follow
+            self._follow = None
+            table = self.table(stage)
+            table.focus()
+            if deal_id in table.by_key:
+                table.move_cursor(row=table.get_row_index(deal_id), animate=False)
+
+    # ------------------------------------------------------------------ keys
+
+    def _focused_stage(self) -> str:
+        focused = self.focused
+        if isinstance(focused, StageTable) and focused.id:
+            return focused.id.removeprefix("stage-table-")
+        return DEAL_STAGES[0]
+
+    def current_deal(self) -> dict[str, Any] | None:
+        row = self.table(self._focused_stage()).current_row()
+        return self.replica.get("deal", row["id"]) if row else None
+
+    def action_focus_stage(self, step: int) -> None:
+        index = DEAL_STAGES.index(self._focused_stage())
+        target = DEAL_STAGES[max(0, min(len(DEAL_STAGES) - 1, index + step))]
+        self.table(target).focus()
+
+    def _set_stage(self, deal: dict[str, Any], stage: str) -> None:
+        try:
+            self.replica.writes.update("deal", deal["id"], {"stage": stage})
+        except (ValidationError, ReplicaError) as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        self._follow = (stage, deal["id"])
+        self.app.notify(f"{deal.get('title')}: {deal.get('stage')} → {stage}", timeout=3)
+        self.crm.data_changed()
+
+    def action_move(self, step: int) -> None:
+        deal = self.current_deal()
+        if deal is None:
+            self.app.notify("No deal selected.", severity="warning")
+            return
+        index = DEAL_STAGES.index(deal["stage"]) if deal.get("stage") in DEAL_STAGES else 0
+        target = index + step
+        if not 0 <= target < len(DEAL_STAGES):
+            return
+        self._set_stage(deal, DEAL_STAGES[target])
+
+    def action_mark(self, stage: str) -> None:
+        deal = self.current_deal()
+        if deal is None:
+            self.app.notify("No deal selected.", severity="warning")
+        elif deal.get("stage") != stage:
+            self._set_stage(deal, stage)
+
+    def action_edit(self) -> None:
+        deal = self.current_deal()
+        if deal is None:
+            return
+
+        def saved(result: dict[str, Any] | None) -> None:
+            if result is not None:
+                self._follow = (result.get("stage") or deal["stage"], deal["id"])
+                self.crm.data_changed()
+
+        self.app.push_screen(deal_form(self.crm, deal["customer_id"], deal), saved)
+
+    def action_toggle_mine(self) -> None:
+        self.only_mine = not self.only_mine
+        self.app.notify("Only your deals" if self.only_mine else "All deals in your replica", timeout=2)
+        self.refresh_data()
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        deal = self.current_deal()
+        if deal is not None:
+            open_customer(self.crm, deal.get("customer_id"), tab="deals")

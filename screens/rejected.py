@@ -1,0 +1,164 @@
+"""Rejected ops: changes the server refused, kept with its reason until fixed or discarded.
+
+One rejected op never blocks the others (they were sent and applied); this screen is where the
+user decides what becomes of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.widgets import DataTable, Static
+
+from cache.errors import ReplicaError
+from cache.outbox import OutboxOp
+from crm_tui.domain import entity, format_value
+from screens.base import CrmScreen
+from screens.display import plain, record_title
+from screens.form_specs import resend_form
+from screens.pickers import ConfirmModal
+from screens.tables import CrmTable
+
+
+class RejectedScreen(CrmScreen):
+    HELP = ("Changes the server refused, with its reason. f (or enter) opens the change in a form to fix and "
+            "re-send it; r re-sends it unchanged (after the server side was fixed); x discards it and puts "
+            "back the server's value.")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "fix", "Fix", id="rejected.fix"),
+        Binding("r", "resend", "Re-send", id="rejected.resend"),
+        Binding("x", "discard", "Discard", id="rejected.discard"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: dict[str, OutboxOp] = {}
+
+    def compose_body(self):
+        yield Static(id="rejected-intro", classes="toolbar")
+        yield CrmTable(id="rejected-table")
+        yield Static(id="rejected-detail", classes="rejected-detail")
+        yield Static("Nothing was rejected: the server took every change you made.", classes="empty-state",
+                     id="rejected-empty")
+
+    def on_mount(self) -> None:
+        self.query_one("#rejected-table", CrmTable).add_columns("change", "record", "reason")
+        super().on_mount()
+        self.query_one("#rejected-table", CrmTable).focus()
+
+    @property
+    def table(self) -> CrmTable:
+        return self.query_one("#rejected-table", CrmTable)
+
+    def refresh_data(self) -> None:
+        self.ops = {str(op.seq): op for op in self.replica.outbox.rejected(limit=500)}
+        table = self.table
+        keep = table.cursor_row
+        table.clear()
+        for key, op in self.ops.items():
+            record = self.replica.get(op.entity, op.record_id)
+            table.add_row(plain(f"{op.op} {op.entity}"),
+                          plain(record_title(op.entity, op.record_id, record or op.base_values)),
+                          plain((op.error or {}).get("message") or "rejected"), key=key)
+        if table.row_count:
+            table.move_cursor(row=min(max(keep, 0), table.row_count - 1), animate=False)
+        n = len(self.ops)
+        self.query_one("#rejected-intro", Static).update(Content(
+            f"{n} change{'s' if n != 1 else ''} refused by the server · f fix · r re-send · x discard" if n
+            else "Rejected changes"))
+        table.display = bool(n)
+        self.query_one("#rejected-detail").display = bool(n)
+        self.query_one("#rejected-empty").display = not n
+        self._show_detail()
+
+    def current_op(self) -> OutboxOp | None:
+        key = self.table.current_key
+        return self.ops.get(key or "")
+
+    @on(DataTable.RowHighlighted, "#rejected-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        op = self.current_op()
+        detail = self.query_one("#rejected-detail", Static)
+        if op is None:
+            detail.update("")
+            return
+        ent = entity(op.entity)
+        errors = (op.error or {}).get("fields") or {}
+        parts: list[str | tuple[str, str]] = [("what was sent", "bold")]
+        if op.op == "delete":
+            parts.append("\n  delete the record")
+        for name, value in op.fields.items():
+            f = ent.by_name.get(name)
+            shown = format_value(f, value) if f else str(value)
+            parts.append(f"\n  {f.label if f else name}: {shown or '(empty)'}")
+            if name in errors:
+                parts.append((f"  ↳ {errors[name]}", "$text-error"))
+        code = (op.error or {}).get("code")
+        if code:
+            parts.append((f"\nserver said: {code}", "$text-muted"))
+        detail.update(Content.assemble(*parts))
+
+    # ------------------------------------------------------------------ actions
+
+    def _op(self) -> OutboxOp | None:
+        op = self.current_op()
+        if op is None:
+            self.app.notify("No rejected change selected.", severity="warning")
+        return op
+
+    def action_fix(self) -> None:
+        op = self._op()
+        if op is None:
+            return
+        if op.op == "delete":
+            self.action_resend()
+            return
+
+        def saved(result: dict[str, Any] | None) -> None:
+            if result is not None:
+                self.app.notify("Fixed: it goes to the server with the next sync.", timeout=3)
+                self.crm.data_changed()
+
+        self.app.push_screen(resend_form(self.crm, op), saved)
+
+    def action_resend(self) -> None:
+        op = self._op()
+        if op is None:
+            return
+        try:
+            self.replica.outbox.resend(op.seq)
+        except (ReplicaError, ValueError) as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        self.app.notify("Queued again for the next sync.", timeout=3)
+        self.crm.data_changed()
+
+    def action_discard(self) -> None:
+        op = self._op()
+        if op is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.replica.outbox.discard(op.seq)
+            except ReplicaError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            self.app.notify("Discarded: the server's version comes back.", timeout=3)
+            self.crm.data_changed()
+
+        self.app.push_screen(ConfirmModal(f"Discard this change ({op.summary})?",
+                                          "Your edit is dropped and the record goes back to the server's version."),
+                             answered)
+
+    @on(DataTable.RowSelected, "#rejected-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        self.action_fix()

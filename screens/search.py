@@ -1,0 +1,176 @@
+"""Search, the home screen: find a customer, contact, ticket or order as you type."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.timer import Timer
+from textual.widgets import DataTable, Static
+
+from screens.base import CrmScreen
+from screens.display import plain
+from screens.form_specs import customer_form
+from screens.inputs import CrmInput
+from screens.navigation import open_customer, open_ticket
+from screens.tables import Column, ListSource, PagedTable, RowContext
+
+DEBOUNCE = 0.12  # seconds of quiet typing before the replica is asked
+LIMIT = 50
+KIND_LABELS = {"customer": "customer", "contact": "contact", "ticket": "ticket", "order": "order"}
+HINT = ("Type a name, company, email, phone, city, a ticket number (#1042) or an order number (SO-10042).\n"
+        "↓ or enter moves to the results · enter opens · esc leaves the box · ctrl+p palette · f1 help")
+
+
+class SearchScreen(CrmScreen):
+    HELP = ("Search the local replica as you type: customers and contacts by name, company, email, "
+            "phone or city; tickets by number; orders by number. Nothing waits on the network.")
+    AUTO_FOCUS: ClassVar[str | None] = "#search-input"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_search", "Search", id="search.focus"),
+        Binding("down", "results", "Results", show=False, id="search.results"),
+        Binding("ctrl+n", "new_customer", "New customer", id="search.new_customer"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query_text = ""
+        self.hits: list[dict[str, Any]] = []
+        self.summary = ""
+        self._timer: Timer | None = None
+
+    def compose_body(self):
+        with Vertical(id="search-body"):
+            yield CrmInput(placeholder="Search customers, contacts, #tickets, SO-orders", id="search-input")
+            yield Static(id="search-summary")
+            yield PagedTable(self._source(), id="search-results")
+            yield Static(id="search-empty", classes="empty-state")
+
+    def _source(self) -> ListSource:
+        def columns(wide: bool) -> list[Column]:
+            return [Column("kind", "kind", 8), Column("title", "name", 36 if wide else 24), Column("detail", "detail")]
+
+        def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
+            return [plain(KIND_LABELS.get(row["kind"], row["kind"])), plain(row["title"]), plain(row["detail"])]
+
+        return ListSource(
+            columns=columns, fetch=lambda after, limit: [] if after is not None else list(self.hits),
+            next_key=lambda row: row["key"], cells=cells, page_size=LIMIT, row_key=lambda row: row["key"],
+        )
+
+    @property
+    def results(self) -> PagedTable:
+        return self.query_one("#search-results", PagedTable)
+
+    @property
+    def search_box(self) -> CrmInput:
+        return self.query_one("#search-input", CrmInput)
+
+    # ------------------------------------------------------------------ searching
+
+    def search_for(self, text: str) -> None:
+        """Put ``text`` in the box and search now (the `:search` command uses this)."""
+        self.search_box.value = text
+        self._search_now()
+
+    @on(CrmInput.Changed, "#search-input")
+    def _typed(self, event: CrmInput.Changed) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(DEBOUNCE, self._search_now)
+
+    @on(CrmInput.Submitted, "#search-input")
+    def _submitted(self, event: CrmInput.Submitted) -> None:
+        self._search_now()
+        self.action_results()
+
+    def _search_now(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.query_text = self.search_box.value
+        self.refresh_data()
+
+    def refresh_data(self) -> None:
+        result = self.replica.search(self.query_text, limit=LIMIT)
+        self.hits = [
+            {"key": f"{h.kind}:{h.id}", "kind": h.kind, "id": h.id, "customer_id": h.customer_id,
+             "title": h.title, "detail": h.detail}
+            for h in result.hits
+        ]
+        self.summary = result.summary
+        self.results.reload(keep_cursor=False)
+        self._show_state()
+
+    def _show_state(self) -> None:
+        summary = self.query_one("#search-summary", Static)
+        empty = self.query_one("#search-empty", Static)
+        counts = self.replica.counts()
+        complete = self.replica.get_meta("complete_entities") or []
+        arriving = counts.get("customer", 0) and not {"customer", "contact"} <= set(complete)
+        parts: list[str | tuple[str, str]] = []
+        if self.summary:
+            parts.append((self.summary, "bold"))
+        if arriving:
+            parts.append((" · " if parts else "", "$text-muted"))
+            parts.append(("customers still arriving… results grow as the first sync goes on", "$text-warning"))
+        summary.update(Content.assemble(*parts))
+        if self.hits:
+            empty.display = False
+            self.results.display = True
+            return
+        self.results.display = False
+        empty.display = True
+        if not counts.get("customer", 0):
+            how = ("press f5 to sync" if self.crm.sync_runner is not None
+                   else "no server is configured: run `crm-tui login`, then start the app again")
+            empty.update(Content(f"The replica is empty: nothing has been synced yet ({how})."))
+        elif self.query_text.strip():
+            empty.update(Content(f"Nothing in your replica matches “{self.query_text.strip()}”."))
+        else:
+            empty.update(Content(HINT))
+
+    # ------------------------------------------------------------------ keys
+
+    def action_focus_search(self) -> None:
+        self.search_box.focus()
+
+    def action_results(self) -> None:
+        if self.hits:
+            self.results.focus()
+
+    def action_back(self) -> None:
+        box = self.search_box
+        if box.value:
+            box.value = ""
+            self._search_now()
+            box.focus()
+        elif box.has_focus:
+            # Leave the box so the single-key bindings (section numbers, q) work.
+            if self.hits:
+                self.results.focus()
+            else:
+                self.set_focus(None)
+        else:
+            super().action_back()
+
+    def action_new_customer(self) -> None:
+        self.app.push_screen(customer_form(self.crm), self._saved)
+
+    def _saved(self, record: dict[str, Any] | None) -> None:
+        if record is not None:
+            self.crm.data_changed()
+            open_customer(self.crm, record["id"])
+
+    @on(DataTable.RowSelected, "#search-results")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        row = self.results.current_row()
+        if row is None:
+            return
+        if row["kind"] == "ticket":
+            open_ticket(self.crm, row["id"])
+        else:
+            open_customer(self.crm, row["customer_id"], tab="orders" if row["kind"] == "order" else "contacts")

@@ -1,0 +1,117 @@
+"""Sync: how the replica stands with the server, the recent runs, what waits to be sent, and the
+records the server sent that could not be stored."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.widgets import Static, TabbedContent, TabPane
+
+from screens.base import CrmScreen
+from screens.display import ago, parse_ts, plain, record_title, short_time, span
+from screens.tables import CrmTable, tone
+
+PENDING_SHOWN = 200
+
+
+class SyncScreen(CrmScreen):
+    HELP = ("How this replica stands with the server. s (or f5 anywhere) syncs now: pending changes are "
+            "pushed, then the server's changes pulled. History lists recent runs; Pending lists your "
+            "changes waiting to go; Quarantined lists records from the server that failed validation and "
+            "were set aside (the rest of the sync went on).")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "app.sync_now", "Sync now", show=False, id="sync.now"),
+    ]
+
+    def compose_body(self):
+        yield Static(id="sync-state", classes="record-header")
+        with TabbedContent(id="sync-tabs"):
+            with TabPane("History", id="sync-history-tab"):
+                yield CrmTable(id="sync-history")
+            with TabPane("Pending", id="sync-pending-tab"):
+                yield CrmTable(id="sync-pending")
+            with TabPane("Quarantined", id="sync-quarantine-tab"):
+                yield CrmTable(id="sync-quarantine")
+
+    def on_mount(self) -> None:
+        self.query_one("#sync-history", CrmTable).add_columns(
+            "started", "took", "result", "pushed", "pulled", "conflicts", "rejected", "error")
+        self.query_one("#sync-pending", CrmTable).add_columns("op", "record", "fields", "sent")
+        self.query_one("#sync-quarantine", CrmTable).add_columns("entity", "record id", "why it was set aside")
+        super().on_mount()
+        self.crm.status_changed.subscribe(self, lambda _info: self._show_state())
+        self.query_one("#sync-history", CrmTable).focus()
+
+    def on_screen_resume(self) -> None:
+        # The sync state lives in the app, not the replica: always redraw it.
+        super().on_screen_resume()
+        self._show_state()
+
+    def refresh_data(self) -> None:
+        self._show_state()
+        self._show_history()
+        self._show_pending()
+        self._show_quarantine()
+
+    def _show_state(self) -> None:
+        app = self.crm
+        info = app.status_info()
+        last = self.replica.get_meta("last_sync_at")
+        lines: list[str | tuple[str, str]] = [
+            (f"● {info.state}", f"bold ${info.tone}"),
+            (f"  {info.detail}" if info.detail else "", "$text-muted"),
+            "\n",
+            f"last successful sync {ago(last, self.now())}" + (f" ({short_time(last)})" if last else ""),
+            "\n",
+            ("server " + ("configured" if app.sync_runner is not None else "none: run `crm-tui login`"),
+             "$text-muted"),
+        ]
+        if app.server_label and app.sync_runner is not None:
+            lines[-1] = ("server configured", "$text-muted")
+        error = app.last_error or self.replica.get_meta("last_error")
+        if error and info.state != "online":
+            lines += ["\n", (f"last error: {error}", "$text-error")]
+        self.query_one("#sync-state", Static).update(Content.assemble(*lines))
+
+    def _show_history(self) -> None:
+        table = self.query_one("#sync-history", CrmTable)
+        table.clear()
+        for run in self.replica.reads.sync_runs():
+            start, end = run.get("started_at"), run.get("finished_at")
+            took = ""
+            if start and end:
+                a, b = parse_ts(start), parse_ts(end)
+                took = span((b - a).total_seconds()) if a and b else ""
+            if run.get("ok") is None:
+                result = Text("running" if not end else "?", no_wrap=True)
+            elif run["ok"]:
+                result = Text("ok", style=tone(self.app, "text-success"), no_wrap=True)
+            else:
+                result = Text("failed", style=tone(self.app, "text-error"), no_wrap=True)
+            table.add_row(plain(short_time(start)), plain(took), result, plain(run.get("pushed")),
+                          plain(run.get("pulled")), plain(run.get("conflicts")), plain(run.get("rejected")),
+                          plain(run.get("error") or ""), key=str(run["id"]))
+
+    def _show_pending(self) -> None:
+        table = self.query_one("#sync-pending", CrmTable)
+        table.clear()
+        ops = self.replica.outbox.pending(limit=PENDING_SHOWN)
+        for op in ops:
+            record = self.replica.get(op.entity, op.record_id)
+            what = f"{op.entity} {record_title(op.entity, op.record_id, record or op.base_values)}"
+            fields = ", ".join(sorted(op.fields)) if op.op != "delete" else ""
+            table.add_row(plain(op.op), plain(what), plain(fields),
+                          plain(f"{op.sent_count}×" if op.sent_count else "not yet"), key=str(op.seq))
+        tabs = self.query_one("#sync-tabs", TabbedContent)
+        tabs.get_tab("sync-pending-tab").label = Content(f"Pending {self.replica.outbox.counts()['pending']}")
+        tabs.get_tab("sync-quarantine-tab").label = Content(f"Quarantined {len(self.replica.reads.quarantined())}")
+
+    def _show_quarantine(self) -> None:
+        table = self.query_one("#sync-quarantine", CrmTable)
+        table.clear()
+        for row in self.replica.reads.quarantined():
+            table.add_row(plain(row.get("entity")), plain(row.get("record_id")), plain(row.get("error")),
+                          key=str(row["id"]))

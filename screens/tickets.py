@@ -1,0 +1,177 @@
+"""The ticket queue: mine, my team's or all, soonest SLA first, overdue marked; triage with one key."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.widgets import DataTable, Static
+
+from crm_tui.domain import TICKET_PRIORITIES, TICKET_STATUSES
+from screens.base import CrmScreen
+from screens.display import ACTIVE_TICKET_STATUSES, first_name, plain, sla_text
+from screens.navigation import open_ticket
+from screens.pickers import ChoicePicker
+from screens.tables import Column, ListPanel, ListSource, RowContext
+from screens.ticket_actions import TRIAGE_BINDINGS, TicketTriage
+
+VIEWS = ("mine", "team", "all")
+STATUS_FILTERS: dict[str, tuple[str, ...]] = {
+    "active": ACTIVE_TICKET_STATUSES, **{s: (s,) for s in TICKET_STATUSES}, "any": TICKET_STATUSES,
+}
+
+
+class TicketQueueScreen(TicketTriage, CrmScreen):
+    HELP = ("Tickets by SLA due, soonest first; overdue ones in red. v switches between yours, your team's "
+            "and all; F filters by status, P by priority. Triage with one key: a assigns to you, s moves the "
+            "status (only the moves the workflow allows), p sets the priority, r replies, i adds an internal "
+            "note. enter opens the ticket.")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *TRIAGE_BINDINGS,
+        Binding("v", "cycle_view", "View", id="queue.view"),
+        Binding("F", "filter_status", "Status filter", show=False, id="queue.filter_status"),
+        Binding("P", "filter_priority", "Priority filter", show=False, id="queue.filter_priority"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue_view = "mine"
+        self.status_filter = "active"
+        self.priority_filter = "any"
+        self._names: dict[str, str] = {}
+        self._customers: dict[str, str] = {}
+
+    def compose_body(self):
+        yield Static(id="queue-bar", classes="toolbar")
+        yield ListPanel(self._source(), empty="No tickets in this view. v switches views, F and P filter.",
+                        table_id="queue-table", id="queue-panel")
+
+    @property
+    def me(self) -> dict[str, Any]:
+        me = self.replica.get_meta("me")
+        return me if isinstance(me, dict) else {}
+
+    @property
+    def panel(self) -> ListPanel:
+        return self.query_one("#queue-panel", ListPanel)
+
+    # ------------------------------------------------------------------ source
+
+    def _query_args(self) -> dict[str, Any]:
+        me = self.me
+        return {"user_id": me.get("id"), "team": me.get("team"), "statuses": STATUS_FILTERS[self.status_filter],
+                "priorities": () if self.priority_filter == "any" else (self.priority_filter,)}
+
+    def _source(self) -> ListSource:
+        def fetch(after: Any, limit: int) -> list[dict[str, Any]]:
+            return self.replica.reads.ticket_queue(self.queue_view, after=after, limit=limit, **self._query_args())
+
+        def columns(wide: bool) -> list[Column]:
+            cols = [Column("mark", "", 1), Column("number", "#", 5), Column("priority", "priority", 8),
+                    Column("status", "status", 7), Column("sla", "SLA", 13), Column("subject", "subject")]
+            if wide:
+                return [*cols, Column("customer", "customer", 22), Column("assignee", "assignee", 18),
+                        Column("team", "team", 8)]
+            return [*cols, Column("assignee", "assignee", 9)]
+
+        def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
+            due, overdue = sla_text(row, ctx.now)
+            priority_tone = {"urgent": "text-error", "high": "text-warning"}.get(row.get("priority") or "")
+            out = [ctx.mark(), plain(row.get("number")),
+                   Text(row.get("priority") or "", style=ctx.tone(priority_tone) if priority_tone else "",
+                        no_wrap=True),
+                   plain(row.get("status")),
+                   Text(due, style=ctx.tone("text-error") if overdue else "", no_wrap=True),
+                   plain(row.get("subject"))]
+            assignee = self._user(row.get("assignee_id"))
+            if ctx.wide:
+                return [*out, plain(self._customer(row.get("customer_id"))), plain(assignee or "unassigned"),
+                        plain(row.get("team"))]
+            return [*out, plain(first_name(assignee) or "-")]
+
+        return ListSource(columns=columns, fetch=fetch, next_key=lambda r: (r.get("sla_due"), r["id"]),
+                          cells=cells, entity="ticket")
+
+    def _user(self, uid: str | None) -> str:
+        if not uid:
+            return ""
+        if uid not in self._names:
+            self._names[uid] = self.replica.reads.user_name(uid)
+        return self._names[uid]
+
+    def _customer(self, cid: str | None) -> str:
+        if not cid:
+            return ""
+        if cid not in self._customers:
+            record = self.replica.get("customer", cid)
+            self._customers[cid] = (record or {}).get("name") or cid
+        return self._customers[cid]
+
+    # ------------------------------------------------------------------ data
+
+    def refresh_data(self) -> None:
+        self._names.clear()
+        self._customers.clear()
+        if not self.me.get("id") and self.queue_view == "mine":
+            self.queue_view = "all"
+        self.panel.reload()
+        self._show_bar()
+
+    def _show_bar(self) -> None:
+        args = self._query_args()
+        count = self.replica.reads.ticket_queue_count(self.queue_view, **args)
+        overdue = 0
+        if self.status_filter == "active" and self.priority_filter == "any":
+            overdue = self.replica.reads.overdue_count(self.now(), self.queue_view, user_id=args["user_id"],
+                                                       team=args["team"])
+        who = {"mine": "mine", "team": f"team {self.me.get('team') or '-'}", "all": "all tickets"}[self.queue_view]
+        status = "active" if self.status_filter == "active" else f"status {self.status_filter}"
+        priority = "any priority" if self.priority_filter == "any" else f"priority {self.priority_filter}"
+        parts: list[str | tuple[str, str]] = [(who, "bold"), f" · {status} · {priority} · ", (f"{count} tickets", "bold")]
+        if overdue:
+            parts.append((f" · {overdue} overdue", "bold $text-error"))
+        if self.size.width >= 100:
+            parts.append(("   v view · F status · P priority", "$text-muted"))
+        self.query_one("#queue-bar", Static).update(Content.assemble(*parts))
+
+    def current_ticket(self) -> dict[str, Any] | None:
+        row = self.panel.table.current_row()
+        return self.replica.get("ticket", row["id"]) if row else None
+
+    # ------------------------------------------------------------------ views and filters
+
+    def set_view(self, view: str) -> None:
+        if view in VIEWS:
+            self.queue_view = view
+            self.refresh_data()
+
+    def action_cycle_view(self) -> None:
+        self.set_view(VIEWS[(VIEWS.index(self.queue_view) + 1) % len(VIEWS)])
+
+    def action_filter_status(self) -> None:
+        def chosen(value: str | None) -> None:
+            if value:
+                self.status_filter = value
+                self.refresh_data()
+
+        choices = [(k, "active (new, open, pending)" if k == "active" else k) for k in STATUS_FILTERS]
+        self.app.push_screen(ChoicePicker("Show tickets with status", choices, current=self.status_filter), chosen)
+
+    def action_filter_priority(self) -> None:
+        def chosen(value: str | None) -> None:
+            if value:
+                self.priority_filter = value
+                self.refresh_data()
+
+        choices = [("any", "any"), *((p, p) for p in reversed(TICKET_PRIORITIES))]
+        self.app.push_screen(ChoicePicker("Show tickets with priority", choices, current=self.priority_filter),
+                             chosen)
+
+    @on(DataTable.RowSelected, "#queue-table")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        row = self.panel.table.current_row()
+        if row is not None:
+            open_ticket(self.crm, row["id"])

@@ -1,0 +1,355 @@
+"""A deterministic replica for the UI tests: fixed ids, names and dates around a fixed clock.
+
+The replica is filled the honest way: server-shaped change pages go through
+``replica.pull.apply_page``; the pending ops, the conflict and the rejected ops come from local
+writes, ``outbox.next_batch`` and ``outbox.apply_results`` with server-shaped results. Only the
+sync history (which the sync engine writes and no cache API exposes for writing) is inserted
+directly.
+
+Everything a screen shows is derived from ``NOW`` so snapshots never move with the wall clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+from cache.replica import Replica
+from crm_tui.domain import ENTITIES, format_datetime
+
+NOW = dt.datetime(2026, 11, 25, 9, 0, 0, tzinfo=dt.UTC)
+NOW_ISO = "2026-11-25T09:00:00Z"
+
+ME = {"id": "us_ada", "name": "Ada Lovelace", "role": "agent", "team": "support",
+      "territories": ["te_north", "te_south"], "all_territories": False}
+
+TERRITORIES = [
+    {"id": "te_north", "name": "North", "region": "EU"},
+    {"id": "te_south", "name": "South", "region": "EU"},
+    {"id": "te_west", "name": "West", "region": "US"},
+]
+
+USERS = [
+    {"id": "us_ada", "name": "Ada Lovelace", "email": "ada@crm.example", "role": "agent", "team": "support",
+     "territories": ["te_north", "te_south"], "active": True},
+    {"id": "us_grace", "name": "Grace Hopper", "email": "grace@crm.example", "role": "agent", "team": "support",
+     "territories": ["te_north"], "active": True},
+    {"id": "us_alan", "name": "Alan Turing", "email": "alan@crm.example", "role": "agent", "team": "billing",
+     "territories": ["te_west"], "active": True},
+    {"id": "us_kat", "name": "Katherine Johnson", "email": "kat@crm.example", "role": "sales", "team": "sales",
+     "territories": ["te_north", "te_south", "te_west"], "active": True},
+    {"id": "us_meg", "name": "Margaret Hamilton", "email": "meg@crm.example", "role": "admin", "team": "ops",
+     "territories": [], "active": True},
+]
+
+PEOPLE = [
+    "Anna Schmidt", "Bruno Keller", "Carla Rossi", "David Okafor", "Elena Petrova", "Farid Haddad",
+    "Greta Lindqvist", "Hiro Tanaka", "Ines Duarte", "Jonas Weber", "Kaja Novak", "Luca Bianchi",
+    "Maya Cohen", "Nils Berg", "Olga Ivanova", "Pablo Ortega", "Quinn Murphy", "Rosa Jimenez",
+    "Sven Larsen", "Tara Singh", "Ugo Moretti", "Vera Horvat", "Wim de Vries", "Xenia Pavlova",
+    "Yusuf Demir", "Zoe Martin", "Amir Karimi", "Beatriz Lima", "Conor Walsh", "Dana Levi",
+]
+TRADES = ["Logistics", "Foods", "Bau", "Systems", "Textiles", "Media"]
+CITIES = [("Berlin", "DE"), ("Hamburg", "DE"), ("Milan", "IT"), ("Lagos", "NG"), ("Vienna", "AT"),
+          ("Lyon", "FR")]
+TIERS = ["gold", "silver", "bronze", "platinum", None]
+SUBJECTS = [
+    "Invoice shows the wrong VAT", "Cannot log in to the portal", "Delivery arrived damaged",
+    "Change of billing address", "Export to CSV fails", "Refund not received", "Password reset loops",
+    "Order stuck in pending", "Duplicate charge on card", "Request for a quote",
+]
+DEAL_TITLES = ["Fleet renewal", "Annual support plan", "Warehouse scanners", "Cloud migration",
+               "Onboarding package", "Spare parts contract"]
+
+N_CUSTOMERS = 30
+RICH_CUSTOMER = "cu_001"  # many orders and activities: exercises paging
+RICH_ORDERS = 120
+RICH_ACTIVITIES = 60
+
+
+def cid(i: int) -> str:
+    return f"cu_{i:03d}"
+
+
+def _iso(value: dt.datetime) -> str:
+    return format_datetime(value)
+
+
+def _row(entity_name: str, rec: dict[str, Any]) -> list[Any]:
+    rec = {"version": 1, **rec}
+    return [rec.get(c) for c in ENTITIES[entity_name].columns]
+
+
+def _upsert(entity_name: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"op": "upsert", "entity": entity_name, "columns": list(ENTITIES[entity_name].columns),
+            "rows": [_row(entity_name, r) for r in records]}
+
+
+# ----------------------------------------------------------------------------- records
+
+
+def customers() -> list[dict[str, Any]]:
+    out = []
+    for i in range(1, N_CUSTOMERS + 1):
+        name = PEOPLE[i - 1]
+        surname = name.split()[-1]
+        city, country = CITIES[i % len(CITIES)]
+        created = NOW - dt.timedelta(days=400 - i * 7)
+        out.append({
+            "id": cid(i), "name": name, "company": f"{surname} {TRADES[i % len(TRADES)]}",
+            "email": f"{name.split()[0].lower()}@{surname.lower()}.example", "phone": f"+49 30 555{i:04d}",
+            "city": city, "country": country, "tier": TIERS[i % len(TIERS)],
+            "territory": TERRITORIES[i % 3]["id"], "owner_id": ["us_kat", "us_ada", None][i % 3],
+            "tags": ["key-account"] if i % 4 == 1 else [], "lifetime_value": (i * 7919 % 500) * 100_00,
+            "created_at": _iso(created), "updated_at": _iso(created + dt.timedelta(days=30)),
+        })
+    return out
+
+
+def contacts() -> list[dict[str, Any]]:
+    out = []
+    titles = ["CEO", "Head of Purchasing", "IT Manager", "Accountant"]
+    for i in range(1, N_CUSTOMERS + 1):
+        n = 3 if i == 1 else 1 + i % 2
+        for j in range(1, n + 1):
+            first = PEOPLE[(i + j * 11) % len(PEOPLE)].split()[0]
+            last = PEOPLE[i - 1].split()[-1]
+            out.append({
+                "id": f"co_{i:03d}_{j}", "customer_id": cid(i), "name": f"{first} {last}",
+                "title": titles[(i + j) % len(titles)], "email": f"{first.lower()}.{last.lower()}@mail.example",
+                "phone": f"+49 40 77{i:03d}{j}", "is_primary": j == 1,
+                "created_at": _iso(NOW - dt.timedelta(days=300)), "updated_at": _iso(NOW - dt.timedelta(days=200)),
+            })
+    return out
+
+
+def orders() -> list[dict[str, Any]]:
+    statuses = ["delivered", "shipped", "paid", "pending", "cancelled", "refunded", "delivered"]
+    out = []
+    n = 0
+    for i in range(1, N_CUSTOMERS + 1):
+        count = RICH_ORDERS if i == 1 else i % 5
+        for j in range(count):
+            n += 1
+            day = (NOW - dt.timedelta(days=j * 3 + i)).date()
+            out.append({
+                "id": f"or_{n:04d}", "customer_id": cid(i), "number": f"SO-{10000 + n}", "order_date": day.isoformat(),
+                "amount": (n * 3571 % 9000 + 100) * 100 + (n * 37 % 100), "currency": "EUR" if n % 4 else "USD",
+                "status": statuses[n % len(statuses)], "created_at": _iso(NOW - dt.timedelta(days=j * 3 + i)),
+                "updated_at": _iso(NOW - dt.timedelta(days=j * 3 + i)),
+            })
+    return out
+
+
+TICKET_STATUS_CYCLE = ["new", "open", "pending", "open", "new", "solved", "open", "closed", "pending", "open"]
+TICKET_PRIORITY_CYCLE = ["urgent", "high", "normal", "low", "normal", "high", "normal"]
+ASSIGNEE_CYCLE = ["us_ada", "us_grace", None, "us_alan", "us_ada", "us_grace"]
+SLA_OFFSET_HOURS = [-26, -3, 1, 4, 9, 20, 47, -1, 70, 6]
+N_TICKETS = 40
+
+
+def tickets() -> list[dict[str, Any]]:
+    out = []
+    for i in range(N_TICKETS):
+        assignee = ASSIGNEE_CYCLE[i % len(ASSIGNEE_CYCLE)]
+        created = NOW - dt.timedelta(hours=i * 5 + 30)
+        out.append({
+            "id": f"ti_{i + 1:03d}", "customer_id": cid(1 if i % 8 == 0 else (i * 7) % N_CUSTOMERS + 1),
+            "number": 1001 + i, "subject": SUBJECTS[(i * 3) % len(SUBJECTS)],
+            "description": f"Reported by phone. Case {1001 + i}.", "status": TICKET_STATUS_CYCLE[i % 10],
+            "priority": TICKET_PRIORITY_CYCLE[i % len(TICKET_PRIORITY_CYCLE)], "assignee_id": assignee,
+            "team": "billing" if assignee == "us_alan" else "support",
+            "sla_due": _iso(NOW + dt.timedelta(hours=SLA_OFFSET_HOURS[i % len(SLA_OFFSET_HOURS)], minutes=i)),
+            "created_at": _iso(created), "updated_at": _iso(created + dt.timedelta(hours=2)),
+        })
+    return out
+
+
+N_DEALS = 24
+
+
+def deals() -> list[dict[str, Any]]:
+    stages = ["lead", "qualified", "proposal", "negotiation", "won", "lost"]
+    out = []
+    for i in range(N_DEALS):
+        stage = stages[i % len(stages)]
+        out.append({
+            "id": f"de_{i + 1:03d}", "customer_id": cid(1 if i < 3 else (i * 5) % N_CUSTOMERS + 1),
+            "title": f"{DEAL_TITLES[i % len(DEAL_TITLES)]} {2026 + i % 2}", "stage": stage,
+            "amount": (i * 2713 % 90 + 10) * 1000_00, "currency": "EUR" if i % 3 else "USD",
+            "probability": {"lead": 10, "qualified": 25, "proposal": 50, "negotiation": 75, "won": 100,
+                            "lost": 0}[stage],
+            "close_date": (NOW + dt.timedelta(days=i * 4 - 30)).date().isoformat(),
+            "owner_id": "us_kat" if i % 2 else "us_ada",
+            "created_at": _iso(NOW - dt.timedelta(days=90 - i)), "updated_at": _iso(NOW - dt.timedelta(days=10)),
+        })
+    return out
+
+
+def activities() -> list[dict[str, Any]]:
+    kinds = ["note", "call", "email", "visit"]
+    out = []
+    n = 0
+    for j in range(RICH_ACTIVITIES):
+        n += 1
+        when = NOW - dt.timedelta(hours=j * 9 + 1)
+        out.append({
+            "id": f"ac_{n:04d}", "customer_id": RICH_CUSTOMER, "kind": kinds[j % 4],
+            "subject": f"{kinds[j % 4].capitalize()} about {SUBJECTS[j % len(SUBJECTS)].lower()}",
+            "body": "Discussed next steps.", "author_id": ["us_ada", "us_kat", "us_grace"][j % 3],
+            "internal": j % 5 == 0, "occurred_at": _iso(when), "created_at": _iso(when), "updated_at": _iso(when),
+        })
+    for t in tickets():
+        n += 1
+        when = NOW - dt.timedelta(hours=int(t["number"]) % 7 + 2)
+        out.append({
+            "id": f"ac_{n:04d}", "customer_id": t["customer_id"], "ticket_id": t["id"], "kind": "email",
+            "subject": f"Re: {t['subject']}", "body": "Thanks, we are looking into it.", "author_id": "us_grace",
+            "internal": False, "occurred_at": _iso(when), "created_at": _iso(when), "updated_at": _iso(when),
+        })
+        if int(t["number"]) % 3 == 0:
+            n += 1
+            out.append({
+                "id": f"ac_{n:04d}", "customer_id": t["customer_id"], "ticket_id": t["id"], "kind": "note",
+                "subject": "Checked the logs", "body": "Looks like a sync delay on their side.",
+                "author_id": "us_ada", "internal": True, "occurred_at": _iso(when + dt.timedelta(minutes=30)),
+                "created_at": _iso(when), "updated_at": _iso(when),
+            })
+    for d in deals():
+        n += 1
+        when = NOW - dt.timedelta(days=3)
+        out.append({
+            "id": f"ac_{n:04d}", "customer_id": d["customer_id"], "deal_id": d["id"], "kind": "visit",
+            "subject": f"Visit: {d['title']}", "body": "Walked through the offer.", "author_id": "us_kat",
+            "internal": False, "occurred_at": _iso(when), "created_at": _iso(when), "updated_at": _iso(when),
+        })
+    return out
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+def _page(segments: list[dict[str, Any]], cursor: str, *, has_more: bool, phase: str,
+          progress: dict[str, Any] | None = None) -> dict[str, Any]:
+    page = {"cursor": cursor, "has_more": has_more, "phase": phase, "segments": segments}
+    if progress is not None:
+        page["progress"] = progress
+    return page
+
+
+def bad_customer() -> dict[str, Any]:
+    """A record the server should never have sent: it is quarantined, never stored."""
+    return {**customers()[0], "id": "cu_bad", "name": "Broken Record", "email": "not an email"}
+
+
+def fill(replica: Replica) -> None:
+    """Fill an empty replica with the whole data set, its outbox states and its sync history."""
+    replica.set_meta("me", ME)
+    replica.pull.apply_page(_page(
+        [_upsert("territory", TERRITORIES), _upsert("user", USERS), _upsert("customer", [*customers(), bad_customer()]),
+         _upsert("contact", contacts())],
+        "c1", has_more=True, phase="snapshot",
+        progress={"entity": "contact", "done": 1, "total": 2, "complete": ["territory", "user", "customer", "contact"]},
+    ))
+    replica.pull.apply_page(_page(
+        [_upsert("ticket", tickets()), _upsert("deal", deals()), _upsert("order", orders()),
+         _upsert("activity", activities())],
+        "c2", has_more=False, phase="feed",
+    ))
+    _make_outbox_states(replica)
+    _record_sync_history(replica)
+    replica.set_meta("last_sync_at", "2026-11-25T08:57:00Z")
+
+
+def fill_bootstrapping(replica: Replica) -> None:
+    """A replica in the middle of its first sync: a few customers, contacts not yet in."""
+    replica.set_meta("me", ME)
+    replica.pull.apply_page(_page(
+        [_upsert("territory", TERRITORIES), _upsert("user", USERS), _upsert("customer", customers()[:10])],
+        "b1", has_more=True, phase="snapshot",
+        progress={"entity": "customer", "done": 10, "total": 30, "complete": ["territory", "user"]},
+    ))
+
+
+CONFLICT_CUSTOMER = "cu_002"
+REJECTED_CONTACT = "co_003_1"
+REJECTED_DEAL = "de_005"
+PENDING_CUSTOMER = RICH_CUSTOMER
+PENDING_NOTE = "ac_pending_note"
+
+
+def _make_outbox_states(replica: Replica) -> None:
+    w = replica.writes
+    # Three edits go to the server in one batch: one clashes, two are refused.
+    w.update("customer", CONFLICT_CUSTOMER, {"city": "Potsdam", "phone": "+49 30 5550202"})
+    w.update("contact", REJECTED_CONTACT, {"email": "carla.rossi@blocked.example"})
+    w.update("deal", REJECTED_DEAL, {"stage": "negotiation", "amount": 150_000_00})
+    ops = replica.outbox.next_batch(10)
+    by_record = {op.record_id: op for op in ops}
+    server_customer = {**next(c for c in customers() if c["id"] == CONFLICT_CUSTOMER),
+                       "city": "Leipzig", "phone": "+49 30 5550202", "version": 3}
+    results = [
+        {"op_id": by_record[CONFLICT_CUSTOMER].op_id, "status": "conflict", "version": 3, "record": server_customer,
+         "conflicts": [{"field": "city", "server": "Leipzig", "client": "Potsdam"}]},
+        {"op_id": by_record[REJECTED_CONTACT].op_id, "status": "rejected",
+         "error": {"code": "validation", "message": "email: the mail server refuses this address",
+                   "fields": {"email": "the mail server refuses this address"}}},
+        {"op_id": by_record[REJECTED_DEAL].op_id, "status": "rejected",
+         "error": {"code": "forbidden", "message": "this deal belongs to another owner"}},
+    ]
+    replica.outbox.apply_results(ops, results)
+    # Then edits made offline, not yet sent.
+    w.update("customer", PENDING_CUSTOMER, {"phone": "+49 30 5559999"})
+    w.create("activity", {"customer_id": PENDING_CUSTOMER, "kind": "call", "subject": "Called about the renewal",
+                          "body": "Wants a quote by Friday.", "occurred_at": "2026-11-25T08:30:00Z"},
+             record_id=PENDING_NOTE)
+
+
+def _record_sync_history(replica: Replica) -> None:
+    # The sync engine writes this history; no cache API writes it, so the fixture does as the engine does.
+    runs = [
+        ("2026-11-25T08:00:00Z", "2026-11-25T08:00:04Z", 1, 2, 311, 0, 0, None),
+        ("2026-11-25T08:30:00Z", "2026-11-25T08:30:05Z", 0, 0, 0, 0, 0, "the server did not answer within 30 s"),
+        ("2026-11-25T08:57:00Z", "2026-11-25T08:57:02Z", 1, 3, 12, 1, 2, None),
+    ]
+    with replica.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO sync_runs(started_at, finished_at, ok, pushed, pulled, conflicts, rejected, error)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", runs)
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def open_replica(directory: Path) -> Replica:
+    return Replica(directory / "replica.db", directory / "hot")
+
+
+def build(directory: Path, kind: str = "full") -> Path:
+    """Build a replica of ``kind`` ('full', 'empty', 'bootstrapping') in ``directory``; returns it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    replica = open_replica(directory)
+    try:
+        if kind == "full":
+            fill(replica)
+        elif kind == "bootstrapping":
+            fill_bootstrapping(replica)
+        elif kind == "empty":
+            replica.set_meta("me", ME)
+        else:
+            raise ValueError(f"unknown replica kind {kind!r}")
+        replica.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        replica.close()
+    return directory
+
+
+def copy_replica(template: Path, directory: Path) -> Replica:
+    """A private copy of a built replica (the hot cache is left behind: it rebuilds itself)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("replica.db", "replica.db-wal", "replica.db-shm"):
+        if (template / name).exists():
+            shutil.copyfile(template / name, directory / name)
+    return open_replica(directory)

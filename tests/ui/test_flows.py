@@ -1,0 +1,239 @@
+"""The main flows at the UI level, driven by keys through Textual's pilot, checked in the replica."""
+
+from __future__ import annotations
+
+import pytest
+
+from screens.conflicts import ConflictResolveScreen
+from screens.customer import Customer360Screen
+from screens.forms import RecordForm
+from screens.pickers import ChoicePicker, ConfirmModal
+from screens.pipeline import PipelineScreen
+from screens.ticket_detail import TicketDetailScreen
+from screens.tickets import TicketQueueScreen
+
+pytestmark = pytest.mark.anyio
+
+SIZE = (120, 36)
+
+
+def header_text(screen) -> str:
+    return str(screen.query_one("#c360-header").render())
+
+
+async def test_search_open_edit_customer_shows_pending(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"elena pet")
+        await pilot.pause(0.2)
+        results = app.screen.query_one("#search-results")
+        assert results.current_row()["id"] == "cu_005"
+        await pilot.press("enter", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, Customer360Screen) and app.screen.customer_id == "cu_005"
+        assert "pending" not in header_text(app.screen)
+
+        await pilot.press("e")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, RecordForm)
+        form.query_one("#field-city").value = "Lisbon"
+        await pilot.press("f2")
+        await pilot.pause()
+
+        assert isinstance(app.screen, Customer360Screen)
+        [op] = [o for o in app.replica.outbox.pending() if o.record_id == "cu_005"]
+        assert (op.op, op.fields) == ("update", {"city": "Lisbon"})
+        assert "pending sync" in header_text(app.screen)
+        assert "Lisbon" in header_text(app.screen)
+
+
+async def test_bad_input_is_shown_next_to_the_field_and_nothing_is_written(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen("cu_005"))
+        await pilot.press("e")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#field-email").value = "not an email"
+        form.query_one("#field-lifetime_value").value = "a lot"
+        await pilot.press("f2")
+        await pilot.pause()
+        assert app.screen is form
+        assert "example.com" in str(form.query_one("#error-email").render())
+        assert "amount" in str(form.query_one("#error-lifetime_value").render())
+        assert not [o for o in app.replica.outbox.pending() if o.record_id == "cu_005"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, Customer360Screen)
+
+
+async def test_log_a_note_from_the_360(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen("cu_005"))
+        await pilot.press("n")
+        await pilot.pause()
+        app.screen.query_one("#field-subject").value = "Asked about invoices"
+        await pilot.press("f2")
+        await pilot.pause()
+        notes = app.replica.reads.activities(customer_id="cu_005", limit=5)
+        assert notes[0]["subject"] == "Asked about invoices" and notes[0]["kind"] == "note"
+        assert notes[0]["occurred_at"] == "2026-11-25T09:00:00Z"  # the app's clock, not the wall's
+        assert app.screen.active_tab == "activity"
+
+
+async def test_ticket_triage_assign_status_and_internal_note(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TicketQueueScreen)
+        await pilot.press("v", "v")  # mine -> team -> all
+        await pilot.pause()
+        assert screen.queue_view == "all"
+        table = screen.panel.table
+        table.move_cursor(row=table.get_row_index("ti_003"))
+        await pilot.pause()
+        assert app.replica.get("ticket", "ti_003")["assignee_id"] is None
+
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.replica.get("ticket", "ti_003")["assignee_id"] == "us_ada"
+        assert any(o.record_id == "ti_003" for o in app.replica.outbox.pending())
+
+        # ti_003 is pending: the workflow allows open and solved only.
+        await pilot.press("s")
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, ChoicePicker)
+        assert [value for value, _ in picker.choices] == ["open", "solved"]
+        await pilot.press("j", "enter")
+        await pilot.pause()
+        assert app.replica.get("ticket", "ti_003")["status"] == "solved"
+
+        # Solved tickets leave the active queue; open the ticket itself for the note.
+        await app.push_screen(TicketDetailScreen("ti_003"))
+        await pilot.press("i")
+        await pilot.pause()
+        assert isinstance(app.screen, RecordForm)
+        app.screen.query_one("#field-body").text = "Customer confirmed by phone."
+        await pilot.press("f2")
+        await pilot.pause()
+        [note] = [a for a in app.replica.reads.activities(ticket_id="ti_003") if a["kind"] == "note"
+                  and a["body"] == "Customer confirmed by phone."]
+        assert note["internal"] is True and note["customer_id"] == app.replica.get("ticket", "ti_003")["customer_id"]
+
+
+async def test_closed_ticket_offers_no_status_move(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(TicketDetailScreen("ti_008"))  # closed
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, TicketDetailScreen)
+        assert any("final" in str(n.message) for n in app._notifications)
+
+
+async def test_moving_a_deal_between_stages(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "3")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PipelineScreen)
+        deal_id = screen.table("lead").current_row()["id"]
+        await pilot.press("greater_than_sign")
+        await pilot.pause()
+        assert app.replica.get("deal", deal_id)["stage"] == "qualified"
+        assert screen.focused is screen.table("qualified")
+        assert screen.table("qualified").current_row()["id"] == deal_id
+        await pilot.press("w")
+        await pilot.pause()
+        assert app.replica.get("deal", deal_id)["stage"] == "won"
+        await pilot.press("less_than_sign")
+        await pilot.pause()
+        assert app.replica.get("deal", deal_id)["stage"] == "negotiation"
+        [op] = [o for o in app.replica.outbox.pending() if o.record_id == deal_id]
+        assert op.fields == {"stage": "negotiation"}
+
+
+async def test_resolving_a_conflict_with_mine_queues_an_update(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "5")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        resolver = app.screen
+        assert isinstance(resolver, ConflictResolveScreen)
+        await pilot.press("t", "m", "a")
+        await pilot.pause()
+        assert app.replica.outbox.conflicts() == []
+        [op] = [o for o in app.replica.outbox.pending() if o.record_id == "cu_002"]
+        assert (op.op, op.fields, op.base_version) == ("update", {"city": "Potsdam"}, 3)
+        assert "No conflicts" in str(app.screen.query_one("#conflicts-intro").render())
+
+
+async def test_rejected_op_fixed_and_resent_another_discarded(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "6")
+        await pilot.pause()
+        [contact_op, deal_op] = app.replica.outbox.rejected()
+        assert contact_op.record_id == "co_003_1"
+
+        await pilot.press("f")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, RecordForm)
+        assert "refuses" in str(form.query_one("#error-email").render())
+        form.query_one("#field-email").value = "carla@rossi.example"
+        await pilot.press("f2")
+        await pilot.pause()
+        [resent] = [o for o in app.replica.outbox.pending() if o.record_id == "co_003_1"]
+        assert resent.fields == {"email": "carla@rossi.example"} and resent.op_id != contact_op.op_id
+
+        # The deal's change is the one left: discard it, after saying yes.
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.replica.outbox.rejected() == []
+        assert app.replica.get("deal", deal_op.record_id)["stage"] == "won"
+        assert "Nothing was rejected" in str(app.screen.query_one("#rejected-empty").render())
+
+
+async def test_orders_are_paged_never_loaded_whole(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen("cu_001", tab="orders"))
+        await pilot.pause()
+        table = app.screen.query_one("#c360-orders")
+        assert table.row_count == 50
+        await pilot.press("G")
+        await pilot.pause()
+        assert table.row_count == 100
+        await pilot.press("G")
+        await pilot.pause()
+        assert table.row_count == 120 and not table.has_more
+
+
+async def test_filter_looks_through_loaded_rows_and_esc_clears_it(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen("cu_001", tab="orders"))
+        await pilot.pause()
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press(*"refunded")
+        await pilot.pause()
+        table = app.screen.query_one("#c360-orders")
+        assert 0 < table.row_count < 50
+        assert all("refunded" in str(table.get_row_at(i)) for i in range(table.row_count))
+        await pilot.press("escape")
+        await pilot.pause()
+        # Pages loaded while looking for matches stay loaded; nothing more is read.
+        assert table.row_count == len(table.records) <= 120 and isinstance(app.screen, Customer360Screen)

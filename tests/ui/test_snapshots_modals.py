@@ -1,0 +1,129 @@
+"""Snapshots of every modal at 80x24 and 160x48: forms (with and without errors), pickers, the
+conflict resolver, the rejected-op fix form, help, the command line and the palette."""
+
+from __future__ import annotations
+
+import pytest
+
+from screens.customer import Customer360Screen
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+
+
+def on_customer(customer_id: str, *keys: str):
+    async def run(pilot) -> None:
+        await pilot.app.push_screen(Customer360Screen(customer_id))
+        await pilot.pause()
+        await pilot.press(*keys)
+        await pilot.pause()
+
+    return run
+
+
+def in_section(section_key: str, *keys: str):
+    async def run(pilot) -> None:
+        await pilot.press("escape", section_key)
+        await pilot.pause()
+        await pilot.press(*keys)
+        await pilot.pause()
+
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_edit_customer(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=on_customer("cu_005", "e"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_validation_errors(snap_compare, make_app, size):
+    async def run(pilot):
+        await on_customer("cu_005", "e")(pilot)
+        form = pilot.app.screen
+        form.query_one("#field-email").value = "not an email"
+        form.query_one("#field-country").value = "Germany"
+        form.query_one("#field-lifetime_value").value = "lots"
+        await pilot.press("f2")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_new_ticket(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=on_customer("cu_005", "t"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_new_deal(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=on_customer("cu_005", "d"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_log_call(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=on_customer("cu_005", "c"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_new_contact(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=on_customer("cu_005", "a"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_new_customer(snap_compare, make_app, size):
+    async def run(pilot):
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ticket_status_picker(snap_compare, make_app, size):
+    # The first ticket in "mine" is new: only open, pending and solved are offered.
+    assert snap_compare(make_app(), terminal_size=size, run_before=in_section("2", "s"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ticket_reply_form(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=in_section("2", "r"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_conflict_resolver(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=in_section("5", "enter"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_rejected_fix_form(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=in_section("6", "f"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_rejected_discard_confirm(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=in_section("6", "j", "x"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=in_section("2", "question_mark"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_command_line(snap_compare, make_app, size):
+    async def run(pilot):
+        await in_section("2", "colon")(pilot)
+        await pilot.press(*"customer anna")
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_palette_customer_search(snap_compare, make_app, size):
+    async def run(pilot):
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"anna")
+        await pilot.pause(0.5)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)

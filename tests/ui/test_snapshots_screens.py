@@ -1,0 +1,243 @@
+"""Snapshots of every screen at 80x24 and 160x48: full, empty, bootstrapping, offline and failed-sync states.
+
+Update with ``pytest tests/ui --snapshot-update`` and look at each SVG before committing it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from screens.customer import Customer360Screen
+from screens.ticket_detail import TicketDetailScreen
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+
+
+async def type_text(pilot, text: str) -> None:
+    await pilot.press(*text)
+    await pilot.pause(0.2)
+
+
+def section(key: str):
+    async def run(pilot) -> None:
+        await pilot.press("escape", key)
+        await pilot.pause()
+
+    return run
+
+
+# ----------------------------------------------------------------------------- search
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_search_home(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_search_results(snap_compare, make_app, size):
+    async def run(pilot):
+        await type_text(pilot, "an")
+        await pilot.press("enter")
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_search_no_match(snap_compare, make_app, size):
+    async def run(pilot):
+        await type_text(pilot, "zebra crossing")
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_search_empty_replica(snap_compare, make_app, size):
+    assert snap_compare(make_app("empty"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_search_while_bootstrapping(snap_compare, make_app, size):
+    async def run(pilot):
+        await type_text(pilot, "a")
+
+    assert snap_compare(make_app("bootstrapping"), terminal_size=size, run_before=run)
+
+
+# ----------------------------------------------------------------------------- customer 360
+
+
+def customer(customer_id: str, *keys: str):
+    async def run(pilot) -> None:
+        await pilot.app.push_screen(Customer360Screen(customer_id))
+        await pilot.pause()
+        if keys:
+            await pilot.press(*keys)
+            await pilot.pause()
+
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_customer_360_contacts(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=customer("cu_001"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_customer_360_orders(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=customer("cu_001", "l"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_customer_360_tickets(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=customer("cu_001", "l", "l"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_customer_360_deals(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=customer("cu_001", "h", "h"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_customer_360_activity(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=customer("cu_001", "h"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_customer_360_conflict_marker(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=customer("cu_002"))
+
+
+# ----------------------------------------------------------------------------- tickets
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ticket_queue_mine(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=section("2"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ticket_queue_all(snap_compare, make_app, size):
+    async def run(pilot):
+        await section("2")(pilot)
+        await pilot.press("v", "v")
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ticket_queue_empty(snap_compare, make_app, size):
+    assert snap_compare(make_app("empty"), terminal_size=size, run_before=section("2"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ticket_detail(snap_compare, make_app, size):
+    async def run(pilot):
+        await pilot.app.push_screen(TicketDetailScreen("ti_003"))
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+# ----------------------------------------------------------------------------- pipeline, reports
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_pipeline(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=section("3"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_pipeline_empty(snap_compare, make_app, size):
+    assert snap_compare(make_app("empty"), terminal_size=size, run_before=section("3"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reports(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=section("7"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reports_empty(snap_compare, make_app, size):
+    assert snap_compare(make_app("empty"), terminal_size=size, run_before=section("7"))
+
+
+# ----------------------------------------------------------------------------- sync, conflicts, rejected
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sync_offline_no_server(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=section("4"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sync_pending_tab(snap_compare, make_app, size):
+    async def run(pilot):
+        await section("4")(pilot)
+        pilot.app.screen.query_one("#sync-tabs").active = "sync-pending-tab"
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sync_quarantine_tab(snap_compare, make_app, size):
+    async def run(pilot):
+        await section("4")(pilot)
+        pilot.app.screen.query_one("#sync-tabs").active = "sync-quarantine-tab"
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+def after_sync(key: str | None = None):
+    async def run(pilot) -> None:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        if key:
+            await section(key)(pilot)
+
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sync_failed(snap_compare, make_app, runners, size):
+    app = make_app(sync_runner=runners.failing)
+    assert snap_compare(app, terminal_size=size, run_before=after_sync("4"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sync_server_unreachable(snap_compare, make_app, runners, size):
+    app = make_app(sync_runner=runners.offline)
+    assert snap_compare(app, terminal_size=size, run_before=after_sync())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sync_by_daemon(snap_compare, make_app, runners, size):
+    app = make_app(sync_runner=runners.daemon)
+    assert snap_compare(app, terminal_size=size, run_before=after_sync("4"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sync_empty(snap_compare, make_app, size):
+    assert snap_compare(make_app("empty"), terminal_size=size, run_before=section("4"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_conflicts(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=section("5"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_conflicts_empty(snap_compare, make_app, size):
+    assert snap_compare(make_app("empty"), terminal_size=size, run_before=section("5"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_rejected(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=section("6"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_rejected_empty(snap_compare, make_app, size):
+    assert snap_compare(make_app("empty"), terminal_size=size, run_before=section("6"))
