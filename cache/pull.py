@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from cache.codec import decode_value, encode_value
 from cache.errors import MalformedPage
-from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, Entity, ValidationError, _check_scalar, utcnow
+from cache.schema import build_derived, drop_derived
+from cache.validate import validate_rows
+from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, Entity, utcnow
 
 if TYPE_CHECKING:
     from cache.replica import Replica
@@ -111,6 +113,7 @@ class PullApplier:
         touched: set[str] = set()
         gen = int(self.replica.get_meta("resync_gen", 0) or 0)
         with self.replica.transaction():
+            bulk = self._bulk_tables(page)
             pending = self._pending_fields()
             for seg in page["segments"]:
                 op = seg["op"]
@@ -129,6 +132,8 @@ class PullApplier:
                         "SELECT id FROM customers WHERE territory = ?", (seg["territory"],))]
                     stats.exited_customers += self._remove_customers(ids, stats, touched)
             self.replica.bump_customer_revs(touched)
+            if bulk:
+                self._finish_bulk_tables(page, bulk)
             self._set_meta("cursor", page["cursor"])
             self._set_meta("phase", page["phase"])
             if page.get("progress") is not None:
@@ -200,6 +205,38 @@ class PullApplier:
 
     # ------------------------------------------------------------------ internals
 
+    def _bulk_tables(self, page: dict[str, Any]) -> list[str]:
+        """Tables whose indexes are down for a bulk load; takes them down at a fresh bootstrap.
+
+        Index and search-trigger upkeep row by row is most of a bootstrap's cost, so the first
+        snapshot page into an empty replica drops them, and each table gets them back, built in
+        one pass, in the transaction of the page that completes it (customers and contacts first,
+        so search works early). Crash-safe: the list of tables still to build is in replica_meta,
+        committed with the pages."""
+        bulk = self.replica.get_meta("bulk_tables")
+        if bulk is not None:
+            return bulk
+        if page["phase"] != "snapshot" or self.replica.cursor is not None or self.replica.get_meta("resync_active"):
+            return []
+        if any(self.conn.execute(f"SELECT 1 FROM {e.table} LIMIT 1").fetchone() for e in ENTITIES.values()):
+            return []
+        drop_derived(self.conn)
+        bulk = [e.table for e in ENTITIES.values()]
+        self._set_meta("bulk_tables", bulk)
+        return bulk
+
+    def _finish_bulk_tables(self, page: dict[str, Any], bulk: list[str]) -> None:
+        complete = set((page.get("progress") or {}).get("complete") or [])
+        everything = page["phase"] != "snapshot" or not page["has_more"]
+        for ent in ENTITIES.values():
+            if ent.table in bulk and (everything or ent.name in complete):
+                build_derived(self.conn, ent.table)
+                bulk.remove(ent.table)
+        if bulk:
+            self._set_meta("bulk_tables", bulk)
+        else:
+            self.conn.execute("DELETE FROM replica_meta WHERE key = 'bulk_tables'")
+
     def _set_meta(self, key: str, value: Any) -> None:
         self.conn.execute(
             "INSERT INTO replica_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -240,46 +277,21 @@ class PullApplier:
         stats: PageStats,
         touched: set[str],
     ) -> None:
-        index = {c: i for i, c in enumerate(columns)}
-        fields = ent.fields
-        names = ["id", *(f.name for f in fields), "version", "_gen"]
-        id_i, ver_i = index["id"], index["version"]
-        field_idx = [index.get(f.name) for f in fields]
-        anchor_i = index.get("customer_id") if ent.anchor == "customer_id" else id_i if ent.anchor == "self" else None
-        clean_rows: list[list[Any]] = []
-        held: list[tuple[list[Any], list[dict[str, Any]]]] = []
-        for row in rows:
-            rid = row[id_i]
-            try:
-                if not isinstance(rid, str) or not rid or len(rid) > 64:
-                    raise ValidationError({"id": "is not a valid id"})
-                version = row[ver_i]
-                if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-                    raise ValidationError({"version": "must be a non-negative integer"})
-                values: list[Any] = [rid]
-                errors: dict[str, str] = {}
-                for f, i in zip(fields, field_idx, strict=True):
-                    try:
-                        v = _check_scalar(f, row[i] if i is not None else None)
-                    except ValueError as exc:
-                        errors[f.name] = str(exc)
-                        continue
-                    values.append(encode_value(f.kind, v))
-                if errors:
-                    raise ValidationError(errors)
-                values.append(version)
-                values.append(gen)
-            except ValidationError as exc:
-                stats.quarantined += 1
-                self._quarantine(ent, rid, f"invalid {ent.name} from the server: {exc}", dict(zip(columns, row, strict=False)))
-                continue
-            if anchor_i is not None and isinstance(row[anchor_i], str):
-                touched.add(row[anchor_i])
-            local = pending.get((ent.name, rid))
-            if local:
-                held.append((values, local))
-            else:
-                clean_rows.append(values)
+        names = ["id", *(f.name for f in ent.fields), "version", "_gen"]
+        good, bad = validate_rows(ent, columns, rows, gen)
+        for row, error in bad:
+            stats.quarantined += 1
+            rid = row[columns.index("id")]
+            self._quarantine(ent, rid, error, dict(zip(columns, row, strict=False)))
+        if ent.anchor is not None:
+            anchor_i = 0 if ent.anchor == "self" else names.index("customer_id")
+            touched.update(r[anchor_i] for r in good)
+        mine = {rid for (e, rid) in pending if e == ent.name}
+        if mine:
+            clean_rows = [r for r in good if r[0] not in mine]
+            held = [(list(r), pending[(ent.name, r[0])]) for r in good if r[0] in mine]
+        else:
+            clean_rows, held = good, []
         if clean_rows:
             cols = ", ".join(names)
             marks = ", ".join("?" * len(names))

@@ -70,21 +70,31 @@ FTS_COLUMNS = {
 }
 
 
-def _fts_sql(table: str, cols: tuple[str, ...]) -> list[str]:
-    fts = f"{table}_fts"
-    tri = f"{table}_tri"
+def _tri_key(prefix: str) -> str:
+    return f"lower(coalesce({prefix}email, '')) || ' ' || coalesce({phone_key_sql(prefix + 'phone')}, '')"
+
+
+def search_tables_sql(table: str) -> list[str]:
+    cols = FTS_COLUMNS[table]
+    return [
+        f"CREATE VIRTUAL TABLE {table}_fts USING fts5({', '.join(cols)}, content='{table}', "
+        "content_rowid='rowid', tokenize='unicode61 remove_diacritics 2', prefix='1 2 3')",
+        f"CREATE VIRTUAL TABLE {table}_tri USING fts5(key, tokenize='trigram', columnsize=0)",
+    ]
+
+
+def search_triggers_sql(table: str) -> list[str]:
+    """The triggers that keep a table's search indexes current on every insert, update, delete."""
+    cols = FTS_COLUMNS[table]
+    fts, tri = f"{table}_fts", f"{table}_tri"
     col_list = ", ".join(cols)
     new_vals = ", ".join(f"new.{c}" for c in cols)
     old_vals = ", ".join(f"old.{c}" for c in cols)
     changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in cols)
-    tri_key_new = f"lower(coalesce(new.email, '')) || ' ' || coalesce({phone_key_sql('new.phone')}, '')"
     return [
-        f"CREATE VIRTUAL TABLE {fts} USING fts5({col_list}, content='{table}', content_rowid='rowid', "
-        "tokenize='unicode61 remove_diacritics 2', prefix='1 2 3')",
-        f"CREATE VIRTUAL TABLE {tri} USING fts5(key, tokenize='trigram', columnsize=0)",
         f"""CREATE TRIGGER {table}_search_ai AFTER INSERT ON {table} BEGIN
               INSERT INTO {fts}(rowid, {col_list}) VALUES (new.rowid, {new_vals});
-              INSERT INTO {tri}(rowid, key) VALUES (new.rowid, {tri_key_new});
+              INSERT INTO {tri}(rowid, key) VALUES (new.rowid, {_tri_key('new.')});
             END""",
         f"""CREATE TRIGGER {table}_search_ad AFTER DELETE ON {table} BEGIN
               INSERT INTO {fts}({fts}, rowid, {col_list}) VALUES ('delete', old.rowid, {old_vals});
@@ -93,9 +103,52 @@ def _fts_sql(table: str, cols: tuple[str, ...]) -> list[str]:
         f"""CREATE TRIGGER {table}_search_au AFTER UPDATE ON {table} WHEN {changed} BEGIN
               INSERT INTO {fts}({fts}, rowid, {col_list}) VALUES ('delete', old.rowid, {old_vals});
               INSERT INTO {fts}(rowid, {col_list}) VALUES (new.rowid, {new_vals});
-              UPDATE {tri} SET key = {tri_key_new} WHERE rowid = new.rowid;
+              UPDATE {tri} SET key = {_tri_key('new.')} WHERE rowid = new.rowid;
             END""",
     ]
+
+
+# The ticket queue's default view: active tickets by SLA due (the WHERE matches reads.py's).
+_ACTIVE = "WHERE status IN ('new', 'open', 'pending')"
+PARTIAL_INDEXES: list[tuple[str, str, str]] = [
+    ("tickets", "ix_tickets_active_sla", f"CREATE INDEX ix_tickets_active_sla ON tickets(sla_due, id) {_ACTIVE}"),
+    ("tickets", "ix_tickets_active_assignee",
+     f"CREATE INDEX ix_tickets_active_assignee ON tickets(assignee_id, sla_due, id) {_ACTIVE}"),
+    ("tickets", "ix_tickets_active_team", f"CREATE INDEX ix_tickets_active_team ON tickets(team, sla_due, id) {_ACTIVE}"),
+]
+
+
+def secondary_indexes(table: str | None = None) -> list[tuple[str, str, str]]:
+    """(table, index name, CREATE INDEX statement) for every secondary index (of one table)."""
+    out = [(t, name, f"CREATE INDEX {name} ON {t}({expr})") for t, name, expr in INDEXES]
+    out += PARTIAL_INDEXES
+    return [i for i in out if table is None or i[0] == table]
+
+
+def drop_derived(conn: sqlite3.Connection) -> None:
+    """Drop secondary indexes and search triggers before a bulk load into empty tables.
+
+    Maintaining them row by row costs most of a bootstrap's time; ``build_derived`` makes them
+    again, in one pass per table, when the table is complete."""
+    for _, name, _sql in secondary_indexes():
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+    for table in FTS_COLUMNS:
+        for suffix in ("ai", "ad", "au"):
+            conn.execute(f"DROP TRIGGER IF EXISTS {table}_search_{suffix}")
+
+
+def build_derived(conn: sqlite3.Connection, table: str) -> None:
+    """(Re)build a table's secondary indexes and search indexes, and restore its triggers."""
+    for _, _name, sql in secondary_indexes(table):
+        conn.execute(sql.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
+    if table in FTS_COLUMNS:
+        conn.execute(f"INSERT INTO {table}_fts({table}_fts) VALUES ('rebuild')")
+        conn.execute(f"DELETE FROM {table}_tri")
+        conn.execute(f"INSERT INTO {table}_tri(rowid, key) SELECT rowid, {_tri_key('')} FROM {table}")
+        for suffix in ("ai", "ad", "au"):
+            conn.execute(f"DROP TRIGGER IF EXISTS {table}_search_{suffix}")
+        for sql in search_triggers_sql(table):
+            conn.execute(sql)
 
 
 def _create_v1(db: sqlite_utils.Database) -> None:
@@ -106,15 +159,10 @@ def _create_v1(db: sqlite_utils.Database) -> None:
             not_null={"id", "version", "_gen"},
             defaults={"version": 0, "_gen": 0},
         )
-    for table, name, expr in INDEXES:
-        db.execute(f"CREATE INDEX {name} ON {table}({expr})")
-    # The ticket queue's default view: active tickets by SLA due (the WHERE matches reads.py's).
-    active = "WHERE status IN ('new', 'open', 'pending')"
-    db.execute(f"CREATE INDEX ix_tickets_active_sla ON tickets(sla_due, id) {active}")
-    db.execute(f"CREATE INDEX ix_tickets_active_assignee ON tickets(assignee_id, sla_due, id) {active}")
-    db.execute(f"CREATE INDEX ix_tickets_active_team ON tickets(team, sla_due, id) {active}")
-    for table, cols in FTS_COLUMNS.items():
-        for sql in _fts_sql(table, cols):
+    for _table, _name, sql in secondary_indexes():
+        db.execute(sql)
+    for table in FTS_COLUMNS:
+        for sql in search_tables_sql(table) + search_triggers_sql(table):
             db.execute(sql)
     db.executescript(
         """

@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-PHONE_RE = re.compile(r"^\+?[0-9 ()./\-]{3,40}$")
-TAG_RE = re.compile(r"^[\w\-.:/ ]{1,40}$", re.UNICODE)
-CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}\Z")
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}\Z")
+PHONE_RE = re.compile(r"^\+?[0-9 ()./\-]{3,40}\Z")
+TAG_RE = re.compile(r"^[\w\-.:/ ]{1,40}\Z", re.UNICODE)
+CURRENCY_RE = re.compile(r"^[A-Z]{3}\Z")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}\Z")
 
 INT_MIN, INT_MAX = -(2**53), 2**53
 MONEY_MAX = 10**15  # minor units: ten trillion in major units is more than any order we will see

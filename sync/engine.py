@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from cache.errors import MalformedPage, ReplicaError
 from cache.replica import Replica
@@ -137,27 +138,37 @@ class SyncEngine:
         return report
 
     def _pull_pages(self, report: SyncReport) -> None:
-        while True:
-            self._check_stop()
-            cursor = self.replica.cursor
-            page = self.client.changes(cursor, self.settings.page_size)
-            stats = self.replica.pull.apply_page(page)
-            report.pulled += stats.records
-            if stats.quarantined:
-                report.messages.append(f"{stats.quarantined} invalid records from the server were set aside")
-            progress = page.get("progress") or {}
-            complete = progress.get("complete") or []
-            phase = page["phase"]
-            search_ready = phase == "feed" or ("customer" in complete and "contact" in complete)
-            if phase == "feed":
-                msg = f"pulled {report.pulled} changes"
-            else:
-                msg = f"{phase}: {progress.get('entity') or ''} {progress.get('done', 0):,}/{progress.get('total', 0):,}"
-            self.on_event(SyncEvent(phase if phase != "feed" else "pull", msg,
-                                    int(progress.get("done", 0) or 0), int(progress.get("total", 0) or 0),
-                                    search_ready=search_ready))
-            if not page["has_more"]:
-                return
+        # The next page is fetched while this one is applied: the server's work and the wire
+        # overlap the replica's. The cursor of a page is known before it is applied, and a
+        # fetched page that never gets applied (an error, a stop) is simply dropped.
+        size = self.settings.page_size
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-prefetch") as pool:
+            ahead = pool.submit(self.client.changes, self.replica.cursor, size)
+            while True:
+                self._check_stop()
+                page = ahead.result()
+                if page.get("has_more") is True and isinstance(page.get("cursor"), str):
+                    ahead = pool.submit(self.client.changes, page["cursor"], size)
+                stats = self.replica.pull.apply_page(page)
+                report.pulled += stats.records
+                if stats.quarantined:
+                    report.messages.append(f"{stats.quarantined} invalid records from the server were set aside")
+                self._report_page(page, report)
+                if not page["has_more"]:
+                    return
+
+    def _report_page(self, page: dict, report: SyncReport) -> None:
+        progress = page.get("progress") or {}
+        complete = progress.get("complete") or []
+        phase = page["phase"]
+        search_ready = phase == "feed" or ("customer" in complete and "contact" in complete)
+        if phase == "feed":
+            msg = f"pulled {report.pulled} changes"
+        else:
+            msg = f"{phase}: {progress.get('entity') or ''} {progress.get('done', 0):,}/{progress.get('total', 0):,}"
+        self.on_event(SyncEvent(phase if phase != "feed" else "pull", msg,
+                                int(progress.get("done", 0) or 0), int(progress.get("total", 0) or 0),
+                                search_ready=search_ready))
 
     # ------------------------------------------------------------------ history
 

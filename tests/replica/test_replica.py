@@ -342,3 +342,33 @@ def test_any_search_text_is_valid(replica, text):
     result = replica.search(text)
     assert result.total >= len(result.hits)
     json.dumps([h.__dict__ for h in result.hits])
+
+
+def _derived(replica):
+    return sorted(r[0] for r in replica.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger') AND name NOT LIKE 'sqlite_%'"))
+
+
+def test_bootstrap_builds_indexes_per_table_once_complete_and_search_works(replica, tmp_path):
+    fresh = Replica(tmp_path / "fresh.db", tmp_path / "hot-fresh")
+    expected = _derived(fresh)
+    fresh.close()
+    progress = {"entity": "customer", "done": 2, "total": 4, "complete": ["territory", "user"]}
+    replica.pull.apply_page({**page([upsert("customer", [customer_row("c1", name="Smith & Co")])],
+                                    cursor="s1", has_more=True, phase="snapshot"), "progress": progress})
+    assert "ix_customers_name" not in _derived(replica)  # down while customers stream in
+    # A save during the bootstrap is searchable once customers are complete.
+    replica.writes.create("customer", {"name": "Smithers Local", "territory": "t1"})
+    progress = {"entity": "contact", "done": 3, "total": 4, "complete": ["territory", "user", "customer"]}
+    replica.pull.apply_page({**page([upsert("customer", [customer_row("c2", name="Other")]),
+                                     upsert("contact", [contact_row("k1", "c2", name="Jo Smithson")])],
+                                    cursor="s2", has_more=True, phase="snapshot"), "progress": progress})
+    derived = _derived(replica)
+    assert "ix_customers_name" in derived and "customers_search_ai" in derived
+    assert "ix_contacts_name" not in derived
+    assert {h.title for h in replica.search("smi").hits} >= {"Smith & Co", "Smithers Local"}
+    replica.pull.apply_page(page([upsert("contact", [contact_row("k2", "c2")])], cursor="f1", phase="feed"))
+    assert _derived(replica) == expected
+    assert "Jo Smithson" in {h.title for h in replica.search("smi").hits}
+    replica.writes.update("customer", "c2", {"name": "Smirnoff"})
+    assert "Smirnoff" in {h.title for h in replica.search("smir").hits}
