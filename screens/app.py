@@ -14,6 +14,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
@@ -102,20 +103,25 @@ class CrmApp(App[None]):
             self.animation_level = "none"
         self.data_gen = 0
         self.status_changed: Signal[StatusInfo] = Signal(self, "status_changed")
-        self.sync_state = "offline (no server)" if sync_runner is None else "online"
+        if sync_runner is None:
+            self.sync_state = "offline (no server)"
+        else:
+            self.sync_state = "online" if settings.sync_in_app else "sync by daemon"
         self.sync_detail = ""
         self.last_report: SyncReport | None = None
         self.last_error: str | None = None
         self._sync_worker: Worker | None = None
+        self._last_seen_sync: str | None = None
         self._keymap_errors = self._apply_keymap(settings.keymap)
 
     # ------------------------------------------------------------------ setup
 
     def _apply_keymap(self, keymap: dict[str, str]) -> list[str]:
+        """Rebind by id; returns the ids that name none of the app's bindings (Textual's own
+        widget bindings may still match them, so they are applied all the same)."""
         known = set(binding_ids())
-        unknown = sorted(k for k in keymap if k not in known)
-        self.set_keymap({k: v for k, v in keymap.items() if k in known})
-        return unknown
+        self.set_keymap(dict(keymap))
+        return sorted(k for k in keymap if k not in known)
 
     def on_mount(self) -> None:
         if self.settings.theme in self.available_themes:
@@ -127,6 +133,12 @@ class CrmApp(App[None]):
         if self.sync_runner is not None and self.settings.sync_in_app:
             self.action_sync_now(quiet=True)
             self.set_interval(self.settings.sync.interval, lambda: self.action_sync_now(quiet=True))
+        else:
+            # Someone else (the daemon) may sync this replica: notice when it has.
+            self._last_seen_sync = self.replica.get_meta("last_sync_at")
+            self.set_interval(self.settings.sync.interval, self._check_outside_sync)
+        # Table cells carry colours of the theme they were drawn in.
+        self.theme_changed_signal.subscribe(self, lambda _theme: self.data_changed())
         # Relative times ("synced 3 min ago") age even when nothing happens.
         self.set_interval(30, self.publish_status)
         if not self.cursor_blink:
@@ -141,8 +153,20 @@ class CrmApp(App[None]):
 
         self.call_after_refresh(stop)
 
+    def _check_outside_sync(self) -> None:
+        last = self.replica.get_meta("last_sync_at")
+        if last != self._last_seen_sync:
+            self._last_seen_sync = last
+            self.data_changed()
+
     def now(self) -> dt.datetime:
         return self._clock()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """As App.notify, but plain text by default: messages carry record names and server
+        errors, whose brackets are not markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def key_for(self, binding_id: str) -> str:
         """The key (as displayed) currently bound to ``binding_id``, after the keymap."""

@@ -135,6 +135,12 @@ class ConflictResolveScreen(ModalScreen[bool]):
             keep = self.choices["record"]
             table.add_row(plain("record"), plain("(exists)"), Text("delete it", style=chosen if keep == "mine" else ""),
                           Text("keep it", style=chosen if keep == "theirs" else ""), plain(keep), key="record")
+            # What the server changed, so "keep" is an informed choice.
+            for name, values in c.fields.items():
+                f = entity(c.entity).by_name.get(name)
+                table.add_row(plain(f"  {f.label if f else name}"), plain(_show(c.entity, name, values.get("base"))),
+                              plain("(deleted)"), plain(_show(c.entity, name, values.get("theirs"))), plain(""),
+                              key=f"info:{name}")
         else:
             for name, values in c.fields.items():
                 keep = self.choices[name]

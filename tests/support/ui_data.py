@@ -307,6 +307,17 @@ def _make_outbox_states(replica: Replica) -> None:
              record_id=PENDING_NOTE)
 
 
+def add_delete_conflict(replica: Replica, contact_id: str = "co_010_1") -> None:
+    """A delete of ours that the server answers with a conflict: it changed the contact since."""
+    record = replica.get("contact", contact_id)
+    replica.writes.delete("contact", contact_id)
+    ops = replica.outbox.next_batch(10)
+    [op] = [o for o in ops if o.record_id == contact_id]
+    server = {**record, "title": "CFO", "version": 2}
+    replica.outbox.apply_results(ops, [{"op_id": op.op_id, "status": "conflict", "version": 2, "record": server,
+                                        "conflicts": [{"field": "title", "server": "CFO", "client": None}]}])
+
+
 def _record_sync_history(replica: Replica) -> None:
     # The sync engine writes this history; no cache API writes it, so the fixture does as the engine does.
     runs = [

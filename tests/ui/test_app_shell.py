@@ -130,7 +130,7 @@ async def test_palette_goes_to_a_customer(make_app):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+p")
         await pilot.pause()
-        await pilot.press(*"larsen")
+        app.screen.query_one("CommandInput").value = "larsen"
         await pilot.pause(0.6)
         await pilot.press("enter")
         await pilot.pause()
@@ -190,7 +190,7 @@ async def test_sync_in_app_off_never_starts_the_runner(make_app):
     app = make_app(sync_runner=runner, sync_in_app=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        assert calls == [] and app.status_info().state == "online"
+        assert calls == [] and app.status_info().state == "sync by daemon"
 
 
 async def test_theme_from_settings_and_command(make_app):
@@ -200,3 +200,25 @@ async def test_theme_from_settings_and_command(make_app):
         await pilot.press("escape")
         await command(pilot, "theme gruvbox")
         assert app.theme == "gruvbox"
+
+
+async def test_brackets_in_data_and_errors_are_text_not_markup(make_app, replica):
+    evil = replica.writes.create("customer", {"name": "[bold]Evil[/] Corp [/x]", "company": "[link=x]", "territory":
+                                              "te_north"}, record_id="cu_evil")
+
+    def runner(on_event):
+        raise OSError("[Errno 111] Connection refused [/]")
+
+    app = make_app(replica=replica, sync_runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert any("[Errno 111]" in n for n in notes(app))
+        app.screen.query_one("#search-input").value = "evil"
+        await pilot.pause(0.3)
+        await pilot.press("enter", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, Customer360Screen) and app.screen.customer_id == evil["id"]
+        assert "[bold]Evil[/] Corp [/x]" in str(app.screen.query_one("#c360-header").render())
+        await command(pilot, "customer [/]")
+        assert app.is_running

@@ -11,6 +11,7 @@ from screens.pickers import ChoicePicker, ConfirmModal
 from screens.pipeline import PipelineScreen
 from screens.ticket_detail import TicketDetailScreen
 from screens.tickets import TicketQueueScreen
+from support import ui_data
 
 pytestmark = pytest.mark.anyio
 
@@ -237,3 +238,96 @@ async def test_filter_looks_through_loaded_rows_and_esc_clears_it(make_app):
         await pilot.pause()
         # Pages loaded while looking for matches stay loaded; nothing more is read.
         assert table.row_count == len(table.records) <= 120 and isinstance(app.screen, Customer360Screen)
+
+
+@pytest.mark.parametrize(("keys", "deleted"), [(("a",), True), (("t", "a"), False)],
+                         ids=["delete-anyway", "keep"])
+async def test_delete_conflict_delete_anyway_or_keep(make_app, open_replica, keys, deleted):
+    replica = open_replica("full")
+    ui_data.add_delete_conflict(replica)
+    app = make_app(replica=replica)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "5")
+        await pilot.pause()
+        table = app.screen.query_one("#conflicts-table")
+        [key] = [k for k, c in app.screen.conflicts.items() if c.kind == "delete"]
+        table.move_cursor(row=table.get_row_index(key))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConflictResolveScreen)
+        await pilot.press(*keys)
+        await pilot.pause()
+        assert [c.kind for c in replica.outbox.conflicts()] == ["fields"]
+        pending_deletes = [o for o in replica.outbox.pending() if o.op == "delete" and o.record_id == "co_010_1"]
+        assert (replica.get("contact", "co_010_1") is None) is deleted
+        assert bool(pending_deletes) is deleted
+
+
+async def test_new_customer_opens_its_360_with_the_pending_marker(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, RecordForm)
+        form.query_one("#field-name").value = "Nadia Boulanger"
+        form.query_one("#field-company").value = "Boulanger Audio"
+        await pilot.press("f2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, Customer360Screen)
+        record = app.replica.get("customer", screen.customer_id)
+        assert (record["name"], record["territory"], record["owner_id"]) == ("Nadia Boulanger", "te_north", "us_ada")
+        assert "pending sync" in header_text(screen)
+
+
+async def test_add_contact_deal_and_ticket_from_the_360(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen("cu_005"))
+        for key, field, value in (("a", "name", "Ilse Petrova"), ("d", "title", "Print run"),
+                                  ("t", "subject", "Toner empty")):
+            await pilot.press(key)
+            await pilot.pause()
+            app.screen.query_one(f"#field-{field}").value = value
+            await pilot.press("f2")
+            await pilot.pause()
+            assert isinstance(app.screen, Customer360Screen), key
+        counts = app.replica.reads.customer_360("cu_005")["counts"]
+        assert (counts["contacts"], counts["deals"], counts["tickets"]) == (3, 1, 2)
+        [ticket] = [t for t in app.replica.reads.tickets_for_customer("cu_005") if t["subject"] == "Toner empty"]
+        assert (ticket["status"], ticket["assignee_id"]) == ("new", "us_ada")
+        assert app.screen.active_tab == "tickets"
+
+
+async def test_queue_filters_and_reply(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "2")
+        await pilot.pause()
+        screen = app.screen
+        await pilot.press("P")
+        await pilot.pause()
+        await pilot.press("j", "enter")  # any, urgent
+        await pilot.pause()
+        rows = screen.panel.table.records
+        assert rows and {r["priority"] for r in rows} == {"urgent"}
+        await pilot.press("F")
+        await pilot.pause()
+        picker = app.screen
+        picker.query_one("OptionList").highlighted = [v for v, _ in picker.choices].index("any")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.status_filter == "any"
+
+        ticket = screen.current_ticket()
+        await pilot.press("r")
+        await pilot.pause()
+        form = app.screen
+        assert form.query_one("#field-subject").value == f"Re: {ticket['subject']}"
+        form.query_one("#field-body").text = "We have refunded the VAT difference."
+        await pilot.press("f2")
+        await pilot.pause()
+        [reply] = [a for a in app.replica.reads.activities(ticket_id=ticket["id"]) if a["author_id"] == "us_ada"
+                   and a["kind"] == "email"]
+        assert reply["internal"] is False and reply["body"].startswith("We have refunded")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from screens.customer import Customer360Screen
+from support import ui_data
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 
@@ -113,7 +114,7 @@ def test_help(snap_compare, make_app, size):
 def test_command_line(snap_compare, make_app, size):
     async def run(pilot):
         await in_section("2", "colon")(pilot)
-        await pilot.press(*"customer anna")
+        pilot.app.screen.query_one("#command-input").value = "customer anna"
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run)
 
@@ -123,7 +124,14 @@ def test_palette_customer_search(snap_compare, make_app, size):
     async def run(pilot):
         await pilot.press("ctrl+p")
         await pilot.pause()
-        await pilot.press(*"anna")
+        pilot.app.screen.query_one("CommandInput").value = "anna"
         await pilot.pause(0.5)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_conflict_resolver_delete(snap_compare, make_app, open_replica, size):
+    replica = open_replica("full")
+    ui_data.add_delete_conflict(replica)
+    assert snap_compare(make_app(replica=replica), terminal_size=size, run_before=in_section("5", "j", "enter"))

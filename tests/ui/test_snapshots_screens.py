@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import pytest
 
+from crm_tui.syncstate import SyncEvent
 from screens.customer import Customer360Screen
+from screens.messages import SyncProgress
 from screens.ticket_detail import TicketDetailScreen
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 
 
 async def type_text(pilot, text: str) -> None:
-    await pilot.press(*text)
+    """Type into the search box (as one edit: typing is not what these snapshots are about)."""
+    pilot.app.screen.query_one("#search-input").value = text
     await pilot.pause(0.2)
 
 
@@ -241,3 +244,16 @@ def test_rejected(snap_compare, make_app, size):
 @pytest.mark.parametrize("size", SIZES)
 def test_rejected_empty(snap_compare, make_app, size):
     assert snap_compare(make_app("empty"), terminal_size=size, run_before=section("6"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_syncing_with_bootstrap_progress(snap_compare, make_app, runners, size):
+    # The worker's messages, as the app receives them mid-sync.
+    async def run(pilot):
+        await section("4")(pilot)
+        pilot.app.sync_state = "syncing"
+        pilot.app.post_message(SyncProgress(SyncEvent("snapshot", "snapshot: customer 1,200/30,000", 1200, 30000)))
+        await pilot.pause()
+
+    app = make_app("bootstrapping", sync_runner=runners.ok, sync_in_app=False)
+    assert snap_compare(app, terminal_size=size, run_before=run)
