@@ -1,0 +1,1 @@
+"""One module per scenario of issue 5; each ``run(cfg) -> dict`` runs inside a bench.worker process."""

@@ -1,0 +1,110 @@
+"""Scenario 7 (daemon part): ``crm-tui sync --daemon`` RSS idle and during sync, and its idle CPU.
+
+Runs in the harness process (it drives subprocesses): the real CLI daemon over the full replica,
+with its own config dir and credentials. Measured: RSS and CPU during its first sync (which has
+server changes to pull), CPU and RSS over an idle window, then RSS during a sync asked for with
+``crm-tui sync --once`` after 1k more server changes (the CLI asks the daemon holding the lock).
+
+Baseline for the idle window, sampled over the same seconds: a Python process that imported the
+same modules (cache, sync, httpx) and sleeps.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.procs import PY, ROOT, Sampler, clean_env, spawn, stop, vm_hwm
+
+
+def _last_finished(db: Path) -> int:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        row = conn.execute("SELECT max(id) FROM sync_runs WHERE finished_at IS NOT NULL").fetchone()
+        return row[0] or 0
+    except sqlite3.Error:
+        return 0
+    finally:
+        conn.close()
+
+
+def _wait_run(db: Path, after: int, timeout: float, proc: subprocess.Popen) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if _last_finished(db) > after:
+            return time.perf_counter() - t0
+        if proc.poll() is not None:
+            raise RuntimeError(f"the daemon exited with {proc.returncode}")
+        time.sleep(0.02)
+    raise RuntimeError("the daemon's sync did not finish in time")
+
+
+def _admin_changes(data_dir: Path, cache_dir: Path, url: str, admin_token: str, tag: str, batches: int) -> int:
+    import random
+
+    import httpx
+
+    from bench.scenarios.incremental import make_ops, post_batch
+    from cache.replica import Replica
+
+    rng = random.Random(hash(tag) & 0xFFFF)
+    n = 0
+    with Replica(data_dir / "replica.db", cache_dir, durable=False) as replica, \
+            httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=120) as http:
+        for b in range(batches):
+            statuses = post_batch(http, make_ops(replica, rng, f"{tag}{b}"))
+            n += sum(statuses.values())
+    return n
+
+
+def run(data_dir: Path, work: Path, url: str, token: str, admin_token: str, idle_seconds: float) -> dict[str, Any]:
+    from crm_tui import credentials
+    from crm_tui.paths import Paths
+
+    cache_dir = data_dir / "hot-cache"
+    config_dir = work / "daemon-config"
+    paths = Paths(data_dir=data_dir, cache_dir=cache_dir, config_dir=config_dir)
+    paths.ensure()
+    credentials.save(paths, credentials.Credentials(url, token))
+    env = clean_env(CRM_TUI_CONFIG_DIR=str(config_dir), CRM_TUI_CONFIG=str(config_dir / "config.toml"),
+                    CRM_TUI_CACHE_DIR=str(cache_dir))
+    db = paths.replica
+    out: dict[str, Any] = {"idle_seconds": idle_seconds}
+    out["changes_before_start"] = _admin_changes(data_dir, cache_dir, url, admin_token, "dmn-a", 3)
+    baseline = spawn([PY, "-c", "import time, httpx, cache.replica, sync.runner, sync.engine; time.sleep(100000)"],
+                     log=work / "daemon-baseline.log", env=env)
+    before = _last_finished(db)
+    cmd = [PY, "-m", "crm_tui.cli", "--data-dir", str(data_dir), "sync", "--daemon", "--interval", "3600"]
+    proc = spawn(cmd, log=work / "daemon.log", env=env)
+    try:
+        with Sampler({"daemon": proc.pid}, 0.02) as first:
+            out["first_sync_s"] = _wait_run(db, before, 600, proc)
+        out["rss_first_sync_peak"] = first.peak.get("daemon")
+        time.sleep(1.0)
+        with Sampler({"daemon": proc.pid, "baseline": baseline.pid}, 0.5) as idle:
+            time.sleep(idle_seconds)
+        out["idle_cpu_s"] = idle.cpu("daemon")
+        out["idle_cpu_pct"] = 100 * (idle.cpu("daemon") or 0) / idle.wall
+        out["baseline_idle_cpu_pct"] = 100 * (idle.cpu("baseline") or 0) / idle.wall
+        out["rss_idle"] = idle.last.get("daemon")
+        out["baseline_rss"] = idle.last.get("baseline")
+        out["idle_wall"] = idle.wall
+        out["changes_requested"] = _admin_changes(data_dir, cache_dir, url, admin_token, "dmn-b", 1)
+        before = _last_finished(db)
+        with Sampler({"daemon": proc.pid}, 0.02) as during:
+            t = time.perf_counter()
+            cli = subprocess.run([PY, "-m", "crm_tui.cli", "--data-dir", str(data_dir), "sync", "--once", "-q"],
+                                 capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+            out["cli_said"] = (cli.stdout.strip() or cli.stderr.strip())[-300:]
+            _wait_run(db, before, 300, proc)
+            out["requested_sync_s"] = time.perf_counter() - t
+        out["rss_requested_sync_peak"] = during.peak.get("daemon")
+        out["rss_after"] = during.last.get("daemon")
+        out["daemon_hwm"] = vm_hwm(proc.pid)
+    finally:
+        out["exit_code"] = stop(proc, timeout=30)
+        stop(baseline)
+    return out
