@@ -23,7 +23,7 @@ from cache.replica import Replica
 from crm_tui.config import Settings
 from crm_tui.domain import parse_datetime
 from crm_tui.syncstate import SyncEvent, SyncReport, SyncRunner
-from screens.chrome import SECTIONS, StatusInfo
+from screens.chrome import StatusInfo
 from screens.commands import run_command
 from screens.conflicts import ConflictsScreen
 from screens.display import ago
@@ -323,4 +323,4 @@ def binding_ids() -> list[str]:
     return all_binding_ids()
 
 
-__all__ = ["SECTIONS", "CrmApp"]
+__all__ = ["CrmApp"]

@@ -21,8 +21,6 @@ MARKS = {"pending": "●", "conflict": "!", "rejected": "✗"}
 MARK_LABELS = {"pending": "pending sync", "conflict": "conflict", "rejected": "rejected by server"}
 MARK_TONES = {"pending": "warning", "conflict": "error", "rejected": "error"}
 
-PRIORITY_SHORT = {"urgent": "urgent", "high": "high", "normal": "normal", "low": "low"}
-
 
 def parse_ts(value: str | None) -> dt.datetime | None:
     if not value:
@@ -83,13 +81,6 @@ def totals(by_currency: dict[str, int]) -> str:
     """'238,000.00 USD + 12.00 EUR' for a per-currency total, or '-' for none."""
     parts = [money(v, c or None) for c, v in sorted(by_currency.items()) if v]
     return " + ".join(parts) if parts else "-"
-
-
-def clip(text: str | None, width: int) -> str:
-    text = (text or "").replace("\n", " ")
-    if width <= 1 or len(text) <= width:
-        return text
-    return text[: width - 1] + "…"
 
 
 def plain(value: Any) -> Text:
