@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import sys
+from pathlib import Path
 
 from support.client import ClientReplica
 
@@ -54,7 +55,7 @@ def test_token_from_the_environment_never_reaches_argv(server, tmp_path):
     assert done.returncode == 0, done.stderr
     proc = client.popen("sync", "--daemon", "--interval", "3600")
     try:
-        cmdline = open(f"/proc/{proc.pid}/cmdline", "rb").read().decode()
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode()
         assert server.tokens["alex"] not in cmdline
     finally:
         proc.terminate()
