@@ -21,7 +21,6 @@ from crm_tui.domain import (
     entity,
     format_datetime,
     sla_due_for,
-    utcnow,
     validate_fields,
 )
 from crm_tui.ids import new_id
@@ -51,7 +50,7 @@ class LocalWrites:
         ent = entity(entity_name)
         clean = validate_fields(ent, fields, creating=True)
         self._check_refs(ent, clean)
-        now = format_datetime(utcnow())
+        now = format_datetime(self.replica.clock())
         rid = record_id or new_id(ID_PREFIX.get(ent.name, ""))
         record: dict[str, Any] = {f.name: None for f in ent.fields}
         record.update(clean)
@@ -60,7 +59,7 @@ class LocalWrites:
         if ent.name == "activity":
             record["author_id"] = self._me()
         if ent.name == "ticket" and not record.get("sla_due"):
-            record["sla_due"] = sla_due_for(record["priority"], utcnow())
+            record["sla_due"] = sla_due_for(record["priority"], self.replica.clock())
         with self.replica.transaction():
             if self.conn.execute(f"SELECT 1 FROM {ent.table} WHERE id = ?", (rid,)).fetchone():
                 raise ValidationError({"id": f"a {ent.name} with this id already exists"})
@@ -88,7 +87,7 @@ class LocalWrites:
             if not changes:
                 return current
             if "updated_at" in ent.by_name:
-                changes_to_store = {**changes, "updated_at": format_datetime(utcnow())}
+                changes_to_store = {**changes, "updated_at": format_datetime(self.replica.clock())}
             else:
                 changes_to_store = changes
             open_op = self._open_op(ent.name, record_id)
@@ -135,7 +134,7 @@ class LocalWrites:
                 before = {**current, **json.loads(open_op["base_values"])}
                 self.conn.execute(
                     "UPDATE outbox SET op = 'delete', fields = '{}', base_values = ?, updated_at = ? WHERE seq = ?",
-                    (json.dumps(before), format_datetime(utcnow()), open_op["seq"]),
+                    (json.dumps(before), format_datetime(self.replica.clock()), open_op["seq"]),
                 )
             else:
                 self._queue(ent.name, record_id, "delete", current["version"], {}, current)
@@ -191,7 +190,7 @@ class LocalWrites:
     def _queue(self, entity_name: str, record_id: str, op: str, base_version: int | None,
                fields: dict[str, Any], base_values: dict[str, Any]) -> str:
         op_id = new_id("op_")
-        now = format_datetime(utcnow())
+        now = format_datetime(self.replica.clock())
         self.conn.execute(
             "INSERT INTO outbox(op_id, op, entity, record_id, base_version, fields, base_values, state,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
@@ -202,7 +201,7 @@ class LocalWrites:
     def _update_op(self, seq: int, fields: dict[str, Any], base_values: dict[str, Any], base_version: int | None) -> None:
         self.conn.execute(
             "UPDATE outbox SET fields = ?, base_values = ?, base_version = ?, updated_at = ? WHERE seq = ?",
-            (json.dumps(fields), json.dumps(base_values), base_version, format_datetime(utcnow()), seq),
+            (json.dumps(fields), json.dumps(base_values), base_version, format_datetime(self.replica.clock()), seq),
         )
 
     def _write_row(self, ent, record_id: str, values: dict[str, Any], *, version: int = 0, insert: bool = False) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cache.codec import encode_value
 from cache.errors import RecordNotFound, ReplicaError
-from crm_tui.domain import ENTITIES, entity, format_datetime, utcnow, validate_fields
+from crm_tui.domain import ENTITIES, entity, format_datetime, validate_fields
 from crm_tui.ids import new_id
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class Outbox:
                 batch.append(op)
                 if len(batch) >= limit:
                     break
-            now = format_datetime(utcnow())
+            now = format_datetime(self.replica.clock())
             self.conn.executemany(
                 "UPDATE outbox SET sent_count = sent_count + 1, last_sent_at = ? WHERE seq = ?",
                 [(now, op.seq) for op in batch],
@@ -219,7 +219,7 @@ class Outbox:
             error = res.get("error") if isinstance(res.get("error"), dict) else {"code": "rejected", "message": "rejected"}
             self.conn.execute(
                 "UPDATE outbox SET state = 'rejected', error = ?, updated_at = ? WHERE seq = ?",
-                (json.dumps(error), format_datetime(utcnow()), op.seq),
+                (json.dumps(error), format_datetime(self.replica.clock()), op.seq),
             )
             stats.rejected += 1
             stats.messages.append(f"rejected: {op.summary}: {error.get('message', '')}")
@@ -237,7 +237,7 @@ class Outbox:
                 "INSERT INTO conflicts(entity, record_id, op_id, server_version, kind, fields, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (op.entity, op.record_id, op.op_id, res.get("version"), kind, json.dumps(fields),
-                 format_datetime(utcnow())),
+                 format_datetime(self.replica.clock())),
             )
         elif status == "merged":
             stats.merged += 1
@@ -267,7 +267,7 @@ class Outbox:
             ent_name, rid, server_version, kind, fields_json = row
             ent = entity(ent_name)
             fields = json.loads(fields_json)
-            self.conn.execute("UPDATE conflicts SET resolved_at = ? WHERE id = ?", (format_datetime(utcnow()), conflict_id))
+            self.conn.execute("UPDATE conflicts SET resolved_at = ? WHERE id = ?", (format_datetime(self.replica.clock()), conflict_id))
             current = self.replica.get(ent_name, rid)
             if kind == "delete":
                 if choices.get("record") == "delete" and current is not None:
@@ -286,7 +286,7 @@ class Outbox:
                     [*(encode_value(kinds[k], v) for k, v in theirs.items()), rid],
                 )
             if mine:
-                now = format_datetime(utcnow())
+                now = format_datetime(self.replica.clock())
                 base_values = {f: fields[f]["theirs"] for f in mine}
                 self.conn.execute(
                     "INSERT INTO outbox(op_id, op, entity, record_id, base_version, fields, base_values, state,"
@@ -361,7 +361,7 @@ class Outbox:
                     [*(encode_value(kinds[k], v) for k, v in new_fields.items()), op.record_id],
                 )
             op_id = new_id("op_")
-            now = format_datetime(utcnow())
+            now = format_datetime(self.replica.clock())
             base_version = op.base_version if op.op != "create" else None
             self.conn.execute(
                 "UPDATE outbox SET op_id = ?, fields = ?, state = 'pending', sent_count = 0, error = NULL,"

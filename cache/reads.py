@@ -109,14 +109,25 @@ class Reads:
 
     # ------------------------------------------------------------------ per customer lists
 
-    def contacts(self, customer_id: str, *, after: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def contacts(self, customer_id: str, *, after: tuple[int, str, str] | None = None,
+                 limit: int = 100) -> list[dict[str, Any]]:
+        """Contacts, primary first, then by name; ``after`` is ``contact_key`` of the previous
+        page's last row (an exact keyset: no row skipped or repeated at page edges)."""
         ent = ENTITIES["contact"]
+        order = "ORDER BY -coalesce(is_primary, 0), lower(name), id"
+        if after is None:
+            return self._rows(ent, f"SELECT * FROM contacts WHERE customer_id = ? {order} LIMIT ?",
+                              (customer_id, limit))
         return self._rows(
             ent,
-            "SELECT * FROM contacts WHERE customer_id = ? AND (? IS NULL OR name > ?) "
-            "ORDER BY is_primary DESC, name COLLATE NOCASE, id LIMIT ?",
-            (customer_id, after, after, limit),
+            f"SELECT * FROM contacts WHERE customer_id = ? AND (-coalesce(is_primary, 0), lower(name), id) > (?, ?, ?) "
+            f"{order} LIMIT ?",
+            (customer_id, *after, limit),
         )
+
+    @staticmethod
+    def contact_key(row: dict[str, Any]) -> tuple[int, str, str]:
+        return (-int(bool(row.get("is_primary"))), (row.get("name") or "").lower(), row["id"])
 
     def orders(self, customer_id: str, *, before: tuple[str, str] | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Orders newest first; ``before`` is the (order_date, id) of the last row of the previous page."""
@@ -145,13 +156,24 @@ class Reads:
             (customer_id, offset_key[0], offset_key[1], limit),
         )
 
-    def deals_for_customer(self, customer_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
+    def deals_for_customer(self, customer_id: str, *, after: tuple[int, str, str] | None = None,
+                           limit: int = 50) -> list[dict[str, Any]]:
+        """Open deals first, then won and lost, each by close date; ``after`` is ``deal_key`` of
+        the previous page's last row."""
         ent = ENTITIES["deal"]
+        key = "(stage IN ('won', 'lost'), coalesce(close_date, ''), id)"
+        if after is None:
+            return self._rows(ent, f"SELECT * FROM deals WHERE customer_id = ? ORDER BY {key[1:-1]} LIMIT ?",
+                              (customer_id, limit))
         return self._rows(
             ent,
-            "SELECT * FROM deals WHERE customer_id = ? ORDER BY stage IN ('won', 'lost'), close_date, id LIMIT ?",
-            (customer_id, limit),
+            f"SELECT * FROM deals WHERE customer_id = ? AND {key} > (?, ?, ?) ORDER BY {key[1:-1]} LIMIT ?",
+            (customer_id, *after, limit),
         )
+
+    @staticmethod
+    def deal_key(row: dict[str, Any]) -> tuple[int, str, str]:
+        return (int(row.get("stage") in ("won", "lost")), row.get("close_date") or "", row["id"])
 
     def activities(
         self,

@@ -8,11 +8,12 @@ front (BEGIN IMMEDIATE) so a reader never sees half a change.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from cache.pull import PullApplier
 from cache.reads import Reads
 from cache.schema import migrate
 from cache.search import Search
-from crm_tui.domain import ENTITIES, Entity, entity
+from crm_tui.domain import ENTITIES, Entity, entity, utcnow
 
 
 class Replica:
@@ -55,6 +56,8 @@ class Replica:
         conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
+        # "Now" for local writes (timestamps, default SLAs); the app hands in its own clock.
+        self.clock: Callable[[], dt.datetime] = utcnow
         self._lock = threading.RLock()
         self._depth = 0
         migrate(self.db)

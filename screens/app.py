@@ -98,6 +98,7 @@ class CrmApp(App[None]):
             frozen = parse_datetime(settings.clock)
             clock = lambda: frozen  # noqa: E731
         self._clock = clock or _wall_clock
+        replica.clock = self._clock  # saves are stamped with the app's notion of now
         self.cursor_blink = settings.animations
         if not settings.animations:
             self.animation_level = "none"

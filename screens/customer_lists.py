@@ -20,8 +20,6 @@ TABS = {
     "deals": ("Deals", "No deals. d adds one."),
     "activity": ("Activity", "No activity yet. n logs a note, c a call."),
 }
-DEALS_PAGE = 100  # reads.deals_for_customer has no keyset: one page of the open ones first
-
 
 def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
     reads = app.replica.reads
@@ -92,7 +90,7 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
 
     return {
         "contacts": ListSource(
-            columns=contact_columns, entity="contact", cells=contact_cells, next_key=lambda r: r.get("name"),
+            columns=contact_columns, entity="contact", cells=contact_cells, next_key=reads.contact_key,
             fetch=lambda after, limit: reads.contacts(customer_id, after=after, limit=limit),
         ),
         "orders": ListSource(
@@ -108,8 +106,8 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
             fetch=lambda after, limit: reads.tickets_for_customer(customer_id, offset_key=after, limit=limit),
         ),
         "deals": ListSource(
-            columns=deal_columns, entity="deal", cells=deal_cells, next_key=lambda r: r["id"], page_size=DEALS_PAGE,
-            fetch=lambda after, limit: [] if after is not None else reads.deals_for_customer(customer_id, limit=limit),
+            columns=deal_columns, entity="deal", cells=deal_cells, next_key=reads.deal_key,
+            fetch=lambda after, limit: reads.deals_for_customer(customer_id, after=after, limit=limit),
         ),
         "activity": ListSource(
             columns=activity_columns, entity="activity", cells=activity_cells,
