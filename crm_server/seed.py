@@ -243,15 +243,19 @@ class _Generator:
                         currency, status, created, max(created, updated), territory))
         return ltv
 
-    def _tickets(self, out: list, cid: str, territory: str, age: int) -> list[str]:
+    def _tickets(self, out: list, cid: str, territory: str, age: int) -> list[tuple[str, dt.datetime]]:
         rng, clock = self.rng, self.clock
         r = rng.random()
         ids = []
         for _ in range(2 if r < 0.075 else (1 if r < 0.425 else 0)):
             status = rng.choice(("new", "open", "open", "pending", "pending", "solved", "solved", "closed", "closed", "closed"))
             priority = rng.choice(("low", "low", "normal", "normal", "normal", "normal", "high", "high", "urgent"))
-            # Open tickets are recent (so their SLA is near: some due, some overdue); closed ones older.
-            hours_ago = rng.randrange(1, 24 * 6) if status in ("new", "open", "pending") else rng.randrange(24 * 7, 24 * min(age, 365))
+            # Open tickets are recent: most are inside their SLA, about a quarter overdue, as in a
+            # healthy queue. Solved and closed ones are older.
+            if status in ("new", "open", "pending"):
+                hours_ago = max(1, round(SLA_HOURS[priority] * rng.uniform(0.05, 1.33)))
+            else:
+                hours_ago = rng.randrange(24 * 7, 24 * min(age, 365))
             created_dt = clock.now - dt.timedelta(hours=hours_ago, minutes=rng.randrange(60))
             created = format_datetime(created_dt)
             sla_due = format_datetime(created_dt + dt.timedelta(hours=SLA_HOURS[priority]))
@@ -259,7 +263,7 @@ class _Generator:
             assignee = rng.choice(self.agents[team]) if status != "new" else None
             self.ticket_number += 1
             tid = self._next("ticket", "tkt")
-            ids.append(tid)
+            ids.append((tid, created_dt))
             updated = format_datetime(created_dt + (clock.now - created_dt) * rng.random())
             out.append((tid, cid, self.ticket_number, rng.choice(words.TICKET_SUBJECTS), rng.choice(words.TICKET_BODIES),
                         status, priority, assignee, team, sla_due, created, updated, territory))
@@ -280,15 +284,19 @@ class _Generator:
                     owner, created, created, territory))
         return [did]
 
-    def _activities(self, out: list, cid: str, territory: str, tickets: list[str], deals: list[str],
+    def _activities(self, out: list, cid: str, territory: str, tickets: list[tuple[str, dt.datetime]], deals: list[str],
                     reps: list[str], age: int) -> None:
         rng, clock = self.rng, self.clock
         for _ in range(rng.choice((0, 1, 2, 2, 3, 4))):
             kind = rng.choice(("note", "call", "email", "visit"))
             author = rng.choice(reps) if kind == "visit" and reps else rng.choice(self.all_agents)
-            ticket = rng.choice(tickets) if tickets and kind in ("note", "email") and rng.random() < 0.4 else None
+            linked = rng.choice(tickets) if tickets and kind in ("note", "email") and rng.random() < 0.4 else None
+            ticket = linked[0] if linked else None
             deal = rng.choice(deals) if deals and kind in ("call", "visit") and rng.random() < 0.4 else None
-            occurred = clock.stamp(rng, rng.randrange(0, min(age, 730)))
+            if linked:  # work on a ticket happens after it was opened
+                occurred = format_datetime(linked[1] + (clock.now - linked[1]) * rng.random())
+            else:
+                occurred = clock.stamp(rng, rng.randrange(0, min(age, 730)))
             out.append((self._next("activity", "act"), cid, kind, rng.choice(words.ACTIVITY_SUBJECTS[kind]),
                         rng.choice(words.ACTIVITY_BODIES), ticket, deal, author, kind == "note" and rng.random() < 0.5,
                         occurred, occurred, occurred, territory))
