@@ -40,11 +40,12 @@ class Replica:
     costs a re-download.
     """
 
-    def __init__(self, path: str | Path, hot_dir: str | Path | None = None, *, durable: bool = True):
+    def __init__(self, path: str | Path, hot_dir: str | Path | None = None, *, durable: bool = True,
+                 busy_timeout: float = 30.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0, check_same_thread=False)
+            conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=busy_timeout, check_same_thread=False)
         except sqlite3.Error as exc:
             raise ReplicaError(f"cannot open the replica at {self.path}: {exc}") from None
         with contextlib.suppress(OSError):

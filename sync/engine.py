@@ -14,6 +14,7 @@ The engine knows nothing of Textual: progress goes out through a plain callback.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -58,8 +59,9 @@ class SyncEngine:
         """Push, then pull to the end of the feed. Never raises for network or data trouble:
         the report says what happened, and the replica's sync history records it."""
         report = SyncReport(ok=False)
-        run_id = self._start_run()
+        run_id: int | None = None
         try:
+            run_id = self._start_run()
             self.refresh_me()
             self.push(report)
             self.refetch()
@@ -70,6 +72,11 @@ class SyncEngine:
             report.error = str(exc)
         except (SyncError, MalformedPage, ReplicaError) as exc:
             report.error = str(exc)
+        except sqlite3.Error as exc:
+            # The replica itself refused (locked for too long, disk full): nothing was half-applied,
+            # every page and result commits whole; say so and let the next run retry.
+            log.exception("replica error during sync")
+            report.error = f"the local replica could not be written: {exc}"
         self._finish_run(run_id, report)
         self.on_event(SyncEvent("done" if report.ok else "error", report.summary))
         return report
@@ -178,8 +185,10 @@ class SyncEngine:
             conn.execute("DELETE FROM sync_runs WHERE id < ?", ((cur.lastrowid or 0) - 500,))
             return cur.lastrowid or 0
 
-    def _finish_run(self, run_id: int, report: SyncReport) -> None:
+    def _finish_run(self, run_id: int | None, report: SyncReport) -> None:
         now = format_datetime(utcnow())
+        if run_id is None:
+            return
         try:
             with self.replica.transaction() as conn:
                 conn.execute(

@@ -68,12 +68,16 @@ def run_daemon(paths: Paths, settings: Settings, stop: threading.Event, interval
             engine = SyncEngine(replica, client, settings.sync, on_event, stop)
             log.info("daemon started (pid lock %s, every %.0fs)", paths.lock, interval)
             while not stop.is_set():
-                replica.set_meta("sync_requested", None)
-                report = engine.run_once()
-                if report.ok:
-                    log.info(report.summary)
+                try:
+                    replica.set_meta("sync_requested", None)
+                    report = engine.run_once()
+                except Exception:  # a daemon outlives any one bad run; the next one retries
+                    log.exception("sync run failed unexpectedly")
                 else:
-                    log.warning(report.summary)
+                    if report.ok:
+                        log.info(report.summary)
+                    else:
+                        log.warning(report.summary)
                 deadline = time.monotonic() + interval
                 while not stop.is_set() and time.monotonic() < deadline:
                     if stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):

@@ -223,3 +223,20 @@ def test_resync_required_replaces_the_replica_and_keeps_the_outbox(server, tmp_p
         assert r.get("customer", doomed["id"]) is None
         assert r.get("customer", rejected["id"]) is not None  # still the user's to fix or discard
         assert r.outbox.counts()["rejected"] == 1
+
+
+def test_a_replica_locked_by_another_process_fails_the_run_cleanly(server, tmp_path):
+    from cache.replica import Replica
+    from sync.client import CrmClient
+    from sync.engine import SyncEngine
+
+    client = ClientReplica(tmp_path / "c", server, "alex")
+    assert client.sync().ok
+    with client.replica() as holder:
+        holder.conn.execute("BEGIN IMMEDIATE")  # e.g. a long write in another process
+        with Replica(client.paths.replica, client.paths.cache_dir, busy_timeout=0.2) as r, CrmClient(
+                server.url, server.tokens["alex"], client.sync_settings) as http:
+            report = SyncEngine(r, http).run_once()
+        holder.conn.execute("ROLLBACK")
+    assert not report.ok and "could not be written" in report.error
+    assert client.sync().ok  # and the next run simply works
