@@ -326,14 +326,15 @@ def _check_scalar(f: Field, value: Any) -> Any:
             return None
         if "\x00" in value:
             raise ValueError("must not contain NUL characters")
+        # The format hint says more than a length limit ("a two-letter code like DE").
+        if f.pattern is not None and not f.pattern.match(value):
+            raise ValueError(f"should be {f.pattern_hint}" if f.pattern_hint else "has the wrong format")
         if f.max_len is not None and len(value) > f.max_len:
             raise ValueError(f"at most {f.max_len} characters")
         if k == "enum" and value not in f.choices:
             raise ValueError(f"must be one of {', '.join(f.choices)}")
         if k == "ref" and not ID_RE.match(value):
             raise ValueError("is not a valid id")
-        if f.pattern is not None and not f.pattern.match(value):
-            raise ValueError(f"should be {f.pattern_hint}" if f.pattern_hint else "has the wrong format")
         return value
     if k in ("int", "money"):
         if isinstance(value, bool) or not isinstance(value, int):
