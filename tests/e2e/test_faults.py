@@ -147,9 +147,19 @@ def test_server_down_for_days_loses_nothing(server, tmp_path):
 # ---------------------------------------------------------------------- kills (promises 1, 4, 5)
 
 
-def _kill_at_random(client: ClientReplica, rng: random.Random, lo: float, hi: float, **env: str) -> None:
+def _kill_once_it_moves(client: ClientReplica, rng: random.Random, progress, **env: str) -> None:
+    """Start `crm-tui sync --once`, wait until ``progress(replica)`` changes (the sync is really
+    under way, however slow the machine), then SIGKILL it after a random moment."""
+    with client.replica() as r:
+        before = progress(r)
     proc = client.popen("sync", "--once", "--quiet", **env)
-    time.sleep(rng.uniform(lo, hi))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        with client.replica() as r:
+            if progress(r) != before:
+                break
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0, 0.25))
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
 
@@ -165,7 +175,7 @@ def test_sync_killed_at_random_points_during_pull_and_push_converges_exactly_onc
         slow = {"CRM_TUI_SYNC__PAGE_SIZE": "250", "CRM_TUI_SYNC__BATCH_SIZE": "10"}
         partial_pulls = 0
         for _ in range(6):  # during bootstrap
-            _kill_at_random(client, rng, 0.3, 1.5, **slow)
+            _kill_once_it_moves(client, rng, lambda r: r.cursor, **slow)
             with client.replica() as r:
                 progress = r.get_meta("progress") or {}
                 partial_pulls += bool(progress) and progress.get("done", 0) < progress.get("total", 0)
@@ -181,7 +191,7 @@ def test_sync_killed_at_random_points_during_pull_and_push_converges_exactly_onc
                 r.writes.update("customer", cid, {"city": f"Town {i}"})
         partial_pushes = 0
         for _ in range(6):
-            _kill_at_random(client, rng, 0.5, 1.5, **slow)
+            _kill_once_it_moves(client, rng, lambda r: r.outbox.counts()["pending"], **slow)
             with client.replica() as r:
                 pending = r.outbox.counts()["pending"]
                 partial_pushes += 0 < pending < 2 * len(ids)
