@@ -110,7 +110,7 @@ class SqlTimer:
     def top(self, n: int = 8, per: int = 1) -> list[dict[str, Any]]:
         """The statements that took longest in total (ms per call of the measured operation)."""
         rows = sorted(self.stats.items(), key=lambda kv: -kv[1][1])[:n]
-        return [{"sql": sql[:220], "calls": int(c / per) if per > 1 else c, "ms": t * 1000 / per} for sql, (c, t) in rows]
+        return [{"sql": sql[:220], "calls": c / per, "ms": t * 1000 / per} for sql, (c, t) in rows]
 
 
 class _TimedCursor:

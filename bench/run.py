@@ -37,7 +37,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help=f"a {QUICK_CUSTOMERS:,}-customer data set for a fast check")
     p.add_argument("--customers", type=int, help=f"data set size (default {FULL_CUSTOMERS:,}, --quick {QUICK_CUSTOMERS:,})")
     p.add_argument("--seed", type=int, default=1, help="seed of the data set (default 1)")
-    p.add_argument("--bootstrap-reps", type=int, help="bootstrap repetitions (default: 3 quick, 1 full)")
+    p.add_argument("--bootstrap-reps", type=int, help="bootstrap repetitions (default: 3 quick, 2 full)")
     p.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCENARIOS)} (without bootstrap, "
                                   "the replica and server copy of the previous run are reused)")
     p.add_argument("--no-profile", action="store_true", help="skip the profiles of missed budgets")
@@ -56,7 +56,7 @@ class Run:
         unknown = self.only - set(SCENARIOS)
         if unknown:
             sys.exit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
-        self.reps = args.bootstrap_reps or (3 if self.quick else 1)
+        self.reps = args.bootstrap_reps or (3 if self.quick else 2)
         self.work = dataset.WORK / "run"
         self.replica_dir = self.work / "replica"
         self.state_file = self.work / "state.json"
@@ -107,7 +107,7 @@ class Run:
         say(f"{self.results['mode']} run: {self.customers:,} customers, seed {self.seed}")
         db, seed_s = dataset.seeded_db(self.customers, self.seed, say)
         self.results["dataset"] = {"file": str(db.relative_to(procs.ROOT)), "bytes": dataset.file_size(db),
-                                   "seeded_now_s": seed_s, "counts": dataset.server_counts(db)}
+                                   "seeded_now_s": seed_s}
         self.server_db = self.work / "server.db"
         if "bootstrap" in self.only or not self._reuse():
             if self.work.exists():
@@ -119,6 +119,7 @@ class Run:
             self.state_file.write_text(json.dumps({"customers": self.customers, "seed": self.seed,
                                                    "agent": self.users.agent, "admin": self.users.admin}))
             self.only.add("bootstrap")
+        self.results["dataset"]["counts"] = dataset.server_counts(self.server_db)
         self.save()
         self.scenario("bootstrap", self.bootstrap)
         if not (self.replica_dir / "replica.db").exists():

@@ -18,6 +18,8 @@ from typing import Any
 from bench.stats import summary
 
 N_CHANGES = 1000
+# Op ids and values unique to this process: a rerun on the same server copy must make real changes.
+_NONCE = format(time.time_ns() // 1000 % 16**6, "x")
 
 
 def make_ops(replica: Any, rng: random.Random, tag: str, n: int = N_CHANGES) -> list[dict[str, Any]]:
@@ -34,8 +36,8 @@ def make_ops(replica: Any, rng: random.Random, tag: str, n: int = N_CHANGES) -> 
             if field == "priority":
                 value = "high" if current != "high" else "low"
             else:
-                value = f"{field.title()} {tag}-{i}"
-            ops.append({"op_id": f"bench-{tag}-{ent}-{i}", "op": "update", "entity": ent, "id": rid,
+                value = f"{field.title()} {_NONCE}{tag}-{i}"
+            ops.append({"op_id": f"bench-{_NONCE}-{tag}-{ent}-{i}", "op": "update", "entity": ent, "id": rid,
                         "base_version": version, "fields": {field: value}})
     return ops
 

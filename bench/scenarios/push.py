@@ -12,6 +12,7 @@ batches of the same size — the server's apply time plus HTTP, with no outbox b
 from __future__ import annotations
 
 import random
+import threading
 import time
 from typing import Any
 
@@ -40,20 +41,31 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     from crm_tui.config import SyncSettings
     from crm_tui.domain import ENTITIES
     from sync.client import CrmClient
-    from sync.engine import SyncEngine
+    from sync.engine import Stopped, SyncEngine
 
     settings = SyncSettings()
     n = cfg.get("edits", N_EDITS)
     rng = random.Random(cfg.get("seed", 66))
     with Replica(cfg["replica"], cfg["hot_dir"], durable=False) as replica:
         pool = _pool(replica, rng)
+        # Leftovers of an interrupted earlier run would be pushed too and skew the figures (bench-only).
+        with replica.transaction() as conn:
+            dropped = conn.execute("DELETE FROM outbox WHERE state = 'pending'").rowcount
     raw = httpx.Client(base_url=cfg["url"], headers={"Authorization": f"Bearer {cfg['token']}"}, timeout=300)
+    # Values unique to this run: an edit equal to what the replica holds would be no edit at all.
+    nonce = format(int(time.time()) % 1_000_000, "x")
     rounds = []
     all_save: list[float] = []
     profile_result = None
     n_rounds = cfg.get("rounds", 3)
-    for r in range(n_rounds + (1 if cfg.get("profile_push") else 0)):
-        profiling = r == n_rounds
+    time_cap = cfg.get("time_cap", 240.0)  # no new round once the pushes took this long in total
+    spent = 0.0
+    r = -1
+    while True:
+        r += 1
+        profiling = r >= n_rounds or (r > 0 and spent > time_cap)
+        if profiling and not cfg.get("profile_push"):
+            break
         mine, theirs = pool[:n], pool[n: 2 * n]
         pool = pool[2 * n:]
         if len(mine) < n or len(theirs) < n:
@@ -64,7 +76,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
             t_queue = time.perf_counter()
             for i, (ent, rid) in enumerate(mine):
                 t = time.perf_counter()
-                ui.writes.update(ent, rid, _edit(ent, f"r{r}", i))
+                ui.writes.update(ent, rid, _edit(ent, f"{nonce}r{r}", i))
                 save.append(time.perf_counter() - t)
             queue_s = time.perf_counter() - t_queue
             pending = ui.outbox.counts()["pending"]
@@ -73,8 +85,8 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
             ops = []
             for i, (ent, rid) in enumerate(theirs):
                 row = replica.conn.execute(f"SELECT version FROM {ENTITIES[ent].table} WHERE id = ?", (rid,)).fetchone()
-                ops.append({"op_id": f"bench-raw-r{r}-{i}", "op": "update", "entity": ent, "id": rid,
-                            "base_version": row[0], "fields": _edit(ent, f"raw{r}", i)})
+                ops.append({"op_id": f"bench-raw-{nonce}-r{r}-{i}", "op": "update", "entity": ent, "id": rid,
+                            "base_version": row[0], "fields": _edit(ent, f"{nonce}raw{r}", i)})
         t = time.perf_counter()
         raw_requests = 0
         raw_status: dict[str, int] = {}
@@ -89,23 +101,34 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         # The product: push the outbox.
         with Replica(cfg["replica"], cfg["hot_dir"], durable=False) as replica, \
                 CrmClient(cfg["url"], cfg["token"], settings) as client:
-            engine = SyncEngine(replica, client, settings)
+            stop = threading.Event()
+            engine = SyncEngine(replica, client, settings, stop=stop)
             prof = None
             if profiling:
                 from bench.profiling import Profile
 
+                # The profile needs no whole push: it stops after profile_seconds (between two batches).
+                threading.Timer(cfg.get("profile_seconds", 30.0), stop.set).start()
                 prof = Profile(cfg["profile_push"], interval=0.001)
                 prof.__enter__()
             t = time.perf_counter()
-            report = engine.push()
+            try:
+                report = engine.push()
+            except Stopped:
+                report = None
             push_s = time.perf_counter() - t
             if prof is not None:
                 prof.__exit__(None, None, None)
                 profile_result = prof.result
+                profile_result["pushed_before_stop"] = client.requests_made
+                # What the stopped push left is dropped (bench-only), so later scenarios start clean.
+                with replica.transaction() as conn:
+                    conn.execute("DELETE FROM outbox WHERE state = 'pending'")
             left = replica.outbox.counts()
             requests = client.requests_made
-        if profiling:
+        if profiling or report is None:
             break
+        spent += push_s
         all_save += save
         rounds.append({"edits": len(mine), "queued": pending, "queue_s": queue_s, "save": summary(save),
                        "push_s": push_s, "requests": requests, "pushed": report.pushed,
@@ -121,4 +144,5 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         "batch_size": settings.batch_size,
         "budget_requests": cfg.get("budget_requests", 20),
         "profile": profile_result,
+        "dropped_leftovers": dropped,
     }
