@@ -114,11 +114,11 @@ class PullApplier:
         gen = int(self.replica.get_meta("resync_gen", 0) or 0)
         with self.replica.transaction():
             bulk = self._bulk_tables(page)
-            pending = self._pending_fields()
+            local_work = self._has_local_work()
             for seg in page["segments"]:
                 op = seg["op"]
                 if op == "upsert":
-                    self._upsert(ENTITIES[seg["entity"]], seg["columns"], seg["rows"], pending, gen, stats, touched)
+                    self._upsert(ENTITIES[seg["entity"]], seg["columns"], seg["rows"], local_work, gen, stats, touched)
                 elif op == "delete":
                     self._delete(ENTITIES[seg["entity"]], seg["ids"], stats, touched)
                 elif op == "exit":
@@ -156,7 +156,7 @@ class PullApplier:
         columns = list(ent.columns)
         rows = [[rec.get(c) for c in columns] for rec in records]
         with self.replica.transaction():
-            self._upsert(ent, columns, rows, self._pending_fields(), gen, stats, touched)
+            self._upsert(ent, columns, rows, self._has_local_work(), gen, stats, touched)
             self.replica.bump_customer_revs(touched)
         return stats
 
@@ -243,21 +243,32 @@ class PullApplier:
             (key, json.dumps(value)),
         )
 
-    def _pending_fields(self) -> dict[tuple[str, str], list[dict[str, Any]]]:
-        """Pending ops and unresolved conflicts, by record: what a pull must not overwrite."""
-        out: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for seq, op, ent, rid, base_version, fields, base_values in self.conn.execute(
-            "SELECT seq, op, entity, record_id, base_version, fields, base_values FROM outbox "
-            "WHERE state = 'pending' ORDER BY seq"
-        ):
-            out[(ent, rid)].append(
-                {"seq": seq, "op": op, "base_version": base_version,
-                 "fields": json.loads(fields), "base_values": json.loads(base_values)}
-            )
-        for cid, ent, rid, fields in self.conn.execute(
-            "SELECT id, entity, record_id, fields FROM conflicts WHERE resolved_at IS NULL"
-        ):
-            out[(ent, rid)].append({"conflict": cid, "fields": json.loads(fields)})
+    def _has_local_work(self) -> bool:
+        """Whether any record has a pending op or an open conflict (usually not: then a page
+        needs no per-record look-ups at all)."""
+        return bool(self.conn.execute(
+            "SELECT EXISTS(SELECT 1 FROM outbox WHERE state = 'pending') "
+            "OR EXISTS(SELECT 1 FROM conflicts WHERE resolved_at IS NULL)").fetchone()[0])
+
+    def _pending_for(self, entity_name: str, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Pending ops and open conflicts of these records: what a pull must not overwrite.
+        Indexed look-ups for just the page's ids, so cost follows the page, not the outbox."""
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for seq, op, rid, base_version, fields, base_values in self.conn.execute(
+                "SELECT seq, op, record_id, base_version, fields, base_values FROM outbox "
+                f"WHERE entity = ? AND state = 'pending' AND record_id IN ({marks}) ORDER BY seq",
+                (entity_name, *chunk),
+            ):
+                out[rid].append({"seq": seq, "op": op, "base_version": base_version,
+                                 "fields": json.loads(fields), "base_values": json.loads(base_values)})
+            for cid, rid, fields in self.conn.execute(
+                "SELECT id, record_id, fields FROM conflicts "
+                f"WHERE entity = ? AND resolved_at IS NULL AND record_id IN ({marks})",
+                (entity_name, *chunk),
+            ):
+                out[rid].append({"conflict": cid, "fields": json.loads(fields)})
         return out
 
     def _quarantine(self, ent: Entity, rid: Any, error: str, raw: Any) -> None:
@@ -272,7 +283,7 @@ class PullApplier:
         ent: Entity,
         columns: list[str],
         rows: list[list[Any]],
-        pending: dict[tuple[str, str], list[dict[str, Any]]],
+        local_work: bool,
         gen: int,
         stats: PageStats,
         touched: set[str],
@@ -286,10 +297,10 @@ class PullApplier:
         if ent.anchor is not None:
             anchor_i = 0 if ent.anchor == "self" else names.index("customer_id")
             touched.update(r[anchor_i] for r in good)
-        mine = {rid for (e, rid) in pending if e == ent.name}
-        if mine:
-            clean_rows = [r for r in good if r[0] not in mine]
-            held = [(list(r), pending[(ent.name, r[0])]) for r in good if r[0] in mine]
+        pending = self._pending_for(ent.name, [r[0] for r in good]) if local_work else {}
+        if pending:
+            clean_rows = [r for r in good if r[0] not in pending]
+            held = [(list(r), pending[r[0]]) for r in good if r[0] in pending]
         else:
             clean_rows, held = good, []
         if clean_rows:

@@ -240,3 +240,31 @@ def test_a_replica_locked_by_another_process_fails_the_run_cleanly(server, tmp_p
         holder.conn.execute("ROLLBACK")
     assert not report.ok and "could not be written" in report.error
     assert client.sync().ok  # and the next run simply works
+
+
+def test_pushing_grows_linearly_with_the_outbox(server_factory, tmp_path):
+    """Work per pushed op stays flat as the queue grows (counted in SQLite VM steps, not seconds):
+    a push must never rescan the whole outbox for every result."""
+    from cache.replica import Replica
+    from sync.client import CrmClient
+    from sync.engine import SyncEngine
+
+    server = server_factory(seed_customers=450)
+    client = ClientReplica(tmp_path / "c", server, "alex", batch_size=50)
+    assert client.sync().ok
+
+    def push_work(n: int) -> int:
+        with client.replica() as r:
+            ids = [row[0] for row in r.conn.execute("SELECT id FROM customers ORDER BY id LIMIT ?", (n,))]
+            for i, cid in enumerate(ids):
+                r.writes.update("customer", cid, {"city": f"N{n}-{i}"})
+        steps = [0]
+        with Replica(client.paths.replica, client.paths.cache_dir, durable=False) as r, CrmClient(
+                server.url, server.tokens["alex"], client.sync_settings) as http:
+            r.conn.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1) or 0, 1000)
+            report = SyncEngine(r, http).push()
+        assert report.pushed == n
+        return steps[0]
+
+    small, large = push_work(100), push_work(400)
+    assert large < 6 * small, (small, large)  # linear would be ~4x; quadratic ~16x
