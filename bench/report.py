@@ -187,6 +187,9 @@ def write_results(res: dict[str, Any], path: Path) -> None:
     if quick:
         L += [f"> **QUICK RUN** (`python -m bench --quick`, {res['customers']:,} customers). The budgets are for the "
               "1M-customer data set of `make bench`; pass/fail here is only indicative.", ""]
+    if res.get("merged_from"):
+        L += [f"> Scenarios {', '.join(res.get('rerun') or [])} were re-run with `--only` and merged into the results "
+              f"of the run of {res['merged_from']} (same data set and replica).", ""]
     if res.get("interrupted"):
         L += ["> **Interrupted** — the figures below are what was measured before Ctrl-C.", ""]
     L += [f"- Date: {mach.get('date', '?')}; took {res.get('elapsed_s', 0) / 60:.1f} min; command: `{res.get('command')}`",
@@ -390,12 +393,13 @@ def _push(L: list[str], p: dict[str, Any] | None) -> None:
 def _memory(L: list[str], m: dict[str, Any] | None, d: dict[str, Any] | None) -> None:
     if m:
         L += ["## 7. Memory and idle CPU", "", "TUI (CrmApp headless over the full replica) vs a minimal Textual app, "
-              "RSS at each stage:", "", "| stage | CrmApp | minimal app |", "| --- | ---: | ---: |"]
+              "RSS at each stage, and the process's peak so far (VmHWM; the stage where it jumps made the peak):", "",
+              "| stage | CrmApp RSS | CrmApp peak so far | minimal app RSS |", "| --- | ---: | ---: | ---: |"]
         st, fl = m["tui"]["stages"], m["floor"]["stages"]
-        for k in ("imported", "replica_open", "mounted", "after_searches", "after_360_opens", "after_sections"):
-            if k in st:
-                L.append(f"| {k.replace('_', ' ')} | {mb(st[k])} | {mb(fl.get(k)) if k in fl else ''} |")
-        L.append(f"| **peak (VmHWM)** | **{mb(m['tui']['peak'])}** | {mb(m['floor']['peak'])} |")
+        hwm = m["tui"].get("hwm") or {}
+        for k in st:
+            L.append(f"| {k.replace('_', ' ')} | {mb(st[k])} | {mb(hwm.get(k))} | {mb(fl.get(k)) if k in fl else ''} |")
+        L.append(f"| **peak (VmHWM)** | | **{mb(m['tui']['peak'])}** | {mb(m['floor']['peak'])} |")
         L.append("")
     if d:
         L += ["Sync daemon (`crm-tui sync --daemon --interval 3600`, own config dir and credentials, over the full "
@@ -470,6 +474,7 @@ def _bounds(L: list[str], res: dict[str, Any]) -> None:
             note = " (stopped early: the profile covers the first part of the bootstrap)" if pr.get("stopped_early") else ""
             L += [f"Profiled run{note}: {pr.get('pulled') or 0:,} records in {pr.get('seconds') or 0:.0f} s.", ""]
         L += _profile_block(b.get("profile"), "Client profile")
+        L += _sql_block(b.get("sql_breakdown"), "total ms in the profiled run")
     if "incremental" in keys and sc.get("incremental"):
         i = sc["incremental"]
         L += ["### Incremental sync", ""]

@@ -158,7 +158,18 @@ class Run:
         if (state["customers"], state["seed"]) != (self.customers, self.seed) or not self.replica_dir.exists():
             return False
         self.users = dataset.Users(agent=state["agent"], admin=state["admin"])
-        say("reusing the replica and server copy of the previous run (bootstrap not selected)")
+        say("reusing the replica and server copy of the previous run (bootstrap not selected); the selected "
+            "scenarios replace theirs in the previous results")
+        try:
+            previous = json.loads((self.work / "results.json").read_text())
+        except (OSError, ValueError):
+            previous = {}
+        if (previous.get("customers"), previous.get("seed")) == (self.customers, self.seed):
+            for key in ("scenarios", "errors"):
+                self.results[key] = {k: v for k, v in previous.get(key, {}).items() if k not in self.only}
+            self.results["replica"] = previous.get("replica")
+            self.results["merged_from"] = previous.get("machine", {}).get("date")
+            self.results["rerun"] = sorted(self.only)
         return True
 
     # ------------------------------------------------------------------ scenario 4
@@ -206,6 +217,7 @@ class Run:
                                    sample={"server": srv.pid}, tag="bootstrap-profile")
             shutil.rmtree(data_dir, ignore_errors=True)
             out["profile"] = prof.get("profile")
+            out["sql_breakdown"] = prof.get("sql_breakdown")
             out["profile_run"] = {k: prof.get(k) for k in ("seconds", "pulled", "records_per_s", "stopped_early")}
             out["profile_run"]["sampled"] = prof.get("_sampled")
         return out

@@ -38,11 +38,18 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
 
         profile = Profile(cfg["profile"], interval=0.002)
         if cfg.get("profile_seconds"):
-            threading.Timer(cfg["profile_seconds"], stop.set).start()
+            timer = threading.Timer(cfg["profile_seconds"], stop.set)
+            timer.daemon = True
+            timer.start()
         profile.__enter__()
 
     t0 = time.perf_counter()
     replica = Replica(data_dir / "replica.db", data_dir / "hot-cache", durable=False)
+    timer = None
+    if profile is not None:
+        from bench.profiling import instrument_replica
+
+        timer = instrument_replica(replica)  # which statements the time goes to (profiled run only)
     marks: dict[str, float] = {}
     timeline: list[tuple[float, str | None, int]] = []  # (t, entity being streamed, records pulled so far)
     pulled = 0
@@ -68,6 +75,10 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         report = engine.run_once()
         seconds = time.perf_counter() - t0
         requests = client.requests_made
+    if timer is not None:
+        from bench.profiling import uninstrument_replica
+
+        uninstrument_replica(replica, timer)
     counts = replica.counts()
     replica.close()
     prof = None
@@ -93,6 +104,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         "max_rss": usage.ru_maxrss * 1024,
         "phases": _phase_rates(timeline),
         "profile": prof,
+        "sql_breakdown": timer.top(12) if timer is not None else None,
     }
 
 

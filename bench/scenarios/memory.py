@@ -26,13 +26,27 @@ def _rss() -> int:
     return psutil.Process().memory_info().rss
 
 
+class _Stages(dict):
+    """stage -> RSS now; ``hwm`` keeps the process's peak so far at each stage (VmHWM only grows,
+    so the stage where it jumps is the one that made the peak)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hwm: dict[str, int | None] = {}
+
+    def __setitem__(self, key: str, value: int) -> None:
+        super().__setitem__(key, value)
+        self.hwm[key] = vm_hwm(psutil.Process().pid)
+
+
 def tui(cfg: dict[str, Any]) -> dict[str, Any]:
     from cache.replica import Replica
     from crm_tui.config import Settings
     from screens.app import CrmApp
     from screens.navigation import open_customer
 
-    stages: dict[str, int] = {"imported": _rss()}
+    stages = _Stages()
+    stages["imported"] = _rss()
 
     async def main() -> None:
         replica = Replica(cfg["replica"], cfg["hot_dir"])
@@ -56,15 +70,19 @@ def tui(cfg: dict[str, Any]) -> dict[str, Any]:
                 app.pop_screen()
                 await pilot.pause()
             stages["after_360_opens"] = _rss()
-            for mode in ("tickets", "pipeline", "reports", "search"):
+            for mode in ("tickets", "pipeline", "reports"):
                 app.show_section(mode)
                 await pilot.pause()
                 await asyncio.sleep(0.2)
+                stages[f"section_{mode}"] = _rss()
+            app.show_section("search")
+            await pilot.pause()
             stages["after_sections"] = _rss()
         replica.close()
 
     asyncio.run(main())
-    return {"stages": stages, "peak": vm_hwm(psutil.Process().pid), "budget": cfg.get("budget", 200 * 1024 * 1024)}
+    return {"stages": dict(stages), "hwm": stages.hwm, "peak": vm_hwm(psutil.Process().pid),
+            "budget": cfg.get("budget", 200 * 1024 * 1024)}
 
 
 def floor(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -108,7 +108,9 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
                 from bench.profiling import Profile
 
                 # The profile needs no whole push: it stops after profile_seconds (between two batches).
-                threading.Timer(cfg.get("profile_seconds", 30.0), stop.set).start()
+                timer = threading.Timer(cfg.get("profile_seconds", 30.0), stop.set)
+                timer.daemon = True
+                timer.start()
                 prof = Profile(cfg["profile_push"], interval=0.001)
                 prof.__enter__()
             t = time.perf_counter()
