@@ -95,20 +95,7 @@ class LocalWrites:
                 merged = {**json.loads(open_op["fields"]), **changes}
                 self._update_op(open_op["seq"], merged, json.loads(open_op["base_values"]), open_op["base_version"])
             elif open_op is not None and open_op["op"] == "update":
-                op_fields = json.loads(open_op["fields"])
-                base_values = json.loads(open_op["base_values"])
-                for k, v in changes.items():
-                    if k not in base_values:
-                        base_values[k] = current.get(k)
-                    op_fields[k] = v
-                # An edit back to the value it was based on is no edit at all.
-                for k in [k for k in op_fields if op_fields[k] == base_values.get(k)]:
-                    del op_fields[k]
-                    del base_values[k]
-                if op_fields:
-                    self._update_op(open_op["seq"], op_fields, base_values, open_op["base_version"])
-                else:
-                    self.conn.execute("DELETE FROM outbox WHERE seq = ?", (open_op["seq"],))
+                self._coalesce(ent.name, record_id, open_op, current, changes)
             else:
                 self._queue(ent.name, record_id, "update", current["version"], changes,
                             {k: current.get(k) for k in changes})
@@ -139,18 +126,50 @@ class LocalWrites:
             else:
                 self._queue(ent.name, record_id, "delete", current["version"], {}, current)
             if ent.name == "customer":
+                # The children go from the replica with it. Their queued edits stay and are sent
+                # first: if the delete turns out to clash and the user keeps the customer, those
+                # edits were not in vain (and the children come back by a refetch).
                 for child in CUSTOMER_CHILDREN:
-                    ids = [r[0] for r in self.conn.execute(
-                        f"SELECT id FROM {child.table} WHERE customer_id = ?", (record_id,))]
-                    for cid in ids:
-                        self.conn.execute(
-                            "DELETE FROM outbox WHERE entity = ? AND record_id = ? AND state = 'pending' "
-                            "AND sent_count = 0", (child.name, cid))
                     self.conn.execute(f"DELETE FROM {child.table} WHERE customer_id = ?", (record_id,))
             self.conn.execute(f"DELETE FROM {ent.table} WHERE id = ?", (record_id,))
             self.replica.bump_customer_revs(anchors)
 
     # ------------------------------------------------------------------ internals
+
+    def _coalesce(self, entity_name: str, record_id: str, open_op: dict[str, Any], current: dict[str, Any],
+                  changes: dict[str, Any]) -> None:
+        """Fold an edit into the record's unsent update op.
+
+        While the op is based on the version the row shows, the edit simply merges (and an edit
+        back to the original value cancels that field). Once a pull has brought a newer version
+        the op could not be re-based on (the server changed a field it changes), the op keeps
+        its older base: an edit of one of its fields stays in it, explicitly, even back to the
+        old value, so the server still reports the clash; an edit of other fields, made
+        looking at the newer version, goes into a new op based on that version."""
+        op_fields = json.loads(open_op["fields"])
+        base_values = json.loads(open_op["base_values"])
+        stale = (open_op["base_version"] or 0) < (current["version"] or 0)
+        if stale:
+            same = {k: v for k, v in changes.items() if k in op_fields}
+            other = {k: v for k, v in changes.items() if k not in op_fields}
+            if same:
+                self._update_op(open_op["seq"], {**op_fields, **same}, base_values, open_op["base_version"])
+            if other:
+                self._queue(entity_name, record_id, "update", current["version"], other,
+                            {k: current.get(k) for k in other})
+            return
+        for k, v in changes.items():
+            if k not in base_values:
+                base_values[k] = current.get(k)
+            op_fields[k] = v
+        # An edit back to the value it was based on is no edit at all.
+        for k in [k for k in op_fields if op_fields[k] == base_values.get(k)]:
+            del op_fields[k]
+            del base_values[k]
+        if op_fields:
+            self._update_op(open_op["seq"], op_fields, base_values, open_op["base_version"])
+        else:
+            self.conn.execute("DELETE FROM outbox WHERE seq = ?", (open_op["seq"],))
 
     def _me(self) -> str | None:
         me = self.replica.get_meta("me")
@@ -167,8 +186,11 @@ class LocalWrites:
         if errors:
             raise ValidationError(errors)
 
-    @staticmethod
-    def _anchors(ent, record_id: str, record: dict[str, Any]) -> set[str]:
+    def _anchors(self, ent, record_id: str, record: dict[str, Any]) -> set[str]:
+        """The customers whose views this change touches (for a user or territory: all of them)."""
+        if ent.anchor is None:
+            self.replica.bump_directory_rev()
+            return set()
         if ent.anchor == "self":
             return {record_id}
         if ent.anchor == "customer_id" and record.get("customer_id"):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cache.replica import Replica
 
 RESULT_STATUSES = ("applied", "merged", "conflict", "rejected")
+CUSTOMER_HISTORY = "customer-history"  # a refetch of everything attached to a customer
 
 
 @dataclass
@@ -162,8 +163,9 @@ class Outbox:
 
     # ------------------------------------------------------------------ pushing
 
-    def next_batch(self, limit: int) -> list[OutboxOp]:
-        """The oldest pending ops, at most one per record, marked as sent (in one transaction).
+    def next_batch(self, limit: int, max_bytes: int = 4 * 1024 * 1024) -> list[OutboxOp]:
+        """The oldest pending ops, at most one per record and about ``max_bytes`` of JSON (at
+        least one op), marked as sent (in one transaction).
 
         An op that follows an unanswered op for the same record waits for the next batch, so
         it is always sent after the earlier op's result re-based it.
@@ -174,12 +176,18 @@ class Outbox:
             ).fetchall()
             batch: list[OutboxOp] = []
             seen: set[tuple[str, str]] = set()
+            size = 0
             for row in rows:
                 op = _op(row)
                 key = (op.entity, op.record_id)
                 if key in seen:
                     continue
                 seen.add(key)
+                # Non-ASCII text is escaped in JSON: count it at its worst (6 bytes a character).
+                op_size = 200 + 6 * len(row[6])
+                if batch and size + op_size > max_bytes:
+                    break
+                size += op_size
                 batch.append(op)
                 if len(batch) >= limit:
                     break
@@ -204,9 +212,15 @@ class Outbox:
                 if res is None or res.get("status") not in RESULT_STATUSES:
                     stats.unanswered += 1
                     continue
+                version = res.get("version")
+                if version is not None and (isinstance(version, bool) or not isinstance(version, int)
+                                            or not 0 <= version <= 2**53):
+                    stats.unanswered += 1
+                    stats.messages.append(f"unreadable result for {op.summary}: version {str(version)[:30]}")
+                    continue
                 try:
                     self._apply_result(op, res, stats)
-                except (KeyError, TypeError, ValueError) as exc:
+                except (KeyError, TypeError, ValueError, OverflowError) as exc:
                     stats.unanswered += 1
                     stats.messages.append(f"unreadable result for {op.summary}: {exc}")
         return stats
@@ -239,6 +253,9 @@ class Outbox:
                 (op.entity, op.record_id, op.op_id, res.get("version"), kind, json.dumps(fields),
                  format_datetime(self.replica.clock())),
             )
+            if kind == "delete" and op.entity == "customer":
+                # The local delete took the customer's history with it; the server kept it all.
+                self.request_refetch(CUSTOMER_HISTORY, op.record_id)
         elif status == "merged":
             stats.merged += 1
         else:
@@ -249,6 +266,16 @@ class Outbox:
         elif (record is not None and record.get("id") == op.record_id
               and not (op.op == "delete" and status != "conflict")):
             self.replica.pull.apply_records(ent, [record])
+
+    def reject_locally(self, op: OutboxOp, code: str, message: str) -> None:
+        """Set an op aside as rejected without the server having judged it (e.g. too large to
+        send): it stays visible with its reason, to fix or discard, and stops blocking the queue."""
+        with self.replica.transaction():
+            self.conn.execute(
+                "UPDATE outbox SET state = 'rejected', error = ?, updated_at = ? WHERE seq = ? AND state = 'pending'",
+                (json.dumps({"code": code, "message": message, "fields": {}}),
+                 format_datetime(self.replica.clock()), op.seq),
+            )
 
     # ------------------------------------------------------------------ conflicts
 
@@ -318,7 +345,9 @@ class Outbox:
             if op.op == "create":
                 if current is not None:
                     self.conn.execute(f"DELETE FROM {ent.table} WHERE id = ?", (op.record_id,))
-            elif op.op == "update" and current is not None:
+            elif op.op == "update" and current is not None and (current["version"] or 0) <= (op.base_version or 0):
+                # Only while nothing newer was pulled: a pull since then already put the server's
+                # values in the row (a rejected op holds nothing back), under their version.
                 restore = {k: v for k, v in op.base_values.items() if k in kinds}
                 if restore:
                     sets = ", ".join(f"{k} = ?" for k in restore)
@@ -384,8 +413,10 @@ class Outbox:
         )
 
     def take_refetch(self) -> list[tuple[str, str]]:
+        """What the next sync must fetch again: (entity, id), or (CUSTOMER_HISTORY, customer id)
+        for everything attached to a customer."""
         wanted = self.replica.get_meta("refetch", []) or []
-        return [(e, r) for e, r in wanted if e in ENTITIES]
+        return [(e, r) for e, r in wanted if e in ENTITIES or e == CUSTOMER_HISTORY]
 
     def done_refetch(self, done: list[tuple[str, str]]) -> None:
         with self.replica.transaction():

@@ -86,8 +86,18 @@ def check_page(page: Any) -> dict[str, Any]:
             if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
                 raise MalformedPage(f"{where} has no id list")
     progress = page.get("progress")
-    if progress is not None and not isinstance(progress, dict):
-        raise MalformedPage("the change page's progress is not an object")
+    if progress is not None:
+        if not isinstance(progress, dict):
+            raise MalformedPage("the change page's progress is not an object")
+        for key in ("done", "total"):
+            value = progress.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise MalformedPage(f"the change page's progress.{key} is not a count")
+        if progress.get("entity") is not None and not isinstance(progress["entity"], str):
+            raise MalformedPage("the change page's progress.entity is not a name")
+        complete = progress.get("complete", [])
+        if not isinstance(complete, list) or not all(isinstance(c, str) for c in complete):
+            raise MalformedPage("the change page's progress.complete is not a list of names")
     return page
 
 
@@ -128,9 +138,7 @@ class PullApplier:
                     else:
                         self._delete(ent, seg["ids"], stats, touched)
                 else:
-                    ids = [r[0] for r in self.conn.execute(
-                        "SELECT id FROM customers WHERE territory = ?", (seg["territory"],))]
-                    stats.exited_customers += self._remove_customers(ids, stats, touched)
+                    stats.exited_customers += self._exit_territory(seg["territory"], stats, touched)
             self.replica.bump_customer_revs(touched)
             if bulk:
                 self._finish_bulk_tables(page, bulk)
@@ -263,9 +271,10 @@ class PullApplier:
             ):
                 out[rid].append({"seq": seq, "op": op, "base_version": base_version,
                                  "fields": json.loads(fields), "base_values": json.loads(base_values)})
+            # A delete conflict holds no local values ("mine" is the deletion): pulls refresh it.
             for cid, rid, fields in self.conn.execute(
                 "SELECT id, record_id, fields FROM conflicts "
-                f"WHERE entity = ? AND resolved_at IS NULL AND record_id IN ({marks})",
+                f"WHERE entity = ? AND resolved_at IS NULL AND kind = 'fields' AND record_id IN ({marks})",
                 (entity_name, *chunk),
             ):
                 out[rid].append({"conflict": cid, "fields": json.loads(fields)})
@@ -297,6 +306,8 @@ class PullApplier:
         if ent.anchor is not None:
             anchor_i = 0 if ent.anchor == "self" else names.index("customer_id")
             touched.update(r[anchor_i] for r in good)
+        elif good:
+            self.replica.bump_directory_rev()
         pending = self._pending_for(ent.name, [r[0] for r in good]) if local_work else {}
         if pending:
             clean_rows = [r for r in good if r[0] not in pending]
@@ -382,6 +393,8 @@ class PullApplier:
         if ent.name == "customer":
             self._remove_customers(ids, stats, touched)
             return
+        if ent.anchor is None and ids:
+            self.replica.bump_directory_rev()
         anchor = "customer_id" if ent.anchor == "customer_id" else "NULL"
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
@@ -391,6 +404,28 @@ class PullApplier:
                 stats.deleted[ent.name] += 1
                 if cust:
                     touched.add(cust)
+
+    def _exit_territory(self, territory: str, stats: PageStats, touched: set[str]) -> int:
+        """Remove every customer the server has in ``territory``, with what hangs off it.
+
+        The local territory column is not enough: a local edit may have moved a customer away
+        (its op's base value, or a conflict's server value, still says where the server has it).
+        Records whose customer is not in the replica at all are swept too (a customer created
+        during the bootstrap arrives with the feed; one that never will leaves its history behind)."""
+        ids = {r[0] for r in self.conn.execute("SELECT id FROM customers WHERE territory = ?", (territory,))}
+        ids.update(r[0] for r in self.conn.execute(
+            "SELECT record_id FROM outbox WHERE entity = 'customer' AND json_extract(base_values, '$.territory') = ?",
+            (territory,)))
+        ids.update(r[0] for r in self.conn.execute(
+            "SELECT record_id FROM conflicts WHERE entity = 'customer' AND resolved_at IS NULL "
+            "AND json_extract(fields, '$.territory.theirs') = ?", (territory,)))
+        removed = self._remove_customers(sorted(ids), stats, touched)
+        for child in CUSTOMER_CHILDREN:
+            n = self.conn.execute(
+                f"DELETE FROM {child.table} WHERE version > 0 AND customer_id NOT IN (SELECT id FROM customers) "
+                "AND id NOT IN (SELECT record_id FROM outbox WHERE entity = ?)", (child.name,)).rowcount
+            stats.deleted[child.name] += max(n, 0)
+        return removed
 
     def _remove_customers(self, ids: list[str], stats: PageStats, touched: set[str]) -> int:
         """Remove customers and everything attached to them; returns how many customers went."""

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,10 @@ class Replica:
         self._lock = threading.RLock()
         self._depth = 0
         migrate(self.db)
+        if self.get_meta("replica_id") is None:
+            with self.transaction():
+                self.conn.execute("INSERT OR IGNORE INTO replica_meta(key, value) VALUES ('replica_id', ?)",
+                                  (json.dumps(uuid.uuid4().hex),))
         self.hot = HotCache(hot_dir if hot_dir is not None else self.path.parent / "hot-cache")
         # The replica's parts, each over this one connection.
         self.reads = Reads(self)
@@ -169,17 +174,30 @@ class Replica:
             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
 
-    def customer_stamp(self, customer_id: str) -> tuple[int, int]:
-        row = self.conn.execute(
-            "SELECT (SELECT CAST(value AS INTEGER) FROM replica_meta WHERE key = 'epoch'),"
-            " (SELECT rev FROM customer_rev WHERE customer_id = ?)",
-            (customer_id,),
-        ).fetchone()
-        return (row[0] or 0, row[1] or 0)
+    def bump_directory_rev(self) -> None:
+        """Users or territories changed: every assembled view naming an owner or a territory is
+        stale (call inside the changing transaction)."""
+        self.conn.execute(
+            "INSERT INTO replica_meta(key, value) VALUES ('dir_rev', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
 
-    def replica_stamp(self) -> tuple[int, int]:
-        row = self.conn.execute(
-            "SELECT (SELECT CAST(value AS INTEGER) FROM replica_meta WHERE key = 'epoch'),"
-            " (SELECT CAST(value AS INTEGER) FROM replica_meta WHERE key = 'rev')"
-        ).fetchone()
-        return (row[0] or 0, row[1] or 0)
+    _STAMP_SQL = (
+        "SELECT (SELECT value FROM replica_meta WHERE key = 'replica_id'),"
+        " (SELECT CAST(value AS INTEGER) FROM replica_meta WHERE key = 'epoch'),"
+        " (SELECT CAST(value AS INTEGER) FROM replica_meta WHERE key = 'dir_rev'),"
+    )
+
+    def customer_stamp(self, customer_id: str) -> tuple[Any, ...]:
+        """What a customer's assembled views were built from: this replica file (a new one never
+        inherits an old one's cache entries), its epoch, the user/territory directory, and the
+        customer's own revision."""
+        return tuple(self.conn.execute(
+            self._STAMP_SQL + " (SELECT rev FROM customer_rev WHERE customer_id = ?)", (customer_id,)
+        ).fetchone())
+
+    def replica_stamp(self) -> tuple[Any, ...]:
+        """The same for views built from the whole replica (reports, the pipeline)."""
+        return tuple(self.conn.execute(
+            self._STAMP_SQL + " (SELECT CAST(value AS INTEGER) FROM replica_meta WHERE key = 'rev')"
+        ).fetchone())

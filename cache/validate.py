@@ -20,6 +20,7 @@ from cache.codec import encode_value
 from crm_tui.domain import ID_RE, MAX_TAGS, TAG_RE, Entity, Field, ValidationError, _check_scalar
 
 _NONE = type(None)
+MAX_VERSION = 2**53  # what JSON numbers carry exactly, and far below SQLite's 2**63
 _UNSTRIPPED = re.compile(r"^\s|\s$|\x00")
 _NUL = re.compile(r"\x00")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -126,7 +127,7 @@ def validate_rows(
         if set(map(type, ids)) != {str} or not all(map(ID_RE.match, ids)):
             raise _Slow
         versions = by_col[index["version"]]
-        if set(map(type, versions)) != {int} or min(versions) < 0:
+        if set(map(type, versions)) != {int} or min(versions) < 0 or max(versions) > MAX_VERSION:
             raise _Slow
         encoded = [ids]
         for f in ent.fields:
@@ -151,8 +152,8 @@ def _exact(ent: Entity, index: dict[str, int], rows: list[list[Any]], gen: int):
             if not isinstance(rid, str) or not ID_RE.match(rid):
                 raise ValidationError({"id": "is not a valid id"})
             version = row[ver_i]
-            if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-                raise ValidationError({"version": "must be a non-negative integer"})
+            if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= MAX_VERSION:
+                raise ValidationError({"version": f"must be an integer from 0 to {MAX_VERSION}"})
             values: list[Any] = [rid]
             errors: dict[str, str] = {}
             for f, i in zip(ent.fields, field_idx, strict=True):

@@ -39,6 +39,7 @@ class FeedCursor:
     after: str = ""  # snapshot/backfill: last id delivered in the current entity (and territory)
     done: int = 0
     total: int = 0
+    commit: str | None = None  # fingerprint of the write transaction that took ``seq``
 
     def to_payload(self) -> dict[str, Any]:
         """The compact JSON object that is signed (short keys: it travels with every request)."""
@@ -55,6 +56,7 @@ class FeedCursor:
             "k": self.after,
             "d": self.done,
             "n": self.total,
+            "c": self.commit,
         }
 
 
@@ -114,6 +116,7 @@ def decode_cursor(text: str) -> tuple[FeedCursor, bytes, bytes]:
         isinstance(data.get("k"), str),
         _is_int(data.get("d")),
         _is_int(data.get("n")),
+        data.get("c") is None or isinstance(data.get("c"), str),
     )
     if not all(checks):
         raise _bad("damaged")
@@ -129,6 +132,7 @@ def decode_cursor(text: str) -> tuple[FeedCursor, bytes, bytes]:
         after=data["k"],
         done=data["d"],
         total=data["n"],
+        commit=data.get("c"),
     )
     return cursor, payload, signature
 

@@ -101,7 +101,11 @@ def pull_changes(store: Store, user_id: str, cursor_text: str | None, limit: int
         caller = load_caller(tx, user_id)
         if caller is None:
             raise Unauthorized("this token's user no longer exists or is inactive")
-        cur = _start_snapshot(tx, caller, meta) if cursor_text is None else _open(cursor_text, caller, meta)
+        if cursor_text is None:
+            cur = _start_snapshot(tx, caller, meta)
+        else:
+            cur = _open(cursor_text, caller, meta)
+            _check_history(tx, cur, meta)
         page = _Page()
         _follow_scope(tx, caller, cur, page)
         phase = cur.phase
@@ -124,6 +128,7 @@ def pull_changes(store: Store, user_id: str, cursor_text: str | None, limit: int
             has_more = gained or tx.has_changes_after(cur.seq)
         else:
             has_more = True
+        cur.commit = tx.commit_fingerprint(cur.seq)
         body = {
             "cursor": encode_cursor(cur, meta.secret),
             "has_more": has_more,
@@ -155,6 +160,13 @@ def _open(text: str, caller: Caller, meta: FeedMeta) -> FeedCursor:
     if cur.seq < meta.horizon:
         raise ResyncRequired("this cursor predates a compaction of old changes; start a new snapshot without a cursor")
     return cur
+
+
+def _check_history(tx: ReadTx, cur: FeedCursor, meta: FeedMeta) -> None:
+    """Refuse a cursor from a history this database does not have (restored from an older copy)."""
+    if cur.seq > meta.seq or (cur.commit is not None and tx.commit_fingerprint(cur.seq) != cur.commit):
+        raise ResyncRequired(
+            "the server's database was restored from an older copy; start a new snapshot without a cursor")
 
 
 def _follow_scope(tx: ReadTx, caller: Caller, cur: FeedCursor, page: _Page) -> None:

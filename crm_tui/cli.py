@@ -103,8 +103,22 @@ def login(obj: Context, server: str, token_stdin: bool) -> None:
             me = client.me()
     except SyncError as exc:
         fail(f"login failed: {exc}", EXIT_NOT_CONFIGURED)
+    owner = _replica_owner(obj.paths)
+    if owner and owner.get("id") != me.get("id"):
+        fail(f"this replica ({obj.paths.data_dir}) belongs to {owner.get('name') or owner.get('id')}; "
+             "log in with another --data-dir for another account", EXIT_USAGE)
     path = credentials.save(obj.paths, credentials.Credentials(server=server.rstrip("/"), token=token))
     click.echo(f"logged in to {server} as {me.get('name')} ({me.get('role')}); token stored in {path}")
+
+
+def _replica_owner(paths: Paths) -> dict | None:
+    if not paths.replica.exists():
+        return None
+    from cache.replica import Replica
+
+    with Replica(paths.replica, paths.cache_dir) as replica:
+        me = replica.get_meta("me")
+    return me if isinstance(me, dict) else None
 
 
 @cli.command()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -20,7 +20,7 @@ import orjson
 
 from crm_tui import __version__
 from crm_tui.config import SyncSettings
-from crm_tui.protocol import API_PREFIX
+from crm_tui.protocol import API_PREFIX, MAX_LIST
 from sync.errors import AuthError, ProtocolError, RequestRejected, ResyncRequired, ServerUnavailable
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -130,6 +130,23 @@ class CrmClient:
             if exc.status == 404:
                 return None
             raise
+
+    def list_all(self, table: str, **filters: str) -> Iterator[dict[str, Any]]:
+        """Every record of ``table`` matching equality ``filters`` that we may see, page by page."""
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": MAX_LIST, **filters}
+            if after:
+                params["after"] = after
+            body = self._json("GET", f"{API_PREFIX}/{table}", params=params)
+            items, after = body.get("items"), body.get("next")
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise ProtocolError(f"the server's list of {table} is not a list of records")
+            yield from items
+            if not after:
+                return
+            if not isinstance(after, str):
+                raise ProtocolError(f"the server's list of {table} has a bad next key")
 
     # ------------------------------------------------------------------ transport
 

@@ -20,12 +20,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from cache.errors import MalformedPage, ReplicaError
+from cache.outbox import CUSTOMER_HISTORY
 from cache.replica import Replica
 from crm_tui.config import SyncSettings
-from crm_tui.domain import ENTITIES, format_datetime, utcnow
+from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, format_datetime, utcnow
 from crm_tui.syncstate import SyncEvent, SyncReport
 from sync.client import CrmClient
-from sync.errors import ProtocolError, ResyncRequired, ServerUnavailable, SyncError
+from sync.errors import ProtocolError, RequestRejected, ResyncRequired, ServerUnavailable, SyncError
 
 log = logging.getLogger("crm_tui.sync")
 
@@ -77,12 +78,22 @@ class SyncEngine:
             # every page and result commits whole; say so and let the next run retry.
             log.exception("replica error during sync")
             report.error = f"the local replica could not be written: {exc}"
+        except Exception as exc:  # a last resort: a sync run reports; it never takes its caller down
+            log.exception("unexpected error during sync")
+            report.error = f"unexpected error: {type(exc).__name__}: {exc}"
         self._finish_run(run_id, report)
         self.on_event(SyncEvent("done" if report.ok else "error", report.summary))
         return report
 
     def refresh_me(self) -> dict:
+        """Who the token belongs to. A replica holds one user's data and queued writes: a token
+        of someone else is refused before anything is pushed under their name."""
         me = self.client.me()
+        known = self.replica.get_meta("me")
+        if isinstance(known, dict) and known.get("id") and known["id"] != me["id"]:
+            raise SyncError(
+                f"this replica belongs to {known.get('name') or known['id']}, but the token is "
+                f"{me.get('name') or me['id']}'s; use another --data-dir for another account")
         self.replica.set_meta("me", {k: me.get(k) for k in ("id", "name", "role", "team", "territories",
                                                              "all_territories")})
         return me
@@ -103,26 +114,53 @@ class SyncEngine:
                 break
             sent_this_run.update(op.seq for op in ops)
             self.on_event(SyncEvent("push", f"sending {len(ops)} changes", report.pushed, total))
-            results = self.client.batch([op.to_wire() for op in ops])
-            stats = self.replica.outbox.apply_results(ops, results)
-            report.pushed += stats.done
-            report.conflicts += stats.conflicts
-            report.rejected += stats.rejected
-            report.messages.extend(stats.messages)
-            if stats.unanswered:
-                raise ProtocolError(f"the server left {stats.unanswered} ops without a readable result")
+            self._send(ops, report)
         return report
 
+    def _send(self, ops: list, report: SyncReport) -> None:
+        """Send one batch; a batch the server finds too large (413) is split in halves, and a
+        single op too large to send at all is set aside as rejected, with the reason."""
+        try:
+            results = self.client.batch([op.to_wire() for op in ops])
+        except RequestRejected as exc:
+            if exc.status != 413:
+                raise
+            if len(ops) == 1:
+                self.replica.outbox.reject_locally(
+                    ops[0], "too_large", "this change is larger than the server accepts; shorten it")
+                report.rejected += 1
+                report.messages.append(f"rejected: {ops[0].summary}: too large to send")
+                return
+            half = len(ops) // 2
+            self._send(ops[:half], report)
+            self._send(ops[half:], report)
+            return
+        stats = self.replica.outbox.apply_results(ops, results)
+        report.pushed += stats.done
+        report.conflicts += stats.conflicts
+        report.rejected += stats.rejected
+        report.messages.extend(stats.messages)
+        if stats.unanswered:
+            raise ProtocolError(f"the server left {stats.unanswered} ops without a readable result")
+
     def refetch(self) -> None:
-        wanted = self.replica.outbox.take_refetch()
+        """Fetch again what the replica asked for (after a discarded rejected op, or a kept
+        customer whose local delete had taken its history)."""
         done = []
-        for entity_name, record_id in wanted:
-            ent = ENTITIES[entity_name]
-            record = self.client.get(ent.table, record_id)
-            if record is None:
-                self.replica.pull.remove_records(ent, [record_id])
+        for entity_name, record_id in self.replica.outbox.take_refetch():
+            self._check_stop()
+            if entity_name == CUSTOMER_HISTORY:
+                for child in CUSTOMER_CHILDREN:
+                    records = list(self.client.list_all(child.table, customer_id=record_id))
+                    if records:
+                        self.replica.pull.apply_records(child, records)
             else:
-                self.replica.pull.apply_records(ent, [record])
+                ent = ENTITIES[entity_name]
+                record = self.client.get(ent.table, record_id)
+                if record is None:
+                    self.replica.pull.remove_records(ent, [record_id])
+                else:
+                    self.replica.pull.apply_records(ent, [record])
             done.append((entity_name, record_id))
         if done:
             self.replica.outbox.done_refetch(done)

@@ -86,6 +86,12 @@ class ReadTx(ABC):
         """Epoch, cursor secret, last committed sequence and purge horizon."""
 
     @abstractmethod
+    def commit_fingerprint(self, seq: int) -> str | None:
+        """A random token of the write transaction that took sequence ``seq`` (None for 0 or
+        unknown). A database restored from an older copy gives the same numbers to different
+        transactions, so a cursor carrying this token can tell it is no longer valid."""
+
+    @abstractmethod
     def user_id_for_token(self, token_hash: str) -> str | None:
         """The id of the user a token (given as its sha256 hex digest) belongs to, or None."""
 

@@ -72,8 +72,9 @@ BASE_SQL = [
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS tokens_user ON tokens (user_id)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID",
-    # When each write transaction committed (its last seq), for `compact --keep-days`.
-    "CREATE TABLE IF NOT EXISTS commits (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL)",
+    # Each write transaction (by its last seq): when it committed, for `compact --keep-days`, and
+    # a random nonce that cursors carry, so a database restored from an older copy is detected.
+    "CREATE TABLE IF NOT EXISTS commits (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, nonce TEXT)",
 ]
 
 

@@ -80,6 +80,10 @@ class SQLiteStore(Store):
         try:
             for stmt in all_ddl():
                 conn.execute(stmt)
+            # Databases made before commits had a nonce: add the column (old rows stay NULL, and
+            # cursors from before carry no fingerprint, so they keep working).
+            if "nonce" not in {row[1] for row in conn.execute("PRAGMA table_info(commits)")}:
+                conn.execute("ALTER TABLE commits ADD COLUMN nonce TEXT")
             defaults = {
                 "schema_version": SCHEMA_VERSION,
                 # The epoch names this database: a cursor from another one is useless here.
@@ -142,8 +146,8 @@ class SQLiteStore(Store):
             for e in ENTITIES.values():
                 for _, sql in entity_indexes(e):
                     conn.execute(sql)
-            conn.execute("INSERT OR REPLACE INTO commits (seq, at) SELECT value, ? FROM meta WHERE key = 'seq'",
-                         (int(time.time()),))
+            conn.execute("INSERT OR REPLACE INTO commits (seq, at, nonce) SELECT value, ?, ? FROM meta WHERE key = 'seq'",
+                         (int(time.time()), secrets.token_hex(8)))
             conn.execute("COMMIT")
             conn.execute("PRAGMA analysis_limit = 1000")
             conn.execute("ANALYZE")

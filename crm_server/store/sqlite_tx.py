@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -44,6 +45,11 @@ class SQLiteReadTx(ReadTx):
             seq=int(values["seq"]),
             horizon=int(values["horizon"]),
         )
+
+    def commit_fingerprint(self, seq: int) -> str | None:
+        if seq <= 0:
+            return None
+        return self._one("SELECT nonce FROM commits WHERE seq >= ? ORDER BY seq LIMIT 1", (seq,))
 
     def user_id_for_token(self, token_hash: str) -> str | None:
         return self._one("SELECT user_id FROM tokens WHERE hash = ?", (token_hash,))
@@ -314,7 +320,7 @@ class SQLiteWriteTx(SQLiteReadTx, WriteTx):
         """Remember when this transaction's sequences were committed (for compaction by age)."""
         if self.allocated:
             self.conn.execute(
-                "INSERT OR REPLACE INTO commits (seq, at) SELECT value, ? FROM meta WHERE key = 'seq'",
-                (int(time.time()),),
+                "INSERT OR REPLACE INTO commits (seq, at, nonce) SELECT value, ?, ? FROM meta WHERE key = 'seq'",
+                (int(time.time()), secrets.token_hex(8)),
             )
 

@@ -1,0 +1,31 @@
+"""Small helpers for tests that change records on the real server as an admin would."""
+
+from __future__ import annotations
+
+from support.server import make_op
+
+
+def table(entity):
+    return {"activity": "activities", "territory": "territories"}.get(entity, entity + "s")
+
+
+def admin_update(server, entity, record_id, fields, user="ada"):
+    rec = server.get_record(table(entity), record_id)
+    [res] = server.batch([make_op("update", entity, record_id, fields, base_version=rec["version"])], user=user)
+    assert res["status"] in ("applied", "merged"), res
+    return res
+
+
+def first_customer(server, territory=None, user="ada", with_children=False):
+    with server.client(user) as http:
+        params = {"limit": 50}
+        if territory:
+            params["territory"] = territory
+        items = http.get("/v1/customers", params=params).json()["items"]
+        if not with_children:
+            return items[0]
+        for c in items:
+            n = len(http.get("/v1/contacts", params={"customer_id": c["id"], "limit": 5}).json()["items"])
+            if n:
+                return c
+    raise AssertionError("no customer with contacts")
