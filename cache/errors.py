@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from crm_tui.domain import ValidationError
 
-__all__ = ["MalformedPage", "RecordNotFound", "ReplicaError", "SchemaTooNew", "ValidationError"]
+__all__ = ["MalformedPage", "RecordNotFound", "ReplicaBusy", "ReplicaError", "SchemaTooNew", "ValidationError"]
 
 
 class ReplicaError(Exception):
     """Something about the local replica went wrong; the message says what to do."""
+
+
+class ReplicaBusy(ReplicaError):
+    """Another connection held the replica's write lock longer than this one would wait."""
 
 
 class RecordNotFound(ReplicaError):

@@ -21,7 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from cache.codec import decode_value
-from cache.errors import ReplicaError
+from cache.errors import ReplicaBusy, ReplicaError
 from cache.hot import HotCache
 from cache.local_writes import LocalWrites
 from cache.outbox import Outbox
@@ -99,7 +99,12 @@ class Replica:
                 finally:
                     self._depth -= 1
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise ReplicaBusy(
+                    "the replica is busy (a sync is writing a large change); try again in a moment"
+                ) from exc
             self._depth = 1
             try:
                 yield self.conn

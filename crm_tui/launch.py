@@ -19,7 +19,8 @@ def run_app(paths: Paths, settings: Settings) -> int:
 
     paths.ensure()
     try:
-        replica = Replica(paths.replica, paths.cache_dir)
+        # The UI waits at most a few seconds for the sync worker's write lock, then says so.
+        replica = Replica(paths.replica, paths.cache_dir, busy_timeout=5.0)
     except ReplicaError as exc:
         print(f"crm-tui: {exc}")
         return 1

@@ -372,3 +372,18 @@ def test_bootstrap_builds_indexes_per_table_once_complete_and_search_works(repli
     assert "Jo Smithson" in {h.title for h in replica.search("smi").hits}
     replica.writes.update("customer", "c2", {"name": "Smirnoff"})
     assert "Smirnoff" in {h.title for h in replica.search("smir").hits}
+
+
+def test_a_save_while_another_process_holds_the_lock_is_a_clear_error(replica, tmp_path):
+    from cache.errors import ReplicaBusy
+
+    replica.pull.apply_page(page([upsert("customer", [customer_row("c1")])]))
+    impatient = Replica(tmp_path / "replica.db", tmp_path / "hot-2", busy_timeout=0.1)
+    replica.conn.execute("BEGIN IMMEDIATE")  # e.g. the sync worker building an index
+    try:
+        with pytest.raises(ReplicaBusy):
+            impatient.writes.update("customer", "c1", {"city": "Oslo"})
+    finally:
+        replica.conn.execute("ROLLBACK")
+    assert impatient.writes.update("customer", "c1", {"city": "Oslo"})["city"] == "Oslo"
+    impatient.close()
