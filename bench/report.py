@@ -471,7 +471,8 @@ def _bounds(L: list[str], res: dict[str, Any]) -> None:
               + verdict, ""]
         pr = b.get("profile_run")
         if pr:
-            note = " (stopped early: the profile covers the first part of the bootstrap)" if pr.get("stopped_early") else ""
+            stopped = pr.get("stopped_early") and (pr.get("pulled") or 0) < r["pulled"]
+            note = " (stopped early: the profile covers the first part of the bootstrap)" if stopped else ""
             L += [f"Profiled run{note}: {pr.get('pulled') or 0:,} records in {pr.get('seconds') or 0:.0f} s.", ""]
         L += _profile_block(b.get("profile"), "Client profile")
         L += _sql_block(b.get("sql_breakdown"), "total ms in the profiled run")

@@ -41,6 +41,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCENARIOS)} (without bootstrap, "
                                   "the replica and server copy of the previous run are reused)")
     p.add_argument("--no-profile", action="store_true", help="skip the profiles of missed budgets")
+    p.add_argument("--report-only", action="store_true",
+                   help="only rewrite the results file from the last run's bench/.work/run/results.json")
     p.add_argument("--output", default=str(procs.ROOT / "bench" / "RESULTS.md"), help="where to write the results")
     return p.parse_args(argv)
 
@@ -233,6 +235,13 @@ class Run:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    if args.report_only:
+        from bench.report import summary_table, write_results
+
+        results = json.loads((dataset.WORK / "run" / "results.json").read_text())
+        write_results(results, Path(args.output))
+        print(summary_table(results))
+        return
     run = Run(args)
 
     def on_term(signum: int, _frame: Any) -> None:

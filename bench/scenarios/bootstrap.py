@@ -89,7 +89,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     return {
         "ok": report.ok,
         "error": report.error,
-        "stopped_early": stop.is_set(),
+        "stopped_early": stop.is_set() and not report.ok,
         "seconds": seconds,
         "pulled": report.pulled,
         "records": sum(counts.values()),
