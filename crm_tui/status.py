@@ -57,6 +57,7 @@ def collect_status(paths: Paths) -> dict[str, Any]:
                     {"id": c.id, "entity": c.entity, "record_id": c.record_id, "kind": c.kind,
                      "fields": c.fields} for c in replica.outbox.conflicts(limit=20)
                 ],
+                "recent_syncs": replica.reads.sync_runs(limit=5),
                 "rejected_details": [
                     {"seq": o.seq, "summary": o.summary, "reason": (o.error or {}).get("message")}
                     for o in replica.outbox.rejected(limit=20)
@@ -103,6 +104,13 @@ def format_status(info: dict[str, Any]) -> str:
         if info["quarantined"]:
             lines.append(f"quarantined   {info['quarantined']:,} invalid records from the server were set aside")
         lines.append(f"last error    {info['last_error'] or '-'}")
+        if info["recent_syncs"]:
+            lines.append("recent syncs")
+            for run in info["recent_syncs"]:
+                outcome = ("ok" if run["ok"] else "failed") if run["finished_at"] else "interrupted"
+                what = f"pushed {run['pushed']}, pulled {run['pulled']}"
+                extra = f" — {run['error']}" if run["error"] else ""
+                lines.append(f"  {run['started_at']}  {outcome:<11} {what}{extra}")
     pid = info["sync_lock_pid"]
     lines.append(f"sync lock     {'held by pid ' + str(pid) if pid else 'free'}")
     return "\n".join(lines)

@@ -38,6 +38,7 @@ def test_login_stores_the_token_privately_and_sync_status_work(server, tmp_path)
     assert status["cursor_age_seconds"] is not None and status["cursor_age_seconds"] < 600
     text = client.cli("status").stdout
     assert "customers 20" in text and "pending ops   0" in text and token not in text
+    assert "recent syncs" in text and " ok " in text
 
 
 def test_login_with_a_bad_token_fails_cleanly_and_stores_nothing(server, tmp_path):
