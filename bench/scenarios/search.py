@@ -29,10 +29,10 @@ def query_set(replica: Any) -> list[tuple[str, str]]:
     """(query, kind) — fixed recipes; exact values come from the data set so that they hit."""
     c = replica.conn
     n = replica.count("customer")
-    person = c.execute("SELECT email, phone FROM customers WHERE company IS NULL AND email IS NOT NULL "
-                       "AND phone IS NOT NULL ORDER BY id LIMIT 1 OFFSET ?", (n // 3,)).fetchone()
-    company = c.execute("SELECT company FROM customers WHERE company IS NOT NULL ORDER BY id LIMIT 1 OFFSET ?",
-                        (n // 2,)).fetchone()
+    person = c.execute("SELECT email, phone FROM customers WHERE id >= ? AND company IS NULL AND email IS NOT NULL "
+                       "AND phone IS NOT NULL ORDER BY id LIMIT 1", (f"cus-{n // 3:07d}",)).fetchone()
+    company = c.execute("SELECT company FROM customers WHERE id >= ? AND company IS NOT NULL ORDER BY id LIMIT 1",
+                        (f"cus-{n // 2:07d}",)).fetchone()
     ticket = c.execute("SELECT max(number) FROM tickets").fetchone()[0] or 1
     order = c.execute("SELECT number FROM orders ORDER BY id LIMIT 1 OFFSET ?",
                       (replica.count("order") // 2,)).fetchone()
