@@ -404,13 +404,15 @@ def _memory(L: list[str], m: dict[str, Any] | None, d: dict[str, Any] | None) ->
     if d:
         L += ["Sync daemon (`crm-tui sync --daemon --interval 3600`, own config dir and credentials, over the full "
               "replica):", "",
-              f"- first sync after start ({d['changes_before_start']:,} server changes waiting): {_s(d['first_sync_s'])}, "
-              f"peak RSS {mb(d['rss_first_sync_peak'])}",
+              f"- first sync after start ({d['changes_before_start']:,} admin changes made for it, plus whatever earlier "
+              f"scenarios left in the feed; it pulled {(d.get('first_sync_run') or {}).get('pulled', '?'):,} records): "
+              f"{_s(d['first_sync_s'])}, peak RSS {mb(d['rss_first_sync_peak'])}",
               f"- idle for {d['idle_wall']:.0f} s: CPU {d['idle_cpu_pct']:.2f}% of a core ({d['idle_cpu_s']:.2f} s), "
               f"RSS {mb(d['rss_idle'])}; baseline (Python with the same imports, sleeping): CPU "
               f"{d['baseline_idle_cpu_pct']:.2f}%, RSS {mb(d['baseline_rss'])}",
               f"- `crm-tui sync --once` while the daemon runs ({d['changes_requested']:,} new server changes): "
-              f"“{d['cli_said']}”; synced {_s(d['requested_sync_s'])} after the request, peak RSS "
+              f"“{d['cli_said']}”; synced ({(d.get('requested_sync_run') or {}).get('pulled', '?'):,} records pulled) "
+              f"{_s(d['requested_sync_s'])} after the request, peak RSS "
               f"{mb(d['rss_requested_sync_peak'])}",
               f"- daemon peak RSS over its life (VmHWM): {mb(d.get('daemon_hwm'))}; exit code after SIGTERM: {d['exit_code']}",
               ""]

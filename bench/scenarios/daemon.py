@@ -31,6 +31,15 @@ def _last_finished(db: Path) -> int:
         conn.close()
 
 
+def _run_counts(db: Path, run_id: int) -> dict[str, Any]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        row = conn.execute("SELECT pushed, pulled, ok FROM sync_runs WHERE id = ?", (run_id,)).fetchone()
+        return {"pushed": row[0], "pulled": row[1], "ok": bool(row[2])} if row else {}
+    finally:
+        conn.close()
+
+
 def _wait_run(db: Path, after: int, timeout: float, proc: subprocess.Popen) -> float:
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
@@ -83,6 +92,7 @@ def run(data_dir: Path, work: Path, url: str, token: str, admin_token: str, idle
         with Sampler({"daemon": proc.pid}, 0.02) as first:
             out["first_sync_s"] = _wait_run(db, before, 600, proc)
         out["rss_first_sync_peak"] = first.peak.get("daemon")
+        out["first_sync_run"] = _run_counts(db, _last_finished(db))
         time.sleep(1.0)
         with Sampler({"daemon": proc.pid, "baseline": baseline.pid}, 0.5) as idle:
             time.sleep(idle_seconds)
@@ -102,6 +112,7 @@ def run(data_dir: Path, work: Path, url: str, token: str, admin_token: str, idle
             _wait_run(db, before, 300, proc)
             out["requested_sync_s"] = time.perf_counter() - t
         out["rss_requested_sync_peak"] = during.peak.get("daemon")
+        out["requested_sync_run"] = _run_counts(db, _last_finished(db))
         out["rss_after"] = during.last.get("daemon")
         out["daemon_hwm"] = vm_hwm(proc.pid)
     finally:
