@@ -170,8 +170,8 @@ class Run:
             for key in ("scenarios", "errors"):
                 self.results[key] = {k: v for k, v in previous.get(key, {}).items() if k not in self.only}
             self.results["replica"] = previous.get("replica")
-            self.results["merged_from"] = previous.get("machine", {}).get("date")
-            self.results["rerun"] = sorted(self.only)
+            self.results["merged_from"] = previous.get("merged_from") or previous.get("machine", {}).get("date")
+            self.results["rerun"] = sorted(set(previous.get("rerun") or []) | self.only)
         return True
 
     # ------------------------------------------------------------------ scenario 4
