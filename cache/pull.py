@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from cache.codec import decode_value, encode_value
 from cache.errors import MalformedPage
-from cache.schema import build_derived, drop_derived
+from cache.schema import FTS_COLUMNS, build_derived, build_fragments, drop_derived
 from cache.validate import validate_rows
 from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, Entity, utcnow
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 PHASES = ("snapshot", "backfill", "feed")
 SEGMENT_OPS = ("upsert", "delete", "exit", "exit_territory")
+FRAGMENTS = ":fragments"  # a bulk_tables entry: that table's trigram index is still to build
 _CHUNK = 500
 
 
@@ -101,6 +102,23 @@ def check_page(page: Any) -> dict[str, Any]:
     return page
 
 
+_PREPARED = "_prepared_gen"
+_CHECKED = "_checked"
+
+
+def prepare_page(page: Any, gen: int) -> dict[str, Any]:
+    """Check a page's shape and validate its rows, without touching the database.
+
+    Pure and thread-safe: the sync engine runs it on the next page while the current one is
+    being applied. Raises MalformedPage."""
+    check_page(page)
+    for seg in page["segments"]:
+        if seg["op"] == "upsert":
+            seg[_CHECKED] = validate_rows(ENTITIES[seg["entity"]], seg["columns"], seg["rows"], gen)
+    page[_PREPARED] = gen
+    return page
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -118,17 +136,18 @@ class PullApplier:
 
         Raises MalformedPage (nothing applied) if the page is not of the protocol's shape.
         """
-        check_page(page)
+        gen = self.generation()
+        if not isinstance(page, dict) or page.get(_PREPARED) != gen:
+            prepare_page(page, gen)
         stats = PageStats()
         touched: set[str] = set()
-        gen = int(self.replica.get_meta("resync_gen", 0) or 0)
         with self.replica.transaction():
             bulk = self._bulk_tables(page)
             local_work = self._has_local_work()
             for seg in page["segments"]:
                 op = seg["op"]
                 if op == "upsert":
-                    self._upsert(ENTITIES[seg["entity"]], seg["columns"], seg["rows"], local_work, gen, stats, touched)
+                    self._write_rows(ENTITIES[seg["entity"]], seg["columns"], *seg[_CHECKED], local_work, stats, touched)
                 elif op == "delete":
                     self._delete(ENTITIES[seg["entity"]], seg["ids"], stats, touched)
                 elif op == "exit":
@@ -139,9 +158,13 @@ class PullApplier:
                         self._delete(ent, seg["ids"], stats, touched)
                 else:
                     stats.exited_customers += self._exit_territory(seg["territory"], stats, touched)
-            self.replica.bump_customer_revs(touched)
             if bulk:
+                # Nothing is cached from a replica still loading in bulk worth keeping per customer:
+                # one epoch bump per page retires every view, instead of a revision per customer.
+                self.replica.bump_epoch()
                 self._finish_bulk_tables(page, bulk)
+            else:
+                self.replica.bump_customer_revs(touched)
             self._set_meta("cursor", page["cursor"])
             self._set_meta("phase", page["phase"])
             if page.get("progress") is not None:
@@ -155,12 +178,16 @@ class PullApplier:
                 self._set_meta("complete_entities", list(ENTITIES))
         return stats
 
+    def generation(self) -> int:
+        """The replacement-sync generation rows are written with (see start_resync)."""
+        return int(self.replica.get_meta("resync_gen", 0) or 0)
+
     def apply_records(self, ent: Entity, records: list[dict[str, Any]]) -> PageStats:
         """Write whole server records (from batch results or a refetch), respecting pending
         edits exactly as a pulled page does. Joins the caller's transaction if there is one."""
         stats = PageStats()
         touched: set[str] = set()
-        gen = int(self.replica.get_meta("resync_gen", 0) or 0)
+        gen = self.generation()
         columns = list(ent.columns)
         rows = [[rec.get(c) for c in columns] for rec in records]
         with self.replica.transaction():
@@ -205,10 +232,7 @@ class PullApplier:
                     self.conn.execute(f"DELETE FROM {ent.table} WHERE id IN ({marks})", list(chunk))
                 dropped += len(stale)
             self._set_meta("resync_active", False)
-            self.conn.execute(
-                "INSERT INTO replica_meta(key, value) VALUES ('epoch', '1') "
-                "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-            )
+            self.replica.bump_epoch()
         return dropped
 
     # ------------------------------------------------------------------ internals
@@ -229,7 +253,7 @@ class PullApplier:
         if any(self.conn.execute(f"SELECT 1 FROM {e.table} LIMIT 1").fetchone() for e in ENTITIES.values()):
             return []
         drop_derived(self.conn)
-        bulk = [e.table for e in ENTITIES.values()]
+        bulk = [e.table for e in ENTITIES.values()] + [f"{t}{FRAGMENTS}" for t in FTS_COLUMNS]
         self._set_meta("bulk_tables", bulk)
         return bulk
 
@@ -240,6 +264,13 @@ class PullApplier:
             if ent.table in bulk and (everything or ent.name in complete):
                 build_derived(self.conn, ent.table)
                 bulk.remove(ent.table)
+        # Fragment (trigram) indexes last: search by name and word works without them, so
+        # customers and contacts become searchable sooner.
+        if everything:
+            for table in FTS_COLUMNS:
+                if f"{table}{FRAGMENTS}" in bulk:
+                    build_fragments(self.conn, table)
+                    bulk.remove(f"{table}{FRAGMENTS}")
         if bulk:
             self._set_meta("bulk_tables", bulk)
         else:
@@ -297,8 +328,20 @@ class PullApplier:
         stats: PageStats,
         touched: set[str],
     ) -> None:
-        names = ["id", *(f.name for f in ent.fields), "version", "_gen"]
         good, bad = validate_rows(ent, columns, rows, gen)
+        self._write_rows(ent, columns, good, bad, local_work, stats, touched)
+
+    def _write_rows(
+        self,
+        ent: Entity,
+        columns: list[str],
+        good: list[tuple[Any, ...]],
+        bad: list[tuple[list[Any], str]],
+        local_work: bool,
+        stats: PageStats,
+        touched: set[str],
+    ) -> None:
+        names = ["id", *(f.name for f in ent.fields), "version", "_gen"]
         for row, error in bad:
             stats.quarantined += 1
             rid = row[columns.index("id")]

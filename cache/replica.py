@@ -103,7 +103,7 @@ class Replica:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise ReplicaBusy(
-                    "the replica is busy (a sync is writing a large change); try again in a moment"
+                    "the replica is busy: another process (the app or a sync) is writing to it; try again in a moment"
                 ) from exc
             self._depth = 1
             try:
@@ -176,6 +176,13 @@ class Replica:
         )
         self.conn.execute(
             "INSERT INTO replica_meta(key, value) VALUES ('rev', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def bump_epoch(self) -> None:
+        """Retire every assembled view at once (call inside the changing transaction)."""
+        self.conn.execute(
+            "INSERT INTO replica_meta(key, value) VALUES ('epoch', '1') "
             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
 

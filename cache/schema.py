@@ -15,7 +15,7 @@ import sqlite_utils
 from cache.errors import SchemaTooNew
 from crm_tui.domain import ENTITIES, Entity
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def phone_key_sql(column: str) -> str:
@@ -83,29 +83,52 @@ def search_tables_sql(table: str) -> list[str]:
     ]
 
 
-def search_triggers_sql(table: str) -> list[str]:
-    """The triggers that keep a table's search indexes current on every insert, update, delete."""
+def fts_triggers_sql(table: str) -> list[str]:
+    """Triggers that keep a table's word index current on every insert, update, delete."""
     cols = FTS_COLUMNS[table]
-    fts, tri = f"{table}_fts", f"{table}_tri"
+    fts = f"{table}_fts"
     col_list = ", ".join(cols)
     new_vals = ", ".join(f"new.{c}" for c in cols)
     old_vals = ", ".join(f"old.{c}" for c in cols)
     changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in cols)
     return [
-        f"""CREATE TRIGGER {table}_search_ai AFTER INSERT ON {table} BEGIN
+        f"""CREATE TRIGGER {table}_fts_ai AFTER INSERT ON {table} BEGIN
               INSERT INTO {fts}(rowid, {col_list}) VALUES (new.rowid, {new_vals});
+            END""",
+        f"""CREATE TRIGGER {table}_fts_ad AFTER DELETE ON {table} BEGIN
+              INSERT INTO {fts}({fts}, rowid, {col_list}) VALUES ('delete', old.rowid, {old_vals});
+            END""",
+        f"""CREATE TRIGGER {table}_fts_au AFTER UPDATE ON {table} WHEN {changed} BEGIN
+              INSERT INTO {fts}({fts}, rowid, {col_list}) VALUES ('delete', old.rowid, {old_vals});
+              INSERT INTO {fts}(rowid, {col_list}) VALUES (new.rowid, {new_vals});
+            END""",
+    ]
+
+
+def tri_triggers_sql(table: str) -> list[str]:
+    """Triggers that keep a table's email/phone fragment index current. Its key is only the email
+    and the phone digits, so other edits (a city, a name) leave it alone: re-indexing trigrams
+    on every change was half the cost of an incremental sync."""
+    tri = f"{table}_tri"
+    return [
+        f"""CREATE TRIGGER {table}_tri_ai AFTER INSERT ON {table} BEGIN
               INSERT INTO {tri}(rowid, key) VALUES (new.rowid, {_tri_key('new.')});
             END""",
-        f"""CREATE TRIGGER {table}_search_ad AFTER DELETE ON {table} BEGIN
-              INSERT INTO {fts}({fts}, rowid, {col_list}) VALUES ('delete', old.rowid, {old_vals});
+        f"""CREATE TRIGGER {table}_tri_ad AFTER DELETE ON {table} BEGIN
               DELETE FROM {tri} WHERE rowid = old.rowid;
             END""",
-        f"""CREATE TRIGGER {table}_search_au AFTER UPDATE ON {table} WHEN {changed} BEGIN
-              INSERT INTO {fts}({fts}, rowid, {col_list}) VALUES ('delete', old.rowid, {old_vals});
-              INSERT INTO {fts}(rowid, {col_list}) VALUES (new.rowid, {new_vals});
+        f"""CREATE TRIGGER {table}_tri_au AFTER UPDATE ON {table}
+              WHEN old.email IS NOT new.email OR old.phone IS NOT new.phone BEGIN
               UPDATE {tri} SET key = {_tri_key('new.')} WHERE rowid = new.rowid;
             END""",
     ]
+
+
+def search_triggers_sql(table: str) -> list[str]:
+    return fts_triggers_sql(table) + tri_triggers_sql(table)
+
+
+_TRIGGER_SUFFIXES = ("search_ai", "search_ad", "search_au", "fts_ai", "fts_ad", "fts_au", "tri_ai", "tri_ad", "tri_au")
 
 
 # The ticket queue's default view: active tickets by SLA due (the WHERE matches reads.py's).
@@ -128,27 +151,36 @@ def secondary_indexes(table: str | None = None) -> list[tuple[str, str, str]]:
 def drop_derived(conn: sqlite3.Connection) -> None:
     """Drop secondary indexes and search triggers before a bulk load into empty tables.
 
-    Maintaining them row by row costs most of a bootstrap's time; ``build_derived`` makes them
-    again, in one pass per table, when the table is complete."""
+    Maintaining them row by row costs most of a bootstrap's time; ``build_derived`` and
+    ``build_fragments`` make them again, in one pass per table, when the table is complete."""
     for _, name, _sql in secondary_indexes():
         conn.execute(f"DROP INDEX IF EXISTS {name}")
     for table in FTS_COLUMNS:
-        for suffix in ("ai", "ad", "au"):
-            conn.execute(f"DROP TRIGGER IF EXISTS {table}_search_{suffix}")
+        for suffix in _TRIGGER_SUFFIXES:
+            conn.execute(f"DROP TRIGGER IF EXISTS {table}_{suffix}")
 
 
 def build_derived(conn: sqlite3.Connection, table: str) -> None:
-    """(Re)build a table's secondary indexes and search indexes, and restore its triggers."""
+    """(Re)build a table's secondary indexes and word index, and restore their triggers: what
+    lookups and search need. The email/phone fragment index is ``build_fragments``'s."""
     for _, _name, sql in secondary_indexes(table):
         conn.execute(sql.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
     if table in FTS_COLUMNS:
         conn.execute(f"INSERT INTO {table}_fts({table}_fts) VALUES ('rebuild')")
-        conn.execute(f"DELETE FROM {table}_tri")
-        conn.execute(f"INSERT INTO {table}_tri(rowid, key) SELECT rowid, {_tri_key('')} FROM {table}")
-        for suffix in ("ai", "ad", "au"):
-            conn.execute(f"DROP TRIGGER IF EXISTS {table}_search_{suffix}")
-        for sql in search_triggers_sql(table):
+        for suffix in ("fts_ai", "fts_ad", "fts_au", "search_ai", "search_ad", "search_au"):
+            conn.execute(f"DROP TRIGGER IF EXISTS {table}_{suffix}")
+        for sql in fts_triggers_sql(table):
             conn.execute(sql)
+
+
+def build_fragments(conn: sqlite3.Connection, table: str) -> None:
+    """(Re)build a table's email/phone fragment (trigram) index and restore its triggers."""
+    conn.execute(f"DELETE FROM {table}_tri")
+    conn.execute(f"INSERT INTO {table}_tri(rowid, key) SELECT rowid, {_tri_key('')} FROM {table}")
+    for suffix in ("tri_ai", "tri_ad", "tri_au"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {table}_{suffix}")
+    for sql in tri_triggers_sql(table):
+        conn.execute(sql)
 
 
 def _create_v1(db: sqlite_utils.Database) -> None:
@@ -223,7 +255,19 @@ def _create_v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _create_v1}
+def _split_search_triggers_v2(db: sqlite_utils.Database) -> None:
+    """v2: separate word-index and fragment-index triggers (the fragment index is re-indexed only
+    when an email or phone changes)."""
+    in_bulk = db.conn.execute("SELECT 1 FROM replica_meta WHERE key = 'bulk_tables'").fetchone()
+    for table in FTS_COLUMNS:
+        for suffix in _TRIGGER_SUFFIXES:
+            db.execute(f"DROP TRIGGER IF EXISTS {table}_{suffix}")
+        if not in_bulk:  # during a bulk load the triggers come back with the indexes
+            for sql in search_triggers_sql(table):
+                db.execute(sql)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _create_v1, 2: _split_search_triggers_v2}
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -27,7 +27,7 @@ class ConfigError(Exception):
 
 class SyncSettings(BaseModel):
     interval: float = Field(30.0, ge=1, le=86400, description="seconds between syncs (daemon and app)")
-    page_size: int = Field(2000, ge=1, le=5000, description="records per change-feed page")
+    page_size: int = Field(5000, ge=1, le=5000, description="records per change-feed page")
     batch_size: int = Field(500, ge=1, le=1000, description="ops per push request")
     connect_timeout: float = Field(5.0, gt=0, le=120)
     read_timeout: float = Field(30.0, gt=0, le=600)

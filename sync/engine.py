@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from cache.errors import MalformedPage, ReplicaError
 from cache.outbox import CUSTOMER_HISTORY
+from cache.pull import prepare_page
 from cache.replica import Replica
 from crm_tui.config import SyncSettings
 from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, format_datetime, utcnow
@@ -186,14 +187,21 @@ class SyncEngine:
         # The next page is fetched while this one is applied: the server's work and the wire
         # overlap the replica's. The cursor of a page is known before it is applied, and a
         # fetched page that never gets applied (an error, a stop) is simply dropped.
+        # Checking a page's rows (prepare_page) happens in the fetching thread too, overlapping
+        # the database work of the page before it.
         size = self.settings.page_size
+        gen = self.replica.pull.generation()
+
+        def fetch(cursor: str | None) -> dict:
+            return prepare_page(self.client.changes(cursor, size), gen)
+
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-prefetch") as pool:
-            ahead = pool.submit(self.client.changes, self.replica.cursor, size)
+            ahead = pool.submit(fetch, self.replica.cursor)
             while True:
                 self._check_stop()
                 page = ahead.result()
                 if page.get("has_more") is True and isinstance(page.get("cursor"), str):
-                    ahead = pool.submit(self.client.changes, page["cursor"], size)
+                    ahead = pool.submit(fetch, page["cursor"])
                 stats = self.replica.pull.apply_page(page)
                 report.pulled += stats.records
                 if stats.quarantined:

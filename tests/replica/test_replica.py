@@ -364,7 +364,7 @@ def test_bootstrap_builds_indexes_per_table_once_complete_and_search_works(repli
                                      upsert("contact", [contact_row("k1", "c2", name="Jo Smithson")])],
                                     cursor="s2", has_more=True, phase="snapshot"), "progress": progress})
     derived = _derived(replica)
-    assert "ix_customers_name" in derived and "customers_search_ai" in derived
+    assert "ix_customers_name" in derived and "customers_fts_ai" in derived
     assert "ix_contacts_name" not in derived
     assert {h.title for h in replica.search("smi").hits} >= {"Smith & Co", "Smithers Local"}
     replica.pull.apply_page(page([upsert("contact", [contact_row("k2", "c2")])], cursor="f1", phase="feed"))
@@ -387,3 +387,47 @@ def test_a_save_while_another_process_holds_the_lock_is_a_clear_error(replica, t
         replica.conn.execute("ROLLBACK")
     assert impatient.writes.update("customer", "c1", {"city": "Oslo"})["city"] == "Oslo"
     impatient.close()
+
+
+def test_a_v1_replica_is_migrated_in_place(tmp_path):
+    """Schema migrations: a replica written by the first schema (one trigger per table for both
+    search indexes) opens under the current one with its data, and search stays current."""
+    import sqlite3
+
+    from cache.schema import _create_v1
+    from sqlite_utils import Database
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    db = Database(conn)
+    _create_v1(db)
+    for table in ("customers", "contacts"):  # the v1 trigger names
+        for suffix in ("fts", "tri"):
+            for op in ("ai", "ad", "au"):
+                conn.execute(f"DROP TRIGGER {table}_{suffix}_{op}")
+    conn.execute("""CREATE TRIGGER customers_search_ai AFTER INSERT ON customers BEGIN
+        INSERT INTO customers_fts(rowid, name) VALUES (new.rowid, new.name); END""")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    r = Replica(path, tmp_path / "hot")
+    try:
+        assert r.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        triggers = {n for (n,) in r.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        assert "customers_search_ai" not in triggers and {"customers_fts_au", "contacts_tri_au"} <= triggers
+        r.pull.apply_page(page([upsert("customer", [customer_row("c1", name="Migrated Mary")])]))
+        assert [h.id for h in r.search("migrated").hits] == ["c1"]
+    finally:
+        r.close()
+
+
+def test_a_replica_from_a_newer_crm_tui_is_refused(tmp_path):
+    import sqlite3
+
+    from cache.errors import SchemaTooNew
+
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(SchemaTooNew):
+        Replica(path, tmp_path / "hot")

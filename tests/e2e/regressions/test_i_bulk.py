@@ -36,8 +36,8 @@ def test_bootstrap_interrupted_with_local_writes_keeps_fts_and_indexes(server_fa
         assert r.get_meta("bulk_tables") is None
         names = {row[0] for row in r.conn.execute("SELECT name FROM sqlite_master WHERE type IN ('index','trigger')")}
         missing = [n for _, n, _ in secondary_indexes() if n not in names]
-        missing += [f"{t}_search_{s}" for t in ("customers", "contacts") for s in ("ai", "ad", "au")
-                    if f"{t}_search_{s}" not in names]
+        missing += [f"{t}_{k}_{s}" for t in ("customers", "contacts") for k in ("fts", "tri")
+                    for s in ("ai", "ad", "au") if f"{t}_{k}_{s}" not in names]
         assert not missing, missing
         for t in ("customers", "contacts"):
             r.conn.execute(f"INSERT INTO {t}_fts({t}_fts, rank) VALUES('integrity-check', 1)")
