@@ -59,6 +59,14 @@ class HotCache:
             self.cache.set(key, (stamp, value))
         return value
 
+    def get_fresh(self, key: str, stamp: Hashable) -> Any:
+        """The entry for ``key`` if it was built from data at ``stamp``, else None (no building)."""
+        try:
+            entry = self.cache.get(key)
+        except Exception:
+            return None
+        return entry[1] if entry is not None and entry[0] == stamp else None
+
     def peek(self, key: str) -> Any:
         with contextlib.suppress(Exception):
             return self.cache.get(key)

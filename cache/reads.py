@@ -56,6 +56,10 @@ class Reads:
         row = self.conn.execute("SELECT name FROM users WHERE id = ?", (user_id,)).fetchone()
         return row[0] if row else user_id
 
+    def has_customers(self) -> bool:
+        """Whether any customer is in the replica (cheap, unlike counting a million)."""
+        return bool(self.conn.execute("SELECT EXISTS(SELECT 1 FROM customers)").fetchone()[0])
+
     def me(self) -> dict[str, Any] | None:
         me = self.replica.get_meta("me")
         return me if isinstance(me, dict) else None
@@ -313,9 +317,13 @@ class Reads:
 
     # ------------------------------------------------------------------ reports
 
-    def report_summary(self) -> dict[str, Any]:
+    def report_summary(self, *, cached_only: bool = False) -> dict[str, Any] | None:
         """Team-level figures (tickets by status and priority, revenue by month, win rate),
-        cached until the replica changes."""
+        cached until the replica changes. Building them scans millions of rows on a big
+        replica: with ``cached_only`` this answers None instead of building."""
+        stamp = self.replica.replica_stamp()
+        if cached_only:
+            return self.replica.hot.get_fresh("report:summary", stamp)
 
         def build() -> dict[str, Any]:
             c = self.conn
@@ -335,7 +343,7 @@ class Reads:
                 "win_rate": (won / (won + lost)) if won + lost else None,
             }
 
-        return self.replica.hot.get_or_build("report:summary", self.replica.replica_stamp(), build)
+        return self.replica.hot.get_or_build("report:summary", stamp, build)
 
     # ------------------------------------------------------------------ sync bookkeeping
 

@@ -35,6 +35,8 @@ from crm_tui.domain import ENTITIES, Entity, entity, utcnow
 class Replica:
     """The local replica at ``path`` (created if missing), with its hot cache in ``hot_dir``.
 
+    ``cache_mb`` and ``temp_in_memory`` size SQLite's page cache and where it sorts.
+
     ``durable=True`` (the default) makes every commit wait for the disk (synchronous=FULL):
     a save the UI acknowledged survives a crash or power cut. The sync worker's bulk pulls may
     open with ``durable=False``; a page and its cursor still commit together, so a crash only
@@ -42,7 +44,7 @@ class Replica:
     """
 
     def __init__(self, path: str | Path, hot_dir: str | Path | None = None, *, durable: bool = True,
-                 busy_timeout: float = 30.0):
+                 busy_timeout: float = 30.0, cache_mb: int = 64, temp_in_memory: bool = True):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -53,9 +55,15 @@ class Replica:
             os.chmod(self.path, 0o600)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        if not durable:
+            # The sync worker writes in bursts: let the WAL grow to ~40 MB before a commit has to
+            # checkpoint it, and checkpoint when a sync ends instead (``checkpoint``).
+            conn.execute("PRAGMA wal_autocheckpoint = 10000")
         conn.execute("PRAGMA foreign_keys = OFF")
-        conn.execute("PRAGMA temp_store = MEMORY")
-        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
+        # The app keeps a small page cache and sorts big results on disk (it lives all day next
+        # to other programs); the sync worker trades memory for speed while it runs.
+        conn.execute(f"PRAGMA temp_store = {'MEMORY' if temp_in_memory else 'FILE'}")
+        conn.execute(f"PRAGMA cache_size = -{int(cache_mb) * 1024}")
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         # "Now" for local writes (timestamps, default SLAs); the app hands in its own clock.
@@ -81,6 +89,11 @@ class Replica:
         with contextlib.suppress(Exception):
             self.conn.close()
         self.hot.close()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL back into the database file without waiting for readers (after a sync)."""
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def __enter__(self) -> Replica:
         return self

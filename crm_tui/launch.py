@@ -20,7 +20,7 @@ def run_app(paths: Paths, settings: Settings) -> int:
     paths.ensure()
     try:
         # The UI waits at most a few seconds for the sync worker's write lock, then says so.
-        replica = Replica(paths.replica, paths.cache_dir, busy_timeout=5.0)
+        replica = Replica(paths.replica, paths.cache_dir, busy_timeout=5.0, cache_mb=16, temp_in_memory=False)
     except ReplicaError as exc:
         print(f"crm-tui: {exc}")
         return 1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from textual import work
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
+from cache.replica import Replica
 from crm_tui.domain import TICKET_PRIORITIES, TICKET_STATUSES
 from screens.base import CrmScreen
 from screens.display import money, plain
@@ -45,13 +48,35 @@ class ReportsScreen(CrmScreen):
         self.query_one("#report-revenue", CrmTable).focus()
 
     def refresh_data(self) -> None:
-        report = self.replica.reads.report_summary()
+        fresh = self.replica.reads.report_summary(cached_only=True)
+        if fresh is not None:
+            self._show(fresh, self.replica.reads.pipeline())
+            return
+        # Aggregating millions of orders takes seconds: never on the UI thread.
+        self.query_one("#report-status", Static).update(Content.styled("Computing the figures…", "$text-muted"))
+        self._compute()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="report", description="report")
+    def _compute(self) -> None:
+        # Its own connection to the replica, so the screens stay answerable meanwhile.
+        with Replica(self.replica.path, self.replica.hot.directory) as replica:
+            report, stages = replica.reads.report_summary(), replica.reads.pipeline()
+        self.app.call_from_thread(self._show, report, stages)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "report" and event.state == WorkerState.ERROR:
+            self.query_one("#report-status", Static).update(
+                Content.styled(f"The figures could not be computed: {event.worker.error}", "$text-error"))
+
+    def _show(self, report: dict, pipeline: list) -> None:
+        if not self.is_mounted:
+            return
         self.query_one("#report-status", Static).update(
             bars("Tickets by status", report.get("tickets_by_status") or {}, TICKET_STATUSES))
         self.query_one("#report-priority", Static).update(
             bars("Active tickets by priority", report.get("active_by_priority") or {},
                  tuple(reversed(TICKET_PRIORITIES))))
-        stages = {s.stage: s.count for s in self.replica.reads.pipeline()}
+        stages = {s.stage: s.count for s in pipeline}
         rate = report.get("win_rate")
         win = (f"{rate * 100:.0f} %  ({stages.get('won', 0)} won, {stages.get('lost', 0)} lost)"
                if rate is not None else "no closed deals yet")

@@ -48,7 +48,9 @@ def sync_once(paths: Paths, settings: Settings, on_event: Progress | None = None
         return SyncReport(ok=True, by_daemon=True)
     try:
         with Replica(paths.replica, paths.cache_dir, durable=False) as replica:
-            return SyncEngine(replica, client, settings.sync, on_event, stop).run_once()
+            report = SyncEngine(replica, client, settings.sync, on_event, stop).run_once()
+            replica.checkpoint()
+            return report
     finally:
         client.close()
         lock.release()
@@ -78,6 +80,7 @@ def run_daemon(paths: Paths, settings: Settings, stop: threading.Event, interval
                         log.info(report.summary)
                     else:
                         log.warning(report.summary)
+                replica.checkpoint()
                 deadline = time.monotonic() + interval
                 while not stop.is_set() and time.monotonic() < deadline:
                     if stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):

@@ -155,14 +155,20 @@ def test_pipeline_empty(snap_compare, make_app, size):
     assert snap_compare(make_app("empty"), terminal_size=size, run_before=section("3"))
 
 
+async def reports_computed(pilot) -> None:
+    await pilot.press("escape", "7")
+    await pilot.app.workers.wait_for_complete()  # the figures are computed off the UI thread
+    await pilot.pause()
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_reports(snap_compare, make_app, size):
-    assert snap_compare(make_app(), terminal_size=size, run_before=section("7"))
+    assert snap_compare(make_app(), terminal_size=size, run_before=reports_computed)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_reports_empty(snap_compare, make_app, size):
-    assert snap_compare(make_app("empty"), terminal_size=size, run_before=section("7"))
+    assert snap_compare(make_app("empty"), terminal_size=size, run_before=reports_computed)
 
 
 # ----------------------------------------------------------------------------- sync, conflicts, rejected
