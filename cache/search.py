@@ -12,8 +12,8 @@ tiers, each an index range scan or an unranked FTS5 scan with a LIMIT:
 1. exact hits: an email address, a phone number (digits compared), a ticket or order number;
 2. names that start with what was typed (B-tree range on ``name COLLATE NOCASE``);
 3. words in a name that start with the typed words (FTS5 column filter, prefix indexes);
-4. the typed words anywhere: company, email, phone, city (FTS5), ranked by bm25 only when the
-   match set is small enough to score cheaply;
+4. the typed words anywhere: company, email, phone, city (FTS5). One unranked MATCH gives both
+   the count and the candidates; a small match set is ranked here by where the words are;
 5. substrings of an email or phone number (trigram index), for fragments like ``@acme`` or ``5512``.
 
 The total ("n of N") counts FTS matches up to a cap, reported as a lower bound beyond it.
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass, field
+import unicodedata
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from cache.schema import phone_key_sql
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from cache.replica import Replica
 
 COUNT_CAP = 1000
-RANK_BELOW = 300  # score with bm25 only when no more than this many rows match
+RANK_BELOW = 300  # rank a match set this small by where the words are; bigger ones by name first
 MAX_QUERY = 200  # characters considered; the rest of a pasted novel is ignored
 MAX_TERMS = 8
 
@@ -72,9 +73,45 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text[:MAX_QUERY])][:MAX_TERMS]
 
 
-def fts_prefix_query(terms: list[str]) -> str:
-    """A MATCH expression: every term as a quoted prefix, all required. Never FTS5 syntax from users."""
-    return " AND ".join('"' + t.replace('"', '""') + '"*' for t in terms)
+# Words that say little in a customer's name: a company's legal form, a mail domain's ending.
+# Dropped from a search that has other words (they would make FTS5 walk huge lists for nothing).
+WEAK_WORDS = frozenset({
+    "inc", "ltd", "llc", "gmbh", "ag", "sa", "sas", "sarl", "srl", "spa", "bv", "nv", "oy", "ab", "as",
+    "co", "corp", "plc", "pty", "pvt", "kk", "lda", "the", "and", "of", "com", "net", "org",
+})
+
+
+def fts_query(terms: list[str], *, complete_last: bool = False) -> str:
+    """A MATCH expression for typed words, all required. Words the user has finished (a space
+    followed) must match whole words; the one being typed matches as a prefix. Never FTS5
+    syntax from users: every word is quoted."""
+    strong = [t for t in terms if t not in WEAK_WORDS] or terms
+    if terms and strong[-1] != terms[-1]:
+        complete_last = True  # the word being typed was a weak one and is gone
+    parts = []
+    for i, t in enumerate(strong):
+        quoted = '"' + t.replace('"', '""') + '"'
+        parts.append(quoted if (i < len(strong) - 1 or complete_last) else quoted + "*")
+    return " AND ".join(parts)
+
+
+def _fold(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
+def _rank(hit: SearchHit, terms: list[str]) -> tuple:
+    """Where the typed words are: a name that starts with them, then names that contain them
+    as words, then the rest (company, email, city); customers before contacts; then by name."""
+    title = _fold(hit.title)
+    name_words = _WORD.findall(title)
+    folded = [_fold(t) for t in terms]
+    if title.startswith(" ".join(folded)):
+        tier = 0
+    elif all(any(w.startswith(t) for w in name_words) for t in folded):
+        tier = 1
+    else:
+        tier = 2
+    return (tier, hit.kind != "customer", title)
 
 
 def _fts_phrase(text: str) -> str:
@@ -88,7 +125,8 @@ class Search:
 
     def __call__(self, text: str, limit: int = 50) -> SearchResult:
         """Search the replica. Never raises for any input text."""
-        query = (text or "").strip()[:MAX_QUERY]
+        raw = (text or "")[:MAX_QUERY]
+        query = raw.strip()
         result = SearchResult(query=query)
         if not query:
             return result
@@ -103,21 +141,25 @@ class Search:
                     seen.add((h.kind, h.id))
                     hits.append(h)
 
-        terms = words(query)
+        total, capped = 0, False
         try:
             add(self._exact(query, limit))
-            if terms and len(hits) < limit:
-                add(self._name_prefix(query, limit - len(hits)))
-            total, capped = self._count(terms)
-            if terms and len(hits) < limit:
-                add(self._fts("name", terms, limit - len(hits) + len(seen)))
-            if terms and len(hits) < limit:
-                add(self._fts(None, terms, limit - len(hits) + len(seen), rank=total <= RANK_BELOW))
-            if len(hits) < limit and len(query) >= 3:
-                add(self._fragment(query, limit - len(hits) + len(seen)))
+            if "@" in query or (_PHONEISH.match(query) and sum(c.isdigit() for c in query) >= 5):
+                # An email address or a phone number: its exact hits and its fragments are the
+                # answer; the words in it ("com", "1") would only match half the replica.
+                add(self._fragment(query, limit))
+                total = len(hits)
+            else:
+                terms = words(query)
+                if terms:
+                    add(self._name_prefix(query, limit))
+                    found, total, capped = self._words(terms, complete_last=raw[-1:].isspace(), limit=limit)
+                    add(found)
+                if len(hits) < limit and len(query) >= 3:
+                    add(self._fragment(query, limit))
         except sqlite3.Error:
             # A search box must never take the app down; whatever was found so far stands.
-            total, capped = len(hits), False
+            capped = False
         result.hits = hits
         result.total = max(total, len(hits))
         result.capped = capped
@@ -163,22 +205,34 @@ class Search:
             order="ct.name COLLATE NOCASE")
         return out
 
-    def _fts(self, column: str | None, terms: list[str], limit: int, rank: bool = False) -> list[SearchHit]:
-        expr = fts_prefix_query(terms)
-        if column:
-            expr = f"{{{column}}} : ({expr})"
-        order = ""
-        if rank:
-            order = "ORDER BY bm25(customers_fts, 10.0, 5.0, 3.0, 3.0, 1.0)"
-        rowids = [r[0] for r in self.conn.execute(
-            f"SELECT rowid FROM customers_fts WHERE customers_fts MATCH ? {order} LIMIT ?", (expr, limit))]
-        out = self._customers_by_rowid(rowids, "name" if column else "text")
-        if len(out) < limit:
-            order = "ORDER BY bm25(contacts_fts, 10.0, 2.0, 3.0, 3.0)" if rank else ""
-            rowids = [r[0] for r in self.conn.execute(
-                f"SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ? {order} LIMIT ?", (expr, limit - len(out)))]
-            out += self._contacts_by_rowid(rowids, "name" if column else "text")
-        return out
+    def _words(self, terms: list[str], *, complete_last: bool, limit: int) -> tuple[list[SearchHit], int, bool]:
+        """Customers and contacts with every typed word: (hits, how many match, more than that?).
+
+        One unranked MATCH per table, capped at COUNT_CAP + 1 rows, gives both the count and the
+        candidates. A small match set is ranked here by where the words are (name first); a big
+        one (a 1-3 letter prefix) shows names whose words start with the typed ones first,
+        through a LIMITed name-column MATCH that stops as soon as it has enough."""
+        expr = fts_query(terms, complete_last=complete_last)
+        rowids = {}
+        for table in ("customers", "contacts"):
+            rowids[table] = [r[0] for r in self.conn.execute(
+                f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ? LIMIT ?", (expr, COUNT_CAP + 1))]
+        n = len(rowids["customers"]) + len(rowids["contacts"])
+        capped = n > COUNT_CAP
+        total = min(n, COUNT_CAP)
+        if n <= RANK_BELOW:
+            found = self._customers_by_rowid(rowids["customers"], "text")
+            found += self._contacts_by_rowid(rowids["contacts"], "text")
+            ranked = sorted(((_rank(h, terms), h) for h in found), key=lambda pair: pair[0])[:limit]
+            return [replace(h, match="name" if key[0] < 2 else "text") for key, h in ranked], total, capped
+        found = []
+        for table, fetch in (("customers", self._customers_by_rowid), ("contacts", self._contacts_by_rowid)):
+            named = [r[0] for r in self.conn.execute(
+                f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ? LIMIT ?", (f"{{name}} : ({expr})", limit))]
+            found += fetch(named, "name")
+        found += self._customers_by_rowid(rowids["customers"][:limit], "text")
+        found += self._contacts_by_rowid(rowids["contacts"][:limit], "text")
+        return found, total, capped
 
     def _fragment(self, query: str, limit: int) -> list[SearchHit]:
         needles = []
@@ -200,17 +254,6 @@ class Search:
                 "SELECT rowid FROM contacts_tri WHERE contacts_tri MATCH ? LIMIT ?", (phrase, limit))]
             out += self._contacts_by_rowid(rowids, "fragment")
         return out
-
-    def _count(self, terms: list[str]) -> tuple[int, bool]:
-        if not terms:
-            return 0, False
-        expr = fts_prefix_query(terms)
-        n = 0
-        for table in ("customers_fts", "contacts_fts"):
-            n += self.conn.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH ? LIMIT ?)", (expr, COUNT_CAP + 1)
-            ).fetchone()[0]
-        return (min(n, COUNT_CAP), n > COUNT_CAP)
 
     # ------------------------------------------------------------------ row fetching
 

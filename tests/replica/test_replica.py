@@ -431,3 +431,29 @@ def test_a_replica_from_a_newer_crm_tui_is_refused(tmp_path):
     conn.close()
     with pytest.raises(SchemaTooNew):
         Replica(path, tmp_path / "hot")
+
+
+def test_finished_words_match_whole_words_and_weak_words_are_dropped(replica):
+    rows = [
+        customer_row("c1", name="Smith & Sons", company="Smith Holdings Ltd"),
+        customer_row("c2", name="Anna Smithers", company="Globex Ltd"),
+        customer_row("c3", name="Zed", company="Zed Ltd"),
+    ]
+    replica.pull.apply_page(page([upsert("customer", rows)]))
+    assert {h.id for h in replica.search("smith").hits} == {"c1", "c2"}  # still typing: a prefix
+    assert {h.id for h in replica.search("smith ").hits} == {"c1"}  # a finished word: whole
+    assert {h.id for h in replica.search("smith sons").hits} == {"c1"}
+    # "ltd" is in every company: dropped when other words say more, kept when alone.
+    assert [h.id for h in replica.search("globex ltd").hits] == ["c2"]
+    assert replica.search("ltd").total == 3
+
+
+def test_an_email_or_phone_search_skips_the_word_index(replica):
+    rows = [customer_row("c1", email="info@acme.example", phone="+49 30 1234567"),
+            customer_row("c2", email="sales@acme.example", phone="+49 40 7654321")]
+    replica.pull.apply_page(page([upsert("customer", rows)]))
+    res = replica.search("info@acme.example")
+    assert [(h.id, h.match) for h in res.hits] == [("c1", "email")]
+    res = replica.search("+49 40 7654321")
+    assert [(h.id, h.match) for h in res.hits] == [("c2", "phone")]
+    assert [h.id for h in replica.search("@acme").hits] == ["c1", "c2"]
