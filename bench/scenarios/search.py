@@ -59,12 +59,12 @@ def query_set(replica: Any) -> list[tuple[str, str]]:
 
 def naive_search(conn: Any, text: str) -> int:
     """The straightforward design: rank every prefix match with bm25, take the best 50."""
-    from cache.search import fts_prefix_query, words
+    from cache.search import words
 
     terms = words(text)
     if not terms:
         return 0
-    expr = fts_prefix_query(terms)
+    expr = " AND ".join('"' + t.replace('"', '""') + '"*' for t in terms)  # every word as a prefix
     n = 0
     for table in ("customers_fts", "contacts_fts"):
         rows = conn.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY bm25({table}) LIMIT ?",
