@@ -244,6 +244,7 @@ def write_results(res: dict[str, Any], path: Path) -> None:
     _push(L, sc.get("push"))
     _memory(L, sc.get("memory"), sc.get("daemon"))
     _bounds(L, res)
+    _notes(L)
     L += ["## Method", "",
           "- `make bench` (1M customers) / `make bench-quick` (50k); `python -m bench --help` for options "
           "(`--only`, `--bootstrap-reps`, `--no-profile`, `--customers`).",
@@ -416,6 +417,15 @@ def _memory(L: list[str], m: dict[str, Any] | None, d: dict[str, Any] | None) ->
               f"{mb(d['rss_requested_sync_peak'])}",
               f"- daemon peak RSS over its life (VmHWM): {mb(d.get('daemon_hwm'))}; exit code after SIGTERM: {d['exit_code']}",
               ""]
+
+
+NOTES = Path(__file__).resolve().parent / "NOTES.md"
+
+
+def _notes(L: list[str]) -> None:
+    """The hand-written part: what was tried for each budget, and what is left (bench/NOTES.md)."""
+    if NOTES.exists():
+        L += [NOTES.read_text().rstrip(), ""]
 
 
 def _bounds(L: list[str], res: dict[str, Any]) -> None:
