@@ -394,8 +394,9 @@ def test_a_v1_replica_is_migrated_in_place(tmp_path):
     search indexes) opens under the current one with its data, and search stays current."""
     import sqlite3
 
-    from cache.schema import _create_v1
     from sqlite_utils import Database
+
+    from cache.schema import _create_v1
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
