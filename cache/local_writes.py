@@ -65,7 +65,7 @@ class LocalWrites:
                 raise ValidationError({"id": f"a {ent.name} with this id already exists"})
             self._write_row(ent, rid, record, version=0, insert=True)
             self._queue(ent.name, rid, "create", None, clean, {})
-            self.replica.bump_customer_revs(self._anchors(ent, rid, record))
+            self.replica.touch(ent, {**record, "id": rid})
         return self.replica.get(ent.name, rid)  # type: ignore[return-value]
 
     def update(self, entity_name: str, record_id: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +100,7 @@ class LocalWrites:
                 self._queue(ent.name, record_id, "update", current["version"], changes,
                             {k: current.get(k) for k in changes})
             self._write_row(ent, record_id, changes_to_store)
-            self.replica.bump_customer_revs(self._anchors(ent, record_id, current))
+            self.replica.touch(ent, current)
             return self.replica.get(ent.name, record_id)  # type: ignore[return-value]
 
     def delete(self, entity_name: str, record_id: str) -> None:
@@ -113,7 +113,6 @@ class LocalWrites:
             current = self.replica.get(ent.name, record_id)
             if current is None:
                 raise RecordNotFound(ent.name, record_id)
-            anchors = self._anchors(ent, record_id, current)
             open_op = self._open_op(ent.name, record_id)
             if open_op is not None and open_op["op"] == "create":
                 self.conn.execute("DELETE FROM outbox WHERE seq = ?", (open_op["seq"],))
@@ -132,7 +131,7 @@ class LocalWrites:
                 for child in CUSTOMER_CHILDREN:
                     self.conn.execute(f"DELETE FROM {child.table} WHERE customer_id = ?", (record_id,))
             self.conn.execute(f"DELETE FROM {ent.table} WHERE id = ?", (record_id,))
-            self.replica.bump_customer_revs(anchors)
+            self.replica.touch(ent, current)
 
     # ------------------------------------------------------------------ internals
 
@@ -186,17 +185,6 @@ class LocalWrites:
         if errors:
             raise ValidationError(errors)
 
-    def _anchors(self, ent, record_id: str, record: dict[str, Any]) -> set[str]:
-        """The customers whose views this change touches (for a user or territory: all of them)."""
-        if ent.anchor is None:
-            self.replica.bump_directory_rev()
-            return set()
-        if ent.anchor == "self":
-            return {record_id}
-        if ent.anchor == "customer_id" and record.get("customer_id"):
-            return {record["customer_id"]}
-        return set()
-
     def _open_op(self, entity_name: str, record_id: str) -> dict[str, Any] | None:
         """The newest pending op for the record that was never sent (so it may still change)."""
         cur = self.conn.execute(
@@ -230,12 +218,10 @@ class LocalWrites:
         kinds = {f.name: f.kind for f in ent.fields}
         if insert:
             names = ["id", *values.keys(), "version", "_gen"]
-            gen = int(self.replica.get_meta("resync_gen", 0) or 0)
-            params = [record_id, *(encode_value(kinds[k], v) for k, v in values.items()), version, gen]
+            params = [record_id, *(encode_value(kinds[k], v) for k, v in values.items()), version,
+                      self.replica.pull.generation()]
             self.conn.execute(
                 f"INSERT INTO {ent.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", params
             )
             return
-        sets = ", ".join(f"{k} = ?" for k in values)
-        params = [encode_value(kinds[k], v) for k, v in values.items()]
-        self.conn.execute(f"UPDATE {ent.table} SET {sets} WHERE id = ?", [*params, record_id])
+        self.replica.set_fields(ent, record_id, values)

@@ -306,12 +306,7 @@ class Outbox:
             kinds = {f.name: f.kind for f in ent.fields}
             mine = {f: v["mine"] for f, v in fields.items() if choices.get(f) == "mine" and f in kinds}
             theirs = {f: v["theirs"] for f, v in fields.items() if choices.get(f) != "mine" and f in kinds}
-            if theirs:
-                sets = ", ".join(f"{k} = ?" for k in theirs)
-                self.conn.execute(
-                    f"UPDATE {ent.table} SET {sets} WHERE id = ?",
-                    [*(encode_value(kinds[k], v) for k, v in theirs.items()), rid],
-                )
+            self.replica.set_fields(ent, rid, theirs)
             if mine:
                 now = format_datetime(self.replica.clock())
                 base_values = {f: fields[f]["theirs"] for f in mine}
@@ -320,12 +315,8 @@ class Outbox:
                     " created_at, updated_at) VALUES (?, 'update', ?, ?, ?, ?, ?, 'pending', ?, ?)",
                     (new_id("op_"), ent_name, rid, server_version, json.dumps(mine), json.dumps(base_values), now, now),
                 )
-                sets = ", ".join(f"{k} = ?" for k in mine)
-                self.conn.execute(
-                    f"UPDATE {ent.table} SET {sets} WHERE id = ?",
-                    [*(encode_value(kinds[k], v) for k, v in mine.items()), rid],
-                )
-            self.replica.bump_customer_revs(self._anchor(ent, current))
+                self.replica.set_fields(ent, rid, mine)
+            self.replica.touch(ent, current)
 
     # ------------------------------------------------------------------ rejected ops
 
@@ -349,12 +340,7 @@ class Outbox:
                 # Only while nothing newer was pulled: a pull since then already put the server's
                 # values in the row (a rejected op holds nothing back), under their version.
                 restore = {k: v for k, v in op.base_values.items() if k in kinds}
-                if restore:
-                    sets = ", ".join(f"{k} = ?" for k in restore)
-                    self.conn.execute(
-                        f"UPDATE {ent.table} SET {sets} WHERE id = ?",
-                        [*(encode_value(kinds[k], v) for k, v in restore.items()), op.record_id],
-                    )
+                self.replica.set_fields(ent, op.record_id, restore)
             elif op.op == "delete" and current is None and op.base_values:
                 row = {k: v for k, v in op.base_values.items() if k in kinds}
                 names = ["id", *row, "version"]
@@ -363,7 +349,7 @@ class Outbox:
                     [op.record_id, *(encode_value(kinds[k], v) for k, v in row.items()), op.base_values.get("version") or 0],
                 )
             self.request_refetch(op.entity, op.record_id)
-            self.replica.bump_customer_revs(self._anchor(ent, current or {**op.base_values, "id": op.record_id}))
+            self.replica.touch(ent, current or {**op.base_values, "id": op.record_id})
 
     def resend(self, seq: int, fields: dict[str, Any] | None = None) -> str:
         """Queue a rejected op again under a new op id, with ``fields`` corrected if given.
@@ -382,13 +368,8 @@ class Outbox:
             current = self.replica.get(op.entity, op.record_id)
             if op.op == "update" and current is None:
                 raise RecordNotFound(op.entity, op.record_id)
-            kinds = {f.name: f.kind for f in ent.fields}
-            if current is not None and new_fields:
-                sets = ", ".join(f"{k} = ?" for k in new_fields)
-                self.conn.execute(
-                    f"UPDATE {ent.table} SET {sets} WHERE id = ?",
-                    [*(encode_value(kinds[k], v) for k, v in new_fields.items()), op.record_id],
-                )
+            if current is not None:
+                self.replica.set_fields(ent, op.record_id, new_fields)
             op_id = new_id("op_")
             now = format_datetime(self.replica.clock())
             base_version = op.base_version if op.op != "create" else None
@@ -398,7 +379,7 @@ class Outbox:
                 (op_id, json.dumps(new_fields), base_version, now, seq),
             )
             if current is not None:
-                self.replica.bump_customer_revs(self._anchor(ent, current))
+                self.replica.touch(ent, current)
             return op_id
 
     # ------------------------------------------------------------------ refetch
@@ -426,11 +407,3 @@ class Outbox:
                 "INSERT INTO replica_meta(key, value) VALUES ('refetch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (json.dumps(left),),
             )
-
-    @staticmethod
-    def _anchor(ent, record: dict[str, Any]) -> set[str]:
-        if ent.anchor == "self":
-            return {record.get("id")} - {None}
-        if ent.anchor == "customer_id":
-            return {record.get("customer_id")} - {None}
-        return set()

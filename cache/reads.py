@@ -40,6 +40,18 @@ class Reads:
         names = [d[0] for d in cur.description]
         return [self.replica.decode_row(ent, r, names) for r in cur.fetchall()]
 
+    def _keyset(self, ent: Entity, where: str, params: list[Any], key: tuple[str, ...],
+                after: tuple[Any, ...] | None, limit: int, *, desc: bool = False) -> list[dict[str, Any]]:
+        """One page of ``ent`` rows matching ``where``, ordered by the ``key`` expressions, after
+        (or, descending, before) the key of the previous page's last row."""
+        direction = " DESC" if desc else ""
+        sql = f"SELECT * FROM {ent.table} WHERE {where}"
+        if after is not None:
+            sql += f" AND ({', '.join(key)}) {'<' if desc else '>'} ({', '.join('?' * len(key))})"
+            params = [*params, *after]
+        sql += f" ORDER BY {', '.join(k + direction for k in key)} LIMIT ?"
+        return self._rows(ent, sql, [*params, limit])
+
     # ------------------------------------------------------------------ directory
 
     def users(self) -> dict[str, dict[str, Any]]:
@@ -117,17 +129,8 @@ class Reads:
                  limit: int = 100) -> list[dict[str, Any]]:
         """Contacts, primary first, then by name; ``after`` is ``contact_key`` of the previous
         page's last row (an exact keyset: no row skipped or repeated at page edges)."""
-        ent = ENTITIES["contact"]
-        order = "ORDER BY -coalesce(is_primary, 0), lower(name), id"
-        if after is None:
-            return self._rows(ent, f"SELECT * FROM contacts WHERE customer_id = ? {order} LIMIT ?",
-                              (customer_id, limit))
-        return self._rows(
-            ent,
-            f"SELECT * FROM contacts WHERE customer_id = ? AND (-coalesce(is_primary, 0), lower(name), id) > (?, ?, ?) "
-            f"{order} LIMIT ?",
-            (customer_id, *after, limit),
-        )
+        return self._keyset(ENTITIES["contact"], "customer_id = ?", [customer_id],
+                            ("-coalesce(is_primary, 0)", "lower(name)", "id"), after, limit)
 
     @staticmethod
     def contact_key(row: dict[str, Any]) -> tuple[int, str, str]:
@@ -135,45 +138,21 @@ class Reads:
 
     def orders(self, customer_id: str, *, before: tuple[str, str] | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Orders newest first; ``before`` is the (order_date, id) of the last row of the previous page."""
-        ent = ENTITIES["order"]
-        if before is None:
-            return self._rows(
-                ent, "SELECT * FROM orders WHERE customer_id = ? ORDER BY order_date DESC, id DESC LIMIT ?",
-                (customer_id, limit))
-        return self._rows(
-            ent,
-            "SELECT * FROM orders WHERE customer_id = ? AND (order_date, id) < (?, ?) "
-            "ORDER BY order_date DESC, id DESC LIMIT ?",
-            (customer_id, before[0], before[1], limit),
-        )
+        return self._keyset(ENTITIES["order"], "customer_id = ?", [customer_id], ("order_date", "id"), before,
+                            limit, desc=True)
 
-    def tickets_for_customer(self, customer_id: str, *, limit: int = 50, offset_key: tuple[str, str] | None = None) -> list[dict[str, Any]]:
-        ent = ENTITIES["ticket"]
-        if offset_key is None:
-            return self._rows(
-                ent, "SELECT * FROM tickets WHERE customer_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
-                (customer_id, limit))
-        return self._rows(
-            ent,
-            "SELECT * FROM tickets WHERE customer_id = ? AND (created_at, id) < (?, ?) "
-            "ORDER BY created_at DESC, id DESC LIMIT ?",
-            (customer_id, offset_key[0], offset_key[1], limit),
-        )
+    def tickets_for_customer(self, customer_id: str, *, limit: int = 50,
+                             offset_key: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+        """A customer's tickets, newest first; ``offset_key`` is the (created_at, id) of the last row."""
+        return self._keyset(ENTITIES["ticket"], "customer_id = ?", [customer_id], ("created_at", "id"), offset_key,
+                            limit, desc=True)
 
     def deals_for_customer(self, customer_id: str, *, after: tuple[int, str, str] | None = None,
                            limit: int = 50) -> list[dict[str, Any]]:
         """Open deals first, then won and lost, each by close date; ``after`` is ``deal_key`` of
         the previous page's last row."""
-        ent = ENTITIES["deal"]
-        key = "(stage IN ('won', 'lost'), coalesce(close_date, ''), id)"
-        if after is None:
-            return self._rows(ent, f"SELECT * FROM deals WHERE customer_id = ? ORDER BY {key[1:-1]} LIMIT ?",
-                              (customer_id, limit))
-        return self._rows(
-            ent,
-            f"SELECT * FROM deals WHERE customer_id = ? AND {key} > (?, ?, ?) ORDER BY {key[1:-1]} LIMIT ?",
-            (customer_id, *after, limit),
-        )
+        return self._keyset(ENTITIES["deal"], "customer_id = ?", [customer_id],
+                            ("stage IN ('won', 'lost')", "coalesce(close_date, '')", "id"), after, limit)
 
     @staticmethod
     def deal_key(row: dict[str, Any]) -> tuple[int, str, str]:
@@ -196,15 +175,7 @@ class Reads:
             where, key = "deal_id = ?", deal_id
         else:
             where, key = "customer_id = ?", customer_id
-        if before is None:
-            return self._rows(
-                ent, f"SELECT * FROM activities WHERE {where} ORDER BY occurred_at DESC, id DESC LIMIT ?", (key, limit))
-        return self._rows(
-            ent,
-            f"SELECT * FROM activities WHERE {where} AND (occurred_at, id) < (?, ?) "
-            "ORDER BY occurred_at DESC, id DESC LIMIT ?",
-            (key, before[0], before[1], limit),
-        )
+        return self._keyset(ent, where, [key], ("occurred_at", "id"), before, limit, desc=True)
 
     # ------------------------------------------------------------------ ticket queue
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
-from cache.codec import decode_value
+from cache.codec import decode_value, encode_value
 from cache.errors import ReplicaBusy, ReplicaError
 from cache.hot import HotCache
 from cache.local_writes import LocalWrites
@@ -191,6 +191,25 @@ class Replica:
             "INSERT INTO replica_meta(key, value) VALUES ('rev', '1') "
             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
+
+    def set_fields(self, ent: Entity, record_id: str, values: dict[str, Any]) -> None:
+        """Write wire values into a stored record's columns (inside the caller's transaction)."""
+        if not values:
+            return
+        kinds = {f.name: f.kind for f in ent.fields}
+        sets = ", ".join(f"{k} = ?" for k in values)
+        self.conn.execute(f"UPDATE {ent.table} SET {sets} WHERE id = ?",
+                          [*(encode_value(kinds[k], v) for k, v in values.items()), record_id])
+
+    def touch(self, ent: Entity, record: dict[str, Any]) -> None:
+        """Mark the assembled views built from ``record`` stale: its customer's, or every view
+        naming users and territories (inside the changing transaction)."""
+        if ent.anchor is None:
+            self.bump_directory_rev()
+        elif ent.anchor == "self" and record.get("id"):
+            self.bump_customer_revs([record["id"]])
+        elif ent.anchor == "customer_id" and record.get("customer_id"):
+            self.bump_customer_revs([record["customer_id"]])
 
     def bump_epoch(self) -> None:
         """Retire every assembled view at once (call inside the changing transaction)."""
