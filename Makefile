@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test lint demo bench bench-quick server clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install test lint demo bench bench-quick server clean secret-service
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,7 +21,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: lint
+# The tests keep secrets in a real Secret Service (gnome-keyring on a private D-Bus session that
+# tests/support/secret_service.py starts), never in the developer's own keyring.
+secret-service:
+	@command -v gnome-keyring-daemon >/dev/null && command -v dbus-daemon >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends gnome-keyring dbus-daemon >/dev/null; }
+
+test: lint secret-service
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 demo: $(STAMP)

@@ -3,6 +3,9 @@
 A ``Replica`` is one connection; open one per thread (the app's screens use one, the sync
 worker its own). Every write goes through ``transaction()``, which takes SQLite's write lock up
 front (BEGIN IMMEDIATE) so a reader never sees half a change.
+
+Given a ``key``, the file (and its WAL) is SQLCipher-encrypted, and so is the hot cache beside it.
+Where the key comes from is not this layer's business: ``crm_tui.replicas.open_replica`` finds it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +23,8 @@ from typing import Any
 import sqlite_utils
 
 from cache.codec import decode_value, encode_value
-from cache.errors import ReplicaBusy, ReplicaError
+from cache.errors import ReplicaBusy, ReplicaError, ReplicaKeyError, ReplicaNotEncrypted
+from cache.exports import export_file
 from cache.hot import HotCache
 from cache.local_writes import LocalWrites
 from cache.outbox import Outbox
@@ -29,13 +32,19 @@ from cache.pull import PullApplier
 from cache.reads import Reads
 from cache.schema import migrate
 from cache.search import Search
+from cache.sqlite import connect_keyed, has_plaintext_header, sqlite3
 from crm_tui.domain import ENTITIES, Entity, entity, utcnow
 
 
 class Replica:
     """The local replica at ``path`` (created if missing), with its hot cache in ``hot_dir``.
 
-    ``cache_mb`` and ``temp_in_memory`` size SQLite's page cache and where it sorts.
+    ``key`` (32 raw bytes) opens or creates an encrypted replica; None means a plaintext one.
+    Raises ReplicaKeyError when the key does not open the file (or the file is encrypted and no
+    key was given), ReplicaNotEncrypted when a key is given for a plaintext file.
+
+    ``cache_mb`` and ``temp_in_memory`` size SQLite's page cache and where it sorts (an encrypted
+    replica always sorts in memory: SQLite's temporary files are not encrypted).
 
     ``durable=True`` (the default) makes every commit wait for the disk (synchronous=FULL):
     a save the UI acknowledged survives a crash or power cut. The sync worker's bulk pulls may
@@ -43,14 +52,15 @@ class Replica:
     costs a re-download.
     """
 
-    def __init__(self, path: str | Path, hot_dir: str | Path | None = None, *, durable: bool = True,
-                 busy_timeout: float = 30.0, cache_mb: int = 64, temp_in_memory: bool = True):
+    def __init__(self, path: str | Path, hot_dir: str | Path | None = None, *, key: bytes | None = None,
+                 durable: bool = True, busy_timeout: float = 30.0, cache_mb: int = 64, temp_in_memory: bool = True):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=busy_timeout, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise ReplicaError(f"cannot open the replica at {self.path}: {exc}") from None
+        self._key = key
+        self._options = {"durable": durable, "busy_timeout": busy_timeout, "cache_mb": cache_mb,
+                         "temp_in_memory": temp_in_memory}
+        hot_dir = Path(hot_dir) if hot_dir is not None else self.path.parent / "hot-cache"
+        conn = self._connect(busy_timeout)
         with contextlib.suppress(OSError):
             os.chmod(self.path, 0o600)
         conn.execute("PRAGMA journal_mode = WAL")
@@ -62,7 +72,7 @@ class Replica:
         conn.execute("PRAGMA foreign_keys = OFF")
         # The app keeps a small page cache and sorts big results on disk (it lives all day next
         # to other programs); the sync worker trades memory for speed while it runs.
-        conn.execute(f"PRAGMA temp_store = {'MEMORY' if temp_in_memory else 'FILE'}")
+        conn.execute(f"PRAGMA temp_store = {'MEMORY' if temp_in_memory or key is not None else 'FILE'}")
         conn.execute(f"PRAGMA cache_size = -{int(cache_mb) * 1024}")
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
@@ -70,12 +80,13 @@ class Replica:
         self.clock: Callable[[], dt.datetime] = utcnow
         self._lock = threading.RLock()
         self._depth = 0
+        self._closers: list[Callable[[], None]] = []
         migrate(self.db)
         if self.get_meta("replica_id") is None:
             with self.transaction():
                 self.conn.execute("INSERT OR IGNORE INTO replica_meta(key, value) VALUES ('replica_id', ?)",
                                   (json.dumps(uuid.uuid4().hex),))
-        self.hot = HotCache(hot_dir if hot_dir is not None else self.path.parent / "hot-cache")
+        self.hot = HotCache(hot_dir, secret=key)
         # The replica's parts, each over this one connection.
         self.reads = Reads(self)
         self.search = Search(self)
@@ -85,10 +96,52 @@ class Replica:
 
     # ------------------------------------------------------------------ lifecycle
 
+    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        """Open and key the connection, and prove the key by reading the schema."""
+        plaintext = has_plaintext_header(str(self.path))
+        if plaintext and self._key is not None:
+            raise ReplicaNotEncrypted(f"the replica at {self.path} is not encrypted yet; "
+                                      "run `crm-tui encrypt` to encrypt it in place")
+        try:
+            conn = connect_keyed(str(self.path), self._key, timeout=busy_timeout)
+        except sqlite3.Error as exc:
+            raise ReplicaError(f"cannot open the replica at {self.path}: {exc}") from None
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if plaintext is False and self._key is None:
+                raise ReplicaKeyError(f"the replica at {self.path} is encrypted and no key was given") from None
+            if plaintext is False:
+                raise ReplicaKeyError(f"the key does not open the replica at {self.path} "
+                                      "(a wrong key or passphrase, or a damaged file)") from None
+            raise ReplicaError(f"cannot open the replica at {self.path}: {exc}") from None
+        return conn
+
+    @property
+    def encrypted(self) -> bool:
+        return self._key is not None
+
+    def export_file(self, destination: str | Path, *, overwrite: bool = False) -> Any:
+        """A text stream for an export to ``destination``; see ``cache.exports.export_file``
+        (in progress, the rows are sealed in this replica's directory, never in plaintext)."""
+        return export_file(self.path.parent, Path(destination), overwrite=overwrite)
+
+    def reopen(self, **options: Any) -> Replica:
+        """Another connection to this replica (same key and hot cache), e.g. for a worker thread;
+        ``options`` override this one's (``durable``, ``busy_timeout``, ``cache_mb``, ...)."""
+        return Replica(self.path, self.hot.directory, key=self._key, **{**self._options, **options})
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.conn.close()
         self.hot.close()
+        while self._closers:
+            self._closers.pop()()
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once, after the connection is closed (e.g. to release a file lock)."""
+        self._closers.append(callback)
 
     def checkpoint(self) -> None:
         """Copy the WAL back into the database file without waiting for readers (after a sync)."""

@@ -5,6 +5,7 @@ Every failure ends as one line on stderr and a non-zero exit code; tracebacks ar
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import logging
@@ -17,6 +18,7 @@ from typing import Any
 
 import click
 
+from cache.errors import ReplicaError, ReplicaKeyError
 from crm_tui import __version__, credentials
 from crm_tui.config import ConfigError, Settings, load_settings
 from crm_tui.paths import Paths
@@ -27,6 +29,26 @@ EXIT_USAGE = 2
 EXIT_NOT_CONFIGURED = 3
 EXIT_OFFLINE = 4
 EXIT_LOCKED = 5
+
+
+def open_failure(exc: Exception) -> None:
+    """End the command for a replica that cannot be opened, with the exit code for why."""
+    from crm_tui.replicas import ReplicaInUse, UnlockError
+
+    if isinstance(exc, ReplicaInUse):
+        fail(str(exc), EXIT_LOCKED)
+    fail(str(exc), EXIT_NOT_CONFIGURED if isinstance(exc, UnlockError | ReplicaKeyError) else EXIT_FAILED)
+
+
+def unlock_replica(obj: Context) -> None:
+    """Get the replica's key now, asking for a passphrase if this is a terminal, so nothing later
+    (a worker, the daemon loop) has to ask."""
+    from crm_tui.replicas import UnlockError, replica_key_for
+
+    try:
+        replica_key_for(obj.paths, obj.settings, interactive=sys.stdin.isatty())
+    except (UnlockError, ReplicaError) as exc:
+        open_failure(exc)
 
 
 class Context:
@@ -103,21 +125,32 @@ def login(obj: Context, server: str, token_stdin: bool) -> None:
             me = client.me()
     except SyncError as exc:
         fail(f"login failed: {exc}", EXIT_NOT_CONFIGURED)
-    owner = _replica_owner(obj.paths)
+    owner = _replica_owner(obj)
     if owner and owner.get("id") != me.get("id"):
         fail(f"this replica ({obj.paths.data_dir}) belongs to {owner.get('name') or owner.get('id')}; "
              "log in with another --data-dir for another account", EXIT_USAGE)
-    path = credentials.save(obj.paths, credentials.Credentials(server=server.rstrip("/"), token=token))
-    click.echo(f"logged in to {server} as {me.get('name')} ({me.get('role')}); token stored in {path}")
+    from crm_tui.keyring_store import KeyringUnavailable
+
+    try:
+        where = credentials.save(obj.paths, credentials.Credentials(server=server.rstrip("/"), token=token),
+                                 store=obj.settings.security.token_store)
+    except KeyringUnavailable as exc:
+        fail(f"cannot store the token: {exc}; set security.token_store = \"file\" to keep it in a 0600 file, "
+             "or give it to each command in CRM_TUI_TOKEN", EXIT_NOT_CONFIGURED)
+    click.echo(f"logged in to {server} as {me.get('name')} ({me.get('role')}); token stored in {where}")
 
 
-def _replica_owner(paths: Paths) -> dict | None:
-    if not paths.replica.exists():
+def _replica_owner(obj: Context) -> dict | None:
+    if not obj.paths.replica.exists():
         return None
-    from cache.replica import Replica
+    from crm_tui.replicas import UnlockError, open_replica
 
-    with Replica(paths.replica, paths.cache_dir) as replica:
-        me = replica.get_meta("me")
+    unlock_replica(obj)
+    try:
+        with open_replica(obj.paths, obj.settings) as replica:
+            me = replica.get_meta("me")
+    except (UnlockError, ReplicaError) as exc:
+        open_failure(exc)
     return me if isinstance(me, dict) else None
 
 
@@ -139,6 +172,7 @@ def logout(obj: Context) -> None:
 @click.pass_obj
 def sync(obj: Context, mode: str | None, interval: float | None, quiet: bool) -> None:
     """Sync the replica with the server: push pending writes, then pull changes."""
+    from crm_tui.replicas import UnlockError
     from sync.errors import LockHeld, NotConfigured
     from sync.runner import run_daemon, sync_once
 
@@ -146,6 +180,7 @@ def sync(obj: Context, mode: str | None, interval: float | None, quiet: bool) ->
         fail("say --once or --daemon", EXIT_USAGE)
     obj.paths.ensure()
     settings = obj.settings
+    unlock_replica(obj)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -161,11 +196,15 @@ def sync(obj: Context, mode: str | None, interval: float | None, quiet: bool) ->
             fail(str(exc), EXIT_LOCKED)
         except NotConfigured as exc:
             fail(str(exc), EXIT_NOT_CONFIGURED)
+        except (UnlockError, ReplicaError) as exc:
+            open_failure(exc)
         sys.exit(code)
     try:
         report = sync_once(obj.paths, settings, terminal_progress(sys.stderr.isatty() and not quiet), stop)
     except NotConfigured as exc:
         fail(str(exc), EXIT_NOT_CONFIGURED)
+    except (UnlockError, ReplicaError) as exc:
+        open_failure(exc)
     if report.by_daemon:
         click.echo("a sync daemon holds this replica; asked it to sync now")
         return
@@ -183,11 +222,39 @@ def status(obj: Context, as_json: bool) -> None:
     """What the replica holds and how its sync stands."""
     from crm_tui.status import collect_status, format_status
 
-    info = collect_status(obj.paths)
+    if obj.paths.replica.exists():
+        from crm_tui.replicas import UnlockError, replica_key_for
+
+        # A passphrase is asked for in a terminal; a replica that cannot be opened is reported below.
+        with contextlib.suppress(UnlockError, ReplicaError):
+            replica_key_for(obj.paths, obj.settings, interactive=sys.stdin.isatty())
+    info = collect_status(obj.paths, obj.settings)
     if as_json:
         click.echo(json.dumps(info, indent=2, sort_keys=True))
     else:
         click.echo(format_status(info))
+
+
+@cli.command()
+@click.pass_obj
+def encrypt(obj: Context) -> None:
+    """Encrypt an existing plaintext replica in place, keeping pending edits."""
+    from crm_tui.encrypt import encrypt_replica
+    from crm_tui.replicas import ReplicaInUse, UnlockError
+    from sync.errors import LockHeld
+
+    try:
+        result = encrypt_replica(obj.paths, obj.settings, interactive=sys.stdin.isatty())
+    except (LockHeld, ReplicaInUse) as exc:
+        fail(f"{exc}; stop it (the app, `crm-tui sync --daemon`) and run `crm-tui encrypt` again", EXIT_LOCKED)
+    except (UnlockError, ReplicaError) as exc:
+        open_failure(exc)
+    if result.already:
+        click.echo(f"the replica at {obj.paths.replica} is already encrypted")
+        return
+    where = "the OS keyring" if result.key_store == "keyring" else "your passphrase"
+    click.echo(f"encrypted the replica at {obj.paths.replica} in place: {result.records:,} records, "
+               f"{result.pending:,} pending edits kept; its key is protected by {where}")
 
 
 @cli.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
@@ -36,6 +36,17 @@ class SyncSettings(BaseModel):
     backoff_max: float = Field(30.0, gt=0, le=600, description="largest retry delay, seconds")
 
 
+class SecuritySettings(BaseModel):
+    encrypt_replica: bool = Field(
+        True, description="encrypt the replica, its outbox and the hot cache (false: plaintext, with a "
+                          "warning on every start)")
+    key_store: Literal["auto", "keyring", "passphrase"] = Field(
+        "auto", description="where a new replica key goes: the OS keyring, or wrapped by a passphrase "
+                            "(auto: the keyring when a secure one exists, else a passphrase)")
+    token_store: Literal["keyring", "file"] = Field(
+        "keyring", description="where `login` keeps the API token: the OS keyring, or (opt-in) a 0600 file")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRM_TUI_", env_nested_delimiter="__", extra="forbid")
 
@@ -45,6 +56,7 @@ class Settings(BaseSettings):
         default_factory=dict, description="binding id -> keys, e.g. {'app.search' = 'f2'}"
     )
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     # Switches for deterministic runs (snapshot tests, demos on a projector).
     clock: str | None = Field(None, description="freeze the app clock at this ISO date-time")
     animations: bool = True

@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from cache.replica import Replica
-from crm_tui import credentials
+from cache.errors import ReplicaError
+from cache.sqlite import has_plaintext_header
+from crm_tui import credentials, replica_key
+from crm_tui.config import Settings
 from crm_tui.domain import ENTITIES, parse_datetime, utcnow
 from crm_tui.paths import Paths
+from crm_tui.replicas import UnlockError, open_replica
 from sync.lock import holder_pid
 
 
@@ -21,19 +24,49 @@ def _age(ts: str | None, now: dt.datetime) -> float | None:
         return None
 
 
-def collect_status(paths: Paths) -> dict[str, Any]:
-    creds = credentials.load(paths)
+def encryption_status(paths: Paths) -> dict[str, Any]:
+    """Whether the replica is encrypted and where its key lives (nothing here is secret)."""
+    plaintext = has_plaintext_header(str(paths.replica))
+    try:
+        info = replica_key.read_key_info(paths)
+    except UnlockError:
+        info = None
+    return {"encrypted": plaintext is False, "key_store": info["store"] if info and plaintext is not True else None,
+            "keyring": info.get("keyring") if info else None}
+
+
+def _describe_encryption(enc: dict[str, Any]) -> str:
+    if not enc["encrypted"]:
+        return "OFF: the replica is plaintext (`crm-tui encrypt` encrypts it)"
+    where = {"keyring": f"the OS keyring ({enc['keyring'] or 'keyring'})", "passphrase": "a passphrase"}
+    return f"on (SQLCipher, AES-256); key in {where.get(enc['key_store'], 'an unknown place')}"
+
+
+def collect_status(paths: Paths, settings: Settings) -> dict[str, Any]:
+    try:
+        creds = credentials.load(paths)
+        token_error = None
+    except credentials.TokenUnavailable as exc:
+        creds, token_error = None, str(exc)
     now = utcnow()
     info: dict[str, Any] = {
         "server": creds.server if creds else None,
         "logged_in": creds is not None,
+        "token_store": creds.store if creds else None,
+        "token_error": token_error,
         "replica": str(paths.replica),
         "replica_exists": paths.replica.exists(),
         "sync_lock_pid": holder_pid(paths.lock),
     }
     if not paths.replica.exists():
         return info
-    with Replica(paths.replica, paths.cache_dir) as replica:
+    info["encryption"] = encryption_status(paths)
+    try:
+        replica = open_replica(paths, settings)
+    except (ReplicaError, UnlockError) as exc:
+        info["replica_error"] = str(exc)
+        return info
+    with replica:
         me = replica.get_meta("me")
         last_sync = replica.get_meta("last_sync_at")
         counts = replica.outbox.counts()
@@ -67,6 +100,10 @@ def collect_status(paths: Paths) -> dict[str, Any]:
     return info
 
 
+TOKEN_STORES = {"keyring": "the OS keyring", "file": "a 0600 file (security.token_store = \"file\")",
+                "env": "CRM_TUI_TOKEN"}
+
+
 def _ago(seconds: float | None) -> str:
     if seconds is None:
         return "never"
@@ -84,8 +121,16 @@ def format_status(info: dict[str, Any]) -> str:
     me = info.get("user") or {}
     who = f" as {me.get('name')} ({me.get('role')})" if me else ""
     lines.append(f"server        {info['server'] or 'not configured (crm-tui login --server URL)'}{who}")
+    if info.get("token_error"):
+        lines.append(f"token         {info['token_error']}")
+    elif info.get("token_store"):
+        lines.append(f"token         in {TOKEN_STORES.get(info['token_store'], info['token_store'])}")
     lines.append(f"replica       {info['replica']}" + ("" if info["replica_exists"] else " (not created yet)"))
-    if info["replica_exists"]:
+    if info.get("encryption"):
+        lines.append(f"encryption    {_describe_encryption(info['encryption'])}")
+    if info.get("replica_error"):
+        lines.append(f"cannot open   {info['replica_error']}")
+    elif info["replica_exists"]:
         size = info["replica_bytes"] / 1e6
         lines.append(f"size          {size:,.1f} MB")
         recs = info["records"]

@@ -8,7 +8,6 @@ from textual.content import Content
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from cache.replica import Replica
 from crm_tui.domain import TICKET_PRIORITIES, TICKET_STATUSES
 from screens.base import CrmScreen
 from screens.display import money, plain
@@ -59,7 +58,7 @@ class ReportsScreen(CrmScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="report", description="report")
     def _compute(self) -> None:
         # Its own connection to the replica, so the screens stay answerable meanwhile.
-        with Replica(self.replica.path, self.replica.hot.directory, cache_mb=8, temp_in_memory=False) as replica:
+        with self.replica.reopen(cache_mb=8, temp_in_memory=False) as replica:
             report, stages = replica.reads.report_summary(), replica.reads.pipeline()
         self.app.call_from_thread(self._show, report, stages)
 

@@ -14,7 +14,6 @@ The engine knows nothing of Textual: progress goes out through a plain callback.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from cache.errors import MalformedPage, ReplicaError
 from cache.outbox import CUSTOMER_HISTORY
 from cache.pull import prepare_page
 from cache.replica import Replica
+from cache.sqlite import sqlite3
 from crm_tui.config import SyncSettings
 from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, format_datetime, utcnow
 from crm_tui.syncstate import SyncEvent, SyncReport

@@ -7,11 +7,11 @@ import logging
 import threading
 import time
 
-from cache.replica import Replica
 from crm_tui import credentials
 from crm_tui.config import Settings
 from crm_tui.domain import format_datetime, utcnow
 from crm_tui.paths import Paths
+from crm_tui.replicas import open_replica
 from crm_tui.syncstate import SyncEvent, SyncReport
 from sync.client import CrmClient
 from sync.engine import Progress, SyncEngine
@@ -22,15 +22,18 @@ log = logging.getLogger("crm_tui.sync")
 
 
 def _client(paths: Paths, settings: Settings) -> CrmClient:
-    creds = credentials.load(paths)
+    try:
+        creds = credentials.load(paths)
+    except credentials.TokenUnavailable as exc:
+        raise NotConfigured(str(exc)) from None
     if creds is None:
         raise NotConfigured("no server configured for this replica; run `crm-tui login --server URL` first")
     return CrmClient(creds.server, creds.token, settings.sync)
 
 
-def request_daemon_sync(paths: Paths) -> None:
+def request_daemon_sync(paths: Paths, settings: Settings) -> None:
     """Ask the daemon holding the lock to sync now (it polls for this once a second)."""
-    with Replica(paths.replica, paths.cache_dir) as replica:
+    with open_replica(paths, settings) as replica:
         replica.set_meta("sync_requested", format_datetime(utcnow()))
 
 
@@ -44,10 +47,10 @@ def sync_once(paths: Paths, settings: Settings, on_event: Progress | None = None
         lock = SyncLock(paths.lock).acquire()
     except LockHeld:
         client.close()
-        request_daemon_sync(paths)
+        request_daemon_sync(paths, settings)
         return SyncReport(ok=True, by_daemon=True)
     try:
-        with Replica(paths.replica, paths.cache_dir, durable=False) as replica:
+        with open_replica(paths, settings, durable=False) as replica:
             report = SyncEngine(replica, client, settings.sync, on_event, stop).run_once()
             replica.checkpoint()
             return report
@@ -66,7 +69,7 @@ def run_daemon(paths: Paths, settings: Settings, stop: threading.Event, interval
     lock = SyncLock(paths.lock).acquire()
     client = _client(paths, settings)
     try:
-        with Replica(paths.replica, paths.cache_dir, durable=False) as replica:
+        with open_replica(paths, settings, durable=False) as replica:
             engine = SyncEngine(replica, client, settings.sync, on_event, stop)
             log.info("daemon started (pid lock %s, every %.0fs)", paths.lock, interval)
             while not stop.is_set():

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cache.replica import Replica
 from crm_tui.config import Settings
+from crm_tui.replicas import open_replica
 from screens.app import CrmApp
 from screens.conflicts import ConflictResolveScreen
 from screens.customer import Customer360Screen
@@ -28,7 +28,7 @@ def anyio_backend():
 
 def open_app(client: ClientReplica) -> CrmApp:
     settings = Settings(sync=client.sync_settings, animations=False, sync_in_app=True)
-    replica = Replica(client.paths.replica, client.paths.cache_dir)
+    replica = open_replica(client.paths, client.settings)
 
     def runner(on_event):
         return sync_once(client.paths, settings, on_event)
