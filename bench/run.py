@@ -22,6 +22,7 @@ from bench import dataset, procs
 from bench.machine import machine_info
 from bench.procs import ServerProc, run_worker, vm_hwm
 from bench.stats import median
+from bench.variant import VARIANTS
 
 FULL_CUSTOMERS = 1_000_000
 QUICK_CUSTOMERS = 50_000
@@ -41,6 +42,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCENARIOS)} (without bootstrap, "
                                   "the replica and server copy of the previous run are reused)")
     p.add_argument("--no-profile", action="store_true", help="skip the profiles of missed budgets")
+    p.add_argument("--encryption", choices=("both", "on", "off"), default="both",
+                   help="run every scenario on an encrypted replica, a plaintext one, or both in turn (default)")
     p.add_argument("--report-only", action="store_true",
                    help="only rewrite the results file from the last run's bench/.work/run/results.json")
     p.add_argument("--output", default=str(procs.ROOT / "bench" / "RESULTS.md"), help="where to write the results")
@@ -48,8 +51,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Run:
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, variant: str = "encrypted"):
         self.args = args
+        self.variant = variant
+        self.encrypted = variant == "encrypted"
         self.quick = args.quick
         self.customers = args.customers or (QUICK_CUSTOMERS if args.quick else FULL_CUSTOMERS)
         self.seed = args.seed
@@ -59,11 +64,12 @@ class Run:
         if unknown:
             sys.exit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
         self.reps = args.bootstrap_reps or (3 if self.quick else 2)
-        self.work = dataset.WORK / "run"
+        self.work = dataset.WORK / "run" / variant
         self.replica_dir = self.work / "replica"
         self.state_file = self.work / "state.json"
         self.results: dict[str, Any] = {
             "mode": "quick" if self.quick else "full",
+            "variant": variant,
             "customers": self.customers,
             "seed": self.seed,
             "command": "python -m bench " + " ".join(sys.argv[1:]),
@@ -96,7 +102,7 @@ class Run:
         self.save()
 
     def worker(self, name: str, cfg: dict[str, Any], **kw: Any) -> dict[str, Any]:
-        return run_worker(name, cfg, self.work / "workers", **kw)
+        return run_worker(name, {**cfg, "encrypted": self.encrypted}, self.work / "workers", **kw)
 
     @property
     def replica_db(self) -> str:
@@ -106,7 +112,7 @@ class Run:
 
     def execute(self) -> None:
         self.results["machine"] = machine_info()
-        say(f"{self.results['mode']} run: {self.customers:,} customers, seed {self.seed}")
+        say(f"{self.results['mode']} run, {self.variant} replica: {self.customers:,} customers, seed {self.seed}")
         db, seed_s = dataset.seeded_db(self.customers, self.seed, say)
         self.results["dataset"] = {"file": str(db.relative_to(procs.ROOT)), "bytes": dataset.file_size(db),
                                    "seeded_now_s": seed_s}
@@ -150,7 +156,8 @@ class Run:
                 from bench.scenarios import daemon
 
                 self.scenario("daemon", lambda: daemon.run(self.replica_dir, self.work, srv.url, self.users.agent,
-                                                           self.users.admin, 10.0 if self.quick else 20.0))
+                                                           self.users.admin, 10.0 if self.quick else 20.0,
+                                                           self.encrypted))
 
     def _reuse(self) -> bool:
         try:
@@ -233,40 +240,54 @@ class Run:
         return {"tui": tui, "floor": floor}
 
 
+VARIANT_CHOICE = {"both": VARIANTS, "on": ("encrypted",), "off": ("plaintext",)}
+
+
+def combined(runs: list[Run]) -> dict[str, Any]:
+    """One results dict for the report: each variant's results, in the order they ran."""
+    return {"variants": {r.variant: r.results for r in runs}}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    if args.report_only:
-        from bench.report import summary_table, write_results
+    from bench.report import summary_table, write_results
 
-        results = json.loads((dataset.WORK / "run" / "results.json").read_text())
+    results_file = dataset.WORK / "run" / "results.json"
+    if args.report_only:
+        results = json.loads(results_file.read_text())
         write_results(results, Path(args.output))
         print(summary_table(results))
         return
-    run = Run(args)
 
     def on_term(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
     status = 0
-    try:
-        run.execute()
-    except KeyboardInterrupt:
-        run.results["interrupted"] = True
-        say("interrupted; stopping what was started and writing what was measured")
-        status = 130
-    except Exception as exc:
-        run.results["errors"]["run"] = f"{type(exc).__name__}: {exc}"
-        traceback.print_exc()
-        status = 1
-    finally:
-        procs.cleanup()
-        run.save()
-    from bench.report import summary_table, write_results
-
+    runs: list[Run] = []
+    for variant in VARIANT_CHOICE[args.encryption]:
+        run = Run(args, variant)
+        runs.append(run)
+        try:
+            run.execute()
+        except KeyboardInterrupt:
+            run.results["interrupted"] = True
+            say("interrupted; stopping what was started and writing what was measured")
+            status = 130
+        except Exception as exc:
+            run.results["errors"]["run"] = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+            status = 1
+        finally:
+            procs.cleanup()
+            run.save()
+        if status == 130:
+            break
+    results = combined(runs)
+    results_file.write_text(json.dumps(results, indent=1, default=str))
     path = Path(args.output)
-    write_results(run.results, path)
+    write_results(results, path)
     print()
-    print(summary_table(run.results))
+    print(summary_table(results))
     print(f"\nwrote {path}")
     sys.exit(status)
