@@ -1,9 +1,10 @@
 """The orchestrator behind ``python -m bench [--quick]``: data set, servers, scenarios, RESULTS.md.
 
 Scenario order: 4 (bootstrap, which also makes the full replica the others use), 1, 3, 2, 7 (TUI),
-then, against a running server, 5, 6 and 7 (daemon). Each scenario's figures are written to
-bench/.work/run/results.json as they arrive; RESULTS.md is written at the end (also after a
-failure or Ctrl-C, with what was measured so far).
+then, against a running server, 5, 6 and 7 (daemon). With ``--encryption both`` (the default)
+each scenario runs on an encrypted replica, then on a plaintext one, before the next scenario.
+Each scenario's figures are written to bench/.work/run/<variant>/results.json as they arrive;
+RESULTS.md is written at the end (also after a failure or Ctrl-C, with what was measured so far).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +112,9 @@ class Run:
 
     # ------------------------------------------------------------------ the run
 
-    def execute(self) -> None:
+    def execute(self) -> Iterator[str]:
+        """The run, one scenario at a time: yields after each, so the variants can take turns
+        (their figures then share the machine's conditions as closely as can be)."""
         self.results["machine"] = machine_info()
         say(f"{self.results['mode']} run, {self.variant} replica: {self.customers:,} customers, seed {self.seed}")
         db, seed_s = dataset.seeded_db(self.customers, self.seed, say)
@@ -129,20 +133,26 @@ class Run:
             self.only.add("bootstrap")
         self.results["dataset"]["counts"] = dataset.server_counts(self.server_db)
         self.save()
+        yield "setup"
         self.scenario("bootstrap", self.bootstrap)
+        yield "bootstrap"
         if not (self.replica_dir / "replica.db").exists():
             raise RuntimeError("no full replica (the bootstrap failed); nothing else can be measured")
         self.results["replica"] = {"bytes": dataset.file_size(self.replica_dir / "replica.db")}
         self.scenario("search", lambda: self.worker("search", {
             "replica": self.replica_db, "hot_dir": str(self.work / "hot-search"),
             "profile": "search" if self.profile else None}))
+        yield "search"
         self.scenario("c360", lambda: self.worker("c360", {
             "replica": self.replica_db, "hot_dir": str(self.work / "hot-c360"), "customers": 300,
             "profile": "c360" if self.profile else None}))
+        yield "c360"
         self.scenario("tui", lambda: self.worker("tui", {
             "replica": self.replica_db, "hot_dir": str(self.work / "hot-tui"), "rounds": 3,
             "profile": "tui" if self.profile else None}))
+        yield "tui"
         self.scenario("memory", self.memory)
+        yield "memory"
         if self.only & {"incremental", "push", "daemon"}:
             with ServerProc(self.server_db, self.work / "server.log") as srv:
                 common = {"replica": self.replica_db, "hot_dir": str(self.replica_dir / "hot-cache"), "url": srv.url,
@@ -150,14 +160,17 @@ class Run:
                 self.scenario("incremental", lambda: self.worker("incremental", {
                     **common, "rounds": 5, "profile": "incremental" if self.profile else None},
                     sample={"server": srv.pid}))
+                yield "incremental"
                 self.scenario("push", lambda: self.worker("push", {
                     **common, "rounds": 3 if self.quick else 2, "profile_push": "push" if self.profile else None},
                     sample={"server": srv.pid}))
+                yield "push"
                 from bench.scenarios import daemon
 
                 self.scenario("daemon", lambda: daemon.run(self.replica_dir, self.work, srv.url, self.users.agent,
                                                            self.users.admin, 10.0 if self.quick else 20.0,
                                                            self.encrypted))
+                yield "daemon"
 
     def _reuse(self) -> bool:
         try:
@@ -264,25 +277,33 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     status = 0
-    runs: list[Run] = []
-    for variant in VARIANT_CHOICE[args.encryption]:
-        run = Run(args, variant)
-        runs.append(run)
-        try:
-            run.execute()
-        except KeyboardInterrupt:
+    runs = [Run(args, variant) for variant in VARIANT_CHOICE[args.encryption]]
+    turns = {run.variant: run.execute() for run in runs}
+    try:
+        while turns:
+            for run in runs:  # scenario by scenario, the variants take turns
+                if run.variant not in turns:
+                    continue
+                try:
+                    next(turns[run.variant])
+                except StopIteration:
+                    del turns[run.variant]
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:
+                    run.results["errors"]["run"] = f"{type(exc).__name__}: {exc}"
+                    traceback.print_exc()
+                    status = 1
+                    del turns[run.variant]
+    except KeyboardInterrupt:
+        for run in runs:
             run.results["interrupted"] = True
-            say("interrupted; stopping what was started and writing what was measured")
-            status = 130
-        except Exception as exc:
-            run.results["errors"]["run"] = f"{type(exc).__name__}: {exc}"
-            traceback.print_exc()
-            status = 1
-        finally:
-            procs.cleanup()
+        say("interrupted; stopping what was started and writing what was measured")
+        status = 130
+    finally:
+        procs.cleanup()
+        for run in runs:
             run.save()
-        if status == 130:
-            break
     results = combined(runs)
     results_file.write_text(json.dumps(results, indent=1, default=str))
     path = Path(args.output)
