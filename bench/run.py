@@ -90,11 +90,11 @@ class Run:
     def scenario(self, name: str, fn: Any) -> None:
         if name not in self.only:
             return
-        say(f"scenario {name} ...")
+        say(f"scenario {name} ({self.variant} replica) ...")
         t0 = time.perf_counter()
         try:
             self.results["scenarios"][name] = fn()
-            say(f"scenario {name} done in {time.perf_counter() - t0:.0f} s")
+            say(f"scenario {name} ({self.variant}) done in {time.perf_counter() - t0:.0f} s")
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one failing scenario must not cost the others
