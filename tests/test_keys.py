@@ -55,3 +55,14 @@ def test_product_code_opens_the_replica_only_through_open_replica():
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Replica":
                     offenders.append(str(path.relative_to(ROOT)))
     assert sorted(set(offenders)) == ["cache/replica.py", "crm_tui/replicas.py"]
+
+
+def test_destroying_a_key_leaves_the_replica_unreadable(tmp_path):
+    """What a remote wipe calls: the keyring entry and the key file go, and nothing opens it."""
+    paths = paths_in(tmp_path)
+    replica_key.create(paths, Settings())
+    name = f"replica-key:{replica_key.read_key_info(paths)['key_id']}"
+    replica_key.destroy(paths)
+    assert keyring_store.get_secret(name) is None and not replica_key.key_file(paths).exists()
+    with pytest.raises(replica_key.UnlockError, match="key description .* is missing"):
+        replica_key.unlock(paths)
