@@ -64,5 +64,5 @@ def test_destroying_a_key_leaves_the_replica_unreadable(tmp_path):
     name = f"replica-key:{replica_key.read_key_info(paths)['key_id']}"
     replica_key.destroy(paths)
     assert keyring_store.get_secret(name) is None and not replica_key.key_file(paths).exists()
-    with pytest.raises(replica_key.UnlockError, match="key description .* is missing"):
+    with pytest.raises(replica_key.UnlockError, match=r"key description .* is missing"):
         replica_key.unlock(paths)
