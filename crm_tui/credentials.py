@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 from crm_tui import keyring_store
 from crm_tui.paths import Paths
+from crm_tui.private_files import write_private_json
 
 STORES = ("keyring", "file")
 
@@ -57,16 +57,7 @@ def _read(path: Path) -> dict:
 
 
 def _write(paths: Paths, data: dict[str, Any]) -> None:
-    paths.config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=paths.config_dir, prefix=".credentials-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-        os.replace(tmp, paths.credentials)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private_json(paths.credentials, data)
 
 
 def _secret_name(paths: Paths) -> str:

@@ -15,7 +15,6 @@ import getpass
 import json
 import os
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ from cache.sealing import KEY_BYTES, SealBroken, Sealer
 from crm_tui import keyring_store
 from crm_tui.config import Settings
 from crm_tui.paths import Paths
+from crm_tui.private_files import write_private_json
 
 KEY_FILE = "replica-key.json"
 PASSPHRASE_ENV = "CRM_TUI_PASSPHRASE"
@@ -63,21 +63,7 @@ def read_key_info(paths: Paths) -> dict[str, Any] | None:
 def _publish_key_info(paths: Paths, info: dict[str, Any]) -> bool:
     """Write the key file unless one exists; False if another process wrote one first (two
     processes opening a new replica at once must agree on one key)."""
-    paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=paths.data_dir, prefix=".replica-key-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, key_file(paths))
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    return write_private_json(key_file(paths), info, exclusive=True)
 
 
 def _keyring_name(info: dict[str, Any]) -> str:

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from support.server import stop_process
+
 START_TIMEOUT = 20.0
 PASSWORD = b"test-login-keyring"
 
@@ -70,11 +72,5 @@ class SecretService:
 
     def __exit__(self, *exc: object) -> None:
         for proc in reversed(self._procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+            stop_process(proc)
         self._procs.clear()
