@@ -66,7 +66,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.store = store
-    app.state.limiter = RateLimiter(rate_limit, burst) if rate_limit else None
+    app.state.limiter = RateLimiter(store, rate_limit, burst) if rate_limit else None
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     if test_hooks:

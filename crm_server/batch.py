@@ -1,7 +1,6 @@
 """Batch writes, ``POST /v1/batch``: many ops, one result each (docs/sync-protocol.md).
 
-The whole batch is one write transaction (so it holds the commit-sequence lock once) and every
-op runs in its own savepoint: a rejected op rolls back only itself. An op's result is stored in
+The whole batch is one write transaction and every op runs in its own savepoint: a rejected op rolls back only itself. An op's result is stored in
 the same savepoint as its effect, which is what makes a re-sent batch apply exactly once.
 """
 
@@ -15,7 +14,7 @@ from pydantic import ValidationError as ShapeError
 
 from crm_server.errors import Unauthorized
 from crm_server.scope import SYSTEM, Caller, load_caller
-from crm_server.store import Store, StoredOpResult, StoredRecord, WriteTx
+from crm_server.store import RecordExists, RecordMissing, Store, StoredOpResult, StoredRecord, WriteTx
 from crm_tui.domain import (
     ENTITIES,
     ID_RE,
@@ -46,12 +45,16 @@ def apply_batch(store: Store, user_id: str, ops: Sequence[Any], *, now: dt.datet
     A bad op never fails the batch. Raises Unauthorized if the user no longer exists or is
     inactive, and StoreError/StoreBusy if the database itself fails (then nothing was applied).
     """
-    with store.write() as tx:
+    def run_all(tx: WriteTx) -> list[dict]:
         caller = load_caller(tx, user_id)
         if caller is None:
             raise Unauthorized("this token's user no longer exists or is inactive")
         run = _BatchRun(tx, caller, now or utcnow())
         return [run.apply(raw) for raw in ops]
+
+    # Run again from the start if the transaction lost a race with another writer (PostgreSQL
+    # deadlock): nothing of the lost attempt was committed.
+    return store.transact(run_all)
 
 
 def _result(op_id: str | None, status: str, **kw: Any) -> dict[str, Any]:
@@ -130,6 +133,10 @@ class _BatchRun:
                 return result
         except OpRejected as exc:
             return _rejected(op.op_id, exc.code, exc.message, exc.fields)
+        except RecordMissing:  # deleted by a concurrent writer after the checks above
+            return _rejected(op.op_id, "not_found", "a record this op needs no longer exists")
+        except RecordExists:  # created by a concurrent writer after the checks above
+            return _rejected(op.op_id, "exists", f"a {ent.label.lower()} with id {op.id} already exists")
         except ValidationError as exc:
             return _rejected(op.op_id, "validation", "some fields are invalid", exc.errors)
 
@@ -149,8 +156,9 @@ class _BatchRun:
     # ------------------------------------------------------------------ checks
 
     def _visible(self, ent: Entity, record_id: str) -> StoredRecord:
-        """The live record if the caller may see it; otherwise OpRejected (deleted / not_found)."""
-        current = self.tx.get(ent, record_id)
+        """The live record, locked for this batch, if the caller may see it; otherwise OpRejected
+        (deleted / not_found)."""
+        current = self.tx.lock(ent, record_id)
         if current is not None and self.caller.sees(current.territory):
             return current
         if current is None:

@@ -1,7 +1,8 @@
 """``crm-server``: serve the API, seed demo data, manage users and tokens, compact the change log.
 
-Every command takes ``--db PATH`` (default ``./crm-server.db``); the SQLite file is created with
-zero configuration when missing. Errors print one line on stderr and exit non-zero.
+Every command takes ``--db PATH`` (default ``./crm-server.db``; the SQLite file is created with
+zero configuration when missing) or ``--db postgresql://...`` (an existing, possibly empty,
+PostgreSQL database). Opening a database creates or migrates its schema. Errors print one line on stderr and exit non-zero.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ USER = ENTITIES["user"]
 DEFAULT_DB = "./crm-server.db"
 
 db_option = click.option(
-    "--db", "db_path", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False), help="SQLite database file"
+    "--db", "db_path", default=DEFAULT_DB, show_default=True, metavar="PATH|URL",
+    help="a SQLite database file, or a postgresql://user@host:port/dbname URL",
 )
 
 
@@ -123,7 +125,7 @@ def compact(db_path: str, before_seq: int | None, keep_days: float | None) -> No
         result = store.compact(before_seq=before_seq, keep_days=keep_days)
     finally:
         store.close()
-    click.echo(f"purged {result.purged:,} change rows; cursors below sequence {result.horizon} must resync")
+    click.echo(f"purged {result.purged:,} change rows; cursors from before them must resync")
 
 
 @main.group()
