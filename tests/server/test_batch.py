@@ -12,10 +12,11 @@ from support.server import ServerProcess, UserSpec, make_op
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, database):
     users = [UserSpec("ada", "admin"), UserSpec("alex", "agent"), UserSpec("bea", "agent"),
              UserSpec("sam", "sales", ("dach",))]
-    with ServerProcess(tmp_path_factory.mktemp("batch") / "crm.db", seed_customers=10, users=users) as s:
+    path = tmp_path_factory.mktemp("batch") / "crm.db"
+    with ServerProcess(path, database=database(path), seed_customers=10, users=users) as s:
         yield s
 
 

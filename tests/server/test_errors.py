@@ -9,9 +9,10 @@ from support.server import ServerProcess, UserSpec, make_op
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, database):
     users = [UserSpec("ada", "admin"), UserSpec("sam", "sales", ("dach",)), UserSpec("gone", "agent")]
-    with ServerProcess(tmp_path_factory.mktemp("errors") / "crm.db", seed_customers=5, users=users) as s:
+    path = tmp_path_factory.mktemp("errors") / "crm.db"
+    with ServerProcess(path, database=database(path), seed_customers=5, users=users) as s:
         yield s
 
 

@@ -17,10 +17,11 @@ ORDER = list(ENTITIES)
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, database):
     users = [UserSpec("ada", "admin"), UserSpec("alex", "agent"), UserSpec("sam", "sales", ("dach",)),
              UserSpec("fay", "sales", ("africa",))]
-    with ServerProcess(tmp_path_factory.mktemp("feed") / "crm.db", seed_customers=25, users=users) as s:
+    path = tmp_path_factory.mktemp("feed") / "crm.db"
+    with ServerProcess(path, database=database(path), seed_customers=25, users=users) as s:
         yield s
 
 
@@ -191,7 +192,7 @@ def test_compaction_makes_older_cursors_resync(srv):
         srv.batch([make_op("create", "territory", "compact-t", {"name": "Compact"})])
         fresh = MiniReplica()
         fresh.pull(c)
-        store = open_store(srv.db_path)
+        store = open_store(srv.db_url)
         try:
             with store.read() as tx:
                 head = tx.info().head

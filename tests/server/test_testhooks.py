@@ -11,8 +11,9 @@ from support.server import ServerProcess, UserSpec, make_op
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    with ServerProcess(tmp_path_factory.mktemp("hooks") / "crm.db", seed_customers=3,
+def srv(tmp_path_factory, database):
+    path = tmp_path_factory.mktemp("hooks") / "crm.db"
+    with ServerProcess(path, database=database(path), seed_customers=3,
                        users=[UserSpec("ada", "admin")]) as s:
         yield s
 

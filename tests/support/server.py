@@ -1,7 +1,9 @@
 """Run the REAL crm-server in a subprocess on a free loopback port, for tests.
 
 Nothing is mocked: the server is ``python -m crm_server.cli serve`` over a SQLite file in a temp
-dir, seeded (deterministically, with a fixed "now") and given users before it starts.
+dir — or, with ``database="postgresql://..."``, over a real PostgreSQL database (the ``backend``
+fixture picks; see tests/conftest.py) — seeded (deterministically, with a fixed "now") and given
+users before it starts.
 
 Fixtures (tests/conftest.py)::
 
@@ -29,8 +31,10 @@ Handy methods: ``server.batch(ops, user=...)`` (POST /v1/batch, returns the resu
 ``server.add_user(...)``, ``server.grant(name, territory)`` / ``server.revoke(...)`` (territory
 changes go through the store, so the feed backfills / exits), ``server.fault(path=..., status=...)``
 (the ``/_test/fault`` hook: see crm_server/testhooks.py), ``server.restart()``, ``server.stop()``.
-Use it directly as a context manager too: ``with ServerProcess(tmp_path / "crm.db") as srv: ...``.
-The server's stderr goes to ``<db>.server.log`` (``server.log_text()``) for when a test fails.
+Use it directly as a context manager too: ``with ServerProcess(tmp_path / "crm.db") as srv: ...``
+(on PostgreSQL: ``ServerProcess(tmp_path / "crm.db", database=url)``; ``srv.db_url`` is what
+``--db`` gets either way). The server's stderr goes to ``<db_path>.server.log``
+(``server.log_text()``) for when a test fails.
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ def make_op(op: str, entity: str, record_id: str, fields: dict | None = None, ba
 class ServerProcess:
     """A crm-server subprocess over ``db_path``; a context manager (start on enter, stop on exit)."""
 
-    db_path: Path | str
+    db_path: Path | str  # the SQLite file; with ``database`` set, only names the log file
     seed_customers: int = 20
     seed: int = 1
     users: list[UserSpec] | tuple[UserSpec, ...] | None = None
@@ -99,12 +103,18 @@ class ServerProcess:
     user_ids: dict[str, str] = field(default_factory=dict)
     url: str = ""
     proc: subprocess.Popen | None = None
+    database: str | None = None  # a postgresql:// URL to serve instead of the SQLite file
 
     TERRITORIES = (
         "uk-ireland", "dach", "benelux", "france", "iberia", "italy", "nordics", "cee", "middle-east", "africa",
         "us-east", "us-central", "us-west", "canada", "mexico", "south-america", "anz", "japan-korea", "india",
         "southeast-asia",
     )
+
+    @property
+    def db_url(self) -> str:
+        """What ``--db`` gets: the PostgreSQL URL, or the SQLite file's path."""
+        return self.database or str(self.db_path)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -123,7 +133,7 @@ class ServerProcess:
         from crm_server.store import open_store
 
         self.db_path = Path(self.db_path)
-        store = open_store(self.db_path)
+        store = open_store(self.db_url)
         try:
             seed_database(store, customers=self.seed_customers, seed=self.seed, now=self.now)
             for spec in DEFAULT_USERS if self.users is None else self.users:
@@ -136,7 +146,7 @@ class ServerProcess:
     def start(self) -> None:
         """Start the server and wait until /health answers. Raises RuntimeError with its log."""
         self.log_path = Path(self.db_path).with_suffix(".server.log")
-        cmd = [sys.executable, "-m", "crm_server.cli", "serve", "--db", str(self.db_path), "--port", "0",
+        cmd = [sys.executable, "-m", "crm_server.cli", "serve", "--db", self.db_url, "--port", "0",
                "--rate-limit", str(self.rate_limit or 0)]
         if self.test_hooks:
             cmd.append("--test-hooks")
@@ -222,7 +232,7 @@ class ServerProcess:
     def _store(self):
         from crm_server.store import open_store
 
-        return open_store(self.db_path)
+        return open_store(self.db_url)
 
     def add_user(self, name: str, role: str = "agent", territories: tuple[str, ...] | list[str] = (),
                  team: str | None = None) -> str:
