@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,9 +33,15 @@ from crm_server.store.base import (
     iter_chunks,
     previous,
 )
-from crm_server.store.pg_schema import SCHEMA_LOCK, create_or_upgrade, maintain_partitions
+from crm_server.store.pg_schema import (
+    SCHEMA_LOCK,
+    create_or_upgrade,
+    ensure_partition,
+    existing_partitions,
+    maintain_partitions,
+)
 from crm_server.store.pg_tx import PostgresReadTx, PostgresWriteTx
-from crm_server.store.schema import q, writable_columns
+from crm_server.store.schema import PARTITIONED, q, writable_columns
 from crm_tui.domain import Entity
 
 POOL_SIZE = 10  # connections per server process
@@ -263,6 +270,13 @@ class PostgresStore(Store):
                 raise _store_error(exc) from exc
         return 0.0 if ok else (1.0 - tokens) / rate
 
+    def renew_identity(self) -> None:
+        """Give this database a new epoch and cursor key. For a copy of another database (a
+        template, a staging clone): the cursors of the original must get 410 here, not be read."""
+        with self.write() as tx:
+            tx.conn.execute("UPDATE store_info SET epoch = %s, cursor_key = %s",
+                            (secrets.token_hex(8), secrets.token_bytes(32)))
+
     def close(self) -> None:
         pool = getattr(self, "_pool", None)
         if pool is not None:
@@ -276,9 +290,11 @@ class PostgresBulkLoader(BulkLoader):
     def __init__(self, tx: PostgresWriteTx):
         self.tx = tx
         self.conn = tx.conn
+        self._existing: set[str] | None = None
 
     def add(self, ent: Entity, rows: Iterable[Sequence[Any]]) -> int:
         names = writable_columns(ent)
+        date_idx = names.index(PARTITIONED[ent.name]) if ent.name in PARTITIONED else None
         tags = [i for i, c in enumerate(names) if ent.by_name.get(c) is not None and ent.by_name[c].kind == "tags"]
         territory_idx = names.index("territory") if ent.anchor is not None else None
         xid = None
@@ -286,6 +302,8 @@ class PostgresBulkLoader(BulkLoader):
         copy_rows = f"COPY {q(ent.table)} ({', '.join(map(q, [*names, 'version']))}) FROM STDIN"
         with self.conn.cursor() as cur:
             for chunk in iter_chunks(rows, 20_000):
+                if date_idx is not None:
+                    self._partitions(ent, {str(r[date_idx])[:7] for r in chunk})
                 seqs = self.tx.alloc(len(chunk))
                 xid = self.tx.change_values(0)[1][0]
                 with cur.copy(copy_rows) as copy:
@@ -300,6 +318,13 @@ class PostgresBulkLoader(BulkLoader):
                         copy.write_row((s, xid, ent.name, r[0], "upsert", territory))
                 total += len(chunk)
         return total
+
+    def _partitions(self, ent: Entity, months: set[str]) -> None:
+        """Make the partitions of the months about to be loaded (COPY never fills the default)."""
+        if self._existing is None:
+            self._existing = existing_partitions(self.conn, ent.table)
+        for month in sorted(months):
+            ensure_partition(self.conn, ent, dt.date.fromisoformat(month + "-01"), self._existing)
 
     def set_counter(self, counter: str, value: int) -> None:
         if counter not in ("ticket", "order"):

@@ -6,9 +6,9 @@ order); ``date`` for dates; ``bigint`` for integers and money; ``boolean``; ``js
 and per-field versions.
 
 Orders are range-partitioned on ``order_date``, one partition per month, made ahead of time
-(:data:`MONTHS_BACK` .. :data:`MONTHS_AHEAD` around today, by every :meth:`Store.maintain`); an
-order dated outside them lands in ``orders_default`` and maintenance moves it into a partition
-of its own month.
+(:data:`MONTHS_BACK` .. :data:`MONTHS_AHEAD` around today, by every :meth:`Store.maintain`; the
+bulk loader makes those of the months it loads). An order dated outside them lands in
+``orders_default`` and maintenance moves it into a partition of its own month.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ PG_TYPES = {
     "str": "text", "text": "text", "enum": "text", "ref": "text", "datetime": "text",
     "date": "date", "int": "bigint", "money": "bigint", "bool": "boolean", "tags": "jsonb",
 }
-MONTHS_BACK = 24
+MONTHS_BACK = 1
 MONTHS_AHEAD = 12
 # Serialises schema changes and partition maintenance between server processes.
 SCHEMA_LOCK = 0x63726D01

@@ -153,7 +153,7 @@ def test_the_cursor_is_opaque(srv):
         before = sam.get("/v1/changes", params={"limit": 5}).json()["cursor"]
         srv.batch([make_op("create", "territory", f"opaque-{i:04d}", {"name": f"T {i}"}) for i in range(300)])
         after = sam.get("/v1/changes", params={"limit": 5}).json()["cursor"]
-    epoch, body = after.split(".")
+    _epoch, body = after.split(".")
     assert len(before) == len(after), "the length of a cursor does not grow with the write volume"
     raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     for text in (raw, raw[12:]):
