@@ -357,13 +357,19 @@ class Store(ABC):
     def maintain(self, *, op_retention_days: float = OP_RESULT_RETENTION_DAYS) -> MaintenanceReport:
         """Housekeeping that any server process may run at any time (safe to run concurrently):
         purge op results and commit bookkeeping older than ``op_retention_days``, forget idle
-        rate-limit buckets, and on PostgreSQL create the coming months' order partitions and move
-        rows that landed in the default partition into partitions of their own."""
+        rate-limit buckets, refresh the planner's statistics, and on PostgreSQL create the coming
+        months' order partitions and move rows that landed in the default partition into
+        partitions of their own."""
 
     @abstractmethod
     def take_rate_token(self, key: str, rate: float, burst: float) -> float:
         """Take one request from ``key``'s token bucket (``rate`` per second, bursts of ``burst``),
         shared by every server process: 0.0 if allowed, else seconds until one would be."""
+
+    @abstractmethod
+    def metered(self) -> AbstractContextManager[Any]:
+        """Record what the read transactions of this thread do inside the block (statements, and
+        on SQLite virtual machine steps): see :mod:`crm_server.store.probe`."""
 
     @abstractmethod
     def close(self) -> None:

@@ -41,6 +41,7 @@ from crm_server.store.pg_schema import (
     maintain_partitions,
 )
 from crm_server.store.pg_tx import PostgresReadTx, PostgresWriteTx
+from crm_server.store.probe import Meter
 from crm_server.store.schema import PARTITIONED, q, writable_columns
 from crm_tui.domain import Entity
 
@@ -87,7 +88,7 @@ class PostgresStore(Store):
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE):
         self.url = url
-        self._recording = threading.local()
+        self._meter = threading.local()
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
                 conn.execute("BEGIN")
@@ -118,15 +119,15 @@ class PostgresStore(Store):
             raise StoreBusy(f"no database connection was free for {WAIT_SECONDS:.0f} s") from exc
 
     @contextmanager
-    def record_statements(self) -> Iterator[list[tuple[str, Sequence[Any]]]]:
+    def metered(self) -> Iterator[Meter]:
         """Record every statement the read transactions of this thread run inside the block
-        (for query-plan probes: see :mod:`crm_server.store.probe`)."""
-        statements: list[tuple[str, Sequence[Any]]] = []
-        self._recording.statements = statements
+        (for :mod:`crm_server.store.probe`)."""
+        meter = Meter()
+        self._meter.current = meter
         try:
-            yield statements
+            yield meter
         finally:
-            self._recording.statements = None
+            self._meter.current = None
 
     def plans(self, statements: Iterable[tuple[str, Sequence[Any]]], *, analyze: bool = False) -> list[dict]:
         """The JSON query plan of each statement (run again with ANALYZE: read-only ones only)."""
@@ -144,7 +145,8 @@ class PostgresStore(Store):
         with self._connection() as conn:
             try:
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                yield PostgresReadTx(conn, getattr(self._recording, "statements", None))
+                meter = getattr(self._meter, "current", None)
+                yield PostgresReadTx(conn, None if meter is None else meter.statements)
             except psycopg.Error as exc:
                 raise _store_error(exc) from exc
             finally:
@@ -224,6 +226,10 @@ class PostgresStore(Store):
                 (BUCKET_IDLE_SECONDS,),
             ).rowcount
         created, moved = self.maintain_partitions()
+        with self._connection() as conn:
+            # Fresh statistics keep the planner on the per-territory ranges of the change log
+            # (autovacuum may wait for 10% of a big table to change).
+            conn.execute("ANALYZE")
         return MaintenanceReport(op_results_purged=op_results, commits_purged=commits, rate_buckets_purged=buckets,
                                  partitions_created=created, rows_moved_from_default=moved)
 

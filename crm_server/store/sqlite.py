@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from crm_server.store.base import (
 )
 from crm_server.store.codec import codec_for
 from crm_server.store.pool import BoundedPool
+from crm_server.store.probe import Meter
 from crm_server.store.schema import all_entity_indexes, q, writable_columns
 from crm_server.store.sqlite_schema import create_or_upgrade
 from crm_server.store.sqlite_tx import SQLiteReadTx, SQLiteWriteTx
@@ -65,6 +67,7 @@ class SQLiteStore(Store):
 
     def __init__(self, path: str | Path, *, pool_size: int = POOL_SIZE):
         self.path = str(path)
+        self._meter = threading.local()
         # NORMAL is durable across application crashes in WAL mode; only a power cut can lose
         # the last transactions, never corrupt the file.
         self._pool = BoundedPool(
@@ -105,8 +108,23 @@ class SQLiteStore(Store):
     # ------------------------------------------------------------------ transactions
 
     @contextmanager
+    def metered(self) -> Iterator[Meter]:
+        """Count the statements and VM steps of the read transactions of this thread inside the
+        block (for :mod:`crm_server.store.probe`)."""
+        meter = Meter()
+        self._meter.current = meter
+        try:
+            yield meter
+        finally:
+            self._meter.current = None
+
+    @contextmanager
     def read(self) -> Iterator[SQLiteReadTx]:
         with self._pool.connection() as conn:
+            meter = getattr(self._meter, "current", None)
+            if meter is not None:
+                conn.set_trace_callback(lambda sql: meter.statements.append((sql, ())))
+                conn.set_progress_handler(lambda: setattr(meter, "steps", meter.steps + 1) or 0, 1)
             try:
                 conn.execute("BEGIN")
                 yield SQLiteReadTx(conn)
@@ -114,6 +132,9 @@ class SQLiteStore(Store):
                 raise _store_error(exc) from exc
             finally:
                 _rollback(conn)
+                if meter is not None:
+                    conn.set_trace_callback(None)
+                    conn.set_progress_handler(None, 1)
 
     @contextmanager
     def write(self) -> Iterator[SQLiteWriteTx]:
@@ -195,6 +216,8 @@ class SQLiteStore(Store):
                               " (SELECT max(seq) FROM commits WHERE at < ? GROUP BY at / 86400) LIMIT ?)", cutoff, cutoff)
         with self._limits.connection() as conn:
             buckets = conn.execute("DELETE FROM buckets WHERE at < ?", (time.time() - BUCKET_IDLE_SECONDS,)).rowcount
+        with self._pool.connection() as conn:
+            conn.execute("PRAGMA optimize")  # refresh the planner's statistics where they drifted
         return MaintenanceReport(op_results_purged=op_results, commits_purged=commits, rate_buckets_purged=buckets)
 
     def _purge(self, sql: str, *params: Any) -> int:
