@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crm_server.store.base import StoreError
-from crm_server.store.migrations import LATEST, SchemaEditor, pending
+from crm_server.store.migrations import MIGRATIONS, Migration, SchemaEditor, pending
 from crm_server.store.schema import PARTITIONED, IndexSpec, entity_indexes, q
 from crm_tui.domain import ENTITIES, Entity, Field
 
@@ -224,14 +224,14 @@ class PgSchemaEditor(SchemaEditor):
         raise StoreError("PostgreSQL databases start at schema version 2; there is no version 1 to upgrade")
 
 
-def create_or_upgrade(conn: Any, today: dt.date) -> int:
+def create_or_upgrade(conn: Any, today: dt.date, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Create the schema in an empty database or migrate an older one, inside the caller's
     transaction (which holds the schema lock). Returns the version it had (0 for a new one)."""
     has_info = conn.execute("SELECT to_regclass('store_info') IS NOT NULL").fetchone()[0]
     if has_info:
         version = int(conn.execute("SELECT schema_version FROM store_info").fetchone()[0])
         try:
-            steps = pending(version)
+            steps = pending(version, migrations)
         except ValueError as exc:
             raise StoreError(str(exc)) from None
         editor = PgSchemaEditor(conn)
@@ -249,7 +249,8 @@ def create_or_upgrade(conn: Any, today: dt.date) -> int:
         conn.execute(ix.sql())
     conn.execute("INSERT INTO commit_clock VALUES (1, 0)")
     conn.execute(
-        "INSERT INTO store_info VALUES (1, %s, %s, %s, 0, 0, 0)", (LATEST, secrets.token_hex(8), secrets.token_bytes(32))
+        "INSERT INTO store_info VALUES (1, %s, %s, %s, 0, 0, 0)",
+        (migrations[-1].version, secrets.token_hex(8), secrets.token_bytes(32)),
     )
     maintain_partitions(conn, today)
     return 0

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crm_server.store.base import StoreError
-from crm_server.store.migrations import LATEST, SchemaEditor, pending
+from crm_server.store.migrations import MIGRATIONS, Migration, SchemaEditor, pending
 from crm_server.store.schema import IndexSpec, all_entity_indexes, entity_indexes, q
 from crm_tui.domain import ENTITIES, Entity, Field
 
@@ -124,7 +124,9 @@ class SQLiteSchemaEditor(SchemaEditor):
         conn.execute("UPDATE op_results SET at = ?", (int(time.time()),))
         if "nonce" not in {row[1] for row in conn.execute("PRAGMA table_info(commits)")}:
             conn.execute("ALTER TABLE commits ADD COLUMN nonce TEXT")
-        conn.execute("DROP INDEX IF EXISTS changes_tombstones")
+        # Replaced: tombstones by the unique changes_record; email lists by (email, id).
+        for name in ("changes_tombstones", "customers_email", "contacts_email"):
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
         # The first release kept one row per record too; should a record have two, the older goes.
         conn.execute(
             "DELETE FROM changes WHERE kind <> 'move' AND seq NOT IN"
@@ -147,7 +149,7 @@ def schema_version(conn: sqlite3.Connection) -> int | None:
     return None
 
 
-def create_or_upgrade(conn: sqlite3.Connection) -> int:
+def create_or_upgrade(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Create the schema in an empty database or migrate an older one, inside the caller's write
     transaction. Returns the version the database had (0 for a new one)."""
     version = schema_version(conn)
@@ -159,10 +161,10 @@ def create_or_upgrade(conn: sqlite3.Connection) -> int:
         for ix in BASE_INDEXES + all_entity_indexes():
             conn.execute(ix.sql())
         epoch, key = new_identity()
-        conn.execute("INSERT INTO store_info VALUES (1, ?, ?, ?, 0, 0, 0, 0, 0)", (LATEST, epoch, key))
+        conn.execute("INSERT INTO store_info VALUES (1, ?, ?, ?, 0, 0, 0, 0, 0)", (migrations[-1].version, epoch, key))
         return 0
     try:
-        steps = pending(version)
+        steps = pending(version, migrations)
     except ValueError as exc:
         raise StoreError(str(exc)) from None
     editor = SQLiteSchemaEditor(conn)
