@@ -61,12 +61,16 @@ def main() -> None:
 @click.option("--test-hooks", is_flag=True, help="enable fault injection at /_test/fault (tests only)")
 @click.option("--log-level", default="warning", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--access-log", is_flag=True, help="log every request")
+@click.option("--op-retention-days", default=30.0, show_default=True, type=click.FloatRange(1),
+              help="how long op results are kept for idempotent re-sends (purged hourly)")
 @_friendly
-def serve(db_path: str, host: str, port: int, rate_limit: float, test_hooks: bool, log_level: str, access_log: bool) -> None:
+def serve(db_path: str, host: str, port: int, rate_limit: float, test_hooks: bool, log_level: str, access_log: bool,
+          op_retention_days: float) -> None:
     """Serve the HTTP API; prints "listening on http://HOST:PORT" once ready."""
     import uvicorn
 
     from crm_server.app import create_app
+    from crm_server.maintenance import Maintenance
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = _open(db_path)
@@ -81,9 +85,12 @@ def serve(db_path: str, host: str, port: int, rate_limit: float, test_hooks: boo
                 sys.stdout.flush()
 
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="off")
+    maintenance = Maintenance(store, op_retention_days=op_retention_days)
+    maintenance.start()
     try:
         asyncio.run(Server(config).serve())
     finally:
+        maintenance.stop()
         store.close()
 
 

@@ -346,20 +346,20 @@ class Store(ABC):
 
     @abstractmethod
     def compact(self, *, before_seq: int | None = None, keep_days: float | None = None) -> CompactResult:
-        """Purge tombstones and move rows below a horizon and record it, so older cursors get 410.
+        """Purge old tombstones and move rows; cursors that had not seen one of them get 410.
 
         Give ``before_seq`` (purge changes older than the first one with a sequence at or above
-        it) or ``keep_days`` (purge what was committed longer ago than that). The horizon never
-        moves backwards, nor past the head.
+        it) or ``keep_days`` (purge what was committed longer ago than that). The horizon becomes
+        the position of the last row purged (cursors below it resync); it never moves backwards.
         """
 
     @abstractmethod
-    def maintain(self, *, op_retention_days: float = OP_RESULT_RETENTION_DAYS) -> MaintenanceReport:
+    def maintain(self, *, op_retention_days: float = OP_RESULT_RETENTION_DAYS, now: float | None = None) -> MaintenanceReport:
         """Housekeeping that any server process may run at any time (safe to run concurrently):
         purge op results and commit bookkeeping older than ``op_retention_days``, forget idle
         rate-limit buckets, refresh the planner's statistics, and on PostgreSQL create the coming
         months' order partitions and move rows that landed in the default partition into
-        partitions of their own."""
+        partitions of their own. ``now`` (epoch seconds; default: the clock) is for tests."""
 
     @abstractmethod
     def take_rate_token(self, key: str, rate: float, burst: float) -> float:

@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from crm_server.store.base import (
     MAX_SEQ,
+    OP_RESULT_RETENTION_DAYS,
     BulkLoader,
     CompactResult,
     MaintenanceReport,
@@ -198,23 +199,26 @@ class PostgresStore(Store):
                     "SELECT min(xid) FROM commits WHERE at >= clock_timestamp() - %s * interval '1 day'", (keep_days,)
                 ).fetchone()[0]
                 wanted = (int(young) - 1, MAX_SEQ) if young is not None else head
-            horizon = max(old, min(wanted, head))
-            purged = conn.execute(
-                "DELETE FROM changes WHERE (xid, seq) <= (%s, %s) AND kind IN ('delete', 'move')", horizon
-            ).rowcount
+            limit = min(wanted, head)
+            # The horizon is the last purged row: a cursor at or past it has seen every purged
+            # row, so only cursors that missed one must resync. Rows up to the head are final.
+            rows = "FROM changes WHERE (xid, seq) <= (%s, %s) AND kind IN ('delete', 'move')"
+            last = conn.execute(f"SELECT xid, seq {rows} ORDER BY xid DESC, seq DESC LIMIT 1", limit).fetchone()
+            purged = conn.execute(f"DELETE {rows}", limit).rowcount
+            horizon = max(old, (int(last[0]), int(last[1])) if last else old)
             conn.execute("UPDATE store_info SET horizon_tx = %s, horizon_seq = %s", horizon)
         return CompactResult(horizon=horizon, purged=purged)
 
-    def maintain(self, *, op_retention_days: float = 30.0) -> MaintenanceReport:
+    def maintain(self, *, op_retention_days: float = OP_RESULT_RETENTION_DAYS, now: float | None = None) -> MaintenanceReport:
+        clock = "clock_timestamp()" if now is None else f"to_timestamp({float(now)!r})"
+        cutoff = f"{clock} - %s * interval '1 day'"
         days = (op_retention_days,)
         op_results = self._purge(
-            "DELETE FROM op_results WHERE op_id IN (SELECT op_id FROM op_results"
-            " WHERE at < clock_timestamp() - %s * interval '1 day' LIMIT %s)", days)
+            f"DELETE FROM op_results WHERE op_id IN (SELECT op_id FROM op_results WHERE at < {cutoff} LIMIT %s)", days)
         # Older commits are thinned to the last one of each day (compaction by age keeps working;
         # a cursor's mark at or below the purge point counts as known).
-        thin = ("FROM commits WHERE at < clock_timestamp() - %s * interval '1 day' AND n NOT IN"
-                " (SELECT max(n) FROM commits WHERE at < clock_timestamp() - %s * interval '1 day'"
-                " GROUP BY date_trunc('day', at))")
+        thin = (f"FROM commits WHERE at < {cutoff} AND n NOT IN"
+                f" (SELECT max(n) FROM commits WHERE at < {cutoff} GROUP BY date_trunc('day', at))")
         with self._connection() as conn:
             conn.execute(
                 f"UPDATE store_info SET commits_purged_through = greatest(commits_purged_through,"
@@ -222,8 +226,7 @@ class PostgresStore(Store):
         commits = self._purge(f"DELETE FROM commits WHERE n IN (SELECT n {thin} LIMIT %s)", days * 2)
         with self._connection() as conn:
             buckets = conn.execute(
-                "DELETE FROM rate_buckets WHERE at < extract(epoch FROM clock_timestamp()) - %s",
-                (BUCKET_IDLE_SECONDS,),
+                f"DELETE FROM rate_buckets WHERE at < extract(epoch FROM {clock}) - %s", (BUCKET_IDLE_SECONDS,)
             ).rowcount
         created, moved = self.maintain_partitions()
         with self._connection() as conn:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crm_server.store.base import (
+    OP_RESULT_RETENTION_DAYS,
     BulkLoader,
     CompactResult,
     MaintenanceReport,
@@ -191,15 +192,20 @@ class SQLiteStore(Store):
             else:
                 cutoff = int(time.time() - keep_days * 86400)
                 wanted = conn.execute("SELECT max(seq) FROM commits WHERE at < ?", (cutoff,)).fetchone()[0] or 0
-            horizon = max(old, min(wanted, current))
-            purged = conn.execute(
-                "DELETE FROM changes WHERE seq <= ? AND kind IN ('delete', 'move')", (horizon,)
-            ).rowcount
+            limit = min(wanted, current)
+            # The horizon is the last purged row: a cursor at or past it has seen every purged
+            # row, so only cursors that missed one must resync.
+            last, purged = conn.execute(
+                "SELECT max(seq), count(*) FROM changes WHERE seq <= ? AND kind IN ('delete', 'move')", (limit,)
+            ).fetchone()
+            conn.execute("DELETE FROM changes WHERE seq <= ? AND kind IN ('delete', 'move')", (limit,))
+            horizon = max(old, last or 0)
             conn.execute("UPDATE store_info SET horizon = ?", (horizon,))
         return CompactResult(horizon=(0, horizon), purged=purged)
 
-    def maintain(self, *, op_retention_days: float = 30.0) -> MaintenanceReport:
-        cutoff = int(time.time() - op_retention_days * 86400)
+    def maintain(self, *, op_retention_days: float = OP_RESULT_RETENTION_DAYS, now: float | None = None) -> MaintenanceReport:
+        now = time.time() if now is None else now
+        cutoff = int(now - op_retention_days * 86400)
         op_results = self._purge("DELETE FROM op_results WHERE op_id IN"
                                  " (SELECT op_id FROM op_results WHERE at < ? LIMIT ?)", cutoff)
         # Commits older than the window are thinned to the last one of each day: enough for
@@ -215,7 +221,7 @@ class SQLiteStore(Store):
         commits = self._purge("DELETE FROM commits WHERE seq IN (SELECT seq FROM commits WHERE at < ? AND seq NOT IN"
                               " (SELECT max(seq) FROM commits WHERE at < ? GROUP BY at / 86400) LIMIT ?)", cutoff, cutoff)
         with self._limits.connection() as conn:
-            buckets = conn.execute("DELETE FROM buckets WHERE at < ?", (time.time() - BUCKET_IDLE_SECONDS,)).rowcount
+            buckets = conn.execute("DELETE FROM buckets WHERE at < ?", (now - BUCKET_IDLE_SECONDS,)).rowcount
         with self._pool.connection() as conn:
             conn.execute("PRAGMA optimize")  # refresh the planner's statistics where they drifted
         return MaintenanceReport(op_results_purged=op_results, commits_purged=commits, rate_buckets_purged=buckets)
