@@ -31,6 +31,7 @@ class SchemaEditor(ABC):
     transaction."""
 
     backend: str  # "sqlite" or "postgresql"
+    sql_set_version: str  # the statement that records a new schema version
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -96,6 +97,14 @@ def pending(version: int, migrations: Sequence[Migration] = MIGRATIONS) -> list[
     if version > latest:
         raise ValueError(f"the database has schema version {version}; this server knows up to {latest}: upgrade crm-server")
     return [m for m in migrations if m.version > version]
+
+
+def upgrade(version: int, editor: SchemaEditor, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+    """Run the migrations a database at ``version`` still needs, recording each new version in
+    ``store_info`` (inside the caller's transaction). Raises ValueError for a newer database."""
+    for migration in pending(version, migrations):
+        migration.upgrade(editor)
+        editor.execute(editor.sql_set_version, (migration.version,))
 
 
 def check_sequence(migrations: Sequence[Migration] = MIGRATIONS) -> None:

@@ -13,7 +13,7 @@ import re
 import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -44,6 +44,7 @@ from crm_server.store.pg_schema import (
 from crm_server.store.pg_tx import PostgresReadTx, PostgresWriteTx
 from crm_server.store.probe import Meter
 from crm_server.store.schema import PARTITIONED, q, writable_columns
+from crm_server.store.sql_tx import transaction
 from crm_tui.domain import Entity
 
 POOL_SIZE = 10  # connections per server process
@@ -141,31 +142,20 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------------ transactions
 
-    @contextmanager
-    def read(self) -> Iterator[PostgresReadTx]:
-        with self._connection() as conn:
-            try:
-                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                meter = getattr(self._meter, "current", None)
-                yield PostgresReadTx(conn, None if meter is None else meter.statements)
-            except psycopg.Error as exc:
-                raise _store_error(exc) from exc
-            finally:
-                _rollback(conn)
+    def _transaction(self, begin: str, make_tx: Any, *, commit: bool) -> Any:
+        return transaction(self._connection(), begin, make_tx, db_error=psycopg.Error, to_store_error=_store_error,
+                           rollback=_rollback, commit=commit)
 
     @contextmanager
-    def write(self) -> Iterator[PostgresWriteTx]:
-        with self._connection() as conn:
-            try:
-                conn.execute("BEGIN")
-                tx = PostgresWriteTx(conn)
-                yield tx
-                tx.note_commit()
-                conn.execute("COMMIT")
-            except psycopg.Error as exc:
-                raise _store_error(exc) from exc
-            finally:
-                _rollback(conn)
+    def read(self) -> Iterator[PostgresReadTx]:
+        meter = getattr(self._meter, "current", None)
+        statements = None if meter is None else meter.statements
+        with self._transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                               lambda conn: PostgresReadTx(conn, statements), commit=False) as tx:
+            yield tx
+
+    def write(self) -> AbstractContextManager[PostgresWriteTx]:
+        return self._transaction("BEGIN", PostgresWriteTx, commit=True)
 
     @contextmanager
     def bulk_load(self) -> Iterator[PostgresBulkLoader]:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crm_server.store.base import StoreError
-from crm_server.store.migrations import MIGRATIONS, Migration, SchemaEditor, pending
+from crm_server.store.migrations import MIGRATIONS, Migration, SchemaEditor, upgrade
 from crm_server.store.schema import PARTITIONED, IndexSpec, entity_indexes, q
 from crm_tui.domain import ENTITIES, Entity, Field
 
@@ -205,6 +205,7 @@ class PgSchemaEditor(SchemaEditor):
     """Runs migrations on one connection inside the opening transaction."""
 
     backend = "postgresql"
+    sql_set_version = "UPDATE store_info SET schema_version = %s"
 
     def __init__(self, conn: Any):
         self.conn = conn
@@ -231,13 +232,9 @@ def create_or_upgrade(conn: Any, today: dt.date, migrations: Sequence[Migration]
     if has_info:
         version = int(conn.execute("SELECT schema_version FROM store_info").fetchone()[0])
         try:
-            steps = pending(version, migrations)
+            upgrade(version, PgSchemaEditor(conn), migrations)
         except ValueError as exc:
             raise StoreError(str(exc)) from None
-        editor = PgSchemaEditor(conn)
-        for migration in steps:
-            migration.upgrade(editor)
-            conn.execute("UPDATE store_info SET schema_version = %s", (migration.version,))
         return version
     if conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()").fetchone()[0]:
         raise StoreError("this database holds tables that are not a crm-server database; use an empty one")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -143,23 +142,8 @@ class PostgresWriteTx(PostgresReadTx, SqlWriteTx):
     SHARE = " FOR SHARE"
 
     def __init__(self, conn: psycopg.Connection):
-        PostgresReadTx.__init__(self, conn)
-        self.allocated = False
-        self._savepoints = 0
+        super().__init__(conn)
         self._xid: int | None = None
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        self._savepoints += 1
-        name = f"sp{self._savepoints}"
-        self.conn.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-            self.conn.execute(f"RELEASE SAVEPOINT {name}")
-            raise
-        self.conn.execute(f"RELEASE SAVEPOINT {name}")
 
     def alloc(self, n: int = 1) -> list[int]:
         if self._xid is None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import heapq
 import itertools
 from abc import abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
 
 import orjson
 
@@ -254,6 +255,24 @@ class SqlWriteTx(SqlReadTx, WriteTx):
     def __init__(self, conn: Any):
         super().__init__(conn)
         self.allocated = False
+        self._savepoints = 0
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self.conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.conn.execute(f"RELEASE SAVEPOINT {name}")
+
+    @abstractmethod
+    def note_commit(self) -> None:
+        """Called just before COMMIT: record the commit (backend bookkeeping)."""
 
     @abstractmethod
     def alloc(self, n: int = 1) -> list[int]:
@@ -361,3 +380,34 @@ class SqlWriteTx(SqlReadTx, WriteTx):
 
     def revoke_tokens(self, user_id: str) -> int:
         return self._exec("DELETE FROM tokens WHERE user_id = ?", (user_id,)).rowcount
+
+
+Tx = TypeVar("Tx")
+
+
+@contextmanager
+def transaction(
+    connection: AbstractContextManager[Any],
+    begin: str,
+    make_tx: Callable[[Any], Tx],
+    *,
+    db_error: type[Exception],
+    to_store_error: Callable[[Any], Exception],
+    rollback: Callable[[Any], None],
+    commit: bool,
+) -> Iterator[Tx]:
+    """One transaction on a pooled connection: ``begin``, the block, then (``commit``) the
+    transaction's ``note_commit`` and COMMIT; a database error becomes a StoreError; whatever
+    happens the connection goes back to the pool with no transaction open."""
+    with connection as conn:
+        try:
+            conn.execute(begin)
+            tx = make_tx(conn)
+            yield tx
+            if commit:
+                tx.note_commit()  # type: ignore[attr-defined]
+                conn.execute("COMMIT")
+        except db_error as exc:
+            raise to_store_error(exc) from exc
+        finally:
+            rollback(conn)

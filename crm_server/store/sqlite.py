@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from crm_server.store.codec import codec_for
 from crm_server.store.pool import BoundedPool
 from crm_server.store.probe import Meter
 from crm_server.store.schema import all_entity_indexes, q, writable_columns
+from crm_server.store.sql_tx import transaction
 from crm_server.store.sqlite_schema import create_or_upgrade
 from crm_server.store.sqlite_tx import SQLiteReadTx, SQLiteWriteTx
 from crm_tui.domain import Entity
@@ -119,37 +120,26 @@ class SQLiteStore(Store):
         finally:
             self._meter.current = None
 
-    @contextmanager
-    def read(self) -> Iterator[SQLiteReadTx]:
-        with self._pool.connection() as conn:
-            meter = getattr(self._meter, "current", None)
-            if meter is not None:
-                conn.set_trace_callback(lambda sql: meter.statements.append((sql, ())))
-                conn.set_progress_handler(lambda: setattr(meter, "steps", meter.steps + 1) or 0, 1)
-            try:
-                conn.execute("BEGIN")
-                yield SQLiteReadTx(conn)
-            except sqlite3.Error as exc:
-                raise _store_error(exc) from exc
-            finally:
-                _rollback(conn)
-                if meter is not None:
-                    conn.set_trace_callback(None)
-                    conn.set_progress_handler(None, 1)
+    def _transaction(self, begin: str, make_tx: Any, *, commit: bool) -> Any:
+        return transaction(self._pool.connection(), begin, make_tx, db_error=sqlite3.Error,
+                           to_store_error=_store_error, rollback=_rollback, commit=commit)
 
     @contextmanager
-    def write(self) -> Iterator[SQLiteWriteTx]:
-        with self._pool.connection() as conn:
+    def read(self) -> Iterator[SQLiteReadTx]:
+        meter = getattr(self._meter, "current", None)
+        with self._transaction("BEGIN", SQLiteReadTx, commit=False) as tx:
+            if meter is not None:
+                tx.conn.set_trace_callback(lambda sql: meter.statements.append((sql, ())))
+                tx.conn.set_progress_handler(lambda: setattr(meter, "steps", meter.steps + 1) or 0, 1)
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                tx = SQLiteWriteTx(conn)
                 yield tx
-                tx.note_commit()
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise _store_error(exc) from exc
             finally:
-                _rollback(conn)
+                if meter is not None:
+                    tx.conn.set_trace_callback(None)
+                    tx.conn.set_progress_handler(None, 1)
+
+    def write(self) -> AbstractContextManager[SQLiteWriteTx]:
+        return self._transaction("BEGIN IMMEDIATE", SQLiteWriteTx, commit=True)
 
     @contextmanager
     def bulk_load(self) -> Iterator[SQLiteBulkLoader]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crm_server.store.base import StoreError
-from crm_server.store.migrations import MIGRATIONS, Migration, SchemaEditor, pending
+from crm_server.store.migrations import MIGRATIONS, Migration, SchemaEditor, upgrade
 from crm_server.store.schema import IndexSpec, all_entity_indexes, entity_indexes, q
 from crm_tui.domain import ENTITIES, Entity, Field
 
@@ -91,6 +91,7 @@ class SQLiteSchemaEditor(SchemaEditor):
     """Runs migrations on one connection inside the opening transaction."""
 
     backend = "sqlite"
+    sql_set_version = "UPDATE store_info SET schema_version = ?"
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
@@ -164,13 +165,9 @@ def create_or_upgrade(conn: sqlite3.Connection, migrations: Sequence[Migration] 
         conn.execute("INSERT INTO store_info VALUES (1, ?, ?, ?, 0, 0, 0, 0, 0)", (migrations[-1].version, epoch, key))
         return 0
     try:
-        steps = pending(version, migrations)
+        upgrade(version, SQLiteSchemaEditor(conn), migrations)
     except ValueError as exc:
         raise StoreError(str(exc)) from None
-    editor = SQLiteSchemaEditor(conn)
-    for migration in steps:
-        migration.upgrade(editor)
-        conn.execute("UPDATE store_info SET schema_version = ?", (migration.version,))
     return version
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -86,23 +85,6 @@ class SQLiteWriteTx(SQLiteReadTx, SqlWriteTx):
 
     Each method keeps the contract written on :class:`~crm_server.store.base.WriteTx`.
     """
-
-    def __init__(self, conn: sqlite3.Connection):
-        SqlWriteTx.__init__(self, conn)
-        self._savepoints = 0
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        self._savepoints += 1
-        name = f"sp{self._savepoints}"
-        self.conn.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute(f"ROLLBACK TO {name}")
-            self.conn.execute(f"RELEASE {name}")
-            raise
-        self.conn.execute(f"RELEASE {name}")
 
     def alloc(self, n: int = 1) -> list[int]:
         last = int(self._one("UPDATE store_info SET last_seq = last_seq + ? RETURNING last_seq", (n,)))
