@@ -106,13 +106,13 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(t, str) for t in value)
 
 
-def _is_first_release_cursor(head: str, epoch: str) -> bool:
-    """A cursor of the first release (signed, readable JSON) made by this very database."""
+def _is_first_release_cursor(head: str) -> bool:
+    """A cursor of the first release (signed, readable JSON): this server cannot continue it."""
     try:
         data = orjson.loads(_unb64(head))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         return False
-    return isinstance(data, dict) and data.get("v") == 1 and data.get("e") == epoch
+    return isinstance(data, dict) and data.get("v") == 1 and isinstance(data.get("e"), str)
 
 
 def decode_cursor(text: str, epoch: str, key: bytes) -> FeedCursor:
@@ -127,7 +127,7 @@ def decode_cursor(text: str, epoch: str, key: bytes) -> FeedCursor:
     if head != epoch:
         if _EPOCH_RE.match(head):
             raise ResyncRequired("this cursor belongs to another database; start a new snapshot without a cursor")
-        if _is_first_release_cursor(head, epoch):
+        if _is_first_release_cursor(head):
             raise ResyncRequired("the server was upgraded and reads cursors differently; start a new snapshot")
         raise _bad("not a cursor")
     try:

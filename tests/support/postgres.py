@@ -36,7 +36,15 @@ from pathlib import Path
 import psycopg
 
 BACKENDS = ["sqlite", "postgresql"]  # the stores a test can be parametrized over
-BIN = Path(os.environ.get("CRM_TEST_PG_BIN", "/usr/local/bin"))
+def _bin_dir() -> Path:
+    """Where initdb and pg_ctl are: $CRM_TEST_PG_BIN, /usr/local/bin, or Debian's own place."""
+    candidates = [os.environ.get("CRM_TEST_PG_BIN"), "/usr/local/bin", *sorted(
+        (str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")), reverse=True)]
+    for c in candidates:
+        if c and (Path(c) / "initdb").exists():
+            return Path(c)
+    raise RuntimeError("PostgreSQL's initdb was not found: install postgresql (15) or set CRM_TEST_PG_BIN")
+
 START_TIMEOUT = 60
 _names = itertools.count(1)
 
@@ -63,12 +71,13 @@ class PostgresServer:
     def start(cls, parent: str | Path | None = None) -> PostgresServer:
         """initdb a new cluster in a new temp dir (under ``parent``) and start it. Raises
         RuntimeError with the log when it does not come up."""
+        bin_dir = _bin_dir()
         base = Path(tempfile.mkdtemp(prefix="crm-pg-", dir=parent))
         if os.geteuid() == 0:
             shutil.chown(base, "postgres", "postgres")
         data = base / "data"
         subprocess.run(
-            _as_postgres([str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+            _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                           "--locale=C.UTF-8", "--no-sync"]),
             check=True, capture_output=True, timeout=START_TIMEOUT,
         )
@@ -77,7 +86,7 @@ class PostgresServer:
         options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off -c synchronous_commit=off"
                    " -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB")
         done = subprocess.run(
-            _as_postgres([str(BIN / "pg_ctl"), "-D", str(data), "-l", str(base / "pg.log"), "-w", "-t",
+            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "pg.log"), "-w", "-t",
                           str(START_TIMEOUT), "-o", options, "start"]),
             capture_output=True, text=True, timeout=START_TIMEOUT + 10,
         )
@@ -123,6 +132,6 @@ class PostgresServer:
     def stop(self) -> None:
         """Stop the server (fast shutdown) and delete its files."""
         if (self.dir / "data" / "postmaster.pid").exists():
-            subprocess.run(_as_postgres([str(BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop"]),
+            subprocess.run(_as_postgres([str(_bin_dir() / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop"]),
                            capture_output=True, timeout=60)
         shutil.rmtree(self.dir, ignore_errors=True)
