@@ -98,7 +98,8 @@ class PostgresStore(Store):
                 self.opened_at_version = create_or_upgrade(conn, dt.date.today())
                 conn.execute("COMMIT")
         except psycopg.Error as exc:
-            raise StoreError(f"cannot use database {redact(url)}: {str(exc).strip()}") from None
+            # psycopg's messages span lines ("Is the server running ..."): one line for the CLI.
+            raise StoreError(f"cannot use database {redact(url)}: {' '.join(str(exc).split())}") from None
         self._pool = ConnectionPool(
             url,
             min_size=1,

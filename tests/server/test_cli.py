@@ -88,3 +88,28 @@ def test_serve_reports_an_unusable_database(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: ")
+
+
+def test_an_unreachable_postgresql_is_one_line_without_the_password():
+    code, _, err = _run("user", "list", "--db", "postgresql://crm:s3cret@127.0.0.1:1/crm")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("Error: cannot use database")
+    assert "s3cret" not in err
+
+
+def test_the_cli_works_on_postgresql(postgres_url):
+    code, out, _ = _run("seed", "--db", postgres_url, "--customers", "30", "--now", "2026-11-25T09:00:00Z")
+    assert code == 0 and "seeded 30 customers" in out
+    code, token, _ = _run("user", "add", "Rita Rep", "--role", "sales", "--territory", "dach", "--db", postgres_url)
+    assert code == 0
+    assert _run("user", "grant", "rita-rep", "--territory", "france", "--db", postgres_url)[1].strip() == (
+        "rita-rep: territories dach, france")
+    assert "rita-rep\tsales\tRita Rep\tdach,france" in _run("user", "list", "--db", postgres_url)[1]
+    code, out, _ = _run("compact", "--db", postgres_url, "--keep-days", "0")
+    assert code == 0 and "purged" in out
+    store = open_store(postgres_url)
+    try:
+        with store.read() as tx:
+            assert tx.user_id_for_token(token_hash(token.strip())) == "rita-rep"
+    finally:
+        store.close()
