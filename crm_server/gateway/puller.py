@@ -100,10 +100,12 @@ class Puller:
             targets = _targets(reversed(fresh))
             for entity in ORDER:
                 for upstream_id in targets.get(entity, ()):
+                    with self.store.read() as tx:
+                        before = tx.meta().seq
                     row = self.upstream.get(MODULE_OF[entity], upstream_id)
                     with self.store.write() as tx:
                         if row is not None:
-                            report.add(apply_row(tx, entity, row, self.territory))
+                            report.add(apply_row(tx, entity, row, self.territory, skip_after=before))
                         else:
                             link = tx.gateway_link(entity, upstream_id=upstream_id)
                             if link is not None:

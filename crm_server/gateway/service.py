@@ -87,6 +87,8 @@ def open_gateway(store: Store, kind: str, url: str, token: str, *, territory: st
     if not ID_RE.match(territory):
         raise GatewayError(f"territory {territory!r} is not a valid id (letters, digits, - and _)")
     ensure_territory(store, territory)
+    # httpx logs every request at INFO; the gateway logs what matters itself.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     upstream = BottleCRM(url, token, read_timeout=timeout)
     return Gateway(
         store=store,

@@ -248,10 +248,9 @@ def test_a_retried_create_after_a_dropped_response_makes_no_duplicate(bottle, tm
         with client.replica() as r:
             ticket = r.writes.create("ticket", {"customer_id": ids["globex"], "subject": "Umbrella stand broken",
                                                 "status": "new", "priority": "low"})
-        first = client.sync()
-        assert not first.ok or first.pushed == 0
-        assert blind.hits == 4
+        client.sync()  # may fail with 503 after its retries, or succeed on a retry: either way
         synced(client)
+        assert blind.hits == 4
         assert len(bottle.find("cases", name="Umbrella stand broken")) == 1
         assert proxy.count("POST", "/api/cases/") == 1
         with client.replica() as r:
