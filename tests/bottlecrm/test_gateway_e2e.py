@@ -237,9 +237,14 @@ def test_a_retried_create_after_a_dropped_response_makes_no_duplicate(bottle, tm
         dropped = proxy.add_rule(drop_after_upstream(), method="POST", path="/api/accounts/", times=1)
         with client.replica() as r:
             umbrella = r.writes.create("customer", {"name": "Umbrella Corp", "territory": TERRITORY})
-        synced(client)
+        report = synced(client)
         assert dropped.hits == 1
+        # Adopted, not re-posted: BottleCRM would refuse a second "Umbrella Corp" (it rejects
+        # duplicate account names), and the user would be told their own account exists.
+        assert report.rejected == 0
+        assert client.sleeps == []  # found within the same request: the client never had to retry
         assert [a["name"] for a in bottle.find("accounts", name="Umbrella Corp")] == ["Umbrella Corp"]
+        assert proxy.count("POST", "/api/accounts/") == 1
 
         # Worse: the answer is lost AND the gateway cannot look (its lookups fail), so the client
         # gets 503 and re-sends later; the op ledger makes the re-sent op look before posting.
