@@ -178,15 +178,17 @@ def test_an_edit_made_offline_in_crm_tui_reaches_bottlecrm(bottle, gateway, tmp_
                                             "territory": TERRITORY, "country": "US"})
         ticket = r.writes.create("ticket", {"customer_id": acme["id"], "subject": "Rocket skates misfire",
                                             "status": "new", "priority": "urgent"})
-        assert r.outbox.counts()["pending"] == 6
+        r.writes.delete("ticket", ids["stapler"])
+        assert r.outbox.counts()["pending"] == 7
     report = synced(client)
-    assert report.pushed == 6 and report.rejected == 0
+    assert report.pushed == 7 and report.rejected == 0
     with client.replica() as r:
         assert r.outbox.counts() == {"pending": 0, "rejected": 0, "conflicts": 0}
 
     account = bottle.get("accounts", ids["globex"])
     assert account["city"] == "Hamburg"
     assert bottle.get("cases", ids["printer"])["status"] == "Assigned"
+    assert bottle.get("cases", ids["stapler"]) is None
     deal = bottle.get("opportunities", ids["deal"])
     assert (deal["stage"], deal["amount"]) == ("NEGOTIATION", "2500.00")
     contact = bottle.get("contacts", ids["hanna"])

@@ -67,7 +67,7 @@ class GatewayProcess(ServerProcess):
         return {**os.environ, "CRM_SERVER_UPSTREAM_TOKEN": self.upstream.token}
 
 
-def eventually(check: Callable[[], Any], *, timeout: float = 60.0, every: float = 0.2, what: str = "condition") -> Any:
+def eventually(check: Callable[[], Any], *, timeout: float = 120.0, every: float = 0.2, what: str = "condition") -> Any:
     """Call ``check`` until it returns something truthy (returned); AssertionError after ``timeout``.
 
     For what happens in the gateway's own time (its pull runs every ``poll_interval``); the
