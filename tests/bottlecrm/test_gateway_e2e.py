@@ -53,6 +53,14 @@ def gateway(tmp_path, bottle):
         yield gw
 
 
+@pytest.fixture
+def alex(gateway, tmp_path):
+    """Alex (an agent) with a replica bootstrapped from the gateway."""
+    client = ClientReplica(tmp_path / "alex", gateway, "alex")
+    synced(client)
+    return client
+
+
 def synced(client: ClientReplica):
     report = client.sync()
     assert report.ok, report.error
@@ -98,9 +106,8 @@ def test_bootstrap_fills_the_replica_with_what_bottlecrm_holds(bottle, gateway, 
 # ---------------------------------------------------------------------- pull
 
 
-def test_an_edit_made_in_bottlecrm_reaches_the_replica(bottle, gateway, tmp_path):
-    client = ClientReplica(tmp_path / "alex", gateway, "alex")
-    synced(client)
+def test_an_edit_made_in_bottlecrm_reaches_the_replica(bottle, alex):
+    client = alex
     ids = bottle.ids
     bottle.patch("accounts", ids["globex"], {"phone": "+49 30 999999", "city": "Potsdam"})
     bottle.patch("cases", ids["printer"], {"status": "Assigned", "priority": "Urgent"})
@@ -119,9 +126,8 @@ def test_an_edit_made_in_bottlecrm_reaches_the_replica(bottle, gateway, tmp_path
     assert replica_get(client, "ticket", newcomer)["subject"] == "Coffee machine leaks"
 
 
-def test_records_deleted_in_bottlecrm_disappear_with_their_cascade(bottle, gateway, tmp_path):
-    client = ClientReplica(tmp_path / "alex", gateway, "alex")
-    synced(client)
+def test_records_deleted_in_bottlecrm_disappear_with_their_cascade(bottle, alex):
+    client = alex
     ids = bottle.ids
     bottle.delete("cases", ids["printer"])
     # Deleting an account silently deletes its cases and opportunities in BottleCRM.
@@ -204,9 +210,8 @@ def test_an_edit_made_offline_in_crm_tui_reaches_bottlecrm(bottle, gateway, tmp_
     assert replica_get(other, "ticket", ticket["id"])["subject"] == "Rocket skates misfire"
 
 
-def test_the_same_field_edited_on_both_sides_is_a_visible_conflict(bottle, gateway, tmp_path):
-    client = ClientReplica(tmp_path / "alex", gateway, "alex")
-    synced(client)
+def test_the_same_field_edited_on_both_sides_is_a_visible_conflict(bottle, alex):
+    client = alex
     ids = bottle.ids
     with client.replica() as r:
         r.writes.update("customer", ids["globex"], {"name": "Globex (crm-tui)", "city": "Leipzig"})
@@ -266,9 +271,8 @@ def test_a_retried_create_after_a_dropped_response_makes_no_duplicate(bottle, tm
         assert replica_get(client, "ticket", ticket["id"])["subject"] == "Umbrella stand broken"
 
 
-def test_a_bottlecrm_validation_error_arrives_as_a_rejected_op_with_its_reason(bottle, gateway, tmp_path):
-    client = ClientReplica(tmp_path / "alex", gateway, "alex")
-    synced(client)
+def test_a_bottlecrm_validation_error_arrives_as_a_rejected_op_with_its_reason(bottle, alex):
+    client = alex
     ids = bottle.ids
     long_subject = "The quarterly report printer jams on every second page of the summary"  # 70 > BottleCRM's 64
     with client.replica() as r:

@@ -41,7 +41,6 @@ class GatewayProcess(ServerProcess):
 
     def prepare(self) -> None:
         """Create the mirror with its territory and the users (no seeded data)."""
-        from crm_server.accounts import add_user
         from crm_server.gateway.service import ensure_territory
         from crm_server.store import open_store
 
@@ -49,10 +48,7 @@ class GatewayProcess(ServerProcess):
         store = open_store(self.db_path)
         try:
             ensure_territory(store, TERRITORY)
-            for spec in GATEWAY_USERS if self.users is None else self.users:
-                record, token = add_user(store, spec.name, role=spec.role, territories=spec.territories, team=spec.team)
-                self.tokens[spec.name] = token
-                self.user_ids[spec.name] = record["id"]
+            self.add_users(store, GATEWAY_USERS)
         finally:
             store.close()
 

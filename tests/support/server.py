@@ -119,7 +119,6 @@ class ServerProcess:
 
     def prepare(self) -> None:
         """Seed the database and create the users (in this process, before the server starts)."""
-        from crm_server.accounts import add_user
         from crm_server.seed import seed_database
         from crm_server.store import open_store
 
@@ -127,12 +126,18 @@ class ServerProcess:
         store = open_store(self.db_path)
         try:
             seed_database(store, customers=self.seed_customers, seed=self.seed, now=self.now)
-            for spec in DEFAULT_USERS if self.users is None else self.users:
-                record, token = add_user(store, spec.name, role=spec.role, territories=spec.territories, team=spec.team)
-                self.tokens[spec.name] = token
-                self.user_ids[spec.name] = record["id"]
+            self.add_users(store, DEFAULT_USERS)
         finally:
             store.close()
+
+    def add_users(self, store: Any, default: tuple[UserSpec, ...]) -> None:
+        """Create ``self.users`` (or ``default``) in ``store``, remembering their tokens and ids."""
+        from crm_server.accounts import add_user
+
+        for spec in default if self.users is None else self.users:
+            record, token = add_user(store, spec.name, role=spec.role, territories=spec.territories, team=spec.team)
+            self.tokens[spec.name] = token
+            self.user_ids[spec.name] = record["id"]
 
     def start(self) -> None:
         """Start the server and wait until /health answers. Raises RuntimeError with its log."""
