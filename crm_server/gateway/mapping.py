@@ -85,7 +85,8 @@ FIELDS: tuple[FieldMap, ...] = (
     F("ticket", "priority", "priority", "both", "see the priority table"),
     F("ticket", "assignee_id", None, "gateway", "BottleCRM's assigned_to lists profiles, not crm-tui users"),
     F("ticket", "team", None, "gateway", "BottleCRM teams are records of their own"),
-    F("ticket", "sla_due", "resolution_sla_deadline", "pull", "BottleCRM's SLA policy sets it"),
+    F("ticket", "sla_due", "resolution_sla_deadline", "pull",
+      "BottleCRM's SLA policy sets it; none while BottleCRM pauses the SLA (a paused deadline moves with the clock on every read)"),
     F("ticket", "created_at", "created_at", "pull", "to the second, UTC"),
     F("ticket", "updated_at", None, "pull", "when the gateway saw the case change"),
     F("cases", None, "case_type, closed_on, contacts, teams, tags, parent, escalations, SLA timers, comments, attachments",
@@ -244,7 +245,8 @@ def from_upstream(entity: str, row: Mapping[str, Any], resolve: Resolve) -> dict
         out.update(subject=_text(row.get("name")), description=row.get("description") or None,
                    status=enum_from("ticket", "status", row.get("status")),
                    priority=enum_from("ticket", "priority", row.get("priority")),
-                   sla_due=_datetime(row.get("resolution_sla_deadline")))
+                   # A paused SLA's deadline is "now + what is left", different on every read.
+                   sla_due=None if row.get("sla_paused_at") else _datetime(row.get("resolution_sla_deadline")))
         if not out["subject"] or out["status"] is None or out["priority"] is None:
             return None
     elif entity == "deal":

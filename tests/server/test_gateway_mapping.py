@@ -86,3 +86,13 @@ def test_the_readme_names_every_gateway_option_of_serve():
         assert option in [o for p in serve.params for o in p.opts], option
         assert option in readme, option
     assert "CRM_SERVER_UPSTREAM_TOKEN" in readme
+
+
+def test_a_paused_sla_has_no_due_time_in_the_mirror():
+    """BottleCRM serves a paused SLA's deadline as now + what is left: mirrored, it would change
+    on every read (and make deleting a pending ticket a conflict)."""
+    row = {"id": "u", "name": "Waiting", "status": "Pending", "priority": "Low", "account": {"id": "a"},
+           "resolution_sla_deadline": "2026-12-01T10:29:25.361018Z", "sla_paused_at": "2026-12-01T06:29:25Z"}
+    assert from_upstream("ticket", row, lambda *a: "cus-1")["sla_due"] is None
+    running = {**row, "status": "New", "sla_paused_at": None}
+    assert from_upstream("ticket", running, lambda *a: "cus-1")["sla_due"] == "2026-12-01T10:29:25Z"
