@@ -168,6 +168,21 @@ def test_a_missed_audit_window_forces_a_full_scan(bottle, tmp_path):
         assert "no longer reaches back" in gw.log_text()
 
 
+def test_full_scans_of_an_unchanged_bottlecrm_change_nothing(bottle, tmp_path):
+    """Content hashes: a scan that finds nothing new writes nothing, so replicas pull nothing."""
+    with GatewayProcess(tmp_path / "mirror.db", upstream=bottle, scan_interval=1) as gw:
+        client = ClientReplica(tmp_path / "alex", gw, "alex")
+        synced(client)
+
+        def scans():
+            return [line.split("full scan of BottleCRM: ", 1)[1] for line in gw.log_text().splitlines()
+                    if "full scan of BottleCRM: " in line]
+
+        later = eventually(lambda: scans()[1:3] if len(scans()) >= 3 else None, what="two scheduled scans")
+        assert later == ["{'unchanged': 8}", "{'unchanged': 8}"]
+        assert synced(client).pulled == 0
+
+
 # ---------------------------------------------------------------------- write-through
 
 
