@@ -111,11 +111,11 @@ class Puller:
                             if link is not None:
                                 delete_local(tx, entity, link.local_id)
                                 report.add("deleted")
-            self._remember(ids)
+            self._remember(ids, last)
             return report
 
-    def _remember(self, ids: list[str]) -> None:
-        if ids:
+    def _remember(self, ids: list[str], last: str | None = None) -> None:
+        if ids and ids[0] != last:
             with self.store.write() as tx:
                 tx.set_gateway_value(AUDIT_KEY, ids[0])
 

@@ -129,10 +129,6 @@ class BottleCRM:
 
     # ------------------------------------------------------------------ reads
 
-    def whoami(self) -> dict[str, Any]:
-        """The token's profile (``GET /api/profile/``); raises UpstreamError if the token is refused."""
-        return self._json("GET", "/api/profile/")
-
     def list_rows(self, module: str, **filters: str) -> Iterator[dict[str, Any]]:
         """Every row of a module, page by page (offset paging in the module's own order).
 
