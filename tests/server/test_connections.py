@@ -10,8 +10,10 @@ import time
 
 import httpx
 import pytest
+import trustme
 
 from crm_server.connections import client_key
+from support.certs import tls_server_options, write_server_cert
 from support.server import UserSpec
 
 DEADLINE = 30.0  # seconds any wait in these tests may take before it counts as "never"
@@ -25,8 +27,8 @@ def _connect(srv, source: str = "127.0.0.1", send: bytes = b"") -> socket.socket
 
 
 def _health(srv, source: str) -> httpx.Response:
-    transport = httpx.HTTPTransport(local_address=source)
-    with httpx.Client(transport=transport, timeout=DEADLINE, verify=srv.verify) as c:
+    transport = httpx.HTTPTransport(local_address=source, verify=srv.verify)
+    with httpx.Client(transport=transport, timeout=DEADLINE) as c:
         return c.get(srv.url + "/health")
 
 
@@ -126,7 +128,7 @@ def test_connections_are_capped_per_client_address_and_in_all(server_factory):
 
 
 def test_the_token_is_checked_before_a_body_is_read(server_factory):
-    srv = server_factory(seed_customers=0, users=[UserSpec("ada", "admin")], serve_args=("--body-timeout", "5"))
+    srv = server_factory(seed_customers=0, users=[UserSpec("ada", "admin")], serve_args=("--body-timeout", "1"))
     # 5 MB announced, none of it sent: the answer cannot have waited for the body.
     with _connect(srv, send=_batch_head("crm_not-a-token", 5_000_000)) as sock:
         reply = _read_until_closed(sock)
@@ -145,3 +147,20 @@ def test_the_token_is_checked_before_a_body_is_read(server_factory):
 )
 def test_connections_are_counted_per_ipv4_address_and_per_ipv6_network(peer, key):
     assert client_key(peer) == key
+
+
+def test_tls_handshakes_are_timed_and_counted_like_any_connection(server_factory, tmp_path):
+    ca = trustme.CA()
+    files = write_server_cert(ca, tmp_path, "127.0.0.1")
+    srv = server_factory(seed_customers=0, users=[UserSpec("ada", "admin")],
+                         **tls_server_options(ca, files, "--header-timeout", "1", "--max-connections-per-client", "3"))
+    silent = [_connect(srv) for _ in range(3)]  # TCP only: they never start the handshake
+    try:
+        with _connect(srv) as extra:
+            assert _read_until_closed(extra) == b"", "over the cap: closed before any handshake"
+        assert _health(srv, "127.0.0.2").status_code == 200
+        assert [_read_until_closed(s) for s in silent] == [b"", b"", b""], "cut off at the header deadline"
+        assert _health(srv, "127.0.0.1").status_code == 200
+    finally:
+        for s in silent:
+            s.close()

@@ -200,12 +200,14 @@ class ServerProcess:
     # ------------------------------------------------------------------ clients
 
     def client(self, user: str | None = "ada", **kwargs: Any) -> httpx.Client:
-        """An httpx.Client for ``user`` (a name from ``tokens``; None: no token)."""
+        """An httpx.Client for ``user`` (a name from ``tokens``; None: no token); ``base_url=``
+        points it elsewhere (e.g. at a FaultProxy in front of this server)."""
         headers = dict(kwargs.pop("headers", {}))
         if user is not None:
             headers["Authorization"] = f"Bearer {self.tokens[user]}"
         kwargs.setdefault("verify", self.verify)
-        return httpx.Client(base_url=self.url, headers=headers, timeout=kwargs.pop("timeout", 30), **kwargs)
+        kwargs.setdefault("base_url", self.url)
+        return httpx.Client(headers=headers, timeout=kwargs.pop("timeout", 30), **kwargs)
 
     def batch(self, ops: list[dict], user: str = "ada") -> list[dict]:
         """POST /v1/batch as ``user``; returns the list of results (asserts 200)."""
