@@ -7,6 +7,7 @@ import asyncio
 import resource
 import socket
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from crm_server.connections import ConnectionGuard, ConnectionLimits, guarded_protocol
+from crm_server.memory import keep_memory_returnable
 
 FILES_KEPT_FREE = 64  # descriptors left for the database pool, logs and the listening socket
 BACKLOG = 128  # the kernel's queue of connections not yet accepted; also how many are accepted at once
@@ -110,7 +112,10 @@ def serve(app: Any, options: ServeOptions, announce: Callable[[str], None]) -> N
             if self.started:
                 announce(f"{scheme}://{host}:{sock.getsockname()[1]}")
 
+    stop_trimming = threading.Event()
+    keep_memory_returnable(stop_trimming)
     try:
         asyncio.run(Server(config).serve(sockets=[sock]))
     finally:
+        stop_trimming.set()
         sock.close()
