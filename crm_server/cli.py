@@ -80,6 +80,8 @@ def main() -> None:
               help="seconds a client has to send the request line and headers (and the TLS handshake)")
 @click.option("--body-timeout", default=60.0, show_default=True, type=click.FloatRange(0.1, 3600),
               help="seconds a client has to send a request body, after its headers")
+@click.option("--send-timeout", default=60.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="seconds in which a client must take in 64 KiB of a pending answer, else it is dropped")
 @click.option("--max-connections", type=click.IntRange(1), help="open connections in all [default: 1000, or fewer if the open-files limit is lower]")
 @click.option("--max-connections-per-client", default=64, show_default=True, type=click.IntRange(0),
               help="open connections per client address (IPv6: per /64); 0 = no cap (behind a proxy)")
@@ -87,7 +89,7 @@ def main() -> None:
 @click.option("--access-log", is_flag=True, help="log every request")
 @_friendly
 def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: str | None, ssl_keyfile: str | None,
-          header_timeout: float, body_timeout: float, max_connections: int | None, max_connections_per_client: int,
+          header_timeout: float, body_timeout: float, send_timeout: float, max_connections: int | None, max_connections_per_client: int,
           log_level: str, access_log: bool) -> None:
     """Serve the HTTP API; prints "listening on http(s)://HOST:PORT" once ready."""
     from crm_server.app import create_app
@@ -99,6 +101,7 @@ def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: s
     limits = ConnectionLimits(
         header_timeout=header_timeout,
         body_timeout=body_timeout,
+        send_timeout=send_timeout,
         max_connections=max_connections or default_max_connections(),
         max_per_client=max_connections_per_client,
     )

@@ -12,6 +12,9 @@ connections per client. So :class:`GuardedH11Protocol` extends uvicorn's h11 pro
   first byte of a later request on a kept-alive connection;
 * a **body deadline**: the whole body must arrive within ``body_timeout`` seconds of the
   headers, also when the app answered early (a 401 or 413) and the rest is only discarded;
+* a **send deadline**: a client that takes in less than MIN_SEND_PROGRESS bytes of its answer
+  in ``send_timeout`` seconds while the server's write buffer is full is dropped, so an answer
+  nobody reads is not kept for ever;
 * **connection caps**: at most ``max_per_client`` open connections per client address (per
   /64 network for IPv6) and ``max_connections`` in all. A connection over a cap is closed
   as soon as it is accepted, with a 429 (per client) or 503 (in all) when it is plain HTTP.
@@ -39,6 +42,7 @@ from crm_server.errors import error_body
 log = logging.getLogger("crm_server.connections")
 
 TLS_SHUTDOWN_TIMEOUT = 5.0
+MIN_SEND_PROGRESS = 64 * 1024  # bytes per send_timeout: 1 KiB/s at the default 60 s
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class ConnectionLimits:
 
     header_timeout: float = 10.0
     body_timeout: float = 60.0
+    send_timeout: float = 60.0
     max_connections: int = 1000
     max_per_client: int = 64  # 0: no per-client cap (behind a proxy that has its own)
 
@@ -129,6 +134,7 @@ class GuardedH11Protocol(H11Protocol):
         self._early = bytearray()  # TLS: request bytes that came with the end of the handshake
         self._deadline: asyncio.TimerHandle | None = None
         self._waiting_for: str | None = None  # "head" or "body"
+        self._send_deadline: asyncio.TimerHandle | None = None
         self._got_bytes = False
 
     # ------------------------------------------------------------------ connection
@@ -137,6 +143,7 @@ class GuardedH11Protocol(H11Protocol):
         client = client_key(transport.get_extra_info("peername"))
         refusal = self.guard.admit(client)
         if refusal is not None:
+            log.info("refused a connection from %s: over a connection cap", client)
             if self.tls is None:
                 transport.write(refusal)
             transport.close()
@@ -175,11 +182,41 @@ class GuardedH11Protocol(H11Protocol):
 
     def _forget(self) -> None:
         self._cancel_deadline()
+        self._cancel_send_deadline()
         if self._client is not None:
             self.guard.release(self._client)
             self._client = None
 
     # ------------------------------------------------------------------ deadlines
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_deadline is None and self.transport is not None:
+            self._arm_send_deadline(self.transport.get_write_buffer_size())
+
+    def _arm_send_deadline(self, buffered: int) -> None:
+        self._send_deadline = self.loop.call_later(self.guard.limits.send_timeout, self._send_deadline_passed, buffered)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._cancel_send_deadline()
+
+    def _cancel_send_deadline(self) -> None:
+        if self._send_deadline is not None:
+            self._send_deadline.cancel()
+            self._send_deadline = None
+
+    def _send_deadline_passed(self, buffered_before: int) -> None:
+        self._send_deadline = None
+        if self.transport is None or self.transport.is_closing():
+            return
+        buffered = self.transport.get_write_buffer_size()
+        if buffered_before - buffered >= MIN_SEND_PROGRESS:
+            self._arm_send_deadline(buffered)  # slow, but reading
+            return
+        log.info("dropped the connection of %s: it took in %d bytes of its answer in %g s", self._client,
+                 max(0, buffered_before - buffered), self.guard.limits.send_timeout)
+        self.transport.abort()  # the unsent rest of the answer is let go with it
 
     def data_received(self, data: bytes) -> None:
         if self.transport is None:
@@ -233,9 +270,10 @@ class GuardedH11Protocol(H11Protocol):
             self._expect("body")
             return
         answered = cycle is not None and cycle.response_started and what == "body"
+        part = "headers" if what == "head" else "body"
+        limit = self.guard.limits.header_timeout if what == "head" else self.guard.limits.body_timeout
+        log.info("closed the connection of %s: the request %s did not arrive within %g s", self._client, part, limit)
         if not answered and (self._got_bytes or what == "body"):
-            part = "headers" if what == "head" else "body"
-            limit = self.guard.limits.header_timeout if what == "head" else self.guard.limits.body_timeout
             self.transport.write(error_response(408, "request_timeout", f"the request {part} did not arrive within {limit:g} s"))
         if cycle is not None and not cycle.response_complete:
             # The app sees a client that left: nothing it sends afterwards reaches the wire.

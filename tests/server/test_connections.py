@@ -102,6 +102,26 @@ def test_a_slowloris_body_or_header_is_cut_off_with_408(server_factory):
         assert [c.get("/health").status_code for _ in range(3)] == [200, 200, 200]
 
 
+def test_a_client_that_stops_reading_its_answers_is_dropped(server_factory):
+    srv = server_factory(seed_customers=300, users=[UserSpec("ada", "admin")],
+                         serve_args=("--send-timeout", "1", "--log-level", "info"))
+    request = f"GET /v1/changes?limit=5000 HTTP/1.1\r\nHost: crm\r\nAuthorization: Bearer {srv.tokens['ada']}\r\n\r\n"
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+    sock.settimeout(DEADLINE)
+    with sock:
+        sock.connect(("127.0.0.1", srv.port))
+        sock.sendall(request.encode() * 8)  # eight big pages, pipelined, and none of them read
+        end = time.monotonic() + DEADLINE
+        while "dropped the connection" not in srv.log_text() and time.monotonic() < end:
+            time.sleep(0.1)
+        assert "dropped the connection" in srv.log_text()
+        received = _read_until_closed(sock)
+    assert received.count(b"HTTP/1.1 200 OK") < 8, "the answers nobody read were let go"
+    with httpx.Client(base_url=srv.url) as c:
+        assert c.get("/health").status_code == 200
+
+
 def test_connections_are_capped_per_client_address_and_in_all(server_factory):
     srv = server_factory(seed_customers=0, users=[UserSpec("ada", "admin")],
                          serve_args=("--max-connections-per-client", "4", "--max-connections", "6"))

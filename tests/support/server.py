@@ -24,6 +24,10 @@ Default users (``users=None``), keyed by name in ``server.tokens``::
 The seed always creates the 20 territories (``ServerProcess.TERRITORIES``: "dach", "france",
 "uk-ireland", "us-east", ...) and a staff directory; customer ids are "cus-0000001", ...
 
+Options beyond the seed: ``serve_args`` (more ``crm-server serve`` flags, e.g. ``("--header-timeout",
+"1")`` or ``--ssl-certfile``: see support/certs.py for HTTPS), ``verify`` (what this harness's own
+httpx clients trust, for HTTPS), ``open_files`` (the server's RLIMIT_NOFILE).
+
 Handy methods: ``server.batch(ops, user=...)`` (POST /v1/batch, returns the results),
 ``make_op(...)`` (an op with a fresh op id), ``server.get_record("customers", id)`` (as admin),
 ``server.add_user(...)``, ``server.grant(name, territory)`` / ``server.revoke(...)`` (territory
