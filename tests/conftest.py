@@ -56,7 +56,7 @@ def database(request, backend) -> Callable[[Path], str | None]:
 
 @pytest.fixture
 def server(tmp_path, database):
-    """A fresh crm-server (20 seeded customers, default users ada/alex/sam/rita, test hooks on)."""
+    """A fresh crm-server (20 seeded customers, default users ada/alex/sam/rita)."""
     with ServerProcess(tmp_path / "crm.db", database=database(tmp_path / "crm.db")) as srv:
         yield srv
 

@@ -29,6 +29,7 @@ from crm_server.store.base import (
     StoreInfo,
     WriteTx,
 )
+from crm_server.store.gateway_state import LedgerEntry, UpstreamLink
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -56,6 +57,7 @@ __all__ = [
     "BulkLoader",
     "ChangeRow",
     "CompactResult",
+    "LedgerEntry",
     "MaintenanceReport",
     "MonthRevenue",
     "Position",
@@ -69,6 +71,7 @@ __all__ = [
     "StoreInfo",
     "StoredOpResult",
     "StoredRecord",
+    "UpstreamLink",
     "WriteTx",
     "is_postgres_url",
     "open_store",

@@ -29,6 +29,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
+from crm_server.store.gateway_state import GatewayReads, GatewayWrites
 from crm_tui.domain import Entity
 
 Position = tuple[int, int]  # (transaction order, sequence number): the change feed's order
@@ -120,8 +121,8 @@ class RecordExists(StoreError):
     """A record with this id exists already (or existed: ids are never reused)."""
 
 
-class ReadTx(ABC):
-    """Reads inside one consistent snapshot."""
+class ReadTx(GatewayReads, ABC):
+    """Reads inside one consistent snapshot (and the gateway's reads: store/gateway_state.py)."""
 
     @abstractmethod
     def info(self) -> StoreInfo:
@@ -214,7 +215,7 @@ class ReadTx(ABC):
         """
 
 
-class WriteTx(ReadTx):
+class WriteTx(GatewayWrites, ReadTx):
     """A write transaction. Commits when its block ends normally, rolls back on an exception."""
 
     @abstractmethod

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crm_server.store.base import StoreError
+from crm_server.store.gateway_sqlite import GATEWAY_DDL
 from crm_server.store.migrations import MIGRATIONS, Migration, SchemaEditor, upgrade
 from crm_server.store.schema import IndexSpec, all_entity_indexes, entity_indexes, q
 from crm_tui.domain import ENTITIES, Entity, Field
@@ -120,6 +121,8 @@ class SQLiteSchemaEditor(SchemaEditor):
             (epoch, key, int(meta["horizon"]), int(meta["seq"]), int(meta["ticket_number"]), int(meta["order_number"])),
         )
         conn.execute("DROP TABLE meta")
+        for stmt in GATEWAY_DDL:  # databases that never served as a gateway have none yet
+            conn.execute(stmt)
         # Results stored before now are kept for a whole retention window from the upgrade on.
         conn.execute("ALTER TABLE op_results ADD COLUMN at INTEGER NOT NULL DEFAULT 0")
         conn.execute("UPDATE op_results SET at = ?", (int(time.time()),))
@@ -157,7 +160,7 @@ def create_or_upgrade(conn: sqlite3.Connection, migrations: Sequence[Migration] 
     if version is None:
         for ent in ENTITIES.values():
             conn.execute(entity_table_sql(ent))
-        for stmt in BASE_TABLES:
+        for stmt in BASE_TABLES + GATEWAY_DDL:
             conn.execute(stmt)
         for ix in BASE_INDEXES + all_entity_indexes():
             conn.execute(ix.sql())

@@ -16,6 +16,7 @@ import orjson
 
 from crm_server.store.base import Position, RecordExists, StoreInfo
 from crm_server.store.codec import codec_for
+from crm_server.store.gateway_sqlite import SQLiteGatewayReads, SQLiteGatewayWrites
 from crm_server.store.sql_tx import SqlReadTx, SqlWriteTx
 from crm_server.store.sqlite_schema import json_row_expr
 from crm_tui.domain import ENTITIES, Entity
@@ -28,7 +29,7 @@ def history_mark(seq: int, nonce: str | None) -> str:
     return f"{seq:020d}:{nonce or ''}"
 
 
-class SQLiteReadTx(SqlReadTx):
+class SQLiteReadTx(SQLiteGatewayReads, SqlReadTx):
     """ReadTx over one SQLite connection in a deferred (snapshot) transaction.
 
     Each method keeps the contract written on :class:`~crm_server.store.base.ReadTx`.
@@ -79,7 +80,7 @@ class SQLiteReadTx(SqlReadTx):
         return stored is not None and (stored[0] or "") == nonce
 
 
-class SQLiteWriteTx(SQLiteReadTx, SqlWriteTx):
+class SQLiteWriteTx(SQLiteGatewayWrites, SQLiteReadTx, SqlWriteTx):
     """Runs inside BEGIN IMMEDIATE: the database write lock is the commit-sequence lock, so
     :meth:`lock` needs no row lock of its own.
 
