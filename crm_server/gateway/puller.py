@@ -101,7 +101,7 @@ class Puller:
             for entity in ORDER:
                 for upstream_id in targets.get(entity, ()):
                     with self.store.read() as tx:
-                        before = tx.meta().seq
+                        before = tx.last_sequence()
                     row = self.upstream.get(MODULE_OF[entity], upstream_id)
                     with self.store.write() as tx:
                         if row is not None:
@@ -131,7 +131,7 @@ class Puller:
         # Entries written to the audit log from here on are newer than anything this scan misses.
         entries = self.upstream.audit_log()
         with self.store.read() as tx:
-            start_seq = tx.meta().seq
+            start_seq = tx.last_sequence()
         for entity in ORDER:
             rows = {}
             for row in self.upstream.list_rows(MODULE_OF[entity]):

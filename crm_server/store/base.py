@@ -129,6 +129,11 @@ class ReadTx(GatewayReads, ABC):
         """Epoch, cursor key, head and horizon positions and history mark of this snapshot."""
 
     @abstractmethod
+    def last_sequence(self) -> int:
+        """A sequence number every change written after this call is numbered above (SQLite: the
+        last one taken; PostgreSQL: the sequence's current value)."""
+
+    @abstractmethod
     def knows_history(self, mark: str) -> bool:
         """True when the write transaction ``mark`` names (from :attr:`StoreInfo.history`) is part
         of this database's history. A database restored from an older copy has lost it, and gives

@@ -115,6 +115,9 @@ class PostgresReadTx(SqlReadTx):
             history=history_mark(*row) if row else history_mark(0, ""),
         )
 
+    def last_sequence(self) -> int:
+        return int(self._one("SELECT last_value FROM change_seq"))
+
     def knows_history(self, mark: str) -> bool:
         n_text, _, nonce = mark.partition(":")
         if not n_text.isdigit():

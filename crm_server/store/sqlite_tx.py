@@ -69,6 +69,9 @@ class SQLiteReadTx(SQLiteGatewayReads, SqlReadTx):
             history=history_mark(*row) if row else history_mark(0, None),
         )
 
+    def last_sequence(self) -> int:
+        return int(self._one("SELECT last_seq FROM store_info"))
+
     def knows_history(self, mark: str) -> bool:
         seq_text, _, nonce = mark.partition(":")
         if not seq_text.isdigit():
