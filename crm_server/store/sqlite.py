@@ -9,7 +9,6 @@ to the database, so counting requests never waits for the write lock of the data
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 import threading
 import time
@@ -157,10 +156,9 @@ class SQLiteStore(Store):
                 yield loader
                 for ix in indexes:
                     conn.execute(ix.sql())
-                conn.execute(
-                    "INSERT OR REPLACE INTO commits (seq, at, nonce) SELECT last_seq, ?, ? FROM store_info",
-                    (int(time.time()), secrets.token_hex(8)),
-                )
+                tx = SQLiteWriteTx(conn)
+                tx.allocated = True
+                tx.note_commit()
                 conn.execute("COMMIT")
                 conn.execute("PRAGMA analysis_limit = 1000")
                 conn.execute("ANALYZE")

@@ -126,7 +126,10 @@ class SQLiteWriteTx(SQLiteGatewayWrites, SQLiteReadTx, SqlWriteTx):
         """Remember when this transaction's sequences were committed (compaction by age, the
         op-result window) and give it a nonce (restored databases)."""
         if self.allocated:
+            # Only when a sequence number survived: a savepoint that rolled back every change
+            # also rolled back the numbers it took, and then nothing new is being committed.
             self.conn.execute(
-                "INSERT INTO commits (seq, at, nonce) SELECT last_seq, ?, ? FROM store_info",
+                "INSERT INTO commits (seq, at, nonce) SELECT last_seq, ?, ? FROM store_info"
+                " WHERE last_seq > (SELECT coalesce(max(seq), 0) FROM commits)",
                 (int(time.time()), secrets.token_hex(8)),
             )
