@@ -18,10 +18,9 @@ def test_a_transaction_whose_changes_were_all_rolled_back_commits(store_target):
         with store.write() as tx:
             tx.insert(ENTITIES["territory"], {"id": "kept", "name": "Kept"})
         for _ in range(2):  # twice: the second must not collide with the first's bookkeeping
-            with store.write() as tx:
-                with pytest.raises(Rejected), tx.savepoint():
-                    tx.insert(ENTITIES["territory"], {"id": "undone", "name": "Undone"})
-                    raise Rejected
+            with store.write() as tx, pytest.raises(Rejected), tx.savepoint():
+                tx.insert(ENTITIES["territory"], {"id": "undone", "name": "Undone"})
+                raise Rejected
         with store.read() as tx:
             assert tx.get(ENTITIES["territory"], "kept") is not None
             assert tx.get(ENTITIES["territory"], "undone") is None
