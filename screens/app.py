@@ -15,7 +15,7 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
@@ -23,6 +23,7 @@ from cache.replica import Replica
 from crm_tui.config import Settings
 from crm_tui.domain import parse_datetime
 from crm_tui.syncstate import SyncEvent, SyncReport, SyncRunner
+from crm_tui.text import plural
 from screens.chrome import StatusInfo
 from screens.commands import run_command
 from screens.conflicts import ConflictsScreen
@@ -30,7 +31,7 @@ from screens.display import ago
 from screens.help import HelpScreen, binding_rows
 from screens.messages import SyncFinished, SyncProgress
 from screens.palette import CrmCommands
-from screens.pickers import CommandLine
+from screens.pickers import CommandLine, ConfirmModal
 from screens.pipeline import PipelineScreen
 from screens.rejected import RejectedScreen
 from screens.reports import ReportsScreen
@@ -174,9 +175,11 @@ class CrmApp(App[None]):
         keys = self._keymap.get(binding_id)
         if keys:
             return keys.split(",")[0].replace("question_mark", "?").replace("colon", ":")
-        for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.id == binding_id:
-                return self.get_key_display(binding)
+        from screens.keys import binding_table
+
+        for ident, keys, _does in binding_table():
+            if ident == binding_id:
+                return self.get_key_display(Binding(keys.split(",")[0], ""))
         return ""
 
     # ------------------------------------------------------------------ data and status
@@ -279,8 +282,30 @@ class CrmApp(App[None]):
     # ------------------------------------------------------------------ navigation and keys
 
     def action_section(self, mode: str) -> None:
-        """Go to a section; its key pressed again goes back to the section's first screen."""
-        self.show_section(mode, root=mode == self.current_mode)
+        """Go to a section's own screen (what was opened from it is closed: a section key always
+        shows the section it names)."""
+        self.show_section(mode, root=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A section key under a form or a picker would throw away what is being typed there.
+        return not (action == "section" and isinstance(self.screen, ModalScreen))
+
+    async def action_quit(self) -> None:
+        """`q` anywhere outside a text box: quit, after a yes (nothing is lost either way; the
+        question says what waits to be sent)."""
+        if isinstance(self.screen, ConfirmModal):
+            return
+        counts = self.replica.outbox.counts()
+        waiting = counts.get("pending", 0)
+        detail = (f"{plural(waiting, 'saved change')} not yet on the server "
+                  "stay in the replica and go with the next sync." if waiting else
+                  "Nothing waits to be sent.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(ConfirmModal("Quit crm-tui?", detail), answered)
 
     def show_section(self, mode: str, *, root: bool = False) -> None:
         if mode != self.current_mode:
@@ -314,7 +339,7 @@ class CrmApp(App[None]):
 
 
 def _title(screen: Screen) -> str:
-    return type(screen).__name__.replace("Screen", "").replace("Queue", " queue") or "this screen"
+    return getattr(screen, "LABEL", "") or "this screen"
 
 
 def binding_ids() -> list[str]:

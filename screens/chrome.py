@@ -10,6 +10,8 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
+from crm_tui.text import plural
+
 if TYPE_CHECKING:
     from screens.app import CrmApp
 
@@ -37,10 +39,6 @@ class StatusInfo:
     conflicts: int = 0
     rejected: int = 0
     user: str = ""
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 class NavBar(Static):
@@ -82,7 +80,7 @@ class StatusLine(Horizontal):
         if info.pending:
             parts.append((f" · {info.pending} pending", "$text-warning"))
         if info.conflicts:
-            parts.append((f" · {_plural(info.conflicts, 'conflict')}", "bold $text-error"))
+            parts.append((f" · {plural(info.conflicts, 'conflict')}", "bold $text-error"))
         if info.rejected:
             parts.append((f" · {info.rejected} rejected", "bold $text-error"))
         self.query_one("#status-sync", Static).update(Content.assemble(*parts))

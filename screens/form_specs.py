@@ -36,6 +36,17 @@ def territory_options(app: CrmApp) -> Options:
     return [(t.get("name") or tid, tid) for tid, t in app.replica.reads.territories().items()]
 
 
+def writable_territories(app: CrmApp) -> Options:
+    """The territories the signed-in user may put a customer in, theirs first in their own order:
+    a sales rep only their own (the server refuses the others); agents and admins any."""
+    known = territory_options(app)
+    me = _me(app)
+    if me.get("all_territories") or not me:
+        return known
+    by_id = {tid: label for label, tid in known}
+    return [(by_id[tid], tid) for tid in me.get("territories") or [] if tid in by_id]
+
+
 def ref_options(app: CrmApp) -> dict[str, Options]:
     users = user_options(app)
     return {"territory": territory_options(app), "owner_id": users, "assignee_id": users}
@@ -46,13 +57,17 @@ def _now(app: CrmApp) -> str:
 
 
 def customer_form(app: CrmApp, record: dict[str, Any] | None = None) -> RecordForm:
+    """Edit ``record``, or a new customer (in one of the user's own territories: a rep's first
+    one preselected; someone who may write any territory chooses)."""
     writes = app.replica.writes
     if record is None:
         me = _me(app)
-        territories = me.get("territories") or [v for _, v in territory_options(app)][:1]
+        options = {**ref_options(app), "territory": writable_territories(app)}
+        own = [tid for _, tid in options["territory"]]
+        preselect = own[0] if own and not me.get("all_territories") else None
         return RecordForm(
-            "customer", title="New customer", fields=CUSTOMER_FIELDS, creating=True, options=ref_options(app),
-            values={"territory": territories[0] if territories else None, "owner_id": me.get("id")},
+            "customer", title="New customer", fields=CUSTOMER_FIELDS, creating=True, options=options,
+            values={"territory": preselect, "owner_id": me.get("id")},
             save=lambda values: writes.create("customer", values),
         )
     rid = record["id"]

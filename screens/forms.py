@@ -100,10 +100,13 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
             values = [v for _, v in choices]
             if current is not None and current not in values:
                 choices = [*choices, (str(current), current)]
+            # A required Select with nothing chosen yet stays blank (Textual would silently pick
+            # the first choice, and with no choices at all it cannot be drawn): the save says
+            # what is missing.
             return Select(
                 [(Text(label), value) for label, value in choices], id=wid, compact=True,
-                allow_blank=not f.required, value=current if current is not None else Select.NULL,
-                prompt="(none)" if not f.required else "choose",
+                allow_blank=not f.required or current is None, value=current if current is not None else Select.NULL,
+                prompt="(none)" if not f.required else ("choose" if choices else "none available yet"),
             )
         if f.kind == "text":
             return CrmTextArea(current or "", id=wid, compact=True, classes="form-text", soft_wrap=True)

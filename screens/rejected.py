@@ -24,6 +24,7 @@ from screens.tables import CrmTable
 
 
 class RejectedScreen(CrmScreen):
+    LABEL = "Rejected"
     HELP = ("Changes the server refused, with its reason. f (or enter) opens the change in a form to fix and "
             "re-send it; r re-sends it unchanged (after the server side was fixed); x discards it and puts "
             "back the server's value.")

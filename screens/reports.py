@@ -29,6 +29,7 @@ def bars(title: str, counts: dict[str, int], order: tuple[str, ...]) -> Content:
 
 
 class ReportsScreen(CrmScreen):
+    LABEL = "Reports"
     HELP = ("Figures over what your replica holds: tickets by status, active tickets by priority, the deal "
             "win rate and revenue by month (cancelled and refunded orders left out).")
 

@@ -150,10 +150,10 @@ async def test_moving_a_deal_between_stages(make_app):
         assert app.replica.get("deal", deal_id)["stage"] == "qualified"
         assert screen.focused is screen.table("qualified")
         assert screen.table("qualified").current_row()["id"] == deal_id
-        await pilot.press("w")
+        await pilot.press("w", "y")  # an outcome asks first
         await pilot.pause()
         assert app.replica.get("deal", deal_id)["stage"] == "won"
-        await pilot.press("less_than_sign")
+        await pilot.press("less_than_sign", "y")  # reopening too
         await pilot.pause()
         assert app.replica.get("deal", deal_id)["stage"] == "negotiation"
         [op] = [o for o in app.replica.outbox.pending() if o.record_id == deal_id]
