@@ -68,6 +68,20 @@ class Reads:
         row = self.conn.execute("SELECT name FROM users WHERE id = ?", (user_id,)).fetchone()
         return row[0] if row else user_id
 
+    def customers_like(self, *, name: str | None, email: str | None, limit: int = 3) -> list[dict[str, Any]]:
+        """Customers with this name or this email (case ignored): the likely duplicates of a new
+        one. Each is {id, name, email, city}; both lookups are indexed."""
+        out: dict[str, dict[str, Any]] = {}
+        for column, value in (("email", email), ("name", name)):
+            if not value:
+                continue
+            for rid, rname, remail, city in self.conn.execute(
+                f"SELECT id, name, email, city FROM customers WHERE {column} = ? COLLATE NOCASE LIMIT ?",
+                (value.strip(), limit),
+            ):
+                out.setdefault(rid, {"id": rid, "name": rname, "email": remail, "city": city})
+        return list(out.values())[:limit]
+
     def has_customers(self) -> bool:
         """Whether any customer is in the replica (cheap, unlike counting a million)."""
         return bool(self.conn.execute("SELECT EXISTS(SELECT 1 FROM customers)").fetchone()[0])

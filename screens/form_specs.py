@@ -68,13 +68,28 @@ def customer_form(app: CrmApp, record: dict[str, Any] | None = None) -> RecordFo
         return RecordForm(
             "customer", title="New customer", fields=CUSTOMER_FIELDS, creating=True, options=options,
             values={"territory": preselect, "owner_id": me.get("id")},
-            save=lambda values: writes.create("customer", values),
+            save=lambda values: writes.create("customer", values), warn=lambda values: _duplicates(app, values),
         )
     rid = record["id"]
     return RecordForm(
         "customer", title=f"Edit customer · {record.get('name') or rid}", fields=CUSTOMER_FIELDS, values=record,
         options=ref_options(app), save=lambda values: writes.update("customer", rid, values),
     )
+
+
+def _duplicates(app: CrmApp, values: dict[str, Any]) -> str | None:
+    """A new customer whose name or email is already a customer's: say which."""
+    like = app.replica.reads.customers_like(name=values.get("name"), email=values.get("email"))
+    if not like:
+        return None
+    names = "; ".join(" · ".join(x for x in (c["name"], c.get("email"), c.get("city")) if x) for c in like)
+    return f"Already in your replica with this name or email: {names}."
+
+
+def _subject_or_body(values: dict[str, Any]) -> dict[str, str]:
+    if (values.get("subject") or "").strip() or (values.get("body") or "").strip():
+        return {}
+    return {"subject": "say what it was about: a subject or a text"}
 
 
 def contact_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
@@ -153,7 +168,7 @@ def activity_form(
         fixed["occurred_at"] = values["occurred_at"]
     return RecordForm(
         "activity", title=title, fields=list(fields), creating=True, fixed=fixed, values=values,
-        save=lambda v: writes.create("activity", v),
+        save=lambda v: writes.create("activity", v), check=_subject_or_body,
     )
 
 
@@ -162,7 +177,7 @@ def edit_activity_form(app: CrmApp, record: dict[str, Any]) -> RecordForm:
     rid = record["id"]
     return RecordForm(
         "activity", title=f"Edit {record.get('kind') or 'activity'}", fields=ACTIVITY_FIELDS, values=record,
-        save=lambda values: writes.update("activity", rid, values),
+        save=lambda values: writes.update("activity", rid, values), check=_subject_or_body,
     )
 
 

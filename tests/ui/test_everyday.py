@@ -313,3 +313,71 @@ async def test_customer_command_with_one_match_opens_it(make_app):
         await pilot.press("escape")
         await command(pilot, "customer elena petrova")
         assert isinstance(app.screen, Customer360Screen) and app.screen.customer_id == "cu_005"
+
+
+# ----------------------------------------------------------------------------- forms
+
+
+async def test_esc_on_a_filled_form_asks_before_discarding(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen("cu_005"))
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#field-subject").value = "Half a thought"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen is form and form.query_one("#field-subject").value == "Half a thought"
+        await pilot.press("escape", "y")
+        await pilot.pause()
+        assert isinstance(app.screen, Customer360Screen)
+
+
+async def test_esc_on_an_untouched_form_just_closes_it(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen("cu_005"))
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, Customer360Screen)
+
+
+async def test_a_call_needs_a_subject_or_a_body(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen("cu_005"))
+        await pilot.press("c")
+        await pilot.pause()
+        form = app.screen
+        await pilot.press("f2")
+        await pilot.pause()
+        assert app.screen is form
+        assert "subject or" in str(form.query_one("#error-subject").render())
+        assert not [o for o in app.replica.outbox.pending() if o.record_id.startswith("ac_")
+                    and o.fields.get("customer_id") == "cu_005"]
+
+
+async def test_a_new_customer_like_an_existing_one_is_flagged_before_it_is_saved(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#field-name").value = "anna schmidt"
+        form.query_one("#field-email").value = "someone@else.example"
+        await pilot.press("f2")
+        await pilot.pause()
+        assert app.screen is form
+        warning = str(form.query_one("#form-error").render())
+        assert "Anna Schmidt" in warning and "again" in warning
+        await pilot.press("f2")  # saving again means: yes, a different customer of that name
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, Customer360Screen)
+        assert app.replica.get("customer", app.screen.customer_id)["name"] == "anna schmidt"
