@@ -88,3 +88,14 @@ def test_serve_reports_an_unusable_database(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: ")
+
+
+def test_an_unknown_territory_is_named_with_the_ones_that_exist(tmp_path):
+    db = str(tmp_path / "terr.db")
+    _run("seed", "--db", db, "--customers", "0")
+    for args in (("user", "add", "X", "--role", "sales", "--territory", "narnia", "--db", db),
+                 ("user", "grant", "u-admin", "--territory", "narnia", "--db", db)):
+        code, _, err = _run(*args)
+        assert code != 0
+        [line] = [x for x in err.splitlines() if x.strip()]
+        assert "narnia" in line and "dach" in line and "known territories" in line, line
