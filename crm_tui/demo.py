@@ -98,7 +98,7 @@ def run_demo(customers: int = 20_000, work_dir: Path | None = None) -> int:
 
         from crm_tui.launch import run_app
 
-        return run_app(paths, settings)
+        return run_app(paths, settings, config_file=work / "config" / "config.toml")
     except (RuntimeError, httpx.HTTPError) as exc:
         _say(str(exc))
         return 1

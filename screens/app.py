@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on, work
@@ -17,10 +18,12 @@ from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
+from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from cache.replica import Replica
-from crm_tui.config import Settings
+from crm_tui.config import ConfigError, Settings
+from crm_tui.config_file import set_value
 from crm_tui.domain import parse_datetime
 from crm_tui.syncstate import SyncEvent, SyncReport, SyncRunner
 from crm_tui.text import plural
@@ -50,7 +53,8 @@ class CrmApp(App[None]):
 
     ``sync_runner(on_event) -> SyncReport`` runs one blocking sync (None: offline only);
     ``clock()`` is "now" for overdue marks and relative times (default: ``settings.clock``
-    when set, else the wall clock); ``server_label`` is shown on the sync screen only.
+    when set, else the wall clock); ``server_label`` is shown on the sync screen only;
+    ``config_path`` is the config file a theme chosen in the app is saved to (None: not kept).
     """
 
     TITLE = "crm-tui"
@@ -89,12 +93,14 @@ class CrmApp(App[None]):
         sync_runner: SyncRunner | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         server_label: str | None = None,
+        config_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.replica = replica
         self.settings = settings
         self.sync_runner = sync_runner
         self.server_label = server_label
+        self.config_path = config_path
         if clock is None and settings.clock:
             frozen = parse_datetime(settings.clock)
             clock = lambda: frozen  # noqa: E731
@@ -141,10 +147,22 @@ class CrmApp(App[None]):
             self.set_interval(self.settings.sync.interval, self._check_outside_sync)
         # Table cells carry colours of the theme they were drawn in.
         self.theme_changed_signal.subscribe(self, lambda _theme: self.data_changed())
+        self.theme_changed_signal.subscribe(self, self._keep_theme)
         # Relative times ("synced 3 min ago") age even when nothing happens.
         self.set_interval(30, self.publish_status)
         if not self.cursor_blink:
             self.screen_change_signal.subscribe(self, self._stop_blinking)
+
+    def _keep_theme(self, theme: Theme) -> None:
+        """A theme chosen in the app (palette, `:theme`) is the next session's theme too."""
+        if self.config_path is None or theme.name == self.settings.theme:
+            return
+        try:
+            set_value(self.config_path, "theme", theme.name)
+        except ConfigError as exc:
+            self.notify(f"The theme is used now but not kept: {exc}", severity="warning")
+            return
+        self.settings.theme = theme.name
 
     def _stop_blinking(self, screen: Screen) -> None:
         """Textual's own inputs (the palette's) blink too; with animations off, none do."""

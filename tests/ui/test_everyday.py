@@ -381,3 +381,22 @@ async def test_a_new_customer_like_an_existing_one_is_flagged_before_it_is_saved
         await pilot.pause()
         assert isinstance(app.screen, Customer360Screen)
         assert app.replica.get("customer", app.screen.customer_id)["name"] == "anna schmidt"
+
+
+# ----------------------------------------------------------------------------- theme
+
+
+async def test_a_theme_chosen_in_the_app_is_kept_in_the_config_file(make_app, tmp_path):
+    from crm_tui.config import load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text('# my settings\ntheme = "nord"\n\n[sync]\ninterval = 60\n')
+    app = make_app(theme="nord")
+    app.config_path = config
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        await command(pilot, "theme gruvbox")
+        assert app.theme == "gruvbox"
+    text = config.read_text()
+    assert "# my settings" in text and "interval = 60" in text
+    assert load_settings(config).theme == "gruvbox"
