@@ -32,12 +32,13 @@ from screens.commands import run_command
 from screens.conflicts import ConflictsScreen
 from screens.display import ago
 from screens.help import HelpScreen, binding_rows
-from screens.messages import SyncFinished, SyncProgress
+from screens.messages import SaveStep, SyncFinished, SyncProgress
 from screens.palette import CrmCommands
 from screens.pickers import CommandLine, ConfirmModal
 from screens.pipeline import PipelineScreen
 from screens.rejected import RejectedScreen
 from screens.reports import ReportsScreen
+from screens.saving import Saver
 from screens.search import SearchScreen
 from screens.sync_screen import SyncScreen
 from screens.tickets import TicketQueueScreen
@@ -121,6 +122,7 @@ class CrmApp(App[None]):
         self._sync_worker: Worker | None = None
         self._last_seen_sync: str | None = None
         self._keymap_errors = self._apply_keymap(settings.keymap)
+        self.saver = Saver(self)
 
     # ------------------------------------------------------------------ setup
 
@@ -138,6 +140,8 @@ class CrmApp(App[None]):
             self.notify(f"unknown theme {self.settings.theme!r}; using {self.theme}", severity="warning")
         if self._keymap_errors:
             self.notify(f"keymap: no binding called {', '.join(self._keymap_errors)}", severity="warning")
+        if self.saver.queued:
+            self.saver.start()  # saves queued when the app last quit
         if self.sync_runner is not None and self.settings.sync_in_app:
             self.action_sync_now(quiet=True)
             self.set_interval(self.settings.sync.interval, lambda: self.action_sync_now(quiet=True))
@@ -222,7 +226,8 @@ class CrmApp(App[None]):
             state=self.sync_state, tone=tone, detail=self.sync_detail,
             last_sync=ago(self.replica.get_meta("last_sync_at"), self.now()),
             pending=counts.get("pending", 0), conflicts=counts.get("conflicts", 0),
-            rejected=counts.get("rejected", 0), user=(me or {}).get("name", "") if isinstance(me, dict) else "",
+            rejected=counts.get("rejected", 0), queued=self.saver.queued, queue_waiting=self.saver.waiting,
+            user=(me or {}).get("name", "") if isinstance(me, dict) else "",
         )
 
     def publish_status(self) -> None:
@@ -287,7 +292,19 @@ class CrmApp(App[None]):
                             f"Rejected ({self.key_for('app.rejected')}).", title="Sync", severity="warning")
         self.data_changed()
 
+    def save(self, action: str, entity_name: str, fields: dict | None = None, *,
+             record_id: str | None = None) -> dict:
+        """Queue a save; see ``screens.saving.Saver.save``."""
+        return self.saver.save(action, entity_name, fields, record_id=record_id)
+
+    @on(SaveStep)
+    def _save_step(self, message: SaveStep) -> None:
+        self.saver.handle(message.step)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "saves":
+            self.saver.worker_changed(event)
+            return
         if event.worker.group != "sync" or event.state != WorkerState.ERROR:
             return
         error = event.worker.error
@@ -298,6 +315,10 @@ class CrmApp(App[None]):
         self.data_changed()
 
     # ------------------------------------------------------------------ navigation and keys
+
+    def exit(self, *args, **kwargs) -> None:  # type: ignore[override]
+        self.saver.stop()  # what is still queued stays in the journal for the next start
+        super().exit(*args, **kwargs)
 
     def action_section(self, mode: str) -> None:
         """Go to a section's own screen (what was opened from it is closed: a section key always
@@ -318,6 +339,9 @@ class CrmApp(App[None]):
         detail = (f"{plural(waiting, 'saved change')} not yet on the server "
                   "stay in the replica and go with the next sync." if waiting else
                   "Nothing waits to be sent.")
+        if self.saver.queued:
+            detail += (f" {plural(self.saver.queued, 'save')} still queued for the replica (a sync is "
+                       "writing to it) are kept and applied when crm-tui next opens it.")
 
         def answered(yes: bool | None) -> None:
             if yes:

@@ -70,8 +70,9 @@ class CrmScreen(Screen):
         """Re-read everything shown from the replica."""
 
     def sync_data(self) -> None:
-        """Refresh if the replica changed since this screen last read it."""
-        if self._seen_gen != self.crm.data_gen:
+        """Refresh if the replica changed since this screen last read it (a screen not yet
+        mounted reads it when it is)."""
+        if self._seen_gen != self.crm.data_gen and self.is_mounted:
             self._seen_gen = self.crm.data_gen
             self.refresh_data()
 

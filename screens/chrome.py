@@ -38,6 +38,8 @@ class StatusInfo:
     pending: int = 0
     conflicts: int = 0
     rejected: int = 0
+    queued: int = 0  # saves in the save queue, not yet in the replica
+    queue_waiting: bool = False  # ... because a sync holds the replica's write lock
     user: str = ""
 
 
@@ -77,6 +79,9 @@ class StatusLine(Horizontal):
             parts.append((f" {info.detail}", "$text-muted"))
         narrow = self.size.width < 100
         parts.append(f" · ↻ {info.last_sync}" if narrow else f" · synced {info.last_sync}")
+        if info.queued:
+            waiting = " (replica busy)" if info.queue_waiting else ""
+            parts.append((f" · {plural(info.queued, 'save')} queued{waiting}", "bold $text-warning"))
         if info.pending:
             parts.append((f" · {info.pending} pending", "$text-warning"))
         if info.conflicts:

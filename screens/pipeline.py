@@ -135,13 +135,18 @@ class PipelineScreen(CrmScreen):
 
     def _set_stage(self, deal: dict[str, Any], stage: str) -> None:
         try:
-            self.replica.writes.update("deal", deal["id"], {"stage": stage})
+            result = self.crm.save("update", "deal", {"stage": stage}, record_id=deal["id"])
         except (ValidationError, ReplicaError) as exc:
             self.app.notify(str(exc), severity="error")
             return
-        self._follow = (stage, deal["id"])
         self.app.notify(f"{deal.get('title')}: {deal.get('stage')} → {stage}", timeout=3)
-        self.crm.data_changed()
+        self.crm.saver.after_save(result, lambda _record: self._follow_deal(stage, deal["id"]))
+
+    def _follow_deal(self, stage: str, deal_id: str) -> None:
+        """Once the move is in the replica, the cursor goes with the deal to its new column."""
+        self._follow = (stage, deal_id)
+        if self.is_mounted:
+            self.refresh_data()
 
     def action_move(self, step: int) -> None:
         """Move an open deal one stage along the open stages. Won and lost are outcomes, not
@@ -195,8 +200,8 @@ class PipelineScreen(CrmScreen):
 
         def saved(result: dict[str, Any] | None) -> None:
             if result is not None:
-                self._follow = (result.get("stage") or deal["stage"], deal["id"])
-                self.crm.data_changed()
+                self.crm.saver.after_save(result, lambda record: self._follow_deal(
+                    (record or {}).get("stage") or deal["stage"], deal["id"]))
 
         self.app.push_screen(deal_form(self.crm, deal["customer_id"], deal), saved)
 

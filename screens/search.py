@@ -166,10 +166,10 @@ class SearchScreen(CrmScreen):
             return
         self.app.push_screen(customer_form(self.crm), self._saved)
 
-    def _saved(self, record: dict[str, Any] | None) -> None:
-        if record is not None:
-            self.crm.data_changed()
-            open_customer(self.crm, record["id"])
+    def _saved(self, result: dict[str, Any] | None) -> None:
+        if result is not None:
+            # The new customer opens once the save worker has put it in the replica.
+            self.crm.saver.after_save(result, lambda _record: open_customer(self.crm, result["id"]))
 
     @on(DataTable.RowSelected, "#search-results")
     def _open(self, event: DataTable.RowSelected) -> None:

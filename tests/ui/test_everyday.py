@@ -15,6 +15,7 @@ from screens.search import SearchScreen
 from screens.sync_screen import SyncScreen
 from screens.ticket_detail import TicketDetailScreen
 from screens.tickets import TicketQueueScreen
+from support.pilot import settle
 
 pytestmark = pytest.mark.anyio
 
@@ -81,7 +82,7 @@ async def test_q_asks_before_quitting_from_any_screen(make_app):
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("y")
-        await pilot.pause()
+        await settle(pilot)
         assert not app.is_running
 
 
@@ -198,7 +199,7 @@ async def test_next_stage_on_a_won_deal_does_not_make_it_lost(make_app):
     async with app.run_test(size=SIZE) as pilot:
         await _pipeline_on(pilot, "won", "de_011")
         await pilot.press("greater_than_sign")
-        await pilot.pause()
+        await settle(pilot)
         assert app.replica.get("deal", "de_011")["stage"] == "won"
 
 
@@ -215,7 +216,7 @@ async def test_prev_stage_on_a_lost_deal_asks_to_reopen_it_never_makes_it_won(ma
         await pilot.press("less_than_sign")
         await pilot.pause()
         await pilot.press("y")
-        await pilot.pause()
+        await settle(pilot)
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.replica.get("deal", "de_012")["stage"] == "negotiation"
@@ -226,7 +227,7 @@ async def test_next_stage_from_negotiation_is_not_won(make_app):
     async with app.run_test(size=SIZE) as pilot:
         await _pipeline_on(pilot, "negotiation", "de_010")
         await pilot.press("greater_than_sign")
-        await pilot.pause()
+        await settle(pilot)
         assert app.replica.get("deal", "de_010")["stage"] == "negotiation"
         assert any("w marks it won" in n for n in notes(app))
 
@@ -333,7 +334,7 @@ async def test_esc_on_a_filled_form_asks_before_discarding(make_app):
         await pilot.pause()
         assert app.screen is form and form.query_one("#field-subject").value == "Half a thought"
         await pilot.press("escape", "y")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, Customer360Screen)
 
 
@@ -356,7 +357,7 @@ async def test_a_call_needs_a_subject_or_a_body(make_app):
         await pilot.pause()
         form = app.screen
         await pilot.press("f2")
-        await pilot.pause()
+        await settle(pilot)
         assert app.screen is form
         assert "subject or" in str(form.query_one("#error-subject").render())
         assert not [o for o in app.replica.outbox.pending() if o.record_id.startswith("ac_")
@@ -372,7 +373,7 @@ async def test_a_new_customer_like_an_existing_one_is_flagged_before_it_is_saved
         form.query_one("#field-name").value = "anna schmidt"
         form.query_one("#field-email").value = "someone@else.example"
         await pilot.press("f2")
-        await pilot.pause()
+        await settle(pilot)
         assert app.screen is form
         warning = str(form.query_one("#form-error").render())
         assert "Anna Schmidt" in warning and "again" in warning
