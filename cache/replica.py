@@ -27,6 +27,7 @@ from cache.local_writes import LocalWrites
 from cache.outbox import Outbox
 from cache.pull import PullApplier
 from cache.reads import Reads
+from cache.reports import Reports
 from cache.save_queue import SaveQueue
 from cache.schema import migrate
 from cache.search import Search
@@ -84,6 +85,7 @@ class Replica:
         self.outbox = Outbox(self)
         self.pull = PullApplier(self)
         self.saves = SaveQueue(self.path)
+        self.reports = Reports(self)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -104,6 +104,18 @@ def _theme(app: CrmApp, rest: str) -> bool:
     return True
 
 
+def _export(app: CrmApp, rest: str) -> bool:
+    """`:export FILE`: what the screen in front shows, to CSV (screens that can say so)."""
+    export = getattr(app.screen, "export_csv", None)
+    if export is None:
+        app.notify("Nothing to export on this screen.", severity="warning")
+        return False
+    if not rest:
+        app.notify("export needs a file name: :export revenue.csv", severity="error")
+        return False
+    return export(rest)
+
+
 def _help(app: CrmApp, _rest: str) -> bool:
     app.action_help()
     return True
@@ -114,6 +126,7 @@ _HANDLERS: dict[str, Callable[[CrmApp, str], bool]] = {
     "customer": _customer, "c": _customer, "cust": _customer,
     "ticket": _ticket,
     "theme": _theme,
+    "export": _export,
     "help": _help, "h": _help,
     "sync!": lambda app, rest: _section(app, "sync", "now"),
 }
