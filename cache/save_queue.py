@@ -25,13 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cache.errors import RecordNotFound, ReplicaBusy, ReplicaError
+from cache.errors import ReplicaBusy, ReplicaError
 from crm_tui.domain import ValidationError, format_datetime, utcnow
 
 if TYPE_CHECKING:
     from cache.replica import Replica
 
-ACTIONS = ("create", "update", "delete")
+# Local writes, and what the user decides about the outbox (record_id is then the op's seq or
+# the conflict's id): every change the UI makes to the replica.
+ACTIONS = ("create", "update", "delete", "resend", "discard", "resolve")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS saves (
@@ -190,7 +192,7 @@ class SaveQueue:
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (json.dumps(save.seq),))
         except ReplicaBusy:
             return Applied(save, "busy")
-        except (ValidationError, RecordNotFound) as exc:
+        except (ValidationError, ReplicaError) as exc:
             reason = "; ".join(exc.errors.values()) if isinstance(exc, ValidationError) else str(exc)
             self._fail(save.seq, reason)
             return Applied(save, "failed", error=reason)
@@ -211,6 +213,15 @@ class SaveQueue:
     @staticmethod
     def _apply(replica: Replica, save: Save) -> dict[str, Any] | None:
         writes = replica.writes
+        if save.action == "resend":
+            replica.outbox.resend(int(save.record_id), save.fields or None)
+            return None
+        if save.action == "discard":
+            replica.outbox.discard(int(save.record_id))
+            return None
+        if save.action == "resolve":
+            replica.outbox.resolve_conflict(int(save.record_id), save.fields)
+            return None
         if save.action == "create":
             if replica.get(save.entity, save.record_id) is not None:
                 return replica.get(save.entity, save.record_id)

@@ -174,7 +174,7 @@ class ConflictResolveScreen(ModalScreen[bool]):
             choices = dict(self.choices)
         app: Any = self.app
         try:
-            app.replica.outbox.resolve_conflict(c.id, choices)
+            app.save("resolve", c.entity, choices, record_id=str(c.id))
         except ReplicaError as exc:
             self.app.notify(str(exc), severity="error")
             self.dismiss(False)

@@ -197,5 +197,5 @@ def resend_form(app: CrmApp, op: OutboxOp) -> RecordForm:
         op.entity, title=f"Fix and re-send: {op.op} {ent.label.lower()}", fields=names, fixed=fixed,
         values={**current, **op.fields}, options=options, errors=field_errors, only_changes=False,
         note=f"The server refused this change: {error.get('message') or 'no reason given'}",
-        save=lambda values: app.replica.outbox.resend(op.seq, values),
+        save=lambda values: app.save("resend", op.entity, values, record_id=str(op.seq)),
     )

@@ -133,7 +133,7 @@ class RejectedScreen(CrmScreen):
         if op is None:
             return
         try:
-            self.replica.outbox.resend(op.seq)
+            self.crm.save("resend", op.entity, {}, record_id=str(op.seq))
         except (ReplicaError, ValueError) as exc:
             self.app.notify(str(exc), severity="error")
             return
@@ -149,7 +149,7 @@ class RejectedScreen(CrmScreen):
             if not yes:
                 return
             try:
-                self.replica.outbox.discard(op.seq)
+                self.crm.save("discard", op.entity, record_id=str(op.seq))
             except ReplicaError as exc:
                 self.app.notify(str(exc), severity="error")
                 return

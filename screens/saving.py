@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from cache.errors import RecordNotFound
+from cache.errors import RecordNotFound, ReplicaError
 from cache.replica import Replica
 from cache.save_queue import Applied
+from crm_tui.domain import entity, validate_fields
 from screens.messages import SaveStep
 
 if TYPE_CHECKING:
@@ -46,15 +47,22 @@ class Saver:
 
     def save(self, action: str, entity_name: str, fields: dict[str, Any] | None = None, *,
              record_id: str | None = None) -> dict[str, Any]:
-        """Queue a create, update or delete: validated now (raises ValidationError or
-        RecordNotFound), on disk when this returns, applied to the replica by the worker.
-        Returns {"id": the record's id, "queued_seq": the save's number}."""
+        """Queue a create, update or delete, or a decision about the outbox (resend or discard
+        the rejected op ``record_id``, resolve the conflict ``record_id`` with the choices in
+        ``fields``): validated now (raises ValidationError or ReplicaError), on disk when this
+        returns, applied to the replica by the worker. Returns {"id", "queued_seq"}."""
         replica = self.app.replica
         fields = dict(fields or {})
         if action == "delete":
             if record_id is None or replica.get(entity_name, record_id) is None:
                 raise RecordNotFound(entity_name, record_id or "")
-        else:
+        elif action == "resend":
+            op = replica.outbox.get(int(record_id or 0))
+            if op is None or op.state != "rejected":
+                raise ReplicaError("only a rejected change can be re-sent")
+            if op.op != "delete":
+                validate_fields(entity(op.entity), {**op.fields, **fields}, creating=op.op == "create")
+        elif action in ("create", "update"):
             replica.writes.check(entity_name, fields, record_id=None if action == "create" else record_id)
         rid = record_id or replica.writes.new_record_id(entity_name)
         seq = replica.saves.submit(action, entity_name, rid, fields)

@@ -171,7 +171,7 @@ async def test_resolving_a_conflict_with_mine_queues_an_update(make_app):
         resolver = app.screen
         assert isinstance(resolver, ConflictResolveScreen)
         await pilot.press("t", "m", "a")
-        await pilot.pause()
+        await settle(pilot)
         assert app.replica.outbox.conflicts() == []
         [op] = [o for o in app.replica.outbox.pending() if o.record_id == "cu_002"]
         assert (op.op, op.fields, op.base_version) == ("update", {"city": "Potsdam"}, 3)
@@ -257,7 +257,7 @@ async def test_delete_conflict_delete_anyway_or_keep(make_app, open_replica, key
         await pilot.pause()
         assert isinstance(app.screen, ConflictResolveScreen)
         await pilot.press(*keys)
-        await pilot.pause()
+        await settle(pilot)
         assert [c.kind for c in replica.outbox.conflicts()] == ["fields"]
         pending_deletes = [o for o in replica.outbox.pending() if o.op == "delete" and o.record_id == "co_010_1"]
         assert (replica.get("contact", "co_010_1") is None) is deleted
@@ -323,7 +323,7 @@ async def test_queue_filters_and_reply(make_app):
 
         ticket = screen.current_ticket()
         await pilot.press("r")
-        await pilot.pause()
+        await settle(pilot)
         form = app.screen
         assert form.query_one("#field-subject").value == f"Re: {ticket['subject']}"
         form.query_one("#field-body").text = "We have refunded the VAT difference."

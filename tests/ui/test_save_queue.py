@@ -145,3 +145,25 @@ def test_a_save_the_replica_refuses_later_stays_with_its_reason(open_replica):
     assert step.state == "failed" and "cu_gone" in (step.error or "")
     [failed] = replica.saves.failed()
     assert failed.fields == {"city": "Nowhere"} and replica.saves.count() == 0
+
+
+async def test_settling_a_conflict_while_the_lock_is_held_is_queued_too(make_app, open_replica):
+    replica = open_replica("full")
+    holder = LockHolder(replica.path)
+    try:
+        app = make_app(replica=replica)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("escape", "5")
+            await pilot.pause()
+            await pilot.press("enter")
+            await pilot.pause()
+            await pilot.press("t", "m", "a")  # keep my city
+            await _until(pilot, lambda: app.saver.waiting, "the save worker found the lock held")
+            assert [c.record_id for c in replica.outbox.conflicts()] == ["cu_002"]  # not yet
+            holder.release()
+            await _until(pilot, lambda: not replica.outbox.conflicts(), "the conflict settled")
+            await settle(pilot)
+            [op] = _ops(replica, "cu_002")
+            assert op.fields == {"city": "Potsdam"}
+    finally:
+        holder.release()
