@@ -323,7 +323,7 @@ class CrmApp(App[None]):
     def action_section(self, mode: str) -> None:
         """Go to a section's own screen (what was opened from it is closed: a section key always
         shows the section it names)."""
-        self.show_section(mode, root=True)
+        self.show_section(mode)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # A section key under a form or a picker would throw away what is being typed there.
@@ -349,12 +349,12 @@ class CrmApp(App[None]):
 
         self.push_screen(ConfirmModal("Quit crm-tui?", detail), answered)
 
-    def show_section(self, mode: str, *, root: bool = False) -> None:
+    def show_section(self, mode: str) -> None:
+        """The section's own screen, whatever was opened from it before (keys, `:`, palette)."""
         if mode != self.current_mode:
             self.switch_mode(mode)
-        if root:
-            while len(self.screen_stack) > 1:
-                self.pop_screen()
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
 
     def switch_mode(self, mode: str):  # type: ignore[override]
         result = super().switch_mode(mode)

@@ -50,7 +50,7 @@ def _section(app: CrmApp, mode: str, rest: str) -> bool:
     if mode == "tickets" and rest and rest.lower() not in ("mine", "team", "all"):
         app.notify("tickets takes mine, team or all", severity="error")
         return False
-    app.show_section(mode, root=bool(rest))
+    app.show_section(mode)
     if mode == "search" and rest:
         app.call_later(_on_screen, app, "search_for", rest)
     if mode == "tickets" and rest:

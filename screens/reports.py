@@ -181,6 +181,11 @@ class ReportsScreen(CrmScreen):
             series = [[next((a for m2, c2, a in rows if m2 == m and c2 == c), 0) / 100 for m in months]
                       for c in currencies]
             plt.multiple_bar(labels, series, labels=currencies)
+            # Which month labels fit is decided here, not left to plotext (whose choice depends
+            # on what it drew before): every month when there is room, else every 2nd or 3rd.
+            step = max(1, -(-len(labels) * 8 // max(1, chart.size.width - 10)))
+            ticks = list(range(1, len(labels) + 1))
+            plt.xticks(ticks[::-1][::step][::-1], labels[::-1][::step][::-1])
             plt.title("Revenue by month (major units, per currency)")
         else:
             plt.title("No orders in this period")
@@ -196,8 +201,9 @@ class ReportsScreen(CrmScreen):
         plt.clear_data()
         plt.clear_figure()
         if funnel["total"]:
-            plt.bar([s["stage"] for s in stages][::-1], [s["reached"] for s in stages][::-1],
-                    orientation="horizontal")
+            names = [s["stage"] for s in stages][::-1]
+            plt.bar(names, [s["reached"] for s in stages][::-1], orientation="horizontal")
+            plt.yticks(list(range(1, len(names) + 1)), names)  # every stage named, whatever plotext drew before
             plt.title(f"Deals that reached each stage ({funnel['total']} created, {funnel['lost']} lost)")
         else:
             plt.title("No deals created in this period")

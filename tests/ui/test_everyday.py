@@ -401,3 +401,16 @@ async def test_a_theme_chosen_in_the_app_is_kept_in_the_config_file(make_app, tm
     text = config.read_text()
     assert "# my settings" in text and "interval = 60" in text
     assert load_settings(config).theme == "gruvbox"
+
+
+async def test_the_command_line_goes_to_a_section_the_same_way(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "7")
+        await app.push_screen(TicketDetailScreen("ti_001"))
+        await pilot.pause()
+        await pilot.press("1")
+        await pilot.pause()
+        await pilot.press("escape")
+        await command(pilot, "reports")
+        assert isinstance(app.screen, ReportsScreen)
