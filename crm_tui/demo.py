@@ -121,7 +121,7 @@ def _run_demo(customers: int, work: Path) -> int:
         if not report.ok:
             _say(f"bootstrap failed: {report.error}")
             return 1
-        _say(f"replica ready at {paths.replica}; opening the app (q quits, ? for help)")
+        _say(f"replica ready at {paths.replica}; opening the app (q then y quits, ? for help)")
 
         from crm_tui.launch import run_app
 
