@@ -126,6 +126,23 @@ class Reports:
             return out if all(v is not None for v in out.values()) else None
         return {"revenue": self.revenue_by_month(flt), "funnel": self.funnel(flt), "sla": self.sla_by_week(flt, now)}
 
+    @staticmethod
+    def _scope(flt: ReportFilter, alias: str, *, dated: str, owner: str) -> tuple[str, str, list[Any]]:
+        """(join, where, params) keeping the ``alias`` rows the filter covers: ``dated`` in the
+        period, the customer in the territory, ``owner`` (a column, c.* for the customer's) the owner."""
+        where = [f"{alias}.{dated} >= ?", f"{alias}.{dated} < ?"]
+        params: list[Any] = [flt.start, _day_after(flt.today)]
+        join = ""
+        if flt.territory or (flt.owner and owner.startswith("c.")):
+            join = f" JOIN customers c ON c.id = {alias}.customer_id"
+        if flt.territory:
+            where.append("c.territory = ?")
+            params.append(flt.territory)
+        if flt.owner:
+            where.append(f"{owner} = ?")
+            params.append(flt.owner)
+        return join, " AND ".join(where), params
+
     # ------------------------------------------------------------------ revenue
 
     def revenue_by_month(self, flt: ReportFilter) -> list[tuple[str, str, int]]:
@@ -134,21 +151,11 @@ class Reports:
         return self._cached("revenue", flt, lambda: self._revenue(flt))
 
     def _revenue(self, flt: ReportFilter) -> list[tuple[str, str, int]]:
-        where = ["o.order_date >= ?", "o.order_date <= ?", "o.status NOT IN ('cancelled', 'refunded')"]
-        params: list[Any] = [flt.start, flt.today]
-        join = ""
-        if flt.territory or flt.owner:
-            join = " JOIN customers c ON c.id = o.customer_id"
-            if flt.territory:
-                where.append("c.territory = ?")
-                params.append(flt.territory)
-            if flt.owner:
-                where.append("c.owner_id = ?")
-                params.append(flt.owner)
+        join, where, params = self._scope(flt, "o", dated="order_date", owner="c.owner_id")
         sums: dict[tuple[str, str], int] = {}
         for month, currency, total in self.conn.execute(
             f"SELECT substr(o.order_date, 1, 7), o.currency, sum(o.amount) FROM orders o{join} "
-            f"WHERE {' AND '.join(where)} GROUP BY 1, 2", params,
+            f"WHERE {where} AND o.status NOT IN ('cancelled', 'refunded') GROUP BY 1, 2", params,
         ):
             sums[(month, currency or "")] = int(total or 0)
         currencies = sorted({c for _, c in sums})
@@ -161,18 +168,9 @@ class Reports:
         return self._cached("funnel", flt, lambda: self._funnel(flt))
 
     def _funnel(self, flt: ReportFilter) -> dict[str, Any]:
-        where = ["d.created_at >= ?", "d.created_at < ?"]
-        params: list[Any] = [flt.start, _day_after(flt.today)]
-        join = ""
-        if flt.territory:
-            join = " JOIN customers c ON c.id = d.customer_id"
-            where.append("c.territory = ?")
-            params.append(flt.territory)
-        if flt.owner:
-            where.append("d.owner_id = ?")
-            params.append(flt.owner)
+        join, where, params = self._scope(flt, "d", dated="created_at", owner="d.owner_id")
         counts = dict(self.conn.execute(
-            f"SELECT d.stage, count(*) FROM deals d{join} WHERE {' AND '.join(where)} GROUP BY d.stage", params))
+            f"SELECT d.stage, count(*) FROM deals d{join} WHERE {where} GROUP BY d.stage", params))
         lost = int(counts.get("lost", 0))
         reached = []
         for i, _stage in enumerate(FUNNEL_STAGES):
@@ -193,22 +191,13 @@ class Reports:
         return self._cached(f"sla:{format_datetime(now)}", flt, lambda: self._sla(flt, now))
 
     def _sla(self, flt: ReportFilter, now: dt.datetime) -> list[dict[str, Any]]:
-        where = ["t.created_at >= ?", "t.created_at < ?"]
-        params: list[Any] = [flt.start, _day_after(flt.today)]
-        join = ""
-        if flt.territory:
-            join = " JOIN customers c ON c.id = t.customer_id"
-            where.append("c.territory = ?")
-            params.append(flt.territory)
-        if flt.owner:
-            where.append("t.assignee_id = ?")
-            params.append(flt.owner)
+        join, where, params = self._scope(flt, "t", dated="created_at", owner="t.assignee_id")
         kinds = ", ".join(f"'{k}'" for k in RESPONSE_KINDS)
         rows = self.conn.execute(
             "SELECT date(t.created_at, '-6 days', 'weekday 1'), t.created_at, t.sla_due,"
             " (SELECT min(a.occurred_at) FROM activities a WHERE a.ticket_id = t.id"
             f"  AND coalesce(a.internal, 0) = 0 AND a.kind IN ({kinds}) AND a.occurred_at >= t.created_at)"
-            f" FROM tickets t{join} WHERE {' AND '.join(where)}", params)
+            f" FROM tickets t{join} WHERE {where}", params)
         now_text = format_datetime(now)
         weeks: dict[str, dict[str, Any]] = {}
         for week, created, due, first in rows:
