@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel
 
 from crm_server.auth import RateLimiter, authenticate
-from crm_server.batch import apply_batch
+from crm_server.batch import WriteThrough, apply_batch
 from crm_server.errors import Unauthorized
 from crm_server.feed import pull_changes
 from crm_server.http_errors import BodyLimitMiddleware, install_error_handlers
@@ -50,12 +50,14 @@ def create_app(
     rate_limit: float | None = DEFAULT_RATE,
     burst: float | None = None,
     test_hooks: bool = False,
+    write_through: WriteThrough | None = None,
 ) -> FastAPI:
     """The crm-server ASGI app over ``store``.
 
     ``rate_limit`` is requests per second per token (bursts of ``burst``, default twice the
     rate); None or 0 switches the limit off. ``test_hooks`` adds the fault-injection routes of
-    :mod:`crm_server.testhooks`; never enable it in production.
+    :mod:`crm_server.testhooks`; never enable it in production. ``write_through`` makes the
+    server a gateway: batch writes go to the upstream CRM first (crm_server/gateway/).
     """
     app = FastAPI(
         title="crm-server",
@@ -66,6 +68,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.store = store
+    app.state.write_through = write_through
     app.state.limiter = RateLimiter(rate_limit, burst) if rate_limit else None
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
@@ -130,7 +133,8 @@ def create_app(
     )
     def batch(request: Request, body: BatchRequest = Body(...), user_id: str = Depends(authenticate)) -> Response:
         """Apply the ops in order, each on its own; one result per op, in the same order."""
-        return _json({"results": apply_batch(request.app.state.store, user_id, body.ops)})
+        return _json({"results": apply_batch(request.app.state.store, user_id, body.ops,
+                                              write_through=request.app.state.write_through)})
 
     add_record_routes(router)
     app.include_router(router)

@@ -59,16 +59,42 @@ def main() -> None:
 @click.option("--test-hooks", is_flag=True, help="enable fault injection at /_test/fault (tests only)")
 @click.option("--log-level", default="warning", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--access-log", is_flag=True, help="log every request")
+@click.option("--upstream", type=click.Choice(["bottlecrm"]), help="be a sync gateway in front of this CRM (the db is its mirror)")
+@click.option("--upstream-url", help="the upstream CRM's base URL, e.g. https://crm.example.com")
+@click.option("--upstream-token-file", type=click.Path(dir_okay=False),
+              help="file holding the upstream API token (default: $CRM_SERVER_UPSTREAM_TOKEN)")
+@click.option("--territory", default="bottlecrm", show_default=True, help="the territory mirrored customers are put in")
+@click.option("--poll-interval", default=5.0, show_default=True, type=click.FloatRange(0.05),
+              help="seconds between quick refreshes from the upstream's audit log")
+@click.option("--scan-interval", default=300.0, show_default=True, type=click.FloatRange(1),
+              help="seconds between full scans of the upstream")
 @_friendly
-def serve(db_path: str, host: str, port: int, rate_limit: float, test_hooks: bool, log_level: str, access_log: bool) -> None:
+def serve(db_path: str, host: str, port: int, rate_limit: float, test_hooks: bool, log_level: str, access_log: bool,
+          upstream: str | None, upstream_url: str | None, upstream_token_file: str | None, territory: str,
+          poll_interval: float, scan_interval: float) -> None:
     """Serve the HTTP API; prints "listening on http://HOST:PORT" once ready."""
     import uvicorn
 
     from crm_server.app import create_app
+    from crm_server.gateway.service import GatewayError, open_gateway, read_token
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if (upstream is None) != (upstream_url is None):
+        raise click.UsageError("--upstream and --upstream-url go together")
     store = _open(db_path)
-    app = create_app(store, rate_limit=rate_limit or None, test_hooks=test_hooks)
+    gateway = None
+    if upstream is not None:
+        try:
+            gateway = open_gateway(store, upstream, upstream_url, read_token(upstream_token_file), territory=territory,
+                                   poll_interval=poll_interval, scan_interval=scan_interval)
+            gateway.start()
+        except GatewayError as exc:
+            if gateway is not None:
+                gateway.stop()
+            store.close()
+            raise click.ClickException(str(exc)) from exc
+    app = create_app(store, rate_limit=rate_limit or None, test_hooks=test_hooks,
+                     write_through=gateway.write_through if gateway else None)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
@@ -82,6 +108,8 @@ def serve(db_path: str, host: str, port: int, rate_limit: float, test_hooks: boo
     try:
         asyncio.run(Server(config).serve())
     finally:
+        if gateway is not None:
+            gateway.stop()
         store.close()
 
 

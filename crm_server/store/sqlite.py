@@ -18,6 +18,7 @@ from typing import Any
 
 from crm_server.store.base import BulkLoader, CompactResult, Store, StoreBusy, StoreError, iter_chunks
 from crm_server.store.codec import codec_for
+from crm_server.store.gateway_sqlite import GATEWAY_DDL
 from crm_server.store.schema import SCHEMA_VERSION, all_ddl, entity_indexes, q
 from crm_server.store.sqlite_tx import SQLiteReadTx, SQLiteWriteTx
 from crm_tui.domain import ENTITIES, Entity
@@ -78,7 +79,7 @@ class SQLiteStore(Store):
     def _initialise(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in all_ddl():
+            for stmt in [*all_ddl(), *GATEWAY_DDL]:
                 conn.execute(stmt)
             # Databases made before commits had a nonce: add the column (old rows stay NULL, and
             # cursors from before carry no fingerprint, so they keep working).

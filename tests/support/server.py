@@ -99,6 +99,7 @@ class ServerProcess:
     user_ids: dict[str, str] = field(default_factory=dict)
     url: str = ""
     proc: subprocess.Popen | None = None
+    start_timeout: float = START_TIMEOUT
 
     TERRITORIES = (
         "uk-ireland", "dach", "benelux", "france", "iberia", "italy", "nordics", "cee", "middle-east", "africa",
@@ -118,7 +119,6 @@ class ServerProcess:
 
     def prepare(self) -> None:
         """Seed the database and create the users (in this process, before the server starts)."""
-        from crm_server.accounts import add_user
         from crm_server.seed import seed_database
         from crm_server.store import open_store
 
@@ -126,27 +126,30 @@ class ServerProcess:
         store = open_store(self.db_path)
         try:
             seed_database(store, customers=self.seed_customers, seed=self.seed, now=self.now)
-            for spec in DEFAULT_USERS if self.users is None else self.users:
-                record, token = add_user(store, spec.name, role=spec.role, territories=spec.territories, team=spec.team)
-                self.tokens[spec.name] = token
-                self.user_ids[spec.name] = record["id"]
+            self.add_users(store, DEFAULT_USERS)
         finally:
             store.close()
+
+    def add_users(self, store: Any, default: tuple[UserSpec, ...]) -> None:
+        """Create ``self.users`` (or ``default``) in ``store``, remembering their tokens and ids."""
+        from crm_server.accounts import add_user
+
+        for spec in default if self.users is None else self.users:
+            record, token = add_user(store, spec.name, role=spec.role, territories=spec.territories, team=spec.team)
+            self.tokens[spec.name] = token
+            self.user_ids[spec.name] = record["id"]
 
     def start(self) -> None:
         """Start the server and wait until /health answers. Raises RuntimeError with its log."""
         self.log_path = Path(self.db_path).with_suffix(".server.log")
-        cmd = [sys.executable, "-m", "crm_server.cli", "serve", "--db", str(self.db_path), "--port", "0",
-               "--rate-limit", str(self.rate_limit or 0)]
-        if self.test_hooks:
-            cmd.append("--test-hooks")
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it until stop()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, cwd=Path(__file__).resolve().parents[2])
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=log, env=self.environment(),
+                                     cwd=Path(__file__).resolve().parents[2])
         log.close()
         line: list[bytes] = []
         reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
         reader.start()
-        reader.join(START_TIMEOUT)
+        reader.join(self.start_timeout)
         text = line[0].decode().strip() if line else ""
         if not text.startswith("listening on "):
             self.stop()
@@ -163,6 +166,18 @@ class ServerProcess:
                 self.stop()
                 raise RuntimeError("crm-server never answered /health")
             time.sleep(0.05)
+
+    def command(self) -> list[str]:
+        """The ``crm-server serve`` command line."""
+        cmd = [sys.executable, "-m", "crm_server.cli", "serve", "--db", str(self.db_path), "--port", "0",
+               "--rate-limit", str(self.rate_limit or 0)]
+        if self.test_hooks:
+            cmd.append("--test-hooks")
+        return cmd
+
+    def environment(self) -> dict[str, str] | None:
+        """The server's environment (None: this process's)."""
+        return None
 
     def stop(self) -> None:
         """Stop the server: SIGTERM, then SIGKILL after 5 s."""
