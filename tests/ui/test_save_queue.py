@@ -92,8 +92,8 @@ async def test_a_save_while_a_sync_holds_the_lock_is_queued_shown_and_kept_acros
             assert app.screen.active_tab == "orders"
             # The user is told it is queued.
             await _until(pilot, lambda: app.saver.waiting, "the save worker found the lock held")
-            status = str(app.screen.query_one("#status-sync").render())
-            assert "1 save queued (replica busy)" in status
+            await _until(pilot, lambda: "1 save queued (replica busy)" in str(
+                app.screen.query_one("#status-sync").render()), "the status line says the save is queued")
             assert [s.fields for s in replica.saves.queued()] == [{"city": "Lisbon"}]
             assert _ops(replica, "cu_005") == []
             # Quit while it waits: the question says the save is kept.
@@ -120,7 +120,8 @@ async def test_a_save_while_a_sync_holds_the_lock_is_queued_shown_and_kept_acros
             [op] = _ops(reopened, "cu_005")
             assert (op.op, op.fields) == ("update", {"city": "Lisbon"})
             assert reopened.get("customer", "cu_005")["city"] == "Lisbon"
-            assert "queued" not in str(app.screen.query_one("#status-sync").render())
+            await _until(pilot, lambda: "queued" not in str(app.screen.query_one("#status-sync").render()),
+                         "the status line no longer says a save is queued")
     finally:
         reopened.close()
 
