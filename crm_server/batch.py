@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError as ShapeError
 
-from crm_server.errors import Unauthorized
+from crm_server.errors import InvalidBody, Unauthorized
 from crm_server.scope import SYSTEM, Caller, load_caller
 from crm_server.store import Store, StoredOpResult, StoredRecord, WriteTx
 from crm_tui.domain import (
@@ -27,7 +27,7 @@ from crm_tui.domain import (
     utcnow,
     validate_fields,
 )
-from crm_tui.protocol import Op
+from crm_tui.protocol import BatchRequest, Op
 
 TERRITORY = ENTITIES["territory"]
 
@@ -60,6 +60,18 @@ class WriteThrough(Protocol):
 
     def deleting(self, tx: WriteTx, ent: Entity, record_id: str) -> None:
         """Before the local delete, in its savepoint."""
+
+
+def batch_ops(doc: Any) -> list[dict[str, Any]]:
+    """The ops of a ``POST /v1/batch`` body (already parsed and within crm_server.limits).
+
+    Raises InvalidBody (422) naming what is wrong where when the body is not ``{"ops": [...]}``
+    with up to MAX_BATCH_OPS objects; what is inside each op is judged later, op by op.
+    """
+    try:
+        return BatchRequest.model_validate(doc).ops
+    except ShapeError as exc:
+        raise InvalidBody("the request body is not of the right shape", fields=_shape_fields(exc, "body")) from None
 
 
 def apply_batch(store: Store, user_id: str, ops: Sequence[Any], *, now: dt.datetime | None = None,
@@ -114,10 +126,10 @@ def _rejected(op_id: str | None, code: str, message: str, fields: Mapping[str, s
     return _result(op_id, "rejected", error={"code": code, "message": message, "fields": dict(fields or {})})
 
 
-def _shape_fields(exc: ShapeError) -> dict[str, str]:
+def _shape_fields(exc: ShapeError, whole: str = "op") -> dict[str, str]:
     fields: dict[str, str] = {}
     for err in exc.errors(include_url=False, include_input=False):
-        key = ".".join(str(p) for p in err.get("loc", ())) or "op"
+        key = ".".join(str(p) for p in err.get("loc", ())) or whole
         fields.setdefault(key[:100], str(err.get("msg", "is invalid")))
     return fields
 
