@@ -27,6 +27,8 @@ from cache.local_writes import LocalWrites
 from cache.outbox import Outbox
 from cache.pull import PullApplier
 from cache.reads import Reads
+from cache.reports import Reports
+from cache.save_queue import SaveQueue
 from cache.schema import migrate
 from cache.search import Search
 from crm_tui.domain import ENTITIES, Entity, entity, utcnow
@@ -82,10 +84,13 @@ class Replica:
         self.writes = LocalWrites(self)
         self.outbox = Outbox(self)
         self.pull = PullApplier(self)
+        self.saves = SaveQueue(self.path)
+        self.reports = Reports(self)
 
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
+        self.saves.close()
         with contextlib.suppress(Exception):
             self.conn.close()
         self.hot.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from cache.errors import ReplicaError
 from cache.replica import Replica
@@ -12,8 +13,9 @@ from crm_tui.paths import Paths
 from crm_tui.syncstate import SyncReport
 
 
-def run_app(paths: Paths, settings: Settings) -> int:
-    """Run the TUI on the replica at ``paths`` until the user quits; returns the exit code."""
+def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None) -> int:
+    """Run the TUI on the replica at ``paths`` until the user quits; returns the exit code.
+    A theme chosen in the app is saved to ``config_file`` (default: the one ``paths`` names)."""
     from screens.app import CrmApp
     from sync.runner import sync_once
 
@@ -31,7 +33,8 @@ def run_app(paths: Paths, settings: Settings) -> int:
         def runner(on_event) -> SyncReport:  # type: ignore[no-redef]
             return sync_once(paths, settings, on_event, stop)
     try:
-        app = CrmApp(replica, settings, sync_runner=runner, server_label=creds.server if creds else None)
+        app = CrmApp(replica, settings, sync_runner=runner, server_label=creds.server if creds else None,
+                     config_path=config_file or paths.config_file)
         app.run()
     finally:
         stop.set()

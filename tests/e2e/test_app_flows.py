@@ -14,6 +14,7 @@ from screens.forms import RecordForm
 from screens.pipeline import PipelineScreen
 from screens.tickets import TicketQueueScreen
 from support.client import ClientReplica
+from support.pilot import settle
 from support.server import make_op
 from sync.runner import sync_once
 
@@ -76,7 +77,7 @@ async def test_search_open_edit_then_synced_to_the_server(server, tmp_path):
         assert isinstance(app.screen, RecordForm)
         app.screen.query_one("#field-city").value = "Trondheim"
         await pilot.press("f2")
-        await pilot.pause()
+        await settle(pilot)
         [op] = app.replica.outbox.pending()
         assert op.fields == {"city": "Trondheim"}
         assert "pending sync" in str(app.screen.query_one("#c360-header").render())
@@ -108,7 +109,7 @@ async def test_ticket_triage_and_a_deal_move_reach_the_server(server, tmp_path):
         assert isinstance(pipeline, PipelineScreen)
         deal = pipeline.table("lead").current_row()
         await pilot.press("greater_than_sign")
-        await pilot.pause()
+        await settle(pilot)
         await sync_now(app, pilot)
         assert app.last_report.ok, app.last_report
     app.replica.close()
@@ -160,7 +161,7 @@ async def test_a_rejected_op_fixed_in_the_app_and_resent(server, tmp_path):
         assert isinstance(form, RecordForm)
         form.query_one("#field-territory").value = "dach"
         await pilot.press("f2")
-        await pilot.pause()
+        await settle(pilot)
         await sync_now(app, pilot)
         assert app.last_report.ok and app.replica.outbox.counts()["rejected"] == 0, app.last_report
     app.replica.close()

@@ -93,6 +93,17 @@ def test_serve_reports_an_unusable_database(tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: ")
 
 
+def test_an_unknown_territory_is_named_with_the_ones_that_exist(tmp_path):
+    db = str(tmp_path / "terr.db")
+    _run("seed", "--db", db, "--customers", "0")
+    for args in (("user", "add", "X", "--role", "sales", "--territory", "narnia", "--db", db),
+                 ("user", "grant", "u-admin", "--territory", "narnia", "--db", db)):
+        code, _, err = _run(*args)
+        assert code != 0
+        [line] = [x for x in err.splitlines() if x.strip()]
+        assert "narnia" in line and "dach" in line and "known territories" in line, line
+
+
 def _serve(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "crm_server.cli", "serve", *args], capture_output=True, text=True,
                           timeout=60)
