@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test lint demo bench bench-quick server clean secret-service
+.PHONY: install test lint demo bench bench-quick server clean secret-service bottlecrm test-bottlecrm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,7 +29,16 @@ secret-service:
 		$(SUDO) apt-get install -y -qq --no-install-recommends gnome-keyring dbus-daemon >/dev/null; }
 
 test: lint secret-service
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --ignore=tests/bottlecrm $(PYTEST_ARGS)
+
+# A real BottleCRM on loopback (installed once into ~/.cache/crm-tui-bottlecrm; docs/gateway.md).
+bottlecrm: $(STAMP)
+	$(BIN)/python tests/support/bottlecrm.py
+
+# crm-tui against the gateway against a real BottleCRM; the first run installs it (about 5 minutes).
+test-bottlecrm: $(STAMP) secret-service
+	$(BIN)/python -c 'import sys; sys.path.insert(0, "tests"); from support.bottlecrm import ensure_template; ensure_template()'
+	$(BIN)/pytest -n 2 tests/bottlecrm $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/crm-tui demo

@@ -41,6 +41,26 @@ class LocalWrites:
 
     # ------------------------------------------------------------------ public
 
+    def check(self, entity_name: str, fields: dict[str, Any], *, record_id: str | None = None) -> dict[str, Any]:
+        """Validate a save without writing anything (no lock taken): ``record_id`` None for a
+        create. Returns the clean fields; raises ValidationError or RecordNotFound as the save
+        itself would."""
+        ent = entity(entity_name)
+        clean = validate_fields(ent, fields, creating=record_id is None)
+        self._check_refs(ent, clean)
+        if record_id is not None:
+            current = self.replica.get(ent.name, record_id)
+            if current is None:
+                raise RecordNotFound(ent.name, record_id)
+            if ent.name == "ticket" and "status" in clean:
+                check_ticket_transition(current["status"], clean["status"])
+        return clean
+
+    @staticmethod
+    def new_record_id(entity_name: str) -> str:
+        """A fresh client-side id for a record about to be created."""
+        return new_id(ID_PREFIX.get(entity(entity_name).name, ""))
+
     def create(self, entity_name: str, fields: dict[str, Any], *, record_id: str | None = None) -> dict[str, Any]:
         """Create a record locally and queue its create op; returns the stored record.
 
@@ -51,7 +71,7 @@ class LocalWrites:
         clean = validate_fields(ent, fields, creating=True)
         self._check_refs(ent, clean)
         now = format_datetime(self.replica.clock())
-        rid = record_id or new_id(ID_PREFIX.get(ent.name, ""))
+        rid = record_id or self.new_record_id(ent.name)
         record: dict[str, Any] = {f.name: None for f in ent.fields}
         record.update(clean)
         if "created_at" in ent.by_name:

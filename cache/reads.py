@@ -68,6 +68,20 @@ class Reads:
         row = self.conn.execute("SELECT name FROM users WHERE id = ?", (user_id,)).fetchone()
         return row[0] if row else user_id
 
+    def customers_like(self, *, name: str | None, email: str | None, limit: int = 3) -> list[dict[str, Any]]:
+        """Customers with this name or this email (case ignored): the likely duplicates of a new
+        one. Each is {id, name, email, city}; both lookups are indexed."""
+        out: dict[str, dict[str, Any]] = {}
+        for column, value in (("email", email), ("name", name)):
+            if not value:
+                continue
+            for rid, rname, remail, city in self.conn.execute(
+                f"SELECT id, name, email, city FROM customers WHERE {column} = ? COLLATE NOCASE LIMIT ?",
+                (value.strip(), limit),
+            ):
+                out.setdefault(rid, {"id": rid, "name": rname, "email": remail, "city": city})
+        return list(out.values())[:limit]
+
     def has_customers(self) -> bool:
         """Whether any customer is in the replica (cheap, unlike counting a million)."""
         return bool(self.conn.execute("SELECT EXISTS(SELECT 1 FROM customers)").fetchone()[0])
@@ -285,36 +299,6 @@ class Reads:
                 params.extend([due, due, last_id])
         sql = f"SELECT * FROM deals WHERE {' AND '.join(where)} ORDER BY close_date, id LIMIT ?"
         return self._rows(ent, sql, [*params, limit])
-
-    # ------------------------------------------------------------------ reports
-
-    def report_summary(self, *, cached_only: bool = False) -> dict[str, Any] | None:
-        """Team-level figures (tickets by status and priority, revenue by month, win rate),
-        cached until the replica changes. Building them scans millions of rows on a big
-        replica: with ``cached_only`` this answers None instead of building."""
-        stamp = self.replica.replica_stamp()
-        if cached_only:
-            return self.replica.hot.get_fresh("report:summary", stamp)
-
-        def build() -> dict[str, Any]:
-            c = self.conn
-            by_status = dict(c.execute("SELECT status, count(*) FROM tickets GROUP BY status").fetchall())
-            by_priority = dict(c.execute(
-                f"SELECT priority, count(*) FROM tickets WHERE {_ACTIVE_SQL} GROUP BY priority").fetchall())
-            revenue = c.execute(
-                "SELECT substr(order_date, 1, 7) AS month, currency, sum(amount) FROM orders "
-                "WHERE status NOT IN ('cancelled', 'refunded') GROUP BY month, currency ORDER BY month DESC LIMIT 48"
-            ).fetchall()
-            won = c.execute("SELECT count(*) FROM deals WHERE stage = 'won'").fetchone()[0]
-            lost = c.execute("SELECT count(*) FROM deals WHERE stage = 'lost'").fetchone()[0]
-            return {
-                "tickets_by_status": by_status,
-                "active_by_priority": by_priority,
-                "revenue_by_month": [list(r) for r in revenue],
-                "win_rate": (won / (won + lost)) if won + lost else None,
-            }
-
-        return self.replica.hot.get_or_build("report:summary", stamp, build)
 
     # ------------------------------------------------------------------ sync bookkeeping
 

@@ -30,6 +30,8 @@ from cache.local_writes import LocalWrites
 from cache.outbox import Outbox
 from cache.pull import PullApplier
 from cache.reads import Reads
+from cache.reports import Reports
+from cache.save_queue import SaveQueue
 from cache.schema import migrate
 from cache.search import Search
 from cache.sqlite import connect_keyed, has_plaintext_header, sqlite3
@@ -93,6 +95,8 @@ class Replica:
         self.writes = LocalWrites(self)
         self.outbox = Outbox(self)
         self.pull = PullApplier(self)
+        self.saves = SaveQueue(self.path, key)
+        self.reports = Reports(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -133,6 +137,7 @@ class Replica:
         return Replica(self.path, self.hot.directory, key=self._key, **{**self._options, **options})
 
     def close(self) -> None:
+        self.saves.close()
         with contextlib.suppress(Exception):
             self.conn.close()
         self.hot.close()

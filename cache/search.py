@@ -39,7 +39,9 @@ MAX_TERMS = 8
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _TICKET = re.compile(r"^(?:#|t-?|ticket\s*#?)?\s*(\d{1,12})$", re.IGNORECASE)
-_ORDER = re.compile(r"^(?:so-?)(\d{1,12})$", re.IGNORECASE)
+# An order number as people type it: SO-00010042, SO-10042, so10042, so 10042 (or bare digits).
+_ORDER = re.compile(r"^so[\s\-]*([0-9]{1,12})$", re.IGNORECASE)
+ORDER_DIGITS = 8  # the server numbers orders SO-00000001 ...
 _PHONEISH = re.compile(r"^[+\d\s().\-/]{5,}$")
 
 
@@ -184,14 +186,29 @@ class Search:
                 "SELECT id, customer_id, number, subject, status FROM tickets WHERE number = ? LIMIT ?", (number, limit)
             ):
                 out.append(SearchHit("ticket", rid, cust, f"#{num} {subject}", status, "number"))
-        m = _ORDER.match(query)
-        if m or query.upper().startswith("SO-"):
-            lo = query.upper()
-            for rid, cust, num, date, status in self.conn.execute(
-                "SELECT id, customer_id, number, order_date, status FROM orders WHERE number >= ? AND number < ? "
-                "ORDER BY number LIMIT ?",
-                (lo, lo + "\uffff", limit),
-            ):
+        order = _ORDER.match(query)
+        if order:
+            out += self._orders(order.group(1), limit, prefix=True)
+        elif query.isascii() and query.isdigit() and len(query) <= 12:
+            out += self._orders(query, limit, prefix=False)  # a bare number may be an order's too
+        return out
+
+    def _orders(self, digits: str, limit: int, *, prefix: bool) -> list[SearchHit]:
+        """Orders by number: the exact number with or without its zero padding, then (for a
+        typed ``SO``) the numbers that begin with what was typed."""
+        exact = list(dict.fromkeys((f"SO-{int(digits):0{ORDER_DIGITS}d}", f"SO-{digits}")))
+        sql = "SELECT id, customer_id, number, order_date, status FROM orders WHERE "
+        rows = self.conn.execute(
+            sql + f"number IN ({', '.join('?' * len(exact))}) ORDER BY number LIMIT ?", (*exact, limit)).fetchall()
+        if prefix:
+            lo = f"SO-{digits}"
+            rows += self.conn.execute(sql + "number >= ? AND number < ? ORDER BY number LIMIT ?",
+                                      (lo, lo + "\uffff", limit)).fetchall()
+        seen: set[str] = set()
+        out = []
+        for rid, cust, num, date, status in rows:
+            if rid not in seen:
+                seen.add(rid)
                 out.append(SearchHit("order", rid, cust, num, f"{date} · {status}", "number"))
         return out
 

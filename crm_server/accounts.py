@@ -19,6 +19,7 @@ from crm_tui.domain import ENTITIES
 from crm_tui.ids import new_id
 
 USER = ENTITIES["user"]
+TERRITORY = ENTITIES["territory"]
 
 
 class AccountError(Exception):
@@ -46,6 +47,16 @@ def find_user(store: Store, name_or_id: str) -> StoredRecord:
         found = tx.get(USER, matches[0]["id"])
     assert found is not None
     return found
+
+
+def check_territories(store: Store, territories: Sequence[str]) -> None:
+    """Raise AccountError naming the unknown ones among ``territories`` and the ones that exist."""
+    with store.read() as tx:
+        unknown = [t for t in territories if tx.get(TERRITORY, t) is None]
+        if not unknown:
+            return
+        known = [t["id"] for t in tx.list_records(TERRITORY, after=None, limit=200, filters={}, territories=None)]
+    raise AccountError(f"no territory {', '.join(unknown)}; known territories: {', '.join(known) or 'none yet'}")
 
 
 def _write_user(store: Store, op: dict) -> dict:
@@ -79,6 +90,7 @@ def add_user(
     user_id: str | None = None,
 ) -> tuple[dict, str]:
     """Create a user and a first token: (user record, token). Raises AccountError."""
+    check_territories(store, territories)
     fields = {"name": name, "role": role, "territories": list(territories), "active": True}
     if team:
         fields["team"] = team
@@ -91,6 +103,7 @@ def add_user(
 def set_territories(store: Store, name_or_id: str, *, grant: Sequence[str] = (), revoke: Sequence[str] = ()) -> dict:
     """Grant and/or revoke territories of a user; returns the updated user. Raises AccountError."""
     stored = find_user(store, name_or_id)
+    check_territories(store, grant)
     current = list(stored.record.get("territories") or [])
     wanted = [t for t in current if t not in revoke] + [t for t in grant if t not in current]
     missing = [t for t in revoke if t not in current]

@@ -9,14 +9,13 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
-import threading
-import time
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crm_server.errors import RateLimited, Unauthorized
 from crm_server.scope import load_caller
+from crm_server.store import Store
 
 TOKEN_PREFIX = "crm_"
 
@@ -34,37 +33,22 @@ def token_hash(token: str) -> str:
 
 
 class RateLimiter:
-    """A token bucket per key: ``rate`` requests a second on average, bursts up to ``burst``."""
+    """A token bucket per key: ``rate`` requests a second on average, bursts up to ``burst``.
 
-    MAX_KEYS = 10_000
+    The buckets live in the database (:meth:`Store.take_rate_token`), so every server process
+    serving the same database counts against the same limit.
+    """
 
-    def __init__(self, rate: float, burst: float | None = None):
+    def __init__(self, store: Store, rate: float, burst: float | None = None):
         if rate <= 0:
             raise ValueError("rate must be positive")
+        self.store = store
         self.rate = float(rate)
         self.burst = float(burst if burst is not None else max(1.0, 2 * rate))
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
 
     def wait_time(self, key: str) -> float:
         """Take one request from ``key``'s bucket: 0.0 if allowed, else seconds until it would be."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                if len(self._buckets) > self.MAX_KEYS:
-                    self._forget_full(now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self.rate
-
-    def _forget_full(self, now: float) -> None:
-        # A bucket that has refilled is the same as no bucket: forgetting it bounds memory.
-        for key, (tokens, last) in list(self._buckets.items()):
-            if tokens + (now - last) * self.rate >= self.burst:
-                del self._buckets[key]
+        return self.store.take_rate_token(key, self.rate, self.burst)
 
 
 def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:

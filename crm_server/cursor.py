@@ -1,27 +1,40 @@
-"""The change-feed cursor: an opaque, signed token that carries the whole position of a client.
+"""The change-feed cursor: an opaque, sealed token that carries the whole position of a client.
 
-Format: ``base64url(compact JSON) "." base64url(HMAC-SHA256(JSON, database secret))``. The server
-keeps no per-client state; everything needed to continue is in the cursor, and the signature
-makes sure the client did not edit it. The epoch is checked before the signature, because a
-replaced database has a new secret too and its cursors must get 410 (resync), not 400.
+Format: ``EPOCH "." base64url(nonce || AES-256-GCM(JSON))``. The JSON is encrypted and
+authenticated with the database's cursor key (kept in the database, so every server process
+shares it), with the epoch as associated data. A client can read nothing from it — not its
+position, not how much the organisation writes: positions are written at a fixed width and the
+plaintext is padded to a multiple of :data:`PAD`, so even the token's length says nothing — and
+any change to it is detected. The server keeps no per-client state; everything needed to
+continue is in the cursor.
+
+The epoch stays readable because a replaced database has a new key too: its cursors must get
+410 (resync), not 400.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
+import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from crm_server.errors import InvalidCursor
+from crm_server.errors import InvalidCursor, ResyncRequired
+from crm_server.store import Position
 
 MAX_CURSOR_CHARS = 8192
 PHASES = ("snapshot", "backfill", "feed")
+PAD = 64  # plaintext bytes are padded to a multiple of this
 _INT_MAX = 2**62
+_NONCE = 12
+_EPOCH_RE = re.compile(r"^[0-9a-f]{16}\Z")
+_NUM_RE = re.compile(r"^[0-9]{20}\Z")
 
 
 @dataclass(slots=True)
@@ -31,7 +44,7 @@ class FeedCursor:
     user: str
     epoch: str
     phase: str  # snapshot | backfill | feed
-    seq: int  # feed: last sequence delivered; snapshot: high-water mark; backfill: where the feed resumes
+    pos: Position  # feed: last position delivered; snapshot: high-water mark; backfill: where the feed resumes
     territories: list[str] | None  # the territories the client's replica reflects; None = all
     backfill: list[str] = field(default_factory=list)  # territories being backfilled
     entity: int = 0  # snapshot/backfill: index into the phase's entity order
@@ -39,24 +52,24 @@ class FeedCursor:
     after: str = ""  # snapshot/backfill: last id delivered in the current entity (and territory)
     done: int = 0
     total: int = 0
-    commit: str | None = None  # fingerprint of the write transaction that took ``seq``
+    history: str = ""  # the database's history mark when this cursor was made (restores)
 
     def to_payload(self) -> dict[str, Any]:
-        """The compact JSON object that is signed (short keys: it travels with every request)."""
+        """The JSON object that is sealed (short keys; positions at a fixed width)."""
         return {
-            "v": 1,
+            "v": 2,
             "u": self.user,
-            "e": self.epoch,
             "p": self.phase,
-            "s": self.seq,
+            "x": f"{self.pos[0]:020d}",
+            "s": f"{self.pos[1]:020d}",
             "t": "*" if self.territories is None else self.territories,
             "b": self.backfill,
-            "x": self.entity,
+            "i": self.entity,
             "r": self.territory,
             "k": self.after,
             "d": self.done,
             "n": self.total,
-            "c": self.commit,
+            "h": self.history,
         }
 
 
@@ -68,11 +81,13 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def encode_cursor(cursor: FeedCursor, secret: bytes) -> str:
-    """The opaque token for ``cursor``, signed with the database secret."""
-    payload = orjson.dumps(cursor.to_payload())
-    signature = hmac.new(secret, payload, hashlib.sha256).digest()
-    return _b64(payload) + "." + _b64(signature)
+def encode_cursor(cursor: FeedCursor, key: bytes) -> str:
+    """The opaque token for ``cursor``, sealed with the database's cursor key."""
+    plain = orjson.dumps(cursor.to_payload())
+    plain += b" " * (-len(plain) % PAD)
+    nonce = os.urandom(_NONCE)
+    sealed = AESGCM(key).encrypt(nonce, plain, cursor.epoch.encode())
+    return cursor.epoch + "." + _b64(nonce + sealed)
 
 
 def _bad(reason: str) -> InvalidCursor:
@@ -83,62 +98,74 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _INT_MAX
 
 
+def _is_num(value: Any) -> bool:
+    return isinstance(value, str) and bool(_NUM_RE.match(value)) and int(value) <= _INT_MAX
+
+
 def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(t, str) for t in value)
 
 
-def decode_cursor(text: str) -> tuple[FeedCursor, bytes, bytes]:
-    """Parse a token without checking its signature: (cursor, signed bytes, signature).
+def _is_first_release_cursor(head: str) -> bool:
+    """A cursor of the first release (signed, readable JSON): this server cannot continue it."""
+    try:
+        data = orjson.loads(_unb64(head))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("v") == 1 and isinstance(data.get("e"), str)
 
-    Raises InvalidCursor for anything that is not a well-formed cursor.
+
+def decode_cursor(text: str, epoch: str, key: bytes) -> FeedCursor:
+    """Open a token made by :func:`encode_cursor` for the database ``epoch``.
+
+    Raises ResyncRequired for a cursor of another database (or of this one before the server was
+    upgraded), InvalidCursor for anything else that is not a cursor this database sealed.
     """
     if not isinstance(text, str) or not 0 < len(text) <= MAX_CURSOR_CHARS or text.count(".") != 1:
         raise _bad("not a cursor")
-    head, _, tail = text.partition(".")
+    head, _, body = text.partition(".")
+    if head != epoch:
+        if _EPOCH_RE.match(head):
+            raise ResyncRequired("this cursor belongs to another database; start a new snapshot without a cursor")
+        if _is_first_release_cursor(head):
+            raise ResyncRequired("the server was upgraded and reads cursors differently; start a new snapshot")
+        raise _bad("not a cursor")
     try:
-        payload = _unb64(head)
-        signature = _unb64(tail)
-        data = orjson.loads(payload)
-    except (binascii.Error, ValueError, orjson.JSONDecodeError):
-        raise _bad("not a cursor") from None
-    if not isinstance(data, dict) or data.get("v") != 1:
+        sealed = _unb64(body)
+        plain = AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], epoch.encode())
+        data = orjson.loads(plain)
+    except (binascii.Error, ValueError, InvalidTag, orjson.JSONDecodeError):
+        raise _bad("damaged or not made by this server") from None
+    if not isinstance(data, dict) or data.get("v") != 2:
         raise _bad("unknown format")
     t = data.get("t")
     checks = (
         isinstance(data.get("u"), str),
-        isinstance(data.get("e"), str),
         data.get("p") in PHASES,
-        _is_int(data.get("s")),
+        _is_num(data.get("x")),
+        _is_num(data.get("s")),
         t == "*" or _is_str_list(t),
         _is_str_list(data.get("b")),
-        _is_int(data.get("x")),
+        _is_int(data.get("i")),
         data.get("r") is None or isinstance(data.get("r"), str),
         isinstance(data.get("k"), str),
         _is_int(data.get("d")),
         _is_int(data.get("n")),
-        data.get("c") is None or isinstance(data.get("c"), str),
+        isinstance(data.get("h"), str),
     )
     if not all(checks):
         raise _bad("damaged")
-    cursor = FeedCursor(
+    return FeedCursor(
         user=data["u"],
-        epoch=data["e"],
+        epoch=epoch,
         phase=data["p"],
-        seq=data["s"],
+        pos=(int(data["x"]), int(data["s"])),
         territories=None if t == "*" else list(t),
         backfill=list(data["b"]),
-        entity=data["x"],
+        entity=data["i"],
         territory=data["r"],
         after=data["k"],
         done=data["d"],
         total=data["n"],
-        commit=data.get("c"),
+        history=data["h"],
     )
-    return cursor, payload, signature
-
-
-def verify_signature(payload: bytes, signature: bytes, secret: bytes) -> None:
-    """Raise InvalidCursor unless ``signature`` is this database's signature of ``payload``."""
-    expected = hmac.new(secret, payload, hashlib.sha256).digest()
-    if not hmac.compare_digest(expected, signature):
-        raise _bad("signature does not match")

@@ -1,9 +1,11 @@
 """The change feed, ``GET /v1/changes``: snapshot, backfill and feed pages (docs/sync-protocol.md).
 
 Every page is built inside one read snapshot, from the cursor alone (the server keeps no state
-per client). Rows never pass through pydantic or dicts: SQLite renders each row as a JSON array
-and the page is assembled by orjson around those fragments, which is what makes a bootstrap of a
-million customers stream at a useful speed.
+per client). Rows never pass through pydantic or dicts: the database renders each row as a JSON
+array and the page is assembled by orjson around those fragments, which is what makes a
+bootstrap of a million customers stream at a useful speed. The feed never reads past the
+snapshot's head (see :mod:`crm_server.store.base`), and a sales rep's feed reads only their
+territories' ranges of the change log.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from typing import Any
 
 import orjson
 
-from crm_server.cursor import FeedCursor, decode_cursor, encode_cursor, verify_signature
+from crm_server.cursor import FeedCursor, decode_cursor, encode_cursor
 from crm_server.errors import InvalidCursor, ResyncRequired, Unauthorized
 from crm_server.scope import Caller, load_caller
-from crm_server.store import FeedMeta, ReadTx, Store
+from crm_server.store import ReadTx, Store, StoreInfo
 from crm_tui.domain import ENTITIES, Entity
 
 # Bootstrap order: what search needs first (customers, contacts), then the long history.
@@ -23,9 +25,6 @@ SNAPSHOT_ORDER: tuple[Entity, ...] = tuple(ENTITIES.values())
 # A newly granted territory brings only customer-attached records; users and territories are
 # already on every replica.
 BACKFILL_ORDER: tuple[Entity, ...] = tuple(e for e in SNAPSHOT_ORDER if e.anchor is not None)
-# A feed page reads at most this many change rows per record asked for, so a rep whose
-# territory is a small part of the traffic still moves forward quickly.
-SCAN_FACTOR = 20
 
 
 class _Page:
@@ -97,19 +96,19 @@ def pull_changes(store: Store, user_id: str, cursor_text: str | None, limit: int
     the user's scope as of this page's snapshot.
     """
     with store.read() as tx:
-        meta = tx.meta()
+        info = tx.info()
         caller = load_caller(tx, user_id)
         if caller is None:
             raise Unauthorized("this token's user no longer exists or is inactive")
         if cursor_text is None:
-            cur = _start_snapshot(tx, caller, meta)
+            cur = _start_snapshot(tx, caller, info)
         else:
-            cur = _open(cursor_text, caller, meta)
-            _check_history(tx, cur, meta)
+            cur = _open(tx, cursor_text, caller, info)
         page = _Page()
         _follow_scope(tx, caller, cur, page)
         phase = cur.phase
         progress = None
+        has_more = True
         if cur.phase in ("snapshot", "backfill"):
             order = SNAPSHOT_ORDER if cur.phase == "snapshot" else BACKFILL_ORDER
             _stream(tx, cur, order, limit, page)
@@ -122,15 +121,12 @@ def pull_changes(store: Store, user_id: str, cursor_text: str | None, limit: int
             if cur.entity >= len(order):
                 _finish_stream(cur)
         else:
-            _feed(tx, cur, limit, page)
-        if cur.phase == "feed":
+            full = _feed(tx, cur, info, limit, page)
             gained = cur.territories is not None and bool(set(caller.territories) - set(cur.territories))
-            has_more = gained or tx.has_changes_after(cur.seq)
-        else:
-            has_more = True
-        cur.commit = tx.commit_fingerprint(cur.seq)
+            has_more = full or gained
+        cur.history = info.history
         body = {
-            "cursor": encode_cursor(cur, meta.secret),
+            "cursor": encode_cursor(cur, info.cursor_key),
             "has_more": has_more,
             "phase": phase,
             "progress": progress,
@@ -139,34 +135,28 @@ def pull_changes(store: Store, user_id: str, cursor_text: str | None, limit: int
     return orjson.dumps(body)
 
 
-def _start_snapshot(tx: ReadTx, caller: Caller, meta: FeedMeta) -> FeedCursor:
+def _start_snapshot(tx: ReadTx, caller: Caller, info: StoreInfo) -> FeedCursor:
     scope = caller.scope()
     # Counted once, here, and carried in the cursor: progress needs a stable denominator.
     total = sum(tx.count(e, scope) for e in SNAPSHOT_ORDER)
     return FeedCursor(
-        user=caller.id, epoch=meta.epoch, phase="snapshot", seq=meta.seq, territories=scope, total=total
+        user=caller.id, epoch=info.epoch, phase="snapshot", pos=info.head, territories=scope, total=total
     )
 
 
-def _open(text: str, caller: Caller, meta: FeedMeta) -> FeedCursor:
-    cur, payload, signature = decode_cursor(text)
-    if cur.epoch != meta.epoch:
-        raise ResyncRequired("this cursor belongs to another database; start a new snapshot without a cursor")
-    verify_signature(payload, signature, meta.secret)
+def _open(tx: ReadTx, text: str, caller: Caller, info: StoreInfo) -> FeedCursor:
+    cur = decode_cursor(text, info.epoch, info.cursor_key)
     if cur.user != caller.id:
         raise InvalidCursor("this cursor belongs to another user; start again without a cursor")
     if (cur.territories is None) != caller.all_territories:
         raise ResyncRequired("your role changed; start a new snapshot without a cursor")
-    if cur.seq < meta.horizon:
+    if cur.pos < info.horizon:
         raise ResyncRequired("this cursor predates a compaction of old changes; start a new snapshot without a cursor")
-    return cur
-
-
-def _check_history(tx: ReadTx, cur: FeedCursor, meta: FeedMeta) -> None:
-    """Refuse a cursor from a history this database does not have (restored from an older copy)."""
-    if cur.seq > meta.seq or (cur.commit is not None and tx.commit_fingerprint(cur.seq) != cur.commit):
+    # A cursor from a history this database does not have: it was restored from an older copy.
+    if cur.pos > info.head or not tx.knows_history(cur.history):
         raise ResyncRequired(
             "the server's database was restored from an older copy; start a new snapshot without a cursor")
+    return cur
 
 
 def _follow_scope(tx: ReadTx, caller: Caller, cur: FeedCursor, page: _Page) -> None:
@@ -231,15 +221,12 @@ def _finish_stream(cur: FeedCursor) -> None:
     cur.backfill, cur.entity, cur.territory, cur.after, cur.done, cur.total = [], 0, None, "", 0, 0
 
 
-def _feed(tx: ReadTx, cur: FeedCursor, limit: int, page: _Page) -> None:
-    """Changes above the cursor's sequence, in sequence order, filtered to the reflected scope."""
+def _feed(tx: ReadTx, cur: FeedCursor, info: StoreInfo, limit: int, page: _Page) -> bool:
+    """Changes after the cursor's position up to the head, in position order, in the reflected
+    scope. Returns True when the page is full (there may be more)."""
     scope = None if cur.territories is None else set(cur.territories)
-    matched = 0
-    for ch in tx.changes_after(cur.seq, SCAN_FACTOR * limit):
-        if matched >= limit:
-            break
-        # Advance past every row read, matched or not, so a sparse scope never rescans.
-        cur.seq = ch.seq
+    rows = tx.changes_after(cur.pos, info.head, limit, cur.territories)
+    for ch in rows:
         ent = ENTITIES.get(ch.entity)
         if ent is None:
             continue
@@ -255,4 +242,9 @@ def _feed(tx: ReadTx, cur: FeedCursor, limit: int, page: _Page) -> None:
             page.upsert_id(ent, ch.record_id)
         else:
             page.ids("delete", ent.name, ch.record_id)
-        matched += 1
+    if len(rows) >= limit:
+        cur.pos = rows[-1].pos
+        return True
+    # Everything in scope up to the head was read: move on to it, past what others changed.
+    cur.pos = max(cur.pos, info.head)
+    return False

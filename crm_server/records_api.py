@@ -17,20 +17,14 @@ from crm_server.auth import authenticate
 from crm_server.errors import InvalidQuery, NotFound, Unauthorized
 from crm_server.openapi_docs import ERRORS
 from crm_server.scope import load_caller
-from crm_tui.domain import ENTITIES, ID_RE, Entity, Field
+from crm_server.store.schema import filter_fields
+from crm_tui.domain import ENTITIES, ID_RE, Entity
 from crm_tui.protocol import DEFAULT_LIST, MAX_LIST
 
 _PY_TYPES: dict[str, Any] = {
     "str": str, "text": str, "enum": str, "ref": str, "date": str, "datetime": str,
     "int": int, "money": int, "bool": bool, "tags": list[str],
 }
-
-
-def filter_fields(ent: Entity) -> tuple[Field, ...]:
-    """The fields a list may be filtered on: enums and references, and email on people."""
-    return tuple(
-        f for f in ent.fields if f.kind in ("enum", "ref") or (f.name == "email" and ent.name in ("customer", "contact"))
-    )
 
 
 def record_model(ent: Entity) -> type[BaseModel]:

@@ -95,7 +95,7 @@ def app_command(obj: Context) -> None:
     """Open the app (the default command)."""
     from crm_tui.launch import run_app
 
-    code = run_app(obj.paths, obj.settings)
+    code = run_app(obj.paths, obj.settings, config_file=obj.config_file)
     sys.exit(code)
 
 

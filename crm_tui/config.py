@@ -6,11 +6,12 @@ seam tests use). Nothing is read at import time: call ``load_settings()``.
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,6 +35,23 @@ class SyncSettings(BaseModel):
     max_retries: int = Field(5, ge=0, le=20, description="consecutive retries before a sync gives up")
     backoff_base: float = Field(0.5, gt=0, le=60, description="first retry delay cap, seconds")
     backoff_max: float = Field(30.0, gt=0, le=600, description="largest retry delay, seconds")
+    ca_bundle: Path | None = Field(
+        None, description="PEM file of the CA certificates to trust for the server instead of the public ones"
+    )
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _loads_as_ca_certificates(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        try:
+            ssl.create_default_context(cafile=str(value))
+        except FileNotFoundError:
+            raise ValueError(f"{value}: no such file") from None
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"{value} is not a PEM file of CA certificates ({exc})") from None
+        return value
 
 
 class SecuritySettings(BaseModel):

@@ -1,18 +1,22 @@
 """`crm-tui demo` (and `make demo`): a seeded server on a free loopback port, a user, a replica
 bootstrapped with visible progress, and the app. Quitting the app stops the server.
 
-Everything lives in one work directory (a fresh temp dir unless ``--dir`` is given, in which case
-a second run reuses the seeded database and the replica). The user's own config and replicas are
+Everything lives in one work directory: a fresh temp dir, removed when the demo ends, unless
+``--dir`` is given, in which case it is kept and a second run reuses the seeded database and the
+replica. The user's own config and replicas are
 never touched: the demo points CRM_TUI_CONFIG_DIR at its work directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -50,7 +54,27 @@ def _start_server(db: Path, log: Path) -> tuple[subprocess.Popen, str]:
     if not text.startswith("listening on "):
         proc.terminate()
         raise RuntimeError(f"the server did not start; see {log}")
+    # Reap the server the moment it exits (killed from outside, say): no zombie while the app runs.
+    threading.Thread(target=proc.wait, name="demo-server-reaper", daemon=True).start()
     return proc, text.removeprefix("listening on ")
+
+
+@contextlib.contextmanager
+def demo_workdir(work_dir: Path | None) -> Iterator[Path]:
+    """The demo's files: ``work_dir`` (kept, so a second run reuses the seeded server), or a
+    fresh temp dir that is removed when the demo ends (a run leaves nothing behind)."""
+    if work_dir is not None:
+        work = Path(work_dir)
+        work.mkdir(parents=True, exist_ok=True)
+        yield work
+        _say(f"the demo's files are in {work}")
+        return
+    work = Path(tempfile.mkdtemp(prefix="crm-tui-demo-"))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        _say(f"removed the demo's files ({work}); `crm-tui demo --dir D` keeps them")
 
 
 def _pick_agent(url: str, admin_token: str) -> str:
@@ -65,8 +89,11 @@ def _pick_agent(url: str, admin_token: str) -> str:
 
 
 def run_demo(customers: int = 20_000, work_dir: Path | None = None) -> int:
-    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="crm-tui-demo-"))
-    work.mkdir(parents=True, exist_ok=True)
+    with demo_workdir(work_dir) as work:
+        return _run_demo(customers, work)
+
+
+def _run_demo(customers: int, work: Path) -> int:
     os.environ["CRM_TUI_CONFIG_DIR"] = str(work / "config")
     db = work / "crm-server.db"
     try:
@@ -100,11 +127,11 @@ def run_demo(customers: int = 20_000, work_dir: Path | None = None) -> int:
         if not report.ok:
             _say(f"bootstrap failed: {report.error}")
             return 1
-        _say(f"replica ready at {paths.replica}; opening the app (q quits, ? for help)")
+        _say(f"replica ready at {paths.replica}; opening the app (q then y quits, ? for help)")
 
         from crm_tui.launch import run_app
 
-        return run_app(paths, settings)
+        return run_app(paths, settings, config_file=work / "config" / "config.toml")
     except (RuntimeError, httpx.HTTPError, ReplicaError, UnlockError) as exc:
         _say(str(exc))
         return 1
@@ -114,4 +141,5 @@ def run_demo(customers: int = 20_000, work_dir: Path | None = None) -> int:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        _say(f"server stopped; the demo's files are in {work}")
+            proc.wait()
+        _say("server stopped")

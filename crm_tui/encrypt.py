@@ -18,6 +18,7 @@ from pathlib import Path
 from cache import hot
 from cache.errors import ReplicaError
 from cache.rekey import export_encrypted
+from cache.save_queue import journal_path
 from cache.sqlite import has_plaintext_header
 from crm_tui import replica_key
 from crm_tui.config import Settings
@@ -52,6 +53,14 @@ def _remove_wal_files(replica: Path) -> None:
     shm.unlink(missing_ok=True)
 
 
+def _convert(path: Path, key: bytes) -> None:
+    """Replace the plaintext database at ``path`` by a checked, encrypted copy."""
+    staging = path.with_name(path.name + ".encrypting")
+    export_encrypted(path, staging, key)
+    _remove_wal_files(path)
+    os.replace(staging, path)
+
+
 def encrypt_replica(paths: Paths, settings: Settings, *, interactive: bool = False) -> EncryptResult:
     """Encrypt the plaintext replica at ``paths`` in place (a no-op if it is encrypted already).
 
@@ -71,11 +80,13 @@ def encrypt_replica(paths: Paths, settings: Settings, *, interactive: bool = Fal
                 key = replica_key.unlock(paths, interactive=interactive)
             else:
                 key = replica_key.create(paths, settings, interactive=interactive)
-            staging = paths.data_dir / "replica.db.encrypting"
-            export_encrypted(paths.replica, staging, key)
-            _remove_wal_files(paths.replica)
+            # The save journal beside the replica (saves the app queued) is converted first: a
+            # crash between the two swaps leaves an encrypted journal that the rerun skips.
+            journal = journal_path(paths.replica)
+            if has_plaintext_header(str(journal)):
+                _convert(journal, key)
             hot.destroy(paths.cache_dir)
-            os.replace(staging, paths.replica)
+            _convert(paths.replica, key)
             _fsync_dir(paths.data_dir)
         finally:
             release_in_use(fd)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from pathlib import Path
 
 from cache.errors import ReplicaError
 from crm_tui import credentials
@@ -14,8 +15,9 @@ from crm_tui.replicas import open_replica
 from crm_tui.syncstate import SyncReport
 
 
-def run_app(paths: Paths, settings: Settings) -> int:
-    """Run the TUI on the replica at ``paths`` until the user quits; returns the exit code."""
+def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None) -> int:
+    """Run the TUI on the replica at ``paths`` until the user quits; returns the exit code.
+    A theme chosen in the app is saved to ``config_file`` (default: the one ``paths`` names)."""
     from screens.app import CrmApp
     from sync.runner import sync_once
 
@@ -40,7 +42,8 @@ def run_app(paths: Paths, settings: Settings) -> int:
         def runner(on_event) -> SyncReport:  # type: ignore[no-redef]
             return sync_once(paths, settings, on_event, stop)
     try:
-        app = CrmApp(replica, settings, sync_runner=runner, server_label=creds.server if creds else None)
+        app = CrmApp(replica, settings, sync_runner=runner, server_label=creds.server if creds else None,
+                     config_path=config_file or paths.config_file)
         app.run()
     finally:
         stop.set()

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from crm_tui.text import plural
+
 
 @dataclass(frozen=True)
 class SyncEvent:
@@ -40,7 +42,7 @@ class SyncReport:
             return f"sync failed: {self.error}"
         parts = [f"pushed {self.pushed}", f"pulled {self.pulled}"]
         if self.conflicts:
-            parts.append(f"{self.conflicts} conflicts")
+            parts.append(plural(self.conflicts, "conflict"))
         if self.rejected:
             parts.append(f"{self.rejected} rejected")
         return "synced: " + ", ".join(parts)

@@ -9,31 +9,36 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
+from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from cache.replica import Replica
-from crm_tui.config import Settings
+from crm_tui.config import ConfigError, Settings
+from crm_tui.config_file import set_value
 from crm_tui.domain import parse_datetime
 from crm_tui.syncstate import SyncEvent, SyncReport, SyncRunner
+from crm_tui.text import plural
 from screens.chrome import StatusInfo
 from screens.commands import run_command
 from screens.conflicts import ConflictsScreen
 from screens.display import ago
 from screens.help import HelpScreen, binding_rows
-from screens.messages import SyncFinished, SyncProgress
+from screens.messages import SaveStep, SyncFinished, SyncProgress
 from screens.palette import CrmCommands
-from screens.pickers import CommandLine
+from screens.pickers import CommandLine, ConfirmModal
 from screens.pipeline import PipelineScreen
 from screens.rejected import RejectedScreen
 from screens.reports import ReportsScreen
+from screens.saving import Saver
 from screens.search import SearchScreen
 from screens.sync_screen import SyncScreen
 from screens.tickets import TicketQueueScreen
@@ -49,7 +54,8 @@ class CrmApp(App[None]):
 
     ``sync_runner(on_event) -> SyncReport`` runs one blocking sync (None: offline only);
     ``clock()`` is "now" for overdue marks and relative times (default: ``settings.clock``
-    when set, else the wall clock); ``server_label`` is shown on the sync screen only.
+    when set, else the wall clock); ``server_label`` is shown on the sync screen only;
+    ``config_path`` is the config file a theme chosen in the app is saved to (None: not kept).
     """
 
     TITLE = "crm-tui"
@@ -88,12 +94,14 @@ class CrmApp(App[None]):
         sync_runner: SyncRunner | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         server_label: str | None = None,
+        config_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.replica = replica
         self.settings = settings
         self.sync_runner = sync_runner
         self.server_label = server_label
+        self.config_path = config_path
         if clock is None and settings.clock:
             frozen = parse_datetime(settings.clock)
             clock = lambda: frozen  # noqa: E731
@@ -114,6 +122,7 @@ class CrmApp(App[None]):
         self._sync_worker: Worker | None = None
         self._last_seen_sync: str | None = None
         self._keymap_errors = self._apply_keymap(settings.keymap)
+        self.saver = Saver(self)
 
     # ------------------------------------------------------------------ setup
 
@@ -131,6 +140,8 @@ class CrmApp(App[None]):
             self.notify(f"unknown theme {self.settings.theme!r}; using {self.theme}", severity="warning")
         if self._keymap_errors:
             self.notify(f"keymap: no binding called {', '.join(self._keymap_errors)}", severity="warning")
+        if self.saver.queued:
+            self.saver.start()  # saves queued when the app last quit
         if self.sync_runner is not None and self.settings.sync_in_app:
             self.action_sync_now(quiet=True)
             self.set_interval(self.settings.sync.interval, lambda: self.action_sync_now(quiet=True))
@@ -140,10 +151,22 @@ class CrmApp(App[None]):
             self.set_interval(self.settings.sync.interval, self._check_outside_sync)
         # Table cells carry colours of the theme they were drawn in.
         self.theme_changed_signal.subscribe(self, lambda _theme: self.data_changed())
+        self.theme_changed_signal.subscribe(self, self._keep_theme)
         # Relative times ("synced 3 min ago") age even when nothing happens.
         self.set_interval(30, self.publish_status)
         if not self.cursor_blink:
             self.screen_change_signal.subscribe(self, self._stop_blinking)
+
+    def _keep_theme(self, theme: Theme) -> None:
+        """A theme chosen in the app (palette, `:theme`) is the next session's theme too."""
+        if self.config_path is None or theme.name == self.settings.theme:
+            return
+        try:
+            set_value(self.config_path, "theme", theme.name)
+        except ConfigError as exc:
+            self.notify(f"The theme is used now but not kept: {exc}", severity="warning")
+            return
+        self.settings.theme = theme.name
 
     def _stop_blinking(self, screen: Screen) -> None:
         """Textual's own inputs (the palette's) blink too; with animations off, none do."""
@@ -174,9 +197,11 @@ class CrmApp(App[None]):
         keys = self._keymap.get(binding_id)
         if keys:
             return keys.split(",")[0].replace("question_mark", "?").replace("colon", ":")
-        for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.id == binding_id:
-                return self.get_key_display(binding)
+        from screens.keys import binding_table
+
+        for ident, keys, _does in binding_table():
+            if ident == binding_id:
+                return self.get_key_display(Binding(keys.split(",")[0], ""))
         return ""
 
     # ------------------------------------------------------------------ data and status
@@ -201,7 +226,8 @@ class CrmApp(App[None]):
             state=self.sync_state, tone=tone, detail=self.sync_detail,
             last_sync=ago(self.replica.get_meta("last_sync_at"), self.now()),
             pending=counts.get("pending", 0), conflicts=counts.get("conflicts", 0),
-            rejected=counts.get("rejected", 0), user=(me or {}).get("name", "") if isinstance(me, dict) else "",
+            rejected=counts.get("rejected", 0), queued=self.saver.queued, queue_waiting=self.saver.waiting,
+            user=(me or {}).get("name", "") if isinstance(me, dict) else "",
         )
 
     def publish_status(self) -> None:
@@ -266,7 +292,19 @@ class CrmApp(App[None]):
                             f"Rejected ({self.key_for('app.rejected')}).", title="Sync", severity="warning")
         self.data_changed()
 
+    def save(self, action: str, entity_name: str, fields: dict | None = None, *,
+             record_id: str | None = None) -> dict:
+        """Queue a save; see ``screens.saving.Saver.save``."""
+        return self.saver.save(action, entity_name, fields, record_id=record_id)
+
+    @on(SaveStep)
+    def _save_step(self, message: SaveStep) -> None:
+        self.saver.handle(message.step)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "saves":
+            self.saver.worker_changed(event)
+            return
         if event.worker.group != "sync" or event.state != WorkerState.ERROR:
             return
         error = event.worker.error
@@ -278,16 +316,45 @@ class CrmApp(App[None]):
 
     # ------------------------------------------------------------------ navigation and keys
 
-    def action_section(self, mode: str) -> None:
-        """Go to a section; its key pressed again goes back to the section's first screen."""
-        self.show_section(mode, root=mode == self.current_mode)
+    def exit(self, *args, **kwargs) -> None:  # type: ignore[override]
+        self.saver.stop()  # what is still queued stays in the journal for the next start
+        super().exit(*args, **kwargs)
 
-    def show_section(self, mode: str, *, root: bool = False) -> None:
+    def action_section(self, mode: str) -> None:
+        """Go to a section's own screen (what was opened from it is closed: a section key always
+        shows the section it names)."""
+        self.show_section(mode)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A section key under a form or a picker would throw away what is being typed there.
+        return not (action == "section" and isinstance(self.screen, ModalScreen))
+
+    async def action_quit(self) -> None:
+        """`q` anywhere outside a text box: quit, after a yes (nothing is lost either way; the
+        question says what waits to be sent)."""
+        if isinstance(self.screen, ConfirmModal):
+            return
+        counts = self.replica.outbox.counts()
+        waiting = counts.get("pending", 0)
+        detail = (f"{plural(waiting, 'saved change')} not yet on the server "
+                  "stay in the replica and go with the next sync." if waiting else
+                  "Nothing waits to be sent.")
+        if self.saver.queued:
+            detail += (f" {plural(self.saver.queued, 'save')} still queued for the replica (a sync is "
+                       "writing to it) are kept and applied when crm-tui next opens it.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(ConfirmModal("Quit crm-tui?", detail), answered)
+
+    def show_section(self, mode: str) -> None:
+        """The section's own screen, whatever was opened from it before (keys, `:`, palette)."""
         if mode != self.current_mode:
             self.switch_mode(mode)
-        if root:
-            while len(self.screen_stack) > 1:
-                self.pop_screen()
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
 
     def switch_mode(self, mode: str):  # type: ignore[override]
         result = super().switch_mode(mode)
@@ -314,7 +381,7 @@ class CrmApp(App[None]):
 
 
 def _title(screen: Screen) -> str:
-    return type(screen).__name__.replace("Screen", "").replace("Queue", " queue") or "this screen"
+    return getattr(screen, "LABEL", "") or "this screen"
 
 
 def binding_ids() -> list[str]:

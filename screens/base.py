@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -28,10 +29,10 @@ class CrmScreen(Screen):
     """A full screen of the app. Subclasses implement ``compose_body`` and ``refresh_data``."""
 
     HELP: ClassVar[str] = ""  # what the screen is for, shown by `?`
+    LABEL: ClassVar[str] = ""  # what people call the screen (help's title)
     AUTO_FOCUS: ClassVar[str | None] = "CrmTable"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", show=False, id="nav.back"),
-        Binding("q", "close", "Back", show=False, id="nav.close"),
     ]
 
     def __init__(self, *args, **kwargs) -> None:
@@ -53,7 +54,10 @@ class CrmScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield NavBar(classes="nav-bar")
-        yield from self.compose_body()
+        # The body takes the height between the bars, however little it shows: the status line
+        # stays at the bottom of an empty screen.
+        with Vertical(classes="screen-body"):
+            yield from self.compose_body()
         yield StatusLine(classes="status-line")
         yield Footer(compact=True, show_command_palette=False)
 
@@ -66,8 +70,9 @@ class CrmScreen(Screen):
         """Re-read everything shown from the replica."""
 
     def sync_data(self) -> None:
-        """Refresh if the replica changed since this screen last read it."""
-        if self._seen_gen != self.crm.data_gen:
+        """Refresh if the replica changed since this screen last read it (a screen not yet
+        mounted reads it when it is)."""
+        if self._seen_gen != self.crm.data_gen and self.is_mounted:
             self._seen_gen = self.crm.data_gen
             self.refresh_data()
 
@@ -95,14 +100,6 @@ class CrmScreen(Screen):
             self.dismiss()
         elif self.crm.current_mode != "search":
             self.crm.switch_mode("search")
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # `q` on a section's first screen is the app's quit, so this screen's `q` steps aside.
-        return not (action == "close" and self.is_root)
-
-    def action_close(self) -> None:
-        """`q` on a screen opened from another goes back."""
-        self.dismiss()
 
     def palette_commands(self) -> Iterable[tuple[str, str, object]]:
         """(title, help, callback) for the command palette, from this screen's own bindings."""

@@ -10,6 +10,8 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
+from crm_tui.text import plural
+
 if TYPE_CHECKING:
     from screens.app import CrmApp
 
@@ -36,11 +38,9 @@ class StatusInfo:
     pending: int = 0
     conflicts: int = 0
     rejected: int = 0
+    queued: int = 0  # saves in the save queue, not yet in the replica
+    queue_waiting: bool = False  # ... because a sync holds the replica's write lock
     user: str = ""
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 class NavBar(Static):
@@ -79,10 +79,13 @@ class StatusLine(Horizontal):
             parts.append((f" {info.detail}", "$text-muted"))
         narrow = self.size.width < 100
         parts.append(f" · ↻ {info.last_sync}" if narrow else f" · synced {info.last_sync}")
+        if info.queued:
+            waiting = " (replica busy)" if info.queue_waiting else ""
+            parts.append((f" · {plural(info.queued, 'save')} queued{waiting}", "bold $text-warning"))
         if info.pending:
             parts.append((f" · {info.pending} pending", "$text-warning"))
         if info.conflicts:
-            parts.append((f" · {_plural(info.conflicts, 'conflict')}", "bold $text-error"))
+            parts.append((f" · {plural(info.conflicts, 'conflict')}", "bold $text-error"))
         if info.rejected:
             parts.append((f" · {info.rejected} rejected", "bold $text-error"))
         self.query_one("#status-sync", Static).update(Content.assemble(*parts))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from screens.navigation import find_customer, find_ticket, open_customer, open_ticket
+from screens.navigation import customer_matches, find_ticket, open_customer, open_ticket
+from screens.pickers import ChoicePicker
 
 if TYPE_CHECKING:
     from screens.app import CrmApp
@@ -49,7 +50,7 @@ def _section(app: CrmApp, mode: str, rest: str) -> bool:
     if mode == "tickets" and rest and rest.lower() not in ("mine", "team", "all"):
         app.notify("tickets takes mine, team or all", severity="error")
         return False
-    app.show_section(mode, root=bool(rest))
+    app.show_section(mode)
     if mode == "search" and rest:
         app.call_later(_on_screen, app, "search_for", rest)
     if mode == "tickets" and rest:
@@ -64,12 +65,23 @@ def _on_screen(app: CrmApp, method: str, arg: str) -> None:
 
 
 def _customer(app: CrmApp, rest: str) -> bool:
-    customer_id = find_customer(app, rest)
-    if customer_id is None:
-        app.notify(f"No customer matches {rest!r}." if rest else "customer needs an id or a name",
-                   severity="error")
+    """One match opens; several are offered to choose from (never one picked silently)."""
+    if not rest:
+        app.notify("customer needs an id or a name", severity="error")
         return False
-    return open_customer(app, customer_id)
+    matches, total = customer_matches(app, rest)
+    if not matches:
+        app.notify(f"No customer matches {rest!r}.", severity="error")
+        return False
+    if len(matches) == 1:
+        return open_customer(app, matches[0][0])
+    shown = f"{len(matches)} of {total:,}" if total > len(matches) else f"{len(matches)}"
+    app.push_screen(
+        ChoicePicker(f"{shown} customers match “{rest}”", matches,
+                     hint="enter opens · esc cancels · more words narrow it (:customer schmidt berlin)"),
+        lambda customer_id: open_customer(app, customer_id) if customer_id else None,
+    )
+    return True
 
 
 def _ticket(app: CrmApp, rest: str) -> bool:
@@ -92,6 +104,18 @@ def _theme(app: CrmApp, rest: str) -> bool:
     return True
 
 
+def _export(app: CrmApp, rest: str) -> bool:
+    """`:export FILE`: what the screen in front shows, to CSV (screens that can say so)."""
+    export = getattr(app.screen, "export_csv", None)
+    if export is None:
+        app.notify("Nothing to export on this screen.", severity="warning")
+        return False
+    if not rest:
+        app.notify("export needs a file name: :export revenue.csv", severity="error")
+        return False
+    return export(rest)
+
+
 def _help(app: CrmApp, _rest: str) -> bool:
     app.action_help()
     return True
@@ -102,6 +126,7 @@ _HANDLERS: dict[str, Callable[[CrmApp, str], bool]] = {
     "customer": _customer, "c": _customer, "cust": _customer,
     "ticket": _ticket,
     "theme": _theme,
+    "export": _export,
     "help": _help, "h": _help,
     "sync!": lambda app, rest: _section(app, "sync", "now"),
 }

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Static
 from cache.errors import ReplicaError
 from cache.outbox import Conflict
 from crm_tui.domain import entity, format_value
+from crm_tui.text import plural
 from screens.base import CrmScreen
 from screens.display import plain, record_title
 from screens.tables import CrmTable, tone
@@ -36,6 +37,7 @@ def _show(entity_name: str, field_name: str, value: Any) -> str:
 
 
 class ConflictsScreen(CrmScreen):
+    LABEL = "Conflicts"
     HELP = ("Changes you made that clashed with someone else's change to the same field. enter opens one: "
             "for each field choose yours (m) or the server's (t), then apply (a). Choosing yours queues it "
             "again against the server's latest version.")
@@ -63,7 +65,7 @@ class ConflictsScreen(CrmScreen):
                           plain(fields), key=key)
         n = len(self.conflicts)
         intro = self.query_one("#conflicts-intro", Static)
-        intro.update(Content(f"{n} conflict{'s' if n != 1 else ''} · enter opens one to choose what stays"
+        intro.update(Content(f"{plural(n, 'conflict')} · enter opens one to choose what stays"
                              if n else "No conflicts"))
         table.display = bool(n)
         self.query_one("#conflicts-empty").display = not n
@@ -172,7 +174,7 @@ class ConflictResolveScreen(ModalScreen[bool]):
             choices = dict(self.choices)
         app: Any = self.app
         try:
-            app.replica.outbox.resolve_conflict(c.id, choices)
+            app.save("resolve", c.entity, choices, record_id=str(c.id))
         except ReplicaError as exc:
             self.app.notify(str(exc), severity="error")
             self.dismiss(False)

@@ -9,6 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
+from crm_tui.text import plural
 from screens.base import CrmScreen
 from screens.customer_lists import TABS, customer_sources
 from screens.display import MARK_LABELS, MARK_TONES, MARKS, money, totals
@@ -25,6 +26,7 @@ from screens.tables import ListPanel, PagedTable
 
 
 class Customer360Screen(CrmScreen):
+    LABEL = "Customer"
     HELP = ("One customer and everything attached: contacts, orders, tickets, deals and the activity "
             "timeline. Lists load a page at a time as you scroll. Changes you make show at once with a "
             "● pending marker until the next sync carries them to the server.")
@@ -86,7 +88,7 @@ class Customer360Screen(CrmScreen):
             f"owner {self.c360.get('owner_name') or '-'}",
             f"territory {self.c360.get('territory_name') or '-'}",
             f"lifetime value {money(c.get('lifetime_value')) or '-'}",
-            f"{counts['open_tickets']} open tickets",
+            plural(counts["open_tickets"], "open ticket"),
             f"orders {totals(self.c360.get('order_totals') or {})}",
         ) if x)
         contact_line = " · ".join(x for x in (c.get("email"), c.get("phone"), c.get("city"), c.get("country")) if x)

@@ -1,7 +1,8 @@
 """Which form for which job: the fields, defaults and save call of each create/edit form.
 
-Every save goes through ``replica.writes`` (or ``outbox.resend`` for a rejected op), so it is
-in the outbox, durably, before the form closes.
+Every save goes through ``app.save`` (the save queue: validated at once, on disk before the form
+closes, applied to the replica and its outbox by the save worker), or ``outbox.resend`` for a
+rejected op.
 """
 
 from __future__ import annotations
@@ -36,6 +37,17 @@ def territory_options(app: CrmApp) -> Options:
     return [(t.get("name") or tid, tid) for tid, t in app.replica.reads.territories().items()]
 
 
+def writable_territories(app: CrmApp) -> Options:
+    """The territories the signed-in user may put a customer in, theirs first in their own order:
+    a sales rep only their own (the server refuses the others); agents and admins any."""
+    known = territory_options(app)
+    me = _me(app)
+    if me.get("all_territories") or not me:
+        return known
+    by_id = {tid: label for label, tid in known}
+    return [(by_id[tid], tid) for tid in me.get("territories") or [] if tid in by_id]
+
+
 def ref_options(app: CrmApp) -> dict[str, Options]:
     users = user_options(app)
     return {"territory": territory_options(app), "owner_id": users, "assignee_id": users}
@@ -46,38 +58,54 @@ def _now(app: CrmApp) -> str:
 
 
 def customer_form(app: CrmApp, record: dict[str, Any] | None = None) -> RecordForm:
-    writes = app.replica.writes
+    """Edit ``record``, or a new customer (in one of the user's own territories: a rep's first
+    one preselected; someone who may write any territory chooses)."""
     if record is None:
         me = _me(app)
-        territories = me.get("territories") or [v for _, v in territory_options(app)][:1]
+        options = {**ref_options(app), "territory": writable_territories(app)}
+        own = [tid for _, tid in options["territory"]]
+        preselect = own[0] if own and not me.get("all_territories") else None
         return RecordForm(
-            "customer", title="New customer", fields=CUSTOMER_FIELDS, creating=True, options=ref_options(app),
-            values={"territory": territories[0] if territories else None, "owner_id": me.get("id")},
-            save=lambda values: writes.create("customer", values),
+            "customer", title="New customer", fields=CUSTOMER_FIELDS, creating=True, options=options,
+            values={"territory": preselect, "owner_id": me.get("id")},
+            save=lambda values: app.save("create", "customer", values), warn=lambda values: _duplicates(app, values),
         )
     rid = record["id"]
     return RecordForm(
         "customer", title=f"Edit customer · {record.get('name') or rid}", fields=CUSTOMER_FIELDS, values=record,
-        options=ref_options(app), save=lambda values: writes.update("customer", rid, values),
+        options=ref_options(app), save=lambda values: app.save("update", "customer", values, record_id=rid),
     )
 
 
+def _duplicates(app: CrmApp, values: dict[str, Any]) -> str | None:
+    """A new customer whose name or email is already a customer's: say which."""
+    like = app.replica.reads.customers_like(name=values.get("name"), email=values.get("email"))
+    if not like:
+        return None
+    names = "; ".join(" · ".join(x for x in (c["name"], c.get("email"), c.get("city")) if x) for c in like)
+    return f"Already in your replica with this name or email: {names}."
+
+
+def _subject_or_body(values: dict[str, Any]) -> dict[str, str]:
+    if (values.get("subject") or "").strip() or (values.get("body") or "").strip():
+        return {}
+    return {"subject": "say what it was about: a subject or a text"}
+
+
 def contact_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
-    writes = app.replica.writes
     if record is None:
         return RecordForm(
             "contact", title="New contact", fields=CONTACT_FIELDS, creating=True, fixed={"customer_id": customer_id},
-            values={"is_primary": False}, save=lambda values: writes.create("contact", values),
+            values={"is_primary": False}, save=lambda values: app.save("create", "contact", values),
         )
     rid = record["id"]
     return RecordForm(
         "contact", title=f"Edit contact · {record.get('name') or rid}", fields=CONTACT_FIELDS, values=record,
-        save=lambda values: writes.update("contact", rid, values),
+        save=lambda values: app.save("update", "contact", values, record_id=rid),
     )
 
 
 def ticket_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
-    writes = app.replica.writes
     options = ref_options(app)
     if record is None:
         me = _me(app)
@@ -85,7 +113,7 @@ def ticket_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = N
             "ticket", title="Open a ticket", fields=TICKET_FIELDS, creating=True, options=options,
             fixed={"customer_id": customer_id, "status": "new"},
             values={"priority": "normal", "assignee_id": me.get("id"), "team": me.get("team")},
-            save=lambda values: writes.create("ticket", values),
+            save=lambda values: app.save("create", "ticket", values),
         )
     rid = record["id"]
     status = record.get("status") or "new"
@@ -93,24 +121,23 @@ def ticket_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = N
     options["status"] = [(s, s) for s in (status, *TICKET_TRANSITIONS.get(status, ()))]
     return RecordForm(
         "ticket", title=f"Edit ticket #{record.get('number') or rid}", fields=["status", *TICKET_FIELDS],
-        values=record, options=options, save=lambda values: writes.update("ticket", rid, values),
+        values=record, options=options, save=lambda values: app.save("update", "ticket", values, record_id=rid),
     )
 
 
 def deal_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
-    writes = app.replica.writes
     options = {"owner_id": user_options(app)}
     if record is None:
         return RecordForm(
             "deal", title="New deal", fields=DEAL_FIELDS, creating=True, options=options,
             fixed={"customer_id": customer_id},
             values={"stage": "lead", "currency": "EUR", "probability": 10, "owner_id": _me(app).get("id")},
-            save=lambda values: writes.create("deal", values),
+            save=lambda values: app.save("create", "deal", values),
         )
     rid = record["id"]
     return RecordForm(
         "deal", title=f"Edit deal · {record.get('title') or rid}", fields=DEAL_FIELDS, values=record,
-        options=options, save=lambda values: writes.update("deal", rid, values),
+        options=options, save=lambda values: app.save("update", "deal", values, record_id=rid),
     )
 
 
@@ -127,7 +154,6 @@ def activity_form(
     fields: tuple[str, ...] = ("subject", "body", "occurred_at"),
 ) -> RecordForm:
     """A new activity of ``kind`` on a customer (and a ticket or a deal): notes, calls, replies."""
-    writes = app.replica.writes
     fixed: dict[str, Any] = {"customer_id": customer_id, "kind": kind, "internal": internal}
     if ticket_id:
         fixed["ticket_id"] = ticket_id
@@ -138,16 +164,15 @@ def activity_form(
         fixed["occurred_at"] = values["occurred_at"]
     return RecordForm(
         "activity", title=title, fields=list(fields), creating=True, fixed=fixed, values=values,
-        save=lambda v: writes.create("activity", v),
+        save=lambda v: app.save("create", "activity", v), check=_subject_or_body,
     )
 
 
 def edit_activity_form(app: CrmApp, record: dict[str, Any]) -> RecordForm:
-    writes = app.replica.writes
     rid = record["id"]
     return RecordForm(
         "activity", title=f"Edit {record.get('kind') or 'activity'}", fields=ACTIVITY_FIELDS, values=record,
-        save=lambda values: writes.update("activity", rid, values),
+        save=lambda values: app.save("update", "activity", values, record_id=rid), check=_subject_or_body,
     )
 
 
@@ -172,5 +197,5 @@ def resend_form(app: CrmApp, op: OutboxOp) -> RecordForm:
         op.entity, title=f"Fix and re-send: {op.op} {ent.label.lower()}", fields=names, fixed=fixed,
         values={**current, **op.fields}, options=options, errors=field_errors, only_changes=False,
         note=f"The server refused this change: {error.get('message') or 'no reason given'}",
-        save=lambda values: app.replica.outbox.resend(op.seq, values),
+        save=lambda values: app.save("resend", op.entity, values, record_id=str(op.seq)),
     )

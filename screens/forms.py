@@ -25,9 +25,12 @@ from textual.widgets import Button, Label, Select, Static, TextArea
 from cache.errors import ReplicaError
 from crm_tui.domain import Field, ValidationError, entity, format_value, parse_input, validate_fields
 from screens.inputs import CrmInput, CrmTextArea
+from screens.pickers import ConfirmModal
 
 Options = list[tuple[str, Any]]  # (label, value)
 SaveFn = Callable[[dict[str, Any]], dict[str, Any] | str | None]
+CheckFn = Callable[[dict[str, Any]], dict[str, str]]  # values -> field (or "_") -> message
+WarnFn = Callable[[dict[str, Any]], str | None]  # values -> a doubt worth a second look, or None
 
 
 class RecordForm(ModalScreen[dict[str, Any] | None]):
@@ -35,7 +38,9 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
 
     ``values`` prefill the fields (the record being edited, or defaults); ``fixed`` values are
     sent but not shown; ``options`` give the choices of reference fields; ``errors`` are shown
-    when the form opens (a rejected op's reasons).
+    when the form opens (a rejected op's reasons). ``check`` adds rules of this form (errors
+    that block the save); ``warn`` raises a doubt (a likely duplicate) that a second save
+    overrides. `esc` on a form that was changed asks before throwing the typing away.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -57,6 +62,8 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         errors: dict[str, str] | None = None,
         note: str = "",
         only_changes: bool = True,
+        check: CheckFn | None = None,
+        warn: WarnFn | None = None,
     ) -> None:
         super().__init__()
         self.ent = entity(entity_name)
@@ -70,6 +77,10 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         self.initial_errors = dict(errors or {})
         self.note = note
         self.only_changes = only_changes and not creating
+        self.check = check
+        self.warn = warn
+        self._warned: dict[str, Any] | None = None  # the values a warning was shown for
+        self._pristine: tuple[dict[str, Any], dict[str, str]] | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -100,10 +111,13 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
             values = [v for _, v in choices]
             if current is not None and current not in values:
                 choices = [*choices, (str(current), current)]
+            # A required Select with nothing chosen yet stays blank (Textual would silently pick
+            # the first choice, and with no choices at all it cannot be drawn): the save says
+            # what is missing.
             return Select(
                 [(Text(label), value) for label, value in choices], id=wid, compact=True,
-                allow_blank=not f.required, value=current if current is not None else Select.NULL,
-                prompt="(none)" if not f.required else "choose",
+                allow_blank=not f.required or current is None, value=current if current is not None else Select.NULL,
+                prompt="(none)" if not f.required else ("choose" if choices else "none available yet"),
             )
         if f.kind == "text":
             return CrmTextArea(current or "", id=wid, compact=True, classes="form-text", soft_wrap=True)
@@ -127,6 +141,15 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         first = self.query(".form-row > Select, .form-row > CrmInput, .form-row > CrmTextArea")
         if first:
             first.first().focus()
+        self.call_after_refresh(self._remember_pristine)
+
+    def _remember_pristine(self) -> None:
+        self._pristine = self.collect()
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was typed or chosen since the form opened."""
+        return self._pristine is not None and self.collect() != self._pristine
 
     # ------------------------------------------------------------------ values
 
@@ -178,6 +201,17 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
                 errors = {**{k: v for k, v in exc.errors.items() if k not in errors}, **errors}
             self.show_errors(errors)
             return
+        if self.check is not None:
+            errors = self.check({**self.fixed, **values})
+            if errors:
+                self.show_errors(errors)
+                return
+        if self.warn is not None and self._warned != values:
+            doubt = self.warn({**self.fixed, **values})
+            if doubt:
+                self._warned = dict(values)
+                self.show_errors({"_": f"{doubt} f2 again saves it anyway."})
+                return
         if self.only_changes:
             values = {k: v for k, v in values.items() if v != self.values.get(k)}
             if not values:
@@ -198,7 +232,14 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         self.dismiss(result if isinstance(result, dict) else {"result": result})
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self.changed:
+            self.dismiss(None)
+            return
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmModal("Discard this form?", "What you typed here is not saved."), answered)
 
     @on(Button.Pressed, "#form-save")
     def _save_pressed(self, event: Button.Pressed) -> None:

@@ -44,7 +44,7 @@ class HelpScreen(ModalScreen[None]):
     """A modal listing the keys of the screen behind it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark,f1", "dismiss", "Close", id="help.close"),
+        Binding("escape,question_mark,f1", "dismiss", "Close", id="help.close"),
     ]
 
     def __init__(self, help_text: str, rows: list[tuple[str, str, str]], *, title: str) -> None:

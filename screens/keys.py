@@ -19,13 +19,14 @@ def binding_owners() -> list[type]:
     from screens.pickers import ChoicePicker, CommandLine, ConfirmModal
     from screens.pipeline import PipelineScreen, StageTable
     from screens.rejected import RejectedScreen
+    from screens.reports import ReportsScreen
     from screens.search import SearchScreen
     from screens.sync_screen import SyncScreen
     from screens.tables import CrmTable, ListPanel
     from screens.tickets import TicketQueueScreen
 
     return [CrmApp, CrmScreen, CrmTable, ListPanel, SearchScreen, Customer360Screen, TicketQueueScreen,
-            PipelineScreen, StageTable, SyncScreen, ConflictResolveScreen, RejectedScreen, RecordForm,
+            PipelineScreen, StageTable, SyncScreen, ConflictResolveScreen, RejectedScreen, ReportsScreen, RecordForm,
             ChoicePicker, ConfirmModal, CommandLine, HelpScreen]
 
 

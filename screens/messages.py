@@ -1,9 +1,10 @@
-"""Typed messages the sync worker posts back to the app (from its thread, via call_from_thread)."""
+"""Typed messages the sync and save workers post back to the app (from its thread, via call_from_thread)."""
 
 from __future__ import annotations
 
 from textual.message import Message
 
+from cache.save_queue import Applied
 from crm_tui.syncstate import SyncEvent, SyncReport
 
 
@@ -24,3 +25,11 @@ class SyncFinished(Message):
     def __init__(self, report: SyncReport) -> None:
         super().__init__()
         self.report = report
+
+
+class SaveStep(Message):
+    """The save worker applied a queued save, found the replica busy, or the replica refused it."""
+
+    def __init__(self, step: Applied) -> None:
+        super().__init__()
+        self.step = step

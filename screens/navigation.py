@@ -29,17 +29,25 @@ def open_ticket(app: CrmApp, ticket_id: str | None) -> bool:
     return True
 
 
-def find_customer(app: CrmApp, text: str) -> str | None:
-    """A customer id from an id or the best search hit for a name, email, phone..."""
+CHOICES = 20
+
+
+def customer_matches(app: CrmApp, text: str) -> tuple[list[tuple[str, str]], int]:
+    """The customers ``text`` names, as (customer id, label) pairs, best first (at most CHOICES),
+    and how many records matched in all: an id names one; else the search's hits (a contact
+    stands for its customer)."""
     text = text.strip()
     if not text:
-        return None
+        return [], 0
     if app.replica.get("customer", text) is not None:
-        return text
-    for hit in app.replica.search(text, limit=5).hits:
-        if hit.customer_id:
-            return hit.customer_id
-    return None
+        return [(text, text)], 1
+    result = app.replica.search(text, limit=CHOICES)
+    out: dict[str, str] = {}
+    for hit in result.hits:
+        if hit.customer_id and hit.customer_id not in out:
+            label = hit.title if hit.kind == "customer" else f"{hit.title} ({hit.kind})"
+            out[hit.customer_id] = f"{label} · {hit.detail}" if hit.detail else label
+    return list(out.items()), max(result.total, len(out))
 
 
 def find_ticket(app: CrmApp, text: str) -> str | None:

@@ -97,7 +97,7 @@ class CommandLine(ModalScreen[str | None]):
         with Vertical(classes="command-line"):
             yield Static(
                 Content("search <text> · customer <id|name> · ticket <number> · tickets [mine|team|all] · "
-                        "pipeline · sync · sync now · conflicts · rejected · reports · theme <name> · q"),
+                        "pipeline · sync · sync now · conflicts · rejected · reports · export <file> · theme <name> · q"),
                 classes="command-hint")
             with Horizontal(classes="command-row"):
                 yield Static(":", classes="command-prompt")

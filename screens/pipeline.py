@@ -17,7 +17,11 @@ from screens.base import CrmScreen
 from screens.display import MARKS, compact_money, compact_totals
 from screens.form_specs import deal_form
 from screens.navigation import open_customer
+from screens.pickers import ConfirmModal
 from screens.tables import Column, ListSource, PagedTable, RowContext
+
+OUTCOMES = ("won", "lost")
+OPEN_STAGES = tuple(s for s in DEAL_STAGES if s not in OUTCOMES)
 
 
 class StageTable(PagedTable):
@@ -30,9 +34,12 @@ class StageTable(PagedTable):
 
 
 class PipelineScreen(CrmScreen):
+    LABEL = "Pipeline"
     HELP = ("Deals by stage, soonest close date first, with the count and total of each stage. h/l (or the "
-            "arrows) move between stages, j/k between deals. > and < move the deal to the next or previous "
-            "stage, w marks it won, x lost, e edits it, enter opens its customer, m shows only your deals.")
+            "arrows) move between stages, j/k between deals. > and < move an open deal to the next or previous "
+            "open stage; w marks it won and x lost (each asks first: they are outcomes, not stages), < on a "
+            "won or lost deal offers to reopen it. e edits it, enter opens its customer, m shows only your "
+            "deals.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("greater_than_sign,L", "move(1)", "Next stage", id="pipeline.forward"),
         Binding("less_than_sign,H", "move(-1)", "Prev stage", id="pipeline.back"),
@@ -128,31 +135,63 @@ class PipelineScreen(CrmScreen):
 
     def _set_stage(self, deal: dict[str, Any], stage: str) -> None:
         try:
-            self.replica.writes.update("deal", deal["id"], {"stage": stage})
+            result = self.crm.save("update", "deal", {"stage": stage}, record_id=deal["id"])
         except (ValidationError, ReplicaError) as exc:
             self.app.notify(str(exc), severity="error")
             return
-        self._follow = (stage, deal["id"])
         self.app.notify(f"{deal.get('title')}: {deal.get('stage')} → {stage}", timeout=3)
-        self.crm.data_changed()
+        self.crm.saver.after_save(result, lambda _record: self._follow_deal(stage, deal["id"]))
+
+    def _follow_deal(self, stage: str, deal_id: str) -> None:
+        """Once the move is in the replica, the cursor goes with the deal to its new column."""
+        self._follow = (stage, deal_id)
+        if self.is_mounted:
+            self.refresh_data()
 
     def action_move(self, step: int) -> None:
+        """Move an open deal one stage along the open stages. Won and lost are outcomes, not
+        stages: a closed deal is only reopened (to negotiation) after a yes."""
         deal = self.current_deal()
         if deal is None:
             self.app.notify("No deal selected.", severity="warning")
             return
-        index = DEAL_STAGES.index(deal["stage"]) if deal.get("stage") in DEAL_STAGES else 0
-        target = index + step
-        if not 0 <= target < len(DEAL_STAGES):
+        stage = deal.get("stage")
+        title = deal.get("title") or deal["id"]
+        if stage in OUTCOMES:
+            if step > 0:
+                self.app.notify(f"{title} is {stage}: an outcome, there is no next stage.", severity="warning")
+                return
+            self._confirm(f"Reopen {title}?", f"It is {stage}; reopening puts it back in {OPEN_STAGES[-1]}.",
+                          deal, OPEN_STAGES[-1])
             return
-        self._set_stage(deal, DEAL_STAGES[target])
+        index = OPEN_STAGES.index(stage) if stage in OPEN_STAGES else 0
+        target = index + step
+        if target >= len(OPEN_STAGES):
+            self.app.notify(f"{title} is in the last open stage: {self.crm.key_for('pipeline.won')} marks it won, "
+                            f"{self.crm.key_for('pipeline.lost')} lost.")
+            return
+        if target < 0:
+            return
+        self._set_stage(deal, OPEN_STAGES[target])
 
     def action_mark(self, stage: str) -> None:
+        """Won or lost, after a yes: an outcome is not a step along the board."""
         deal = self.current_deal()
         if deal is None:
             self.app.notify("No deal selected.", severity="warning")
-        elif deal.get("stage") != stage:
-            self._set_stage(deal, stage)
+            return
+        if deal.get("stage") == stage:
+            self.app.notify(f"{deal.get('title')} is already {stage}.")
+            return
+        title = deal.get("title") or deal["id"]
+        self._confirm(f"Mark {title} {stage}?", f"It is {deal.get('stage')} now.", deal, stage)
+
+    def _confirm(self, question: str, detail: str, deal: dict[str, Any], stage: str) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._set_stage(deal, stage)
+
+        self.app.push_screen(ConfirmModal(question, detail), answered)
 
     def action_edit(self) -> None:
         deal = self.current_deal()
@@ -161,8 +200,8 @@ class PipelineScreen(CrmScreen):
 
         def saved(result: dict[str, Any] | None) -> None:
             if result is not None:
-                self._follow = (result.get("stage") or deal["stage"], deal["id"])
-                self.crm.data_changed()
+                self.crm.saver.after_save(result, lambda record: self._follow_deal(
+                    (record or {}).get("stage") or deal["stage"], deal["id"]))
 
         self.app.push_screen(deal_form(self.crm, deal["customer_id"], deal), saved)
 

@@ -24,6 +24,7 @@ from screens.tables import CrmTable
 
 
 class RejectedScreen(CrmScreen):
+    LABEL = "Rejected"
     HELP = ("Changes the server refused, with its reason. f (or enter) opens the change in a form to fix and "
             "re-send it; r re-sends it unchanged (after the server side was fixed); x discards it and puts "
             "back the server's value.")
@@ -132,7 +133,7 @@ class RejectedScreen(CrmScreen):
         if op is None:
             return
         try:
-            self.replica.outbox.resend(op.seq)
+            self.crm.save("resend", op.entity, {}, record_id=str(op.seq))
         except (ReplicaError, ValueError) as exc:
             self.app.notify(str(exc), severity="error")
             return
@@ -148,7 +149,7 @@ class RejectedScreen(CrmScreen):
             if not yes:
                 return
             try:
-                self.replica.outbox.discard(op.seq)
+                self.crm.save("discard", op.entity, record_id=str(op.seq))
             except ReplicaError as exc:
                 self.app.notify(str(exc), severity="error")
                 return

@@ -1,93 +1,273 @@
-"""Reports: the team's figures at a glance, from the replica (cached until it changes)."""
+"""Reports: revenue by month, the pipeline funnel and ticket SLAs, as charts, for a territory, an
+owner and a period; computed off the UI thread, cached until the replica changes, exportable."""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+from pathlib import Path
+from typing import Any, ClassVar
+
 from textual import work
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Static
+from textual.widgets import Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
+from textual_plotext import PlotextPlot
 
-from crm_tui.domain import TICKET_PRIORITIES, TICKET_STATUSES
+from cache.reports import PERIODS, ReportFilter, csv_rows
+from crm_tui.domain import format_datetime
 from screens.base import CrmScreen
-from screens.display import money, plain
+from screens.display import compact_money, plain
+from screens.pickers import ChoicePicker
 from screens.tables import CrmTable
 
-BAR = 24
-MONTHS_SHOWN = 12
-
-
-def bars(title: str, counts: dict[str, int], order: tuple[str, ...]) -> Content:
-    top = max(counts.values(), default=0) or 1
-    parts: list[str | tuple[str, str]] = [(title, "bold"), "\n"]
-    for key in order:
-        n = counts.get(key, 0)
-        width = round(BAR * n / top)
-        parts += [f"{key:<8} ", ("█" * width, "$accent"), (" " * (BAR - width)), f" {n}\n"]
-    return Content.assemble(*parts)
+TABS = {"revenue": "Revenue by month", "funnel": "Pipeline funnel", "sla": "Ticket SLA by week"}
+ALL = "*"
 
 
 class ReportsScreen(CrmScreen):
-    HELP = ("Figures over what your replica holds: tickets by status, active tickets by priority, the deal "
-            "win rate and revenue by month (cancelled and refunded orders left out).")
+    LABEL = "Reports"
+    HELP = ("Figures over what your replica holds, for a territory (t), an owner (o) and a period (p); l/h switch "
+            "reports; `:export FILE` writes the report in front to CSV, with the filter in its first lines. "
+            "Revenue: orders by order date, cancelled and refunded left out, per month and currency (territory and "
+            "owner are the customer's). Funnel: deals created in the period; a deal has reached a stage if it is "
+            "in it or past it (won is past every stage; a lost deal only entered the funnel); conversion is the "
+            "share that reached the next stage (owner: the deal's). Tickets: by the week they were opened. The "
+            "first response is the first email (reply) or call on the ticket that is not internal, after it was "
+            "opened; the SLA is met if it came by the SLA due time, breached if later or never and the due time "
+            "has passed (owner: the assignee). Computed in the background and kept until the replica changes.")
+    AUTO_FOCUS: ClassVar[str | None] = "ContentTabs"  # a table in a hidden tab would switch to it
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("l,right_square_bracket", "tab(1)", "Next report", show=False, id="reports.next_tab"),
+        Binding("h,left_square_bracket", "tab(-1)", "Previous report", show=False, id="reports.prev_tab"),
+        Binding("t", "pick_territory", "Territory", id="reports.territory"),
+        Binding("o", "pick_owner", "Owner", id="reports.owner"),
+        Binding("p", "pick_period", "Period", id="reports.period"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.territory: str | None = None
+        self.owner: str | None = None
+        self.months = 12
+        self.figures: dict[str, Any] | None = None
+        self.shown_filter: ReportFilter | None = None
 
     def compose_body(self):
-        with Horizontal(id="reports-body"):
-            with Vertical(id="reports-left"):
-                yield Static(id="report-status", classes="report-block")
-                yield Static(id="report-priority", classes="report-block")
-                yield Static(id="report-win", classes="report-block")
-            with Vertical(id="reports-right"):
-                yield Static(Content.styled("Revenue by month", "bold"), classes="report-title")
-                yield CrmTable(id="report-revenue")
+        yield Static(id="report-filter", classes="toolbar")
+        with TabbedContent(id="report-tabs"):
+            with TabPane(TABS["revenue"], id="report-revenue"), Vertical():
+                yield PlotextPlot(id="revenue-chart", classes="report-chart")
+                yield Static(id="revenue-totals", classes="report-note")
+            with TabPane(TABS["funnel"], id="report-funnel"), Horizontal():
+                yield PlotextPlot(id="funnel-chart", classes="report-chart")
+                yield CrmTable(id="funnel-table", classes="report-table")
+            with TabPane(TABS["sla"], id="report-sla"), Vertical():
+                yield PlotextPlot(id="sla-chart", classes="report-chart")
+                yield CrmTable(id="sla-table", classes="report-table")
+        yield Static(id="report-state", classes="report-note")
 
     def on_mount(self) -> None:
-        self.query_one("#report-revenue", CrmTable).add_columns("month", "revenue")
+        self.query_one("#funnel-table", CrmTable).add_columns("stage", "now", "reached", "conv.")
+        self.query_one("#sla-table", CrmTable).add_columns(
+            "week of", "opened", "answered", "met", "breached", "SLA met", "1st reply (median)")
         super().on_mount()
-        self.query_one("#report-revenue", CrmTable).focus()
+
+    # ------------------------------------------------------------------ filter
+
+    def report_filter(self) -> ReportFilter:
+        return ReportFilter(self.now().date().isoformat(), self.months, self.territory, self.owner)
+
+    def _describe(self, flt: ReportFilter) -> str:
+        territories, users = self.replica.reads.territories(), self.replica.reads.users()
+        return flt.describe((territories.get(flt.territory or "") or {}).get("name"),
+                            (users.get(flt.owner or "") or {}).get("name"))
+
+    def _pick(self, title: str, choices: list[tuple[str, str]], current: str, apply) -> None:
+        def chosen(value: str | None) -> None:
+            if value is not None:
+                apply(value)
+                self.refresh_data()
+
+        self.app.push_screen(ChoicePicker(title, choices, current=current), chosen)
+
+    def action_pick_territory(self) -> None:
+        choices = [(ALL, "All territories"), *((tid, t.get("name") or tid)
+                                                for tid, t in self.replica.reads.territories().items())]
+        self._pick("Territory", choices, self.territory or ALL,
+                   lambda v: setattr(self, "territory", None if v == ALL else v))
+
+    def action_pick_owner(self) -> None:
+        me = self.replica.reads.me() or {}
+        choices = [(ALL, "All owners")]
+        if me.get("id"):
+            choices.append((me["id"], f"Me ({me.get('name') or me['id']})"))
+        choices += [(uid, u.get("name") or uid) for uid, u in self.replica.reads.users().items() if uid != me.get("id")]
+        self._pick("Owner", choices, self.owner or ALL, lambda v: setattr(self, "owner", None if v == ALL else v))
+
+    def action_pick_period(self) -> None:
+        self._pick("Period", [(str(n), f"last {n} months") for n in PERIODS], str(self.months),
+                   lambda v: setattr(self, "months", int(v)))
+
+    def action_tab(self, step: int) -> None:
+        tabs = self.query_one("#report-tabs", TabbedContent)
+        keys = [f"report-{k}" for k in TABS]
+        tabs.active = keys[(keys.index(tabs.active) + step) % len(keys)] if tabs.active in keys else keys[0]
+
+    @property
+    def active_report(self) -> str:
+        return self.query_one("#report-tabs", TabbedContent).active.removeprefix("report-") or "revenue"
+
+    # ------------------------------------------------------------------ data
 
     def refresh_data(self) -> None:
-        fresh = self.replica.reads.report_summary(cached_only=True)
+        flt = self.report_filter()
+        keys = "   t territory · o owner · p period · l/h report · :export FILE" if self.size.width >= 120 else ""
+        self.query_one("#report-filter", Static).update(Content.assemble((self._describe(flt), "bold"),
+                                                                         (keys, "$text-muted")))
+        fresh = self.replica.reports.figures(flt, self.now(), cached_only=True)
         if fresh is not None:
-            self._show(fresh, self.replica.reads.pipeline())
+            self._show(flt, fresh)
             return
-        # Aggregating millions of orders takes seconds: never on the UI thread.
-        self.query_one("#report-status", Static).update(Content.styled("Computing the figures…", "$text-muted"))
-        self._compute()
+        # Aggregating a big replica takes seconds: never on the UI thread.
+        self._state("Computing the figures…", "$text-muted")
+        self._compute(flt)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="report", description="report")
-    def _compute(self) -> None:
+    def _compute(self, flt: ReportFilter) -> None:
         # Its own connection to the replica, so the screens stay answerable meanwhile.
         with self.replica.reopen(cache_mb=8, temp_in_memory=False) as replica:
-            report, stages = replica.reads.report_summary(), replica.reads.pipeline()
-        self.app.call_from_thread(self._show, report, stages)
+            figures = replica.reports.figures(flt, self.now())
+        self.app.call_from_thread(self._show, flt, figures)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "report" and event.state == WorkerState.ERROR:
-            self.query_one("#report-status", Static).update(
-                Content.styled(f"The figures could not be computed: {event.worker.error}", "$text-error"))
+            self._state(f"The figures could not be computed: {event.worker.error}", "$text-error")
+        elif event.worker.group == "export" and event.state == WorkerState.ERROR:
+            self.app.notify(f"Export failed: {event.worker.error}", severity="error")
 
-    def _show(self, report: dict, pipeline: list) -> None:
-        if not self.is_mounted:
-            return
-        self.query_one("#report-status", Static).update(
-            bars("Tickets by status", report.get("tickets_by_status") or {}, TICKET_STATUSES))
-        self.query_one("#report-priority", Static).update(
-            bars("Active tickets by priority", report.get("active_by_priority") or {},
-                 tuple(reversed(TICKET_PRIORITIES))))
-        stages = {s.stage: s.count for s in pipeline}
-        rate = report.get("win_rate")
-        win = (f"{rate * 100:.0f} %  ({stages.get('won', 0)} won, {stages.get('lost', 0)} lost)"
-               if rate is not None else "no closed deals yet")
-        self.query_one("#report-win", Static).update(
-            Content.assemble(("Deal win rate", "bold"), "\n", (win, "$text-success" if rate else "")))
-        table = self.query_one("#report-revenue", CrmTable)
+    def _state(self, text: str, style: str) -> None:
+        state = self.query_one("#report-state", Static)
+        state.update(Content.styled(text, style))
+        state.display = bool(text)
+
+    def _show(self, flt: ReportFilter, figures: dict[str, Any]) -> None:
+        if not self.is_mounted or flt != self.report_filter():
+            return  # a newer filter's figures are on their way
+        self.figures, self.shown_filter = figures, flt
+        complete = set(self.replica.get_meta("complete_entities") or [])
+        if self.replica.reads.has_customers() and not {"order", "deal", "ticket", "activity"} <= complete:
+            self._state("The first sync is still bringing records: the figures grow as it goes on.", "$text-warning")
+        else:
+            self._state("", "")
+        self._show_revenue(flt, figures["revenue"])
+        self._show_funnel(figures["funnel"])
+        self._show_sla(figures["sla"])
+
+    def _show_revenue(self, flt: ReportFilter, rows: list[tuple[str, str, int]]) -> None:
+        chart = self.query_one("#revenue-chart", PlotextPlot)
+        plt = chart.plt
+        plt.clear_data()
+        plt.clear_figure()
+        months = flt.months_covered
+        currencies = sorted({c for _, c, _ in rows})
+        labels = [dt.date.fromisoformat(m + "-01").strftime("%b %y") for m in months]
+        totals = {c: sum(a for _, cur, a in rows if cur == c) for c in currencies}
+        if currencies:
+            series = [[next((a for m2, c2, a in rows if m2 == m and c2 == c), 0) / 100 for m in months]
+                      for c in currencies]
+            plt.multiple_bar(labels, series, labels=currencies)
+            # Which month labels fit is decided here, not left to plotext (whose choice depends
+            # on what it drew before): every month when there is room, else every 2nd or 3rd.
+            step = max(1, -(-len(labels) * 8 // max(1, chart.size.width - 10)))
+            ticks = list(range(1, len(labels) + 1))
+            plt.xticks(ticks[::-1][::step][::-1], labels[::-1][::step][::-1])
+            plt.title("Revenue by month (major units, per currency)")
+        else:
+            plt.title("No orders in this period")
+        chart.refresh()
+        note = " · ".join(compact_money(t, c) for c, t in totals.items())
+        self.query_one("#revenue-totals", Static).update(
+            Content.assemble(("Total ", "bold"), note) if note else Content("No revenue in this period."))
+
+    def _show_funnel(self, funnel: dict[str, Any]) -> None:
+        stages = funnel["stages"]
+        chart = self.query_one("#funnel-chart", PlotextPlot)
+        plt = chart.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if funnel["total"]:
+            names = [s["stage"] for s in stages][::-1]
+            plt.bar(names, [s["reached"] for s in stages][::-1], orientation="horizontal")
+            plt.yticks(list(range(1, len(names) + 1)), names)  # every stage named, whatever plotext drew before
+            plt.title(f"Deals that reached each stage ({funnel['total']} created, {funnel['lost']} lost)")
+        else:
+            plt.title("No deals created in this period")
+        chart.refresh()
+        table = self.query_one("#funnel-table", CrmTable)
         table.clear()
-        rows = report.get("revenue_by_month") or []
-        months: dict[str, list[str]] = {}
-        for month, currency, amount in rows:
-            months.setdefault(month, []).append(money(amount, currency))
-        for month in list(months)[:MONTHS_SHOWN]:
-            table.add_row(plain(month), plain(" + ".join(months[month])), key=month)
-        if not months:
-            table.add_row(plain("-"), plain("no orders yet"))
+        for s in stages:
+            conv = "" if s["conversion"] is None else f"{s['conversion'] * 100:.0f} %"
+            table.add_row(plain(s["stage"]), plain(s["count"]), plain(s["reached"]), plain(conv), key=s["stage"])
+        table.add_row(plain("lost"), plain(funnel["lost"]), plain(""), plain(""), key="lost")
+
+    def _show_sla(self, weeks: list[dict[str, Any]]) -> None:
+        chart = self.query_one("#sla-chart", PlotextPlot)
+        plt = chart.plt
+        plt.clear_data()
+        plt.clear_figure()
+        decided = [w for w in weeks if w["compliance"] is not None]
+        if decided:
+            # Numbers on the x axis, the weeks as tick labels (plotext reads "11-18" as a date).
+            xs = list(range(len(decided)))
+            plt.plot(xs, [round(w["compliance"] * 100, 1) for w in decided], marker="braille", label="SLA met %")
+            step = max(1, len(xs) // 6)
+            plt.xticks(xs[::step], [w["week"][5:] for w in decided][::step])
+            plt.ylim(0, 100)
+            plt.title("Share of tickets that met their SLA, by week opened")
+        else:
+            plt.title("No tickets with a decided SLA in this period")
+        chart.refresh()
+        table = self.query_one("#sla-table", CrmTable)
+        table.clear()
+        for w in reversed(weeks):
+            compliance = "" if w["compliance"] is None else f"{w['compliance'] * 100:.0f} %"
+            median = "" if w["median_hours"] is None else _hours(w["median_hours"])
+            table.add_row(plain(w["week"]), plain(w["opened"]), plain(w["responded"]), plain(w["met"]),
+                          plain(w["breached"]), plain(compliance), plain(median), key=w["week"])
+
+    # ------------------------------------------------------------------ export
+
+    def export_csv(self, target: str) -> bool:
+        """`:export FILE`: the report in front, with the filter that produced it, to CSV."""
+        if self.figures is None or self.shown_filter is None:
+            self.app.notify("The figures are still being computed; export when they are shown.", severity="warning")
+            return False
+        path = Path(target).expanduser()
+        if path.is_dir() or not path.parent.is_dir():
+            self.app.notify(f"Cannot write {path}: no such folder, or it is a folder.", severity="error")
+            return False
+        report = self.active_report
+        header = [f"# crm-tui report: {TABS[report]}", f"# filter: {self._describe(self.shown_filter)}",
+                  f"# computed from the local replica at {format_datetime(self.now())}"]
+        self._export(path, header, report, self.figures[report])
+        return True
+
+    @work(thread=True, exit_on_error=False, group="export", description="export")
+    def _export(self, path: Path, header: list[str], report: str, figures: Any) -> None:
+        # Through the replica's export hook: the rows are sealed while they are written, and the
+        # file appears at the target (0600) whole, or not at all.
+        rows = 0
+        with self.replica.export_file(path, overwrite=True) as fh:
+            fh.writelines(line + "\n" for line in header)
+            writer = csv.writer(fh)
+            for row in csv_rows(report, figures):
+                writer.writerow(row)
+                rows += 1
+        self.app.call_from_thread(self.app.notify, f"Exported {TABS[report].lower()} ({rows - 1} rows) to {path}")
+
+
+def _hours(hours: float) -> str:
+    return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"

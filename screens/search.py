@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from screens.base import CrmScreen
 from screens.display import plain
-from screens.form_specs import customer_form
+from screens.form_specs import customer_form, writable_territories
 from screens.inputs import CrmInput
 from screens.navigation import open_customer, open_ticket
 from screens.tables import Column, ListSource, PagedTable, RowContext
@@ -24,6 +24,7 @@ HINT = ("Type a name, company, email, phone, city, a ticket number (#1042) or an
 
 
 class SearchScreen(CrmScreen):
+    LABEL = "Search"
     HELP = ("Search the local replica as you type: customers and contacts by name, company, email, "
             "phone or city; tickets by number; orders by number. Nothing waits on the network.")
     AUTO_FOCUS: ClassVar[str | None] = "#search-input"
@@ -147,17 +148,28 @@ class SearchScreen(CrmScreen):
             if self.hits:
                 self.results.focus()
             else:
+                # Coming back from a modal (`:`, `?`, the palette), Textual would put the focus
+                # back in the box: the user left it, so digits and q stay commands until they
+                # return to it (/ or a click).
+                self.AUTO_FOCUS = ""
                 self.set_focus(None)
         else:
             super().action_back()
 
+    def on_descendant_focus(self) -> None:
+        self.AUTO_FOCUS = type(self).AUTO_FOCUS
+
     def action_new_customer(self) -> None:
+        if not writable_territories(self.crm):
+            self.crm.notify("No territory to put a customer in yet: your territories arrive with the first "
+                            "sync (f5 syncs).", severity="warning")
+            return
         self.app.push_screen(customer_form(self.crm), self._saved)
 
-    def _saved(self, record: dict[str, Any] | None) -> None:
-        if record is not None:
-            self.crm.data_changed()
-            open_customer(self.crm, record["id"])
+    def _saved(self, result: dict[str, Any] | None) -> None:
+        if result is not None:
+            # The new customer opens once the save worker has put it in the replica.
+            self.crm.saver.after_save(result, lambda _record: open_customer(self.crm, result["id"]))
 
     @on(DataTable.RowSelected, "#search-results")
     def _open(self, event: DataTable.RowSelected) -> None:

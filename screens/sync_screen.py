@@ -18,13 +18,17 @@ PENDING_SHOWN = 200
 
 
 class SyncScreen(CrmScreen):
+    LABEL = "Sync"
     HELP = ("How this replica stands with the server. s (or f5 anywhere) syncs now: pending changes are "
-            "pushed, then the server's changes pulled. History lists recent runs; Pending lists your "
+            "pushed, then the server's changes pulled. l and h (or ] and [) switch tabs: History lists recent runs; Pending lists your "
             "changes waiting to go; Quarantined lists records from the server that failed validation and "
             "were set aside (the rest of the sync went on).")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "app.sync_now", "Sync now", show=False, id="sync.now"),
+        Binding("l,right_square_bracket", "tab(1)", "Next tab", id="sync.next_tab"),
+        Binding("h,left_square_bracket", "tab(-1)", "Previous tab", id="sync.prev_tab"),
     ]
+    TABS = ("sync-history-tab", "sync-pending-tab", "sync-quarantine-tab")
 
     def compose_body(self):
         yield Static(id="sync-state", classes="record-header")
@@ -50,6 +54,14 @@ class SyncScreen(CrmScreen):
         super().on_screen_resume()
         self._show_state()
 
+    def action_tab(self, step: int) -> None:
+        tabs = self.query_one("#sync-tabs", TabbedContent)
+        index = (self.TABS.index(tabs.active) + step) % len(self.TABS) if tabs.active in self.TABS else 0
+        tabs.active = self.TABS[index]
+        table_id = {"sync-history-tab": "#sync-history", "sync-pending-tab": "#sync-pending",
+                    "sync-quarantine-tab": "#sync-quarantine"}[self.TABS[index]]
+        self.call_after_refresh(self.query_one(table_id, CrmTable).focus)
+
     def refresh_data(self) -> None:
         self._show_state()
         self._show_history()
@@ -66,11 +78,9 @@ class SyncScreen(CrmScreen):
             "\n",
             f"last successful sync {ago(last, self.now())}" + (f" ({short_time(last)})" if last else ""),
             "\n",
-            ("server " + ("configured" if app.sync_runner is not None else "none: run `crm-tui login`"),
-             "$text-muted"),
+            ("server " + (app.server_label or "signed in") if app.sync_runner is not None
+             else "no server: run `crm-tui login`", "$text-muted"),
         ]
-        if app.server_label and app.sync_runner is not None:
-            lines[-1] = ("server configured", "$text-muted")
         error = app.last_error or self.replica.get_meta("last_error")
         if error and info.state != "online":
             lines += ["\n", (f"last error: {error}", "$text-error")]

@@ -48,7 +48,7 @@ class TicketTriage:
 
     def _update(self, ticket: dict[str, Any], fields: dict[str, Any], done: str) -> bool:
         try:
-            self.crm.replica.writes.update("ticket", ticket["id"], fields)
+            self.crm.save("update", "ticket", fields, record_id=ticket["id"])
         except ValidationError as exc:
             self.crm.notify("; ".join(exc.errors.values()), title=f"#{ticket.get('number')}", severity="error")
             return False

@@ -15,6 +15,7 @@ from screens.ticket_actions import TRIAGE_BINDINGS, TicketTriage
 
 
 class TicketDetailScreen(TicketTriage, CrmScreen):
+    LABEL = "Ticket"
     HELP = ("A ticket and its conversation, newest first. Replies (r) go to the customer; internal notes (i) "
             "stay in the team. a assigns it to you, s moves its status, p sets its priority, e edits it, "
             "o opens the customer.")

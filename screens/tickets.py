@@ -11,6 +11,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from crm_tui.domain import TICKET_PRIORITIES, TICKET_STATUSES
+from crm_tui.text import plural
 from screens.base import CrmScreen
 from screens.display import ACTIVE_TICKET_STATUSES, first_name, plain, sla_text
 from screens.navigation import open_ticket
@@ -25,6 +26,7 @@ STATUS_FILTERS: dict[str, tuple[str, ...]] = {
 
 
 class TicketQueueScreen(TicketTriage, CrmScreen):
+    LABEL = "Ticket queue"
     HELP = ("Tickets by SLA due, soonest first; overdue ones in red. v switches between yours, your team's "
             "and all; F filters by status, P by priority. Triage with one key: a assigns to you, s moves the "
             "status (only the moves the workflow allows), p sets the priority, r replies, i adds an internal "
@@ -130,7 +132,7 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
         who = {"mine": "mine", "team": f"team {self.me.get('team') or '-'}", "all": "all tickets"}[self.queue_view]
         status = "active" if self.status_filter == "active" else f"status {self.status_filter}"
         priority = "any priority" if self.priority_filter == "any" else f"priority {self.priority_filter}"
-        parts: list[str | tuple[str, str]] = [(who, "bold"), f" · {status} · {priority} · ", (f"{count} tickets", "bold")]
+        parts: list[str | tuple[str, str]] = [(who, "bold"), f" · {status} · {priority} · ", (plural(count, "ticket"), "bold")]
         if overdue:
             parts.append((f" · {overdue} overdue", "bold $text-error"))
         if self.size.width >= 100:

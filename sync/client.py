@@ -21,7 +21,15 @@ import orjson
 from crm_tui import __version__
 from crm_tui.config import SyncSettings
 from crm_tui.protocol import API_PREFIX, MAX_LIST
-from sync.errors import AuthError, ProtocolError, RequestRejected, ResyncRequired, ServerUnavailable
+from sync import tls
+from sync.errors import (
+    AuthError,
+    CertificateRefused,
+    ProtocolError,
+    RequestRejected,
+    ResyncRequired,
+    ServerUnavailable,
+)
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 120.0
@@ -78,7 +86,7 @@ class CrmClient:
             headers={"Authorization": f"Bearer {token}", "User-Agent": f"crm-tui/{__version__}",
                      "Accept": "application/json"},
             timeout=httpx.Timeout(connect=s.connect_timeout, read=s.read_timeout, write=s.read_timeout, pool=s.connect_timeout),
-            verify=True,
+            verify=tls.verify_for(s),
             transport=transport,
             follow_redirects=False,
         )
@@ -171,6 +179,9 @@ class CrmClient:
                 response = self._http.request(method, path, **kw)
                 response.read()
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                refused = tls.refusal(exc, self.base_url)
+                if refused is not None:
+                    raise CertificateRefused(refused) from None
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 status = response.status_code

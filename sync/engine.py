@@ -105,6 +105,7 @@ class SyncEngine:
         """Send every pending op, batch by batch, storing each result. Stops at the first
         failing request (its ops stay pending, to be re-sent with the same op ids)."""
         report = report or SyncReport(ok=True)
+        self.replica.saves.apply_all(self.replica)  # saves the app queued while the replica was busy
         sent_this_run: set[int] = set()
         total = self.replica.outbox.counts()["pending"]
         while True:

@@ -19,6 +19,10 @@ class ServerUnavailable(SyncError):
     """The server could not be reached or kept failing after every retry."""
 
 
+class CertificateRefused(SyncError):
+    """The server's TLS certificate is untrusted, expired or for another host; retrying cannot help."""
+
+
 class ProtocolError(SyncError):
     """The server answered something that is not the protocol (HTML, truncated, wrong types)."""
 

@@ -1,4 +1,12 @@
-"""Shared fixtures. Server fixtures start the real crm-server (see tests/support/server.py).
+"""Shared fixtures. Server fixtures start the real crm-server (see tests/support/server.py);
+PostgreSQL fixtures start a real PostgreSQL (see tests/support/postgres.py).
+
+``backend`` ("sqlite" by default) says which database the server fixtures use. A test module or
+directory runs against both by overriding it::
+
+    @pytest.fixture(scope="module", params=BACKENDS)
+    def backend(request):
+        return request.param
 
 Every test process gets a private Secret Service (tests/support/secret_service.py) and points the
 keyring library at it, so replica keys and tokens go to a real keyring that is not the
@@ -8,11 +16,14 @@ developer's; replicas are encrypted, as they are by default for users.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import keyring
 import keyring.backends.fail
 import pytest
 
+from support.postgres import PostgresServer
 from support.secret_service import SecretService
 from support.server import ServerProcess
 
@@ -44,10 +55,44 @@ def no_keyring(monkeypatch):
     keyring.core.init_backend()
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server for this session (one per xdist worker), stopped at the end."""
+    with PostgresServer.start() as pg:
+        yield pg
+
+
 @pytest.fixture
-def server(tmp_path):
-    """A fresh crm-server (20 seeded customers, default users ada/alex/sam/rita, test hooks on)."""
-    with ServerProcess(tmp_path / "crm.db") as srv:
+def postgres_url(postgres):
+    """The URL of a fresh, empty PostgreSQL database for this test."""
+    url = postgres.create_database()
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def backend() -> str:
+    """The store the server fixtures use: "sqlite" (default) or "postgresql"."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="module")
+def database(request, backend) -> Callable[[Path], str | None]:
+    """``database(path)``: what a ServerProcess at ``path`` serves: None (the SQLite file at
+    ``path``) or the URL of a fresh PostgreSQL database."""
+
+    def make(path: Path) -> str | None:
+        if backend == "sqlite":
+            return None
+        return request.getfixturevalue("postgres").create_database()
+
+    return make
+
+
+@pytest.fixture
+def server(tmp_path, database):
+    """A fresh crm-server (20 seeded customers, default users ada/alex/sam/rita)."""
+    with ServerProcess(tmp_path / "crm.db", database=database(tmp_path / "crm.db")) as srv:
         yield srv
 
 
@@ -59,12 +104,13 @@ def seeded_server(tmp_path_factory):
 
 
 @pytest.fixture
-def server_factory(tmp_path):
+def server_factory(tmp_path, database):
     """Start servers with your own options: ``server_factory(seed_customers=0, rate_limit=5, ...)``."""
     started: list[ServerProcess] = []
 
     def start(**options) -> ServerProcess:
-        srv = ServerProcess(tmp_path / f"crm{len(started)}.db", **options)
+        path = tmp_path / f"crm{len(started)}.db"
+        srv = ServerProcess(path, database=database(path), **options)
         started.append(srv)
         srv.prepare()
         srv.start()

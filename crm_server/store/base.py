@@ -1,28 +1,42 @@
 """The storage interface the server is written against.
 
-Everything above this package (feed, batch, HTTP) speaks only these classes, so a PostgreSQL
-backend can follow without touching the protocol. What every backend must guarantee:
+Everything above this package (feed, batch, HTTP) speaks only these classes; the SQLite and the
+PostgreSQL backends implement them. What every backend must guarantee:
 
-* **Commit order is sequence order.** A write transaction takes the commit-sequence counter
-  under a lock held until commit (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: ``SELECT value FROM
-  meta WHERE key = 'seq' FOR UPDATE`` as the first statement of the transaction). So a reader
-  that sees change *n+1* always sees change *n*, and the feed never skips a change.
+* **Feed positions.** Every change row has a position ``(tx, seq)``; the feed delivers rows in
+  position order. Each read snapshot knows its *head*: every change at or below it is committed,
+  visible in the snapshot, and no change will ever appear at or below it later. A reader that
+  never goes past the head never skips a change, whatever order transactions commit in.
+  (SQLite: writers serialise, so ``tx`` is always 0 and the head is the last sequence number.
+  PostgreSQL: ``tx`` is the writing transaction's id and the head sits just below the oldest
+  transaction still running; see docs/sync-protocol.md, "Concurrent writers".)
+* **Per-record versions are monotonic.** A writer locks a record before it takes the sequence
+  number that becomes the record's new ``version``.
 * **One change row per record** holding its latest change (``upsert`` or ``delete``), whose
   ``seq`` is the record's ``version``; plus append-only ``move`` rows when a customer changes
   territory. Writes through :class:`WriteTx` keep these rows; callers never write them.
 * **Read transactions are snapshots**: every read inside one :meth:`Store.read` block sees the
   same committed state.
+* **Shared state lives in the database**: the epoch, the cursor key, rate-limit buckets and
+  idempotency records, so any number of server processes agree.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
+from crm_server.store.gateway_state import GatewayReads, GatewayWrites
 from crm_tui.domain import Entity
+
+Position = tuple[int, int]  # (transaction order, sequence number): the change feed's order
+MAX_SEQ = 2**62  # the sequence part of a position that stands for "all of this transaction"
+ORIGIN: Position = (0, 0)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +54,20 @@ class StoredRecord:
 
 
 class ChangeRow(NamedTuple):
-    """One row of the change log, in sequence order (a tuple: the feed scans many of them)."""
+    """One row of the change log, in position order (a tuple: the feed reads many of them)."""
 
+    tx: int
     seq: int
     entity: str
     record_id: str
     kind: str  # "upsert", "delete" or "move"
     territory: str | None  # the record's territory at this change (a move: the new one)
     old_territory: str | None = None  # a move: the territory the customer left
+
+    @property
+    def pos(self) -> Position:
+        """Where this row is in the feed."""
+        return (self.tx, self.seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +81,24 @@ class StoredOpResult:
 
 
 @dataclass(frozen=True, slots=True)
-class FeedMeta:
+class StoreInfo:
     """What a feed request needs to judge a cursor, read in the same snapshot as the data."""
 
-    epoch: str
-    secret: bytes
-    seq: int  # the last committed sequence number
-    horizon: int  # cursors below this sequence cannot be served (tombstones were purged)
+    epoch: str  # names this database: a cursor of another database is useless here
+    cursor_key: bytes  # the AES-256-GCM key cursors are sealed with (shared by every server process)
+    head: Position  # see the module docstring; the feed never reads past it
+    horizon: Position  # cursors below this position cannot be served (tombstones were purged)
+    history: str  # a mark of the latest committed write transaction (see ReadTx.knows_history)
+
+
+@dataclass(frozen=True, slots=True)
+class MonthRevenue:
+    """Revenue of one month in one currency (orders not cancelled or refunded)."""
+
+    month: str  # "YYYY-MM"
+    currency: str
+    amount: int  # minor units
+    orders: int
 
 
 class StoreError(RuntimeError):
@@ -78,18 +109,35 @@ class StoreBusy(StoreError):
     """Another writer held the database for too long; the request may be retried."""
 
 
-class ReadTx(ABC):
-    """Reads inside one consistent snapshot."""
+class StoreConflict(StoreBusy):
+    """The transaction lost a race (deadlock, serialisation failure) and was rolled back; run it again."""
+
+
+class RecordMissing(StoreError, KeyError):
+    """A record a write depends on does not exist (it may have been deleted concurrently)."""
+
+
+class RecordExists(StoreError):
+    """A record with this id exists already (or existed: ids are never reused)."""
+
+
+class ReadTx(GatewayReads, ABC):
+    """Reads inside one consistent snapshot (and the gateway's reads: store/gateway_state.py)."""
 
     @abstractmethod
-    def meta(self) -> FeedMeta:
-        """Epoch, cursor secret, last committed sequence and purge horizon."""
+    def info(self) -> StoreInfo:
+        """Epoch, cursor key, head and horizon positions and history mark of this snapshot."""
 
     @abstractmethod
-    def commit_fingerprint(self, seq: int) -> str | None:
-        """A random token of the write transaction that took sequence ``seq`` (None for 0 or
-        unknown). A database restored from an older copy gives the same numbers to different
-        transactions, so a cursor carrying this token can tell it is no longer valid."""
+    def last_sequence(self) -> int:
+        """A sequence number every change written after this call is numbered above (SQLite: the
+        last one taken; PostgreSQL: the sequence's current value)."""
+
+    @abstractmethod
+    def knows_history(self, mark: str) -> bool:
+        """True when the write transaction ``mark`` names (from :attr:`StoreInfo.history`) is part
+        of this database's history. A database restored from an older copy has lost it, and gives
+        its sequence numbers to other transactions: cursors carrying such a mark must resync."""
 
     @abstractmethod
     def user_id_for_token(self, token_hash: str) -> str | None:
@@ -116,7 +164,7 @@ class ReadTx(ABC):
         """Up to ``limit`` wire records in id order after ``after``, matching equality ``filters``.
 
         ``territories`` None means every territory; otherwise only records of those territories
-        (global entities ignore it).
+        (global entities ignore it). Every filter the API offers is served by an index.
         """
 
     @abstractmethod
@@ -139,38 +187,62 @@ class ReadTx(ABC):
         """Record id -> JSON text of the row (a list in ``ent.columns`` order), for live ids."""
 
     @abstractmethod
-    def changes_after(self, seq: int, limit: int) -> Iterator[ChangeRow]:
-        """Up to ``limit`` change rows with a sequence above ``seq``, in sequence order.
+    def changes_after(
+        self, after: Position, head: Position, limit: int, territories: Sequence[str] | None
+    ) -> list[ChangeRow]:
+        """Up to ``limit`` change rows with ``after < pos <= head``, in position order.
 
-        Lazy: rows are read as the caller iterates (inside this transaction), so a caller that
-        stops early does not pay for the rest.
+        ``territories`` None means every row. Otherwise only the rows a user of those territories
+        needs: rows of those territories, rows of global records (territory None), and ``move``
+        rows that left one of them. Each territory is read from its own index range, so the cost
+        grows with what the user can see, not with the size of the whole log.
         """
-
-    @abstractmethod
-    def has_changes_after(self, seq: int) -> bool:
-        """True when any change row has a sequence above ``seq``."""
 
     @abstractmethod
     def has_customers_in(self, territory: str) -> bool:
         """True when at least one customer belongs to ``territory``."""
 
+    @abstractmethod
+    def recent_orders(self, customer_id: str, *, since: str, limit: int) -> list[dict[str, Any]]:
+        """A customer's orders dated ``since`` (YYYY-MM-DD) or later, newest first, at most ``limit``.
 
-class WriteTx(ReadTx):
-    """A write transaction holding the commit-sequence lock until it ends."""
+        On PostgreSQL this reads only the monthly partitions from ``since`` on.
+        """
+
+    @abstractmethod
+    def revenue_by_month(
+        self, *, since: str, until: str, territories: Sequence[str] | None
+    ) -> list[MonthRevenue]:
+        """Revenue per month and currency of orders dated ``since <= order_date < until``, in the
+        given territories (None: all), orders cancelled or refunded left out; ordered by month.
+
+        On PostgreSQL this reads only the monthly partitions of the range.
+        """
+
+
+class WriteTx(GatewayWrites, ReadTx):
+    """A write transaction. Commits when its block ends normally, rolls back on an exception."""
 
     @abstractmethod
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested unit: an exception inside rolls back only what the block did, then re-raises."""
 
     @abstractmethod
+    def lock(self, ent: Entity, record_id: str) -> StoredRecord | None:
+        """Like :meth:`get`, and no other writer can change or delete the record until this
+        transaction ends. Read a record this way before deciding how to change it."""
+
+    @abstractmethod
     def next_number(self, counter: str) -> int:
-        """The next value of a named counter ("ticket", "order"); rolled back with its savepoint."""
+        """The next value of a named counter ("ticket", "order"): unique and increasing. A number
+        taken in a savepoint that rolls back may be skipped (PostgreSQL sequences never go back)."""
 
     @abstractmethod
     def insert(self, ent: Entity, record: Mapping[str, Any]) -> int:
         """Insert a new record (wire values, without version); returns its version.
 
-        Attached records take their territory from their customer, which must exist.
+        Attached records take their territory from their customer. Raises RecordMissing when the
+        customer does not exist, RecordExists when the id is (or was) taken.
         """
 
     @abstractmethod
@@ -180,6 +252,7 @@ class WriteTx(ReadTx):
         Every changed field's version becomes the new sequence. A customer whose territory
         changes gets a ``move`` row and every attached record is re-versioned into the new
         territory, so users who gain the customer receive its whole history from the feed.
+        Raises RecordMissing when the record does not exist.
         """
 
     @abstractmethod
@@ -187,11 +260,12 @@ class WriteTx(ReadTx):
         """Delete a live record, leaving a tombstone; returns the tombstone's sequence.
 
         Deleting a customer deletes (and tombstones) every record attached to it first.
+        Raises RecordMissing when the record does not exist.
         """
 
     @abstractmethod
     def op_result(self, op_id: str) -> StoredOpResult | None:
-        """The stored result of an op id already applied, or None."""
+        """The stored result of an op id already applied (within the retention window), or None."""
 
     @abstractmethod
     def save_op_result(self, op_id: str, user_id: str, ent: Entity, record_id: str, result: dict) -> None:
@@ -224,12 +298,29 @@ class BulkLoader(ABC):
 
 @dataclass(frozen=True, slots=True)
 class CompactResult:
-    horizon: int
+    horizon: Position
     purged: int
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceReport:
+    """What one round of :meth:`Store.maintain` did."""
+
+    op_results_purged: int = 0
+    commits_purged: int = 0
+    rate_buckets_purged: int = 0
+    partitions_created: list[str] = field(default_factory=list)
+    rows_moved_from_default: int = 0
+
+
+# How long an op's result is kept for idempotent replays (see docs/sync-protocol.md).
+OP_RESULT_RETENTION_DAYS = 30.0
 
 
 class Store(ABC):
     """A CRM database."""
+
+    backend: str  # "sqlite" or "postgresql"
 
     @abstractmethod
     def read(self) -> AbstractContextManager[ReadTx]:
@@ -237,19 +328,54 @@ class Store(ABC):
 
     @abstractmethod
     def write(self) -> AbstractContextManager[WriteTx]:
-        """A write transaction: commits when the block ends normally, rolls back on an exception."""
+        """A write transaction: commits when the block ends normally, rolls back on an exception.
+
+        Raises StoreConflict when it lost a race with another writer (nothing was written; run
+        it again: :meth:`transact` does), StoreBusy when a lock stayed taken for too long.
+        """
+
+    def transact(self, work: Callable[[WriteTx], T], *, attempts: int = 5) -> T:
+        """Run ``work`` in a write transaction, again from the start (in a new transaction) when
+        it loses a race with another writer; raises StoreConflict after ``attempts`` losses."""
+        for attempt in range(attempts):
+            try:
+                with self.write() as tx:
+                    return work(tx)
+            except StoreConflict:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     @abstractmethod
     def bulk_load(self) -> AbstractContextManager[BulkLoader]:
-        """A bulk-load session (one big transaction, indexes rebuilt at the end)."""
+        """A bulk-load session (one big transaction)."""
 
     @abstractmethod
     def compact(self, *, before_seq: int | None = None, keep_days: float | None = None) -> CompactResult:
-        """Purge tombstones and move rows below a horizon and record it, so older cursors get 410.
+        """Purge old tombstones and move rows; cursors that had not seen one of them get 410.
 
-        Give ``before_seq`` (purge sequences below it) or ``keep_days`` (purge what was committed
-        longer ago than that). The horizon never moves backwards.
+        Give ``before_seq`` (purge changes older than the first one with a sequence at or above
+        it) or ``keep_days`` (purge what was committed longer ago than that). The horizon becomes
+        the position of the last row purged (cursors below it resync); it never moves backwards.
         """
+
+    @abstractmethod
+    def maintain(self, *, op_retention_days: float = OP_RESULT_RETENTION_DAYS, now: float | None = None) -> MaintenanceReport:
+        """Housekeeping that any server process may run at any time (safe to run concurrently):
+        purge op results and commit bookkeeping older than ``op_retention_days``, forget idle
+        rate-limit buckets, refresh the planner's statistics, and on PostgreSQL create the coming
+        months' order partitions and move rows that landed in the default partition into
+        partitions of their own. ``now`` (epoch seconds; default: the clock) is for tests."""
+
+    @abstractmethod
+    def take_rate_token(self, key: str, rate: float, burst: float) -> float:
+        """Take one request from ``key``'s token bucket (``rate`` per second, bursts of ``burst``),
+        shared by every server process: 0.0 if allowed, else seconds until one would be."""
+
+    @abstractmethod
+    def metered(self) -> AbstractContextManager[Any]:
+        """Record what the read transactions of this thread do inside the block (statements, and
+        on SQLite virtual machine steps): see :mod:`crm_server.store.probe`."""
 
     @abstractmethod
     def close(self) -> None:
@@ -266,3 +392,9 @@ def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def previous(pos: Position) -> Position:
+    """The position just before ``pos`` (nothing lies strictly between them)."""
+    tx, seq = pos
+    return (tx, seq - 1) if seq > 0 else (tx - 1, MAX_SEQ)

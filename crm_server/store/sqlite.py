@@ -3,185 +3,260 @@
 Writers serialise on ``BEGIN IMMEDIATE`` (the database write lock) and take the commit sequence
 inside it, so sequence order is commit order across threads and across server processes sharing
 the file. Readers run in deferred transactions, which in WAL mode are consistent snapshots.
+Connections come from a bounded pool; rate-limit buckets live in a small file of their own next
+to the database, so counting requests never waits for the write lock of the data.
 """
 
 from __future__ import annotations
 
-import queue
-import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from crm_server.store.base import BulkLoader, CompactResult, Store, StoreBusy, StoreError, iter_chunks
+from crm_server.store.base import (
+    OP_RESULT_RETENTION_DAYS,
+    BulkLoader,
+    CompactResult,
+    MaintenanceReport,
+    Store,
+    StoreBusy,
+    StoreError,
+    iter_chunks,
+)
 from crm_server.store.codec import codec_for
-from crm_server.store.schema import SCHEMA_VERSION, all_ddl, entity_indexes, q
+from crm_server.store.pool import BoundedPool
+from crm_server.store.probe import Meter
+from crm_server.store.schema import all_entity_indexes, q, writable_columns
+from crm_server.store.sql_tx import transaction
+from crm_server.store.sqlite_schema import create_or_upgrade
 from crm_server.store.sqlite_tx import SQLiteReadTx, SQLiteWriteTx
-from crm_tui.domain import ENTITIES, Entity
+from crm_tui.domain import Entity
 
 BUSY_TIMEOUT_MS = 10_000
-COUNTERS = ("ticket", "order")
+POOL_SIZE = 8  # connections per process; each keeps a page cache of CACHE_KIB
+CACHE_KIB = 16_000
+PURGE_CHUNK = 10_000  # rows deleted per write transaction, so housekeeping never holds the lock long
+BUCKET_IDLE_SECONDS = 3600  # a bucket untouched this long is full again for any sane rate
+
+
+def _sqlite_connect(path: str, *, cache_kib: int, synchronous: str) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute(f"PRAGMA cache_size = -{cache_kib}")
+        conn.execute("PRAGMA temp_store = MEMORY")
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from exc
+    return conn
 
 
 class SQLiteStore(Store):
-    """A CRM database in one SQLite file, created (with a fresh epoch and secret) if missing.
+    """A CRM database in one SQLite file, created (with a fresh epoch and cursor key) if missing
+    and migrated to the current schema if older.
 
     Each method keeps the contract written on :class:`Store`. Raises StoreError if the file is
     not a usable CRM database.
     """
 
-    def __init__(self, path: str | Path):
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path, *, pool_size: int = POOL_SIZE):
         self.path = str(path)
-        self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
-        self._all: list[sqlite3.Connection] = []
-        conn = self._connect()
+        self._meter = threading.local()
+        # NORMAL is durable across application crashes in WAL mode; only a power cut can lose
+        # the last transactions, never corrupt the file.
+        self._pool = BoundedPool(
+            lambda: _sqlite_connect(self.path, cache_kib=CACHE_KIB, synchronous="NORMAL"), pool_size, _close
+        )
+        # Rate-limit buckets: losing the last second of counts in a power cut is harmless.
+        self._limits = BoundedPool(lambda: self._limits_connect(), 4, _close)
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            self._initialise(conn)
+            with self._pool.connection() as conn:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self.opened_at_version = create_or_upgrade(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
         except sqlite3.Error as exc:
             self.close()
             raise StoreError(f"cannot use database {self.path}: {exc}") from exc
-        else:
-            self._release(conn)
-
-    # ------------------------------------------------------------------ connections
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            # NORMAL is durable across application crashes in WAL mode; only a power cut can
-            # lose the last transactions, never corrupt the file.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA cache_size = -32000")
-            conn.execute("PRAGMA temp_store = MEMORY")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
-        self._all.append(conn)
-        return conn
-
-    def _acquire(self) -> sqlite3.Connection:
-        try:
-            return self._pool.get_nowait()
-        except queue.Empty:
-            return self._connect()
-
-    def _release(self, conn: sqlite3.Connection) -> None:
-        if conn.in_transaction:  # never hand out a connection in the middle of something
-            conn.execute("ROLLBACK")
-        self._pool.put(conn)
-
-    def _initialise(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for stmt in all_ddl():
-                conn.execute(stmt)
-            # Databases made before commits had a nonce: add the column (old rows stay NULL, and
-            # cursors from before carry no fingerprint, so they keep working).
-            if "nonce" not in {row[1] for row in conn.execute("PRAGMA table_info(commits)")}:
-                conn.execute("ALTER TABLE commits ADD COLUMN nonce TEXT")
-            defaults = {
-                "schema_version": SCHEMA_VERSION,
-                # The epoch names this database: a cursor from another one is useless here.
-                "epoch": secrets.token_hex(8),
-                "secret": secrets.token_hex(32),
-                "seq": 0,
-                "horizon": 0,
-                **{c + "_number": 0 for c in COUNTERS},
-            }
-            conn.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", defaults.items())
-            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-            if version != SCHEMA_VERSION:
-                raise StoreError(f"{self.path} has schema version {version}; this server needs {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            self.close()
             raise
+
+    def _limits_connect(self) -> sqlite3.Connection:
+        conn = _sqlite_connect(self.path + "-ratelimit", cache_kib=500, synchronous="OFF")
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY NOT NULL, tokens REAL NOT NULL,"
+                " at REAL NOT NULL, ok INTEGER NOT NULL) WITHOUT ROWID"
+            )
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot open the rate-limit file next to {self.path}: {exc}") from exc
+        return conn
 
     # ------------------------------------------------------------------ transactions
 
     @contextmanager
-    def read(self) -> Iterator[SQLiteReadTx]:
-        conn = self._acquire()
+    def metered(self) -> Iterator[Meter]:
+        """Count the statements and VM steps of the read transactions of this thread inside the
+        block (for :mod:`crm_server.store.probe`)."""
+        meter = Meter()
+        self._meter.current = meter
         try:
-            conn.execute("BEGIN")
-            yield SQLiteReadTx(conn)
-        except sqlite3.Error as exc:
-            raise _store_error(exc) from exc
+            yield meter
         finally:
-            self._release(conn)
+            self._meter.current = None
+
+    def _transaction(self, begin: str, make_tx: Any, *, commit: bool) -> Any:
+        return transaction(self._pool.connection(), begin, make_tx, db_error=sqlite3.Error,
+                           to_store_error=_store_error, rollback=_rollback, commit=commit)
 
     @contextmanager
-    def write(self) -> Iterator[SQLiteWriteTx]:
-        conn = self._acquire()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            tx = SQLiteWriteTx(conn)
-            yield tx
-            tx.note_commit()
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise _store_error(exc) from exc
-        finally:
-            self._release(conn)
+    def read(self) -> Iterator[SQLiteReadTx]:
+        meter = getattr(self._meter, "current", None)
+        with self._transaction("BEGIN", SQLiteReadTx, commit=False) as tx:
+            if meter is not None:
+                tx.conn.set_trace_callback(lambda sql: meter.statements.append((sql, ())))
+                tx.conn.set_progress_handler(lambda: setattr(meter, "steps", meter.steps + 1) or 0, 1)
+            try:
+                yield tx
+            finally:
+                if meter is not None:
+                    tx.conn.set_trace_callback(None)
+                    tx.conn.set_progress_handler(None, 1)
+
+    def write(self) -> AbstractContextManager[SQLiteWriteTx]:
+        return self._transaction("BEGIN IMMEDIATE", SQLiteWriteTx, commit=True)
 
     @contextmanager
     def bulk_load(self) -> Iterator[SQLiteBulkLoader]:
-        conn = self._acquire()
-        try:
-            # The load is one transaction: if it fails nothing is left behind, so the usual
-            # fsyncs buy nothing here.
-            conn.execute("PRAGMA synchronous = OFF")
-            conn.execute("PRAGMA cache_size = -200000")
-            conn.execute("BEGIN IMMEDIATE")
-            dropped = [name for e in ENTITIES.values() for name, _ in entity_indexes(e)]
-            for name in dropped:
-                conn.execute(f"DROP INDEX IF EXISTS {q(name)}")
-            loader = SQLiteBulkLoader(conn)
-            yield loader
-            for e in ENTITIES.values():
-                for _, sql in entity_indexes(e):
-                    conn.execute(sql)
-            conn.execute("INSERT OR REPLACE INTO commits (seq, at, nonce) SELECT value, ?, ? FROM meta WHERE key = 'seq'",
-                         (int(time.time()), secrets.token_hex(8)))
-            conn.execute("COMMIT")
-            conn.execute("PRAGMA analysis_limit = 1000")
-            conn.execute("ANALYZE")
-        finally:
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA cache_size = -32000")
-            self._release(conn)
+        with self._pool.connection() as conn:
+            try:
+                # The load is one transaction: if it fails nothing is left behind, so the usual
+                # fsyncs buy nothing here.
+                conn.execute("PRAGMA synchronous = OFF")
+                conn.execute("PRAGMA cache_size = -200000")
+                conn.execute("BEGIN IMMEDIATE")
+                indexes = [*all_entity_indexes()]
+                for ix in indexes:
+                    conn.execute(f"DROP INDEX IF EXISTS {q(ix.name)}")
+                loader = SQLiteBulkLoader(conn)
+                yield loader
+                for ix in indexes:
+                    conn.execute(ix.sql())
+                tx = SQLiteWriteTx(conn)
+                tx.allocated = True
+                tx.note_commit()
+                conn.execute("COMMIT")
+                conn.execute("PRAGMA analysis_limit = 1000")
+                conn.execute("ANALYZE")
+            finally:
+                _rollback(conn)
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+
+    # ------------------------------------------------------------------ housekeeping
 
     def compact(self, *, before_seq: int | None = None, keep_days: float | None = None) -> CompactResult:
         if (before_seq is None) == (keep_days is None):
             raise ValueError("give exactly one of before_seq or keep_days")
         with self.write() as tx:
             conn = tx.conn
-            current = int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
-            old = int(conn.execute("SELECT value FROM meta WHERE key = 'horizon'").fetchone()[0])
+            current, old = conn.execute("SELECT last_seq, horizon FROM store_info").fetchone()
             if before_seq is not None:
                 wanted = before_seq - 1
             else:
                 cutoff = int(time.time() - keep_days * 86400)
                 wanted = conn.execute("SELECT max(seq) FROM commits WHERE at < ?", (cutoff,)).fetchone()[0] or 0
-            horizon = max(old, min(wanted, current))
-            purged = conn.execute(
-                "DELETE FROM changes WHERE seq <= ? AND kind IN ('delete', 'move')", (horizon,)
-            ).rowcount
-            conn.execute("UPDATE meta SET value = ? WHERE key = 'horizon'", (horizon,))
-        return CompactResult(horizon=horizon, purged=purged)
+            limit = min(wanted, current)
+            # The horizon is the last purged row: a cursor at or past it has seen every purged
+            # row, so only cursors that missed one must resync.
+            last, purged = conn.execute(
+                "SELECT max(seq), count(*) FROM changes WHERE seq <= ? AND kind IN ('delete', 'move')", (limit,)
+            ).fetchone()
+            conn.execute("DELETE FROM changes WHERE seq <= ? AND kind IN ('delete', 'move')", (limit,))
+            horizon = max(old, last or 0)
+            conn.execute("UPDATE store_info SET horizon = ?", (horizon,))
+        return CompactResult(horizon=(0, horizon), purged=purged)
+
+    def maintain(self, *, op_retention_days: float = OP_RESULT_RETENTION_DAYS, now: float | None = None) -> MaintenanceReport:
+        now = time.time() if now is None else now
+        cutoff = int(now - op_retention_days * 86400)
+        op_results = self._purge("DELETE FROM op_results WHERE op_id IN"
+                                 " (SELECT op_id FROM op_results WHERE at < ? LIMIT ?)", cutoff)
+        # Commits older than the window are thinned to the last one of each day: enough for
+        # `compact --keep-days`, and a cursor's mark below the purge point is taken as known.
+        with self.write() as tx:
+            purged_through = tx.conn.execute(
+                "SELECT max(seq) FROM commits WHERE at < ? AND seq NOT IN"
+                " (SELECT max(seq) FROM commits WHERE at < ? GROUP BY at / 86400)", (cutoff, cutoff)
+            ).fetchone()[0]
+            if purged_through is not None:
+                tx.conn.execute("UPDATE store_info SET commits_purged_through = max(commits_purged_through, ?)",
+                                (purged_through,))
+        commits = self._purge("DELETE FROM commits WHERE seq IN (SELECT seq FROM commits WHERE at < ? AND seq NOT IN"
+                              " (SELECT max(seq) FROM commits WHERE at < ? GROUP BY at / 86400) LIMIT ?)", cutoff, cutoff)
+        with self._limits.connection() as conn:
+            buckets = conn.execute("DELETE FROM buckets WHERE at < ?", (now - BUCKET_IDLE_SECONDS,)).rowcount
+        with self._pool.connection() as conn:
+            conn.execute("PRAGMA optimize")  # refresh the planner's statistics where they drifted
+        return MaintenanceReport(op_results_purged=op_results, commits_purged=commits, rate_buckets_purged=buckets)
+
+    def _purge(self, sql: str, *params: Any) -> int:
+        total = 0
+        while True:
+            with self.write() as tx:
+                n = tx.conn.execute(sql, (*params, PURGE_CHUNK)).rowcount
+            total += n
+            if n < PURGE_CHUNK:
+                return total
+
+    def take_rate_token(self, key: str, rate: float, burst: float) -> float:
+        now = time.time()
+        try:
+            with self._limits.connection() as conn:
+                # One statement: the bucket refills by elapsed time, then gives a token if it has one.
+                ok, tokens = conn.execute(
+                    """INSERT INTO buckets (key, tokens, at, ok) VALUES (:key, :burst - 1, :now, 1)
+                       ON CONFLICT (key) DO UPDATE SET
+                         tokens = min(:burst, tokens + max(0, :now - at) * :rate)
+                                  - (min(:burst, tokens + max(0, :now - at) * :rate) >= 1),
+                         ok = min(:burst, tokens + max(0, :now - at) * :rate) >= 1,
+                         at = :now
+                       RETURNING ok, tokens""",
+                    {"key": key, "burst": burst, "now": now, "rate": rate},
+                ).fetchone()
+        except sqlite3.Error as exc:
+            raise _store_error(exc) from exc
+        return 0.0 if ok else (1.0 - tokens) / rate
 
     def close(self) -> None:
-        for conn in self._all:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
-        self._all.clear()
+        self._pool.close()
+        self._limits.close()
+
+
+def _close(conn: sqlite3.Connection) -> None:
+    try:
+        conn.close()
+    except sqlite3.Error:
+        pass
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:  # never hand a connection back in the middle of something
+        conn.execute("ROLLBACK")
 
 
 def _store_error(exc: sqlite3.Error) -> StoreError:
@@ -199,22 +274,16 @@ class SQLiteBulkLoader(BulkLoader):
 
     def add(self, ent: Entity, rows: Iterable[Sequence[Any]]) -> int:
         codec = codec_for(ent)
-        names = [c for c in ent.columns if c != "version"]
+        names = writable_columns(ent)
         tag_idx = [i for i, c in enumerate(names) if codec.kinds.get(c) == "tags"]
-        if ent.anchor == "customer_id":
-            names.append("territory")
-            territory_idx = len(names) - 1
-        elif ent.anchor == "self":
-            territory_idx = names.index("territory")
-        else:
-            territory_idx = None
-        names.append("version")
-        insert = f"INSERT INTO {q(ent.table)} ({', '.join(map(q, names))}) VALUES ({', '.join('?' * len(names))})"
+        territory_idx = names.index("territory") if ent.anchor is not None else None
+        insert = (f"INSERT INTO {q(ent.table)} ({', '.join(map(q, [*names, 'version']))})"
+                  f" VALUES ({', '.join('?' * (len(names) + 1))})")
         total = 0
         for chunk in iter_chunks(rows, 20_000):
             n = len(chunk)
             last = self.conn.execute(
-                "UPDATE meta SET value = value + ? WHERE key = 'seq' RETURNING value", (n,)
+                "UPDATE store_info SET last_seq = last_seq + ? RETURNING last_seq", (n,)
             ).fetchone()[0]
             first = int(last) - n + 1
             if tag_idx:
@@ -235,6 +304,6 @@ class SQLiteBulkLoader(BulkLoader):
         return total
 
     def set_counter(self, counter: str, value: int) -> None:
-        if counter not in COUNTERS:
+        if counter not in ("ticket", "order"):
             raise KeyError(f"unknown counter {counter!r}")
-        self.conn.execute("UPDATE meta SET value = ? WHERE key = ?", (value, counter + "_number"))
+        self.conn.execute(f"UPDATE store_info SET {counter}_number = ?", (value,))

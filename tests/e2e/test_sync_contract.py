@@ -11,7 +11,14 @@ import pytest
 
 from crm_tui.replicas import open_replica
 from support.client import ClientReplica, assert_replica_matches_server, server_projection
+from support.postgres import BACKENDS
 from support.server import make_op
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> str:
+    """The whole contract holds on both stores."""
+    return request.param
 
 
 def admin_update(server, entity, record_id, fields):
@@ -215,7 +222,7 @@ def test_resync_required_replaces_the_replica_and_keeps_the_outbox(server, tmp_p
                                   base_version=server.get_record("customers", doomed["id"])["version"])])
     assert res["status"] == "applied"
     # The real compaction command, as an operator runs it: older cursors now get 410.
-    done = subprocess.run([sys.executable, "-m", "crm_server.cli", "compact", "--db", str(server.db_path),
+    done = subprocess.run([sys.executable, "-m", "crm_server.cli", "compact", "--db", server.db_url,
                            "--keep-days", "0"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     report = client.sync()

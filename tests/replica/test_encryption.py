@@ -21,7 +21,7 @@ from crm_tui.domain import CUSTOMER
 from support.keys import TEST_KEY, raw_bytes_under
 
 NAME, EMAIL, NOTE = "Zebulon Quartermaine", "zebulon.quartermaine@example.org", "Prefers calls after 4pm, Quarterly"
-SECRETS = (NAME.encode(), EMAIL.encode(), NOTE.encode(), b"Quartermaine")
+SECRETS = (NAME.encode(), EMAIL.encode(), NOTE.encode(), b"Quartermaine", b"Quixotetown")
 
 
 def customer_page(cid: str, name: str, email: str) -> dict:
@@ -39,6 +39,7 @@ def seeded(tmp_path, key):
     replica.writes.create("activity", {"customer_id": "c1", "kind": "note", "body": NOTE,
                                        "occurred_at": "2026-11-25T10:00:00Z"})
     assert replica.reads.customer_360("c1") is not None  # stored in the hot cache
+    replica.saves.submit("update", "customer", "c1", {"city": "Quixotetown"})  # a save queued by the UI
     return replica
 
 
@@ -49,14 +50,16 @@ def test_no_file_on_disk_holds_a_customers_name_email_or_note(tmp_path, encrypte
         wal = tmp_path / "replica.db-wal"
         assert wal.stat().st_size > 0  # the changes are (also) in the WAL right now
         disk = {"replica": raw_bytes_under(tmp_path / "replica.db"), "wal": raw_bytes_under(wal),
-                "hot cache": raw_bytes_under(tmp_path / "hot")}
+                "hot cache": raw_bytes_under(tmp_path / "hot"),
+                "save journal": b"".join(raw_bytes_under(f) for f in tmp_path.glob("replica-saves.db*"))}
         found = {where: [s.decode() for s in SECRETS if s in data] for where, data in disk.items()}
         if encrypted:
-            assert found == {"replica": [], "wal": [], "hot cache": []}
+            assert found == {"replica": [], "wal": [], "hot cache": [], "save journal": []}
             # nor does the hot cache's index name a customer
             assert b"c360:c1" not in disk["hot cache"] and b"c1" not in raw_bytes_under(tmp_path / "hot" / "cache.db")
         else:
-            assert found["wal"] and found["hot cache"]  # the control: plaintext is found where it is
+            # the control: plaintext is found where it is
+            assert found["wal"] and found["hot cache"] and found["save journal"]
     finally:
         replica.close()
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
 
+import trustme
 from click.testing import CliRunner
 
 from crm_server.auth import token_hash
 from crm_server.cli import main
 from crm_server.store import open_store
 from crm_tui.domain import ENTITIES
+from support.certs import write_server_cert
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -50,17 +53,17 @@ def test_seed_users_grants_tokens_and_compaction(tmp_path):
     assert "rita-rep\tsales\tRita Rep\tfrance" in _run("user", "list", "--db", db)[1]
 
     code, out, _ = _run("compact", "--db", db, "--before-seq", "5")
-    assert code == 0 and "below sequence 4" in out
+    assert code == 0 and "purged" in out
 
     time.sleep(1.1)  # --keep-days counts whole seconds of commit time
     code, out, _ = _run("compact", "--db", db, "--keep-days", "0")
     store = open_store(db)
     try:
         with store.read() as tx:
-            meta = tx.meta()
+            info = tx.info()
     finally:
         store.close()
-    assert code == 0 and meta.horizon == meta.seq, "everything committed before now is behind the horizon"
+    assert code == 0 and info.horizon <= info.head
 
 
 def test_errors_are_one_line_and_a_nonzero_exit(tmp_path):
@@ -88,3 +91,72 @@ def test_serve_reports_an_unusable_database(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: ")
+
+
+def test_an_unknown_territory_is_named_with_the_ones_that_exist(tmp_path):
+    db = str(tmp_path / "terr.db")
+    _run("seed", "--db", db, "--customers", "0")
+    for args in (("user", "add", "X", "--role", "sales", "--territory", "narnia", "--db", db),
+                 ("user", "grant", "u-admin", "--territory", "narnia", "--db", db)):
+        code, _, err = _run(*args)
+        assert code != 0
+        [line] = [x for x in err.splitlines() if x.strip()]
+        assert "narnia" in line and "dach" in line and "known territories" in line, line
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "crm_server.cli", "serve", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_serve_says_in_one_line_what_is_wrong_with_its_tls_files_or_its_port(tmp_path):
+    db = str(tmp_path / "serve.db")
+    code, _, err = _run("serve", "--db", db, "--port", "0", "--ssl-certfile", str(tmp_path / "missing.crt"))
+    assert code == 2 and "does not exist" in _one_error_line(err)
+    (tmp_path / "bad.crt").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    code, _, err = _run("serve", "--db", db, "--port", "0", "--ssl-certfile", str(tmp_path / "bad.crt"))
+    assert code == 1 and "cannot use the TLS certificate" in _one_error_line(err)
+    ca = trustme.CA()
+    files = write_server_cert(ca, tmp_path, "127.0.0.1")
+    other = write_server_cert(ca, tmp_path, "127.0.0.1", name="other")
+    code, _, err = _run("serve", "--db", db, "--port", "0", "--ssl-certfile", str(files.cert), "--ssl-keyfile", str(other.key))
+    assert code == 1 and "cannot use the TLS certificate and key" in _one_error_line(err)
+    code, _, err = _run("serve", "--db", db, "--port", "0", "--ssl-keyfile", str(files.key))
+    assert code == 1 and "needs --ssl-certfile" in _one_error_line(err)
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        done = _serve("--db", db, "--port", str(taken.getsockname()[1]))
+    assert done.returncode == 1 and "address already in use" in _one_error_line(done.stderr)
+
+
+def test_an_unreachable_postgresql_is_one_line_without_the_password():
+    code, _, err = _run("user", "list", "--db", "postgresql://crm:s3cret@127.0.0.1:1/crm")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("Error: cannot use database")
+    assert "s3cret" not in err
+
+
+def test_the_cli_works_on_postgresql(postgres_url):
+    code, out, _ = _run("seed", "--db", postgres_url, "--customers", "30", "--now", "2026-11-25T09:00:00Z")
+    assert code == 0 and "seeded 30 customers" in out
+    code, token, _ = _run("user", "add", "Rita Rep", "--role", "sales", "--territory", "dach", "--db", postgres_url)
+    assert code == 0
+    assert _run("user", "grant", "rita-rep", "--territory", "france", "--db", postgres_url)[1].strip() == (
+        "rita-rep: territories dach, france")
+    assert "rita-rep\tsales\tRita Rep\tdach,france" in _run("user", "list", "--db", postgres_url)[1]
+    code, out, _ = _run("compact", "--db", postgres_url, "--keep-days", "0")
+    assert code == 0 and "purged" in out
+    store = open_store(postgres_url)
+    try:
+        with store.read() as tx:
+            assert tx.user_id_for_token(token_hash(token.strip())) == "rita-rep"
+    finally:
+        store.close()

@@ -17,10 +17,11 @@ PLAY = ("dach", "france", "benelux", "italy")  # the territories the property te
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
+def srv(tmp_path_factory, database):
     users = [UserSpec("ada", "admin"), UserSpec("alex", "agent"), UserSpec("sam", "sales", ("dach",)),
              UserSpec("rita", "sales", ("france", "benelux"))]
-    with ServerProcess(tmp_path_factory.mktemp("scope") / "crm.db", seed_customers=30, users=users) as s:
+    path = tmp_path_factory.mktemp("scope") / "crm.db"
+    with ServerProcess(path, database=database(path), seed_customers=30, users=users) as s:
         yield s
 
 

@@ -62,15 +62,15 @@ async def test_esc_backs_out_one_layer_and_never_quits(make_app):
         assert app.current_mode == "search"
 
 
-async def test_q_goes_back_on_an_opened_screen_and_quits_from_the_root(make_app):
+async def test_esc_goes_back_on_an_opened_screen_and_q_quits_after_a_yes(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("escape", "2")
         await app.push_screen(Customer360Screen("cu_001"))
-        await pilot.press("q")
+        await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, TicketQueueScreen) and app.is_running
-        await pilot.press("q")
+        await pilot.press("q", "y")
         await pilot.pause()
         assert not app.is_running
 

@@ -12,6 +12,7 @@ from screens.pipeline import PipelineScreen
 from screens.ticket_detail import TicketDetailScreen
 from screens.tickets import TicketQueueScreen
 from support import ui_data
+from support.pilot import settle
 
 pytestmark = pytest.mark.anyio
 
@@ -40,7 +41,7 @@ async def test_search_open_edit_customer_shows_pending(make_app):
         assert isinstance(form, RecordForm)
         form.query_one("#field-city").value = "Lisbon"
         await pilot.press("f2")
-        await pilot.pause()
+        await settle(pilot)
 
         assert isinstance(app.screen, Customer360Screen)
         [op] = [o for o in app.replica.outbox.pending() if o.record_id == "cu_005"]
@@ -59,12 +60,12 @@ async def test_bad_input_is_shown_next_to_the_field_and_nothing_is_written(make_
         form.query_one("#field-email").value = "not an email"
         form.query_one("#field-lifetime_value").value = "a lot"
         await pilot.press("f2")
-        await pilot.pause()
+        await settle(pilot)
         assert app.screen is form
         assert "example.com" in str(form.query_one("#error-email").render())
         assert "amount" in str(form.query_one("#error-lifetime_value").render())
         assert not [o for o in app.replica.outbox.pending() if o.record_id == "cu_005"]
-        await pilot.press("escape")
+        await pilot.press("escape", "y")  # what was typed is thrown away after a yes
         await pilot.pause()
         assert isinstance(app.screen, Customer360Screen)
 
@@ -77,7 +78,7 @@ async def test_log_a_note_from_the_360(make_app):
         await pilot.pause()
         app.screen.query_one("#field-subject").value = "Asked about invoices"
         await pilot.press("f2")
-        await pilot.pause()
+        await settle(pilot)
         notes = app.replica.reads.activities(customer_id="cu_005", limit=5)
         assert notes[0]["subject"] == "Asked about invoices" and notes[0]["kind"] == "note"
         assert notes[0]["occurred_at"] == "2026-11-25T09:00:00Z"  # the app's clock, not the wall's
@@ -100,7 +101,7 @@ async def test_ticket_triage_assign_status_and_internal_note(make_app):
         assert app.replica.get("ticket", "ti_003")["assignee_id"] is None
 
         await pilot.press("a")
-        await pilot.pause()
+        await settle(pilot)
         assert app.replica.get("ticket", "ti_003")["assignee_id"] == "us_ada"
         assert any(o.record_id == "ti_003" for o in app.replica.outbox.pending())
 
@@ -121,7 +122,7 @@ async def test_ticket_triage_assign_status_and_internal_note(make_app):
         assert isinstance(app.screen, RecordForm)
         app.screen.query_one("#field-body").text = "Customer confirmed by phone."
         await pilot.press("f2")
-        await pilot.pause()
+        await settle(pilot)
         [note] = [a for a in app.replica.reads.activities(ticket_id="ti_003") if a["kind"] == "note"
                   and a["body"] == "Customer confirmed by phone."]
         assert note["internal"] is True and note["customer_id"] == app.replica.get("ticket", "ti_003")["customer_id"]
@@ -146,14 +147,14 @@ async def test_moving_a_deal_between_stages(make_app):
         assert isinstance(screen, PipelineScreen)
         deal_id = screen.table("lead").current_row()["id"]
         await pilot.press("greater_than_sign")
-        await pilot.pause()
+        await settle(pilot)
         assert app.replica.get("deal", deal_id)["stage"] == "qualified"
         assert screen.focused is screen.table("qualified")
         assert screen.table("qualified").current_row()["id"] == deal_id
-        await pilot.press("w")
+        await pilot.press("w", "y")  # an outcome asks first
         await pilot.pause()
         assert app.replica.get("deal", deal_id)["stage"] == "won"
-        await pilot.press("less_than_sign")
+        await pilot.press("less_than_sign", "y")  # reopening too
         await pilot.pause()
         assert app.replica.get("deal", deal_id)["stage"] == "negotiation"
         [op] = [o for o in app.replica.outbox.pending() if o.record_id == deal_id]
@@ -170,7 +171,7 @@ async def test_resolving_a_conflict_with_mine_queues_an_update(make_app):
         resolver = app.screen
         assert isinstance(resolver, ConflictResolveScreen)
         await pilot.press("t", "m", "a")
-        await pilot.pause()
+        await settle(pilot)
         assert app.replica.outbox.conflicts() == []
         [op] = [o for o in app.replica.outbox.pending() if o.record_id == "cu_002"]
         assert (op.op, op.fields, op.base_version) == ("update", {"city": "Potsdam"}, 3)
@@ -192,7 +193,7 @@ async def test_rejected_op_fixed_and_resent_another_discarded(make_app):
         assert "refuses" in str(form.query_one("#error-email").render())
         form.query_one("#field-email").value = "carla@rossi.example"
         await pilot.press("f2")
-        await pilot.pause()
+        await settle(pilot)
         [resent] = [o for o in app.replica.outbox.pending() if o.record_id == "co_003_1"]
         assert resent.fields == {"email": "carla@rossi.example"} and resent.op_id != contact_op.op_id
 
@@ -201,7 +202,7 @@ async def test_rejected_op_fixed_and_resent_another_discarded(make_app):
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("y")
-        await pilot.pause()
+        await settle(pilot)
         assert app.replica.outbox.rejected() == []
         assert app.replica.get("deal", deal_op.record_id)["stage"] == "won"
         assert "Nothing was rejected" in str(app.screen.query_one("#rejected-empty").render())
@@ -256,7 +257,7 @@ async def test_delete_conflict_delete_anyway_or_keep(make_app, open_replica, key
         await pilot.pause()
         assert isinstance(app.screen, ConflictResolveScreen)
         await pilot.press(*keys)
-        await pilot.pause()
+        await settle(pilot)
         assert [c.kind for c in replica.outbox.conflicts()] == ["fields"]
         pending_deletes = [o for o in replica.outbox.pending() if o.op == "delete" and o.record_id == "co_010_1"]
         assert (replica.get("contact", "co_010_1") is None) is deleted
@@ -273,7 +274,7 @@ async def test_new_customer_opens_its_360_with_the_pending_marker(make_app):
         form.query_one("#field-name").value = "Nadia Boulanger"
         form.query_one("#field-company").value = "Boulanger Audio"
         await pilot.press("f2")
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, Customer360Screen)
         record = app.replica.get("customer", screen.customer_id)
@@ -291,7 +292,7 @@ async def test_add_contact_deal_and_ticket_from_the_360(make_app):
             await pilot.pause()
             app.screen.query_one(f"#field-{field}").value = value
             await pilot.press("f2")
-            await pilot.pause()
+            await settle(pilot)
             assert isinstance(app.screen, Customer360Screen), key
         counts = app.replica.reads.customer_360("cu_005")["counts"]
         assert (counts["contacts"], counts["deals"], counts["tickets"]) == (3, 1, 2)
@@ -322,12 +323,12 @@ async def test_queue_filters_and_reply(make_app):
 
         ticket = screen.current_ticket()
         await pilot.press("r")
-        await pilot.pause()
+        await settle(pilot)
         form = app.screen
         assert form.query_one("#field-subject").value == f"Re: {ticket['subject']}"
         form.query_one("#field-body").text = "We have refunded the VAT difference."
         await pilot.press("f2")
-        await pilot.pause()
+        await settle(pilot)
         [reply] = [a for a in app.replica.reads.activities(ticket_id=ticket["id"]) if a["author_id"] == "us_ada"
                    and a["kind"] == "email"]
         assert reply["internal"] is False and reply["body"].startswith("We have refunded")

@@ -135,3 +135,37 @@ def test_conflict_resolver_delete(snap_compare, make_app, open_replica, size):
     replica = open_replica("full")
     ui_data.add_delete_conflict(replica)
     assert snap_compare(make_app(replica=replica), terminal_size=size, run_before=in_section("5", "j", "enter"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_quit_asks_first(snap_compare, make_app, size):
+    async def run(pilot):
+        await pilot.press("escape", "q")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_customer_command_offers_a_choice(snap_compare, make_app, size):
+    async def run(pilot):
+        await pilot.press("escape", "colon")
+        await pilot.pause()
+        pilot.app.screen.query_one("#command-input").value = "customer an"
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_discard_asks_first(snap_compare, make_app, size):
+    async def run(pilot):
+        await pilot.app.push_screen(Customer360Screen("cu_005"))
+        await pilot.press("n")
+        await pilot.pause()
+        pilot.app.screen.query_one("#field-subject").value = "Half a thought"
+        await pilot.press("escape")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)

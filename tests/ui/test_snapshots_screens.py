@@ -171,6 +171,37 @@ def test_reports_empty(snap_compare, make_app, size):
     assert snap_compare(make_app("empty"), terminal_size=size, run_before=reports_computed)
 
 
+def report_tab(steps: int):
+    async def run(pilot) -> None:
+        await reports_computed(pilot)
+        for _ in range(steps):
+            await pilot.press("l")
+        await pilot.pause()
+
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reports_funnel(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=report_tab(1))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reports_sla(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=report_tab(2))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reports_while_bootstrapping(snap_compare, make_app, size):
+    assert snap_compare(make_app("bootstrapping"), terminal_size=size, run_before=report_tab(1))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reports_offline(snap_compare, make_app, runners, size):
+    app = make_app(sync_runner=runners.offline)
+    assert snap_compare(app, terminal_size=size, run_before=report_tab(2))
+
+
 # ----------------------------------------------------------------------------- sync, conflicts, rejected
 
 

@@ -1,0 +1,47 @@
+"""Housekeeping on a schedule: every server process runs :meth:`Store.maintain` in a background
+thread, at start and then every ``interval`` seconds.
+
+Running it in several processes at once is safe (each step is idempotent; PostgreSQL's partition
+work takes an advisory lock). A failed round is logged and retried at the next one: housekeeping
+never stops the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from crm_server.store import Store, StoreError
+from crm_server.store.base import OP_RESULT_RETENTION_DAYS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = 3600.0
+
+
+class Maintenance:
+    """The background housekeeping of one server process; ``start()`` it, ``stop()`` it at exit."""
+
+    def __init__(self, store: Store, *, interval: float = DEFAULT_INTERVAL,
+                 op_retention_days: float = OP_RESULT_RETENTION_DAYS):
+        self.store, self.interval, self.op_retention_days = store, interval, op_retention_days
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="crm-maintenance", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the thread to stop and wait (at most ``timeout`` s) for a round in progress."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                report = self.store.maintain(op_retention_days=self.op_retention_days)
+                log.info("maintenance: %s", report)
+            except StoreError as exc:
+                log.warning("maintenance failed, retrying in %.0f s: %s", self.interval, exc)
+            self._stop.wait(self.interval)

@@ -1,0 +1,194 @@
+"""PostgreSQL read and write transactions: the PostgreSQL dialect of :mod:`crm_server.store.sql_tx`.
+
+Writers do not serialise: each runs READ COMMITTED, locks the rows it changes (``lock`` takes
+``FOR UPDATE`` before a sequence number is taken, so a record's versions only grow) and tags its
+change rows with its transaction id. Readers run REPEATABLE READ snapshots whose head lies just
+below the oldest transaction still running (docs/sync-protocol.md, "Concurrent writers").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.types.json import Jsonb
+
+from crm_server.store.base import MAX_SEQ, Position, RecordExists, StoreInfo
+from crm_server.store.pg_schema import json_row_expr
+from crm_server.store.sql_tx import SqlReadTx, SqlWriteTx
+from crm_tui.domain import ENTITIES, Entity
+
+_JSON = {e.name: json_row_expr(e) for e in ENTITIES.values()}
+_SQL: dict[str, str] = {}
+
+
+def _kinds(ent: Entity) -> dict[str, str]:
+    return {f.name: f.kind for f in ent.fields}
+
+
+_KINDS = {name: _kinds(e) for name, e in ENTITIES.items()}
+_DATES = {name: tuple(i for i, c in enumerate(e.columns) if _KINDS[name].get(c) == "date") for name, e in ENTITIES.items()}
+
+
+def history_mark(n: int, nonce: str) -> str:
+    """The mark of a commit: fixed width, so a cursor's length says nothing about write volume."""
+    return f"{n:020d}:{nonce}"
+
+
+class PostgresReadTx(SqlReadTx):
+    """ReadTx over one psycopg connection in a REPEATABLE READ, READ ONLY transaction.
+
+    Each method keeps the contract written on :class:`~crm_server.store.base.ReadTx`.
+    """
+
+    CHANGE_COLUMNS = "xid, seq, entity, record_id, kind, territory, old_territory"
+    POSITION_ORDER = "xid, seq"
+
+    def __init__(self, conn: psycopg.Connection, statements: list[tuple[str, Sequence[Any]]] | None = None):
+        super().__init__(conn)
+        # When given, every statement run is recorded here (the query-plan probes of the tests).
+        self.statements = statements
+
+    def sql(self, text: str) -> str:
+        out = _SQL.get(text)
+        if out is None:
+            out = _SQL[text] = text.replace("?", "%s")
+        return out
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self.statements is not None:
+            self.statements.append((self.sql(sql), tuple(params)))
+        return self.conn.execute(self.sql(sql), params)
+
+    def to_wire(self, ent: Entity, row: Sequence[Any]) -> dict[str, Any]:
+        values = list(row)
+        for i in _DATES[ent.name]:
+            if isinstance(values[i], dt.date):
+                values[i] = values[i].isoformat()
+        return dict(zip(ent.columns, values, strict=True))
+
+    def to_sql(self, ent: Entity, name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        kind = _KINDS[ent.name].get(name)
+        if kind == "tags":
+            return Jsonb(list(value))
+        if kind == "bool":
+            return bool(value)
+        return value
+
+    def load_versions(self, value: Any) -> dict[str, int]:
+        return dict(value) if value else {}
+
+    def dump_versions(self, versions: dict[str, int]) -> Any:
+        return Jsonb(versions)
+
+    def json_row(self, ent: Entity) -> str:
+        return _JSON[ent.name]
+
+    def json_agg(self, expr: str) -> str:
+        return f"string_agg({expr}, ',')"
+
+    def range_clause(self, after: Position, head: Position) -> tuple[str, list[Any]]:
+        return "(xid, seq) > (?, ?) AND (xid, seq) <= (?, ?)", [after[0], after[1], head[0], head[1]]
+
+    def month_expr(self, column: str) -> str:
+        return f"to_char({column}, 'YYYY-MM')"
+
+    def info(self) -> StoreInfo:
+        # In REPEATABLE READ this is the transaction's snapshot: the one every read here sees.
+        # Every transaction below its xmin has ended, so the head is final (see the module doc).
+        xmin = int(self._one("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
+        epoch, key, htx, hseq = self._exec(
+            "SELECT epoch, cursor_key, horizon_tx, horizon_seq FROM store_info"
+        ).fetchone()
+        row = self._exec("SELECT n, nonce FROM commits ORDER BY n DESC LIMIT 1").fetchone()
+        return StoreInfo(
+            epoch=epoch,
+            cursor_key=bytes(key),
+            head=(xmin - 1, MAX_SEQ),
+            horizon=(int(htx), int(hseq)),
+            history=history_mark(*row) if row else history_mark(0, ""),
+        )
+
+    def last_sequence(self) -> int:
+        return int(self._one("SELECT last_value FROM change_seq"))
+
+    def knows_history(self, mark: str) -> bool:
+        n_text, _, nonce = mark.partition(":")
+        if not n_text.isdigit():
+            return False
+        n = int(n_text)
+        if n == 0 or n <= int(self._one("SELECT commits_purged_through FROM store_info")):
+            return True
+        return self._one("SELECT nonce FROM commits WHERE n = ?", (n,)) == nonce
+
+    def rows_json(self, ent: Entity, ids: Sequence[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        rows = self._exec(f'SELECT id, {_JSON[ent.name]} FROM "{ent.table}" WHERE id = ANY(?)', (list(ids),))
+        return dict(rows.fetchall())
+
+    def load_result(self, value: Any) -> dict:
+        return value if isinstance(value, dict) else orjson.loads(value)
+
+
+class PostgresWriteTx(PostgresReadTx, SqlWriteTx):
+    """A READ COMMITTED write transaction; each method keeps the contract written on
+    :class:`~crm_server.store.base.WriteTx`."""
+
+    LOCK = " FOR UPDATE"
+    SHARE = " FOR SHARE"
+
+    def __init__(self, conn: psycopg.Connection):
+        super().__init__(conn)
+        self._xid: int | None = None
+
+    def alloc(self, n: int = 1) -> list[int]:
+        if self._xid is None:
+            self._xid = int(self._one("SELECT pg_current_xact_id()::text::bigint"))
+        self.allocated = True
+        if n == 1:
+            return [int(self._one("SELECT nextval('change_seq')"))]
+        return sorted(int(r[0]) for r in self._exec("SELECT nextval('change_seq') FROM generate_series(1, ?)", (n,)))
+
+    def change_values(self, seq: int) -> tuple[str, list[Any]]:
+        return "xid, seq", [self._xid, seq]
+
+    def next_number(self, counter: str) -> int:
+        if counter not in ("ticket", "order"):
+            raise KeyError(f"unknown counter {counter!r}")
+        return int(self._one(f"SELECT nextval('{counter}_number')"))
+
+    def insert(self, ent: Entity, record: Any) -> int:
+        try:
+            return super().insert(ent, record)
+        except psycopg.errors.UniqueViolation as exc:
+            raise RecordExists(f"{ent.name} {record.get('id')!r} exists: {exc}") from None
+
+    def save_op_result(self, op_id: str, user_id: str, ent: Entity, record_id: str, result: dict) -> None:
+        self._exec(
+            "INSERT INTO op_results (op_id, user_id, entity, record_id, result) VALUES (?, ?, ?, ?, ?)",
+            (op_id, user_id, ent.name, record_id, Jsonb(result)),
+        )
+
+    def add_token(self, user_id: str, token_hash: str) -> None:
+        self._exec(
+            "INSERT INTO tokens (hash, user_id, created_at) VALUES (?, ?, to_char(now() AT TIME ZONE 'UTC',"
+            " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",
+            (token_hash, user_id),
+        )
+
+    def note_commit(self) -> None:
+        """Take the commit clock just before COMMIT and record the commit (restores, compaction by
+        age). The clock's row lock is held only from here to COMMIT, never for a whole batch."""
+        if self.allocated:
+            self._exec(
+                "WITH c AS (UPDATE commit_clock SET n = n + 1 RETURNING n)"
+                " INSERT INTO commits (n, xid, at, nonce) SELECT n, ?, clock_timestamp(), ? FROM c",
+                (self._xid, secrets.token_hex(8)),
+            )

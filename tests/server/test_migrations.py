@@ -1,0 +1,189 @@
+"""Schema migrations upgrade a database in place, keeping its data and its behaviour.
+
+``data/first_release.db`` was made by the first release's own code (``data/make_first_release.py``,
+schema version 1: a key/value ``meta`` table, signed readable cursors). Opening it with this
+server upgrades it; then everything a client relies on still holds. And a migration added for a
+new field or entity gives an existing database exactly the schema a new one gets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+import sqlite3
+from pathlib import Path
+
+import orjson
+import psycopg
+import pytest
+
+from crm_server.auth import token_hash
+from crm_server.batch import apply_batch
+from crm_server.errors import ResyncRequired
+from crm_server.feed import pull_changes
+from crm_server.scope import SYSTEM
+from crm_server.store import open_store, pg_schema, sqlite_schema
+from crm_server.store.migrations import LATEST, MIGRATIONS, Migration, add_entity, add_field
+from crm_tui import domain
+from crm_tui.domain import ENTITIES
+
+DATA = Path(__file__).parent / "data"
+FIRST = orjson.loads((DATA / "first_release.json").read_bytes())
+
+
+@pytest.fixture
+def upgraded(tmp_path):
+    path = tmp_path / "first.db"
+    shutil.copy(DATA / "first_release.db", path)
+    store = open_store(path)
+    yield store, path
+    store.close()
+
+
+def sqlite_schema_of(path) -> dict:
+    """Tables (their columns, in any order: every statement names its columns) and indexes (their
+    definitions) of a SQLite database; SQLite's own statistics tables left out."""
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                             " AND name NOT LIKE 'sqlite_%'")]
+        out = {t: sorted(tuple(c[1:]) for c in conn.execute(f'PRAGMA table_info("{t}")')) for t in tables}
+        indexes = conn.execute("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'"
+                               " AND sql IS NOT NULL").fetchall()
+        out["indexes"] = sorted(
+            (name, table, tuple(c[2] for c in conn.execute(f'PRAGMA index_info("{name}")')), sql.startswith("CREATE UNIQUE"),
+             sql.partition(" WHERE ")[2].replace('"', ""))
+            for name, table, sql in indexes)
+        return out
+    finally:
+        conn.close()
+
+
+def test_the_first_release_database_is_upgraded_with_every_record_kept(upgraded):
+    store, path = upgraded
+    assert store.opened_at_version == 1
+    with store.read() as tx:
+        for ent in ENTITIES.values():
+            assert tx.list_records(ent, after=None, limit=100_000, filters={}, territories=None) == FIRST["records"][ent.name]
+        assert tx.tombstone(ENTITIES["contact"], FIRST["deleted_contact"]) is not None
+        for name, token in FIRST["tokens"].items():
+            assert tx.user_id_for_token(token_hash(token)) == name
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT schema_version FROM store_info").fetchone()[0] == LATEST
+        assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+    finally:
+        conn.close()
+
+
+def test_the_upgraded_schema_is_exactly_a_new_databases(upgraded, tmp_path):
+    _, path = upgraded
+    fresh = open_store(tmp_path / "fresh.db")
+    fresh.close()
+    assert sqlite_schema_of(path) == sqlite_schema_of(tmp_path / "fresh.db")
+
+
+def test_the_upgraded_database_behaves(upgraded):
+    store, _ = upgraded
+    before = FIRST["records"]
+    # Idempotent replays of ops applied before the upgrade: the stored result, nothing changed.
+    (replayed,) = apply_batch(store, SYSTEM.id, [{"op_id": "fr-ticket", "op": "create", "entity": "ticket",
+                                                  "id": "fr-ticket", "fields": {"subject": "x"}}])
+    assert replayed["replayed"] and replayed["version"] == FIRST["results"][3]["version"]
+    # Ids of deleted records stay taken; server numbers and versions continue after the old ones.
+    gone = FIRST["deleted_contact"]
+    customer = before["customer"][0]
+    results = apply_batch(store, SYSTEM.id, [
+        {"op_id": "up-1", "op": "create", "entity": "contact", "id": gone, "fields": {"customer_id": customer["id"], "name": "X"}},
+        {"op_id": "up-2", "op": "create", "entity": "ticket", "id": "after-upgrade",
+         "fields": {"customer_id": customer["id"], "subject": "After", "status": "new", "priority": "low"}},
+        {"op_id": "up-3", "op": "update", "entity": "customer", "id": customer["id"], "base_version": customer["version"],
+         "fields": {"city": "Upgraded"}},
+    ])
+    assert results[0]["status"] == "rejected" and results[0]["error"]["code"] == "exists"
+    assert results[1]["record"]["number"] == max(t["number"] for t in before["ticket"]) + 1
+    highest = max(r["version"] for records in before.values() for r in records)
+    assert results[1]["version"] > highest and results[2]["status"] == "applied"
+    # A cursor of the first release: resync (the server cannot read it any more), never 400.
+    with pytest.raises(ResyncRequired):
+        pull_changes(store, "sam", FIRST["sam_cursor"], 100)
+    # A new replica of the rep: exactly the upgraded database's dach and benelux records.
+    cursor, got = None, {}
+    while True:
+        page = orjson.loads(pull_changes(store, "sam", cursor, 100))
+        for seg in page["segments"]:
+            if seg["op"] == "upsert":
+                got.setdefault(seg["entity"], set()).update(row[0] for row in seg["rows"])
+        cursor = page["cursor"]
+        if not page["has_more"]:
+            break
+    with store.read() as tx:
+        mine = {c["id"] for c in tx.list_records(ENTITIES["customer"], after=None, limit=1000, filters={},
+                                                 territories=["dach", "benelux"])}
+    assert got["customer"] == mine
+
+
+# ---------------------------------------------------------------------- the one-line step
+
+
+EXTRA = (
+    Migration(LATEST + 1, "deals remember why they were lost", add_field("deal", "lost_reason")),
+    Migration(LATEST + 2, "tasks", add_entity("task")),
+)
+
+
+@pytest.fixture
+def grown_domain(monkeypatch):
+    """The domain model with a new field and a new entity, as another engineer would add them."""
+    deal = ENTITIES["deal"]
+    lost = domain.Field(name="lost_reason", kind="enum", label="Lost reason", choices=("price", "timing"))
+    monkeypatch.setitem(ENTITIES, "deal", dataclasses.replace(deal, fields=(*deal.fields, lost)))
+    task = domain.Entity("task", "tasks", "Task", (
+        domain.Field(name="customer_id", kind="ref", label="Customer", required=True, ref="customer"),
+        domain.Field(name="title", kind="str", label="Title", required=True),
+        domain.Field(name="done", kind="bool", label="Done"),
+        domain.Field(name="due", kind="date", label="Due"),
+    ), anchor="customer_id")
+    monkeypatch.setitem(ENTITIES, "task", task)
+
+
+def _open_raw(backend: str, target: str, migrations) -> None:
+    if backend == "sqlite":
+        conn = sqlite3.connect(target, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            sqlite_schema.create_or_upgrade(conn, migrations)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    else:
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute("BEGIN")
+            pg_schema.create_or_upgrade(conn, dt.date.today(), migrations)
+            conn.execute("COMMIT")
+
+
+def _schema(backend: str, target: str) -> dict:
+    if backend == "sqlite":
+        return sqlite_schema_of(target)
+    with psycopg.connect(target) as conn:
+        columns = conn.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns"
+            " WHERE table_schema = 'public' ORDER BY table_name, column_name").fetchall()
+        indexes = conn.execute("SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+                               " ORDER BY tablename, indexname").fetchall()
+        version = conn.execute("SELECT schema_version FROM store_info").fetchone()[0]
+    return {"columns": columns, "indexes": indexes, "version": version}
+
+
+def test_a_new_field_and_entity_are_one_line_migrations(backend, store_target, tmp_path, request):
+    _open_raw(backend, store_target, MIGRATIONS)  # an existing database of today's schema
+    fresh = str(tmp_path / "fresh.db") if backend == "sqlite" else request.getfixturevalue("postgres").create_database()
+    request.getfixturevalue("grown_domain")
+    _open_raw(backend, store_target, (*MIGRATIONS, *EXTRA))  # upgraded in place
+    _open_raw(backend, fresh, (*MIGRATIONS, *EXTRA))  # made new from the grown domain
+    upgraded, made = _schema(backend, store_target), _schema(backend, fresh)
+    assert upgraded == made
+    text = repr(upgraded)
+    assert "lost_reason" in text and "tasks" in text and "tasks_customer" in text

@@ -1,0 +1,101 @@
+"""Orders on PostgreSQL are partitioned by month: queries that touch orders read only the months
+they need (the test reads their EXPLAIN), and an order dated outside the prepared partitions
+still lands, then moves into a partition of its own month."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from crm_server.batch import apply_batch
+from crm_server.scope import SYSTEM
+from crm_server.seed import seed_database
+from crm_server.store import open_store
+from crm_server.store.probe import relations
+from crm_tui.domain import ENTITIES
+
+ENTITIES_ORDER, ENTITIES_CUSTOMER = ENTITIES["order"], ENTITIES["customer"]
+
+NOW = dt.datetime(2026, 11, 25, 9, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def store(postgres_url):
+    store = open_store(postgres_url)
+    seed_database(store, customers=150, now=NOW)
+    yield store
+    store.close()
+
+
+def order_partitions_read(store, work) -> set[str]:
+    """The order partitions the statements of ``work(tx)`` read, from their query plans."""
+    with store.metered() as meter, store.read() as tx:
+        work(tx)
+    selects = [(sql, params) for sql, params in meter.statements if "orders" in sql]
+    assert selects, "the work read orders"
+    found: set[str] = set()
+    for plan in store.plans(selects):
+        found |= {r for r in relations(plan["Plan"]) if r.startswith("orders_")}
+    return found
+
+
+def all_order_partitions(store) -> set[str]:
+    with store.read() as tx:
+        rows = tx.conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                               " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'orders'").fetchall()
+    return {r[0] for r in rows}
+
+
+def test_revenue_by_month_reads_only_the_months_asked_for(store):
+    every = all_order_partitions(store)
+    assert len(every) > 24, "two years of seeded orders, one partition per month"
+    read = order_partitions_read(
+        store, lambda tx: tx.revenue_by_month(since="2026-06-01", until="2026-09-01", territories=["dach", "france"]))
+    assert read == {"orders_2026_06", "orders_2026_07", "orders_2026_08"}
+    with store.read() as tx:
+        months = [m.month for m in tx.revenue_by_month(since="2026-06-01", until="2026-09-01", territories=None)]
+    assert set(months) == {"2026-06", "2026-07", "2026-08"}
+
+
+def test_a_customers_recent_orders_read_only_recent_months(store):
+    with store.read() as tx:
+        cid = tx.list_records(ENTITIES_ORDER, after=None, limit=1, filters={}, territories=None)[0]["customer_id"]
+    read = order_partitions_read(store, lambda tx: tx.recent_orders(cid, since="2026-10-01", limit=20))
+    assert read and all(name >= "orders_2026_10" for name in read - {"orders_default"}), read
+    assert len(read) < len(all_order_partitions(store)) / 2
+
+
+def test_the_check_fails_when_a_query_does_not_prune(store):
+    """The control: a query over orders with no date condition reads every partition, and the
+    same check sees it."""
+    read = order_partitions_read(
+        store, lambda tx: tx.list_records(ENTITIES_ORDER, after=None, limit=5, filters={"status": "paid"},
+                                          territories=None))
+    assert read == all_order_partitions(store)
+
+
+def test_an_order_dated_outside_the_partitions_lands_and_maintenance_gives_it_a_month(store):
+    with store.read() as tx:
+        customer = tx.list_records(ENTITIES_CUSTOMER, after=None, limit=1, filters={}, territories=None)[0]
+    ops = [{"op_id": "old-order", "op": "create", "entity": "order", "id": "old-order",
+            "fields": {"customer_id": customer["id"], "order_date": "2019-03-14", "amount": 100, "currency": "EUR",
+                       "status": "delivered"}}]
+    (result,) = apply_batch(store, SYSTEM.id, ops)
+    assert result["status"] == "applied", result
+    with store.read() as tx:
+        assert tx.conn.execute("SELECT count(*) FROM orders_default").fetchone()[0] == 1
+    report = store.maintain()
+    assert "orders_2019_03" in report.partitions_created and report.rows_moved_from_default == 1
+    with store.read() as tx:
+        assert tx.conn.execute("SELECT count(*) FROM orders_default").fetchone()[0] == 0
+        assert tx.get(ENTITIES_ORDER, "old-order").record["order_date"] == "2019-03-14"
+        assert [r["id"] for r in tx.recent_orders(customer["id"], since="2019-01-01", limit=100)][-1] == "old-order"
+    # An update that moves the order to another month moves it between partitions.
+    (moved,) = apply_batch(store, SYSTEM.id, [{"op_id": "move-order", "op": "update", "entity": "order",
+                                               "id": "old-order", "base_version": result["version"],
+                                               "fields": {"order_date": "2026-11-02"}}])
+    assert moved["status"] == "applied", moved
+    with store.read() as tx:
+        assert tx.conn.execute("SELECT count(*) FROM orders_2019_03").fetchone()[0] == 0
+        assert tx.get(ENTITIES_ORDER, "old-order").record["order_date"] == "2026-11-02"
