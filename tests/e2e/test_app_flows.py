@@ -30,8 +30,8 @@ def open_app(client: ClientReplica) -> CrmApp:
     settings = Settings(sync=client.sync_settings, animations=False, sync_in_app=True)
     replica = Replica(client.paths.replica, client.paths.cache_dir)
 
-    def runner(on_event):
-        return sync_once(client.paths, settings, on_event)
+    def runner(on_event, periodic=False):
+        return sync_once(client.paths, settings, on_event, periodic=periodic)
 
     return CrmApp(replica, settings, sync_runner=runner)
 

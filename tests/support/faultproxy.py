@@ -76,6 +76,9 @@ tests/support_tests/test_faultproxy.py):
   ``bytes_sent`` until the client hangs up.
 - ``answer(fn)``: answer ``fn(request)`` — a `Response` — without contacting
   upstream: a made-up server, e.g. a change feed that never ends.
+- ``gate()``: hold matching requests until the test calls ``.open()``, then forward
+  them; ``.entered`` is set when the first one arrives. Keeps a client busy for
+  exactly as long as a test needs, with no guessing at durations.
 
 For assertions: `FaultProxy.requests` lists ``(method, path)`` of every
 request received (the query string left off), `FaultProxy.seen` the full
@@ -123,6 +126,7 @@ __all__ = [
     "drop_after_upstream",
     "drop_before",
     "endless",
+    "gate",
     "hang",
     "passthrough",
     "replace_body",
@@ -458,6 +462,31 @@ class _Answer(Fault):
 
     async def handle(self, exchange: Exchange) -> None:
         await exchange.respond(self.fn(exchange.request))
+
+
+class Gate(Fault):
+    """Holds requests until ``open()`` (see ``gate``)."""
+
+    name = "gate()"
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self._open = threading.Event()
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def handle(self, exchange: Exchange) -> None:
+        self.entered.set()
+        while not self._open.is_set():
+            await asyncio.sleep(0.02)
+        await exchange.respond(await exchange.forward())
+
+
+def gate() -> Gate:
+    """Hold matching requests until ``.open()`` is called, then forward them; ``.entered`` (an
+    Event) is set when the first arrives."""
+    return Gate()
 
 
 def drip(interval: float, *, head: bool = False) -> Fault:

@@ -23,6 +23,7 @@ try:
         drop_after_upstream,
         drop_before,
         endless,
+        gate,
         hang,
         passthrough,
         replace_body,
@@ -41,6 +42,7 @@ except ModuleNotFoundError:  # tests/ became a package: reachable only as tests.
         drop_after_upstream,
         drop_before,
         endless,
+        gate,
         hang,
         passthrough,
         replace_body,
@@ -555,3 +557,16 @@ def test_answer_makes_up_a_response_per_request(proxy, client, upstream):
     proxy.add_rule(answer(feed), path="/v1/changes")
     assert [client.get("/v1/changes", params={"cursor": c}).json()["n"] for c in "ab"] == [1, 2]
     assert seen == ["cursor=a", "cursor=b"] and upstream.count() == 0
+
+
+def test_a_gate_holds_requests_until_opened(proxy, client, upstream):
+    held = gate()
+    proxy.add_rule(held, path="/v1/changes", times=1)
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(client.get("/v1/changes").json()))
+    worker.start()
+    assert held.entered.wait(5)
+    assert upstream.count() == 0 and answers == []  # held: upstream has not seen it yet
+    held.open()
+    worker.join(5)
+    assert answers[0]["path"] == "/v1/changes" and upstream.count() == 1
