@@ -131,7 +131,12 @@ def login(obj: Context, server: str, token_stdin: bool) -> None:
         fail(f"login failed: the server cannot be reached: {exc}", EXIT_OFFLINE)
     except SyncError as exc:
         fail(f"login failed: {exc}", EXIT_FAILED)
-    owner = _replica_owner(obj.paths)
+    from cache.errors import ReplicaError
+
+    try:
+        owner = _replica_owner(obj.paths)
+    except ReplicaError as exc:
+        fail(str(exc), EXIT_FAILED)
     if owner and owner.get("id") != me.get("id"):
         fail(f"this replica ({obj.paths.data_dir}) belongs to {owner.get('name') or owner.get('id')}; "
              "log in with another --data-dir for another account", EXIT_USAGE)

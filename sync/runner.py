@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from cache.errors import ReplicaError
 from crm_tui import credentials
 from crm_tui.config import Settings
 from crm_tui.paths import Paths
@@ -74,8 +75,13 @@ def sync_once(paths: Paths, settings: Settings, on_event: Progress | None = None
     except Stopped as exc:
         return SyncReport(ok=False, error=str(exc))
     try:
-        with CrmClient(creds.server, creds.token, settings.sync, stop=stop) as client, \
-                open_replica(paths, durable=False) as replica:
+        try:
+            replica = open_replica(paths, durable=False)
+        except ReplicaError as exc:
+            report = SyncReport(ok=False, error=str(exc))
+            on_event(SyncEvent("error", report.summary))
+            return report
+        with CrmClient(creds.server, creds.token, settings.sync, stop=stop) as client, replica:
             report = SyncEngine(replica, client, settings.sync, on_event, stop).run_once()
             replica.checkpoint()
             return report
