@@ -184,17 +184,19 @@ def sync(obj: Context, once: bool, daemon: bool, interval: float | None, quiet: 
         fail("--interval is for --daemon", EXIT_USAGE)
     _ensure(obj.paths)
     settings = obj.settings
-    stop = threading.Event()
+    stop, wake = threading.Event(), threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
         stop.set()
+        wake.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if daemon:
         setup_logging(obj.paths.log_file, settings.log_level, stderr=True)  # and the journal
+        signal.signal(signal.SIGUSR1, lambda _signum, _frame: wake.set())  # "sync now"
         try:
-            code = run_daemon(obj.paths, settings, stop, interval)
+            code = run_daemon(obj.paths, settings, stop, interval, wake=wake)
         except LockHeld as exc:
             fail(f"{exc}; it already serves this replica", EXIT_LOCKED)
         except NotConfigured as exc:

@@ -99,14 +99,16 @@ def _log_run(report: SyncReport) -> None:
 
 
 def run_daemon(paths: Paths, settings: Settings, stop: threading.Event, interval: float | None = None,
-               on_event: Progress | None = None) -> int:
-    """Serve the replica: sync now, then every ``interval`` seconds, until ``stop`` is set.
+               on_event: Progress | None = None, wake: threading.Event | None = None) -> int:
+    """Serve the replica: sync now, then every ``interval`` seconds (or as soon as ``wake`` is
+    set: the CLI sets it on SIGUSR1), until ``stop`` is set (set ``wake`` too, to end a wait).
 
     Holds the daemon lock the whole time (raises LockHeld if another daemon serves this
     replica) and raises NotConfigured when there is no login to start with. Each run re-reads
     the login (a new `crm-tui login` takes effect at the next run) and takes the run lock like
     any other sync. Returns 0 after a graceful stop."""
     interval = interval or settings.sync.interval
+    wake = wake or stop
     daemon_lock = SyncLock(paths.daemon_lock, "sync daemon")
     daemon_lock.acquire()
     try:
@@ -114,12 +116,15 @@ def run_daemon(paths: Paths, settings: Settings, stop: threading.Event, interval
             raise NotConfigured("no server configured for this replica; run `crm-tui login --server URL` first")
         log.info("daemon started (pid lock %s, every %.0f s)", paths.daemon_lock, interval)
         while not stop.is_set():
+            if wake is not stop:
+                wake.clear()
             report = sync_once(paths, settings, on_event, stop)
             _log_run(report)
             wait = interval
             if report.retry_after:
                 wait = max(interval, min(report.retry_after, RETRY_AFTER_MAX_WAIT))
-            stop.wait(wait)
+            if wake.wait(wait) and not stop.is_set():
+                log.info("woken up: syncing now")
         log.info("daemon stopped")
     finally:
         daemon_lock.release()

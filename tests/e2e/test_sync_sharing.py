@@ -134,7 +134,7 @@ def open_app(client: ClientReplica) -> CrmApp:
 # ---------------------------------------------------------------------- daemon + daemon
 
 
-def test_a_second_daemon_exits_5_naming_the_first_which_keeps_serving(server, tmp_path):
+def test_a_second_daemon_exits_5_naming_the_first_which_keeps_serving_and_wakes_on_sigusr1(server, tmp_path):
     client = ClientReplica(tmp_path / "c", server, "alex")
     daemon = client.popen("sync", "--daemon", "--interval", "3600")
     try:
@@ -145,6 +145,10 @@ def test_a_second_daemon_exits_5_naming_the_first_which_keeps_serving(server, tm
         info = status(client)
         assert info["daemon_pid"] == daemon.pid and daemon.poll() is None
         assert f"a sync daemon (pid {daemon.pid}) serves this replica" in client.cli("status").stdout
+        # SIGUSR1 (`kill -USR1 <pid>`) makes it sync now, long before its hour-long interval.
+        cid, city = change_on_server(server)
+        daemon.send_signal(signal.SIGUSR1)
+        wait_until(lambda: replica_city(client, cid) == city, "the woken daemon brought the change")
     finally:
         err = stop_daemon(daemon)
     assert daemon.returncode == 0 and "daemon stopped" in err
