@@ -11,6 +11,7 @@ from crm_tui import credentials
 from crm_tui.domain import ENTITIES, parse_datetime, utcnow
 from crm_tui.paths import Paths
 from crm_tui.replicas import open_replica
+from crm_tui.syncstate import human_seconds
 from sync.lock import holder_pid
 
 SHOWN = 20  # conflicts and rejected writes listed without --all
@@ -93,15 +94,7 @@ def collect_status(paths: Paths, limit: int | None = SHOWN) -> dict[str, Any]:
 
 
 def _ago(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    if seconds < 90:
-        return f"{int(seconds)} s ago"
-    if seconds < 5400:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h ago"
-    return f"{seconds / 86400:.1f} days ago"
+    return "never" if seconds is None else f"{human_seconds(seconds)} ago"
 
 
 def _who_syncs(info: dict[str, Any]) -> str:

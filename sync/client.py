@@ -31,6 +31,7 @@ import orjson
 from crm_tui import __version__, logs
 from crm_tui.config import SyncSettings
 from crm_tui.protocol import API_PREFIX, MAX_LIST
+from crm_tui.syncstate import human_seconds
 from sync.errors import (
     AuthError,
     DeadlineExceeded,
@@ -41,7 +42,6 @@ from sync.errors import (
     ResyncRequired,
     ServerUnavailable,
     Stopped,
-    human_seconds,
 )
 from sync.transport import build_http_client, request_deadline
 

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-
-def human_seconds(seconds: float) -> str:
-    """12 s, 5 min, 3.5 h, 2.1 days: a wait or a limit, for a message."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
+from crm_tui.syncstate import human_seconds
 
 
 class SyncError(Exception):

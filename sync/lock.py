@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sync.errors import LockHeld, Stopped, human_seconds
+from crm_tui.syncstate import human_seconds
+from sync.errors import LockHeld, Stopped
 
 POLL = 0.2  # seconds between attempts while waiting for a lock
 

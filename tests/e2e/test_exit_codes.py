@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +16,17 @@ from support.client import ClientReplica
 from support.faultproxy import FaultProxy, Match, transform_json
 from support.readme import readme_exit_codes
 from sync.lock import holder_pid
+
+
+def nowhere() -> SimpleNamespace:
+    """For scenarios that never reach a server: an address nothing listens on, a token never sent."""
+    return SimpleNamespace(url=closed_port_url(), tokens={"alex": "crm_never_sent"})
+
+
+def offline(scenario: Callable) -> Callable:
+    """Marks a scenario that never reaches a server: it gets ``nowhere()``, and no server starts."""
+    scenario.offline = True  # type: ignore[attr-defined]
+    return scenario
 
 
 def logged_out(tmp_path, server, user="alex") -> ClientReplica:
@@ -44,24 +56,29 @@ def sync_of_bad_data(server, tmp_path):
         proxy.stop()
 
 
+@offline
 def once_and_daemon_together(server, tmp_path):
     return ClientReplica(tmp_path / "c", server, "alex").cli("sync", "--once", "--daemon")
 
 
+@offline
 def neither_once_nor_daemon(server, tmp_path):
     return ClientReplica(tmp_path / "c", server, "alex").cli("sync")
 
 
+@offline
 def a_missing_config_file(server, tmp_path):
     return ClientReplica(tmp_path / "c", server, "alex").cli("--config", str(tmp_path / "nope.toml"), "status")
 
 
+@offline
 def a_broken_config_file(server, tmp_path):
     client = ClientReplica(tmp_path / "c", server, "alex")
     client.config_file.write_text("[sync]\ninterval = 'soon'\n")
     return client.cli("status")
 
 
+@offline
 def sync_without_login(server, tmp_path):
     return logged_out(tmp_path, server).cli("sync", "--once")
 
@@ -84,8 +101,9 @@ def login_to_an_unreachable_server(server, tmp_path):
     return client.cli("login", "--server", closed_port_url(), input=server.tokens["alex"] + "\n")
 
 
+@offline
 def sync_with_the_server_down(server, tmp_path):
-    client = ClientReplica(tmp_path / "c", server, "alex", url=closed_port_url())
+    client = ClientReplica(tmp_path / "c", server, "alex")
     return client.cli("sync", "--once")
 
 
@@ -126,7 +144,8 @@ def test_every_row_of_the_readme_table_has_a_scenario():
 
 @pytest.mark.parametrize("code, scenario, says",
                          [pytest.param(c, s, m, id=f"{c}-{s.__name__}") for c, s, m in SCENARIOS])
-def test_exit_code(server, tmp_path, code, scenario, says):
+def test_exit_code(request, tmp_path, code, scenario, says):
+    server = nowhere() if getattr(scenario, "offline", False) else request.getfixturevalue("server")
     done = scenario(server, tmp_path)
     assert done.returncode == code, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr

@@ -1,7 +1,8 @@
 """A network that lies (issue 9, items 1-5): a feed that never ends, an answer that never ends or
 drips in a byte at a time, a server that asks to be left alone for a day, a captive portal's
 redirect, a cursor the server cannot read. The real client against the real server, with the
-faults from the real misbehaving proxy; every limit is a config setting, hit here."""
+faults from the real misbehaving proxy; every limit is a config setting, hit here. Tests that
+only read from the server share the worker's seeded one."""
 
 from __future__ import annotations
 
@@ -105,9 +106,9 @@ def test_a_feed_with_a_new_cursor_every_time_ends_at_the_page_limit_and_recovers
     pytest.param(lambda n: {"entity": "customer", "done": 10, "total": 100, "complete": []}, id="stuck"),
     pytest.param(lambda n: {"entity": "customer", "done": 10 * n, "total": 100, "complete": []}, id="beyond-total"),
 ])
-def test_a_snapshot_that_does_not_move_or_exceeds_its_announcement_is_stopped(server, tmp_path, progress):
-    with FaultProxy(server.url) as proxy:
-        client = ClientReplica(tmp_path / "c", server, "alex", url=proxy.url, page_size=10)
+def test_a_snapshot_that_does_not_move_or_exceeds_its_announcement_is_stopped(seeded_server, tmp_path, progress):
+    with FaultProxy(seeded_server.url) as proxy:
+        client = ClientReplica(tmp_path / "c", seeded_server, "alex", url=proxy.url, page_size=10)
         served = []
 
         def snapshot(request):
@@ -123,9 +124,9 @@ def test_a_snapshot_that_does_not_move_or_exceeds_its_announcement_is_stopped(se
 # ---------------------------------------------------------------------- 2. an answer that never ends
 
 
-def test_an_endless_answer_is_read_only_up_to_the_cap(server, tmp_path):
-    with FaultProxy(server.url) as proxy:
-        client = ClientReplica(tmp_path / "c", server, "alex", url=proxy.url, max_response_mb=1)
+def test_an_endless_answer_is_read_only_up_to_the_cap(seeded_server, tmp_path):
+    with FaultProxy(seeded_server.url) as proxy:
+        client = ClientReplica(tmp_path / "c", seeded_server, "alex", url=proxy.url, max_response_mb=1)
         assert client.sync().ok
         before = fingerprint(client)
         proxy.reset_log()
@@ -139,8 +140,8 @@ def test_an_endless_answer_is_read_only_up_to_the_cap(server, tmp_path):
         assert fingerprint(client) == before
 
 
-def test_a_page_over_the_cap_is_fetched_again_in_smaller_pages(server_factory, tmp_path):
-    server = server_factory(seed_customers=300)
+def test_a_page_over_the_cap_is_fetched_again_in_smaller_pages(seeded_server, tmp_path):
+    server = seeded_server  # 200 customers: a first page of several hundred kB
     with FaultProxy(server.url) as proxy:
         client = ClientReplica(tmp_path / "c", server, "alex", url=proxy.url, max_response_mb=0.1)
         report = client.sync()
@@ -154,10 +155,10 @@ def test_a_page_over_the_cap_is_fetched_again_in_smaller_pages(server_factory, t
 
 
 @pytest.mark.parametrize("head", [False, True], ids=["body-drips", "head-drips"])
-def test_a_dripping_answer_ends_at_the_request_deadline(server, tmp_path, head):
-    with FaultProxy(server.url) as proxy:
+def test_a_dripping_answer_ends_at_the_request_deadline(seeded_server, tmp_path, head):
+    with FaultProxy(seeded_server.url) as proxy:
         # Each byte arrives well within the read timeout; only the whole-request deadline ends it.
-        client = ClientReplica(tmp_path / "c", server, "alex", url=proxy.url, read_timeout=2.0,
+        client = ClientReplica(tmp_path / "c", seeded_server, "alex", url=proxy.url, read_timeout=2.0,
                                request_timeout=1.0, max_retries=1)
         fault = drip(0.05, head=head)
         proxy.add_rule(fault, path="/v1/me")
@@ -165,14 +166,14 @@ def test_a_dripping_answer_ends_at_the_request_deadline(server, tmp_path, head):
         assert not report.ok and report.offline
         assert "within 1 s (sync.request_timeout)" in report.error
         assert proxy.count(path="/v1/me") == 2  # the first try and one retry
-        with server.client("alex") as http:
+        with seeded_server.client("alex") as http:
             whole = len(http.get("/v1/me").content)
         assert fault.bytes_sent < 2 * whole  # neither answer was ever complete
 
 
-def test_the_run_deadline_ends_a_sync_however_many_retries_are_left(server, tmp_path):
-    with FaultProxy(server.url) as proxy:
-        client = ClientReplica(tmp_path / "c", server, "alex", url=proxy.url, read_timeout=2.0,
+def test_the_run_deadline_ends_a_sync_however_many_retries_are_left(seeded_server, tmp_path):
+    with FaultProxy(seeded_server.url) as proxy:
+        client = ClientReplica(tmp_path / "c", seeded_server, "alex", url=proxy.url, read_timeout=2.0,
                                request_timeout=1.0, max_retries=20, run_timeout=2.5)
         proxy.add_rule(drip(0.05), path="/v1/me")
         report = client.sync()
@@ -184,9 +185,9 @@ def test_the_run_deadline_ends_a_sync_however_many_retries_are_left(server, tmp_
     pytest.param("100000", {}, "27.8 h", id="beyond-max_retry_after"),
     pytest.param("60", {"run_timeout": 30}, "60 s", id="beyond-the-run-deadline"),
 ])
-def test_a_long_retry_after_ends_the_run_instead_of_sleeping(server, tmp_path, retry_after, options, expect):
-    with FaultProxy(server.url) as proxy:
-        client = ClientReplica(tmp_path / "c", server, "alex", url=proxy.url, **options)
+def test_a_long_retry_after_ends_the_run_instead_of_sleeping(seeded_server, tmp_path, retry_after, options, expect):
+    with FaultProxy(seeded_server.url) as proxy:
+        client = ClientReplica(tmp_path / "c", seeded_server, "alex", url=proxy.url, **options)
         proxy.add_rule(status(503, {"error": {"code": "busy", "message": "maintenance"}},
                               headers={"Retry-After": retry_after}), path="/v1/me")
         report = client.sync()
@@ -196,9 +197,9 @@ def test_a_long_retry_after_ends_the_run_instead_of_sleeping(server, tmp_path, r
         assert client.sleeps == [] and proxy.count(path="/v1/me") == 1
 
 
-def test_a_retry_after_within_the_caps_is_waited_for(server, tmp_path):
-    with FaultProxy(server.url) as proxy:
-        client = ClientReplica(tmp_path / "c", server, "alex", url=proxy.url, max_retry_after=10)
+def test_a_retry_after_within_the_caps_is_waited_for(seeded_server, tmp_path):
+    with FaultProxy(seeded_server.url) as proxy:
+        client = ClientReplica(tmp_path / "c", seeded_server, "alex", url=proxy.url, max_retry_after=10)
         proxy.add_rule(status(503, {"error": {"code": "busy", "message": "busy"}}, headers={"Retry-After": "7"}),
                        path="/v1/me", times=1)
         assert client.sync().ok
@@ -208,12 +209,12 @@ def test_a_retry_after_within_the_caps_is_waited_for(server, tmp_path):
 # ---------------------------------------------------------------------- 4. only 2xx JSON is data
 
 
-def test_a_redirect_with_a_json_body_is_an_error_naming_where_it_points(server, tmp_path):
-    with FaultProxy(server.url) as proxy:
-        client = ClientReplica(tmp_path / "c", server, "alex", url=proxy.url)
+def test_a_redirect_with_a_json_body_is_an_error_naming_where_it_points(seeded_server, tmp_path):
+    with FaultProxy(seeded_server.url) as proxy:
+        client = ClientReplica(tmp_path / "c", seeded_server, "alex", url=proxy.url)
         assert client.sync().ok
         before = fingerprint(client)
-        cid = first_customer(server)["id"]
+        cid = first_customer(seeded_server)["id"]
         # A body that would delete a customer and move the cursor, were it taken as data.
         page = {"cursor": "captive", "has_more": False, "phase": "feed", "progress": None,
                 "segments": [{"op": "delete", "entity": "customer", "ids": [cid]}]}

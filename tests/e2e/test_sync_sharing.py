@@ -10,23 +10,23 @@ to a daemon, while its explicit "sync now" runs like `sync --once`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import pytest
 
-from cache.replica import Replica
-from crm_tui.config import Settings
-from screens.app import CrmApp
+from support.app import open_app
 from support.client import ClientReplica, assert_replica_matches_server
 from support.faultproxy import FaultProxy, Gate, gate
 from support.server import make_op
 from sync.lock import holder_pid
-from sync.runner import sync_once
 
 SIZE = (120, 36)
 
@@ -120,15 +120,17 @@ def hold_next_pull(proxy: FaultProxy) -> Gate:
     return held
 
 
-def open_app(client: ClientReplica) -> CrmApp:
-    """The app as `crm-tui` opens it: its runner is the real sync_once of sync/runner.py."""
-    settings = Settings(sync=client.sync_settings, animations=False, sync_in_app=True)
-    replica = Replica(client.paths.replica, client.paths.cache_dir)
-
-    def runner(on_event, periodic=False):
-        return sync_once(client.paths, settings, on_event, periodic=periodic)
-
-    return CrmApp(replica, settings, sync_runner=runner)
+@contextlib.asynccontextmanager
+async def app_with_its_sync_held(server, tmp_path) -> AsyncIterator[SimpleNamespace]:
+    """The app, opened on a fresh replica, its first background sync held at the gate."""
+    with FaultProxy(server.url) as proxy:
+        client = ClientReplica(tmp_path / "c", server, "alex", url=proxy.url)
+        held = hold_next_pull(proxy)
+        app = open_app(client)
+        async with app.run_test(size=SIZE) as pilot:
+            await await_until(pilot, held.entered.is_set, "the app's sync is under way")
+            yield SimpleNamespace(proxy=proxy, client=client, held=held, app=app, pilot=pilot)
+        app.replica.close()
 
 
 # ---------------------------------------------------------------------- daemon + daemon
@@ -239,82 +241,71 @@ def test_status_shows_a_running_sync_as_running_and_a_killed_one_as_interrupted(
 
 @pytest.mark.anyio
 async def test_sync_once_meets_the_apps_sync_and_the_app_meets_sync_once(server, tmp_path):
-    with FaultProxy(server.url) as proxy:
-        client = ClientReplica(tmp_path / "c", server, "alex", url=proxy.url)
-        held = hold_next_pull(proxy)
-        app = open_app(client)
-        async with app.run_test(size=SIZE) as pilot:
-            # The app's own background sync starts on mount and is held at the gate.
-            await await_until(pilot, held.entered.is_set, "the app's sync is under way")
-            assert holder_pid(client.paths.lock) == os.getpid()
-            once = Watched(client.popen("sync", "--once"))
-            await asyncio.to_thread(once.wait_for, f"waiting for another sync (pid {os.getpid()}) to finish")
-            held.open()
-            code, out, err = await asyncio.to_thread(once.finish)
-            assert code == 0, err
-            assert out.startswith("synced: ") and "daemon" not in out + err
-            await await_until(pilot, lambda: app.last_report is not None, "the app's sync is done")
-            assert app.last_report.ok
+    async with app_with_its_sync_held(server, tmp_path) as t:
+        app, pilot, client = t.app, t.pilot, t.client
+        assert holder_pid(client.paths.lock) == os.getpid()
+        once = Watched(client.popen("sync", "--once"))
+        await asyncio.to_thread(once.wait_for, f"waiting for another sync (pid {os.getpid()}) to finish")
+        t.held.open()
+        code, out, err = await asyncio.to_thread(once.finish)
+        assert code == 0, err
+        assert out.startswith("synced: ") and "daemon" not in out + err
+        await await_until(pilot, lambda: app.last_report is not None, "the app's sync is done")
+        assert app.last_report.ok
 
-            # Now the other way round: "sync now" in the app while a one-shot run goes on.
-            held = hold_next_pull(proxy)
-            cid, city = change_on_server(server)
-            other = client.popen("sync", "--once")
-            try:
-                await await_until(pilot, held.entered.is_set, "the one-shot run is under way")
-                app.last_report = None
-                await pilot.press("f5")
-                await await_until(pilot, lambda: "waiting for another sync" in app.sync_detail,
-                                  "the app says it waits for the other run")
-                held.open()
-                await await_until(pilot, lambda: app.last_report is not None, "the app's sync is done")
-                assert app.last_report.ok and not app.last_report.by_daemon
-                assert app.sync_state == "online"
-            finally:
-                held.open()
-                await asyncio.to_thread(other.communicate, timeout=60)
-            assert other.returncode == 0
-            assert app.replica.get("customer", cid)["city"] == city
-        app.replica.close()
+        # Now the other way round: "sync now" in the app while a one-shot run goes on.
+        held = hold_next_pull(t.proxy)
+        cid, city = change_on_server(server)
+        other = client.popen("sync", "--once")
+        try:
+            await await_until(pilot, held.entered.is_set, "the one-shot run is under way")
+            app.last_report = None
+            await pilot.press("f5")
+            await await_until(pilot, lambda: "waiting for another sync" in app.sync_detail,
+                              "the app says it waits for the other run")
+            held.open()
+            await await_until(pilot, lambda: app.last_report is not None, "the app's sync is done")
+            assert app.last_report.ok and not app.last_report.by_daemon
+            assert app.sync_state == "online"
+        finally:
+            held.open()
+            await asyncio.to_thread(other.communicate, timeout=60)
+        assert other.returncode == 0
+        assert app.replica.get("customer", cid)["city"] == city
 
 
 @pytest.mark.anyio
 async def test_a_daemon_started_while_the_app_syncs_waits_then_serves_and_the_app_defers(server, tmp_path):
-    with FaultProxy(server.url) as proxy:
-        client = ClientReplica(tmp_path / "c", server, "alex", url=proxy.url)
-        held = hold_next_pull(proxy)
-        app = open_app(client)
-        async with app.run_test(size=SIZE) as pilot:
-            await await_until(pilot, held.entered.is_set, "the app's sync is under way")
-            daemon = client.popen("sync", "--daemon", "--interval", "3600")
-            try:
-                # The daemon does not give up: it waits for the app's run, then does its own.
-                await await_until(pilot, lambda: holder_pid(client.paths.daemon_lock) == daemon.pid,
-                                  "the daemon serves the replica")
-                held.open()
-                await await_until(pilot, lambda: app.last_report is not None, "the app's sync is done")
-                await await_until(pilot, lambda: len(client.replica_runs()) >= 2 and holder_pid(client.paths.lock)
-                                  is None, "the daemon's first run is done")
-                assert daemon.poll() is None
-                # The app's next background sync is left to the daemon, and says so.
-                app.last_report = None
-                app.action_sync_now(quiet=True)
-                await await_until(pilot, lambda: app.last_report is not None, "the app's tick is done")
-                assert app.last_report.by_daemon and app.last_report.daemon_pid == daemon.pid
-                assert app.status_info().state == "sync by daemon"
-                assert app.status_info().detail == f"pid {daemon.pid}"
-                # "Sync now" still syncs, with a true result.
-                cid, city = change_on_server(server)
-                app.last_report = None
-                await pilot.press("f5")
-                await await_until(pilot, lambda: app.last_report is not None, "the app's sync is done")
-                assert app.last_report.ok and not app.last_report.by_daemon
-                assert app.replica.get("customer", cid)["city"] == city
-            finally:
-                held.open()
-                err = await asyncio.to_thread(stop_daemon, daemon)
-        app.replica.close()
-        assert daemon.returncode == 0, err
+    async with app_with_its_sync_held(server, tmp_path) as t:
+        app, pilot, client = t.app, t.pilot, t.client
+        daemon = client.popen("sync", "--daemon", "--interval", "3600")
+        try:
+            # The daemon does not give up: it waits for the app's run, then does its own.
+            await await_until(pilot, lambda: holder_pid(client.paths.daemon_lock) == daemon.pid,
+                              "the daemon serves the replica")
+            t.held.open()
+            await await_until(pilot, lambda: app.last_report is not None, "the app's sync is done")
+            await await_until(pilot, lambda: len(client.replica_runs()) >= 2 and holder_pid(client.paths.lock)
+                              is None, "the daemon's first run is done")
+            assert daemon.poll() is None
+            # The app's next background sync is left to the daemon, and says so.
+            app.last_report = None
+            app.action_sync_now(quiet=True)
+            await await_until(pilot, lambda: app.last_report is not None, "the app's tick is done")
+            assert app.last_report.by_daemon and app.last_report.daemon_pid == daemon.pid
+            assert app.status_info().state == "sync by daemon"
+            assert app.status_info().detail == f"pid {daemon.pid}"
+            # "Sync now" still syncs, with a true result.
+            cid, city = change_on_server(server)
+            app.last_report = None
+            await pilot.press("f5")
+            await await_until(pilot, lambda: app.last_report is not None, "the app's sync is done")
+            assert app.last_report.ok and not app.last_report.by_daemon
+            assert app.replica.get("customer", cid)["city"] == city
+        finally:
+            t.held.open()
+            err = await asyncio.to_thread(stop_daemon, daemon)
+    assert daemon.returncode == 0, err
 
 
 @pytest.mark.anyio

@@ -429,9 +429,9 @@ class _Drip(Fault):
             if exchange.client_gone:
                 break
             byte = (head[i : i + 1]) if i < len(head) else body[i - len(head) : i - len(head) + 1]
+            self.bytes_sent += 1  # counted before it leaves: a client that has it all sees the full count
             exchange.write(byte)
             await exchange.drain()
-            self.bytes_sent += 1
 
 
 class _Endless(Fault):
