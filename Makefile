@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test lint demo bench bench-quick server clean
+.PHONY: install test lint demo bench bench-quick server clean bottlecrm test-bottlecrm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,7 +20,16 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --ignore=tests/bottlecrm $(PYTEST_ARGS)
+
+# A real BottleCRM on loopback (installed once into ~/.cache/crm-tui-bottlecrm; docs/gateway.md).
+bottlecrm: $(STAMP)
+	$(BIN)/python tests/support/bottlecrm.py
+
+# crm-tui against the gateway against a real BottleCRM; the first run installs it (about 5 minutes).
+test-bottlecrm: $(STAMP)
+	$(BIN)/python -c 'import sys; sys.path.insert(0, "tests"); from support.bottlecrm import ensure_template; ensure_template()'
+	$(BIN)/pytest -n 2 tests/bottlecrm $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/crm-tui demo

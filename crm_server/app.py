@@ -1,28 +1,30 @@
 """The HTTP API (FastAPI): routes, auth, limits. The work happens in feed, batch and the store.
 
 Endpoints are plain ``def`` functions: FastAPI runs them in its thread pool, so SQLite work never
-blocks the event loop. Bodies are encoded with orjson and sent as ready bytes; the pydantic
+blocks the event loop. The batch endpoint is the exception: it authenticates first, then reads
+and checks its body against crm_server.limits, and only then hands the ops to the thread pool. Bodies are encoded with orjson and sent as ready bytes; the pydantic
 models of :mod:`crm_tui.protocol` document them in ``/openapi.json`` without re-validating them.
 """
 
 from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from crm_server.auth import RateLimiter, authenticate
-from crm_server.batch import apply_batch
+from crm_server.batch import WriteThrough, apply_batch, batch_ops
 from crm_server.errors import Unauthorized
 from crm_server.feed import pull_changes
-from crm_server.http_errors import BodyLimitMiddleware, install_error_handlers
+from crm_server.http_errors import install_error_handlers
+from crm_server.limits import RequestLimits, read_json
 from crm_server.openapi_docs import ERRORS, FEED_ERRORS
 from crm_server.records_api import add_record_routes
 from crm_server.scope import load_caller
 from crm_server.store import Store
 from crm_tui.protocol import (
     DEFAULT_PAGE,
-    MAX_BODY_BYTES,
     MAX_PAGE,
     PROTOCOL_VERSION,
     BatchRequest,
@@ -31,6 +33,8 @@ from crm_tui.protocol import (
     Me,
 )
 
+# The body is read by hand (see batch below), so its schema is documented by hand.
+BATCH_SCHEMA = BatchRequest.model_json_schema()
 DEFAULT_RATE = 100.0  # requests per second per token, on average
 MAX_CURSOR = 8192
 
@@ -49,13 +53,13 @@ def create_app(
     *,
     rate_limit: float | None = DEFAULT_RATE,
     burst: float | None = None,
-    test_hooks: bool = False,
+    write_through: WriteThrough | None = None,
 ) -> FastAPI:
     """The crm-server ASGI app over ``store``.
 
     ``rate_limit`` is requests per second per token (bursts of ``burst``, default twice the
-    rate); None or 0 switches the limit off. ``test_hooks`` adds the fault-injection routes of
-    :mod:`crm_server.testhooks`; never enable it in production.
+    rate); None or 0 switches the limit off. ``write_through`` makes the server a gateway:
+    batch writes go to the upstream CRM first (crm_server/gateway/).
     """
     app = FastAPI(
         title="crm-server",
@@ -66,13 +70,10 @@ def create_app(
         redoc_url=None,
     )
     app.state.store = store
+    app.state.write_through = write_through
     app.state.limiter = RateLimiter(rate_limit, burst) if rate_limit else None
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
-    if test_hooks:
-        from crm_server.testhooks import FaultInjector
-
-        app.add_middleware(FaultInjector)  # added last: outermost, so faults pre-empt everything
+    app.add_middleware(RequestLimits)
 
     router = APIRouter()
 
@@ -127,10 +128,16 @@ def create_app(
         responses=ERRORS,
         tags=["sync"],
         summary="Apply up to 1000 ops, one result each",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": BATCH_SCHEMA}}}},
     )
-    def batch(request: Request, body: BatchRequest = Body(...), user_id: str = Depends(authenticate)) -> Response:
+    async def batch(request: Request, user_id: str = Depends(authenticate)) -> Response:
         """Apply the ops in order, each on its own; one result per op, in the same order."""
-        return _json({"results": apply_batch(request.app.state.store, user_id, body.ops)})
+        # The body is read only now, after the token was checked: a stranger's upload is
+        # answered 401 without being read. It is checked whole before the database is touched.
+        ops = batch_ops(await read_json(request))
+        results = await run_in_threadpool(
+            apply_batch, request.app.state.store, user_id, ops, write_through=request.app.state.write_through)
+        return _json({"results": results})
 
     add_record_routes(router)
     app.include_router(router)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError as ShapeError
 
-from crm_server.errors import Unauthorized
+from crm_server.errors import InvalidBody, Unauthorized
 from crm_server.scope import SYSTEM, Caller, load_caller
 from crm_server.store import Store, StoredOpResult, StoredRecord, WriteTx
 from crm_tui.domain import (
@@ -27,7 +27,7 @@ from crm_tui.domain import (
     utcnow,
     validate_fields,
 )
-from crm_tui.protocol import Op
+from crm_tui.protocol import BatchRequest, Op
 
 TERRITORY = ENTITIES["territory"]
 
@@ -40,18 +40,71 @@ class OpRejected(Exception):
         self.code, self.message, self.fields = code, message, dict(fields or {})
 
 
-def apply_batch(store: Store, user_id: str, ops: Sequence[Any], *, now: dt.datetime | None = None) -> list[dict]:
+class WriteThrough(Protocol):
+    """Where the records really live, when this server is a gateway (crm_server/gateway/).
+
+    Called around each op; raising OpRejected rejects the op, any other error stops the batch.
+    """
+
+    def before_op(self, raw: Any) -> None:
+        """Before the op's transaction (a gateway commits its op ledger entry here)."""
+
+    def check_and_refresh(self, tx: WriteTx, op: Op, ent: Entity) -> None:
+        """In the op's transaction, before the merge logic: bring the stored record up to date."""
+
+    def created(self, tx: WriteTx, ent: Entity, op_id: str, record: dict[str, Any]) -> None:
+        """After the local insert of a create, in its savepoint."""
+
+    def updated(self, tx: WriteTx, ent: Entity, record_id: str, changes: dict[str, Any]) -> None:
+        """After the local update (only when fields changed), in its savepoint."""
+
+    def deleting(self, tx: WriteTx, ent: Entity, record_id: str) -> None:
+        """Before the local delete, in its savepoint."""
+
+
+def batch_ops(doc: Any) -> list[dict[str, Any]]:
+    """The ops of a ``POST /v1/batch`` body (already parsed and within crm_server.limits).
+
+    Raises InvalidBody (422) naming what is wrong where when the body is not ``{"ops": [...]}``
+    with up to MAX_BATCH_OPS objects; what is inside each op is judged later, op by op.
+    """
+    try:
+        return BatchRequest.model_validate(doc).ops
+    except ShapeError as exc:
+        raise InvalidBody("the request body is not of the right shape", fields=_shape_fields(exc, "body")) from None
+
+
+def apply_batch(store: Store, user_id: str, ops: Sequence[Any], *, now: dt.datetime | None = None,
+                write_through: WriteThrough | None = None) -> list[dict]:
     """Apply ``ops`` in order for ``user_id`` and return one result dict per op (OpResult shape).
 
     A bad op never fails the batch. Raises Unauthorized if the user no longer exists or is
     inactive, and StoreError/StoreBusy if the database itself fails (then nothing was applied).
+    With ``write_through`` each op runs in its own transaction (so the write lock is never held
+    across more than one op's upstream calls); an error it raises stops the batch after the ops
+    already applied, whose results are stored, so a re-sent batch replays them.
     """
-    with store.write() as tx:
-        caller = load_caller(tx, user_id)
-        if caller is None:
-            raise Unauthorized("this token's user no longer exists or is inactive")
-        run = _BatchRun(tx, caller, now or utcnow())
-        return [run.apply(raw) for raw in ops]
+    if write_through is None:
+        with store.write() as tx:
+            run = _BatchRun(tx, _caller(tx, user_id), now or utcnow())
+            return [run.apply(raw) for raw in ops]
+    results: list[dict] = []
+    run = None
+    for raw in ops:
+        write_through.before_op(raw)
+        with store.write() as tx:
+            if run is None:
+                run = _BatchRun(tx, _caller(tx, user_id), now or utcnow(), write_through)
+            run.tx = tx
+            results.append(run.apply(raw))
+    return results
+
+
+def _caller(tx: WriteTx, user_id: str) -> Caller:
+    caller = load_caller(tx, user_id)
+    if caller is None:
+        raise Unauthorized("this token's user no longer exists or is inactive")
+    return caller
 
 
 def _result(op_id: str | None, status: str, **kw: Any) -> dict[str, Any]:
@@ -73,10 +126,10 @@ def _rejected(op_id: str | None, code: str, message: str, fields: Mapping[str, s
     return _result(op_id, "rejected", error={"code": code, "message": message, "fields": dict(fields or {})})
 
 
-def _shape_fields(exc: ShapeError) -> dict[str, str]:
+def _shape_fields(exc: ShapeError, whole: str = "op") -> dict[str, str]:
     fields: dict[str, str] = {}
     for err in exc.errors(include_url=False, include_input=False):
-        key = ".".join(str(p) for p in err.get("loc", ())) or "op"
+        key = ".".join(str(p) for p in err.get("loc", ())) or whole
         fields.setdefault(key[:100], str(err.get("msg", "is invalid")))
     return fields
 
@@ -96,8 +149,8 @@ def _has_lone_surrogates(value: Any) -> bool:
 
 
 class _BatchRun:
-    def __init__(self, tx: WriteTx, caller: Caller, now: dt.datetime):
-        self.tx, self.caller, self.now = tx, caller, now
+    def __init__(self, tx: WriteTx, caller: Caller, now: dt.datetime, through: WriteThrough | None = None):
+        self.tx, self.caller, self.now, self.through = tx, caller, now, through
         self.stamp = format_datetime(now)
         # (entity, id, field) -> the version this batch gave the field. A client's ops on one
         # record are sequential on its side, so its own earlier op is not a server-side change.
@@ -123,6 +176,12 @@ class _BatchRun:
         if ent.admin_only and not self.caller.is_admin:
             return _rejected(op.op_id, "forbidden", f"only admins may change {ent.table}")
         handler = {"create": self._create, "update": self._update, "delete": self._delete}[op.op]
+        try:
+            if self.through is not None:
+                # Outside the op's savepoint: a refreshed record stays refreshed if the op is rejected.
+                self.through.check_and_refresh(self.tx, op, ent)
+        except OpRejected as exc:
+            return _rejected(op.op_id, exc.code, exc.message, exc.fields)
         try:
             with self.tx.savepoint():
                 result = handler(op, ent)
@@ -212,6 +271,8 @@ class _BatchRun:
         elif ent.name == "activity":
             record["author_id"] = None if self.caller is SYSTEM else self.caller.id
         self.tx.insert(ent, record)
+        if self.through is not None:
+            self.through.created(self.tx, ent, op.op_id, record)
         return self._written("applied", op, ent, [])
 
     def _update(self, op: Op, ent: Entity) -> dict[str, Any]:
@@ -238,6 +299,8 @@ class _BatchRun:
             if "updated_at" in ent.by_name:
                 changes["updated_at"] = self.stamp
             version = self.tx.update(ent, op.id, changes)
+            if self.through is not None:
+                self.through.updated(self.tx, ent, op.id, changes)
             for name in changes:
                 self.touched[(ent.name, op.id, name)] = version
         status = "conflict" if conflicts else ("merged" if current.version > op.base_version else "applied")
@@ -261,6 +324,8 @@ class _BatchRun:
             return self._written("conflict", op, ent, conflicts)
         if ent.name == "territory" and self.tx.has_customers_in(op.id):
             raise ValidationError({"id": "this territory still has customers; move them to another territory first"})
+        if self.through is not None:
+            self.through.deleting(self.tx, ent, op.id)
         version = self.tx.delete(ent, op.id)
         return _result(op.op_id, "applied", version=version)
 

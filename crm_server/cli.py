@@ -6,7 +6,6 @@ zero configuration when missing. Errors print one line on stderr and exit non-ze
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import click
 
 from crm_server.accounts import AccountError, add_user, find_user, issue_token, set_territories
 from crm_server.seed import SeedError, seed_database
+from crm_server.serving import ServeError
 from crm_server.store import Store, StoreError, open_store
 from crm_tui.domain import ENTITIES, ROLES, parse_datetime
 
@@ -36,7 +36,7 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (AccountError, SeedError, StoreError, ValueError) as exc:
+        except (AccountError, SeedError, ServeError, StoreError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
 
     return wrapper
@@ -46,7 +46,25 @@ def _open(db_path: str) -> Store:
     return open_store(db_path)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineUsage(click.Group):
+    """Usage errors as one line ("Error: ..."), like every other error of crm-server."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.ctx = None  # without a context click prints no usage block and no hint
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.ctx = None
+            raise
+
+
+@click.group(cls=_OneLineUsage, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """The reference crm-tui server."""
 
@@ -56,33 +74,76 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port")
 @click.option("--rate-limit", default=100.0, show_default=True, type=click.FloatRange(0), help="requests/s per token; 0 = off")
-@click.option("--test-hooks", is_flag=True, help="enable fault injection at /_test/fault (tests only)")
+@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), help="serve HTTPS with this PEM certificate (chain)")
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), help="its private key (if not in the certificate file)")
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 600),
+              help="seconds a client has to send the request line and headers (and the TLS handshake)")
+@click.option("--body-timeout", default=60.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="seconds a client has to send a request body, after its headers")
+@click.option("--send-timeout", default=60.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="seconds in which a client must take in 64 KiB of a pending answer, else it is dropped")
+@click.option("--max-connections", type=click.IntRange(1), help="open connections in all [default: 1000, or fewer if the open-files limit is lower]")
+@click.option("--max-connections-per-client", default=64, show_default=True, type=click.IntRange(0),
+              help="open connections per client address (IPv6: per /64); 0 = no cap (behind a proxy)")
 @click.option("--log-level", default="warning", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--access-log", is_flag=True, help="log every request")
+@click.option("--upstream", type=click.Choice(["bottlecrm"]), help="be a sync gateway in front of this CRM (the db is its mirror)")
+@click.option("--upstream-url", help="the upstream CRM's base URL, e.g. https://crm.example.com")
+@click.option("--upstream-token-file", type=click.Path(dir_okay=False),
+              help="file holding the upstream API token (default: $CRM_SERVER_UPSTREAM_TOKEN)")
+@click.option("--territory", default="bottlecrm", show_default=True, help="the territory mirrored customers are put in")
+@click.option("--poll-interval", default=5.0, show_default=True, type=click.FloatRange(0.05),
+              help="seconds between quick refreshes from the upstream's audit log")
+@click.option("--scan-interval", default=300.0, show_default=True, type=click.FloatRange(1),
+              help="seconds between full scans of the upstream")
 @_friendly
-def serve(db_path: str, host: str, port: int, rate_limit: float, test_hooks: bool, log_level: str, access_log: bool) -> None:
-    """Serve the HTTP API; prints "listening on http://HOST:PORT" once ready."""
-    import uvicorn
-
+def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: str | None, ssl_keyfile: str | None,
+          header_timeout: float, body_timeout: float, send_timeout: float, max_connections: int | None, max_connections_per_client: int,
+          log_level: str, access_log: bool, upstream: str | None, upstream_url: str | None, upstream_token_file: str | None,
+          territory: str, poll_interval: float, scan_interval: float) -> None:
+    """Serve the HTTP API; prints "listening on http(s)://HOST:PORT" once ready."""
     from crm_server.app import create_app
+    from crm_server.connections import ConnectionLimits
+    from crm_server.gateway.service import GatewayError, open_gateway, read_token
+    from crm_server.serving import ServeOptions, default_max_connections
+    from crm_server.serving import serve as run_server
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if (upstream is None) != (upstream_url is None):
+        raise click.UsageError("--upstream and --upstream-url go together")
+    limits = ConnectionLimits(
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        send_timeout=send_timeout,
+        max_connections=max_connections or default_max_connections(),
+        max_per_client=max_connections_per_client,
+    )
+    options = ServeOptions(host=host, port=port, certfile=ssl_certfile, keyfile=ssl_keyfile, limits=limits,
+                           log_level=log_level, access_log=access_log)
     store = _open(db_path)
-    app = create_app(store, rate_limit=rate_limit or None, test_hooks=test_hooks)
-
-    class Server(uvicorn.Server):
-        async def startup(self, sockets: Any = None) -> None:
-            await super().startup(sockets)
-            if self.started:
-                bound = self.servers[0].sockets[0].getsockname()
-                click.echo(f"listening on http://{host}:{bound[1]}", err=False)
-                sys.stdout.flush()
-
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="off")
+    gateway = None
+    if upstream is not None:
+        try:
+            gateway = open_gateway(store, upstream, upstream_url, read_token(upstream_token_file), territory=territory,
+                                   poll_interval=poll_interval, scan_interval=scan_interval)
+            gateway.start()
+        except GatewayError as exc:
+            if gateway is not None:
+                gateway.stop()
+            store.close()
+            raise click.ClickException(str(exc)) from exc
     try:
-        asyncio.run(Server(config).serve())
+        app = create_app(store, rate_limit=rate_limit or None, write_through=gateway.write_through if gateway else None)
+        run_server(app, options, _announce)
     finally:
+        if gateway is not None:
+            gateway.stop()
         store.close()
+
+
+def _announce(url: str) -> None:
+    click.echo(f"listening on {url}")
+    sys.stdout.flush()
 
 
 @main.command()

@@ -64,6 +64,12 @@ class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
 
 
+class InvalidBody(ApiError):
+    """The body is not JSON of the right shape, or is over one of the input limits."""
+
+    status, code = 422, "invalid_body"
+
+
 class RateLimited(ApiError):
     status, code = 429, "rate_limited"
 

@@ -1,27 +1,21 @@
-"""The edge where every failure becomes ``{"error": {"code", "message", "fields"}}``.
-
-Also the request-body cap (413), checked against Content-Length and against what actually
-arrives, because a chunked body has no Content-Length.
-"""
+"""The edge where every failure becomes ``{"error": {"code", "message", "fields"}}``."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_server.errors import ApiError, error_body
 from crm_server.store import StoreBusy, StoreError
 
 log = logging.getLogger("crm_server")
 
-DRAIN_LIMIT = 64 * 1024 * 1024
 _CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
@@ -83,6 +77,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def busy(_: Request, exc: StoreBusy) -> Response:
         return json_error(503, "busy", "the database is busy; retry shortly", headers={"Retry-After": "1"})
 
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client left (or the server's body timeout cut it off) before its body arrived:
+        # nothing was done, and nobody is listening for this answer.
+        log.debug("client left during %s %s", request.method, request.url.path)
+        return json_error(400, "client_disconnected", "the connection closed before the request body arrived")
+
     async def bug(request: Request, exc: Exception) -> Response:
         # Only real bugs reach this: everything a client can send is answered with a 4xx above.
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -90,72 +91,3 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(StoreError, bug)
     app.add_exception_handler(Exception, bug)
-
-
-class BodyLimitMiddleware:
-    """Answer 413 to a request body over ``max_bytes``, declared or streamed."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _header(scope, b"content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                await _send(send, json_error(400, "bad_request", "Content-Length is not a number"), scope, receive)
-                return
-            if int(declared) > self.max_bytes:
-                await _drain(receive, DRAIN_LIMIT)
-                await _send(send, self._too_large(), scope, receive)
-                return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    if message.get("more_body"):
-                        await _drain(receive, DRAIN_LIMIT)
-                    # FastAPI re-raises an HTTPException raised while reading the body, so this
-                    # reaches the handler above and becomes a 413 in the usual shape.
-                    raise StarletteHTTPException(413, self._message())
-            return message
-
-        await self.app(scope, counted, send)
-
-    def _message(self) -> str:
-        return f"the request body is larger than {self.max_bytes // (1024 * 1024)} MiB; send fewer ops per batch"
-
-    def _too_large(self) -> Response:
-        return json_error(413, "payload_too_large", self._message())
-
-
-async def _drain(receive: Receive, limit: int) -> None:
-    """Read and drop the rest of a refused body, so the client gets to read our 413 instead of
-    a reset connection while it is still writing. Past ``limit`` bytes we stop and let the
-    connection close."""
-    dropped = 0
-    while dropped <= limit:
-        message = await receive()
-        if message["type"] != "http.request":
-            return
-        dropped += len(message.get("body", b""))
-        if not message.get("more_body"):
-            return
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1").strip()
-    return None
-
-
-async def _send(send: Send, response: Response, scope: Scope, receive: Receive) -> Any:
-    await response(scope, receive, send)

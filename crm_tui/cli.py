@@ -108,7 +108,7 @@ def app_command(obj: Context) -> None:
 def login(obj: Context, server: str, token_stdin: bool) -> None:
     """Store the server and API token for this replica (token from CRM_TUI_TOKEN, stdin or a prompt)."""
     from sync.client import CrmClient
-    from sync.errors import AuthError, ServerUnavailable, SyncError
+    from sync.errors import AuthError, CertificateRefused, ServerUnavailable, SyncError
 
     if token_stdin:
         token = sys.stdin.readline().strip()
@@ -125,7 +125,7 @@ def login(obj: Context, server: str, token_stdin: bool) -> None:
     try:
         with CrmClient(server, token, obj.settings.sync.model_copy(update={"max_retries": 1})) as client:
             me = client.me()
-    except AuthError as exc:
+    except (AuthError, CertificateRefused) as exc:  # the server, or its certificate, refused
         fail(f"login failed: {exc}", EXIT_NOT_CONFIGURED)
     except ServerUnavailable as exc:
         fail(f"login failed: the server cannot be reached: {exc}", EXIT_OFFLINE)

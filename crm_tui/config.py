@@ -6,11 +6,12 @@ seam tests use). Nothing is read at import time: call ``load_settings()``.
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -43,6 +44,23 @@ class SyncSettings(BaseModel):
     max_feed_pages: int = Field(2000, ge=1, le=1_000_000, description="change-feed pages per run")
     lock_wait: float = Field(600.0, ge=0, le=86400,
                              description="how long a sync waits for another process's sync to finish")
+    ca_bundle: Path | None = Field(
+        None, description="PEM file of the CA certificates to trust for the server instead of the public ones"
+    )
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _loads_as_ca_certificates(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        try:
+            ssl.create_default_context(cafile=str(value))
+        except FileNotFoundError:
+            raise ValueError(f"{value}: no such file") from None
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"{value} is not a PEM file of CA certificates ({exc})") from None
+        return value
 
 
 class Settings(BaseSettings):

@@ -32,8 +32,10 @@ from crm_tui import __version__, logs
 from crm_tui.config import SyncSettings
 from crm_tui.protocol import API_PREFIX, MAX_LIST
 from crm_tui.syncstate import human_seconds
+from sync import tls
 from sync.errors import (
     AuthError,
+    CertificateRefused,
     DeadlineExceeded,
     ProtocolError,
     Redirected,
@@ -95,7 +97,8 @@ class CrmClient:
     """A session with one server for one token. Not thread-safe: one request at a time.
 
     ``stop`` (an Event) cuts retry waits short: a stopped client raises Stopped instead of
-    waiting. ``verify`` is handed to the TLS layer (sync/transport.py)."""
+    waiting. ``verify`` overrides what the settings trust (sync/tls.py: the public CAs, or the
+    ``ca_bundle`` of the config)."""
 
     def __init__(
         self,
@@ -105,7 +108,7 @@ class CrmClient:
         *,
         sleep: Callable[[float], None] | None = None,
         stop: threading.Event | None = None,
-        verify: Any = True,
+        verify: Any = None,
     ):
         self.settings = settings or SyncSettings()
         self.base_url = base_url.rstrip("/")
@@ -119,7 +122,8 @@ class CrmClient:
             self.base_url,
             headers={"Authorization": f"Bearer {token}", "User-Agent": f"crm-tui/{__version__}",
                      "Accept": "application/json"},
-            connect_timeout=s.connect_timeout, read_timeout=s.read_timeout, verify=verify,
+            connect_timeout=s.connect_timeout, read_timeout=s.read_timeout,
+            verify=tls.verify_for(s) if verify is None else verify,
         )
 
     def close(self) -> None:
@@ -263,6 +267,9 @@ class CrmClient:
                 else:
                     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             except httpx.RequestError as exc:  # refused, reset, truncated, undecodable ...
+                refused = tls.refusal(exc, self.base_url)
+                if refused is not None:  # a certificate we must not trust: no retry can change that
+                    raise CertificateRefused(refused) from None
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 status = answer.status

@@ -39,6 +39,10 @@ class DeadlineExceeded(ServerUnavailable):
                    f"it resumes where it stopped{detail}")
 
 
+class CertificateRefused(SyncError):
+    """The server's TLS certificate is untrusted, expired or for another host; retrying cannot help."""
+
+
 class ProtocolError(SyncError):
     """The server answered something that is not the protocol (HTML, truncated, wrong types)."""
 

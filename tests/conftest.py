@@ -9,7 +9,7 @@ from support.server import ServerProcess
 
 @pytest.fixture
 def server(tmp_path):
-    """A fresh crm-server (20 seeded customers, default users ada/alex/sam/rita, test hooks on)."""
+    """A fresh crm-server (20 seeded customers, default users ada/alex/sam/rita)."""
     with ServerProcess(tmp_path / "crm.db") as srv:
         yield srv
 

@@ -21,6 +21,7 @@ from crm_server.store.base import (
     StoreError,
     WriteTx,
 )
+from crm_server.store.gateway_state import LedgerEntry, UpstreamLink
 
 
 def open_store(path: str | Path) -> Store:
@@ -35,12 +36,14 @@ __all__ = [
     "ChangeRow",
     "CompactResult",
     "FeedMeta",
+    "LedgerEntry",
     "ReadTx",
     "Store",
     "StoreBusy",
     "StoreError",
     "StoredOpResult",
     "StoredRecord",
+    "UpstreamLink",
     "WriteTx",
     "open_store",
 ]

@@ -22,6 +22,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from crm_server.store.gateway_state import GatewayReads, GatewayWrites
 from crm_tui.domain import Entity
 
 
@@ -78,8 +79,8 @@ class StoreBusy(StoreError):
     """Another writer held the database for too long; the request may be retried."""
 
 
-class ReadTx(ABC):
-    """Reads inside one consistent snapshot."""
+class ReadTx(GatewayReads, ABC):
+    """Reads inside one consistent snapshot (and the gateway's reads: store/gateway_state.py)."""
 
     @abstractmethod
     def meta(self) -> FeedMeta:
@@ -155,7 +156,7 @@ class ReadTx(ABC):
         """True when at least one customer belongs to ``territory``."""
 
 
-class WriteTx(ReadTx):
+class WriteTx(GatewayWrites, ReadTx):
     """A write transaction holding the commit-sequence lock until it ends."""
 
     @abstractmethod
@@ -266,3 +267,4 @@ def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,11 +19,15 @@ from typing import Any
 
 from crm_server.store.base import BulkLoader, CompactResult, Store, StoreBusy, StoreError, iter_chunks
 from crm_server.store.codec import codec_for
+from crm_server.store.gateway_sqlite import GATEWAY_DDL
 from crm_server.store.schema import SCHEMA_VERSION, all_ddl, entity_indexes, q
 from crm_server.store.sqlite_tx import SQLiteReadTx, SQLiteWriteTx
 from crm_tui.domain import ENTITIES, Entity
 
 BUSY_TIMEOUT_MS = 10_000
+# Connections open at most. Each keeps its own page cache (cache_size below), so the pool is what
+# bounds the server's memory: one connection per request thread grew it to a gigabyte.
+POOL_SIZE = 8
 COUNTERS = ("ticket", "order")
 
 
@@ -37,7 +42,8 @@ class SQLiteStore(Store):
         self.path = str(path)
         self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._all: list[sqlite3.Connection] = []
-        conn = self._connect()
+        self._slots = threading.BoundedSemaphore(POOL_SIZE)
+        conn = self._acquire()
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             self._initialise(conn)
@@ -65,20 +71,36 @@ class SQLiteStore(Store):
         return conn
 
     def _acquire(self) -> sqlite3.Connection:
+        # A slot first: at most POOL_SIZE connections exist, the others wait (never nest them).
+        if not self._slots.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+            raise StoreBusy(f"all {POOL_SIZE} database connections stayed busy")
         try:
             return self._pool.get_nowait()
         except queue.Empty:
+            pass
+        try:
             return self._connect()
+        except BaseException:
+            self._slots.release()
+            raise
 
     def _release(self, conn: sqlite3.Connection) -> None:
-        if conn.in_transaction:  # never hand out a connection in the middle of something
-            conn.execute("ROLLBACK")
-        self._pool.put(conn)
+        try:
+            if conn.in_transaction:  # never hand out a connection in the middle of something
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            self._all.remove(conn)  # unusable: closed, and its slot goes to a fresh one
+            conn.close()
+            raise
+        else:
+            self._pool.put(conn)
+        finally:
+            self._slots.release()
 
     def _initialise(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in all_ddl():
+            for stmt in [*all_ddl(), *GATEWAY_DDL]:
                 conn.execute(stmt)
             # Databases made before commits had a nonce: add the column (old rows stay NULL, and
             # cursors from before carry no fingerprint, so they keep working).

@@ -15,6 +15,7 @@ import orjson
 
 from crm_server.store.base import ChangeRow, FeedMeta, ReadTx, StoredOpResult, StoredRecord, WriteTx
 from crm_server.store.codec import codec_for
+from crm_server.store.gateway_sqlite import SQLiteGatewayReads, SQLiteGatewayWrites
 from crm_server.store.schema import is_scoped, json_row_expr, q, select_columns
 from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, Entity
 
@@ -24,7 +25,7 @@ _JSON = {e.name: json_row_expr(e) for e in ENTITIES.values()}
 _COLS = {e.name: select_columns(e) for e in ENTITIES.values()}
 
 
-class SQLiteReadTx(ReadTx):
+class SQLiteReadTx(SQLiteGatewayReads, ReadTx):
     """ReadTx over one SQLite connection in a deferred (snapshot) transaction.
 
     Each method keeps the contract written on :class:`ReadTx`.
@@ -161,7 +162,7 @@ class SQLiteReadTx(ReadTx):
         return self._one("SELECT 1 FROM customers WHERE territory = ? LIMIT 1", (territory,)) is not None
 
 
-class SQLiteWriteTx(SQLiteReadTx, WriteTx):
+class SQLiteWriteTx(SQLiteGatewayWrites, SQLiteReadTx, WriteTx):
     """Runs inside BEGIN IMMEDIATE: the database write lock is the commit-sequence lock.
 
     Each method keeps the contract written on :class:`WriteTx`.

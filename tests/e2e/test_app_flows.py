@@ -24,7 +24,18 @@ def anyio_backend():
     return "asyncio"
 
 
+async def started(app: CrmApp, pilot) -> None:
+    """Wait for the sync the app runs on its own when it starts: a test's changes then meet only
+    the syncs the test asks for (else the start-up run may or may not carry them)."""
+    for _ in range(400):
+        if app.sync_state != "syncing":
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the app's start-up sync never finished")
+
+
 async def sync_now(app: CrmApp, pilot) -> None:
+    await started(app, pilot)
     app.last_report = None
     await pilot.press("f5")
     for _ in range(400):
@@ -40,6 +51,7 @@ async def test_search_open_edit_then_synced_to_the_server(server, tmp_path):
     target = server.get_record("customers", "cus-0000003")
     app = open_app(client)
     async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
         await pilot.press(*target["name"][:12].lower())
         await pilot.pause(0.3)
         results = app.screen.query_one("#search-results")
@@ -70,6 +82,7 @@ async def test_ticket_triage_and_a_deal_move_reach_the_server(server, tmp_path):
     assert client.sync().ok
     app = open_app(client)
     async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
         await pilot.press("escape", "escape", "2", "v", "v")  # the queue: mine -> team -> all
         await pilot.pause()
         screen = app.screen
@@ -97,6 +110,7 @@ async def test_a_conflict_is_shown_and_resolved_with_mine(server, tmp_path):
     cid = "cus-0000004"
     app = open_app(client)
     async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
         app.replica.writes.update("customer", cid, {"phone": "+47 22 000 111"})
         rec = server.get_record("customers", cid)
         [res] = server.batch([make_op("update", "customer", cid, {"phone": "+47 99 999 999"},
@@ -122,6 +136,7 @@ async def test_a_rejected_op_fixed_in_the_app_and_resent(server, tmp_path):
     assert client.sync().ok
     app = open_app(client)
     async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
         created = app.replica.writes.create("customer", {"name": "Fjord Fisheries", "territory": "nordics"})
         await sync_now(app, pilot)
         assert app.last_report.rejected == 1
@@ -146,6 +161,7 @@ async def test_the_app_works_offline_and_says_so(server, tmp_path):
     server.stop()
     app = open_app(client)
     async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
         await sync_now(app, pilot)
         assert app.sync_state == "offline"
         await pilot.press(*"a")

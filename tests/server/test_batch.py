@@ -8,6 +8,7 @@ import pytest
 
 from crm_tui.domain import parse_datetime
 from server.helpers import MiniReplica
+from support.faultproxy import FaultProxy, replace_body
 from support.server import ServerProcess, UserSpec, make_op
 
 
@@ -43,6 +44,18 @@ def test_a_batch_sent_twice_is_applied_once(srv):
     (u1,) = srv.batch([op], user="alex")
     (u2,) = srv.batch([op], user="alex")
     assert u2["replayed"] and u2["version"] == u1["version"] == srv.get_record("customers", "idem-1")["version"]
+
+
+def test_a_batch_applied_whose_answer_became_a_500_is_applied_once_when_sent_again(srv):
+    # A proxy between client and server lets the write through, then loses the answer.
+    op = make_op("create", "territory", "lost-answer-1", {"name": "Lost answer"})
+    with FaultProxy(srv.url) as proxy, srv.client("ada", base_url=proxy.url) as c:
+        proxy.add_rule(replace_body({"error": {"code": "internal", "message": "proxy failed"}}, status=500),
+                       method="POST", path="/v1/batch", times=1)
+        assert c.post("/v1/batch", json={"ops": [op]}).status_code == 500
+        assert srv.get_record("territories", "lost-answer-1") is not None, "the effect was committed"
+        (again,) = c.post("/v1/batch", json={"ops": [op]}).json()["results"]
+    assert again["status"] == "applied" and again["replayed"] is True
 
 
 def test_an_op_id_reused_for_another_record_or_by_another_user_is_rejected(srv):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
 
+import trustme
 from click.testing import CliRunner
 
 from crm_server.auth import token_hash
 from crm_server.cli import main
 from crm_server.store import open_store
 from crm_tui.domain import ENTITIES
+from support.certs import write_server_cert
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -88,3 +91,36 @@ def test_serve_reports_an_unusable_database(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: ")
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "crm_server.cli", "serve", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_serve_says_in_one_line_what_is_wrong_with_its_tls_files_or_its_port(tmp_path):
+    db = str(tmp_path / "serve.db")
+    code, _, err = _run("serve", "--db", db, "--port", "0", "--ssl-certfile", str(tmp_path / "missing.crt"))
+    assert code == 2 and "does not exist" in _one_error_line(err)
+    (tmp_path / "bad.crt").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    code, _, err = _run("serve", "--db", db, "--port", "0", "--ssl-certfile", str(tmp_path / "bad.crt"))
+    assert code == 1 and "cannot use the TLS certificate" in _one_error_line(err)
+    ca = trustme.CA()
+    files = write_server_cert(ca, tmp_path, "127.0.0.1")
+    other = write_server_cert(ca, tmp_path, "127.0.0.1", name="other")
+    code, _, err = _run("serve", "--db", db, "--port", "0", "--ssl-certfile", str(files.cert), "--ssl-keyfile", str(other.key))
+    assert code == 1 and "cannot use the TLS certificate and key" in _one_error_line(err)
+    code, _, err = _run("serve", "--db", db, "--port", "0", "--ssl-keyfile", str(files.key))
+    assert code == 1 and "needs --ssl-certfile" in _one_error_line(err)
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        done = _serve("--db", db, "--port", str(taken.getsockname()[1]))
+    assert done.returncode == 1 and "address already in use" in _one_error_line(done.stderr)

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
+from crm_server.limits import (
+    MAX_ARRAY_ITEMS,
+    MAX_KEY_CHARS,
+    MAX_OBJECT_KEYS,
+    MAX_QUERY_BYTES,
+    MAX_QUERY_PARAMS,
+    MAX_STRING_CHARS,
+)
 from support.server import ServerProcess, UserSpec, make_op
 
 
@@ -137,3 +147,55 @@ def test_the_rate_limit_answers_429_with_retry_after(server_factory):
         assert "retry" in err["message"]
         assert int(limited[0].headers["Retry-After"]) >= 1
         assert other.get("/v1/me").status_code == 200, "the limit is per token"
+
+
+def _create_territory(tid: str, **fields) -> dict:
+    return make_op("create", "territory", tid, {"name": "Limits", **fields})
+
+
+@pytest.mark.parametrize(
+    ("name", "op_fields", "where"),
+    [
+        # 400 levels of lists once took a recursion overflow and a 500 down with the connection.
+        ("deep-lists", {"name": json.loads("[" * 400 + "]" * 400)}, "ops.1.fields.name"),
+        ("deep-objects", {"name": {"a": {"b": {"c": {"d": {"e": 1}}}}}}, "ops.1.fields.name"),
+        ("many-fields", {f"f{i}": i for i in range(MAX_OBJECT_KEYS + 1)}, "ops.1.fields"),
+        ("long-array", {"tags": ["x"] * (MAX_ARRAY_ITEMS + 1)}, "ops.1.fields.tags"),
+        ("long-string", {"region": "x" * (MAX_STRING_CHARS + 1)}, "ops.1.fields.region"),
+        ("long-key", {"k" * (MAX_KEY_CHARS + 1): 1}, "ops.1.fields"),
+    ],
+)
+def test_a_batch_body_over_any_limit_gets_422_and_nothing_is_applied(srv, name, op_fields, where):
+    first = _create_territory(f"limit-{name}")
+    with srv.client("ada") as c:
+        err = _error(c.post("/v1/batch", json={"ops": [first, _create_territory(f"limit-{name}-2", **op_fields)]}),
+                     422, "invalid_body")
+    (key,) = err["fields"]
+    assert key.startswith(where), err
+    assert srv.get_record("territories", first["id"]) is None, "the valid op before it was not applied either"
+
+
+def test_a_batch_body_at_the_limits_is_judged_op_by_op(srv):
+    at_limits = {"region": "x" * MAX_STRING_CHARS, **{f"f{i}": i for i in range(MAX_OBJECT_KEYS - 2)}}
+    ok, long = _create_territory("limits-ok"), _create_territory("limits-long", **at_limits)
+    with srv.client("ada") as c:
+        response = c.post("/v1/batch", json={"ops": [ok, long]})
+    assert response.status_code == 200, response.text
+    assert [r["status"] for r in response.json()["results"]] == ["applied", "rejected"]
+
+
+def test_a_body_that_is_not_json_gets_422(srv):
+    with srv.client("ada") as c:
+        err = _error(c.post("/v1/batch", content=b'{"ops": []}', headers={"Content-Type": "text/plain"}), 422,
+                     "invalid_body")
+        assert "Content-Type" in err["fields"]["body"]
+        assert c.post("/v1/batch", content=b'{"ops": []}').status_code == 200, "no Content-Type at all is taken as JSON"
+
+
+@pytest.mark.parametrize("path", ["/health", "/v1/me", "/v1/changes", "/v1/customers", "/v1/customers/cus-0000001"])
+def test_query_strings_over_the_limits_get_400(srv, path):
+    with srv.client("ada") as c:
+        err = _error(c.get(path, params={"cursor": "x" * (MAX_QUERY_BYTES + 1)}), 400, "invalid_query")
+        assert "longer than" in err["message"]
+        err = _error(c.get(path, params=[(f"p{i}", "1") for i in range(MAX_QUERY_PARAMS + 1)]), 400, "invalid_query")
+        assert "parameters" in err["message"]

@@ -14,7 +14,7 @@ EXCLUDED = "positive_data_acceptance"
 
 
 def test_schemathesis_finds_no_server_errors(server_factory, tmp_path):
-    srv = server_factory(seed_customers=15, users=[UserSpec("ada", "admin")], test_hooks=False)
+    srv = server_factory(seed_customers=15, users=[UserSpec("ada", "admin")])
     cmd = [
         sys.executable, "-m", "schemathesis.cli", "run", srv.url + "/openapi.json",
         "--header", f"Authorization: Bearer {srv.tokens['ada']}",

@@ -5,7 +5,7 @@ dir, seeded (deterministically, with a fixed "now") and given users before it st
 
 Fixtures (tests/conftest.py)::
 
-    def test_something(server):          # function-scoped: fresh db, 20 customers, test hooks on
+    def test_something(server):          # function-scoped: fresh db, 20 customers
         with server.client("sam") as c:  # httpx.Client, base_url set, sam's bearer token
             me = c.get("/v1/me").json()
 
@@ -24,11 +24,15 @@ Default users (``users=None``), keyed by name in ``server.tokens``::
 The seed always creates the 20 territories (``ServerProcess.TERRITORIES``: "dach", "france",
 "uk-ireland", "us-east", ...) and a staff directory; customer ids are "cus-0000001", ...
 
+Options beyond the seed: ``serve_args`` (more ``crm-server serve`` flags, e.g. ``("--header-timeout",
+"1")`` or ``--ssl-certfile``: see support/certs.py for HTTPS), ``verify`` (what this harness's own
+httpx clients trust, for HTTPS), ``open_files`` (the server's RLIMIT_NOFILE).
+
 Handy methods: ``server.batch(ops, user=...)`` (POST /v1/batch, returns the results),
 ``make_op(...)`` (an op with a fresh op id), ``server.get_record("customers", id)`` (as admin),
 ``server.add_user(...)``, ``server.grant(name, territory)`` / ``server.revoke(...)`` (territory
-changes go through the store, so the feed backfills / exits), ``server.fault(path=..., status=...)``
-(the ``/_test/fault`` hook: see crm_server/testhooks.py), ``server.restart()``, ``server.stop()``.
+changes go through the store, so the feed backfills / exits), ``server.restart()``, ``server.stop()``.
+Network faults come from a real misbehaving proxy in front of it: tests/support/faultproxy.py.
 Use it directly as a context manager too: ``with ServerProcess(tmp_path / "crm.db") as srv: ...``.
 The server's stderr goes to ``<db>.server.log`` (``server.log_text()``) for when a test fails.
 """
@@ -38,6 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -93,12 +98,15 @@ class ServerProcess:
     seed: int = 1
     users: list[UserSpec] | tuple[UserSpec, ...] | None = None
     rate_limit: float | None = None  # None: no limit
-    test_hooks: bool = True
+    serve_args: tuple[str, ...] = ()  # more `crm-server serve` options, e.g. ("--header-timeout", "1")
+    open_files: int | None = None  # the server process's RLIMIT_NOFILE (None: inherited)
+    verify: Any = True  # for https: the CA file (or ssl.SSLContext) that trusts the server's certificate
     now: dt.datetime = FIXED_NOW
     tokens: dict[str, str] = field(default_factory=dict)
     user_ids: dict[str, str] = field(default_factory=dict)
     url: str = ""
     proc: subprocess.Popen | None = None
+    start_timeout: float = START_TIMEOUT
 
     TERRITORIES = (
         "uk-ireland", "dach", "benelux", "france", "iberia", "italy", "nordics", "cee", "middle-east", "africa",
@@ -118,7 +126,6 @@ class ServerProcess:
 
     def prepare(self) -> None:
         """Seed the database and create the users (in this process, before the server starts)."""
-        from crm_server.accounts import add_user
         from crm_server.seed import seed_database
         from crm_server.store import open_store
 
@@ -126,27 +133,34 @@ class ServerProcess:
         store = open_store(self.db_path)
         try:
             seed_database(store, customers=self.seed_customers, seed=self.seed, now=self.now)
-            for spec in DEFAULT_USERS if self.users is None else self.users:
-                record, token = add_user(store, spec.name, role=spec.role, territories=spec.territories, team=spec.team)
-                self.tokens[spec.name] = token
-                self.user_ids[spec.name] = record["id"]
+            self.add_users(store, DEFAULT_USERS)
         finally:
             store.close()
+
+    def add_users(self, store: Any, default: tuple[UserSpec, ...]) -> None:
+        """Create ``self.users`` (or ``default``) in ``store``, remembering their tokens and ids."""
+        from crm_server.accounts import add_user
+
+        for spec in default if self.users is None else self.users:
+            record, token = add_user(store, spec.name, role=spec.role, territories=spec.territories, team=spec.team)
+            self.tokens[spec.name] = token
+            self.user_ids[spec.name] = record["id"]
 
     def start(self) -> None:
         """Start the server and wait until /health answers. Raises RuntimeError with its log."""
         self.log_path = Path(self.db_path).with_suffix(".server.log")
-        cmd = [sys.executable, "-m", "crm_server.cli", "serve", "--db", str(self.db_path), "--port", "0",
-               "--rate-limit", str(self.rate_limit or 0)]
-        if self.test_hooks:
-            cmd.append("--test-hooks")
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it until stop()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, cwd=Path(__file__).resolve().parents[2])
+        limit = self.open_files
+        self.proc = subprocess.Popen(
+            self.command(), stdout=subprocess.PIPE, stderr=log, env=self.environment(),
+            cwd=Path(__file__).resolve().parents[2],
+            preexec_fn=None if limit is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)),
+        )
         log.close()
         line: list[bytes] = []
         reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
         reader.start()
-        reader.join(START_TIMEOUT)
+        reader.join(self.start_timeout)
         text = line[0].decode().strip() if line else ""
         if not text.startswith("listening on "):
             self.stop()
@@ -155,7 +169,7 @@ class ServerProcess:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                if httpx.get(self.url + "/health", timeout=2, verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -163,6 +177,16 @@ class ServerProcess:
                 self.stop()
                 raise RuntimeError("crm-server never answered /health")
             time.sleep(0.05)
+
+    def command(self) -> list[str]:
+        """The ``crm-server serve`` command line."""
+        cmd = [sys.executable, "-m", "crm_server.cli", "serve", "--db", str(self.db_path), "--port", "0",
+               "--rate-limit", str(self.rate_limit or 0), *self.serve_args]
+        return cmd
+
+    def environment(self) -> dict[str, str] | None:
+        """The server's environment (None: this process's)."""
+        return None
 
     def stop(self) -> None:
         """Stop the server: SIGTERM, then SIGKILL after 5 s."""
@@ -195,11 +219,14 @@ class ServerProcess:
     # ------------------------------------------------------------------ clients
 
     def client(self, user: str | None = "ada", **kwargs: Any) -> httpx.Client:
-        """An httpx.Client for ``user`` (a name from ``tokens``; None: no token)."""
+        """An httpx.Client for ``user`` (a name from ``tokens``; None: no token); ``base_url=``
+        points it elsewhere (e.g. at a FaultProxy in front of this server)."""
         headers = dict(kwargs.pop("headers", {}))
         if user is not None:
             headers["Authorization"] = f"Bearer {self.tokens[user]}"
-        return httpx.Client(base_url=self.url, headers=headers, timeout=kwargs.pop("timeout", 30), **kwargs)
+        kwargs.setdefault("verify", self.verify)
+        kwargs.setdefault("base_url", self.url)
+        return httpx.Client(headers=headers, timeout=kwargs.pop("timeout", 30), **kwargs)
 
     def batch(self, ops: list[dict], user: str = "ada") -> list[dict]:
         """POST /v1/batch as ``user``; returns the list of results (asserts 200)."""
@@ -257,14 +284,3 @@ class ServerProcess:
             return set_territories(store, self.user_ids.get(name, name), revoke=territories)
         finally:
             store.close()
-
-    # ------------------------------------------------------------------ faults (test hooks)
-
-    def fault(self, path: str, **spec: Any) -> None:
-        """Arm a fault: e.g. ``fault("/v1/batch", status=503, count=2, retry_after=1)``,
-        ``fault("/v1/changes", truncate=True)``, ``fault("/v1/batch", status=500, after=True)``."""
-        response = httpx.post(self.url + "/_test/fault", json={"path": path, **spec}, timeout=5)
-        response.raise_for_status()
-
-    def clear_faults(self) -> None:
-        httpx.delete(self.url + "/_test/fault", timeout=5).raise_for_status()
