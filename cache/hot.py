@@ -26,9 +26,11 @@ SIZE_LIMIT = 256 * 1024 * 1024
 class HotCache:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # A directory that cannot be made (a read-only data dir) leaves a cache that builds
+        # every time: the cache is a speed-up, never a reason to fail.
         with contextlib.suppress(OSError):
-            os.chmod(self.directory, 0o700)
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(self.directory, os.stat(self.directory).st_mode & 0o700)
         self._cache: diskcache.Cache | None = None
         self.hits = 0
         self.misses = 0

@@ -22,6 +22,7 @@ import sqlite_utils
 
 from cache.codec import decode_value, encode_value
 from cache.errors import ReplicaBusy, ReplicaError
+from cache.history import SyncHistory
 from cache.hot import HotCache
 from cache.local_writes import LocalWrites
 from cache.outbox import Outbox
@@ -29,13 +30,46 @@ from cache.pull import PullApplier
 from cache.reads import Reads
 from cache.reports import Reports
 from cache.save_queue import SaveQueue
-from cache.schema import migrate
+from cache.schema import check_version, migrate
 from cache.search import Search
 from crm_tui.domain import ENTITIES, Entity, entity, utcnow
 
 
+def _connect(path: Path, busy_timeout: float, read_only: bool) -> sqlite3.Connection:
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout, check_same_thread=False)
+        with contextlib.suppress(OSError):  # private to the user; never adds a permission
+            os.chmod(path, os.stat(path).st_mode & 0o700)
+        return conn
+    if not path.exists():
+        raise ReplicaError(f"there is no replica at {path}")
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=busy_timeout,
+                           check_same_thread=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        # A WAL replica in a directory we may not write to: without its shared-memory file,
+        # SQLite reads it only as immutable (safe: nobody can be writing there either).
+        conn.close()
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+    return conn
+
+
+def _open_error(path: Path, exc: sqlite3.Error, read_only: bool) -> str:
+    if not read_only and not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"cannot open the replica at {path}: its directory is not writable"
+    if "readonly" in str(exc) or "read-only" in str(exc):
+        return f"cannot open the replica at {path}: it is read-only here ({exc})"
+    return f"cannot open the replica at {path}: {exc}"
+
+
 class Replica:
     """The local replica at ``path`` (created if missing), with its hot cache in ``hot_dir``.
+
+    ``read_only=True`` opens an existing replica for reading only (``status`` does; it works in
+    a data dir that cannot be written): nothing is migrated, created or written.
 
     ``cache_mb`` and ``temp_in_memory`` size SQLite's page cache and where it sorts.
 
@@ -46,34 +80,42 @@ class Replica:
     """
 
     def __init__(self, path: str | Path, hot_dir: str | Path | None = None, *, durable: bool = True,
-                 busy_timeout: float = 30.0, cache_mb: int = 64, temp_in_memory: bool = True):
+                 busy_timeout: float = 30.0, cache_mb: int = 64, temp_in_memory: bool = True,
+                 read_only: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        conn = None
         try:
-            conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=busy_timeout, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise ReplicaError(f"cannot open the replica at {self.path}: {exc}") from None
-        with contextlib.suppress(OSError):
-            os.chmod(self.path, 0o600)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-        if not durable:
-            # The sync worker writes in bursts: let the WAL grow to ~40 MB before a commit has to
-            # checkpoint it, and checkpoint when a sync ends instead (``checkpoint``).
-            conn.execute("PRAGMA wal_autocheckpoint = 10000")
-        conn.execute("PRAGMA foreign_keys = OFF")
-        # The app keeps a small page cache and sorts big results on disk (it lives all day next
-        # to other programs); the sync worker trades memory for speed while it runs.
-        conn.execute(f"PRAGMA temp_store = {'MEMORY' if temp_in_memory else 'FILE'}")
-        conn.execute(f"PRAGMA cache_size = -{int(cache_mb) * 1024}")
-        self.conn = conn
-        self.db = sqlite_utils.Database(conn)
+            conn = _connect(self.path, busy_timeout, read_only)
+            if not read_only:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+                if not durable:
+                    # The sync worker writes in bursts: let the WAL grow to ~40 MB before a commit
+                    # has to checkpoint it, and checkpoint when a sync ends instead (``checkpoint``).
+                    conn.execute("PRAGMA wal_autocheckpoint = 10000")
+            conn.execute("PRAGMA foreign_keys = OFF")
+            # The app keeps a small page cache and sorts big results on disk (it lives all day next
+            # to other programs); the sync worker trades memory for speed while it runs.
+            conn.execute(f"PRAGMA temp_store = {'MEMORY' if temp_in_memory else 'FILE'}")
+            conn.execute(f"PRAGMA cache_size = -{int(cache_mb) * 1024}")
+            self.conn = conn
+            self.db = sqlite_utils.Database(conn)
+            if read_only:
+                check_version(conn)
+            else:
+                migrate(self.db)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise ReplicaError(_open_error(self.path, exc, read_only)) from None
+            raise
         # "Now" for local writes (timestamps, default SLAs); the app hands in its own clock.
         self.clock: Callable[[], dt.datetime] = utcnow
         self._lock = threading.RLock()
         self._depth = 0
-        migrate(self.db)
-        if self.get_meta("replica_id") is None:
+        if not read_only and self.get_meta("replica_id") is None:
             with self.transaction():
                 self.conn.execute("INSERT OR IGNORE INTO replica_meta(key, value) VALUES ('replica_id', ?)",
                                   (json.dumps(uuid.uuid4().hex),))
@@ -84,6 +126,7 @@ class Replica:
         self.writes = LocalWrites(self)
         self.outbox = Outbox(self)
         self.pull = PullApplier(self)
+        self.history = SyncHistory(self)
         self.saves = SaveQueue(self.path)
         self.reports = Reports(self)
 

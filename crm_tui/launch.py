@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
 from cache.errors import ReplicaError
-from cache.replica import Replica
 from crm_tui import credentials
 from crm_tui.config import Settings
 from crm_tui.paths import Paths
+from crm_tui.replicas import open_replica
 from crm_tui.syncstate import SyncReport
 
 
@@ -22,16 +23,17 @@ def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None
     paths.ensure()
     try:
         # The UI waits at most a few seconds for the sync worker's write lock, then says so.
-        replica = Replica(paths.replica, paths.cache_dir, busy_timeout=5.0, cache_mb=16, temp_in_memory=False)
+        replica = open_replica(paths, busy_timeout=5.0, cache_mb=16, temp_in_memory=False)
     except ReplicaError as exc:
-        print(f"crm-tui: {exc}")
+        print(f"crm-tui: {exc}", file=sys.stderr)
         return 1
     creds = credentials.load(paths)
     stop = threading.Event()
     runner = None
     if creds is not None:
-        def runner(on_event) -> SyncReport:  # type: ignore[no-redef]
-            return sync_once(paths, settings, on_event, stop)
+        def runner(on_event, periodic: bool = False) -> SyncReport:  # type: ignore[no-redef]
+            # Background runs leave the work to a sync daemon serving this replica, if any.
+            return sync_once(paths, settings, on_event, stop, periodic=periodic)
     try:
         app = CrmApp(replica, settings, sync_runner=runner, server_label=creds.server if creds else None,
                      config_path=config_file or paths.config_file)
@@ -40,4 +42,3 @@ def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None
         stop.set()
         replica.close()
     return app.return_code or 0
-

@@ -1,15 +1,20 @@
-"""`crm-tui status`: what the replica holds and how its sync stands, for people and scripts."""
+"""`crm-tui status`: what the replica holds and how its sync stands, for people and scripts.
+
+It only reads: it works while a sync runs, and in a data dir that cannot be written."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from cache.replica import Replica
 from crm_tui import credentials
 from crm_tui.domain import ENTITIES, parse_datetime, utcnow
 from crm_tui.paths import Paths
+from crm_tui.replicas import open_replica
+from crm_tui.syncstate import human_seconds
 from sync.lock import holder_pid
+
+SHOWN = 20  # conflicts and rejected writes listed without --all
 
 
 def _age(ts: str | None, now: dt.datetime) -> float | None:
@@ -21,22 +26,41 @@ def _age(ts: str | None, now: dt.datetime) -> float | None:
         return None
 
 
-def collect_status(paths: Paths) -> dict[str, Any]:
+def _run_outcome(run: dict[str, Any], running: bool) -> str:
+    if run["finished_at"]:
+        return "ok" if run["ok"] else "failed"
+    return "running" if running else "interrupted"
+
+
+def collect_status(paths: Paths, limit: int | None = SHOWN) -> dict[str, Any]:
+    """Everything `status` shows, as plain data. ``limit``: how many conflicts and rejected
+    writes to list (None: all); the totals are always there. Raises ReplicaError for a replica
+    that cannot be read."""
     creds = credentials.load(paths)
     now = utcnow()
+    running_pid = holder_pid(paths.lock)
     info: dict[str, Any] = {
         "server": creds.server if creds else None,
         "logged_in": creds is not None,
         "replica": str(paths.replica),
         "replica_exists": paths.replica.exists(),
-        "sync_lock_pid": holder_pid(paths.lock),
+        "sync_lock_pid": running_pid,
+        "daemon_pid": holder_pid(paths.daemon_lock),
+        "log_file": str(paths.log_file),
     }
     if not paths.replica.exists():
         return info
-    with Replica(paths.replica, paths.cache_dir) as replica:
+    shown = limit if limit is not None else -1  # SQLite: LIMIT -1 is no limit
+    with open_replica(paths, read_only=True) as replica:
         me = replica.get_meta("me")
         last_sync = replica.get_meta("last_sync_at")
         counts = replica.outbox.counts()
+        runs = replica.reads.sync_runs(limit=5)
+        # Only the newest run can be the one in progress: runs take the run lock one at a time.
+        for i, run in enumerate(runs):
+            run["outcome"] = _run_outcome(run, running_pid is not None and i == 0)
+        conflicts = replica.outbox.conflicts(limit=shown)
+        rejected = replica.outbox.rejected(limit=shown)
         info.update(
             {
                 "user": me,
@@ -52,31 +76,34 @@ def collect_status(paths: Paths) -> dict[str, Any]:
                 "pending_ops": counts["pending"],
                 "conflicts": counts["conflicts"],
                 "rejected_ops": counts["rejected"],
-                "quarantined": replica.conn.execute("SELECT count(*) FROM quarantine").fetchone()[0],
+                "quarantined": replica.reads.quarantined_count(),
                 "conflict_details": [
                     {"id": c.id, "entity": c.entity, "record_id": c.record_id, "kind": c.kind,
-                     "fields": c.fields} for c in replica.outbox.conflicts(limit=20)
+                     "fields": c.fields} for c in conflicts
                 ],
-                "recent_syncs": replica.reads.sync_runs(limit=5),
+                "conflicts_not_shown": counts["conflicts"] - len(conflicts),
+                "recent_syncs": runs,
                 "rejected_details": [
                     {"seq": o.seq, "summary": o.summary, "reason": (o.error or {}).get("message")}
-                    for o in replica.outbox.rejected(limit=20)
+                    for o in rejected
                 ],
+                "rejected_not_shown": counts["rejected"] - len(rejected),
             }
         )
     return info
 
 
 def _ago(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    if seconds < 90:
-        return f"{int(seconds)} s ago"
-    if seconds < 5400:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h ago"
-    return f"{seconds / 86400:.1f} days ago"
+    return "never" if seconds is None else f"{human_seconds(seconds)} ago"
+
+
+def _who_syncs(info: dict[str, Any]) -> str:
+    daemon, running = info.get("daemon_pid"), info.get("sync_lock_pid")
+    parts = [f"a sync daemon (pid {daemon}) serves this replica" if daemon
+             else "no sync daemon (the app syncs while it runs; `crm-tui sync --daemon` keeps syncing)"]
+    if running:
+        parts.append(f"a sync is running now (pid {running})")
+    return "; ".join(parts)
 
 
 def format_status(info: dict[str, Any]) -> str:
@@ -98,19 +125,25 @@ def format_status(info: dict[str, Any]) -> str:
             fields = ", ".join(f"{k}: mine {v.get('mine')!r} / theirs {v.get('theirs')!r}" for k, v in c["fields"].items())
             what = "deleted here, changed on the server" if c["kind"] == "delete" else fields
             lines.append(f"  - {c['entity']} {c['record_id']}: {what}")
+        if info["conflicts_not_shown"]:
+            lines.append(f"  … and {info['conflicts_not_shown']:,} more (the app's Conflicts screen, "
+                         "or `crm-tui status --all`)")
         lines.append(f"rejected ops  {info['rejected_ops']:,}")
         for r in info["rejected_details"]:
             lines.append(f"  - {r['summary']}: {r['reason']}")
+        if info["rejected_not_shown"]:
+            lines.append(f"  … and {info['rejected_not_shown']:,} more (the app's Rejected screen, "
+                         "or `crm-tui status --all`)")
         if info["quarantined"]:
             lines.append(f"quarantined   {info['quarantined']:,} invalid records from the server were set aside")
         lines.append(f"last error    {info['last_error'] or '-'}")
         if info["recent_syncs"]:
             lines.append("recent syncs")
             for run in info["recent_syncs"]:
-                outcome = ("ok" if run["ok"] else "failed") if run["finished_at"] else "interrupted"
                 what = f"pushed {run['pushed']}, pulled {run['pulled']}"
                 extra = f" — {run['error']}" if run["error"] else ""
-                lines.append(f"  {run['started_at']}  {outcome:<11} {what}{extra}")
+                lines.append(f"  {run['started_at']}  {run['outcome']:<11} {what}{extra}")
+    lines.append(f"who syncs     {_who_syncs(info)}")
     pid = info["sync_lock_pid"]
     lines.append(f"sync lock     {'held by pid ' + str(pid) if pid else 'free'}")
     return "\n".join(lines)

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from cache.replica import Replica
-from crm_tui.config import Settings
 from screens.app import CrmApp
 from screens.conflicts import ConflictResolveScreen
 from screens.customer import Customer360Screen
 from screens.forms import RecordForm
 from screens.pipeline import PipelineScreen
 from screens.tickets import TicketQueueScreen
+from support.app import open_app
 from support.client import ClientReplica
 from support.pilot import settle
 from support.server import make_op
-from sync.runner import sync_once
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 36)
@@ -25,16 +23,6 @@ SIZE = (120, 36)
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-def open_app(client: ClientReplica) -> CrmApp:
-    settings = Settings(sync=client.sync_settings, animations=False, sync_in_app=True)
-    replica = Replica(client.paths.replica, client.paths.cache_dir)
-
-    def runner(on_event):
-        return sync_once(client.paths, settings, on_event)
-
-    return CrmApp(replica, settings, sync_runner=runner)
 
 
 async def started(app: CrmApp, pilot) -> None:
