@@ -476,8 +476,8 @@ def _memory(L: list[str], m: dict[str, Any] | None, d: dict[str, Any] | None) ->
               f"- idle for {d['idle_wall']:.0f} s: CPU {d['idle_cpu_pct']:.2f}% of a core ({d['idle_cpu_s']:.2f} s), "
               f"RSS {mb(d['rss_idle'])}; baseline (Python with the same imports, sleeping): CPU "
               f"{d['baseline_idle_cpu_pct']:.2f}%, RSS {mb(d['baseline_rss'])}",
-              f"- `crm-tui sync --once` while the daemon runs ({d['changes_requested']:,} new server changes): "
-              f"“{d['cli_said']}”; synced ({(d.get('requested_sync_run') or {}).get('pulled', '?'):,} records pulled) "
+              f"- \"sync now\" asked of the running daemon ({d['changes_requested']:,} new server changes): "
+              f"{d.get('request', 'SIGUSR1')}; synced ({(d.get('requested_sync_run') or {}).get('pulled', '?'):,} records pulled) "
               f"{_s(d['requested_sync_s'])} after the request, peak RSS "
               f"{mb(d['rss_requested_sync_peak'])}",
               f"- daemon peak RSS over its life (VmHWM): {mb(d.get('daemon_hwm'))}; exit code after SIGTERM: {d['exit_code']}",

@@ -38,9 +38,11 @@ class HotCache:
         self.directory = Path(directory)
         self._sealer = Sealer(derive(secret, "hot-cache values")) if secret is not None else None
         self._names = derive(secret, "hot-cache names") if secret is not None else None
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # A directory that cannot be made (a read-only data dir) leaves a cache that builds
+        # every time: the cache is a speed-up, never a reason to fail.
         with contextlib.suppress(OSError):
-            os.chmod(self.directory, 0o700)
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(self.directory, os.stat(self.directory).st_mode & 0o700)
         self._cache: diskcache.Cache | None = None
         self.hits = 0
         self.misses = 0

@@ -110,18 +110,26 @@ class LocalWrites:
                 changes_to_store = {**changes, "updated_at": format_datetime(self.replica.clock())}
             else:
                 changes_to_store = changes
-            open_op = self._open_op(ent.name, record_id)
-            if open_op is not None and open_op["op"] == "create":
-                merged = {**json.loads(open_op["fields"]), **changes}
-                self._update_op(open_op["seq"], merged, json.loads(open_op["base_values"]), open_op["base_version"])
-            elif open_op is not None and open_op["op"] == "update":
-                self._coalesce(ent.name, record_id, open_op, current, changes)
-            else:
-                self._queue(ent.name, record_id, "update", current["version"], changes,
-                            {k: current.get(k) for k in changes})
+            # Fields under an open conflict change its "mine"; only the rest is queued.
+            changes_to_queue = self.replica.outbox.hold_in_conflicts(ent.name, record_id, changes)
+            self._queue_update(ent.name, record_id, current, changes_to_queue)
             self._write_row(ent, record_id, changes_to_store)
             self.replica.touch(ent, current)
             return self.replica.get(ent.name, record_id)  # type: ignore[return-value]
+
+    def _queue_update(self, entity_name: str, record_id: str, current: dict[str, Any], changes: dict[str, Any]) -> None:
+        """Queue ``changes`` of a stored record: into its unsent op, or as a new update op."""
+        if not changes:
+            return
+        open_op = self._open_op(entity_name, record_id)
+        if open_op is not None and open_op["op"] == "create":
+            merged = {**json.loads(open_op["fields"]), **changes}
+            self._update_op(open_op["seq"], merged, json.loads(open_op["base_values"]), open_op["base_version"])
+        elif open_op is not None and open_op["op"] == "update":
+            self._coalesce(entity_name, record_id, open_op, current, changes)
+        else:
+            self._queue(entity_name, record_id, "update", current["version"], changes,
+                        {k: current.get(k) for k in changes})
 
     def delete(self, entity_name: str, record_id: str) -> None:
         """Delete a record locally (a customer with everything attached) and queue the delete.

@@ -247,6 +247,8 @@ class Outbox:
                 c["field"]: {"mine": c.get("client"), "theirs": c.get("server"), "base": op.base_values.get(c["field"])}
                 for c in conflicts if isinstance(c, dict) and isinstance(c.get("field"), str)
             }
+            if kind == "fields":
+                self._fold_later_edits(op, fields)
             self.conn.execute(
                 "INSERT INTO conflicts(entity, record_id, op_id, server_version, kind, fields, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -266,6 +268,45 @@ class Outbox:
         elif (record is not None and record.get("id") == op.record_id
               and not (op.op == "delete" and status != "conflict")):
             self.replica.pull.apply_records(ent, [record])
+
+    def _fold_later_edits(self, op: OutboxOp, fields: dict[str, dict[str, Any]]) -> None:
+        """Edits of the clashing fields queued after ``op`` (made while it was on its way) are
+        the user's latest wish: they become the conflict's "mine" and leave their ops, so the
+        record shows mine or theirs, and only the user's choice sends a value for them."""
+        later = self.conn.execute(
+            "SELECT seq, fields, base_values FROM outbox WHERE entity = ? AND record_id = ? AND state = 'pending'"
+            " AND op = 'update' AND seq > ? ORDER BY seq", (op.entity, op.record_id, op.seq)).fetchall()
+        for seq, fields_json, base_json in later:
+            edit, base = json.loads(fields_json), json.loads(base_json)
+            clashing = [name for name in edit if name in fields]
+            if not clashing:
+                continue
+            for name in clashing:
+                fields[name]["mine"] = edit.pop(name)
+                base.pop(name, None)
+            if edit:
+                self.conn.execute("UPDATE outbox SET fields = ?, base_values = ? WHERE seq = ?",
+                                  (json.dumps(edit), json.dumps(base), seq))
+            else:
+                self.conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+
+    def hold_in_conflicts(self, entity_name: str, record_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """A local edit of fields under an open conflict changes that conflict's "mine" (what
+        the user sees stays mine or theirs; the user's choice sends it). Returns the changes
+        that are not held there, to be queued as usual. Call inside the edit's transaction."""
+        rest = dict(changes)
+        for conflict_id, fields_json in self.conn.execute(
+            "SELECT id, fields FROM conflicts WHERE entity = ? AND record_id = ? AND resolved_at IS NULL"
+            " AND kind = 'fields' ORDER BY id", (entity_name, record_id)).fetchall():
+            fields = json.loads(fields_json)
+            held = [name for name in changes if name in fields]
+            if not held:
+                continue
+            for name in held:
+                fields[name]["mine"] = changes[name]
+                rest.pop(name, None)
+            self.conn.execute("UPDATE conflicts SET fields = ? WHERE id = ?", (json.dumps(fields), conflict_id))
+        return rest
 
     def reject_locally(self, op: OutboxOp, code: str, message: str) -> None:
         """Set an op aside as rejected without the server having judged it (e.g. too large to

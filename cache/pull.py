@@ -24,7 +24,7 @@ from cache.codec import decode_value, encode_value
 from cache.errors import MalformedPage
 from cache.schema import FTS_COLUMNS, build_derived, build_fragments, drop_derived
 from cache.validate import validate_rows
-from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, Entity, utcnow
+from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, Entity, format_datetime
 
 if TYPE_CHECKING:
     from cache.replica import Replica
@@ -320,7 +320,7 @@ class PullApplier:
         self.conn.execute(
             "INSERT INTO quarantine(entity, record_id, error, raw, seen_at) VALUES (?, ?, ?, ?, ?)",
             (ent.name, str(rid)[:64] if rid is not None else None, error[:2000],
-             json.dumps(raw, default=str)[:20000], utcnow().isoformat()),
+             json.dumps(raw, default=str)[:20000], format_datetime(self.replica.clock())),
         )
 
     def _upsert(

@@ -309,6 +309,10 @@ class Reads:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
+    def quarantined_count(self) -> int:
+        """How many invalid records from the server were set aside."""
+        return self.conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+
     def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
         cur = self.conn.execute(
             "SELECT id, entity, record_id, error, seen_at FROM quarantine ORDER BY id DESC LIMIT ?", (limit,))

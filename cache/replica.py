@@ -4,8 +4,9 @@ A ``Replica`` is one connection; open one per thread (the app's screens use one,
 worker its own). Every write goes through ``transaction()``, which takes SQLite's write lock up
 front (BEGIN IMMEDIATE) so a reader never sees half a change.
 
-Given a ``key``, the file (and its WAL) is SQLCipher-encrypted, and so is the hot cache beside it.
-Where the key comes from is not this layer's business: ``crm_tui.replicas.open_replica`` finds it.
+Given a ``key``, the file (and its WAL) is SQLCipher-encrypted, and so are the hot cache and the
+save journal beside it. Where the key comes from is not this layer's business:
+``crm_tui.replicas.open_replica`` finds it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import sqlite_utils
 from cache.codec import decode_value, encode_value
 from cache.errors import ReplicaBusy, ReplicaError, ReplicaKeyError, ReplicaNotEncrypted
 from cache.exports import export_file
+from cache.history import SyncHistory
 from cache.hot import HotCache
 from cache.local_writes import LocalWrites
 from cache.outbox import Outbox
@@ -32,14 +34,72 @@ from cache.pull import PullApplier
 from cache.reads import Reads
 from cache.reports import Reports
 from cache.save_queue import SaveQueue
-from cache.schema import migrate
+from cache.schema import check_version, migrate
 from cache.search import Search
 from cache.sqlite import connect_keyed, has_plaintext_header, sqlite3
 from crm_tui.domain import ENTITIES, Entity, entity, utcnow
 
 
+def _check_key(path: Path, key: bytes | None) -> bool | None:
+    """Refuse a key for a plaintext file before opening it; returns what the header says."""
+    plaintext = has_plaintext_header(str(path))
+    if plaintext and key is not None:
+        raise ReplicaNotEncrypted(f"the replica at {path} is not encrypted yet; "
+                                  "run `crm-tui encrypt` to encrypt it in place")
+    return plaintext
+
+
+def _prove_key(conn: sqlite3.Connection, path: Path, key: bytes | None, plaintext: bool | None) -> None:
+    """Read the schema: a wrong key (or none for an encrypted file) fails here, with a message."""
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if plaintext is not False or isinstance(exc, sqlite3.OperationalError):
+            raise
+        conn.close()
+        if key is None:
+            raise ReplicaKeyError(f"the replica at {path} is encrypted and no key was given") from None
+        raise ReplicaKeyError(f"the key does not open the replica at {path} "
+                              "(a wrong key or passphrase, or a damaged file)") from None
+
+
+def _connect(path: Path, busy_timeout: float, read_only: bool, key: bytes | None) -> sqlite3.Connection:
+    plaintext = _check_key(path, key)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = connect_keyed(str(path), key, timeout=busy_timeout)
+        with contextlib.suppress(OSError):  # private to the user; never adds a permission
+            os.chmod(path, os.stat(path).st_mode & 0o700)
+        _prove_key(conn, path, key, plaintext)
+        return conn
+    if not path.exists():
+        raise ReplicaError(f"there is no replica at {path}")
+    uri = path.resolve().as_uri()
+    conn = connect_keyed(f"{uri}?mode=ro", key, timeout=busy_timeout, uri=True)
+    try:
+        _prove_key(conn, path, key, plaintext)
+    except sqlite3.OperationalError:
+        # A WAL replica in a directory we may not write to: without its shared-memory file,
+        # SQLite reads it only as immutable (safe: nobody can be writing there either).
+        conn.close()
+        conn = connect_keyed(f"{uri}?immutable=1", key, timeout=busy_timeout, uri=True)
+        _prove_key(conn, path, key, plaintext)
+    return conn
+
+
+def _open_error(path: Path, exc: sqlite3.Error, read_only: bool) -> str:
+    if not read_only and not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"cannot open the replica at {path}: its directory is not writable"
+    if "readonly" in str(exc) or "read-only" in str(exc):
+        return f"cannot open the replica at {path}: it is read-only here ({exc})"
+    return f"cannot open the replica at {path}: {exc}"
+
+
 class Replica:
     """The local replica at ``path`` (created if missing), with its hot cache in ``hot_dir``.
+
+    ``read_only=True`` opens an existing replica for reading only (``status`` does; it works in
+    a data dir that cannot be written): nothing is migrated, created or written.
 
     ``key`` (32 raw bytes) opens or creates an encrypted replica; None means a plaintext one.
     Raises ReplicaKeyError when the key does not open the file (or the file is encrypted and no
@@ -55,72 +115,73 @@ class Replica:
     """
 
     def __init__(self, path: str | Path, hot_dir: str | Path | None = None, *, key: bytes | None = None,
-                 durable: bool = True, busy_timeout: float = 30.0, cache_mb: int = 64, temp_in_memory: bool = True):
+                 durable: bool = True, busy_timeout: float = 30.0, cache_mb: int = 64, temp_in_memory: bool = True,
+                 read_only: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self._key = key
         self._options = {"durable": durable, "busy_timeout": busy_timeout, "cache_mb": cache_mb,
-                         "temp_in_memory": temp_in_memory}
-        hot_dir = Path(hot_dir) if hot_dir is not None else self.path.parent / "hot-cache"
-        conn = self._connect(busy_timeout)
-        with contextlib.suppress(OSError):
-            os.chmod(self.path, 0o600)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-        if not durable:
-            # The sync worker writes in bursts: let the WAL grow to ~40 MB before a commit has to
-            # checkpoint it, and checkpoint when a sync ends instead (``checkpoint``).
-            conn.execute("PRAGMA wal_autocheckpoint = 10000")
-        conn.execute("PRAGMA foreign_keys = OFF")
-        # The app keeps a small page cache and sorts big results on disk (it lives all day next
-        # to other programs); the sync worker trades memory for speed while it runs.
-        conn.execute(f"PRAGMA temp_store = {'MEMORY' if temp_in_memory or key is not None else 'FILE'}")
-        conn.execute(f"PRAGMA cache_size = -{int(cache_mb) * 1024}")
-        self.conn = conn
-        self.db = sqlite_utils.Database(conn)
+                         "temp_in_memory": temp_in_memory, "read_only": read_only}
+        self._closers: list[Callable[[], None]] = []
+        conn = None
+        try:
+            conn = _connect(self.path, busy_timeout, read_only, key)
+            if not read_only:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+                if not durable:
+                    # The sync worker writes in bursts: let the WAL grow to ~40 MB before a commit
+                    # has to checkpoint it, and checkpoint when a sync ends instead (``checkpoint``).
+                    conn.execute("PRAGMA wal_autocheckpoint = 10000")
+            conn.execute("PRAGMA foreign_keys = OFF")
+            # The app keeps a small page cache and sorts big results on disk (it lives all day next
+            # to other programs); the sync worker trades memory for speed while it runs.
+            conn.execute(f"PRAGMA temp_store = {'MEMORY' if temp_in_memory or key is not None else 'FILE'}")
+            conn.execute(f"PRAGMA cache_size = -{int(cache_mb) * 1024}")
+            self.conn = conn
+            self.db = sqlite_utils.Database(conn)
+            if read_only:
+                check_version(conn)
+            else:
+                migrate(self.db)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, sqlite3.Error) and not isinstance(exc, ReplicaError):
+                raise ReplicaError(_open_error(self.path, exc, read_only)) from None
+            raise
         # "Now" for local writes (timestamps, default SLAs); the app hands in its own clock.
         self.clock: Callable[[], dt.datetime] = utcnow
         self._lock = threading.RLock()
         self._depth = 0
-        self._closers: list[Callable[[], None]] = []
-        migrate(self.db)
-        if self.get_meta("replica_id") is None:
+        if not read_only and self.get_meta("replica_id") is None:
             with self.transaction():
                 self.conn.execute("INSERT OR IGNORE INTO replica_meta(key, value) VALUES ('replica_id', ?)",
                                   (json.dumps(uuid.uuid4().hex),))
-        self.hot = HotCache(hot_dir, secret=key)
+        self.hot = HotCache(hot_dir if hot_dir is not None else self.path.parent / "hot-cache", secret=key)
         # The replica's parts, each over this one connection.
         self.reads = Reads(self)
         self.search = Search(self)
         self.writes = LocalWrites(self)
         self.outbox = Outbox(self)
         self.pull = PullApplier(self)
+        self.history = SyncHistory(self)
         self.saves = SaveQueue(self.path, key)
         self.reports = Reports(self)
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
-        """Open and key the connection, and prove the key by reading the schema."""
-        plaintext = has_plaintext_header(str(self.path))
-        if plaintext and self._key is not None:
-            raise ReplicaNotEncrypted(f"the replica at {self.path} is not encrypted yet; "
-                                      "run `crm-tui encrypt` to encrypt it in place")
-        try:
-            conn = connect_keyed(str(self.path), self._key, timeout=busy_timeout)
-        except sqlite3.Error as exc:
-            raise ReplicaError(f"cannot open the replica at {self.path}: {exc}") from None
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            if plaintext is False and self._key is None:
-                raise ReplicaKeyError(f"the replica at {self.path} is encrypted and no key was given") from None
-            if plaintext is False:
-                raise ReplicaKeyError(f"the key does not open the replica at {self.path} "
-                                      "(a wrong key or passphrase, or a damaged file)") from None
-            raise ReplicaError(f"cannot open the replica at {self.path}: {exc}") from None
-        return conn
+    def close(self) -> None:
+        self.saves.close()
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.hot.close()
+        while self._closers:
+            self._closers.pop()()
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once, after the connection is closed (e.g. to release a file lock)."""
+        self._closers.append(callback)
 
     @property
     def encrypted(self) -> bool:
@@ -135,18 +196,6 @@ class Replica:
         """Another connection to this replica (same key and hot cache), e.g. for a worker thread;
         ``options`` override this one's (``durable``, ``busy_timeout``, ``cache_mb``, ...)."""
         return Replica(self.path, self.hot.directory, key=self._key, **{**self._options, **options})
-
-    def close(self) -> None:
-        self.saves.close()
-        with contextlib.suppress(Exception):
-            self.conn.close()
-        self.hot.close()
-        while self._closers:
-            self._closers.pop()()
-
-    def on_close(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once, after the connection is closed (e.g. to release a file lock)."""
-        self._closers.append(callback)
 
     def checkpoint(self) -> None:
         """Copy the WAL back into the database file without waiting for readers (after a sync)."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from cache.errors import SchemaTooNew
+from cache.errors import ReplicaError, SchemaTooNew
 from cache.sqlite import sqlite3
 from crm_tui.domain import ENTITIES, Entity
 
@@ -270,6 +270,21 @@ def _split_search_triggers_v2(db: sqlite_utils.Database) -> None:
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _create_v1, 2: _split_search_triggers_v2}
 
 
+def check_version(conn: sqlite3.Connection) -> int:
+    """The replica's schema version, for reading it as it is. Raises SchemaTooNew for a file
+    written by a newer crm-tui, ReplicaError for one that needs a migration first."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"this replica has schema version {current}, newer than this crm-tui understands "
+            f"({SCHEMA_VERSION}); upgrade crm-tui or use another --data-dir"
+        )
+    if current < SCHEMA_VERSION:
+        raise ReplicaError(f"this replica has the older schema version {current}; open it once with "
+                           "`crm-tui` or `crm-tui sync --once` to bring it up to date")
+    return current
+
+
 def migrate(db: sqlite_utils.Database) -> int:
     """Bring the replica's schema to SCHEMA_VERSION; returns the version it started at.
 
@@ -277,13 +292,10 @@ def migrate(db: sqlite_utils.Database) -> int:
     """
     conn: sqlite3.Connection = db.conn
     current = conn.execute("PRAGMA user_version").fetchone()[0]
-    if current > SCHEMA_VERSION:
-        raise SchemaTooNew(
-            f"this replica has schema version {current}, newer than this crm-tui understands "
-            f"({SCHEMA_VERSION}); upgrade crm-tui or use another --data-dir"
-        )
     if current == SCHEMA_VERSION:
         return current
+    if current > SCHEMA_VERSION:
+        check_version(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Re-read under the write lock: another process may have migrated meanwhile.

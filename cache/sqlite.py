@@ -12,10 +12,11 @@ from sqlcipher3 import dbapi2 as sqlite3
 PLAINTEXT_HEADER = b"SQLite format 3\x00"
 
 
-def connect_keyed(path: str, key: bytes | None, *, timeout: float) -> sqlite3.Connection:
-    """A connection to ``path`` in autocommit mode, keyed with the raw 256-bit ``key`` (None:
-    plaintext). Raises sqlite3.Error; the key is not checked until the first read."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
+def connect_keyed(path: str, key: bytes | None, *, timeout: float, uri: bool = False) -> sqlite3.Connection:
+    """A connection to ``path`` (a file: URI with ``uri``) in autocommit mode, keyed with the raw
+    256-bit ``key`` (None: plaintext). Raises sqlite3.Error; the key is not checked until the
+    first read."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False, uri=uri)
     # SQLCipher writes its own diagnostics (a wrong key's "hmac check failed") to stderr; the
     # callers turn every failure into one line of their own.
     conn.execute("PRAGMA cipher_log_level = NONE")

@@ -5,7 +5,8 @@ authenticated with the database's cursor key (kept in the database, so every ser
 shares it), with the epoch as associated data. A client can read nothing from it — not its
 position, not how much the organisation writes: positions are written at a fixed width and the
 plaintext is padded to a multiple of :data:`PAD`, so even the token's length says nothing — and
-any change to it is detected. The server keeps no per-client state; everything needed to
+any change to it is detected. The nonce is derived from the plaintext (an SIV-style construction),
+so one position always gives one token: equal tokens say "no progress" and nothing more. The server keeps no per-client state; everything needed to
 continue is in the cursor.
 
 The epoch stays readable because a replaced database has a new key too: its cursors must get
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,7 +87,11 @@ def encode_cursor(cursor: FeedCursor, key: bytes) -> str:
     """The opaque token for ``cursor``, sealed with the database's cursor key."""
     plain = orjson.dumps(cursor.to_payload())
     plain += b" " * (-len(plain) % PAD)
-    nonce = os.urandom(_NONCE)
+    # A synthetic nonce (a keyed hash of the plaintext) instead of a random one: the same position
+    # always gives the same token, so a client can tell a feed that does not move (it checks
+    # exactly that, docs/sync-protocol.md), and a nonce repeats only with its whole plaintext.
+    nonce_key = hmac.new(key, b"crm-cursor-nonce", hashlib.sha256).digest()
+    nonce = hmac.new(nonce_key, cursor.epoch.encode() + b"\0" + plain, hashlib.sha256).digest()[:_NONCE]
     sealed = AESGCM(key).encrypt(nonce, plain, cursor.epoch.encode())
     return cursor.epoch + "." + _b64(nonce + sealed)
 

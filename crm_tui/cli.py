@@ -1,6 +1,7 @@
 """The `crm-tui` command: the app, plus login, sync, status and demo for terminals and scripts.
 
-Every failure ends as one line on stderr and a non-zero exit code; tracebacks are for bugs.
+Every failure ends as one line on stderr and a non-zero exit code (the README's table); details,
+tracebacks included, go to the log file (``Paths.log_file``), never to the terminal.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,12 @@ import click
 from cache.errors import ReplicaError, ReplicaKeyError
 from crm_tui import __version__, credentials
 from crm_tui.config import ConfigError, Settings, load_settings
-from crm_tui.paths import Paths
+from crm_tui.logs import setup_logging
+from crm_tui.paths import DataDirError, Paths
 from crm_tui.progress import terminal_progress
+from crm_tui.syncstate import SyncEvent, SyncReport
+
+log = logging.getLogger("crm_tui.cli")
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -51,11 +57,27 @@ def unlock_replica(obj: Context) -> None:
         open_failure(exc)
 
 
+def exit_code(report: SyncReport) -> int:
+    """The exit code a sync run's outcome gets (the README's table)."""
+    if report.ok:
+        return 0
+    if report.refused:
+        return EXIT_NOT_CONFIGURED
+    if report.offline:
+        return EXIT_OFFLINE
+    if report.busy:
+        return EXIT_LOCKED
+    return EXIT_FAILED
+
+
 class Context:
     def __init__(self, data_dir: str | None, cache_dir: str | None, config: str | None):
         self.paths = Paths.resolve(data_dir, cache_dir)
         self.config_file = Path(config) if config else None
         self._settings: Settings | None = None
+        if self.config_file is not None and not self.config_file.is_file():
+            # A named config file that is not there is a typo to report, not defaults to use.
+            fail(f"config file {self.config_file} does not exist", EXIT_USAGE)
 
     @property
     def settings(self) -> Settings:
@@ -84,7 +106,8 @@ def fail(message: str, code: int = EXIT_FAILED) -> None:
 def cli(ctx: click.Context, data_dir: str | None, cache_dir: str | None, config: str | None) -> None:
     """A terminal CRM that answers from a local replica. With no command, opens the app."""
     ctx.obj = Context(data_dir, cache_dir, config)
-    ctx.obj.settings  # a broken config file is reported before anything runs  # noqa: B018
+    settings = ctx.obj.settings  # a broken config file is reported before anything runs
+    setup_logging(ctx.obj.paths.log_file, settings.log_level)
     if ctx.invoked_subcommand is None:
         ctx.invoke(app_command)
 
@@ -95,6 +118,7 @@ def app_command(obj: Context) -> None:
     """Open the app (the default command)."""
     from crm_tui.launch import run_app
 
+    _ensure(obj.paths)
     code = run_app(obj.paths, obj.settings, config_file=obj.config_file)
     sys.exit(code)
 
@@ -106,7 +130,7 @@ def app_command(obj: Context) -> None:
 def login(obj: Context, server: str, token_stdin: bool) -> None:
     """Store the server and API token for this replica (token from CRM_TUI_TOKEN, stdin or a prompt)."""
     from sync.client import CrmClient
-    from sync.errors import SyncError
+    from sync.errors import AuthError, CertificateRefused, ServerUnavailable, SyncError
 
     if token_stdin:
         token = sys.stdin.readline().strip()
@@ -123,8 +147,12 @@ def login(obj: Context, server: str, token_stdin: bool) -> None:
     try:
         with CrmClient(server, token, obj.settings.sync.model_copy(update={"max_retries": 1})) as client:
             me = client.me()
-    except SyncError as exc:
+    except (AuthError, CertificateRefused) as exc:  # the server, or its certificate, refused
         fail(f"login failed: {exc}", EXIT_NOT_CONFIGURED)
+    except ServerUnavailable as exc:
+        fail(f"login failed: the server cannot be reached: {exc}", EXIT_OFFLINE)
+    except SyncError as exc:
+        fail(f"login failed: {exc}", EXIT_FAILED)
     owner = _replica_owner(obj)
     if owner and owner.get("id") != me.get("id"):
         fail(f"this replica ({obj.paths.data_dir}) belongs to {owner.get('name') or owner.get('id')}; "
@@ -137,6 +165,8 @@ def login(obj: Context, server: str, token_stdin: bool) -> None:
     except KeyringUnavailable as exc:
         fail(f"cannot store the token: {exc}; set security.token_store = \"file\" to keep it in a 0600 file, "
              "or give it to each command in CRM_TUI_TOKEN", EXIT_NOT_CONFIGURED)
+    except OSError as exc:
+        fail(f"cannot store the login in {obj.paths.config_dir}: {exc.strerror or exc}", EXIT_USAGE)
     click.echo(f"logged in to {server} as {me.get('name')} ({me.get('role')}); token stored in {where}")
 
 
@@ -147,7 +177,7 @@ def _replica_owner(obj: Context) -> dict | None:
 
     unlock_replica(obj)
     try:
-        with open_replica(obj.paths, obj.settings) as replica:
+        with open_replica(obj.paths, obj.settings, read_only=True) as replica:
             me = replica.get_meta("me")
     except (UnlockError, ReplicaError) as exc:
         open_failure(exc)
@@ -165,70 +195,90 @@ def logout(obj: Context) -> None:
 
 
 @cli.command()
-@click.option("--once", "mode", flag_value="once", help="sync once and exit (0 on success)")
-@click.option("--daemon", "mode", flag_value="daemon", help="keep syncing until SIGTERM/SIGINT")
+@click.option("--once", is_flag=True, help="sync once and exit (0 on success)")
+@click.option("--daemon", is_flag=True, help="keep syncing until SIGTERM/SIGINT")
 @click.option("--interval", type=click.FloatRange(1, 86400), help="daemon: seconds between syncs")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @click.pass_obj
-def sync(obj: Context, mode: str | None, interval: float | None, quiet: bool) -> None:
+def sync(obj: Context, once: bool, daemon: bool, interval: float | None, quiet: bool) -> None:
     """Sync the replica with the server: push pending writes, then pull changes."""
     from crm_tui.replicas import UnlockError
     from sync.errors import LockHeld, NotConfigured
     from sync.runner import run_daemon, sync_once
 
-    if mode is None:
-        fail("say --once or --daemon", EXIT_USAGE)
-    obj.paths.ensure()
+    if once == daemon:
+        fail("say either --once or --daemon", EXIT_USAGE)
+    if once and interval is not None:
+        fail("--interval is for --daemon", EXIT_USAGE)
+    _ensure(obj.paths)
     settings = obj.settings
     unlock_replica(obj)
-    stop = threading.Event()
+    stop, wake = threading.Event(), threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
         stop.set()
+        wake.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    if mode == "daemon":
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    if daemon:
+        setup_logging(obj.paths.log_file, settings.log_level, stderr=True)  # and the journal
+        signal.signal(signal.SIGUSR1, lambda _signum, _frame: wake.set())  # "sync now"
         try:
-            code = run_daemon(obj.paths, settings, stop, interval)
+            code = run_daemon(obj.paths, settings, stop, interval, wake=wake)
         except LockHeld as exc:
-            fail(str(exc), EXIT_LOCKED)
+            fail(f"{exc}; it already serves this replica", EXIT_LOCKED)
         except NotConfigured as exc:
             fail(str(exc), EXIT_NOT_CONFIGURED)
         except (UnlockError, ReplicaError) as exc:
             open_failure(exc)
         sys.exit(code)
-    try:
-        report = sync_once(obj.paths, settings, terminal_progress(sys.stderr.isatty() and not quiet), stop)
-    except NotConfigured as exc:
-        fail(str(exc), EXIT_NOT_CONFIGURED)
-    except (UnlockError, ReplicaError) as exc:
-        open_failure(exc)
-    if report.by_daemon:
-        click.echo("a sync daemon holds this replica; asked it to sync now")
-        return
+    report = sync_once(obj.paths, settings, _progress(quiet), stop)
     for message in report.messages:
         click.echo(message, err=True)
     if not report.ok:
-        fail(report.summary, EXIT_OFFLINE if report.offline else EXIT_FAILED)
+        fail(report.summary, exit_code(report))
     click.echo(report.summary)
+
+
+def _progress(quiet: bool) -> Callable[[SyncEvent], None]:
+    """The progress bar on a terminal; and, for logs of cron jobs, a line when the run has to
+    wait for another process's sync."""
+    show = terminal_progress(sys.stderr.isatty() and not quiet)
+
+    def on_event(event: SyncEvent) -> None:
+        if event.phase == "wait" and not quiet and not sys.stderr.isatty():
+            click.echo(event.message, err=True)
+        show(event)
+
+    return on_event
+
+
+def _ensure(paths: Paths) -> None:
+    try:
+        paths.ensure()
+    except DataDirError as exc:
+        fail(str(exc), EXIT_USAGE)
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--all", "show_all", is_flag=True, help="every conflict and rejected write, not the first 20")
 @click.pass_obj
-def status(obj: Context, as_json: bool) -> None:
-    """What the replica holds and how its sync stands."""
+def status(obj: Context, as_json: bool, show_all: bool) -> None:
+    """What the replica holds and how its sync stands (reads only: works on a read-only data dir)."""
+    from cache.errors import ReplicaError
+    from crm_tui.replicas import UnlockError, replica_key_for
     from crm_tui.status import collect_status, format_status
 
     if obj.paths.replica.exists():
-        from crm_tui.replicas import UnlockError, replica_key_for
-
-        # A passphrase is asked for in a terminal; a replica that cannot be opened is reported below.
+        # A passphrase is asked for in a terminal, before anything else.
         with contextlib.suppress(UnlockError, ReplicaError):
             replica_key_for(obj.paths, obj.settings, interactive=sys.stdin.isatty())
-    info = collect_status(obj.paths, obj.settings)
+    try:
+        info = collect_status(obj.paths, obj.settings, limit=None if show_all else 20)
+    except (ReplicaError, UnlockError) as exc:
+        open_failure(exc)
     if as_json:
         click.echo(json.dumps(info, indent=2, sort_keys=True))
     else:
@@ -270,7 +320,26 @@ def demo(obj: Context, customers: int, work_dir: str | None) -> None:
 
 
 def main() -> None:
-    cli(prog_name="crm-tui")
+    """The console entry point: a failure nobody foresaw is still one line and an exit code;
+    its traceback goes to the log file."""
+    try:
+        cli(prog_name="crm-tui")
+    except DataDirError as exc:
+        click.echo(f"crm-tui: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except Exception as exc:
+        log.exception("unexpected error")
+        where = _log_file_in_use()
+        click.echo(f"crm-tui: unexpected error: {type(exc).__name__}: {exc}"
+                   + (f" (details in {where})" if where else ""), err=True)
+        sys.exit(EXIT_FAILED)
+
+
+def _log_file_in_use() -> Path | None:
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "_crm_tui", False) and hasattr(handler, "baseFilename"):
+            return Path(handler.baseFilename)
+    return None
 
 
 if __name__ == "__main__":

@@ -35,6 +35,15 @@ class SyncSettings(BaseModel):
     max_retries: int = Field(5, ge=0, le=20, description="consecutive retries before a sync gives up")
     backoff_base: float = Field(0.5, gt=0, le=60, description="first retry delay cap, seconds")
     backoff_max: float = Field(30.0, gt=0, le=600, description="largest retry delay, seconds")
+    # The network lies: every request, answer and run is bounded (docs: README, Configuration).
+    request_timeout: float = Field(120.0, gt=0, le=3600, description="whole-request deadline, seconds")
+    run_timeout: float = Field(3600.0, gt=0, le=86400, description="whole-sync-run deadline, seconds")
+    max_retry_after: float = Field(120.0, ge=0, le=3600,
+                                   description="longest Retry-After waited for; beyond it the run ends")
+    max_response_mb: float = Field(64.0, gt=0, le=1024, description="largest answer read, MB")
+    max_feed_pages: int = Field(2000, ge=1, le=1_000_000, description="change-feed pages per run")
+    lock_wait: float = Field(600.0, ge=0, le=86400,
+                             description="how long a sync waits for another process's sync to finish")
     ca_bundle: Path | None = Field(
         None, description="PEM file of the CA certificates to trust for the server instead of the public ones"
     )
@@ -79,6 +88,8 @@ class Settings(BaseSettings):
     clock: str | None = Field(None, description="freeze the app clock at this ISO date-time")
     animations: bool = True
     sync_in_app: bool = Field(True, description="the app syncs in the background unless a daemon does")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="what goes to the log file (and the daemon's stderr)")
 
     @classmethod
     def settings_customise_sources(

@@ -39,8 +39,9 @@ def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None
     stop = threading.Event()
     runner = None
     if creds is not None:
-        def runner(on_event) -> SyncReport:  # type: ignore[no-redef]
-            return sync_once(paths, settings, on_event, stop)
+        def runner(on_event, periodic: bool = False) -> SyncReport:  # type: ignore[no-redef]
+            # Background runs leave the work to a sync daemon serving this replica, if any.
+            return sync_once(paths, settings, on_event, stop, periodic=periodic)
     try:
         app = CrmApp(replica, settings, sync_runner=runner, server_label=creds.server if creds else None,
                      config_path=config_file or paths.config_file)

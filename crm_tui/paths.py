@@ -28,6 +28,14 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("CRM_TUI_CACHE_DIR") or platformdirs.user_cache_dir(APP))
 
 
+def default_state_dir() -> Path:
+    return Path(os.environ.get("CRM_TUI_STATE_DIR") or platformdirs.user_state_dir(APP))
+
+
+class DataDirError(Exception):
+    """A directory crm-tui must write to cannot be written; the message says which and why."""
+
+
 @dataclass(frozen=True)
 class Paths:
     """Where one replica lives."""
@@ -35,17 +43,21 @@ class Paths:
     data_dir: Path
     cache_dir: Path
     config_dir: Path
+    state_dir: Path | None = None  # the log's directory; None: the user state dir
 
     @classmethod
     def resolve(cls, data_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> Paths:
-        """Paths for a replica. A given data dir holds its own hot cache unless one is named too."""
+        """Paths for a replica. A given data dir holds its own hot cache and log unless they are
+        named too (``--cache-dir``, ``CRM_TUI_STATE_DIR``)."""
+        state = Path(os.environ["CRM_TUI_STATE_DIR"]) if os.environ.get("CRM_TUI_STATE_DIR") else None
         if data_dir is not None:
             data = Path(data_dir).expanduser().resolve()
             cache = Path(cache_dir).expanduser().resolve() if cache_dir else data / "hot-cache"
+            state = state or data / "log"
         else:
             data = default_data_dir()
             cache = Path(cache_dir).expanduser().resolve() if cache_dir else default_cache_dir()
-        return cls(data_dir=data, cache_dir=cache, config_dir=config_dir())
+        return cls(data_dir=data, cache_dir=cache, config_dir=config_dir(), state_dir=state)
 
     @property
     def replica(self) -> Path:
@@ -53,11 +65,18 @@ class Paths:
 
     @property
     def lock(self) -> Path:
+        """Held for the length of one sync run (sync/lock.py)."""
         return self.data_dir / "sync.lock"
 
     @property
-    def log(self) -> Path:
-        return self.data_dir / "sync.log"
+    def daemon_lock(self) -> Path:
+        """Held by the sync daemon serving this replica, for its whole life."""
+        return self.data_dir / "daemon.lock"
+
+    @property
+    def log_file(self) -> Path:
+        """Where the details go (rotated): tracebacks, sync runs, the daemon's log."""
+        return (self.state_dir or default_state_dir()) / "crm-tui.log"
 
     @property
     def credentials(self) -> Path:
@@ -68,7 +87,15 @@ class Paths:
         return Path(os.environ.get("CRM_TUI_CONFIG") or self.config_dir / "config.toml")
 
     def ensure(self) -> None:
-        """Create the directories (private to the user) if they are missing."""
+        """Create the directories (private to the user) if they are missing, and check that
+        they can be written. Raises DataDirError naming the directory and what is wrong."""
         for d in (self.data_dir, self.cache_dir):
-            d.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(d, 0o700)
+            try:
+                d.mkdir(parents=True, exist_ok=True, mode=0o700)
+                # Private to the user: take group and other permissions away, never add any.
+                os.chmod(d, os.stat(d).st_mode & 0o700)
+            except OSError as exc:
+                raise DataDirError(f"cannot use {d}: {exc.strerror or exc}") from None
+            if not os.access(d, os.W_OK | os.X_OK):
+                raise DataDirError(f"{d} is read-only: syncing and the app need to write there "
+                                   "(`crm-tui status` still works)")

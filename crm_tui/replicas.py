@@ -88,23 +88,34 @@ def _warn_plaintext(paths: Paths) -> None:
           file=sys.stderr)
 
 
-def open_replica(paths: Paths, settings: Settings, *, interactive: bool = False, **options: Any) -> Replica:
+def open_replica(paths: Paths, settings: Settings, *, interactive: bool = False, read_only: bool = False,
+                 **options: Any) -> Replica:
     """The replica at ``paths``, opened with its key (created with one if new).
 
     ``interactive`` lets a passphrase be asked for on the terminal; without it a passphrase
-    comes from CRM_TUI_PASSPHRASE or from an earlier unlock in this process. ``options`` go to
-    ``Replica`` (``durable``, ``busy_timeout``, ``cache_mb``, ``temp_in_memory``).
+    comes from CRM_TUI_PASSPHRASE or from an earlier unlock in this process. ``read_only`` opens
+    an existing replica without writing anything (no key is created; ReplicaError if there is no
+    replica). ``options`` go to ``Replica`` (``durable``, ``busy_timeout``, ``cache_mb``, ...).
 
     Raises UnlockError, ReplicaInUse (being encrypted), and ReplicaError (plaintext while
     encryption is on; a key that does not open the file)."""
+    if read_only and not paths.replica.exists():
+        raise ReplicaError(f"there is no replica at {paths.replica}")
     key = replica_key_for(paths, settings, interactive=interactive)
-    fd = hold_in_use(paths)
     try:
-        replica = Replica(paths.replica, paths.cache_dir, key=key, **options)
+        fd: int | None = hold_in_use(paths)
+    except OSError:
+        if not read_only:
+            raise
+        fd = None  # a data dir nobody may write to: nobody can be converting the replica either
+    try:
+        replica = Replica(paths.replica, paths.cache_dir, key=key, read_only=read_only, **options)
     except BaseException:
-        release_in_use(fd)
+        if fd is not None:
+            release_in_use(fd)
         raise
-    replica.on_close(lambda: release_in_use(fd))
+    if fd is not None:
+        replica.on_close(lambda: release_in_use(fd))
     return replica
 
 

@@ -11,6 +11,17 @@ from dataclasses import dataclass, field
 from crm_tui.text import plural
 
 
+def human_seconds(seconds: float) -> str:
+    """12 s, 5 min, 3.5 h, 2.1 days: a wait, a limit or an age, for a person."""
+    if seconds < 90:
+        return f"{int(seconds)} s"
+    if seconds < 5400:
+        return f"{int(seconds // 60)} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 @dataclass(frozen=True)
 class SyncEvent:
     """Progress of a sync run. ``phase``: push, pull, snapshot, backfill, resync, done, error."""
@@ -31,13 +42,17 @@ class SyncReport:
     rejected: int = 0
     error: str | None = None
     offline: bool = False  # the server could not be reached (not an error of the data)
-    by_daemon: bool = False  # another process (the daemon) holds the replica's sync lock
+    refused: bool = False  # no login, or the server refused the token
+    busy: bool = False  # another process's sync kept the replica longer than we wait
+    by_daemon: bool = False  # a background run left to the sync daemon serving this replica
+    daemon_pid: int | None = None
+    retry_after: float | None = None  # the server asked to be left alone this long (seconds)
     messages: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
         if self.by_daemon:
-            return "sync is run by the daemon"
+            return f"sync by daemon (pid {self.daemon_pid})" if self.daemon_pid else "sync by daemon"
         if not self.ok:
             return f"sync failed: {self.error}"
         parts = [f"pushed {self.pushed}", f"pulled {self.pulled}"]
@@ -48,5 +63,6 @@ class SyncReport:
         return "synced: " + ", ".join(parts)
 
 
-# A runner the CLI hands to the app: run one sync, reporting progress through the callback.
-SyncRunner = Callable[[Callable[[SyncEvent], None]], SyncReport]
+# A runner the CLI hands to the app: ``runner(on_event, periodic=...)`` runs one sync, reporting
+# progress through the callback; a ``periodic`` (background) run may be left to a sync daemon.
+SyncRunner = Callable[..., SyncReport]

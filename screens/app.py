@@ -246,17 +246,18 @@ class CrmApp(App[None]):
             return
         self.sync_state, self.sync_detail = "syncing", ""
         self.publish_status()
-        self._sync_worker = self._run_sync()
+        self._sync_worker = self._run_sync(periodic=quiet)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sync", description="sync")
-    def _run_sync(self) -> SyncReport:
+    def _run_sync(self, periodic: bool) -> SyncReport:
         runner = self.sync_runner
         assert runner is not None
 
         def on_event(event: SyncEvent) -> None:
             self.call_from_thread(self.post_message, SyncProgress(event))
 
-        report = runner(on_event)
+        # A background (periodic) run is left to a sync daemon if one serves the replica.
+        report = runner(on_event, periodic=periodic)
         self.call_from_thread(self.post_message, SyncFinished(report))
         return report
 
@@ -278,6 +279,7 @@ class CrmApp(App[None]):
         self.sync_detail = ""
         if report.by_daemon:
             self.sync_state = "sync by daemon"
+            self.sync_detail = f"pid {report.daemon_pid}" if report.daemon_pid else ""
         elif report.offline:
             self.sync_state = "offline"
         elif not report.ok:

@@ -1,16 +1,26 @@
 """The HTTP client for the crm_server protocol (docs/sync-protocol.md), over httpx.
 
-Explicit timeouts on every request, TLS verification on, and retries for what a retry can fix
-(connection failures, timeouts, dropped or truncated responses, 429, 5xx): exponential backoff
-with full jitter, ``Retry-After`` honoured, and a cap on consecutive retries. Writes are safe
-to retry because every op carries its idempotency key. Everything the server sends is decoded
-and shape-checked here before anyone else sees it.
+The network lies, so nothing it says is trusted until checked:
+
+* every request has a deadline for the whole exchange (``request_timeout``, and never past the
+  sync run's own deadline), besides httpx's per-read timeouts (sync/transport.py);
+* every answer is streamed and read at most ``max_response_mb`` far;
+* only a 2xx answer with ``Content-Type: application/json`` and the expected shape is data; a
+  redirect is an error naming where it pointed (captive portals answer 302 or 200 with HTML);
+* retries are for what a retry can fix (connection failures, timeouts, dropped or truncated
+  answers, 429, 5xx): exponential backoff with full jitter and ``Retry-After`` honoured up to
+  ``max_retry_after``; a server that asks for longer ends the run ("retry after ...") at once.
+
+Writes are safe to retry because every op carries its idempotency key. Everything the server
+sends is decoded and shape-checked here before anyone else sees it.
 """
 
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,21 +28,29 @@ from typing import Any
 import httpx
 import orjson
 
-from crm_tui import __version__
+from crm_tui import __version__, logs
 from crm_tui.config import SyncSettings
 from crm_tui.protocol import API_PREFIX, MAX_LIST
+from crm_tui.syncstate import human_seconds
 from sync import tls
 from sync.errors import (
     AuthError,
     CertificateRefused,
+    DeadlineExceeded,
     ProtocolError,
+    Redirected,
     RequestRejected,
+    ResponseTooLarge,
     ResyncRequired,
     ServerUnavailable,
+    Stopped,
 )
+from sync.transport import build_http_client, request_deadline
+
+log = logging.getLogger("crm_tui.sync.client")
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
-MAX_RETRY_AFTER = 120.0
+ERROR_BODY_BYTES = 64 * 1024  # what is read of an error answer: enough for its message
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -49,23 +67,38 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_body(body: bytes) -> dict[str, Any]:
     try:
-        body = orjson.loads(response.content)
-        err = body.get("error", {}) if isinstance(body, dict) else {}
-        msg = err.get("message") if isinstance(err, dict) else None
-        fields = err.get("fields") if isinstance(err, dict) else None
-        if msg:
-            if fields:
-                msg += " (" + "; ".join(f"{k}: {v}" for k, v in fields.items()) + ")"
-            return str(msg)
-    except (orjson.JSONDecodeError, AttributeError):
-        pass
-    return f"HTTP {response.status_code}"
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    err = doc.get("error") if isinstance(doc, dict) else None
+    return err if isinstance(err, dict) else {}
+
+
+def _error_message(status: int, body: bytes) -> str:
+    err = _error_body(body)
+    msg, fields = err.get("message"), err.get("fields")
+    if isinstance(msg, str) and msg:
+        if isinstance(fields, dict) and fields:
+            msg += " (" + "; ".join(f"{k}: {v}" for k, v in fields.items()) + ")"
+        return msg
+    return f"HTTP {status}"
+
+
+class _Answer:
+    """A whole answer, read within the caps."""
+
+    def __init__(self, status: int, headers: httpx.Headers, body: bytes):
+        self.status, self.headers, self.body = status, headers, body
 
 
 class CrmClient:
-    """A session with one server for one token. Not thread-safe: one per sync worker."""
+    """A session with one server for one token. Not thread-safe: one request at a time.
+
+    ``stop`` (an Event) cuts retry waits short: a stopped client raises Stopped instead of
+    waiting. ``verify`` overrides what the settings trust (sync/tls.py: the public CAs, or the
+    ``ca_bundle`` of the config)."""
 
     def __init__(
         self,
@@ -73,22 +106,24 @@ class CrmClient:
         token: str,
         settings: SyncSettings | None = None,
         *,
-        sleep: Callable[[float], None] = time.sleep,
-        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+        stop: threading.Event | None = None,
+        verify: Any = None,
     ):
         self.settings = settings or SyncSettings()
         self.base_url = base_url.rstrip("/")
+        self._stop = stop
         self._sleep = sleep
         self.requests_made = 0
+        self.run_deadline: float | None = None  # time.monotonic() by which the whole sync run ends
+        logs.add_secret(token)
         s = self.settings
-        self._http = httpx.Client(
-            base_url=self.base_url,
+        self._http = build_http_client(
+            self.base_url,
             headers={"Authorization": f"Bearer {token}", "User-Agent": f"crm-tui/{__version__}",
                      "Accept": "application/json"},
-            timeout=httpx.Timeout(connect=s.connect_timeout, read=s.read_timeout, write=s.read_timeout, pool=s.connect_timeout),
-            verify=tls.verify_for(s),
-            transport=transport,
-            follow_redirects=False,
+            connect_timeout=s.connect_timeout, read_timeout=s.read_timeout,
+            verify=tls.verify_for(s) if verify is None else verify,
         )
 
     def close(self) -> None:
@@ -99,6 +134,10 @@ class CrmClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def max_response_bytes(self) -> int:
+        return int(self.settings.max_response_mb * 1024 * 1024)
 
     # ------------------------------------------------------------------ protocol calls
 
@@ -115,11 +154,22 @@ class CrmClient:
     def changes(self, cursor: str | None, limit: int) -> dict[str, Any]:
         """One change-feed page (shape-checked by cache.pull.check_page before it is applied).
 
-        Raises ResyncRequired on 410."""
+        Raises ResyncRequired on 410, and on 400 ``invalid_cursor`` (a cursor the server cannot
+        read: only a new snapshot gets the replica going again); ResponseTooLarge for a page
+        over the size cap (ask again for fewer records)."""
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
-        return self._json("GET", f"{API_PREFIX}/changes", params=params)
+            logs.add_cursor(cursor)
+        try:
+            page = self._json("GET", f"{API_PREFIX}/changes", params=params)
+        except RequestRejected as exc:
+            if exc.status == 400 and exc.code == "invalid_cursor":
+                raise ResyncRequired(f"the server cannot read this replica's cursor ({exc})") from None
+            raise
+        if isinstance(page.get("cursor"), str):
+            logs.add_cursor(page["cursor"])
+        return page
 
     def batch(self, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send ops; returns one result per op. Safe to retry: op ids make it idempotent."""
@@ -142,6 +192,7 @@ class CrmClient:
     def list_all(self, table: str, **filters: str) -> Iterator[dict[str, Any]]:
         """Every record of ``table`` matching equality ``filters`` that we may see, page by page."""
         after: str | None = None
+        seen: set[str] = set()
         while True:
             params: dict[str, Any] = {"limit": MAX_LIST, **filters}
             if after:
@@ -155,51 +206,130 @@ class CrmClient:
                 return
             if not isinstance(after, str):
                 raise ProtocolError(f"the server's list of {table} has a bad next key")
+            if after in seen:  # a list that goes round in circles would never end
+                raise ProtocolError(f"the server's list of {table} repeats itself")
+            seen.add(after)
 
     # ------------------------------------------------------------------ transport
 
     def _json(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
-        response = self._request(method, path, **kw)
+        answer = self._request(method, path, **kw)
         try:
-            body = orjson.loads(response.content)
+            body = orjson.loads(answer.body)
         except orjson.JSONDecodeError:
-            kind = response.headers.get("content-type", "unknown content")
-            raise ProtocolError(f"the server sent {kind} that is not JSON for {path}") from None
+            raise ProtocolError(f"the server's answer for {path} is not valid JSON") from None
         if not isinstance(body, dict):
             raise ProtocolError(f"the server's answer for {path} is not a JSON object")
         return body
 
-    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+    def _exchange(self, method: str, path: str, deadline: float, **kw: Any) -> _Answer:
+        """One attempt: send the request and read the whole answer within the deadline and
+        the size cap (an error answer is read only as far as its message)."""
+        with request_deadline(deadline), self._http.stream(method, path, **kw) as response:
+            ok = 200 <= response.status_code < 300
+            limit = self.max_response_bytes if ok else ERROR_BODY_BYTES
+            length = response.headers.get("content-length", "")
+            if ok and length.isdigit() and int(length) > limit:
+                raise self._too_large(path)
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    if ok:
+                        raise self._too_large(path)
+                    del body[limit:]
+                    break
+            return _Answer(response.status_code, response.headers, bytes(body))
+
+    def _too_large(self, path: str) -> ResponseTooLarge:
+        return ResponseTooLarge(f"the server's answer for {path} is larger than "
+                                f"{self.settings.max_response_mb:g} MB (sync.max_response_mb); not read further")
+
+    def _request(self, method: str, path: str, **kw: Any) -> _Answer:
         s = self.settings
         attempt = 0
         while True:
+            now = time.monotonic()
+            if self.run_deadline is not None and now >= self.run_deadline:
+                raise self._run_over()
+            deadline = now + s.request_timeout
+            if self.run_deadline is not None:
+                deadline = min(deadline, self.run_deadline)
             delay: float | None = None
             try:
                 self.requests_made += 1
-                response = self._http.request(method, path, **kw)
-                response.read()
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                answer = self._exchange(method, path, deadline, **kw)
+            except httpx.TimeoutException as exc:
+                if self.run_deadline is not None and time.monotonic() >= self.run_deadline:
+                    raise self._run_over() from None
+                if time.monotonic() >= deadline:
+                    reason = f"no complete answer within {s.request_timeout:g} s (sync.request_timeout)"
+                else:
+                    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            except httpx.RequestError as exc:  # refused, reset, truncated, undecodable ...
                 refused = tls.refusal(exc, self.base_url)
-                if refused is not None:
+                if refused is not None:  # a certificate we must not trust: no retry can change that
                     raise CertificateRefused(refused) from None
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
-                status = response.status_code
-                if status < 400:
-                    return response
+                status = answer.status
+                log.debug("%s %s -> %d, %d bytes, %.2f s", method, path, status, len(answer.body),
+                          time.monotonic() - now)
+                if 200 <= status < 300:
+                    return self._checked(path, answer)
+                if 300 <= status < 400:
+                    where = answer.headers.get("location") or "no address"
+                    raise Redirected(
+                        f"{self.base_url} answered {path} with a redirect (HTTP {status}) to {where}: a network "
+                        "sign-in page (captive portal) or a moved server; sign in to the network, or log in "
+                        "again with the server's new address")
                 if status == 401:
                     raise AuthError("the server refused the token (401); run `crm-tui login` again")
                 if status == 410:
-                    raise ResyncRequired(_error_message(response))
+                    raise ResyncRequired(_error_message(status, answer.body))
                 if status not in RETRY_STATUSES:
-                    raise RequestRejected(status, f"the server refused {method} {path}: {_error_message(response)}")
-                reason = f"HTTP {status}: {_error_message(response)}"
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                    code = _error_body(answer.body).get("code")
+                    raise RequestRejected(status, f"the server refused {method} {path}: "
+                                                  f"{_error_message(status, answer.body)}",
+                                          code if isinstance(code, str) else None)
+                reason = f"HTTP {status}: {_error_message(status, answer.body)}"
+                retry_after = _retry_after(answer.headers.get("Retry-After"))
                 if retry_after is not None:
-                    delay = min(retry_after, MAX_RETRY_AFTER)
+                    if retry_after > s.max_retry_after or self._past_run_deadline(retry_after):
+                        raise ServerUnavailable(
+                            f"server unavailable ({reason}); it asks to retry after {human_seconds(retry_after)}",
+                            retry_after=retry_after)
+                    delay = retry_after
+            log.debug("%s %s failed (attempt %d): %s", method, path, attempt + 1, reason)
             if attempt >= s.max_retries:
                 raise ServerUnavailable(f"{self.base_url} failed {attempt + 1} times; last: {reason}")
             if delay is None:
                 delay = random.uniform(0, min(s.backoff_max, s.backoff_base * (2**attempt)))
+            if self._past_run_deadline(delay):
+                raise self._run_over(f"; last: {reason}")
             attempt += 1
-            self._sleep(delay)
+            self._wait(delay)
+
+    def _checked(self, path: str, answer: _Answer) -> _Answer:
+        kind = answer.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise ProtocolError(
+                f"the server answered {path} with {kind or 'no content type'} instead of JSON "
+                "(a network sign-in page or a proxy may be in the way)")
+        return answer
+
+    def _past_run_deadline(self, delay: float) -> bool:
+        return self.run_deadline is not None and time.monotonic() + delay >= self.run_deadline
+
+    def _run_over(self, detail: str = "") -> DeadlineExceeded:
+        return DeadlineExceeded.after(self.settings.run_timeout, detail)
+
+    def _wait(self, seconds: float) -> None:
+        if self._sleep is not None:
+            self._sleep(seconds)
+        elif self._stop is not None:
+            self._stop.wait(seconds)
+        else:
+            time.sleep(seconds)
+        if self._stop is not None and self._stop.is_set():
+            raise Stopped("stopped before the sync finished; it resumes where it left off")

@@ -1,12 +1,11 @@
 """The sync engine: push the outbox, then pull the change feed, keeping the replica converged.
 
-One ``run_once`` is a whole sync:
+One ``run_once`` is a whole sync, under one deadline (``sync.run_timeout``):
 
 1. ``/v1/me`` — who we are (the replica keeps it, for "mine" views and authorship);
 2. push — the outbox in batches, every per-op result stored (cache.outbox.apply_results);
 3. refetch — records whose rejected edits were discarded come back as the server has them;
-4. pull — pages until ``has_more`` is false, each applied with its cursor in one transaction;
-   a 410 starts a replacement snapshot that keeps the outbox (cache.pull.start_resync).
+4. pull — the change feed, checked for progress page by page (sync/feed.py).
 
 The engine knows nothing of Textual: progress goes out through a plain callback.
 """
@@ -15,31 +14,38 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from cache.errors import MalformedPage, ReplicaError
 from cache.outbox import CUSTOMER_HISTORY
-from cache.pull import prepare_page
 from cache.replica import Replica
 from cache.sqlite import sqlite3
 from crm_tui.config import SyncSettings
-from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, format_datetime, utcnow
+from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES
 from crm_tui.syncstate import SyncEvent, SyncReport
 from sync.client import CrmClient
-from sync.errors import ProtocolError, RequestRejected, ResyncRequired, ServerUnavailable, SyncError
+from sync.errors import (
+    AuthError,
+    DeadlineExceeded,
+    ProtocolError,
+    RequestRejected,
+    ResponseTooLarge,
+    ServerUnavailable,
+    Stopped,
+    SyncError,
+)
+from sync.feed import FeedPull
 
 log = logging.getLogger("crm_tui.sync")
 
 Progress = Callable[[SyncEvent], None]
 
+__all__ = ["Progress", "Stopped", "SyncEngine"]
+
 
 def _ignore(_: SyncEvent) -> None:
     pass
-
-
-class Stopped(SyncError):
-    """The sync was asked to stop (SIGTERM, app quitting); it stopped between two pages."""
 
 
 class SyncEngine:
@@ -50,10 +56,13 @@ class SyncEngine:
         self.settings = settings or client.settings
         self.on_event = on_event or _ignore
         self.stop = stop or threading.Event()
+        self.deadline: float | None = None
 
     def _check_stop(self) -> None:
         if self.stop.is_set():
             raise Stopped("stopped before the sync finished; it resumes where it left off")
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise DeadlineExceeded.after(self.settings.run_timeout)
 
     # ------------------------------------------------------------------ whole runs
 
@@ -62,8 +71,10 @@ class SyncEngine:
         the report says what happened, and the replica's sync history records it."""
         report = SyncReport(ok=False)
         run_id: int | None = None
+        self.deadline = time.monotonic() + self.settings.run_timeout
+        self.client.run_deadline = self.deadline
         try:
-            run_id = self._start_run()
+            run_id = self.replica.history.start_run()
             self.refresh_me()
             self.push(report)
             self.refetch()
@@ -71,6 +82,10 @@ class SyncEngine:
             report.ok = True
         except ServerUnavailable as exc:
             report.offline = True
+            report.retry_after = exc.retry_after
+            report.error = str(exc)
+        except AuthError as exc:
+            report.refused = True
             report.error = str(exc)
         except (SyncError, MalformedPage, ReplicaError) as exc:
             report.error = str(exc)
@@ -82,6 +97,8 @@ class SyncEngine:
         except Exception as exc:  # a last resort: a sync run reports; it never takes its caller down
             log.exception("unexpected error during sync")
             report.error = f"unexpected error: {type(exc).__name__}: {exc}"
+        finally:
+            self.client.run_deadline = None
         self._finish_run(run_id, report)
         self.on_event(SyncEvent("done" if report.ok else "error", report.summary))
         return report
@@ -124,8 +141,12 @@ class SyncEngine:
         single op too large to send at all is set aside as rejected, with the reason."""
         try:
             results = self.client.batch([op.to_wire() for op in ops])
-        except RequestRejected as exc:
-            if exc.status != 413:
+        except (RequestRejected, ResponseTooLarge) as exc:
+            # A batch too large to send (413), or whose answer is over the size cap, goes again in
+            # halves: op ids make a re-sent op count once.
+            if isinstance(exc, RequestRejected) and exc.status != 413:
+                raise
+            if isinstance(exc, ResponseTooLarge) and len(ops) == 1:
                 raise
             if len(ops) == 1:
                 self.replica.outbox.reject_locally(
@@ -170,81 +191,19 @@ class SyncEngine:
     # ------------------------------------------------------------------ pull
 
     def pull(self, report: SyncReport | None = None) -> SyncReport:
-        """Pull pages until the feed is drained. A 410 turns into a replacement snapshot."""
+        """Pull pages until the feed is drained (sync/feed.py: progress checks, resync)."""
         report = report or SyncReport(ok=True)
-        try:
-            self._pull_pages(report)
-        except ResyncRequired as exc:
-            log.warning("server asked for a resync: %s", exc)
-            self.on_event(SyncEvent("resync", "the server asked for a full resync; replacing the replica"))
-            self.replica.pull.start_resync()
-            self._pull_pages(report)
-        if self.replica.get_meta("resync_active"):
-            dropped = self.replica.pull.finish_resync()
-            log.info("resync finished; %d stale records dropped", dropped)
+        FeedPull(self.replica, self.client, self.settings, self.on_event, self._check_stop).run(report)
         return report
-
-    def _pull_pages(self, report: SyncReport) -> None:
-        # The next page is fetched while this one is applied: the server's work and the wire
-        # overlap the replica's. The cursor of a page is known before it is applied, and a
-        # fetched page that never gets applied (an error, a stop) is simply dropped.
-        # Checking a page's rows (prepare_page) happens in the fetching thread too, overlapping
-        # the database work of the page before it.
-        size = self.settings.page_size
-        gen = self.replica.pull.generation()
-
-        def fetch(cursor: str | None) -> dict:
-            return prepare_page(self.client.changes(cursor, size), gen)
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-prefetch") as pool:
-            ahead = pool.submit(fetch, self.replica.cursor)
-            while True:
-                self._check_stop()
-                page = ahead.result()
-                if page.get("has_more") is True and isinstance(page.get("cursor"), str):
-                    ahead = pool.submit(fetch, page["cursor"])
-                stats = self.replica.pull.apply_page(page)
-                report.pulled += stats.records
-                if stats.quarantined:
-                    report.messages.append(f"{stats.quarantined} invalid records from the server were set aside")
-                self._report_page(page, report)
-                if not page["has_more"]:
-                    return
-
-    def _report_page(self, page: dict, report: SyncReport) -> None:
-        progress = page.get("progress") or {}
-        complete = progress.get("complete") or []
-        phase = page["phase"]
-        search_ready = phase == "feed" or ("customer" in complete and "contact" in complete)
-        if phase == "feed":
-            msg = f"pulled {report.pulled} changes"
-        else:
-            msg = f"{phase}: {progress.get('entity') or ''} {progress.get('done', 0):,}/{progress.get('total', 0):,}"
-        self.on_event(SyncEvent(phase if phase != "feed" else "pull", msg,
-                                int(progress.get("done", 0) or 0), int(progress.get("total", 0) or 0),
-                                search_ready=search_ready))
 
     # ------------------------------------------------------------------ history
 
-    def _start_run(self) -> int:
-        with self.replica.transaction() as conn:
-            cur = conn.execute("INSERT INTO sync_runs(started_at) VALUES (?)", (format_datetime(utcnow()),))
-            conn.execute("DELETE FROM sync_runs WHERE id < ?", ((cur.lastrowid or 0) - 500,))
-            return cur.lastrowid or 0
-
     def _finish_run(self, run_id: int | None, report: SyncReport) -> None:
-        now = format_datetime(utcnow())
         if run_id is None:
             return
         try:
-            with self.replica.transaction() as conn:
-                conn.execute(
-                    "UPDATE sync_runs SET finished_at = ?, ok = ?, pushed = ?, pulled = ?, conflicts = ?, rejected = ?,"
-                    " error = ? WHERE id = ?",
-                    (now, int(report.ok), report.pushed, report.pulled, report.conflicts, report.rejected,
-                     report.error, run_id),
-                )
-            self.replica.set_meta("last_sync_at" if report.ok else "last_failed_at", now)
-            self.replica.set_meta("last_error", report.error)
+            self.replica.history.finish_run(run_id, ok=report.ok, pushed=report.pushed, pulled=report.pulled,
+                                            conflicts=report.conflicts, rejected=report.rejected,
+                                            error=report.error)
         except Exception:  # the history is a courtesy; never let it hide the report
             log.exception("could not record the sync run")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from crm_tui.syncstate import human_seconds
+
 
 class SyncError(Exception):
     """A sync could not complete; the message says why, for a person."""
@@ -16,7 +18,25 @@ class AuthError(SyncError):
 
 
 class ServerUnavailable(SyncError):
-    """The server could not be reached or kept failing after every retry."""
+    """The server could not be reached, kept failing after every retry, or asked us to come back
+    later than we wait (``retry_after``: seconds, when it said)."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class Redirected(ServerUnavailable):
+    """The server's address answered with a redirect: a captive portal, or a server that moved."""
+
+
+class DeadlineExceeded(ServerUnavailable):
+    """The sync run reached its deadline (``sync.run_timeout``); it resumes where it stopped."""
+
+    @classmethod
+    def after(cls, run_timeout: float, detail: str = "") -> DeadlineExceeded:
+        return cls(f"the sync did not finish within {human_seconds(run_timeout)} (sync.run_timeout); "
+                   f"it resumes where it stopped{detail}")
 
 
 class CertificateRefused(SyncError):
@@ -27,17 +47,36 @@ class ProtocolError(SyncError):
     """The server answered something that is not the protocol (HTML, truncated, wrong types)."""
 
 
-class RequestRejected(SyncError):
-    """The server refused a request as malformed (4xx); retrying the same request cannot help."""
+class ResponseTooLarge(ProtocolError):
+    """An answer was larger than ``sync.max_response_mb``; it was not read to the end."""
 
-    def __init__(self, status: int, message: str):
+
+class FeedStalled(ProtocolError):
+    """The change feed does not move forward (same cursor again, more than it announced ...)."""
+
+
+class RequestRejected(SyncError):
+    """The server refused a request as malformed (4xx); retrying the same request cannot help.
+    ``code`` is the protocol's error code, when the answer had one."""
+
+    def __init__(self, status: int, message: str, code: str | None = None):
         self.status = status
+        self.code = code
         super().__init__(message)
 
 
 class ResyncRequired(SyncError):
-    """The server cannot continue from our cursor (410): the replica must be replaced."""
+    """The server cannot continue from our cursor (410, or 400 invalid_cursor): the replica must
+    be replaced by a new snapshot (which keeps unsynced work)."""
+
+
+class Stopped(SyncError):
+    """The sync was asked to stop (SIGTERM, app quitting); it stopped between two steps."""
 
 
 class LockHeld(SyncError):
-    """Another process (usually the daemon) is syncing this replica."""
+    """Another process holds the lock (a sync run, or the daemon); ``pid`` names it if known."""
+
+    def __init__(self, message: str, pid: int | None = None):
+        self.pid = pid
+        super().__init__(message)

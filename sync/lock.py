@@ -1,7 +1,13 @@
-"""The single-instance lock: two syncers never work the same replica.
+"""Process locks on a replica: who syncs it, and who serves it as its daemon.
 
-An advisory ``flock`` on ``<data dir>/sync.lock``; the kernel drops it when the process dies, so
-a crashed daemon never leaves a stale lock. The file holds the holder's pid, for `status`.
+An advisory ``flock`` on a file in the data dir; the kernel drops it when the process dies, so
+a crashed syncer never leaves a stale lock. The file holds the holder's pid, for `status` and
+for messages. Two files, two meanings (see sync/runner.py for the rules):
+
+* ``sync.lock`` — held for the length of one sync run, by whoever runs it (the app, the daemon,
+  `sync --once`): runs of one replica happen one at a time;
+* ``daemon.lock`` — held by a sync daemon for its whole life: one daemon per replica, and the
+  app leaves its background syncing to it.
 """
 
 from __future__ import annotations
@@ -9,29 +15,56 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from sync.errors import LockHeld
+from crm_tui.syncstate import human_seconds
+from sync.errors import LockHeld, Stopped
+
+POLL = 0.2  # seconds between attempts while waiting for a lock
 
 
 class SyncLock:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, what: str = "sync"):
         self.path = Path(path)
+        self.what = what
         self._fd: int | None = None
 
-    def acquire(self) -> SyncLock:
-        """Take the lock or raise LockHeld naming the holder's pid."""
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; False if another process holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            holder = holder_pid(self.path)
-            raise LockHeld(f"another sync (pid {holder or '?'}) is working on this replica") from None
+            return False
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
+        return True
+
+    def acquire(self, wait: float = 0.0, stop: threading.Event | None = None,
+                on_wait: Callable[[int | None], None] | None = None) -> SyncLock:
+        """Take the lock, waiting up to ``wait`` seconds for its holder to let go (``on_wait``
+        is told the holder's pid once, when the wait starts). Raises LockHeld naming the holder,
+        or Stopped if ``stop`` is set while waiting."""
+        deadline = time.monotonic() + wait
+        told = False
+        while not self.try_acquire():
+            holder = holder_pid(self.path)
+            if time.monotonic() >= deadline:
+                waited = f" after {human_seconds(wait)} (sync.lock_wait)" if wait else ""
+                raise LockHeld(f"another {self.what} (pid {holder or '?'}) holds this replica{waited}", holder)
+            if on_wait is not None and not told:
+                on_wait(holder)
+                told = True
+            if stop is not None and stop.wait(POLL):
+                raise Stopped(f"stopped while waiting for the {self.what} of pid {holder or '?'}")
+            if stop is None:
+                time.sleep(POLL)
         return self
 
     def release(self) -> None:
@@ -49,11 +82,13 @@ class SyncLock:
 
 
 def holder_pid(path: str | Path) -> int | None:
-    """The pid of the process holding the lock, or None if nobody holds it."""
+    """The pid of the process holding the lock, or None if nobody holds it (-1: held, pid
+    unreadable). Works in a data dir that cannot be written."""
     path = Path(path)
-    if not path.exists():
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
         return None
-    fd = os.open(path, os.O_RDONLY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

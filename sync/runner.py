@@ -1,101 +1,141 @@
-"""Running a sync for a replica on disk: credentials, the lock, the replica and the client,
-put together for the CLI, the daemon and the app's background worker."""
+"""Running syncs of a replica on disk, for the CLI, the daemon and the app's background worker.
+
+The rules when the app, a daemon and one-shot `sync --once` runs share a replica:
+
+* Runs happen one at a time. Every run (the app's, the daemon's, a one-shot one) holds the
+  replica's run lock for its length; a run that finds it taken waits for the other one to end
+  (at most ``sync.lock_wait``, then it gives up: exit 5), then does its own run, so what it
+  reports is what its run did.
+* One daemon per replica. The daemon holds the daemon lock for its whole life; a second daemon
+  exits 5 at once, naming the first. A daemon started while another process syncs just waits
+  for that run to end.
+* While a daemon serves the replica, the app leaves its background syncing to it (it shows
+  "sync by daemon (pid N)"); an explicit "sync now" in the app still runs, like `sync --once`.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 
+from cache.errors import ReplicaError
 from crm_tui import credentials
 from crm_tui.config import Settings
-from crm_tui.domain import format_datetime, utcnow
 from crm_tui.paths import Paths
-from crm_tui.replicas import open_replica
+from crm_tui.replicas import UnlockError, open_replica
 from crm_tui.syncstate import SyncEvent, SyncReport
 from sync.client import CrmClient
 from sync.engine import Progress, SyncEngine
-from sync.errors import LockHeld, NotConfigured
-from sync.lock import SyncLock
+from sync.errors import LockHeld, NotConfigured, Stopped
+from sync.lock import SyncLock, holder_pid
 
 log = logging.getLogger("crm_tui.sync")
 
-
-def _client(paths: Paths, settings: Settings) -> CrmClient:
-    try:
-        creds = credentials.load(paths)
-    except credentials.TokenUnavailable as exc:
-        raise NotConfigured(str(exc)) from None
-    if creds is None:
-        raise NotConfigured("no server configured for this replica; run `crm-tui login --server URL` first")
-    return CrmClient(creds.server, creds.token, settings.sync)
+RETRY_AFTER_MAX_WAIT = 3600.0  # the daemon honours a server's Retry-After up to an hour
 
 
-def request_daemon_sync(paths: Paths, settings: Settings) -> None:
-    """Ask the daemon holding the lock to sync now (it polls for this once a second)."""
-    with open_replica(paths, settings) as replica:
-        replica.set_meta("sync_requested", format_datetime(utcnow()))
+def _ignore(_: SyncEvent) -> None:
+    pass
+
+
+def daemon_pid(paths: Paths) -> int | None:
+    """The pid of the sync daemon serving this replica, or None."""
+    return holder_pid(paths.daemon_lock)
 
 
 def sync_once(paths: Paths, settings: Settings, on_event: Progress | None = None,
-              stop: threading.Event | None = None) -> SyncReport:
-    """One sync of the replica at ``paths``. If a daemon holds the lock, ask it to sync instead.
+              stop: threading.Event | None = None, *, periodic: bool = False) -> SyncReport:
+    """One sync run of the replica at ``paths`` by this process, waiting first (up to
+    ``sync.lock_wait``) for another process's run to end.
 
-    Raises NotConfigured when there is no server to sync with; everything else is in the report."""
-    client = _client(paths, settings)
+    ``periodic`` (the app's background timer): a run is left to the daemon when one serves this
+    replica (the report says ``by_daemon``). Never raises for sync trouble: the report says
+    what happened (``refused``: no login or token refused; ``busy``: the other run went on
+    longer than we wait; ``offline``; or ``error``)."""
+    on_event = on_event or _ignore
+    stop = stop or threading.Event()
+    if periodic and (pid := daemon_pid(paths)):
+        return SyncReport(ok=True, by_daemon=True, daemon_pid=pid)
     try:
-        lock = SyncLock(paths.lock).acquire()
-    except LockHeld:
-        client.close()
-        request_daemon_sync(paths, settings)
-        return SyncReport(ok=True, by_daemon=True)
+        creds = credentials.load(paths)
+    except credentials.TokenUnavailable as exc:
+        return SyncReport(ok=False, refused=True, error=str(exc))
+    if creds is None:
+        error = NotConfigured("no server configured for this replica; run `crm-tui login --server URL` first")
+        return SyncReport(ok=False, refused=True, error=str(error))
+
+    def waiting(pid: int | None) -> None:
+        whose = "the sync daemon's run" if pid and pid == daemon_pid(paths) else "another sync"
+        on_event(SyncEvent("wait", f"waiting for {whose} (pid {pid or '?'}) to finish"))
+
+    lock = SyncLock(paths.lock)
     try:
-        with open_replica(paths, settings, durable=False) as replica:
+        lock.acquire(settings.sync.lock_wait, stop, waiting)
+    except LockHeld as exc:
+        report = SyncReport(ok=False, busy=True, error=f"{exc}; its result will show in `crm-tui status`")
+        on_event(SyncEvent("error", report.summary))
+        return report
+    except Stopped as exc:
+        return SyncReport(ok=False, error=str(exc))
+    try:
+        try:
+            replica = open_replica(paths, settings, durable=False)
+        except (ReplicaError, UnlockError) as exc:
+            report = SyncReport(ok=False, error=str(exc))
+            on_event(SyncEvent("error", report.summary))
+            return report
+        with CrmClient(creds.server, creds.token, settings.sync, stop=stop) as client, replica:
             report = SyncEngine(replica, client, settings.sync, on_event, stop).run_once()
             replica.checkpoint()
             return report
     finally:
-        client.close()
         lock.release()
+
+
+def _log_run(report: SyncReport) -> None:
+    if not report.ok:
+        log.warning(report.summary)
+    elif report.pushed or report.pulled or report.conflicts or report.rejected:
+        log.info(report.summary)
+    else:
+        log.debug(report.summary)  # quiet when nothing happened
 
 
 def run_daemon(paths: Paths, settings: Settings, stop: threading.Event, interval: float | None = None,
-               on_event: Progress | None = None) -> int:
-    """Sync every ``interval`` seconds (or sooner when the app asks) until ``stop`` is set.
+               on_event: Progress | None = None, wake: threading.Event | None = None) -> int:
+    """Serve the replica: sync now, then every ``interval`` seconds (or as soon as ``wake`` is
+    set: the CLI sets it on SIGUSR1), until ``stop`` is set (set ``wake`` too, to end a wait).
 
-    Holds the replica's lock the whole time; raises LockHeld if another syncer has it.
-    Returns 0 after a graceful stop."""
+    Holds the daemon lock the whole time (raises LockHeld if another daemon serves this
+    replica) and raises NotConfigured when there is no login to start with. Each run re-reads
+    the login (a new `crm-tui login` takes effect at the next run) and takes the run lock like
+    any other sync. Returns 0 after a graceful stop."""
     interval = interval or settings.sync.interval
-    lock = SyncLock(paths.lock).acquire()
-    client = _client(paths, settings)
+    wake = wake or stop
+    daemon_lock = SyncLock(paths.daemon_lock, "sync daemon")
+    daemon_lock.acquire()
     try:
-        with open_replica(paths, settings, durable=False) as replica:
-            engine = SyncEngine(replica, client, settings.sync, on_event, stop)
-            log.info("daemon started (pid lock %s, every %.0fs)", paths.lock, interval)
-            while not stop.is_set():
-                try:
-                    replica.set_meta("sync_requested", None)
-                    report = engine.run_once()
-                except Exception:  # a daemon outlives any one bad run; the next one retries
-                    log.exception("sync run failed unexpectedly")
-                else:
-                    if report.ok:
-                        log.info(report.summary)
-                    else:
-                        log.warning(report.summary)
-                replica.checkpoint()
-                deadline = time.monotonic() + interval
-                while not stop.is_set() and time.monotonic() < deadline:
-                    if stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
-                        break
-                    if replica.get_meta("sync_requested"):
-                        log.info("sync requested")
-                        break
-            log.info("daemon stopped")
+        try:
+            creds = credentials.load(paths)
+        except credentials.TokenUnavailable as exc:
+            raise NotConfigured(str(exc)) from None
+        if creds is None:
+            raise NotConfigured("no server configured for this replica; run `crm-tui login --server URL` first")
+        log.info("daemon started (pid lock %s, every %.0f s)", paths.daemon_lock, interval)
+        while not stop.is_set():
+            if wake is not stop:
+                wake.clear()
+            report = sync_once(paths, settings, on_event, stop)
+            _log_run(report)
+            wait = interval
+            if report.retry_after:
+                wait = max(interval, min(report.retry_after, RETRY_AFTER_MAX_WAIT))
+            if wake.wait(wait) and not stop.is_set():
+                log.info("woken up: syncing now")
+        log.info("daemon stopped")
     finally:
-        client.close()
-        lock.release()
+        daemon_lock.release()
     return 0
 
 
-__all__ = ["SyncEvent", "SyncReport", "request_daemon_sync", "run_daemon", "sync_once"]
+__all__ = ["SyncEvent", "SyncReport", "daemon_pid", "run_daemon", "sync_once"]

@@ -1,13 +1,15 @@
-"""The README is part of the feature: it documents every binding and every CLI command."""
+"""The README is part of the feature: it documents every binding, every CLI command, every
+config key (with its default) and every exit code; the shipped systemd unit fits the daemon."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import configparser
 
+from crm_tui import cli as cli_module
 from crm_tui.cli import cli
-from screens.keys import binding_table
-
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+from crm_tui.config import Settings, SyncSettings
+from screens.keys import all_binding_ids, binding_table
+from support.readme import README, ROOT, readme_config_example, readme_exit_codes
 
 
 def test_readme_lists_every_binding_with_its_default_keys():
@@ -18,6 +20,43 @@ def test_readme_lists_every_binding_with_its_default_keys():
 def test_readme_lists_every_cli_command():
     for name in cli.commands:
         assert f"crm-tui {name}" in README or (name == "app" and "crm-tui [app]" in README), name
+
+
+def test_readme_config_example_uses_real_keys_and_the_real_defaults():
+    example = readme_config_example()
+    top = {k for k in example if k not in ("sync", "keymap")}
+    assert top <= set(Settings.model_fields), top - set(Settings.model_fields)
+    assert set(example["keymap"]) <= set(all_binding_ids()), set(example["keymap"]) - set(all_binding_ids())
+    # Every sync setting (every limit) is in the example, with the value it defaults to (a
+    # setting that is off by default, like ca_bundle, shows an example value instead).
+    assert set(example["sync"]) == set(SyncSettings.model_fields)
+    defaults = SyncSettings()
+    with_defaults = {k: v for k, v in example["sync"].items() if getattr(defaults, k) is not None}
+    for key, value in with_defaults.items():
+        assert getattr(defaults, key) == value, key
+    for key in top:
+        assert Settings.model_fields[key].default == example[key], key
+    Settings(**{**example, "sync": with_defaults})  # and it is a valid config as a whole
+
+
+def test_readme_exit_code_table_matches_the_cli():
+    codes = readme_exit_codes()
+    assert codes and set(codes) == {0, cli_module.EXIT_FAILED, cli_module.EXIT_USAGE,
+                                    cli_module.EXIT_NOT_CONFIGURED, cli_module.EXIT_OFFLINE, cli_module.EXIT_LOCKED}
+
+
+def test_the_systemd_unit_restarts_the_daemon_whatever_made_it_wait():
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # keys are case-sensitive
+    unit.read(ROOT / "docs" / "systemd" / "crm-tui-sync.service")
+    service = unit["Service"]
+    assert "crm-tui sync --daemon" in service["ExecStart"]
+    assert service["Restart"] in ("on-failure", "always")
+    # Exit 3 (not logged in yet) and 5 (another daemon serves, for now) must not leave
+    # background sync off for good.
+    prevented = service.get("RestartPreventExitStatus", "").split()
+    assert str(cli_module.EXIT_LOCKED) not in prevented and str(cli_module.EXIT_NOT_CONFIGURED) not in prevented
+    assert unit["Unit"].get("StartLimitIntervalSec") == "0"
 
 
 def test_readme_documents_every_crm_server_serve_option():
@@ -34,7 +73,7 @@ def test_the_protocol_doc_states_every_input_limit_with_its_value():
     from crm_server import limits
     from crm_server.serving import MAX_HEADER_BYTES
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "sync-protocol.md").read_text()
+    doc = (ROOT / "docs" / "sync-protocol.md").read_text()
     for row in (
         f"| request line and headers | {MAX_HEADER_BYTES // 1024} KiB |",
         f"| query string | {limits.MAX_QUERY_BYTES // 1024} KiB |",

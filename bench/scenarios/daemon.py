@@ -11,13 +11,14 @@ same modules (cache, sync, httpx) and sleeps.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from bench import variant
-from bench.procs import PY, ROOT, Sampler, clean_env, spawn, stop, vm_hwm
+from bench.procs import PY, Sampler, clean_env, spawn, stop, vm_hwm
 from cache.sqlite import connect_keyed, sqlite3
 
 
@@ -82,8 +83,7 @@ def run(data_dir: Path, work: Path, url: str, token: str, admin_token: str, idle
     credentials.save(paths, credentials.Credentials(url, token), store="file")  # a bench box has no keyring
     cfg = {"encrypted": encrypted}
     key = variant.replica_key(data_dir, cfg)
-    env = clean_env(CRM_TUI_CONFIG_DIR=str(config_dir), CRM_TUI_CONFIG=str(config_dir / "config.toml"),
-                    CRM_TUI_CACHE_DIR=str(cache_dir), **(variant.env() if encrypted else {}),
+    env = clean_env(CRM_TUI_CONFIG_DIR=str(config_dir), CRM_TUI_CACHE_DIR=str(cache_dir), **(variant.env() if encrypted else {}),
                     **({} if encrypted else {"CRM_TUI_SECURITY__ENCRYPT_REPLICA": "false"}))
     db = paths.replica
     out: dict[str, Any] = {"idle_seconds": idle_seconds}
@@ -111,9 +111,8 @@ def run(data_dir: Path, work: Path, url: str, token: str, admin_token: str, idle
         before = _last_finished(db, key)
         with Sampler({"daemon": proc.pid}, 0.02) as during:
             t = time.perf_counter()
-            cli = subprocess.run([PY, "-m", "crm_tui.cli", "--data-dir", str(data_dir), "sync", "--once", "-q"],
-                                 capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-            out["cli_said"] = (cli.stdout.strip() or cli.stderr.strip())[-300:]
+            proc.send_signal(signal.SIGUSR1)  # "sync now", as `kill -USR1` does
+            out["request"] = "SIGUSR1"
             _wait_run(db, before, 300, proc, key)
             out["requested_sync_s"] = time.perf_counter() - t
         out["rss_requested_sync_peak"] = during.peak.get("daemon")

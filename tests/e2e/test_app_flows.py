@@ -8,19 +8,17 @@ import time
 
 import pytest
 
-from crm_tui.config import Settings
 from crm_tui.replica_key import read_key_info
-from crm_tui.replicas import open_replica
 from screens.app import CrmApp
 from screens.conflicts import ConflictResolveScreen
 from screens.customer import Customer360Screen
 from screens.forms import RecordForm
 from screens.pipeline import PipelineScreen
 from screens.tickets import TicketQueueScreen
+from support.app import open_app
 from support.client import ClientReplica
 from support.pilot import settle
 from support.server import make_op
-from sync.runner import sync_once
 
 pytestmark = pytest.mark.anyio
 SIZE = (120, 36)
@@ -29,16 +27,6 @@ SIZE = (120, 36)
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-def open_app(client: ClientReplica) -> CrmApp:
-    settings = Settings(sync=client.sync_settings, animations=False, sync_in_app=True)
-    replica = open_replica(client.paths, client.settings)
-
-    def runner(on_event):
-        return sync_once(client.paths, settings, on_event)
-
-    return CrmApp(replica, settings, sync_runner=runner)
 
 
 async def started(app: CrmApp, pilot) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from crm_tui import keyring_store
 from support.client import ClientReplica
+from support.server import make_op
 
 
 def fresh_client(tmp_path, server, user="alex") -> ClientReplica:
@@ -66,21 +67,6 @@ def test_token_from_the_environment_never_reaches_argv(server, tmp_path):
         proc.communicate(timeout=20)
 
 
-def test_sync_without_login_says_what_to_do(tmp_path, server):
-    client = fresh_client(tmp_path, server)
-    done = client.cli("sync", "--once")
-    assert done.returncode == 3
-    assert "crm-tui login" in done.stderr and done.stderr.count("\n") == 1
-
-
-def test_a_broken_config_file_is_one_clear_line(tmp_path, server):
-    client = fresh_client(tmp_path, server)
-    (client.data_dir / "config.toml").write_text("[sync]\ninterval = 'soon'\n")
-    done = client.cli("status")
-    assert done.returncode == 2
-    assert "sync.interval" in done.stderr and "Traceback" not in done.stderr
-
-
 def test_version_and_help_list_every_command(tmp_path, server):
     client = fresh_client(tmp_path, server)
     helptext = client.cli("--help").stdout
@@ -88,3 +74,28 @@ def test_version_and_help_list_every_command(tmp_path, server):
         assert command in helptext
     assert client.cli("--version").stdout.startswith("crm-tui, version")
     assert sys.executable  # the CLI ran under this interpreter
+
+
+def test_status_shows_twenty_conflicts_and_says_how_many_more(server, tmp_path):
+    client = ClientReplica(tmp_path / "c", server, "alex")
+    assert client.sync().ok
+    with client.replica() as r:
+        records = [("customer", row[0]) for row in r.conn.execute("SELECT id FROM customers ORDER BY id LIMIT 15")]
+        records += [("contact", row[0]) for row in r.conn.execute("SELECT id FROM contacts ORDER BY id LIMIT 10")]
+        for ent, rid in records:
+            r.writes.update(ent, rid, {"name": f"Mine {rid}"})
+    theirs = []
+    for ent, rid in records:
+        rec = server.get_record(f"{ent}s", rid)
+        theirs.append(make_op("update", ent, rid, {"name": f"Theirs {rid}"}, base_version=rec["version"]))
+    assert {res["status"] for res in server.batch(theirs)} == {"applied"}
+    assert client.sync().conflicts == 25
+
+    info = json.loads(client.cli("status", "--json").stdout)
+    assert info["conflicts"] == 25 and len(info["conflict_details"]) == 20 and info["conflicts_not_shown"] == 5
+    text = client.cli("status").stdout
+    assert text.count("mine 'Mine ") == 20
+    assert "… and 5 more (the app's Conflicts screen, or `crm-tui status --all`)" in text
+    every = json.loads(client.cli("status", "--json", "--all").stdout)
+    assert len(every["conflict_details"]) == 25 and every["conflicts_not_shown"] == 0
+    assert client.cli("status", "--all").stdout.count("mine 'Mine ") == 25

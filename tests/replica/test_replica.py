@@ -18,17 +18,7 @@ from cache.errors import MalformedPage, RecordNotFound
 from cache.replica import Replica
 from crm_tui.domain import CUSTOMER, ENTITIES, ValidationError
 from support.keys import TEST_KEY
-
-
-def customer_row(cid: str, version: int = 1, **kw):
-    rec = {
-        "id": cid, "name": f"Customer {cid}", "company": "Acme GmbH", "email": f"{cid}@acme.example",
-        "phone": "+49 30 1234567", "city": "Berlin", "country": "DE", "tier": "gold", "territory": "t1",
-        "owner_id": None, "tags": ["vip"], "lifetime_value": 100_00, "created_at": "2026-01-01T00:00:00Z",
-        "updated_at": "2026-01-01T00:00:00Z", "version": version,
-    }
-    rec.update(kw)
-    return [rec[c] for c in CUSTOMER.columns]
+from support.records import customer_row
 
 
 def page(segments, cursor="c1", has_more=False, phase="feed"):

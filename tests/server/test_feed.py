@@ -249,3 +249,16 @@ def test_nothing_is_skipped_while_writers_commit_concurrently(srv):
         assert not errors, errors
         replica.pull(c, limit=7)
         assert replica.records == truth(admin, None)
+
+
+def test_a_feed_that_has_not_moved_answers_the_same_cursor(srv):
+    """The cursor is opaque, yet one position is one token: a client can tell a server that keeps
+    handing back its cursor (no progress) from one that moves on."""
+    replica = MiniReplica()
+    with srv.client("fay") as c:
+        replica.pull(c, limit=500)
+        end = replica.cursor
+        again = c.get("/v1/changes", params={"cursor": end, "limit": 500}).json()
+        twice = c.get("/v1/changes", params={"cursor": again["cursor"], "limit": 500}).json()
+    assert again["has_more"] is False and again["segments"] == []
+    assert again["cursor"] == twice["cursor"]

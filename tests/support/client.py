@@ -66,6 +66,11 @@ class ClientReplica:
         ) as c:
             yield SyncEngine(r, c, self.sync_settings)
 
+    def replica_runs(self) -> list[dict[str, Any]]:
+        """The replica's sync history, newest first (every run by any process)."""
+        with self.replica() as r:
+            return r.reads.sync_runs(limit=1000)
+
     def sync(self, url: str | None = None) -> SyncReport:
         with self.engine(url) as engine:
             return engine.run_once()
@@ -74,14 +79,20 @@ class ClientReplica:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_TUI_")}
         env.update({
             "CRM_TUI_CONFIG_DIR": str(self.paths.config_dir),
-            "CRM_TUI_CONFIG": str(self.data_dir / "config.toml"),
             "CRM_TUI_CACHE_DIR": str(self.paths.cache_dir),
             "CRM_TUI_SYNC__MAX_RETRIES": "2",
             "CRM_TUI_SYNC__BACKOFF_BASE": "0.01",
             "CRM_TUI_SYNC__BACKOFF_MAX": "0.05",
         })
+        if self.config_file.exists():  # a named config file must exist (else: exit 2)
+            env["CRM_TUI_CONFIG"] = str(self.config_file)
         env.update(extra)
         return env
+
+    @property
+    def config_file(self) -> Path:
+        """The config file the CLI reads, once a test writes it."""
+        return self.data_dir / "config.toml"
 
     def cli_cmd(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "crm_tui.cli", "--data-dir", str(self.data_dir), *args]

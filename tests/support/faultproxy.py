@@ -68,6 +68,17 @@ tests/support_tests/test_faultproxy.py):
   exception; the upstream status (or ``status=``) with another body.
 - ``transform_json(fn)``: no exception; the upstream status with
   ``json.dumps(fn(upstream_json))`` as the body.
+- ``drip(interval, head=False)``: forward, then send the answer one byte every
+  ``interval`` seconds (the head too if ``head=True``): a per-read timeout never
+  trips; ``httpx`` waits for ever unless the client has an overall deadline.
+- ``endless(content_type=...)``: answer 200 with a chunked body that never ends
+  (up to ``max_bytes``), without contacting upstream; the fault counts
+  ``bytes_sent`` until the client hangs up.
+- ``answer(fn)``: answer ``fn(request)`` — a `Response` — without contacting
+  upstream: a made-up server, e.g. a change feed that never ends.
+- ``gate()``: hold matching requests until the test calls ``.open()``, then forward
+  them; ``.entered`` is set when the first one arrives. Keeps a client busy for
+  exactly as long as a test needs, with no guessing at durations.
 
 For assertions: `FaultProxy.requests` lists ``(method, path)`` of every
 request received (the query string left off), `FaultProxy.seen` the full
@@ -109,9 +120,13 @@ __all__ = [
     "Rule",
     "SeenRequest",
     "UpstreamError",
+    "answer",
     "delay",
+    "drip",
     "drop_after_upstream",
     "drop_before",
+    "endless",
+    "gate",
     "hang",
     "passthrough",
     "replace_body",
@@ -396,6 +411,103 @@ class _TransformJSON(Fault):
         await exchange.respond(response.with_body(body, "application/json", self.status))
 
 
+class _Drip(Fault):
+    def __init__(self, interval: float, head: bool) -> None:
+        self.interval, self.head = interval, head
+        self.bytes_sent = 0
+        self.name = f"drip({interval}{', head=True' if head else ''})"
+
+    async def handle(self, exchange: Exchange) -> None:
+        response = await exchange.forward()
+        head, body = exchange.serialize(response)
+        if not self.head:
+            exchange.write(head)
+            await exchange.drain()
+            head = b""
+        for i in range(len(head) + len(body)):
+            await asyncio.sleep(self.interval)
+            if exchange.client_gone:
+                break
+            byte = (head[i : i + 1]) if i < len(head) else body[i - len(head) : i - len(head) + 1]
+            self.bytes_sent += 1  # counted before it leaves: a client that has it all sees the full count
+            exchange.write(byte)
+            await exchange.drain()
+
+
+class _Endless(Fault):
+    def __init__(self, content_type: str, chunk: bytes, max_bytes: int) -> None:
+        self.content_type, self.chunk, self.max_bytes = content_type, chunk, max_bytes
+        self.bytes_sent = 0
+        self.finished = threading.Event()  # set when it stopped sending (client gone, or max_bytes)
+        self.name = "endless()"
+
+    async def handle(self, exchange: Exchange) -> None:
+        try:
+            # No Content-Length: h11 sends the body chunked, so nothing announces where it ends.
+            exchange.write(exchange.head_only(200, [("Content-Type", self.content_type)]))
+            await exchange.drain()
+            while self.bytes_sent < self.max_bytes and not exchange.client_gone:
+                exchange.write(exchange.data(self.chunk))
+                await exchange.drain()
+                self.bytes_sent += len(self.chunk)
+            exchange.drop()
+        finally:
+            self.finished.set()
+
+
+class _Answer(Fault):
+    def __init__(self, fn: Callable[[SeenRequest], Response]) -> None:
+        self.fn = fn
+        self.name = f"answer({getattr(fn, '__name__', 'fn')})"
+
+    async def handle(self, exchange: Exchange) -> None:
+        await exchange.respond(self.fn(exchange.request))
+
+
+class Gate(Fault):
+    """Holds requests until ``open()`` (see ``gate``)."""
+
+    name = "gate()"
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self._open = threading.Event()
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def handle(self, exchange: Exchange) -> None:
+        self.entered.set()
+        while not self._open.is_set():
+            await asyncio.sleep(0.02)
+        await exchange.respond(await exchange.forward())
+
+
+def gate() -> Gate:
+    """Hold matching requests until ``.open()`` is called, then forward them; ``.entered`` (an
+    Event) is set when the first arrives."""
+    return Gate()
+
+
+def drip(interval: float, *, head: bool = False) -> Fault:
+    """Forward, then send the answer one byte every ``interval`` seconds (its head at once,
+    unless ``head=True``). The returned fault counts ``bytes_sent`` (dripped bytes)."""
+    return _Drip(interval, head)
+
+
+def endless(content_type: str = "application/json", *, chunk: bytes = b"[" * 65536,
+            max_bytes: int = 1 << 30) -> Fault:
+    """Answer 200 with a body that never ends (stops after ``max_bytes``, or when the client
+    hangs up); upstream never sees the request. The fault counts ``bytes_sent``; its
+    ``finished`` event is set once it stopped."""
+    return _Endless(content_type, chunk, max_bytes)
+
+
+def answer(fn: Callable[[SeenRequest], Response]) -> Fault:
+    """Answer with ``fn(request)`` (a `Response`); upstream never sees the request."""
+    return _Answer(fn)
+
+
 def passthrough() -> Fault:
     """Forward unchanged (a rule with it counts matching requests, or shadows later rules)."""
     return Fault()
@@ -652,6 +764,32 @@ class Exchange:
         self._writer.write(out)
         await self._writer.drain()
         self.close_connection = True
+
+    def serialize(self, response: Response) -> tuple[bytes, bytes]:
+        """A complete response as bytes, head and body apart, for faults that send it themselves."""
+        head = self._head(response, len(response.body))
+        body = self._conn.send(h11.Data(data=response.body)) if response.body and self._sends_body(response) else b""
+        return head, body + self._conn.send(h11.EndOfMessage())
+
+    def head_only(self, code: int, headers: list[tuple[str, str]]) -> bytes:
+        """A response head without Content-Length: its body goes out chunked (see ``data``)."""
+        self.started = True
+        return self._conn.send(h11.Response(status_code=code, headers=_encode_headers(headers)))
+
+    def data(self, chunk: bytes) -> bytes:
+        return self._conn.send(h11.Data(data=chunk))
+
+    def write(self, data: bytes) -> None:
+        self.started = True
+        self._writer.write(data)
+
+    async def drain(self) -> None:
+        await self._writer.drain()
+
+    @property
+    def client_gone(self) -> bool:
+        """The client closed (or reset) the connection."""
+        return self._writer.transport.is_closing() or self._reader.at_eof()
 
     def drop(self, *, reset: bool = False) -> None:
         """Close the client connection (after whatever was sent so far)."""

@@ -1,8 +1,21 @@
-"""Small helpers for tests that change records on the real server as an admin would."""
+"""Small helpers for tests that change records on the real server as an admin would, and
+server-shaped rows for tests that feed the replica pages of their own."""
 
 from __future__ import annotations
 
+from crm_tui.domain import CUSTOMER
 from support.server import make_op
+
+
+def customer_row(cid: str, version: int = 1, **kw):
+    rec = {
+        "id": cid, "name": f"Customer {cid}", "company": "Acme GmbH", "email": f"{cid}@acme.example",
+        "phone": "+49 30 1234567", "city": "Berlin", "country": "DE", "tier": "gold", "territory": "t1",
+        "owner_id": None, "tags": ["vip"], "lifetime_value": 100_00, "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z", "version": version,
+    }
+    rec.update(kw)
+    return [rec[c] for c in CUSTOMER.columns]
 
 
 def table(entity):

@@ -16,9 +16,14 @@ try:
     from support.faultproxy import (
         FaultProxy,
         Match,
+        Response,
+        answer,
         delay,
+        drip,
         drop_after_upstream,
         drop_before,
+        endless,
+        gate,
         hang,
         passthrough,
         replace_body,
@@ -30,9 +35,14 @@ except ModuleNotFoundError:  # tests/ became a package: reachable only as tests.
     from tests.support.faultproxy import (  # type: ignore[no-redef]
         FaultProxy,
         Match,
+        Response,
+        answer,
         delay,
+        drip,
         drop_after_upstream,
         drop_before,
+        endless,
+        gate,
         hang,
         passthrough,
         replace_body,
@@ -505,3 +515,58 @@ def test_bad_arguments_are_rejected(upstream):
             proxy.add_rule(status(500), times=0)
         with pytest.raises(TypeError):
             proxy.add_rule(500)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- slow, endless, made up
+
+
+def test_drip_sends_the_whole_answer_a_byte_at_a_time(proxy, client, upstream):
+    fault = drip(0.001)
+    proxy.add_rule(fault, path="/v1/me", times=1)
+    response = client.get("/v1/me")
+    assert response.json()["path"] == "/v1/me"
+    assert fault.bytes_sent == len(response.content)  # the body, byte by byte (the head at once)
+    head_too = drip(0.001, head=True)
+    proxy.add_rule(head_too, path="/v1/me", times=1)
+    assert client.get("/v1/me").json()["path"] == "/v1/me"
+    assert head_too.bytes_sent > fault.bytes_sent  # the head was dripped as well
+
+
+def test_an_endless_body_stops_when_the_client_hangs_up(proxy, client, upstream):
+    fault = endless(chunk=b"x" * 1024)
+    proxy.add_rule(fault, path="/v1/changes")
+    received = 0
+    with client.stream("GET", "/v1/changes") as response:
+        assert response.status_code == 200 and "content-length" not in response.headers
+        for chunk in response.iter_bytes():
+            received += len(chunk)
+            if received > 100_000:
+                break
+    assert fault.finished.wait(10)
+    assert fault.bytes_sent < fault.max_bytes  # it stopped with the client, far from its cap
+    assert upstream.count() == 0
+
+
+def test_answer_makes_up_a_response_per_request(proxy, client, upstream):
+    seen = []
+
+    def feed(request):
+        seen.append(request.query)
+        return Response(200, [("Content-Type", "application/json")], json.dumps({"n": len(seen)}).encode())
+
+    proxy.add_rule(answer(feed), path="/v1/changes")
+    assert [client.get("/v1/changes", params={"cursor": c}).json()["n"] for c in "ab"] == [1, 2]
+    assert seen == ["cursor=a", "cursor=b"] and upstream.count() == 0
+
+
+def test_a_gate_holds_requests_until_opened(proxy, client, upstream):
+    held = gate()
+    proxy.add_rule(held, path="/v1/changes", times=1)
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(client.get("/v1/changes").json()))
+    worker.start()
+    assert held.entered.wait(5)
+    assert upstream.count() == 0 and answers == []  # held: upstream has not seen it yet
+    held.open()
+    worker.join(5)
+    assert answers[0]["path"] == "/v1/changes" and upstream.count() == 1

@@ -81,24 +81,24 @@ def make_app(open_replica: Callable[[str], Replica]) -> Callable[..., CrmApp]:
 # Plain callables handed to the app as its sync dependency; they stand in for nothing else.
 
 
-def failing_report_runner(on_event: Callable[[SyncEvent], None]) -> SyncReport:
+def failing_report_runner(on_event: Callable[[SyncEvent], None], periodic: bool = False) -> SyncReport:
     on_event(SyncEvent("push", "sending 2 changes", 0, 2))
     return SyncReport(ok=False, error="the server answered 500 Internal Server Error")
 
 
-def offline_runner(on_event: Callable[[SyncEvent], None]) -> SyncReport:
+def offline_runner(on_event: Callable[[SyncEvent], None], periodic: bool = False) -> SyncReport:
     return SyncReport(ok=False, offline=True, error="cannot reach the server")
 
 
-def daemon_runner(on_event: Callable[[SyncEvent], None]) -> SyncReport:
+def daemon_runner(on_event: Callable[[SyncEvent], None], periodic: bool = False) -> SyncReport:
     return SyncReport(ok=True, by_daemon=True)
 
 
-def raising_runner(on_event: Callable[[SyncEvent], None]) -> SyncReport:
+def raising_runner(on_event: Callable[[SyncEvent], None], periodic: bool = False) -> SyncReport:
     raise RuntimeError("connection reset by peer")
 
 
-def ok_runner(on_event: Callable[[SyncEvent], None]) -> SyncReport:
+def ok_runner(on_event: Callable[[SyncEvent], None], periodic: bool = False) -> SyncReport:
     on_event(SyncEvent("pull", "pulled 3 changes", 3, 3, search_ready=True))
     return SyncReport(ok=True, pushed=2, pulled=3)
 

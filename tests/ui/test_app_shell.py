@@ -183,7 +183,7 @@ async def test_sync_reports_update_the_status_and_refresh_the_screen(make_app, r
 async def test_sync_in_app_off_never_starts_the_runner(make_app):
     calls = []
 
-    def runner(on_event):
+    def runner(on_event, periodic=False):
         calls.append(1)
         raise AssertionError("must not run")
 
@@ -206,7 +206,7 @@ async def test_brackets_in_data_and_errors_are_text_not_markup(make_app, replica
     evil = replica.writes.create("customer", {"name": "[bold]Evil[/] Corp [/x]", "company": "[link=x]", "territory":
                                               "te_north"}, record_id="cu_evil")
 
-    def runner(on_event):
+    def runner(on_event, periodic=False):
         raise OSError("[Errno 111] Connection refused [/]")
 
     app = make_app(replica=replica, sync_runner=runner)
