@@ -72,7 +72,20 @@ def encrypt_replica(paths: Paths, settings: Settings, *, interactive: bool = Fal
         raise ReplicaError(f"there is no replica at {paths.replica} yet; new replicas are encrypted from the start")
     if state is False:
         return EncryptResult(already=True)
-    lock = SyncLock(paths.lock).acquire()
+    daemon = SyncLock(paths.daemon_lock, "sync daemon").acquire()  # no daemon serves it meanwhile
+    try:
+        _encrypt_locked(paths, settings, interactive)
+    finally:
+        daemon.release()
+    with open_replica(paths, settings) as replica:
+        pending = replica.outbox.counts()["pending"]
+        records = sum(replica.counts().values())
+    info = replica_key.read_key_info(paths) or {}
+    return EncryptResult(already=False, records=records, pending=pending, key_store=str(info.get("store", "")))
+
+
+def _encrypt_locked(paths: Paths, settings: Settings, interactive: bool) -> None:
+    lock = SyncLock(paths.lock).acquire()  # no sync run either
     try:
         fd = hold_in_use(paths, exclusive=True)
         try:
@@ -92,11 +105,6 @@ def encrypt_replica(paths: Paths, settings: Settings, *, interactive: bool = Fal
             release_in_use(fd)
     finally:
         lock.release()
-    with open_replica(paths, settings) as replica:
-        pending = replica.outbox.counts()["pending"]
-        records = sum(replica.counts().values())
-    info = replica_key.read_key_info(paths) or {}
-    return EncryptResult(already=False, records=records, pending=pending, key_store=str(info.get("store", "")))
 
 
 __all__ = ["EncryptResult", "encrypt_replica"]

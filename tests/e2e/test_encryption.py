@@ -170,10 +170,10 @@ def test_encrypt_refuses_while_the_daemon_runs(server, tmp_path):
     assert client.cli("sync", "--once", CRM_TUI_SECURITY__ENCRYPT_REPLICA="false").returncode == 0
     daemon = client.popen("sync", "--daemon", "--interval", "3600", CRM_TUI_SECURITY__ENCRYPT_REPLICA="false")
     try:
-        wait_until(lambda: "held by pid" in client.cli("status", CRM_TUI_SECURITY__ENCRYPT_REPLICA="false").stdout,
-                   "the daemon to take the lock")
+        wait_until(lambda: json.loads(client.cli("status", "--json", CRM_TUI_SECURITY__ENCRYPT_REPLICA="false")
+                                      .stdout or "{}").get("daemon_pid"), "the daemon to start serving")
         busy = client.cli("encrypt")
-        assert busy.returncode == 5 and "another sync" in busy.stderr and "crm-tui encrypt" in busy.stderr
+        assert busy.returncode == 5 and "sync daemon" in busy.stderr and "crm-tui encrypt" in busy.stderr
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.communicate(timeout=20)
