@@ -19,7 +19,7 @@ def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None
     """Run the TUI on the replica at ``paths`` until the user quits; returns the exit code.
     A theme chosen in the app is saved to ``config_file`` (default: the one ``paths`` names)."""
     from screens.app import CrmApp
-    from sync.runner import sync_once
+    from sync.runner import daemon_pid, sync_once
 
     paths.ensure()
     try:
@@ -44,7 +44,8 @@ def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None
             return sync_once(paths, settings, on_event, stop, periodic=periodic)
     try:
         app = CrmApp(replica, settings, sync_runner=runner, server_label=creds.server if creds else None,
-                     config_path=config_file or paths.config_file)
+                     config_path=config_file or paths.config_file,
+                     daemon_probe=lambda: daemon_pid(paths))
         app.run()
     finally:
         stop.set()

@@ -95,8 +95,11 @@ class CrmApp(App[None]):
         clock: Callable[[], dt.datetime] | None = None,
         server_label: str | None = None,
         config_path: Path | None = None,
+        daemon_probe: Callable[[], int | None] | None = None,
     ) -> None:
         super().__init__()
+        # Who else syncs this replica: the pid of a sync daemon serving it, or None.
+        self.daemon_probe = daemon_probe
         self.replica = replica
         self.settings = settings
         self.sync_runner = sync_runner
@@ -147,6 +150,8 @@ class CrmApp(App[None]):
             self.set_interval(self.settings.sync.interval, lambda: self.action_sync_now(quiet=True))
         else:
             # Someone else (the daemon) may sync this replica: notice when it has.
+            if self.sync_runner is not None:
+                self._note_daemon()
             self._last_seen_sync = self.replica.get_meta("last_sync_at")
             self.set_interval(self.settings.sync.interval, self._check_outside_sync)
         # Table cells carry colours of the theme they were drawn in.
@@ -177,7 +182,19 @@ class CrmApp(App[None]):
 
         self.call_after_refresh(stop)
 
+    def _note_daemon(self) -> None:
+        """With the app's own background sync off, say truthfully whether a daemon syncs."""
+        pid = self.daemon_probe() if self.daemon_probe is not None else None
+        if pid:
+            self.sync_state, self.sync_detail = "sync by daemon", f"pid {pid}"
+        elif self.daemon_probe is not None:
+            self.sync_state = "no background sync"
+            self.sync_detail = f"no sync daemon runs; {self.key_for('app.sync_now')} syncs now"
+
     def _check_outside_sync(self) -> None:
+        if self.sync_runner is not None and self.sync_state in ("sync by daemon", "no background sync"):
+            self._note_daemon()
+            self.publish_status()
         last = self.replica.get_meta("last_sync_at")
         if last != self._last_seen_sync:
             self._last_seen_sync = last
@@ -221,6 +238,7 @@ class CrmApp(App[None]):
         counts = self.replica.outbox.counts()
         me = self.replica.get_meta("me")
         tone = {"online": "text-success", "syncing": "text-accent", "sync by daemon": "text-success",
+                "no background sync": "text-warning",
                 "offline": "text-warning", "sync failed": "text-error"}.get(self.sync_state, "text-muted")
         return StatusInfo(
             state=self.sync_state, tone=tone, detail=self.sync_detail,

@@ -71,8 +71,9 @@ def make_app(open_replica: Callable[[str], Replica]) -> Callable[..., CrmApp]:
     """``make_app(kind='full', sync_runner=None, **settings)`` -> a CrmApp over a private replica."""
 
     def make(kind: str = "full", *, sync_runner: Any = None, replica: Replica | None = None,
-             **settings: Any) -> CrmApp:
-        return CrmApp(replica or open_replica(kind), ui_settings(**settings), sync_runner=sync_runner)
+             daemon_probe: Callable[[], int | None] | None = None, **settings: Any) -> CrmApp:
+        return CrmApp(replica or open_replica(kind), ui_settings(**settings), sync_runner=sync_runner,
+                      daemon_probe=daemon_probe)
 
     return make
 

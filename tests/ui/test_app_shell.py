@@ -193,6 +193,25 @@ async def test_sync_in_app_off_never_starts_the_runner(make_app):
         assert calls == [] and app.status_info().state == "sync by daemon"
 
 
+async def test_sync_in_app_off_says_whether_a_daemon_really_syncs(make_app):
+    def runner(on_event, periodic=False):
+        raise AssertionError("must not run")
+
+    daemon: list[int | None] = [None]
+    app = make_app(sync_runner=runner, sync_in_app=False, daemon_probe=lambda: daemon[0], sync={"interval": 1})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        info = app.status_info()
+        assert info.state == "no background sync" and "f5" in info.detail.lower()
+        daemon[0] = 4242  # a daemon starts: the next check (every sync interval) says so
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.status_info().state != "no background sync":
+                break
+        info = app.status_info()
+        assert info.state == "sync by daemon" and info.detail == "pid 4242"
+
+
 async def test_theme_from_settings_and_command(make_app):
     app = make_app(theme="nord")
     async with app.run_test(size=SIZE) as pilot:
