@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install test lint demo bench bench-quick server clean bottlecrm test-bottlecrm
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install test lint demo bench bench-quick server clean secret-service bottlecrm test-bottlecrm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,7 +21,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: lint
+# The tests keep secrets in a real Secret Service (gnome-keyring on a private D-Bus session that
+# tests/support/secret_service.py starts), never in the developer's own keyring.
+secret-service:
+	@command -v gnome-keyring-daemon >/dev/null && command -v dbus-daemon >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends gnome-keyring dbus-daemon >/dev/null; }
+
+test: lint secret-service
 	$(BIN)/pytest -n 2 --ignore=tests/bottlecrm $(PYTEST_ARGS)
 
 # A real BottleCRM on loopback (installed once into ~/.cache/crm-tui-bottlecrm; docs/gateway.md).
@@ -27,7 +36,7 @@ bottlecrm: $(STAMP)
 	$(BIN)/python tests/support/bottlecrm.py
 
 # crm-tui against the gateway against a real BottleCRM; the first run installs it (about 5 minutes).
-test-bottlecrm: $(STAMP)
+test-bottlecrm: $(STAMP) secret-service
 	$(BIN)/python -c 'import sys; sys.path.insert(0, "tests"); from support.bottlecrm import ensure_template; ensure_template()'
 	$(BIN)/pytest -n 2 tests/bottlecrm $(PYTEST_ARGS)
 

@@ -136,7 +136,17 @@ def rows(res: dict[str, Any]) -> list[Row]:
     return out
 
 
+def primary(res: dict[str, Any]) -> dict[str, Any]:
+    """The results the report is about: the encrypted run when there is one (what users run)."""
+    variants = res.get("variants")
+    if not variants:
+        return res
+    return variants.get("encrypted") or next(iter(variants.values()))
+
+
 def summary_table(res: dict[str, Any]) -> str:
+    if res.get("variants"):
+        return "\n\n".join(summary_table(v) for v in res["variants"].values())
     table = [("scenario", "figure", "budget", "result", "baseline (same run)", "ratio")]
     table += [(r.scenario, r.figure, r.budget, r.status, r.baseline, r.ratio) for r in rows(res)]
     widths = [min(max(len(row[i]) for row in table), 60) for i in range(6)]
@@ -146,7 +156,8 @@ def summary_table(res: dict[str, Any]) -> str:
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     mode = res.get("mode")
-    head = f"crm-tui benchmark ({mode}{' — budgets are for the 1M data set' if mode == 'quick' else ''})"
+    head = (f"crm-tui benchmark ({mode}, {res.get('variant', 'encrypted')} replica"
+            f"{' — budgets are for the 1M data set' if mode == 'quick' else ''})")
     return head + "\n" + "\n".join(lines)
 
 
@@ -177,7 +188,63 @@ def _sql_block(rows_: list[dict[str, Any]] | None, unit: str) -> list[str]:
     return [*out, ""]
 
 
+STATUS = {"pass": "✅ pass", "MISS": "❌ **miss**", "info": "info", "error": "⚠️ error"}
+
+
+def _side_by_side(L: list[str], variants: dict[str, dict[str, Any]]) -> None:
+    """Each summary figure with encryption on and off, measured in the same run."""
+    enc, plain = variants.get("encrypted"), variants.get("plaintext")
+    if not enc or not plain:
+        return
+    by_key = {r.key: r for r in rows(plain)}
+    L += ["## Encryption: what it costs", "",
+          "The same scenarios on the same data set, in the same run, once on an encrypted replica (SQLCipher, "
+          "the default) and once on a plaintext one (`security.encrypt_replica = false`). Both use SQLCipher's "
+          "SQLite build, so the difference is the encryption alone.", "",
+          "| scenario | budget | encrypted | | plaintext | |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows(enc):
+        other = by_key.get(r.key)
+        L.append(f"| {r.scenario} | {r.budget} | {r.figure} | {STATUS[r.status]} | "
+                 f"{other.figure if other else '–'} | {STATUS[other.status] if other else ''} |")
+    sizes = [(v, (res.get("replica") or {}).get("bytes")) for v, res in (("encrypted", enc), ("plaintext", plain))]
+    if all(b for _, b in sizes):
+        L.append("")
+        L.append("Replica file after the scenarios: " + ", ".join(f"{v} {mb(b)}" for v, b in sizes) + ".")
+    L.append("")
+
+
 def write_results(res: dict[str, Any], path: Path) -> None:
+    variants = res.get("variants")
+    main = primary(res)
+    L = _report(main)
+    if variants and len(variants) > 1:
+        at = L.index("## Machine")
+        side: list[str] = []
+        _side_by_side(side, variants)
+        L[at:at] = side
+        for name, other in variants.items():
+            if other is main:
+                continue
+            L += [f"## The {name} run in detail", "", "<details>", "",
+                  *[line.replace("## ", "### ", 1) if line.startswith("## ") else line for line in _details(other)],
+                  "</details>", ""]
+    path.write_text("\n".join(L).rstrip() + "\n")
+
+
+def _details(res: dict[str, Any]) -> list[str]:
+    L: list[str] = []
+    sc = res.get("scenarios", {})
+    _search(L, sc.get("search"))
+    _tui(L, sc.get("tui"))
+    _c360(L, sc.get("c360"))
+    _bootstrap(L, sc.get("bootstrap"))
+    _incremental(L, sc.get("incremental"))
+    _push(L, sc.get("push"))
+    _memory(L, sc.get("memory"), sc.get("daemon"))
+    return L
+
+
+def _report(res: dict[str, Any]) -> list[str]:
     L: list[str] = []
     sc = res.get("scenarios", {})
     mach = res.get("machine", {})
@@ -193,6 +260,8 @@ def write_results(res: dict[str, Any], path: Path) -> None:
     if res.get("interrupted"):
         L += ["> **Interrupted** — the figures below are what was measured before Ctrl-C.", ""]
     L += [f"- Date: {mach.get('date', '?')}; took {res.get('elapsed_s', 0) / 60:.1f} min; command: `{res.get('command')}`",
+          f"- Replica: {res.get('variant', 'encrypted')} (the figures below; see \"Encryption: what it costs\" for "
+          "the other way, when the run did both)",
           f"- Code: git {mach.get('git', '?')}",
           "- Every latency is a median/percentile of many runs, every throughput a median of repetitions; each "
           "figure sits beside a baseline measured in the same run on the same machine, and the ratio between them.",
@@ -200,8 +269,7 @@ def write_results(res: dict[str, Any], path: Path) -> None:
     L += ["## Summary", "", "| scenario | figure | budget | result | baseline (same run) | ratio |",
           "| --- | --- | --- | --- | --- | --- |"]
     for r in rows(res):
-        status = {"pass": "✅ pass", "MISS": "❌ **miss**", "info": "info", "error": "⚠️ error"}[r.status]
-        L.append(f"| {r.scenario} | {r.figure} | {r.budget} | {status} | {r.baseline} | {r.ratio} |")
+        L.append(f"| {r.scenario} | {r.figure} | {r.budget} | {STATUS[r.status]} | {r.baseline} | {r.ratio} |")
     L.append("")
     for name, e in res.get("errors", {}).items():
         L.append(f"- ⚠️ `{name}` failed: `{e}` (see bench/.work/run/workers/*.log)")
@@ -236,13 +304,7 @@ def write_results(res: dict[str, Any], path: Path) -> None:
         if res.get("replica"):
             L += [f"Replica file after bootstrap (and the later scenarios): {mb(res['replica']['bytes'])}.", ""]
 
-    _search(L, sc.get("search"))
-    _tui(L, sc.get("tui"))
-    _c360(L, sc.get("c360"))
-    _bootstrap(L, sc.get("bootstrap"))
-    _incremental(L, sc.get("incremental"))
-    _push(L, sc.get("push"))
-    _memory(L, sc.get("memory"), sc.get("daemon"))
+    L += _details(res)
     _bounds(L, res)
     _notes(L)
     L += ["## Method", "",
@@ -255,8 +317,11 @@ def write_results(res: dict[str, Any], path: Path) -> None:
           "leak into another. The bootstrap replica of the first repetition is the full replica the other "
           "scenarios use.",
           "- Full profiles of missed budgets: `bench/profiles/` (not committed). Raw figures: "
-          "`bench/.work/run/results.json`.", ""]
-    path.write_text("\n".join(L).rstrip() + "\n")
+          "`bench/.work/run/results.json`.",
+          "- `--encryption both` (the default) runs every scenario twice, on an encrypted replica and on a "
+          "plaintext one (`--encryption on|off` runs one); the encrypted replica's key is wrapped by a passphrase "
+          "given in `CRM_TUI_PASSPHRASE`, as on a machine without a keyring.", ""]
+    return L
 
 
 def _search(L: list[str], s: dict[str, Any] | None) -> None:

@@ -1,9 +1,10 @@
 """The orchestrator behind ``python -m bench [--quick]``: data set, servers, scenarios, RESULTS.md.
 
 Scenario order: 4 (bootstrap, which also makes the full replica the others use), 1, 3, 2, 7 (TUI),
-then, against a running server, 5, 6 and 7 (daemon). Each scenario's figures are written to
-bench/.work/run/results.json as they arrive; RESULTS.md is written at the end (also after a
-failure or Ctrl-C, with what was measured so far).
+then, against a running server, 5, 6 and 7 (daemon). With ``--encryption both`` (the default)
+each scenario runs on an encrypted replica, then on a plaintext one, before the next scenario.
+Each scenario's figures are written to bench/.work/run/<variant>/results.json as they arrive;
+RESULTS.md is written at the end (also after a failure or Ctrl-C, with what was measured so far).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from bench import dataset, procs
 from bench.machine import machine_info
 from bench.procs import ServerProc, run_worker, vm_hwm
 from bench.stats import median
+from bench.variant import VARIANTS
 
 FULL_CUSTOMERS = 1_000_000
 QUICK_CUSTOMERS = 50_000
@@ -41,6 +44,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCENARIOS)} (without bootstrap, "
                                   "the replica and server copy of the previous run are reused)")
     p.add_argument("--no-profile", action="store_true", help="skip the profiles of missed budgets")
+    p.add_argument("--encryption", choices=("both", "on", "off"), default="both",
+                   help="run every scenario on an encrypted replica, a plaintext one, or both in turn (default)")
     p.add_argument("--report-only", action="store_true",
                    help="only rewrite the results file from the last run's bench/.work/run/results.json")
     p.add_argument("--output", default=str(procs.ROOT / "bench" / "RESULTS.md"), help="where to write the results")
@@ -48,8 +53,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Run:
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, variant: str = "encrypted"):
         self.args = args
+        self.variant = variant
+        self.encrypted = variant == "encrypted"
         self.quick = args.quick
         self.customers = args.customers or (QUICK_CUSTOMERS if args.quick else FULL_CUSTOMERS)
         self.seed = args.seed
@@ -59,11 +66,12 @@ class Run:
         if unknown:
             sys.exit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
         self.reps = args.bootstrap_reps or (3 if self.quick else 2)
-        self.work = dataset.WORK / "run"
+        self.work = dataset.WORK / "run" / variant
         self.replica_dir = self.work / "replica"
         self.state_file = self.work / "state.json"
         self.results: dict[str, Any] = {
             "mode": "quick" if self.quick else "full",
+            "variant": variant,
             "customers": self.customers,
             "seed": self.seed,
             "command": "python -m bench " + " ".join(sys.argv[1:]),
@@ -82,11 +90,11 @@ class Run:
     def scenario(self, name: str, fn: Any) -> None:
         if name not in self.only:
             return
-        say(f"scenario {name} ...")
+        say(f"scenario {name} ({self.variant} replica) ...")
         t0 = time.perf_counter()
         try:
             self.results["scenarios"][name] = fn()
-            say(f"scenario {name} done in {time.perf_counter() - t0:.0f} s")
+            say(f"scenario {name} ({self.variant}) done in {time.perf_counter() - t0:.0f} s")
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one failing scenario must not cost the others
@@ -96,7 +104,7 @@ class Run:
         self.save()
 
     def worker(self, name: str, cfg: dict[str, Any], **kw: Any) -> dict[str, Any]:
-        return run_worker(name, cfg, self.work / "workers", **kw)
+        return run_worker(name, {**cfg, "encrypted": self.encrypted}, self.work / "workers", **kw)
 
     @property
     def replica_db(self) -> str:
@@ -104,9 +112,11 @@ class Run:
 
     # ------------------------------------------------------------------ the run
 
-    def execute(self) -> None:
+    def execute(self) -> Iterator[str]:
+        """The run, one scenario at a time: yields after each, so the variants can take turns
+        (their figures then share the machine's conditions as closely as can be)."""
         self.results["machine"] = machine_info()
-        say(f"{self.results['mode']} run: {self.customers:,} customers, seed {self.seed}")
+        say(f"{self.results['mode']} run, {self.variant} replica: {self.customers:,} customers, seed {self.seed}")
         db, seed_s = dataset.seeded_db(self.customers, self.seed, say)
         self.results["dataset"] = {"file": str(db.relative_to(procs.ROOT)), "bytes": dataset.file_size(db),
                                    "seeded_now_s": seed_s}
@@ -123,20 +133,26 @@ class Run:
             self.only.add("bootstrap")
         self.results["dataset"]["counts"] = dataset.server_counts(self.server_db)
         self.save()
+        yield "setup"
         self.scenario("bootstrap", self.bootstrap)
+        yield "bootstrap"
         if not (self.replica_dir / "replica.db").exists():
             raise RuntimeError("no full replica (the bootstrap failed); nothing else can be measured")
         self.results["replica"] = {"bytes": dataset.file_size(self.replica_dir / "replica.db")}
         self.scenario("search", lambda: self.worker("search", {
             "replica": self.replica_db, "hot_dir": str(self.work / "hot-search"),
             "profile": "search" if self.profile else None}))
+        yield "search"
         self.scenario("c360", lambda: self.worker("c360", {
             "replica": self.replica_db, "hot_dir": str(self.work / "hot-c360"), "customers": 300,
             "profile": "c360" if self.profile else None}))
+        yield "c360"
         self.scenario("tui", lambda: self.worker("tui", {
             "replica": self.replica_db, "hot_dir": str(self.work / "hot-tui"), "rounds": 3,
             "profile": "tui" if self.profile else None}))
+        yield "tui"
         self.scenario("memory", self.memory)
+        yield "memory"
         if self.only & {"incremental", "push", "daemon"}:
             with ServerProc(self.server_db, self.work / "server.log") as srv:
                 common = {"replica": self.replica_db, "hot_dir": str(self.replica_dir / "hot-cache"), "url": srv.url,
@@ -144,13 +160,17 @@ class Run:
                 self.scenario("incremental", lambda: self.worker("incremental", {
                     **common, "rounds": 5, "profile": "incremental" if self.profile else None},
                     sample={"server": srv.pid}))
+                yield "incremental"
                 self.scenario("push", lambda: self.worker("push", {
                     **common, "rounds": 3 if self.quick else 2, "profile_push": "push" if self.profile else None},
                     sample={"server": srv.pid}))
+                yield "push"
                 from bench.scenarios import daemon
 
                 self.scenario("daemon", lambda: daemon.run(self.replica_dir, self.work, srv.url, self.users.agent,
-                                                           self.users.admin, 10.0 if self.quick else 20.0))
+                                                           self.users.admin, 10.0 if self.quick else 20.0,
+                                                           self.encrypted))
+                yield "daemon"
 
     def _reuse(self) -> bool:
         try:
@@ -233,40 +253,62 @@ class Run:
         return {"tui": tui, "floor": floor}
 
 
+VARIANT_CHOICE = {"both": VARIANTS, "on": ("encrypted",), "off": ("plaintext",)}
+
+
+def combined(runs: list[Run]) -> dict[str, Any]:
+    """One results dict for the report: each variant's results, in the order they ran."""
+    return {"variants": {r.variant: r.results for r in runs}}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    if args.report_only:
-        from bench.report import summary_table, write_results
+    from bench.report import summary_table, write_results
 
-        results = json.loads((dataset.WORK / "run" / "results.json").read_text())
+    results_file = dataset.WORK / "run" / "results.json"
+    if args.report_only:
+        results = json.loads(results_file.read_text())
         write_results(results, Path(args.output))
         print(summary_table(results))
         return
-    run = Run(args)
 
     def on_term(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
     status = 0
+    runs = [Run(args, variant) for variant in VARIANT_CHOICE[args.encryption]]
+    turns = {run.variant: run.execute() for run in runs}
     try:
-        run.execute()
+        while turns:
+            for run in runs:  # scenario by scenario, the variants take turns
+                if run.variant not in turns:
+                    continue
+                try:
+                    next(turns[run.variant])
+                except StopIteration:
+                    del turns[run.variant]
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:
+                    run.results["errors"]["run"] = f"{type(exc).__name__}: {exc}"
+                    traceback.print_exc()
+                    status = 1
+                    del turns[run.variant]
     except KeyboardInterrupt:
-        run.results["interrupted"] = True
+        for run in runs:
+            run.results["interrupted"] = True
         say("interrupted; stopping what was started and writing what was measured")
         status = 130
-    except Exception as exc:
-        run.results["errors"]["run"] = f"{type(exc).__name__}: {exc}"
-        traceback.print_exc()
-        status = 1
     finally:
         procs.cleanup()
-        run.save()
-    from bench.report import summary_table, write_results
-
+        for run in runs:
+            run.save()
+    results = combined(runs)
+    results_file.write_text(json.dumps(results, indent=1, default=str))
     path = Path(args.output)
-    write_results(run.results, path)
+    write_results(results, path)
     print()
-    print(summary_table(run.results))
+    print(summary_table(results))
     print(f"\nwrote {path}")
     sys.exit(status)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from crm_tui.domain import ValidationError
 
-__all__ = ["MalformedPage", "RecordNotFound", "ReplicaBusy", "ReplicaError", "SchemaTooNew", "ValidationError"]
+__all__ = ["MalformedPage", "RecordNotFound", "ReplicaBusy", "ReplicaError", "ReplicaKeyError", "ReplicaNotEncrypted",
+           "SchemaTooNew", "ValidationError"]
 
 
 class ReplicaError(Exception):
@@ -13,6 +14,14 @@ class ReplicaError(Exception):
 
 class ReplicaBusy(ReplicaError):
     """Another connection held the replica's write lock longer than this one would wait."""
+
+
+class ReplicaKeyError(ReplicaError):
+    """The replica is encrypted and the key given does not open it (or none was given)."""
+
+
+class ReplicaNotEncrypted(ReplicaError):
+    """A key was given for a replica that is a plaintext file (it predates encryption)."""
 
 
 class RecordNotFound(ReplicaError):

@@ -3,6 +3,10 @@
 A ``Replica`` is one connection; open one per thread (the app's screens use one, the sync
 worker its own). Every write goes through ``transaction()``, which takes SQLite's write lock up
 front (BEGIN IMMEDIATE) so a reader never sees half a change.
+
+Given a ``key``, the file (and its WAL) is SQLCipher-encrypted, and so are the hot cache and the
+save journal beside it. Where the key comes from is not this layer's business:
+``crm_tui.replicas.open_replica`` finds it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +24,8 @@ from typing import Any
 import sqlite_utils
 
 from cache.codec import decode_value, encode_value
-from cache.errors import ReplicaBusy, ReplicaError
+from cache.errors import ReplicaBusy, ReplicaError, ReplicaKeyError, ReplicaNotEncrypted
+from cache.exports import export_file
 from cache.history import SyncHistory
 from cache.hot import HotCache
 from cache.local_writes import LocalWrites
@@ -32,28 +36,54 @@ from cache.reports import Reports
 from cache.save_queue import SaveQueue
 from cache.schema import check_version, migrate
 from cache.search import Search
+from cache.sqlite import connect_keyed, has_plaintext_header, sqlite3
 from crm_tui.domain import ENTITIES, Entity, entity, utcnow
 
 
-def _connect(path: Path, busy_timeout: float, read_only: bool) -> sqlite3.Connection:
+def _check_key(path: Path, key: bytes | None) -> bool | None:
+    """Refuse a key for a plaintext file before opening it; returns what the header says."""
+    plaintext = has_plaintext_header(str(path))
+    if plaintext and key is not None:
+        raise ReplicaNotEncrypted(f"the replica at {path} is not encrypted yet; "
+                                  "run `crm-tui encrypt` to encrypt it in place")
+    return plaintext
+
+
+def _prove_key(conn: sqlite3.Connection, path: Path, key: bytes | None, plaintext: bool | None) -> None:
+    """Read the schema: a wrong key (or none for an encrypted file) fails here, with a message."""
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if plaintext is not False or isinstance(exc, sqlite3.OperationalError):
+            raise
+        conn.close()
+        if key is None:
+            raise ReplicaKeyError(f"the replica at {path} is encrypted and no key was given") from None
+        raise ReplicaKeyError(f"the key does not open the replica at {path} "
+                              "(a wrong key or passphrase, or a damaged file)") from None
+
+
+def _connect(path: Path, busy_timeout: float, read_only: bool, key: bytes | None) -> sqlite3.Connection:
+    plaintext = _check_key(path, key)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout, check_same_thread=False)
+        conn = connect_keyed(str(path), key, timeout=busy_timeout)
         with contextlib.suppress(OSError):  # private to the user; never adds a permission
             os.chmod(path, os.stat(path).st_mode & 0o700)
+        _prove_key(conn, path, key, plaintext)
         return conn
     if not path.exists():
         raise ReplicaError(f"there is no replica at {path}")
     uri = path.resolve().as_uri()
-    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=busy_timeout,
-                           check_same_thread=False)
+    conn = connect_keyed(f"{uri}?mode=ro", key, timeout=busy_timeout, uri=True)
     try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        _prove_key(conn, path, key, plaintext)
     except sqlite3.OperationalError:
         # A WAL replica in a directory we may not write to: without its shared-memory file,
         # SQLite reads it only as immutable (safe: nobody can be writing there either).
         conn.close()
-        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+        conn = connect_keyed(f"{uri}?immutable=1", key, timeout=busy_timeout, uri=True)
+        _prove_key(conn, path, key, plaintext)
     return conn
 
 
@@ -71,7 +101,12 @@ class Replica:
     ``read_only=True`` opens an existing replica for reading only (``status`` does; it works in
     a data dir that cannot be written): nothing is migrated, created or written.
 
-    ``cache_mb`` and ``temp_in_memory`` size SQLite's page cache and where it sorts.
+    ``key`` (32 raw bytes) opens or creates an encrypted replica; None means a plaintext one.
+    Raises ReplicaKeyError when the key does not open the file (or the file is encrypted and no
+    key was given), ReplicaNotEncrypted when a key is given for a plaintext file.
+
+    ``cache_mb`` and ``temp_in_memory`` size SQLite's page cache and where it sorts (an encrypted
+    replica always sorts in memory: SQLite's temporary files are not encrypted).
 
     ``durable=True`` (the default) makes every commit wait for the disk (synchronous=FULL):
     a save the UI acknowledged survives a crash or power cut. The sync worker's bulk pulls may
@@ -79,14 +114,18 @@ class Replica:
     costs a re-download.
     """
 
-    def __init__(self, path: str | Path, hot_dir: str | Path | None = None, *, durable: bool = True,
-                 busy_timeout: float = 30.0, cache_mb: int = 64, temp_in_memory: bool = True,
+    def __init__(self, path: str | Path, hot_dir: str | Path | None = None, *, key: bytes | None = None,
+                 durable: bool = True, busy_timeout: float = 30.0, cache_mb: int = 64, temp_in_memory: bool = True,
                  read_only: bool = False):
         self.path = Path(path)
         self.read_only = read_only
+        self._key = key
+        self._options = {"durable": durable, "busy_timeout": busy_timeout, "cache_mb": cache_mb,
+                         "temp_in_memory": temp_in_memory, "read_only": read_only}
+        self._closers: list[Callable[[], None]] = []
         conn = None
         try:
-            conn = _connect(self.path, busy_timeout, read_only)
+            conn = _connect(self.path, busy_timeout, read_only, key)
             if not read_only:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
@@ -97,7 +136,7 @@ class Replica:
             conn.execute("PRAGMA foreign_keys = OFF")
             # The app keeps a small page cache and sorts big results on disk (it lives all day next
             # to other programs); the sync worker trades memory for speed while it runs.
-            conn.execute(f"PRAGMA temp_store = {'MEMORY' if temp_in_memory else 'FILE'}")
+            conn.execute(f"PRAGMA temp_store = {'MEMORY' if temp_in_memory or key is not None else 'FILE'}")
             conn.execute(f"PRAGMA cache_size = -{int(cache_mb) * 1024}")
             self.conn = conn
             self.db = sqlite_utils.Database(conn)
@@ -108,7 +147,7 @@ class Replica:
         except BaseException as exc:
             if conn is not None:
                 conn.close()
-            if isinstance(exc, sqlite3.Error):
+            if isinstance(exc, sqlite3.Error) and not isinstance(exc, ReplicaError):
                 raise ReplicaError(_open_error(self.path, exc, read_only)) from None
             raise
         # "Now" for local writes (timestamps, default SLAs); the app hands in its own clock.
@@ -119,7 +158,7 @@ class Replica:
             with self.transaction():
                 self.conn.execute("INSERT OR IGNORE INTO replica_meta(key, value) VALUES ('replica_id', ?)",
                                   (json.dumps(uuid.uuid4().hex),))
-        self.hot = HotCache(hot_dir if hot_dir is not None else self.path.parent / "hot-cache")
+        self.hot = HotCache(hot_dir if hot_dir is not None else self.path.parent / "hot-cache", secret=key)
         # The replica's parts, each over this one connection.
         self.reads = Reads(self)
         self.search = Search(self)
@@ -127,7 +166,7 @@ class Replica:
         self.outbox = Outbox(self)
         self.pull = PullApplier(self)
         self.history = SyncHistory(self)
-        self.saves = SaveQueue(self.path)
+        self.saves = SaveQueue(self.path, key)
         self.reports = Reports(self)
 
     # ------------------------------------------------------------------ lifecycle
@@ -137,6 +176,26 @@ class Replica:
         with contextlib.suppress(Exception):
             self.conn.close()
         self.hot.close()
+        while self._closers:
+            self._closers.pop()()
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once, after the connection is closed (e.g. to release a file lock)."""
+        self._closers.append(callback)
+
+    @property
+    def encrypted(self) -> bool:
+        return self._key is not None
+
+    def export_file(self, destination: str | Path, *, overwrite: bool = False) -> Any:
+        """A text stream for an export to ``destination``; see ``cache.exports.export_file``
+        (in progress, the rows are sealed in this replica's directory, never in plaintext)."""
+        return export_file(self.path.parent, Path(destination), overwrite=overwrite)
+
+    def reopen(self, **options: Any) -> Replica:
+        """Another connection to this replica (same key and hot cache), e.g. for a worker thread;
+        ``options`` override this one's (``durable``, ``busy_timeout``, ``cache_mb``, ...)."""
+        return Replica(self.path, self.hot.directory, key=self._key, **{**self._options, **options})
 
     def checkpoint(self) -> None:
         """Copy the WAL back into the database file without waiting for readers (after a sync)."""

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cache.errors import ReplicaBusy, ReplicaError
+from cache.sqlite import connect_keyed, sqlite3
 from crm_tui.domain import ValidationError, format_datetime, utcnow
 
 if TYPE_CHECKING:
@@ -81,8 +81,9 @@ class SaveQueue:
     queued" without creating it (``crm-tui status`` works on a read-only data dir).
     """
 
-    def __init__(self, replica_path: Path):
+    def __init__(self, replica_path: Path, key: bytes | None = None):
         self.path = journal_path(Path(replica_path))
+        self._key = key  # the replica's: queued saves are customer data, encrypted like it
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
@@ -90,7 +91,7 @@ class SaveQueue:
         if self._conn is None:
             if not create and not self.path.exists():
                 return None
-            conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=10.0, check_same_thread=False)
+            conn = connect_keyed(str(self.path), self._key, timeout=10.0)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")  # a queued save is on disk when submit returns
             conn.execute(_SCHEMA)

@@ -7,12 +7,12 @@ date in one transaction and refuses a replica written by a newer crm-tui.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
 import sqlite_utils
 
 from cache.errors import ReplicaError, SchemaTooNew
+from cache.sqlite import sqlite3
 from crm_tui.domain import ENTITIES, Entity
 
 SCHEMA_VERSION = 2

@@ -22,12 +22,12 @@ The total ("n of N") counts FTS matches up to a cap, reported as a lower bound b
 from __future__ import annotations
 
 import re
-import sqlite3
 import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from cache.schema import phone_key_sql
+from cache.sqlite import sqlite3
 
 if TYPE_CHECKING:
     from cache.replica import Replica

@@ -6,6 +6,7 @@ tracebacks included, go to the log file (``Paths.log_file``), never to the termi
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import logging
@@ -19,6 +20,7 @@ from typing import Any
 
 import click
 
+from cache.errors import ReplicaError, ReplicaKeyError
 from crm_tui import __version__, credentials
 from crm_tui.config import ConfigError, Settings, load_settings
 from crm_tui.logs import setup_logging
@@ -33,6 +35,26 @@ EXIT_USAGE = 2
 EXIT_NOT_CONFIGURED = 3
 EXIT_OFFLINE = 4
 EXIT_LOCKED = 5
+
+
+def open_failure(exc: Exception) -> None:
+    """End the command for a replica that cannot be opened, with the exit code for why."""
+    from crm_tui.replicas import ReplicaInUse, UnlockError
+
+    if isinstance(exc, ReplicaInUse):
+        fail(str(exc), EXIT_LOCKED)
+    fail(str(exc), EXIT_NOT_CONFIGURED if isinstance(exc, UnlockError | ReplicaKeyError) else EXIT_FAILED)
+
+
+def unlock_replica(obj: Context) -> None:
+    """Get the replica's key now, asking for a passphrase if this is a terminal, so nothing later
+    (a worker, the daemon loop) has to ask."""
+    from crm_tui.replicas import UnlockError, replica_key_for
+
+    try:
+        replica_key_for(obj.paths, obj.settings, interactive=sys.stdin.isatty())
+    except (UnlockError, ReplicaError) as exc:
+        open_failure(exc)
 
 
 def exit_code(report: SyncReport) -> int:
@@ -131,29 +153,34 @@ def login(obj: Context, server: str, token_stdin: bool) -> None:
         fail(f"login failed: the server cannot be reached: {exc}", EXIT_OFFLINE)
     except SyncError as exc:
         fail(f"login failed: {exc}", EXIT_FAILED)
-    from cache.errors import ReplicaError
-
-    try:
-        owner = _replica_owner(obj.paths)
-    except ReplicaError as exc:
-        fail(str(exc), EXIT_FAILED)
+    owner = _replica_owner(obj)
     if owner and owner.get("id") != me.get("id"):
         fail(f"this replica ({obj.paths.data_dir}) belongs to {owner.get('name') or owner.get('id')}; "
              "log in with another --data-dir for another account", EXIT_USAGE)
+    from crm_tui.keyring_store import KeyringUnavailable
+
     try:
-        path = credentials.save(obj.paths, credentials.Credentials(server=server.rstrip("/"), token=token))
+        where = credentials.save(obj.paths, credentials.Credentials(server=server.rstrip("/"), token=token),
+                                 store=obj.settings.security.token_store)
+    except KeyringUnavailable as exc:
+        fail(f"cannot store the token: {exc}; set security.token_store = \"file\" to keep it in a 0600 file, "
+             "or give it to each command in CRM_TUI_TOKEN", EXIT_NOT_CONFIGURED)
     except OSError as exc:
         fail(f"cannot store the login in {obj.paths.config_dir}: {exc.strerror or exc}", EXIT_USAGE)
-    click.echo(f"logged in to {server} as {me.get('name')} ({me.get('role')}); token stored in {path}")
+    click.echo(f"logged in to {server} as {me.get('name')} ({me.get('role')}); token stored in {where}")
 
 
-def _replica_owner(paths: Paths) -> dict | None:
-    if not paths.replica.exists():
+def _replica_owner(obj: Context) -> dict | None:
+    if not obj.paths.replica.exists():
         return None
-    from crm_tui.replicas import open_replica
+    from crm_tui.replicas import UnlockError, open_replica
 
-    with open_replica(paths, read_only=True) as replica:
-        me = replica.get_meta("me")
+    unlock_replica(obj)
+    try:
+        with open_replica(obj.paths, obj.settings, read_only=True) as replica:
+            me = replica.get_meta("me")
+    except (UnlockError, ReplicaError) as exc:
+        open_failure(exc)
     return me if isinstance(me, dict) else None
 
 
@@ -175,6 +202,7 @@ def logout(obj: Context) -> None:
 @click.pass_obj
 def sync(obj: Context, once: bool, daemon: bool, interval: float | None, quiet: bool) -> None:
     """Sync the replica with the server: push pending writes, then pull changes."""
+    from crm_tui.replicas import UnlockError
     from sync.errors import LockHeld, NotConfigured
     from sync.runner import run_daemon, sync_once
 
@@ -184,6 +212,7 @@ def sync(obj: Context, once: bool, daemon: bool, interval: float | None, quiet: 
         fail("--interval is for --daemon", EXIT_USAGE)
     _ensure(obj.paths)
     settings = obj.settings
+    unlock_replica(obj)
     stop, wake = threading.Event(), threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -201,6 +230,8 @@ def sync(obj: Context, once: bool, daemon: bool, interval: float | None, quiet: 
             fail(f"{exc}; it already serves this replica", EXIT_LOCKED)
         except NotConfigured as exc:
             fail(str(exc), EXIT_NOT_CONFIGURED)
+        except (UnlockError, ReplicaError) as exc:
+            open_failure(exc)
         sys.exit(code)
     report = sync_once(obj.paths, settings, _progress(quiet), stop)
     for message in report.messages:
@@ -237,16 +268,43 @@ def _ensure(paths: Paths) -> None:
 def status(obj: Context, as_json: bool, show_all: bool) -> None:
     """What the replica holds and how its sync stands (reads only: works on a read-only data dir)."""
     from cache.errors import ReplicaError
+    from crm_tui.replicas import UnlockError, replica_key_for
     from crm_tui.status import collect_status, format_status
 
+    if obj.paths.replica.exists():
+        # A passphrase is asked for in a terminal, before anything else.
+        with contextlib.suppress(UnlockError, ReplicaError):
+            replica_key_for(obj.paths, obj.settings, interactive=sys.stdin.isatty())
     try:
-        info = collect_status(obj.paths, limit=None if show_all else 20)
-    except ReplicaError as exc:
-        fail(str(exc), EXIT_FAILED)
+        info = collect_status(obj.paths, obj.settings, limit=None if show_all else 20)
+    except (ReplicaError, UnlockError) as exc:
+        open_failure(exc)
     if as_json:
         click.echo(json.dumps(info, indent=2, sort_keys=True))
     else:
         click.echo(format_status(info))
+
+
+@cli.command()
+@click.pass_obj
+def encrypt(obj: Context) -> None:
+    """Encrypt an existing plaintext replica in place, keeping pending edits."""
+    from crm_tui.encrypt import encrypt_replica
+    from crm_tui.replicas import ReplicaInUse, UnlockError
+    from sync.errors import LockHeld
+
+    try:
+        result = encrypt_replica(obj.paths, obj.settings, interactive=sys.stdin.isatty())
+    except (LockHeld, ReplicaInUse) as exc:
+        fail(f"{exc}; stop it (the app, `crm-tui sync --daemon`) and run `crm-tui encrypt` again", EXIT_LOCKED)
+    except (UnlockError, ReplicaError) as exc:
+        open_failure(exc)
+    if result.already:
+        click.echo(f"the replica at {obj.paths.replica} is already encrypted")
+        return
+    where = "the OS keyring" if result.key_store == "keyring" else "your passphrase"
+    click.echo(f"encrypted the replica at {obj.paths.replica} in place: {result.records:,} records, "
+               f"{result.pending:,} pending edits kept; its key is protected by {where}")
 
 
 @cli.command()

@@ -63,6 +63,17 @@ class SyncSettings(BaseModel):
         return value
 
 
+class SecuritySettings(BaseModel):
+    encrypt_replica: bool = Field(
+        True, description="encrypt the replica, its outbox and the hot cache (false: plaintext, with a "
+                          "warning on every start)")
+    key_store: Literal["auto", "keyring", "passphrase"] = Field(
+        "auto", description="where a new replica key goes: the OS keyring, or wrapped by a passphrase "
+                            "(auto: the keyring when a secure one exists, else a passphrase)")
+    token_store: Literal["keyring", "file"] = Field(
+        "keyring", description="where `login` keeps the API token: the OS keyring, or (opt-in) a 0600 file")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRM_TUI_", env_nested_delimiter="__", extra="forbid")
 
@@ -72,6 +83,7 @@ class Settings(BaseSettings):
         default_factory=dict, description="binding id -> keys, e.g. {'app.search' = 'f2'}"
     )
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     # Switches for deterministic runs (snapshot tests, demos on a projector).
     clock: str | None = Field(None, description="freeze the app clock at this ISO date-time")
     animations: bool = True

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import httpx
 
+from cache.errors import ReplicaError
 from crm_tui import credentials
 from crm_tui.config import load_settings
 from crm_tui.paths import Paths
 from crm_tui.progress import terminal_progress
+from crm_tui.replica_key import UnlockError
 
 SERVER = [sys.executable, "-m", "crm_server.cli"]
 
@@ -110,11 +112,15 @@ def _run_demo(customers: int, work: Path) -> int:
         token = _server_cmd("user", "token", agent, db=db)
         paths = Paths(data_dir=work / "replica", cache_dir=work / "replica" / "hot-cache", config_dir=work / "config")
         paths.ensure()
-        credentials.save(paths, credentials.Credentials(url, token))
+        # The demo's token is for its own throwaway server: a file in the demo's directory, not the keyring.
+        credentials.save(paths, credentials.Credentials(url, token), store="file")
         _say(f"server {url} (log: {work / 'server.log'}); signed in as {agent}")
         settings = load_settings(work / "config" / "config.toml")
 
+        from crm_tui.replicas import replica_key_for
         from sync.runner import sync_once
+
+        replica_key_for(paths, settings, interactive=sys.stdin.isatty())  # a passphrase, where no keyring
 
         _say("bootstrapping the replica (customers and contacts first, so search works early) ...")
         report = sync_once(paths, settings, terminal_progress(True))
@@ -126,7 +132,7 @@ def _run_demo(customers: int, work: Path) -> int:
         from crm_tui.launch import run_app
 
         return run_app(paths, settings, config_file=work / "config" / "config.toml")
-    except (RuntimeError, httpx.HTTPError) as exc:
+    except (RuntimeError, httpx.HTTPError, ReplicaError, UnlockError) as exc:
         _say(str(exc))
         return 1
     finally:

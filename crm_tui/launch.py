@@ -10,6 +10,7 @@ from cache.errors import ReplicaError
 from crm_tui import credentials
 from crm_tui.config import Settings
 from crm_tui.paths import Paths
+from crm_tui.replica_key import UnlockError
 from crm_tui.replicas import open_replica
 from crm_tui.syncstate import SyncReport
 
@@ -22,12 +23,19 @@ def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None
 
     paths.ensure()
     try:
-        # The UI waits at most a few seconds for the sync worker's write lock, then says so.
-        replica = open_replica(paths, busy_timeout=5.0, cache_mb=16, temp_in_memory=False)
-    except ReplicaError as exc:
+        # A passphrase is asked for here, before the app owns the terminal; the sync worker's
+        # own connections reuse the unlocked key. The UI waits at most a few seconds for the
+        # sync worker's write lock, then says so.
+        replica = open_replica(paths, settings, interactive=sys.stdin.isatty(), busy_timeout=5.0, cache_mb=16,
+                               temp_in_memory=False)
+    except (ReplicaError, UnlockError) as exc:
         print(f"crm-tui: {exc}", file=sys.stderr)
         return 1
-    creds = credentials.load(paths)
+    try:
+        creds = credentials.load(paths)
+    except credentials.TokenUnavailable as exc:  # the replica still answers; only sync is off
+        print(f"crm-tui: {exc}; the app opens without syncing", file=sys.stderr)
+        creds = None
     stop = threading.Event()
     runner = None
     if creds is not None:

@@ -7,13 +7,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from crm_tui import credentials
+from cache.sqlite import has_plaintext_header
+from crm_tui import credentials, replica_key
+from crm_tui.config import Settings
 from crm_tui.domain import ENTITIES, parse_datetime, utcnow
 from crm_tui.paths import Paths
 from crm_tui.replicas import open_replica
 from crm_tui.syncstate import human_seconds
 from sync.lock import holder_pid
 
+TOKEN_STORES = {"keyring": "the OS keyring", "file": "a 0600 file (security.token_store = \"file\")",
+                "env": "CRM_TUI_TOKEN"}
 SHOWN = 20  # conflicts and rejected writes listed without --all
 
 
@@ -32,16 +36,40 @@ def _run_outcome(run: dict[str, Any], running: bool) -> str:
     return "running" if running else "interrupted"
 
 
-def collect_status(paths: Paths, limit: int | None = SHOWN) -> dict[str, Any]:
+def encryption_status(paths: Paths) -> dict[str, Any]:
+    """Whether the replica is encrypted and where its key lives (nothing here is secret)."""
+    plaintext = has_plaintext_header(str(paths.replica))
+    try:
+        info = replica_key.read_key_info(paths)
+    except replica_key.UnlockError:
+        info = None
+    return {"encrypted": plaintext is False, "key_store": info["store"] if info and plaintext is not True else None,
+            "keyring": info.get("keyring") if info else None}
+
+
+def _describe_encryption(enc: dict[str, Any]) -> str:
+    if not enc["encrypted"]:
+        return "OFF: the replica is plaintext (`crm-tui encrypt` encrypts it)"
+    where = {"keyring": f"the OS keyring ({enc['keyring'] or 'keyring'})", "passphrase": "a passphrase"}
+    return f"on (SQLCipher, AES-256); key in {where.get(enc['key_store'], 'an unknown place')}"
+
+
+def collect_status(paths: Paths, settings: Settings, limit: int | None = SHOWN) -> dict[str, Any]:
     """Everything `status` shows, as plain data. ``limit``: how many conflicts and rejected
     writes to list (None: all); the totals are always there. Raises ReplicaError for a replica
-    that cannot be read."""
-    creds = credentials.load(paths)
+    that cannot be read, UnlockError for one whose key cannot be had."""
+    try:
+        creds = credentials.load(paths)
+        token_error = None
+    except credentials.TokenUnavailable as exc:
+        creds, token_error = None, str(exc)
     now = utcnow()
     running_pid = holder_pid(paths.lock)
     info: dict[str, Any] = {
         "server": creds.server if creds else None,
         "logged_in": creds is not None,
+        "token_store": creds.store if creds else None,
+        "token_error": token_error,
         "replica": str(paths.replica),
         "replica_exists": paths.replica.exists(),
         "sync_lock_pid": running_pid,
@@ -50,8 +78,9 @@ def collect_status(paths: Paths, limit: int | None = SHOWN) -> dict[str, Any]:
     }
     if not paths.replica.exists():
         return info
+    info["encryption"] = encryption_status(paths)
     shown = limit if limit is not None else -1  # SQLite: LIMIT -1 is no limit
-    with open_replica(paths, read_only=True) as replica:
+    with open_replica(paths, settings, read_only=True) as replica:
         me = replica.get_meta("me")
         last_sync = replica.get_meta("last_sync_at")
         counts = replica.outbox.counts()
@@ -111,7 +140,13 @@ def format_status(info: dict[str, Any]) -> str:
     me = info.get("user") or {}
     who = f" as {me.get('name')} ({me.get('role')})" if me else ""
     lines.append(f"server        {info['server'] or 'not configured (crm-tui login --server URL)'}{who}")
+    if info.get("token_error"):
+        lines.append(f"token         {info['token_error']}")
+    elif info.get("token_store"):
+        lines.append(f"token         in {TOKEN_STORES.get(info['token_store'], info['token_store'])}")
     lines.append(f"replica       {info['replica']}" + ("" if info["replica_exists"] else " (not created yet)"))
+    if info.get("encryption"):
+        lines.append(f"encryption    {_describe_encryption(info['encryption'])}")
     if info["replica_exists"]:
         size = info["replica_bytes"] / 1e6
         lines.append(f"size          {size:,.1f} MB")

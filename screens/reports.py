@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,7 +16,6 @@ from textual.widgets import Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
-from cache.replica import Replica
 from cache.reports import PERIODS, ReportFilter, csv_rows
 from crm_tui.domain import format_datetime
 from screens.base import CrmScreen
@@ -140,7 +138,7 @@ class ReportsScreen(CrmScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="report", description="report")
     def _compute(self, flt: ReportFilter) -> None:
         # Its own connection to the replica, so the screens stay answerable meanwhile.
-        with Replica(self.replica.path, self.replica.hot.directory, cache_mb=8, temp_in_memory=False) as replica:
+        with self.replica.reopen(cache_mb=8, temp_in_memory=False) as replica:
             figures = replica.reports.figures(flt, self.now())
         self.app.call_from_thread(self._show, flt, figures)
 
@@ -259,24 +257,15 @@ class ReportsScreen(CrmScreen):
 
     @work(thread=True, exit_on_error=False, group="export", description="export")
     def _export(self, path: Path, header: list[str], report: str, figures: Any) -> None:
-        # Written row by row to a private temp file beside the target, then renamed: a reader
-        # never sees half a file, and nobody else can read it meanwhile.
-        part = path.with_name(f".{path.name}.part")
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Through the replica's export hook: the rows are sealed while they are written, and the
+        # file appears at the target (0600) whole, or not at all.
         rows = 0
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-                fh.writelines(line + "\n" for line in header)
-                writer = csv.writer(fh)
-                for row in csv_rows(report, figures):
-                    writer.writerow(row)
-                    rows += 1
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(part, path)
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
+        with self.replica.export_file(path, overwrite=True) as fh:
+            fh.writelines(line + "\n" for line in header)
+            writer = csv.writer(fh)
+            for row in csv_rows(report, figures):
+                writer.writerow(row)
+                rows += 1
         self.app.call_from_thread(self.app.notify, f"Exported {TABS[report].lower()} ({rows - 1} rows) to {path}")
 
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from cache.errors import RecordNotFound, ReplicaError
-from cache.replica import Replica
 from cache.save_queue import Applied
 from crm_tui.domain import entity, validate_fields
 from screens.messages import SaveStep
@@ -96,7 +95,7 @@ class Saver:
         app = self.app
         worker = get_current_worker()
         try:
-            with Replica(app.replica.path, app.replica.hot.directory, busy_timeout=LOCK_WAIT, cache_mb=2) as replica:
+            with app.replica.reopen(busy_timeout=LOCK_WAIT, cache_mb=2) as replica:
                 replica.clock = app.now
                 # The app quitting ends the loop at the next step: what is left stays in the journal.
                 while not (worker.is_cancelled or self._stop.is_set()):

@@ -13,7 +13,6 @@ The engine knows nothing of Textual: progress goes out through a plain callback.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from cache.errors import MalformedPage, ReplicaError
 from cache.outbox import CUSTOMER_HISTORY
 from cache.replica import Replica
+from cache.sqlite import sqlite3
 from crm_tui.config import SyncSettings
 from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES
 from crm_tui.syncstate import SyncEvent, SyncReport

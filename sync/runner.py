@@ -22,7 +22,7 @@ from cache.errors import ReplicaError
 from crm_tui import credentials
 from crm_tui.config import Settings
 from crm_tui.paths import Paths
-from crm_tui.replicas import open_replica
+from crm_tui.replicas import UnlockError, open_replica
 from crm_tui.syncstate import SyncEvent, SyncReport
 from sync.client import CrmClient
 from sync.engine import Progress, SyncEngine
@@ -56,7 +56,10 @@ def sync_once(paths: Paths, settings: Settings, on_event: Progress | None = None
     stop = stop or threading.Event()
     if periodic and (pid := daemon_pid(paths)):
         return SyncReport(ok=True, by_daemon=True, daemon_pid=pid)
-    creds = credentials.load(paths)
+    try:
+        creds = credentials.load(paths)
+    except credentials.TokenUnavailable as exc:
+        return SyncReport(ok=False, refused=True, error=str(exc))
     if creds is None:
         error = NotConfigured("no server configured for this replica; run `crm-tui login --server URL` first")
         return SyncReport(ok=False, refused=True, error=str(error))
@@ -76,8 +79,8 @@ def sync_once(paths: Paths, settings: Settings, on_event: Progress | None = None
         return SyncReport(ok=False, error=str(exc))
     try:
         try:
-            replica = open_replica(paths, durable=False)
-        except ReplicaError as exc:
+            replica = open_replica(paths, settings, durable=False)
+        except (ReplicaError, UnlockError) as exc:
             report = SyncReport(ok=False, error=str(exc))
             on_event(SyncEvent("error", report.summary))
             return report
@@ -112,7 +115,11 @@ def run_daemon(paths: Paths, settings: Settings, stop: threading.Event, interval
     daemon_lock = SyncLock(paths.daemon_lock, "sync daemon")
     daemon_lock.acquire()
     try:
-        if credentials.load(paths) is None:
+        try:
+            creds = credentials.load(paths)
+        except credentials.TokenUnavailable as exc:
+            raise NotConfigured(str(exc)) from None
+        if creds is None:
             raise NotConfigured("no server configured for this replica; run `crm-tui login --server URL` first")
         log.info("daemon started (pid lock %s, every %.0f s)", paths.daemon_lock, interval)
         while not stop.is_set():

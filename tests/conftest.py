@@ -7,17 +7,52 @@ directory runs against both by overriding it::
     @pytest.fixture(scope="module", params=BACKENDS)
     def backend(request):
         return request.param
+
+Every test process gets a private Secret Service (tests/support/secret_service.py) and points the
+keyring library at it, so replica keys and tokens go to a real keyring that is not the
+developer's; replicas are encrypted, as they are by default for users.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
+import keyring
+import keyring.backends.fail
 import pytest
 
 from support.postgres import PostgresServer
+from support.secret_service import SecretService
 from support.server import ServerProcess
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_service(tmp_path_factory):
+    """The private Secret Service, in this process's environment (and so in its children's)."""
+    with SecretService(tmp_path_factory.mktemp("secret-service")) as service:
+        saved = {k: os.environ.get(k) for k in service.env}
+        os.environ.update(service.env)
+        keyring.core.init_backend()
+        yield service
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        keyring.core.init_backend()
+
+
+@pytest.fixture
+def no_keyring(monkeypatch):
+    """A machine with no secure keyring (keyring's own "fail" backend), in this process and its
+    children."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    yield
+    monkeypatch.undo()
+    keyring.core.init_backend()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import configparser
 
 from crm_tui import cli as cli_module
 from crm_tui.cli import cli
-from crm_tui.config import Settings, SyncSettings
+from crm_tui.config import SecuritySettings, Settings, SyncSettings
 from screens.keys import all_binding_ids, binding_table
 from support.readme import README, ROOT, readme_config_example, readme_exit_codes
 
@@ -24,7 +24,8 @@ def test_readme_lists_every_cli_command():
 
 def test_readme_config_example_uses_real_keys_and_the_real_defaults():
     example = readme_config_example()
-    top = {k for k in example if k not in ("sync", "keymap")}
+    top = {k for k in example if k not in ("sync", "keymap", "security")}
+    assert example["security"] == SecuritySettings().model_dump()  # every security setting, at its default
     assert top <= set(Settings.model_fields), top - set(Settings.model_fields)
     assert set(example["keymap"]) <= set(all_binding_ids()), set(example["keymap"]) - set(all_binding_ids())
     # Every sync setting (every limit) is in the example, with the value it defaults to (a

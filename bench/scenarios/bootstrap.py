@@ -11,6 +11,7 @@ of one page each, with the replica's pragmas. Only the inserts and commits are t
 
 from __future__ import annotations
 
+import os
 import resource
 import shutil
 import sqlite3
@@ -18,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from bench import variant
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -44,7 +47,8 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         profile.__enter__()
 
     t0 = time.perf_counter()
-    replica = Replica(data_dir / "replica.db", data_dir / "hot-cache", durable=False)
+    replica = Replica(data_dir / "replica.db", data_dir / "hot-cache", durable=False,
+                      key=variant.replica_key(data_dir, cfg, create=True))
     timer = None
     if profile is not None:
         from bench.profiling import instrument_replica
@@ -128,13 +132,15 @@ def _phase_rates(timeline: list[tuple[float, str | None, int]]) -> list[dict[str
 
 def ceiling(cfg: dict[str, Any]) -> dict[str, Any]:
     from cache.schema import entity_columns
+    from cache.sqlite import connect_keyed
     from crm_tui.domain import ENTITIES
 
     src = sqlite3.connect(f"file:{cfg['server_db']}?mode=ro", uri=True)
     dest_path = Path(cfg["dest"])
     for p in (dest_path, dest_path.with_name(dest_path.name + "-wal"), dest_path.with_name(dest_path.name + "-shm")):
         p.unlink(missing_ok=True)
-    dest = sqlite3.connect(dest_path, isolation_level=None)
+    # The encrypted variant's ceiling pays SQLCipher's page encryption too, like the replica does.
+    dest = connect_keyed(str(dest_path), os.urandom(32) if cfg.get("encrypted") else None, timeout=30)
     dest.execute("PRAGMA journal_mode = WAL")
     dest.execute("PRAGMA synchronous = NORMAL")
     dest.execute("PRAGMA cache_size = -65536")

@@ -17,15 +17,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import variant
 from bench.stats import summary
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
-    from cache.replica import Replica
 
     hot = Path(cfg["hot_dir"])
     shutil.rmtree(hot, ignore_errors=True)
-    replica = Replica(cfg["replica"], hot)
+    replica = variant.open_replica(cfg["replica"], hot, cfg)
     n = replica.count("customer")
     rng = random.Random(360)
     want = min(cfg.get("customers", 300), n // 3)

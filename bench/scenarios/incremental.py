@@ -15,6 +15,7 @@ import random
 import time
 from typing import Any
 
+from bench import variant
 from bench.stats import summary
 
 N_CHANGES = 1000
@@ -77,13 +78,12 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     import httpx
     import psutil
 
-    from cache.replica import Replica
     from crm_tui.config import SyncSettings
     from sync.client import CrmClient
     from sync.engine import SyncEngine
 
     settings = SyncSettings()
-    replica = Replica(cfg["replica"], cfg["hot_dir"], durable=False)
+    replica = variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg, durable=False)
     url = cfg["url"]
     admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {cfg['admin_token']}"}, timeout=120)
     raw = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {cfg['token']}"}, timeout=120)

@@ -15,6 +15,7 @@ from typing import Any
 
 import psutil
 
+from bench import variant
 from bench.procs import vm_hwm
 from bench.scenarios.tui import SETTINGS, SIZE
 
@@ -40,7 +41,6 @@ class _Stages(dict):
 
 
 def tui(cfg: dict[str, Any]) -> dict[str, Any]:
-    from cache.replica import Replica
     from crm_tui.config import Settings
     from screens.app import CrmApp
     from screens.navigation import open_customer
@@ -49,7 +49,7 @@ def tui(cfg: dict[str, Any]) -> dict[str, Any]:
     stages["imported"] = _rss()
 
     async def main() -> None:
-        replica = Replica(cfg["replica"], cfg["hot_dir"])
+        replica = variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg)
         stages["replica_open"] = _rss()
         app = CrmApp(replica, Settings(**SETTINGS), sync_runner=None)
         async with app.run_test(size=SIZE) as pilot:

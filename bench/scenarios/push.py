@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+from bench import variant
 from bench.stats import summary
 
 N_EDITS = 10_000
@@ -37,7 +38,6 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     import httpx
     import orjson
 
-    from cache.replica import Replica
     from crm_tui.config import SyncSettings
     from crm_tui.domain import ENTITIES
     from sync.client import CrmClient
@@ -46,7 +46,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     settings = SyncSettings()
     n = cfg.get("edits", N_EDITS)
     rng = random.Random(cfg.get("seed", 66))
-    with Replica(cfg["replica"], cfg["hot_dir"], durable=False) as replica:
+    with variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg, durable=False) as replica:
         pool = _pool(replica, rng)
         # Leftovers of an interrupted earlier run would be pushed too and skew the figures (bench-only).
         with replica.transaction() as conn:
@@ -72,7 +72,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
             break
         # Queue the edits as the app does.
         save = []
-        with Replica(cfg["replica"], cfg["hot_dir"], durable=True) as ui:
+        with variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg, durable=True) as ui:
             t_queue = time.perf_counter()
             for i, (ent, rid) in enumerate(mine):
                 t = time.perf_counter()
@@ -81,7 +81,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
             queue_s = time.perf_counter() - t_queue
             pending = ui.outbox.counts()["pending"]
         # Baseline: the same number of ops, raw, in batches of the same size.
-        with Replica(cfg["replica"], cfg["hot_dir"], durable=False) as replica:
+        with variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg, durable=False) as replica:
             ops = []
             for i, (ent, rid) in enumerate(theirs):
                 row = replica.conn.execute(f"SELECT version FROM {ENTITIES[ent].table} WHERE id = ?", (rid,)).fetchone()
@@ -99,7 +99,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
                 raw_status[res["status"]] = raw_status.get(res["status"], 0) + 1
         raw_s = time.perf_counter() - t
         # The product: push the outbox.
-        with Replica(cfg["replica"], cfg["hot_dir"], durable=False) as replica, \
+        with variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg, durable=False) as replica, \
                 CrmClient(cfg["url"], cfg["token"], settings) as client:
             stop = threading.Event()
             engine = SyncEngine(replica, client, settings, stop=stop)

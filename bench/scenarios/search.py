@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import variant
 from bench.stats import summary
 
 LIMIT = 50  # what the search screen asks for
@@ -74,9 +75,8 @@ def naive_search(conn: Any, text: str) -> int:
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
-    from cache.replica import Replica
 
-    replica = Replica(cfg["replica"], Path(cfg["hot_dir"]))
+    replica = variant.open_replica(cfg["replica"], Path(cfg["hot_dir"]), cfg)
     budget = cfg.get("budget", 0.010)
     max_reps, max_naive = cfg.get("reps", 50), cfg.get("naive_reps", 20)
     per_query_time = cfg.get("per_query_seconds", 4.0)

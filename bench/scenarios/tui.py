@@ -17,6 +17,7 @@ import asyncio
 import time
 from typing import Any
 
+from bench import variant
 from bench.stats import summary
 
 TYPED = ("smith", "mar", "northwind", "@gmail", "5512", "berlin", "zzqx", "anna sm")
@@ -147,11 +148,10 @@ async def _baseline_round(rec: dict[str, list[float]]) -> None:
 
 
 async def _product_round(cfg: dict[str, Any], rec: dict[str, list[float]], profile: str | None = None) -> dict:
-    from cache.replica import Replica
     from crm_tui.config import Settings
     from screens.app import CrmApp
 
-    replica = Replica(cfg["replica"], cfg["hot_dir"])
+    replica = variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg)
     app = CrmApp(replica, Settings(**SETTINGS), sync_runner=None)
     extra: dict[str, Any] = {}
     async with app.run_test(size=SIZE) as pilot:

@@ -3,8 +3,12 @@ runner in the app's thread worker, the real server over loopback."""
 
 from __future__ import annotations
 
+import signal
+import time
+
 import pytest
 
+from crm_tui.replica_key import read_key_info
 from screens.app import CrmApp
 from screens.conflicts import ConflictResolveScreen
 from screens.customer import Customer360Screen
@@ -173,3 +177,36 @@ async def test_the_app_works_offline_and_says_so(server, tmp_path):
         await pilot.pause()
         assert app.status_info().pending == 1
     app.replica.close()
+
+
+async def test_the_app_and_the_daemon_share_an_encrypted_replica(server, tmp_path):
+    client = ClientReplica(tmp_path / "alex", server, "alex")
+    daemon = client.popen("sync", "--daemon", "--interval", "3600")
+    try:
+        for _ in range(300):
+            if '"bootstrapped": true' in client.cli("status", "--json").stdout:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the daemon never bootstrapped the replica")
+        assert read_key_info(client.paths)["store"] == "keyring"
+        target = server.get_record("customers", "cus-0000003")
+        app = open_app(client)  # opened while the daemon holds it, with the key from the keyring
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press(*target["name"][:12].lower())
+            await pilot.pause(0.3)
+            assert app.screen.query_one("#search-results").current_row()["id"] == target["id"]
+            app.replica.writes.update("customer", target["id"], {"city": "Trondheim"})
+            await sync_now(app, pilot)  # a run of the app's own, while the daemon keeps its connection
+            assert app.last_report.ok, app.last_report
+            for _ in range(300):
+                if server.get_record("customers", target["id"])["city"] == "Trondheim":
+                    break
+                await pilot.pause(0.1)
+            assert server.get_record("customers", target["id"])["city"] == "Trondheim"
+            assert app.replica.outbox.counts()["pending"] == 0
+        app.replica.close()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _out, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err

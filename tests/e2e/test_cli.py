@@ -8,6 +8,7 @@ import stat
 import sys
 from pathlib import Path
 
+from crm_tui import keyring_store
 from support.client import ClientReplica
 from support.server import make_op
 
@@ -26,7 +27,9 @@ def test_login_stores_the_token_privately_and_sync_status_work(server, tmp_path)
     assert "as " in done.stdout and token not in done.stdout + done.stderr
     creds = client.paths.credentials
     assert stat.S_IMODE(os.stat(creds).st_mode) == 0o600
-    assert json.loads(creds.read_text())[str(client.data_dir)]["token"] == token
+    assert token not in creds.read_text()  # the token went to the keyring, the file names the server
+    assert "token stored in the OS keyring" in done.stdout
+    assert keyring_store.get_secret(f"api-token:{client.data_dir}") == token
 
     done = client.cli("sync", "--once")
     assert done.returncode == 0, done.stderr

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from crm_tui.replicas import open_replica
 from support.client import ClientReplica, assert_replica_matches_server, server_projection
 from support.postgres import BACKENDS
 from support.server import make_op
@@ -233,7 +234,6 @@ def test_resync_required_replaces_the_replica_and_keeps_the_outbox(server, tmp_p
 
 
 def test_a_replica_locked_by_another_process_fails_the_run_cleanly(server, tmp_path):
-    from cache.replica import Replica
     from sync.client import CrmClient
     from sync.engine import SyncEngine
 
@@ -241,7 +241,7 @@ def test_a_replica_locked_by_another_process_fails_the_run_cleanly(server, tmp_p
     assert client.sync().ok
     with client.replica() as holder:
         holder.conn.execute("BEGIN IMMEDIATE")  # e.g. a long write in another process
-        with Replica(client.paths.replica, client.paths.cache_dir, busy_timeout=0.2) as r, CrmClient(
+        with open_replica(client.paths, client.settings, busy_timeout=0.2) as r, CrmClient(
                 server.url, server.tokens["alex"], client.sync_settings) as http:
             report = SyncEngine(r, http).run_once()
         holder.conn.execute("ROLLBACK")
@@ -252,7 +252,6 @@ def test_a_replica_locked_by_another_process_fails_the_run_cleanly(server, tmp_p
 def test_pushing_grows_linearly_with_the_outbox(server_factory, tmp_path):
     """Work per pushed op stays flat as the queue grows (counted in SQLite VM steps, not seconds):
     a push must never rescan the whole outbox for every result."""
-    from cache.replica import Replica
     from sync.client import CrmClient
     from sync.engine import SyncEngine
 
@@ -266,7 +265,7 @@ def test_pushing_grows_linearly_with_the_outbox(server_factory, tmp_path):
             for i, cid in enumerate(ids):
                 r.writes.update("customer", cid, {"city": f"N{n}-{i}"})
         steps = [0]
-        with Replica(client.paths.replica, client.paths.cache_dir, durable=False) as r, CrmClient(
+        with client.replica(durable=False) as r, CrmClient(
                 server.url, server.tokens["alex"], client.sync_settings) as http:
             r.conn.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1) or 0, 1000)
             report = SyncEngine(r, http).push()

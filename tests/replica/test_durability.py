@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from cache.replica import Replica
+from support.keys import TEST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,7 +17,7 @@ WRITER = """
 import sys
 from cache.replica import Replica
 from crm_tui.domain import CUSTOMER
-r = Replica(sys.argv[1], sys.argv[2])
+r = Replica(sys.argv[1], sys.argv[2], key=bytes(range(32)))
 rec = {c: None for c in CUSTOMER.columns}
 rec.update(id="c1", name="Ada", territory="t1", version=1)
 r.pull.apply_page({"cursor": "c", "has_more": False, "phase": "feed", "segments": [
@@ -39,7 +40,7 @@ def test_every_acknowledged_save_survives_a_kill(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert len(acknowledged) >= 200
-    with Replica(db, hot) as r:
+    with Replica(db, hot, key=TEST_KEY) as r:
         queued = {op.record_id for op in r.outbox.pending(limit=1_000_000)}
         for note_id in acknowledged:
             assert r.get("activity", note_id) is not None

@@ -6,6 +6,7 @@ import pytest
 
 from cache.replica import Replica
 from crm_tui.domain import ENTITIES
+from support.keys import TEST_KEY
 
 
 def _order(oid: str, number: str) -> list:
@@ -16,7 +17,7 @@ def _order(oid: str, number: str) -> list:
 
 @pytest.fixture
 def replica(tmp_path):
-    r = Replica(tmp_path / "replica.db", tmp_path / "hot")
+    r = Replica(tmp_path / "replica.db", tmp_path / "hot", key=TEST_KEY)
     columns = list(ENTITIES["order"].columns)
     r.pull.apply_page({"cursor": "c1", "has_more": False, "phase": "feed", "segments": [
         {"op": "upsert", "entity": "order", "columns": columns,

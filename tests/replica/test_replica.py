@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cache.errors import MalformedPage, RecordNotFound
 from cache.replica import Replica
 from crm_tui.domain import CUSTOMER, ENTITIES, ValidationError
+from support.keys import TEST_KEY
 from support.records import customer_row
 
 
@@ -37,7 +38,7 @@ def contact_row(cid, customer_id, version=1, **kw):
 
 @pytest.fixture
 def replica(tmp_path):
-    r = Replica(tmp_path / "replica.db", tmp_path / "hot")
+    r = Replica(tmp_path / "replica.db", tmp_path / "hot", key=TEST_KEY)
     r.set_meta("me", {"id": "u1", "name": "Ada", "role": "agent"})
     yield r
     r.close()
@@ -102,7 +103,7 @@ def test_local_write_is_in_the_outbox_when_update_returns(replica, tmp_path):
     replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
     replica.writes.update("customer", "c1", {"phone": "+1 555 0100"})
     # A second connection (another process) sees both the change and the queued op.
-    other = Replica(tmp_path / "replica.db", tmp_path / "hot2")
+    other = Replica(tmp_path / "replica.db", tmp_path / "hot2", key=TEST_KEY)
     try:
         assert other.get("customer", "c1")["phone"] == "+1 555 0100"
         [op] = other.outbox.pending()
@@ -340,7 +341,7 @@ def _derived(replica):
 
 
 def test_bootstrap_builds_indexes_per_table_once_complete_and_search_works(replica, tmp_path):
-    fresh = Replica(tmp_path / "fresh.db", tmp_path / "hot-fresh")
+    fresh = Replica(tmp_path / "fresh.db", tmp_path / "hot-fresh", key=TEST_KEY)
     expected = _derived(fresh)
     fresh.close()
     progress = {"entity": "customer", "done": 2, "total": 4, "complete": ["territory", "user"]}
@@ -368,7 +369,7 @@ def test_a_save_while_another_process_holds_the_lock_is_a_clear_error(replica, t
     from cache.errors import ReplicaBusy
 
     replica.pull.apply_page(page([upsert("customer", [customer_row("c1")])]))
-    impatient = Replica(tmp_path / "replica.db", tmp_path / "hot-2", busy_timeout=0.1)
+    impatient = Replica(tmp_path / "replica.db", tmp_path / "hot-2", key=TEST_KEY, busy_timeout=0.1)
     replica.conn.execute("BEGIN IMMEDIATE")  # e.g. the sync worker building an index
     try:
         with pytest.raises(ReplicaBusy):

@@ -24,6 +24,7 @@ from crm_tui import credentials
 from crm_tui.config import Settings, SyncSettings
 from crm_tui.domain import ENTITIES
 from crm_tui.paths import Paths
+from crm_tui.replicas import open_replica
 from crm_tui.syncstate import SyncReport
 from sync.client import CrmClient
 from sync.engine import SyncEngine
@@ -33,20 +34,26 @@ FAST = {"max_retries": 2, "backoff_base": 0.01, "backoff_max": 0.05, "connect_ti
 
 
 class ClientReplica:
-    def __init__(self, data_dir: Path, server: Any, user: str, *, url: str | None = None, **sync_options: Any):
+    def __init__(self, data_dir: Path, server: Any, user: str, *, url: str | None = None,
+                 token_store: str | None = None, **sync_options: Any):
         self.data_dir = Path(data_dir)
         self.server = server
         self.user = user
         self.paths = Paths(data_dir=self.data_dir, cache_dir=self.data_dir / "hot", config_dir=self.data_dir / "config")
         self.paths.ensure()
         self.url = url or server.url
-        credentials.save(self.paths, credentials.Credentials(self.url, server.tokens[user]))
+        credentials.save(self.paths, credentials.Credentials(self.url, server.tokens[user]), store=token_store)
         self.sync_settings = SyncSettings(**{**FAST, **sync_options})
         self.sleeps: list[float] = []
 
+    @property
+    def settings(self) -> Settings:
+        return Settings(sync=self.sync_settings)
+
     @contextlib.contextmanager
     def replica(self, durable: bool = True) -> Iterator[Replica]:
-        r = Replica(self.paths.replica, self.paths.cache_dir, durable=durable)
+        """The replica as the product opens it (encrypted, its key from the keyring)."""
+        r = open_replica(self.paths, self.settings, durable=durable)
         try:
             yield r
         finally:
@@ -100,7 +107,7 @@ class ClientReplica:
 
 
 def settings_for(client: ClientReplica) -> Settings:
-    return Settings(sync=client.sync_settings)
+    return client.settings
 
 
 def server_projection(server: Any, user: str) -> dict[str, dict[str, dict[str, Any]]]:

@@ -93,6 +93,18 @@ def make_op(op: str, entity: str, record_id: str, fields: dict | None = None, ba
     return out
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; waits for the process either way."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
+
+
 @dataclass
 class ServerProcess:
     """A crm-server subprocess over ``db_path``; a context manager (start on enter, stop on exit)."""
@@ -203,12 +215,7 @@ class ServerProcess:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
         if proc.stdout:
             proc.stdout.close()
 

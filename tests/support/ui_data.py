@@ -18,6 +18,7 @@ from typing import Any
 
 from cache.replica import Replica
 from crm_tui.domain import ENTITIES, format_datetime
+from support.keys import TEST_KEY
 
 NOW = dt.datetime(2026, 11, 25, 9, 0, 0, tzinfo=dt.UTC)
 NOW_ISO = "2026-11-25T09:00:00Z"
@@ -335,7 +336,7 @@ def _record_sync_history(replica: Replica) -> None:
 
 
 def open_replica(directory: Path) -> Replica:
-    return Replica(directory / "replica.db", directory / "hot")
+    return Replica(directory / "replica.db", directory / "hot", key=TEST_KEY)
 
 
 def build(directory: Path, kind: str = "full") -> Path:

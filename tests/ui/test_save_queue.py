@@ -17,6 +17,7 @@ from cache.errors import ReplicaBusy
 from cache.replica import Replica
 from screens.customer import Customer360Screen
 from screens.forms import RecordForm
+from support.keys import TEST_KEY
 from support.pilot import settle
 
 pytestmark = pytest.mark.anyio
@@ -24,8 +25,10 @@ pytestmark = pytest.mark.anyio
 SIZE = (120, 36)
 
 HOLDER = """
-import sqlite3, sys
+import sys
+from sqlcipher3 import dbapi2 as sqlite3
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA key = \\"x'%s'\\"" % bytes(range(32)).hex())  # the test replicas' key (support.keys)
 conn.execute("BEGIN IMMEDIATE")
 print("locked", flush=True)
 sys.stdin.readline()
@@ -79,7 +82,7 @@ async def test_a_save_while_a_sync_holds_the_lock_is_queued_shown_and_kept_acros
     holder = LockHolder(db)
     try:
         # Control: the lock is really held; a direct write (what the UI used to do) cannot get it.
-        with Replica(db, hot, busy_timeout=0.2) as other, pytest.raises(ReplicaBusy):
+        with Replica(db, hot, key=TEST_KEY, busy_timeout=0.2) as other, pytest.raises(ReplicaBusy):
             other.writes.update("customer", "cu_005", {"city": "Anywhere"})
 
         app = make_app(replica=replica)
@@ -110,7 +113,7 @@ async def test_a_save_while_a_sync_holds_the_lock_is_queued_shown_and_kept_acros
         holder.release()
 
     # Next start, the lock free: the save is applied, once, and goes with the next sync.
-    reopened = Replica(db, hot)
+    reopened = Replica(db, hot, key=TEST_KEY)
     try:
         assert reopened.saves.count() == 1
         app = make_app(replica=reopened)

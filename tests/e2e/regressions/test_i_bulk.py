@@ -1,6 +1,5 @@
 import threading
 
-from cache.replica import Replica
 from cache.schema import secondary_indexes
 from support.client import ClientReplica
 from sync.client import CrmClient
@@ -14,7 +13,7 @@ def test_bootstrap_interrupted_with_local_writes_keeps_fts_and_indexes(server_fa
     c = ClientReplica(tmp_path / "c", server, "alex", page_size=40)
     stop = threading.Event()
     pages = []
-    with Replica(c.paths.replica, c.paths.cache_dir, durable=False) as r, CrmClient(server.url, server.tokens["alex"], c.sync_settings) as http:
+    with c.replica(durable=False) as r, CrmClient(server.url, server.tokens["alex"], c.sync_settings) as http:
         def on_event(ev):
             if ev.phase in ("snapshot",):
                 pages.append(ev)

@@ -1,6 +1,5 @@
 import threading
 
-from cache.replica import Replica
 from support.client import ClientReplica, assert_replica_matches_server
 from support.server import make_op
 from sync.client import CrmClient
@@ -9,7 +8,7 @@ from sync.engine import SyncEngine
 
 def _run_until(c, server, predicate):
     stop = threading.Event()
-    with Replica(c.paths.replica, c.paths.cache_dir, durable=False) as r, \
+    with c.replica(durable=False) as r, \
             CrmClient(server.url, server.tokens[c.user], c.sync_settings) as http:
         def on_event(ev):
             if predicate(r):
