@@ -83,8 +83,15 @@ def _first_release(db: SchemaEditor) -> None:
     db.upgrade_first_release()
 
 
+def _token_expiry_and_devices(db: SchemaEditor) -> None:
+    from crm_server.store.tokens import upgrade_tokens
+
+    upgrade_tokens(db)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "typed store info; feed by territory; op result times; an index per API filter", _first_release),
+    Migration(3, "tokens expire; devices, and the tokens used on each (remote wipe)", _token_expiry_and_devices),
 )
 
 LATEST = MIGRATIONS[-1].version

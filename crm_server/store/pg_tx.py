@@ -176,13 +176,6 @@ class PostgresWriteTx(PostgresReadTx, SqlWriteTx):
             (op_id, user_id, ent.name, record_id, Jsonb(result)),
         )
 
-    def add_token(self, user_id: str, token_hash: str) -> None:
-        self._exec(
-            "INSERT INTO tokens (hash, user_id, created_at) VALUES (?, ?, to_char(now() AT TIME ZONE 'UTC',"
-            " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",
-            (token_hash, user_id),
-        )
-
     def note_commit(self) -> None:
         """Take the commit clock just before COMMIT and record the commit (restores, compaction by
         age). The clock's row lock is held only from here to COMMIT, never for a whole batch."""
