@@ -129,11 +129,6 @@ def test_the_daemon_of_a_revoked_device_wipes_and_exits_6(server, tmp_path):
     assert_wiped(tablet, key_info)
 
 
-def test_the_shipped_systemd_unit_does_not_restart_a_wiped_daemon():
-    unit = (ROOT / "docs" / "systemd" / "crm-tui-sync.service").read_text()
-    assert "RestartPreventExitStatus=6" in unit.replace(" ", "")
-
-
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
