@@ -11,8 +11,10 @@ without query strings, at DEBUG.
 from __future__ import annotations
 
 import collections
+import fcntl
 import logging
 import logging.handlers
+import os
 import re
 import sys
 import threading
@@ -63,6 +65,55 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotated log file that several processes write at once (the app, the daemon, one-shot
+    runs). The size check and the rotation happen under an exclusive ``flock`` on a sibling
+    ``.lock`` file, and a process whose file another one rotated away reopens the current file
+    before it writes: so the newest lines are always in ``log_file`` (the file a one-line error
+    points the user to), never in a backup another process renamed under it."""
+
+    def __init__(self, filename: Path, *, max_bytes: int, backups: int) -> None:
+        super().__init__(filename, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True)
+        self._lock_fd = os.open(f"{self.baseFilename}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+
+    def _follow_rotation(self) -> None:
+        if self.stream is None:
+            return
+        mine = os.fstat(self.stream.fileno())
+        try:
+            now = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            now = None
+        if now is None or (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
+            self.stream.close()
+            self.stream = None  # type: ignore[assignment]  # reopened by the next write
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Handler.handle holds this handler's own lock, so threads of one process queue there;
+        # the flock queues the processes.
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        except OSError:
+            self.handleError(record)
+            return
+        try:
+            self._follow_rotation()
+            if self.shouldRollover(record):
+                self.doRollover()
+            logging.FileHandler.emit(self, record)
+        except Exception:
+            self.handleError(record)
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self.lock:
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)
+                self._lock_fd = -1
+        super().close()
+
+
 def _handler(handler: logging.Handler) -> logging.Handler:
     handler.setFormatter(RedactingFormatter(FORMAT))
     handler._crm_tui = True  # type: ignore[attr-defined]  # ours: replaced on the next setup
@@ -84,8 +135,7 @@ def setup_logging(log_file: Path | None, level: str = "INFO", *, stderr: bool = 
     if log_file is not None:
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            root.addHandler(_handler(logging.handlers.RotatingFileHandler(
-                log_file, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")))
+            root.addHandler(_handler(SharedRotatingFileHandler(log_file, max_bytes=MAX_BYTES, backups=BACKUPS)))
             used = log_file
         except OSError:
             used = None
