@@ -415,6 +415,11 @@ class Store(ABC):
         on SQLite virtual machine steps): see :mod:`crm_server.store.probe`."""
 
     @abstractmethod
+    def poller_lock(self) -> Any:
+        """A lock only one process serving this database can hold at a time (``try_acquire() ->
+        bool``, ``release()``): the gateway's upstream poller runs only where it is held."""
+
+    @abstractmethod
     def close(self) -> None:
         """Close every connection."""
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from crm_server.store import tokens
 from crm_server.store.base import StoreError
+from crm_server.store.gateway_pg import PG_GATEWAY_DDL
 from crm_server.store.migrations import MIGRATIONS, Migration, SchemaEditor, upgrade
 from crm_server.store.schema import PARTITIONED, IndexSpec, entity_indexes, q
 from crm_tui.domain import ENTITIES, Entity, Field
@@ -244,7 +245,7 @@ def create_or_upgrade(conn: Any, today: dt.date, migrations: Sequence[Migration]
         raise StoreError("this database holds tables that are not a crm-server database; use an empty one")
     for ent in ENTITIES.values():
         create_entity(conn, ent)
-    for stmt in BASE_SQL + tokens.PG_DDL:
+    for stmt in BASE_SQL + tokens.PG_DDL + PG_GATEWAY_DDL:
         conn.execute(stmt)
     for ix in BASE_INDEXES:
         conn.execute(ix.sql())

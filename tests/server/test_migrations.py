@@ -192,7 +192,7 @@ def test_a_new_field_and_entity_are_one_line_migrations(backend, store_target, t
 
 def _as_version_2(backend: str, target: str) -> None:
     """Turn a database of today's schema into one as the release before token expiry made it:
-    tokens without expiry, no device tables, schema version 2."""
+    tokens without expiry, no device tables (no gateway tables on PostgreSQL), schema version 2."""
     statements = ["DROP TABLE device_tokens", "DROP TABLE devices",
                   *(f"ALTER TABLE tokens DROP COLUMN {c}" for c in ("expires_at", "lifetime", "revoked_device")),
                   "UPDATE store_info SET schema_version = 2"]
@@ -204,12 +204,14 @@ def _as_version_2(backend: str, target: str) -> None:
         finally:
             conn.close()
     else:
+        # ... and on PostgreSQL no gateway tables (SQLite has had them since version 2).
+        statements += ["DROP TABLE gateway_links", "DROP TABLE gateway_ledger", "DROP TABLE gateway_meta"]
         with psycopg.connect(target, autocommit=True) as conn:
             for stmt in statements:
                 conn.execute(stmt)
 
 
-def test_tokens_of_a_version_2_database_get_an_expiry_and_devices_a_table(backend, store_target, tmp_path, request):
+def test_a_version_2_database_gets_token_expiry_devices_and_gateway_tables(backend, store_target, tmp_path, request):
     _open_raw(backend, store_target, MIGRATIONS)
     store = open_store(store_target)
     try:
