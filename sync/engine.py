@@ -125,6 +125,9 @@ class SyncEngine:
                 f"{me.get('name') or me['id']}'s; use another --data-dir for another account")
         self.replica.set_meta("me", {k: me.get(k) for k in ("id", "name", "role", "team", "territories",
                                                              "all_territories")})
+        times = me.get("token")
+        expires = times.get("expires_at") if isinstance(times, dict) else None
+        self.replica.set_meta("token_expires_at", expires if isinstance(expires, str) else None)  # for `status`
         return me
 
     def renew_if_due(self, me: dict, report: SyncReport) -> None:
@@ -148,6 +151,7 @@ class SyncEngine:
         self.on_new_token(renewed["token"])
         report.renewed_until = renewed.get("expires_at") if isinstance(renewed.get("expires_at"), str) else None
         report.messages.append(f"renewed the API token; the new one expires {report.renewed_until or 'never'}")
+        self.replica.set_meta("token_expires_at", report.renewed_until)
         log.info("renewed the API token; the new one expires %s", report.renewed_until or "never")
 
     # ------------------------------------------------------------------ push

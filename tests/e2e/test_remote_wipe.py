@@ -91,6 +91,9 @@ def test_a_revoked_device_deletes_its_data_and_the_users_other_devices_keep_work
     assert_wiped(laptop, key_info)
     again = laptop.cli("sync", "--once")
     assert again.returncode == 6 and "was deleted at" in again.stderr and again.stderr.count("\n") == 1
+    status = laptop.cli("status")
+    assert status.returncode == 0 and "wiped         an admin revoked this device; its local data was deleted at " \
+        in status.stdout
     app = laptop.cli()
     assert app.returncode == 6 and "was deleted at" in app.stderr, "the app does not open a wiped device"
 

@@ -4,6 +4,7 @@ the real server, the token in the real (private) keyring."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 import time
@@ -62,6 +63,10 @@ def test_sync_renews_a_token_due_for_renewal_and_keeps_the_new_one_in_the_keyrin
     assert old.status_code == 200 and days_left(old.json()["token"]["expires_at"]) * 24 <= 1, \
         "the old token works for an hour more, no longer"
 
+    status = json.loads(client.cli("status", "--json").stdout)
+    assert 29.9 < days_left(status["token_expires_at"]) <= 30, "status shows the renewed token's expiry"
+    assert status["device_id"] == device_id(client.paths, create=False)
+    assert f"; expires {status['token_expires_at']}, renewed before then" in client.cli("status").stdout
     again = client.cli("sync", "--once")
     assert again.returncode == 0 and "renewed" not in again.stderr, "a fresh token is not renewed again"
     assert stored_token(client) == renewed
