@@ -23,6 +23,7 @@ from crm_tui.ids import new_id
 
 USER = ENTITIES["user"]
 TERRITORY = ENTITIES["territory"]
+EXPIRED_KEPT_DAYS = 30.0  # an expired token is still recognised as such this long
 RENEW_GRACE = 3600  # seconds a renewed token keeps working (other processes of the client hold it)
 
 
@@ -114,6 +115,15 @@ def renew_token(store: Store, old_hash: str, device_id: str | None, *, grace: in
         return expires_at
 
     return token, store.transact(work)
+
+
+def purge_expired_tokens(store: Store, *, keep_days: float = EXPIRED_KEPT_DAYS, now: float | None = None) -> int:
+    """Forget tokens that expired more than ``keep_days`` ago (until then they are answered
+    "expired on ...", after that "not known"); returns how many. Run by every server's
+    housekeeping (crm_server/maintenance.py); safe to run concurrently."""
+    before = int((now if now is not None else time.time()) - keep_days * DAY)
+    with store.write() as tx:
+        return tx.purge_expired_tokens(before)
 
 
 def find_device(store: Store, user_id: str, device: str) -> Device:

@@ -308,6 +308,10 @@ class WriteTx(GatewayWrites, ReadTx):
         """Make a token expire at ``at`` (unix seconds) unless it expires sooner already."""
 
     @abstractmethod
+    def purge_expired_tokens(self, before: int) -> int:
+        """Forget tokens that expired before ``before`` (unix seconds); returns how many."""
+
+    @abstractmethod
     def note_device(self, user_id: str, device_id: str, token_hash: str, name: str | None, now: int) -> None:
         """Record that ``device_id`` of ``user_id`` was seen at ``now`` using the token (a new
         device is added; ``name``, when given, replaces the one known)."""

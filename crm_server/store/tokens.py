@@ -152,6 +152,11 @@ class TokenWrites:
         self._exec("INSERT INTO device_tokens (token_hash, user_id, device_id) VALUES (?, ?, ?)"
                    " ON CONFLICT DO NOTHING", (token_hash, user_id, device_id))
 
+    def purge_expired_tokens(self, before: int) -> int:
+        self._exec("DELETE FROM device_tokens WHERE token_hash IN"
+                   " (SELECT hash FROM tokens WHERE expires_at IS NOT NULL AND expires_at < ?)", (before,))
+        return self._exec("DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < ?", (before,)).rowcount
+
     def revoke_device(self, user_id: str, device_id: str, now: int) -> int:
         self._exec("UPDATE devices SET revoked_at = ? WHERE user_id = ? AND device_id = ? AND revoked_at IS NULL",
                    (now, user_id, device_id))

@@ -134,3 +134,23 @@ def test_a_malformed_device_id_is_a_clear_400(server):
     answer = call(server, server.tokens["sam"], device="bad id!")
     assert answer.status_code == 400
     assert "X-CRM-Device must be 16-64 letters" in answer.json()["error"]["message"]
+
+
+def test_housekeeping_forgets_tokens_long_expired(store_target):
+    from crm_server.accounts import add_user, purge_expired_tokens
+
+    store = open_store(store_target)
+    try:
+        add_user(store, "Old Timer", role="agent")
+        now = int(time.time())
+        with store.write() as tx:
+            for name, expires in (("long", now - 31 * 86400), ("recent", now - 86400), ("live", now + 86400)):
+                tx.add_token("old-timer", token_hash(name), expires_at=expires, lifetime=90 * 86400)
+                tx.note_device("old-timer", DEVICE_A, token_hash(name), None, now)
+        assert purge_expired_tokens(store) == 1
+        with store.read() as tx:
+            assert tx.token_info(token_hash("long")) is None and not tx.token_used_on(token_hash("long"), DEVICE_A)
+            assert tx.token_info(token_hash("recent")) is not None, "still answered 'expired on ...' for 30 days"
+            assert tx.token_info(token_hash("live")) is not None
+    finally:
+        store.close()
