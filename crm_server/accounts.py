@@ -1,4 +1,5 @@
-"""User administration for the command line: add users, grant and revoke territories, tokens.
+"""User administration for the command line: add users, grant and revoke territories, tokens
+and devices; and token renewal, for the API.
 
 Every change to a user goes through :func:`crm_server.batch.apply_batch` as the system admin, so
 it is validated like any other write and creates change rows: a rep's replica receives the
@@ -8,6 +9,7 @@ backfill or the exit for a territory grant or revoke on its next pull.
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from collections.abc import Sequence
 
@@ -15,11 +17,14 @@ from crm_server.auth import new_token, token_hash
 from crm_server.batch import apply_batch
 from crm_server.scope import SYSTEM
 from crm_server.store import Store, StoredRecord
+from crm_server.store.tokens import DAY, DEFAULT_TOKEN_DAYS, Device
 from crm_tui.domain import ENTITIES
 from crm_tui.ids import new_id
 
 USER = ENTITIES["user"]
 TERRITORY = ENTITIES["territory"]
+EXPIRED_KEPT_DAYS = 30.0  # an expired token is still recognised as such this long
+RENEW_GRACE = 3600  # seconds a renewed token keeps working (other processes of the client hold it)
 
 
 class AccountError(Exception):
@@ -69,14 +74,82 @@ def _write_user(store: Store, op: dict) -> dict:
     return result["record"]
 
 
-def issue_token(store: Store, user_id: str, *, revoke_others: bool = False) -> str:
-    """A new API token for ``user_id`` (returned once; only its hash is stored)."""
+def expiry(expires_days: float | None, now: float | None = None) -> tuple[int | None, int | None]:
+    """(expires_at, lifetime) of a token issued now for ``expires_days`` (0 or None: never)."""
+    if not expires_days:
+        return None, None
+    lifetime = max(1, int(expires_days * DAY))
+    return int(now if now is not None else time.time()) + lifetime, lifetime
+
+
+def issue_token(store: Store, user_id: str, *, revoke_others: bool = False,
+                expires_days: float | None = DEFAULT_TOKEN_DAYS) -> str:
+    """A new API token for ``user_id`` (returned once; only its hash is stored), expiring after
+    ``expires_days`` (0 or None: never)."""
     token = new_token()
+    expires_at, lifetime = expiry(expires_days)
     with store.write() as tx:
         if revoke_others:
             tx.revoke_tokens(user_id)
-        tx.add_token(user_id, token_hash(token))
+        tx.add_token(user_id, token_hash(token), expires_at=expires_at, lifetime=lifetime)
     return token
+
+
+def renew_token(store: Store, old_hash: str, device_id: str | None, *, grace: int = RENEW_GRACE) -> tuple[str, int | None]:
+    """A new token with the lifetime of the one whose hash is ``old_hash`` (already checked by
+    authentication); the old one expires ``grace`` seconds from now (if not sooner), so a
+    process still holding it keeps working for a while. Returns (token, expires_at)."""
+    token = new_token()
+    now = int(time.time())
+
+    def work(tx) -> int | None:
+        info = tx.token_info(old_hash)
+        if info is None:
+            raise AccountError("this token is no longer known")
+        lifetime = info.lifetime
+        expires_at = None if lifetime is None else now + lifetime
+        tx.add_token(info.user_id, token_hash(token), expires_at=expires_at, lifetime=lifetime)
+        tx.expire_token(old_hash, now + grace)
+        if device_id is not None:
+            tx.note_device(info.user_id, device_id, token_hash(token), None, now)
+        return expires_at
+
+    return token, store.transact(work)
+
+
+def purge_expired_tokens(store: Store, *, keep_days: float = EXPIRED_KEPT_DAYS, now: float | None = None) -> int:
+    """Forget tokens that expired more than ``keep_days`` ago (until then they are answered
+    "expired on ...", after that "not known"); returns how many. Run by every server's
+    housekeeping (crm_server/maintenance.py); safe to run concurrently."""
+    before = int((now if now is not None else time.time()) - keep_days * DAY)
+    with store.write() as tx:
+        return tx.purge_expired_tokens(before)
+
+
+def find_device(store: Store, user_id: str, device: str) -> Device:
+    """The device of ``user_id`` whose id is ``device`` or starts with it (at least 6
+    characters). Raises AccountError."""
+    with store.read() as tx:
+        devices = tx.devices(user_id)
+    exact = [d for d in devices if d.device_id == device]
+    matches = exact or ([d for d in devices if d.device_id.startswith(device)] if len(device) >= 6 else [])
+    if not matches:
+        known = ", ".join(d.device_id[:12] for d in devices) or "none yet"
+        raise AccountError(f"{user_id} has no device {device!r}; their devices: {known}")
+    if len(matches) > 1:
+        raise AccountError(f"more than one device of {user_id} starts with {device!r}; give more of its id")
+    return matches[0]
+
+
+def revoke_device(store: Store, user_id: str, device: str) -> tuple[Device, int]:
+    """Mark a device of ``user_id`` lost: (the device, how many tokens were revoked with it).
+    Raises AccountError."""
+    found = find_device(store, user_id, device)
+    if found.revoked_at is not None:
+        raise AccountError(f"device {found.device_id} of {user_id} was revoked already")
+    with store.write() as tx:
+        tokens = tx.revoke_device(user_id, found.device_id, int(time.time()))
+    return found, tokens
 
 
 def add_user(
@@ -88,6 +161,7 @@ def add_user(
     team: str | None = None,
     email: str | None = None,
     user_id: str | None = None,
+    expires_days: float | None = DEFAULT_TOKEN_DAYS,
 ) -> tuple[dict, str]:
     """Create a user and a first token: (user record, token). Raises AccountError."""
     check_territories(store, territories)
@@ -97,7 +171,7 @@ def add_user(
     if email:
         fields["email"] = email
     record = _write_user(store, {"op": "create", "id": user_id or slug(name), "fields": fields})
-    return record, issue_token(store, record["id"])
+    return record, issue_token(store, record["id"], expires_days=expires_days)
 
 
 def set_territories(store: Store, name_or_id: str, *, grant: Sequence[str] = (), revoke: Sequence[str] = ()) -> dict:

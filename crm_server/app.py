@@ -8,12 +8,15 @@ models of :mod:`crm_tui.protocol` document them in ``/openapi.json`` without re-
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from crm_server.auth import RateLimiter, authenticate
+from crm_server.accounts import AccountError, renew_token
+from crm_server.auth import RateLimiter, Session, authenticate, renew_after, utc_text
 from crm_server.batch import WriteThrough, apply_batch, batch_ops
 from crm_server.errors import Unauthorized
 from crm_server.feed import pull_changes
@@ -23,6 +26,7 @@ from crm_server.openapi_docs import ERRORS, FEED_ERRORS
 from crm_server.records_api import add_record_routes
 from crm_server.scope import load_caller
 from crm_server.store import Store
+from crm_server.store.tokens import TokenInfo
 from crm_tui.protocol import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -31,6 +35,7 @@ from crm_tui.protocol import (
     BatchResponse,
     ChangePage,
     Me,
+    RenewedToken,
 )
 
 # The body is read by hand (see batch below), so its schema is documented by hand.
@@ -42,6 +47,12 @@ MAX_CURSOR = 8192
 class Health(BaseModel):
     status: str
     protocol: int
+
+
+def _token_times(expires_at: int | None, info: TokenInfo) -> dict[str, str | None]:
+    after = renew_after(info)
+    return {"expires_at": utc_text(expires_at) if expires_at is not None else None,
+            "renew_after": utc_text(after) if after is not None else None}
 
 
 def _json(data: object) -> Response:
@@ -97,8 +108,22 @@ def create_app(
                 "team": caller.team,
                 "territories": list(caller.territories),
                 "all_territories": caller.all_territories,
+                "token": _token_times(request.state.session.token.expires_at, request.state.session.token),
             }
         )
+
+    @router.post("/v1/token/renew", response_model=RenewedToken, responses=ERRORS, tags=["meta"],
+                 summary="A new token for this one, which expires an hour later")
+    def renew(request: Request, user_id: str = Depends(authenticate)) -> Response:
+        """A new token with the lifetime of the one sent; the one sent keeps working for
+        an hour (or until its own expiry, if sooner). An expired token cannot be renewed."""
+        session: Session = request.state.session
+        try:
+            token, expires_at = renew_token(request.app.state.store, session.token_hash, session.device_id)
+        except AccountError as exc:
+            raise Unauthorized(str(exc)) from None
+        info = dataclasses.replace(session.token, expires_at=expires_at)
+        return _json({"token": token, **_token_times(expires_at, info)})
 
     @router.get(
         "/v1/changes",

@@ -15,15 +15,28 @@ from typing import Any
 
 import click
 
-from crm_server.accounts import AccountError, add_user, find_user, issue_token, set_territories
+from crm_server.accounts import (
+    AccountError,
+    add_user,
+    find_user,
+    issue_token,
+    revoke_device,
+    set_territories,
+)
 from crm_server.seed import SeedError, seed_database
 from crm_server.serving import ServeError
 from crm_server.store import Store, StoreError, open_store
+from crm_server.store.tokens import DEFAULT_TOKEN_DAYS
 from crm_tui.domain import ENTITIES, ROLES, parse_datetime
 
 USER = ENTITIES["user"]
 
 DEFAULT_DB = "./crm-server.db"
+
+expires_option = click.option(
+    "--expires-days", default=float(DEFAULT_TOKEN_DAYS), show_default=True, type=click.FloatRange(0, 3650),
+    help="days until the token expires (clients renew it before then); 0 = never",
+)
 
 db_option = click.option(
     "--db", "db_path", default=DEFAULT_DB, show_default=True, metavar="PATH|URL",
@@ -207,18 +220,29 @@ def user() -> None:
 @click.option("--team")
 @click.option("--email")
 @click.option("--id", "user_id", help="the user's id (default: made from the name)")
+@expires_option
 @db_option
 @_friendly
 def user_add(name: str, role: str, territories: tuple[str, ...], team: str | None, email: str | None,
-             user_id: str | None, db_path: str) -> None:
+             user_id: str | None, expires_days: float, db_path: str) -> None:
     """Create a user and print their API token (shown once; only its hash is stored)."""
     store = _open(db_path)
     try:
-        record, token = add_user(store, name, role=role, territories=territories, team=team, email=email, user_id=user_id)
+        record, token = add_user(store, name, role=role, territories=territories, team=team, email=email,
+                                 user_id=user_id, expires_days=expires_days)
     finally:
         store.close()
-    click.echo(f"created {record['role']} {record['id']} ({record['name']}); keep this token, it is not shown again:", err=True)
+    click.echo(f"created {record['role']} {record['id']} ({record['name']}); keep this token, it is not shown again "
+               f"(it {_expiry_text(expires_days)}):", err=True)
     click.echo(token)
+
+
+def _expiry_text(expires_days: float) -> str:
+    from crm_server.accounts import expiry
+    from crm_server.auth import utc_text
+
+    expires_at, _ = expiry(expires_days)
+    return "never expires" if expires_at is None else f"expires {utc_text(expires_at)}"
 
 
 @user.command("grant")
@@ -253,16 +277,61 @@ def _territories(db_path: str, name: str, **change: tuple[str, ...]) -> None:
 @user.command("token")
 @click.argument("name")
 @click.option("--revoke-others", is_flag=True, help="invalidate the user's existing tokens")
+@expires_option
 @db_option
 @_friendly
-def user_token(name: str, revoke_others: bool, db_path: str) -> None:
+def user_token(name: str, revoke_others: bool, expires_days: float, db_path: str) -> None:
     """Issue a fresh API token for a user and print it."""
     store = _open(db_path)
     try:
-        token = issue_token(store, find_user(store, name).record["id"], revoke_others=revoke_others)
+        token = issue_token(store, find_user(store, name).record["id"], revoke_others=revoke_others,
+                            expires_days=expires_days)
     finally:
         store.close()
+    click.echo(f"this token {_expiry_text(expires_days)}", err=True)
     click.echo(token)
+
+
+@user.command("devices")
+@click.argument("name")
+@db_option
+@_friendly
+def user_devices(name: str, db_path: str) -> None:
+    """Print a user's devices: id, name, first and last seen (UTC), and whether revoked."""
+    from crm_server.auth import utc_text
+
+    store = _open(db_path)
+    try:
+        user_id = find_user(store, name).record["id"]
+        with store.read() as tx:
+            devices = tx.devices(user_id)
+    finally:
+        store.close()
+    if not devices:
+        click.echo(f"{user_id} has no devices yet (a device is recorded when its crm-tui first syncs)", err=True)
+    for d in devices:
+        state = f"revoked {utc_text(d.revoked_at)}" if d.revoked_at is not None else "active"
+        click.echo(f"{d.device_id}\t{d.name or '-'}\tfirst seen {utc_text(d.first_seen)}\t"
+                   f"last seen {utc_text(d.last_seen)}\t{state}")
+
+
+@user.command("revoke-device")
+@click.argument("name")
+@click.argument("device")
+@db_option
+@_friendly
+def user_revoke_device(name: str, device: str, db_path: str) -> None:
+    """Mark a user's device lost: at its next contact it deletes its local data (DEVICE: its id
+    from `user devices`, or the first 6 or more characters of it)."""
+    store = _open(db_path)
+    try:
+        user_id = find_user(store, name).record["id"]
+        found, tokens = revoke_device(store, user_id, device)
+    finally:
+        store.close()
+    click.echo(f"revoked device {found.device_id} ({found.name or 'unnamed'}) of {user_id}: at its next contact with "
+               f"the server it deletes its replica, hot cache and stored credentials; {tokens} token(s) used on it "
+               "no longer work anywhere")
 
 
 @user.command("list")

@@ -48,8 +48,18 @@ class Unauthorized(ApiError):
     status, code = 401, "unauthorized"
 
 
+class TokenExpired(Unauthorized):
+    code = "token_expired"
+
+
 class Forbidden(ApiError):
     status, code = 403, "forbidden"
+
+
+class DeviceRevoked(Forbidden):
+    """An admin marked this device lost: the client deletes its local data (docs/security.md)."""
+
+    code = "device_revoked"
 
 
 class NotFound(ApiError):

@@ -1,5 +1,5 @@
-"""Housekeeping on a schedule: every server process runs :meth:`Store.maintain` in a background
-thread, at start and then every ``interval`` seconds.
+"""Housekeeping on a schedule: every server process runs :meth:`Store.maintain` (and forgets
+long-expired tokens) in a background thread, at start and then every ``interval`` seconds.
 
 Running it in several processes at once is safe (each step is idempotent; PostgreSQL's partition
 work takes an advisory lock). A failed round is logged and retried at the next one: housekeeping
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from crm_server.accounts import purge_expired_tokens
 from crm_server.store import Store, StoreError
 from crm_server.store.base import OP_RESULT_RETENTION_DAYS
 
@@ -41,7 +42,7 @@ class Maintenance:
         while not self._stop.is_set():
             try:
                 report = self.store.maintain(op_retention_days=self.op_retention_days)
-                log.info("maintenance: %s", report)
+                log.info("maintenance: %s; %d long-expired tokens purged", report, purge_expired_tokens(self.store))
             except StoreError as exc:
                 log.warning("maintenance failed, retrying in %.0f s: %s", self.interval, exc)
             self._stop.wait(self.interval)

@@ -26,7 +26,7 @@ from crm_tui.config import ConfigError, Settings, load_settings
 from crm_tui.logs import setup_logging
 from crm_tui.paths import DataDirError, Paths
 from crm_tui.progress import terminal_progress
-from crm_tui.syncstate import SyncEvent, SyncReport
+from crm_tui.syncstate import EXIT_WIPED, SyncEvent, SyncReport
 
 log = logging.getLogger("crm_tui.cli")
 
@@ -61,6 +61,8 @@ def exit_code(report: SyncReport) -> int:
     """The exit code a sync run's outcome gets (the README's table)."""
     if report.ok:
         return 0
+    if report.revoked:
+        return EXIT_WIPED
     if report.refused:
         return EXIT_NOT_CONFIGURED
     if report.offline:
@@ -124,14 +126,25 @@ def app_command(obj: Context) -> None:
 
 
 @cli.command()
-@click.option("--server", required=True, help="the server URL, e.g. http://127.0.0.1:8080")
+@click.option("--server", help="the server URL, e.g. http://127.0.0.1:8080 (not with --renew)")
 @click.option("--token-stdin", is_flag=True, help="read the token from standard input")
+@click.option("--renew", is_flag=True, help="renew the stored token now (nothing to type); sync does it by itself "
+                                            "when two thirds of the token's lifetime are gone")
 @click.pass_obj
-def login(obj: Context, server: str, token_stdin: bool) -> None:
+def login(obj: Context, server: str | None, token_stdin: bool, renew: bool) -> None:
     """Store the server and API token for this replica (token from CRM_TUI_TOKEN, stdin or a prompt)."""
+    from crm_tui.device import device_id, device_name
+    from crm_tui.wipe import clear_marker
     from sync.client import CrmClient
-    from sync.errors import AuthError, CertificateRefused, ServerUnavailable, SyncError
+    from sync.errors import AuthError, CertificateRefused, DeviceRevoked, ServerUnavailable, SyncError
 
+    if renew:
+        if server or token_stdin:
+            fail("--renew renews the stored token: give it alone", EXIT_USAGE)
+        _renew(obj)
+        return
+    if not server:
+        fail("give the server's URL: crm-tui login --server URL", EXIT_USAGE)
     if token_stdin:
         token = sys.stdin.readline().strip()
     elif os.environ.get("CRM_TUI_TOKEN"):
@@ -144,9 +157,14 @@ def login(obj: Context, server: str, token_stdin: bool) -> None:
         fail("no token given (use CRM_TUI_TOKEN, --token-stdin, or type it at the prompt)", EXIT_USAGE)
     if not server.startswith(("http://", "https://")):
         fail(f"{server!r} is not an http:// or https:// URL", EXIT_USAGE)
+    clear_marker(obj.paths)  # a device wiped earlier starts afresh, with a new device id
+    device = device_id(obj.paths)
     try:
-        with CrmClient(server, token, obj.settings.sync.model_copy(update={"max_retries": 1})) as client:
+        with CrmClient(server, token, obj.settings.sync.model_copy(update={"max_retries": 1}),
+                       device=(device, device_name()) if device else None) as client:
             me = client.me()
+    except DeviceRevoked:
+        _wiped(obj.paths)
     except (AuthError, CertificateRefused) as exc:  # the server, or its certificate, refused
         fail(f"login failed: {exc}", EXIT_NOT_CONFIGURED)
     except ServerUnavailable as exc:
@@ -167,7 +185,54 @@ def login(obj: Context, server: str, token_stdin: bool) -> None:
              "or give it to each command in CRM_TUI_TOKEN", EXIT_NOT_CONFIGURED)
     except OSError as exc:
         fail(f"cannot store the login in {obj.paths.config_dir}: {exc.strerror or exc}", EXIT_USAGE)
-    click.echo(f"logged in to {server} as {me.get('name')} ({me.get('role')}); token stored in {where}")
+    expires = (me.get("token") or {}).get("expires_at") if isinstance(me.get("token"), dict) else None
+    click.echo(f"logged in to {server} as {me.get('name')} ({me.get('role')}); token stored in {where}"
+               + (f"; it expires {expires} and is renewed before then" if expires else ""))
+
+
+def _wiped(paths: Paths) -> None:
+    """The server said this device is revoked: delete its data, say so, exit 6."""
+    from crm_tui.wipe import wipe_device, wipe_message
+
+    fail(wipe_message(paths, wipe_device(paths)), EXIT_WIPED)
+
+
+def _renew(obj: Context) -> None:
+    from crm_tui.device import device_id, device_name
+    from crm_tui.keyring_store import KeyringUnavailable
+    from sync.client import CrmClient
+    from sync.errors import AuthError, CertificateRefused, DeviceRevoked, ServerUnavailable, SyncError
+
+    try:
+        creds = credentials.load(obj.paths)
+    except credentials.TokenUnavailable as exc:
+        fail(str(exc), EXIT_NOT_CONFIGURED)
+    if creds is None:
+        fail("not logged in: run `crm-tui login --server URL` first", EXIT_NOT_CONFIGURED)
+    if creds.store == "env":
+        fail("the token comes from CRM_TUI_TOKEN: it cannot be renewed in place; ask an admin for a new one",
+             EXIT_USAGE)
+    device = device_id(obj.paths)
+    try:
+        with CrmClient(creds.server, creds.token, obj.settings.sync.model_copy(update={"max_retries": 1}),
+                       device=(device, device_name()) if device else None) as client:
+            renewed = client.renew_token()
+    except DeviceRevoked:
+        _wiped(obj.paths)
+    except (AuthError, CertificateRefused) as exc:
+        fail(f"renewal failed: {exc}", EXIT_NOT_CONFIGURED)
+    except ServerUnavailable as exc:
+        fail(f"renewal failed: the server cannot be reached: {exc}", EXIT_OFFLINE)
+    except SyncError as exc:
+        fail(f"renewal failed: {exc}", EXIT_FAILED)
+    try:
+        where = credentials.save(obj.paths, credentials.Credentials(server=creds.server, token=renewed["token"]))
+    except (KeyringUnavailable, OSError) as exc:
+        fail(f"the token was renewed but the new one could not be stored ({exc}); the old one works for another "
+             "hour", EXIT_FAILED)
+    expires = renewed.get("expires_at")
+    click.echo(f"renewed the API token; the new one {'expires ' + expires if expires else 'never expires'} and is "
+               f"stored in {where}")
 
 
 def _replica_owner(obj: Context) -> dict | None:
@@ -203,7 +268,7 @@ def logout(obj: Context) -> None:
 def sync(obj: Context, once: bool, daemon: bool, interval: float | None, quiet: bool) -> None:
     """Sync the replica with the server: push pending writes, then pull changes."""
     from crm_tui.replicas import UnlockError
-    from sync.errors import LockHeld, NotConfigured
+    from sync.errors import DeviceWiped, LockHeld, NotConfigured
     from sync.runner import run_daemon, sync_once
 
     if once == daemon:
@@ -226,6 +291,8 @@ def sync(obj: Context, once: bool, daemon: bool, interval: float | None, quiet: 
         signal.signal(signal.SIGUSR1, lambda _signum, _frame: wake.set())  # "sync now"
         try:
             code = run_daemon(obj.paths, settings, stop, interval, wake=wake)
+        except DeviceWiped as exc:
+            fail(str(exc), EXIT_WIPED)
         except LockHeld as exc:
             fail(f"{exc}; it already serves this replica", EXIT_LOCKED)
         except NotConfigured as exc:

@@ -12,15 +12,19 @@ from crm_tui.config import Settings
 from crm_tui.paths import Paths
 from crm_tui.replica_key import UnlockError
 from crm_tui.replicas import open_replica
-from crm_tui.syncstate import SyncReport
+from crm_tui.syncstate import EXIT_WIPED, SyncReport
+from crm_tui.wipe import was_wiped, wipe_device, wipe_message
 
 
 def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None) -> int:
     """Run the TUI on the replica at ``paths`` until the user quits; returns the exit code.
     A theme chosen in the app is saved to ``config_file`` (default: the one ``paths`` names)."""
     from screens.app import CrmApp
-    from sync.runner import daemon_pid, sync_once
+    from sync.runner import daemon_pid, sync_once, wiped_before_message
 
+    if (when := was_wiped(paths)) is not None:
+        print(f"crm-tui: {wiped_before_message(paths, when)}", file=sys.stderr)
+        return EXIT_WIPED
     paths.ensure()
     try:
         # A passphrase is asked for here, before the app owns the terminal; the sync worker's
@@ -50,4 +54,9 @@ def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None
     finally:
         stop.set()
         replica.close()
+    if app.return_code == EXIT_WIPED:
+        # The sync worker wiped the data while this process still had the replica open: once
+        # closed, anything the app wrote since (hot cache entries) goes too.
+        wipe_device(paths)
+        print(f"crm-tui: {app.revoked_message or wipe_message(paths)}", file=sys.stderr)
     return app.return_code or 0

@@ -79,6 +79,16 @@ class Paths:
         return (self.state_dir or default_state_dir()) / "crm-tui.log"
 
     @property
+    def device_file(self) -> Path:
+        """This installation's device id (crm_tui/device.py), made at login."""
+        return (self.state_dir or default_state_dir()) / "device-id"
+
+    @property
+    def wiped_marker(self) -> Path:
+        """Left by a remote wipe (crm_tui/wipe.py) so every process of this replica learns of it."""
+        return self.data_dir / "wiped"
+
+    @property
     def credentials(self) -> Path:
         return self.config_dir / "credentials.json"
 

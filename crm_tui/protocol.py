@@ -131,6 +131,11 @@ class ListPage(BaseModel):
     next: str | None = Field(default=None, description="pass as ?after= for the next page")
 
 
+class TokenTimes(BaseModel):
+    expires_at: str | None = Field(None, description="when the token stops working (UTC); null: never")
+    renew_after: str | None = Field(None, description="from when the client should renew it (POST /v1/token/renew)")
+
+
 class Me(BaseModel):
     id: str
     name: str
@@ -138,3 +143,8 @@ class Me(BaseModel):
     team: str | None = None
     territories: list[str]
     all_territories: bool = Field(description="true for agents and admins: every customer is in scope")
+    token: TokenTimes | None = Field(None, description="the expiry of the token this request used")
+
+
+class RenewedToken(TokenTimes):
+    token: str = Field(description="the new token; the one sent keeps working for an hour")

@@ -10,10 +10,12 @@ from typing import Any
 from cache.sqlite import has_plaintext_header
 from crm_tui import credentials, replica_key
 from crm_tui.config import Settings
+from crm_tui.device import device_id
 from crm_tui.domain import ENTITIES, parse_datetime, utcnow
 from crm_tui.paths import Paths
 from crm_tui.replicas import open_replica
 from crm_tui.syncstate import human_seconds
+from crm_tui.wipe import was_wiped
 from sync.lock import holder_pid
 
 TOKEN_STORES = {"keyring": "the OS keyring", "file": "a 0600 file (security.token_store = \"file\")",
@@ -75,6 +77,8 @@ def collect_status(paths: Paths, settings: Settings, limit: int | None = SHOWN) 
         "sync_lock_pid": running_pid,
         "daemon_pid": holder_pid(paths.daemon_lock),
         "log_file": str(paths.log_file),
+        "device_id": device_id(paths, create=False),
+        "wiped_at": was_wiped(paths),
     }
     if not paths.replica.exists():
         return info
@@ -93,6 +97,7 @@ def collect_status(paths: Paths, settings: Settings, limit: int | None = SHOWN) 
         info.update(
             {
                 "user": me,
+                "token_expires_at": replica.get_meta("token_expires_at"),
                 "records": replica.counts(),
                 "replica_bytes": paths.replica.stat().st_size,
                 "phase": replica.get_meta("phase"),
@@ -143,7 +148,15 @@ def format_status(info: dict[str, Any]) -> str:
     if info.get("token_error"):
         lines.append(f"token         {info['token_error']}")
     elif info.get("token_store"):
-        lines.append(f"token         in {TOKEN_STORES.get(info['token_store'], info['token_store'])}")
+        expires = info.get("token_expires_at")
+        renewal = "" if info["token_store"] == "env" else ", renewed before then"
+        lines.append(f"token         in {TOKEN_STORES.get(info['token_store'], info['token_store'])}"
+                     + (f"; expires {expires}{renewal}" if expires else ""))
+    if info.get("wiped_at"):
+        lines.append(f"wiped         an admin revoked this device; its local data was deleted at {info['wiped_at']}"
+                     " (`crm-tui login` starts afresh)")
+    if info.get("device_id"):
+        lines.append(f"device        {info['device_id']} (what `crm-server user devices` lists)")
     lines.append(f"replica       {info['replica']}" + ("" if info["replica_exists"] else " (not created yet)"))
     if info.get("encryption"):
         lines.append(f"encryption    {_describe_encryption(info['encryption'])}")

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 
 from crm_tui.text import plural
 
+# The exit code of every crm-tui command (the app too) once an admin revoked this device and its
+# local data was deleted; the shipped systemd unit does not restart on it.
+EXIT_WIPED = 6
+
 
 def human_seconds(seconds: float) -> str:
     """12 s, 5 min, 3.5 h, 2.1 days: a wait, a limit or an age, for a person."""
@@ -48,11 +52,16 @@ class SyncReport:
     daemon_pid: int | None = None
     retry_after: float | None = None  # the server asked to be left alone this long (seconds)
     messages: list[str] = field(default_factory=list)
+    renewed_until: str | None = None  # the token was renewed this run; the new one expires then
+    revoked: bool = False  # an admin revoked this device (the caller wipes the local data)
+    wiped: bool = False  # ... and the local data was deleted
 
     @property
     def summary(self) -> str:
         if self.by_daemon:
             return f"sync by daemon (pid {self.daemon_pid})" if self.daemon_pid else "sync by daemon"
+        if self.revoked:
+            return self.error or "an admin revoked this device"
         if not self.ok:
             return f"sync failed: {self.error}"
         parts = [f"pushed {self.pushed}", f"pulled {self.pulled}"]

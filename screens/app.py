@@ -25,7 +25,7 @@ from cache.replica import Replica
 from crm_tui.config import ConfigError, Settings
 from crm_tui.config_file import set_value
 from crm_tui.domain import parse_datetime
-from crm_tui.syncstate import SyncEvent, SyncReport, SyncRunner
+from crm_tui.syncstate import EXIT_WIPED, SyncEvent, SyncReport, SyncRunner
 from crm_tui.text import plural
 from screens.chrome import StatusInfo
 from screens.commands import run_command
@@ -121,6 +121,7 @@ class CrmApp(App[None]):
             self.sync_state = "online" if settings.sync_in_app else "sync by daemon"
         self.sync_detail = ""
         self.last_report: SyncReport | None = None
+        self.revoked_message: str | None = None  # set when an admin revoked this device
         self.last_error: str | None = None
         self._sync_worker: Worker | None = None
         self._last_seen_sync: str | None = None
@@ -295,6 +296,11 @@ class CrmApp(App[None]):
         report = message.report
         self.last_report = report
         self.sync_detail = ""
+        if report.revoked:
+            # The local data is gone (or going): nothing more is shown; the launcher says why.
+            self.revoked_message = report.summary
+            self.exit(return_code=EXIT_WIPED)
+            return
         if report.by_daemon:
             self.sync_state = "sync by daemon"
             self.sync_detail = f"pid {report.daemon_pid}" if report.daemon_pid else ""

@@ -37,6 +37,7 @@ from sync.errors import (
     AuthError,
     CertificateRefused,
     DeadlineExceeded,
+    DeviceRevoked,
     ProtocolError,
     Redirected,
     RequestRejected,
@@ -44,6 +45,7 @@ from sync.errors import (
     ResyncRequired,
     ServerUnavailable,
     Stopped,
+    TokenExpired,
 )
 from sync.transport import build_http_client, request_deadline
 
@@ -109,6 +111,7 @@ class CrmClient:
         sleep: Callable[[float], None] | None = None,
         stop: threading.Event | None = None,
         verify: Any = None,
+        device: tuple[str, str] | None = None,
     ):
         self.settings = settings or SyncSettings()
         self.base_url = base_url.rstrip("/")
@@ -118,10 +121,13 @@ class CrmClient:
         self.run_deadline: float | None = None  # time.monotonic() by which the whole sync run ends
         logs.add_secret(token)
         s = self.settings
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": f"crm-tui/{__version__}",
+                   "Accept": "application/json"}
+        if device is not None:  # (id, name): whom an admin can revoke (docs/security.md)
+            headers["X-CRM-Device"], headers["X-CRM-Device-Name"] = device
         self._http = build_http_client(
             self.base_url,
-            headers={"Authorization": f"Bearer {token}", "User-Agent": f"crm-tui/{__version__}",
-                     "Accept": "application/json"},
+            headers=headers,
             connect_timeout=s.connect_timeout, read_timeout=s.read_timeout,
             verify=tls.verify_for(s) if verify is None else verify,
         )
@@ -149,6 +155,18 @@ class CrmClient:
         body = self._json("GET", f"{API_PREFIX}/me")
         if not isinstance(body.get("id"), str) or not isinstance(body.get("territories"), list):
             raise ProtocolError("the server's /v1/me answer lacks the user id or territories")
+        return body
+
+    def renew_token(self) -> dict[str, Any]:
+        """A new token for ours (``{"token", "expires_at", "renew_after"}``); this client uses it
+        from now on. The old one keeps working for a grace period (an hour) on the server.
+        Raises TokenExpired (too late: a new token is needed), AuthError, DeviceRevoked."""
+        body = self._json("POST", f"{API_PREFIX}/token/renew")
+        token = body.get("token")
+        if not isinstance(token, str) or not token or not token.isprintable():
+            raise ProtocolError("the server's token renewal answer has no token")
+        logs.add_secret(token)
+        self._http.headers["Authorization"] = f"Bearer {token}"
         return body
 
     def changes(self, cursor: str | None, limit: int) -> dict[str, Any]:
@@ -284,7 +302,11 @@ class CrmClient:
                         "sign-in page (captive portal) or a moved server; sign in to the network, or log in "
                         "again with the server's new address")
                 if status == 401:
+                    if _error_body(answer.body).get("code") == "token_expired":
+                        raise TokenExpired(f"the server refused the token: {_error_message(status, answer.body)}")
                     raise AuthError("the server refused the token (401); run `crm-tui login` again")
+                if status == 403 and _error_body(answer.body).get("code") == "device_revoked":
+                    raise DeviceRevoked("an admin revoked this device (lost or retired); its local data is deleted")
                 if status == 410:
                     raise ResyncRequired(_error_message(status, answer.body))
                 if status not in RETRY_STATUSES:

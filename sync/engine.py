@@ -2,7 +2,8 @@
 
 One ``run_once`` is a whole sync, under one deadline (``sync.run_timeout``):
 
-1. ``/v1/me`` — who we are (the replica keeps it, for "mine" views and authorship);
+1. ``/v1/me`` — who we are (the replica keeps it, for "mine" views and authorship), and when
+   the token is due for renewal (it is renewed then, and the new one stored);
 2. push — the outbox in batches, every per-op result stored (cache.outbox.apply_results);
 3. refetch — records whose rejected edits were discarded come back as the server has them;
 4. pull — the change feed, checked for progress page by page (sync/feed.py).
@@ -12,6 +13,7 @@ The engine knows nothing of Textual: progress goes out through a plain callback.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -28,6 +30,7 @@ from sync.client import CrmClient
 from sync.errors import (
     AuthError,
     DeadlineExceeded,
+    DeviceRevoked,
     ProtocolError,
     RequestRejected,
     ResponseTooLarge,
@@ -50,8 +53,12 @@ def _ignore(_: SyncEvent) -> None:
 
 class SyncEngine:
     def __init__(self, replica: Replica, client: CrmClient, settings: SyncSettings | None = None,
-                 on_event: Progress | None = None, stop: threading.Event | None = None):
+                 on_event: Progress | None = None, stop: threading.Event | None = None,
+                 on_new_token: Callable[[str], None] | None = None):
+        """``on_new_token(token)`` stores a renewed token (crm_tui.credentials); without it the
+        token is never renewed (one from the environment, say)."""
         self.replica = replica
+        self.on_new_token = on_new_token
         self.client = client
         self.settings = settings or client.settings
         self.on_event = on_event or _ignore
@@ -75,7 +82,8 @@ class SyncEngine:
         self.client.run_deadline = self.deadline
         try:
             run_id = self.replica.history.start_run()
-            self.refresh_me()
+            me = self.refresh_me()
+            self.renew_if_due(me, report)
             self.push(report)
             self.refetch()
             self.pull(report)
@@ -86,6 +94,9 @@ class SyncEngine:
             report.error = str(exc)
         except AuthError as exc:
             report.refused = True
+            report.error = str(exc)
+        except DeviceRevoked as exc:
+            report.revoked = True
             report.error = str(exc)
         except (SyncError, MalformedPage, ReplicaError) as exc:
             report.error = str(exc)
@@ -114,7 +125,34 @@ class SyncEngine:
                 f"{me.get('name') or me['id']}'s; use another --data-dir for another account")
         self.replica.set_meta("me", {k: me.get(k) for k in ("id", "name", "role", "team", "territories",
                                                              "all_territories")})
+        times = me.get("token")
+        expires = times.get("expires_at") if isinstance(times, dict) else None
+        self.replica.set_meta("token_expires_at", expires if isinstance(expires, str) else None)  # for `status`
         return me
+
+    def renew_if_due(self, me: dict, report: SyncReport) -> None:
+        """Renew the token once the server says it is due (``renew_after`` in /v1/me: two thirds
+        of its lifetime gone), and hand the new one to ``on_new_token`` to be stored."""
+        times = me.get("token")
+        due = times.get("renew_after") if isinstance(times, dict) else None
+        if not isinstance(due, str):
+            return
+        try:
+            due_at = dt.datetime.fromisoformat(due.replace("Z", "+00:00"))
+        except ValueError:
+            return
+        if dt.datetime.now(dt.UTC) < due_at:
+            return
+        if self.on_new_token is None:
+            report.messages.append(f"the API token expires {times.get('expires_at')} and is not renewed "
+                                   "automatically (it comes from CRM_TUI_TOKEN); get a new one before then")
+            return
+        renewed = self.client.renew_token()
+        self.on_new_token(renewed["token"])
+        report.renewed_until = renewed.get("expires_at") if isinstance(renewed.get("expires_at"), str) else None
+        report.messages.append(f"renewed the API token; the new one expires {report.renewed_until or 'never'}")
+        self.replica.set_meta("token_expires_at", report.renewed_until)
+        log.info("renewed the API token; the new one expires %s", report.renewed_until or "never")
 
     # ------------------------------------------------------------------ push
 

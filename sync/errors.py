@@ -17,6 +17,18 @@ class AuthError(SyncError):
     """The server refused the token (401)."""
 
 
+class TokenExpired(AuthError):
+    """The token's lifetime is over (401 ``token_expired``): a new one is needed from an admin."""
+
+
+class DeviceRevoked(SyncError):
+    """An admin revoked this device (403 ``device_revoked``): its local data must be deleted."""
+
+
+class DeviceWiped(SyncError):
+    """This device was revoked and its local data deleted (crm_tui/wipe.py); the message says so."""
+
+
 class ServerUnavailable(SyncError):
     """The server could not be reached, kept failing after every retry, or asked us to come back
     later than we wait (``retry_after``: seconds, when it said)."""

@@ -21,12 +21,15 @@ import threading
 from cache.errors import ReplicaError
 from crm_tui import credentials
 from crm_tui.config import Settings
+from crm_tui.device import device_id, device_name
+from crm_tui.keyring_store import KeyringUnavailable
 from crm_tui.paths import Paths
 from crm_tui.replicas import UnlockError, open_replica
 from crm_tui.syncstate import SyncEvent, SyncReport
+from crm_tui.wipe import was_wiped, wipe_device, wipe_message
 from sync.client import CrmClient
 from sync.engine import Progress, SyncEngine
-from sync.errors import LockHeld, NotConfigured, Stopped
+from sync.errors import DeviceWiped, LockHeld, NotConfigured, Stopped, SyncError
 from sync.lock import SyncLock, holder_pid
 
 log = logging.getLogger("crm_tui.sync")
@@ -54,6 +57,8 @@ def sync_once(paths: Paths, settings: Settings, on_event: Progress | None = None
     longer than we wait; ``offline``; or ``error``)."""
     on_event = on_event or _ignore
     stop = stop or threading.Event()
+    if (when := was_wiped(paths)) is not None:
+        return SyncReport(ok=False, revoked=True, wiped=True, error=wiped_before_message(paths, when))
     if periodic and (pid := daemon_pid(paths)):
         return SyncReport(ok=True, by_daemon=True, daemon_pid=pid)
     try:
@@ -84,12 +89,38 @@ def sync_once(paths: Paths, settings: Settings, on_event: Progress | None = None
             report = SyncReport(ok=False, error=str(exc))
             on_event(SyncEvent("error", report.summary))
             return report
-        with CrmClient(creds.server, creds.token, settings.sync, stop=stop) as client, replica:
-            report = SyncEngine(replica, client, settings.sync, on_event, stop).run_once()
-            replica.checkpoint()
-            return report
+        device = device_id(paths)
+        with CrmClient(creds.server, creds.token, settings.sync, stop=stop,
+                       device=(device, device_name()) if device else None) as client, replica:
+            engine = SyncEngine(replica, client, settings.sync, on_event, stop,
+                                on_new_token=None if creds.store == "env" else _token_saver(paths, creds))
+            report = engine.run_once()
+            if not report.revoked:
+                replica.checkpoint()
+        if report.revoked:
+            result = wipe_device(paths)
+            report.wiped = True
+            report.error = wipe_message(paths, result)
+        return report
     finally:
         lock.release()
+
+
+def wiped_before_message(paths: Paths, when: str) -> str:
+    """What a process of a replica another process wiped says."""
+    return (f"an admin revoked this device; its local data in {paths.data_dir} was deleted at {when}; "
+            "log in again to start afresh")
+
+
+def _token_saver(paths: Paths, creds: credentials.Credentials):
+    def save(token: str) -> None:
+        try:
+            credentials.save(paths, credentials.Credentials(server=creds.server, token=token))
+        except (KeyringUnavailable, OSError) as exc:
+            raise SyncError(f"the API token was renewed but the new one could not be stored ({exc}); the old "
+                            "one keeps working for an hour: fix the keyring and sync again") from None
+
+    return save
 
 
 def _log_run(report: SyncReport) -> None:
@@ -109,12 +140,16 @@ def run_daemon(paths: Paths, settings: Settings, stop: threading.Event, interval
     Holds the daemon lock the whole time (raises LockHeld if another daemon serves this
     replica) and raises NotConfigured when there is no login to start with. Each run re-reads
     the login (a new `crm-tui login` takes effect at the next run) and takes the run lock like
-    any other sync. Returns 0 after a graceful stop."""
+    any other sync. Returns 0 after a graceful stop. Raises DeviceWiped once an admin revoked
+    this device and its data was wiped (the CLI exits 6, which the shipped systemd unit does not
+    restart)."""
     interval = interval or settings.sync.interval
     wake = wake or stop
     daemon_lock = SyncLock(paths.daemon_lock, "sync daemon")
     daemon_lock.acquire()
     try:
+        if (when := was_wiped(paths)) is not None:
+            raise DeviceWiped(wiped_before_message(paths, when))
         try:
             creds = credentials.load(paths)
         except credentials.TokenUnavailable as exc:
@@ -127,6 +162,9 @@ def run_daemon(paths: Paths, settings: Settings, stop: threading.Event, interval
                 wake.clear()
             report = sync_once(paths, settings, on_event, stop)
             _log_run(report)
+            if report.revoked:
+                log.warning("daemon stopped: %s", report.error)
+                raise DeviceWiped(report.error or "an admin revoked this device")
             wait = interval
             if report.retry_after:
                 wait = max(interval, min(report.retry_after, RETRY_AFTER_MAX_WAIT))

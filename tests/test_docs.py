@@ -43,7 +43,8 @@ def test_readme_config_example_uses_real_keys_and_the_real_defaults():
 def test_readme_exit_code_table_matches_the_cli():
     codes = readme_exit_codes()
     assert codes and set(codes) == {0, cli_module.EXIT_FAILED, cli_module.EXIT_USAGE,
-                                    cli_module.EXIT_NOT_CONFIGURED, cli_module.EXIT_OFFLINE, cli_module.EXIT_LOCKED}
+                                    cli_module.EXIT_NOT_CONFIGURED, cli_module.EXIT_OFFLINE, cli_module.EXIT_LOCKED,
+                                    cli_module.EXIT_WIPED}
 
 
 def test_the_systemd_unit_restarts_the_daemon_whatever_made_it_wait():
@@ -57,6 +58,8 @@ def test_the_systemd_unit_restarts_the_daemon_whatever_made_it_wait():
     # background sync off for good.
     prevented = service.get("RestartPreventExitStatus", "").split()
     assert str(cli_module.EXIT_LOCKED) not in prevented and str(cli_module.EXIT_NOT_CONFIGURED) not in prevented
+    # Exit 6: an admin revoked the device and its data is gone; a restart would only say so again.
+    assert str(cli_module.EXIT_WIPED) in prevented
     assert unit["Unit"].get("StartLimitIntervalSec") == "0"
 
 

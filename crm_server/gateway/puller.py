@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from crm_server.gateway.mapping import ENTITY_OF, MODULE_OF
@@ -63,12 +63,19 @@ class Puller:
         self.missed_windows = 0  # quick refreshes that found the audit log no longer reached back
         self._last_scan = time.monotonic()  # the first scan runs before serving (see service.py)
 
+    def scan_soon(self) -> None:
+        """Make the next tick a full scan (this process just took over polling)."""
+        self._last_scan = float("-inf")
+
     # ------------------------------------------------------------------ the loop
 
-    def run(self, stop: threading.Event) -> None:
-        """Refresh until ``stop`` is set. Upstream or store failures are logged (one line) and
-        the next tick tries again; nothing here ends the loop but ``stop``."""
+    def run(self, stop: threading.Event, may_poll: Callable[[], bool] = lambda: True) -> None:
+        """Refresh until ``stop`` is set, on each tick that ``may_poll()`` allows (the gateway's
+        poller lock: one process polls the upstream). Upstream or store failures are logged
+        (one line) and the next tick tries again; nothing here ends the loop but ``stop``."""
         while not stop.wait(self.poll_interval):
+            if not may_poll():
+                continue
             try:
                 if time.monotonic() >= self._last_scan + self.scan_interval:
                     self.full_scan()

@@ -7,6 +7,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from crm_server.gateway.puller import Puller
 from crm_server.gateway.upstream import BottleCRM, UpstreamError
@@ -45,7 +46,12 @@ def read_token(token_file: str | None) -> str:
 
 @dataclass
 class Gateway:
-    """A running gateway's parts; :meth:`start` runs the first scan and the pull thread."""
+    """A running gateway's parts; :meth:`start` runs the first scan and the pull thread.
+
+    Every server process serving the database writes through to the upstream, but only one
+    polls it: the one holding the store's poller lock (a PostgreSQL advisory lock, or a file
+    lock beside a SQLite file). The others check on every tick and take over, with a full scan,
+    when the holder is gone."""
 
     store: Store
     upstream: BottleCRM
@@ -53,23 +59,44 @@ class Gateway:
     puller: Puller
     _stop: threading.Event
     _thread: threading.Thread | None = None
+    _lock: Any = None
+    polling: bool = False  # whether this process holds the poller lock
 
     def start(self) -> None:
-        """Scan BottleCRM once (the mirror is complete before the first client asks), then keep
-        pulling in a background thread. Raises GatewayError if BottleCRM cannot be read."""
-        try:
-            report = self.puller.full_scan()
-        except UpstreamError as exc:
-            raise GatewayError(f"cannot read BottleCRM at {self.upstream.url}: {exc}") from exc
-        log.warning("gateway: first scan of %s done (%s)", self.upstream.url, report.counts)
-        self._thread = threading.Thread(target=self.puller.run, args=(self._stop,), name="bottlecrm-puller", daemon=True)
+        """Scan BottleCRM once if this process is the poller (the mirror is complete before the
+        first client asks), then keep pulling in a background thread. Raises GatewayError if
+        BottleCRM cannot be read."""
+        self._lock = self.store.poller_lock()
+        if self._lock.try_acquire():
+            self.polling = True
+            try:
+                report = self.puller.full_scan()
+            except UpstreamError as exc:
+                raise GatewayError(f"cannot read BottleCRM at {self.upstream.url}: {exc}") from exc
+            log.warning("gateway: first scan of %s done (%s)", self.upstream.url, report.counts)
+        else:
+            log.warning("gateway: another server process polls %s; this one serves and writes through",
+                        self.upstream.url)
+        self._thread = threading.Thread(target=self.puller.run, args=(self._stop, self._may_poll),
+                                        name="bottlecrm-puller", daemon=True)
         self._thread.start()
 
+    def _may_poll(self) -> bool:
+        held = self._lock.try_acquire()
+        if held and not self.polling:
+            log.warning("gateway: this process now polls %s", self.upstream.url)
+            self.puller.scan_soon()  # another process polled until now: catch up in full
+        self.polling = held
+        return held
+
     def stop(self) -> None:
-        """Stop the pull thread (waits for the pull in progress) and close the upstream client."""
+        """Stop the pull thread (waits for the pull in progress), give up the poller lock and
+        close the upstream client."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(60)
+        if self._lock is not None:
+            self._lock.release()
         self.upstream.close()
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from crm_server.store.gateway_state import GatewayReads, GatewayWrites
+from crm_server.store.tokens import Device, TokenInfo
 from crm_tui.domain import Entity
 
 Position = tuple[int, int]  # (transaction order, sequence number): the change feed's order
@@ -141,7 +142,28 @@ class ReadTx(GatewayReads, ABC):
 
     @abstractmethod
     def user_id_for_token(self, token_hash: str) -> str | None:
-        """The id of the user a token (given as its sha256 hex digest) belongs to, or None."""
+        """The id of the user a token (given as its sha256 hex digest) belongs to, or None
+        (whether or not it has expired: see :meth:`token_info`)."""
+
+    @abstractmethod
+    def token_info(self, token_hash: str) -> TokenInfo | None:
+        """A token's user, expiry, lifetime and whether a device it was used on was revoked."""
+
+    @abstractmethod
+    def device(self, user_id: str, device_id: str) -> Device | None:
+        """One device of a user, or None if the server never saw it."""
+
+    @abstractmethod
+    def devices(self, user_id: str) -> list[Device]:
+        """Every device of a user, the first seen first."""
+
+    @abstractmethod
+    def device_revoked(self, device_id: str) -> bool:
+        """Whether a device of this id (of any user) was revoked."""
+
+    @abstractmethod
+    def token_used_on(self, token_hash: str, device_id: str) -> bool:
+        """Whether the token was ever used on (or issued to) the device."""
 
     @abstractmethod
     def get(self, ent: Entity, record_id: str) -> StoredRecord | None:
@@ -272,12 +294,31 @@ class WriteTx(GatewayWrites, ReadTx):
         """Remember an op's result, in the same transaction as its effect."""
 
     @abstractmethod
-    def add_token(self, user_id: str, token_hash: str) -> None:
-        """Let a token (its sha256 hex digest) authenticate as ``user_id``."""
+    def add_token(self, user_id: str, token_hash: str, *, expires_at: int | None = None,
+                  lifetime: int | None = None) -> None:
+        """Let a token (its sha256 hex digest) authenticate as ``user_id`` until ``expires_at``
+        (unix seconds; None: for ever). ``lifetime`` (seconds) is what a renewal gives again."""
 
     @abstractmethod
     def revoke_tokens(self, user_id: str) -> int:
         """Forget every token of ``user_id``; returns how many there were."""
+
+    @abstractmethod
+    def expire_token(self, token_hash: str, at: int) -> None:
+        """Make a token expire at ``at`` (unix seconds) unless it expires sooner already."""
+
+    @abstractmethod
+    def purge_expired_tokens(self, before: int) -> int:
+        """Forget tokens that expired before ``before`` (unix seconds); returns how many."""
+
+    @abstractmethod
+    def note_device(self, user_id: str, device_id: str, token_hash: str, name: str | None, now: int) -> None:
+        """Record that ``device_id`` of ``user_id`` was seen at ``now`` using the token (a new
+        device is added; ``name``, when given, replaces the one known)."""
+
+    @abstractmethod
+    def revoke_device(self, user_id: str, device_id: str, now: int) -> int:
+        """Mark a device revoked (lost) and every token used on it; returns how many tokens."""
 
 
 class BulkLoader(ABC):
@@ -376,6 +417,11 @@ class Store(ABC):
     def metered(self) -> AbstractContextManager[Any]:
         """Record what the read transactions of this thread do inside the block (statements, and
         on SQLite virtual machine steps): see :mod:`crm_server.store.probe`."""
+
+    @abstractmethod
+    def poller_lock(self) -> Any:
+        """A lock only one process serving this database can hold at a time (``try_acquire() ->
+        bool``, ``release()``): the gateway's upstream poller runs only where it is held."""
 
     @abstractmethod
     def close(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 
 import orjson
@@ -92,3 +94,33 @@ class SQLiteGatewayWrites(GatewayWrites):
             self.conn.execute("DELETE FROM gateway_meta WHERE key = ?", (key,))
         else:
             self.conn.execute("INSERT OR REPLACE INTO gateway_meta (key, value) VALUES (?, ?)", (key, value))
+
+
+class SQLitePollerLock:
+    """The right to poll the upstream, for one process among those serving the SQLite file: an
+    exclusive lock on ``<db>-poller.lock``, held until :meth:`release` (or the process dies)."""
+
+    def __init__(self, db_path: str):
+        self.path = db_path + "-poller.lock"
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        """True when this process holds the lock (now or already); never waits or raises."""
+        if self._fd is not None:
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)

@@ -83,8 +83,24 @@ def _first_release(db: SchemaEditor) -> None:
     db.upgrade_first_release()
 
 
+def _token_expiry_and_devices(db: SchemaEditor) -> None:
+    from crm_server.store.tokens import upgrade_tokens
+
+    upgrade_tokens(db)
+
+
+def _gateway_on_postgresql(db: SchemaEditor) -> None:
+    if db.backend == "postgresql":
+        from crm_server.store.gateway_pg import PG_GATEWAY_DDL
+
+        for stmt in PG_GATEWAY_DDL:
+            db.execute(stmt)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "typed store info; feed by territory; op result times; an index per API filter", _first_release),
+    Migration(3, "tokens expire; devices, and the tokens used on each (remote wipe)", _token_expiry_and_devices),
+    Migration(4, "the gateway's state on PostgreSQL too (SQLite has had it since version 2)", _gateway_on_postgresql),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -34,6 +34,7 @@ from crm_server.store.base import (
     iter_chunks,
     previous,
 )
+from crm_server.store.gateway_pg import PgPollerLock
 from crm_server.store.pg_schema import (
     SCHEMA_LOCK,
     create_or_upgrade,
@@ -110,6 +111,9 @@ class PostgresStore(Store):
             name="crm-server",
             open=True,
         )
+
+    def poller_lock(self) -> PgPollerLock:
+        return PgPollerLock(self.url)
 
     # ------------------------------------------------------------------ connections
 

@@ -18,7 +18,9 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from crm_server.store import tokens
 from crm_server.store.base import StoreError
+from crm_server.store.gateway_pg import PG_GATEWAY_DDL
 from crm_server.store.migrations import MIGRATIONS, Migration, SchemaEditor, upgrade
 from crm_server.store.schema import PARTITIONED, IndexSpec, entity_indexes, q
 from crm_tui.domain import ENTITIES, Entity, Field
@@ -58,7 +60,10 @@ BASE_SQL = [
     """CREATE TABLE IF NOT EXISTS tokens (
         hash text PRIMARY KEY,
         user_id text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-        created_at text NOT NULL
+        created_at text NOT NULL,
+        expires_at bigint,
+        lifetime bigint,
+        revoked_device text
     )""",
     # Write transactions in commit order (the clock is taken just before COMMIT): when each
     # committed, and a nonce cursors carry, so a database restored from an older copy is detected.
@@ -240,7 +245,7 @@ def create_or_upgrade(conn: Any, today: dt.date, migrations: Sequence[Migration]
         raise StoreError("this database holds tables that are not a crm-server database; use an empty one")
     for ent in ENTITIES.values():
         create_entity(conn, ent)
-    for stmt in BASE_SQL:
+    for stmt in BASE_SQL + tokens.PG_DDL + PG_GATEWAY_DDL:
         conn.execute(stmt)
     for ix in BASE_INDEXES:
         conn.execute(ix.sql())

@@ -18,6 +18,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from crm_server.store.base import MAX_SEQ, Position, RecordExists, StoreInfo
+from crm_server.store.gateway_pg import PgGatewayReads, PgGatewayWrites
 from crm_server.store.pg_schema import json_row_expr
 from crm_server.store.sql_tx import SqlReadTx, SqlWriteTx
 from crm_tui.domain import ENTITIES, Entity
@@ -39,7 +40,7 @@ def history_mark(n: int, nonce: str) -> str:
     return f"{n:020d}:{nonce}"
 
 
-class PostgresReadTx(SqlReadTx):
+class PostgresReadTx(PgGatewayReads, SqlReadTx):
     """ReadTx over one psycopg connection in a REPEATABLE READ, READ ONLY transaction.
 
     Each method keeps the contract written on :class:`~crm_server.store.base.ReadTx`.
@@ -137,7 +138,7 @@ class PostgresReadTx(SqlReadTx):
         return value if isinstance(value, dict) else orjson.loads(value)
 
 
-class PostgresWriteTx(PostgresReadTx, SqlWriteTx):
+class PostgresWriteTx(PgGatewayWrites, PostgresReadTx, SqlWriteTx):
     """A READ COMMITTED write transaction; each method keeps the contract written on
     :class:`~crm_server.store.base.WriteTx`."""
 
@@ -174,13 +175,6 @@ class PostgresWriteTx(PostgresReadTx, SqlWriteTx):
         self._exec(
             "INSERT INTO op_results (op_id, user_id, entity, record_id, result) VALUES (?, ?, ?, ?, ?)",
             (op_id, user_id, ent.name, record_id, Jsonb(result)),
-        )
-
-    def add_token(self, user_id: str, token_hash: str) -> None:
-        self._exec(
-            "INSERT INTO tokens (hash, user_id, created_at) VALUES (?, ?, to_char(now() AT TIME ZONE 'UTC',"
-            " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",
-            (token_hash, user_id),
         )
 
     def note_commit(self) -> None:

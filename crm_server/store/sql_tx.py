@@ -27,6 +27,7 @@ from crm_server.store.base import (
     WriteTx,
 )
 from crm_server.store.schema import is_scoped, q, select_columns
+from crm_server.store.tokens import TokenReads, TokenWrites
 from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, Entity
 
 _CHUNK = 5000  # ids per IN (...) list
@@ -51,7 +52,7 @@ def merge_rows(lists: Iterable[Iterable[ChangeRow]], limit: int) -> list[ChangeR
     return out
 
 
-class SqlReadTx(ReadTx):
+class SqlReadTx(TokenReads, ReadTx):
     """The reads of :class:`ReadTx` over a DB-API connection; a backend supplies the hooks below."""
 
     # SELECT list of a change row; the first column is the position's transaction part.
@@ -249,7 +250,7 @@ class SqlReadTx(ReadTx):
         return f"substr({column}, 1, 7)"
 
 
-class SqlWriteTx(SqlReadTx, WriteTx):
+class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
     """The writes of :class:`WriteTx`; a backend supplies sequence numbers and savepoints."""
 
     def __init__(self, conn: Any):
@@ -377,9 +378,6 @@ class SqlWriteTx(SqlReadTx, WriteTx):
     def load_result(self, value: Any) -> dict:
         """The stored op result -> a dict."""
         return value if isinstance(value, dict) else orjson.loads(value)
-
-    def revoke_tokens(self, user_id: str) -> int:
-        return self._exec("DELETE FROM tokens WHERE user_id = ?", (user_id,)).rowcount
 
 
 Tx = TypeVar("Tx")

@@ -28,6 +28,7 @@ from crm_server.store.base import (
     iter_chunks,
 )
 from crm_server.store.codec import codec_for
+from crm_server.store.gateway_sqlite import SQLitePollerLock
 from crm_server.store.pool import BoundedPool
 from crm_server.store.probe import Meter
 from crm_server.store.schema import all_entity_indexes, q, writable_columns
@@ -92,6 +93,9 @@ class SQLiteStore(Store):
         except BaseException:
             self.close()
             raise
+
+    def poller_lock(self) -> SQLitePollerLock:
+        return SQLitePollerLock(self.path)
 
     def _limits_connect(self) -> sqlite3.Connection:
         conn = _sqlite_connect(self.path + "-ratelimit", cache_kib=500, synchronous="OFF")

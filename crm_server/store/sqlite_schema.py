@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from crm_server.store import tokens
 from crm_server.store.base import StoreError
 from crm_server.store.gateway_sqlite import GATEWAY_DDL
 from crm_server.store.migrations import MIGRATIONS, Migration, SchemaEditor, upgrade
@@ -52,7 +53,10 @@ BASE_TABLES = [
     """CREATE TABLE IF NOT EXISTS tokens (
         hash TEXT PRIMARY KEY NOT NULL,
         user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-        created_at TEXT NOT NULL
+        created_at TEXT NOT NULL,
+        expires_at INTEGER,
+        lifetime INTEGER,
+        revoked_device TEXT
     ) WITHOUT ROWID""",
     # Each write transaction (by its last seq): when it committed, for `compact --keep-days` and
     # the op-result window, and a random nonce that cursors carry, so a database restored from an
@@ -160,7 +164,7 @@ def create_or_upgrade(conn: sqlite3.Connection, migrations: Sequence[Migration] 
     if version is None:
         for ent in ENTITIES.values():
             conn.execute(entity_table_sql(ent))
-        for stmt in BASE_TABLES + GATEWAY_DDL:
+        for stmt in BASE_TABLES + GATEWAY_DDL + tokens.SQLITE_DDL:
             conn.execute(stmt)
         for ix in BASE_INDEXES + all_entity_indexes():
             conn.execute(ix.sql())

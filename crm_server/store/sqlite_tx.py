@@ -116,12 +116,6 @@ class SQLiteWriteTx(SQLiteGatewayWrites, SQLiteReadTx, SqlWriteTx):
             (op_id, user_id, ent.name, record_id, orjson.dumps(result).decode(), int(time.time())),
         )
 
-    def add_token(self, user_id: str, token_hash: str) -> None:
-        self.conn.execute(
-            "INSERT INTO tokens (hash, user_id, created_at) VALUES (?, ?, ?)",
-            (token_hash, user_id, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
-        )
-
     def note_commit(self) -> None:
         """Remember when this transaction's sequences were committed (compaction by age, the
         op-result window) and give it a nonce (restored databases)."""

@@ -121,6 +121,18 @@ def a_second_daemon(server, tmp_path):
         first.communicate(timeout=30)
 
 
+def sync_of_a_revoked_device(server, tmp_path):
+    from crm_tui.device import device_id
+
+    client = ClientReplica(tmp_path / "c", server, "alex")
+    assert client.cli("sync", "--once").returncode == 0
+    revoke = subprocess.run([sys.executable, "-m", "crm_server.cli", "user", "revoke-device", "alex",
+                             device_id(client.paths, create=False) or "", "--db", str(server.db_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert revoke.returncode == 0, revoke.stderr
+    return client.cli("sync", "--once")
+
+
 # (exit code, scenario, what the one line must say)
 SCENARIOS: list[tuple[int, Callable, str]] = [
     (0, sync_ok, "synced: "),
@@ -135,6 +147,7 @@ SCENARIOS: list[tuple[int, Callable, str]] = [
     (4, login_to_an_unreachable_server, "cannot be reached"),
     (4, sync_with_the_server_down, "failed 3 times"),
     (5, a_second_daemon, "already serves this replica"),
+    (6, sync_of_a_revoked_device, "an admin revoked this device: deleted the replica"),
 ]
 
 

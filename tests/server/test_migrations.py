@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import orjson
@@ -187,3 +188,57 @@ def test_a_new_field_and_entity_are_one_line_migrations(backend, store_target, t
     assert upgraded == made
     text = repr(upgraded)
     assert "lost_reason" in text and "tasks" in text and "tasks_customer" in text
+
+
+def _as_version_2(backend: str, target: str) -> None:
+    """Turn a database of today's schema into one as the release before token expiry made it:
+    tokens without expiry, no device tables (no gateway tables on PostgreSQL), schema version 2."""
+    statements = ["DROP TABLE device_tokens", "DROP TABLE devices",
+                  *(f"ALTER TABLE tokens DROP COLUMN {c}" for c in ("expires_at", "lifetime", "revoked_device")),
+                  "UPDATE store_info SET schema_version = 2"]
+    if backend == "sqlite":
+        conn = sqlite3.connect(target, isolation_level=None)
+        try:
+            for stmt in statements:
+                conn.execute(stmt)
+        finally:
+            conn.close()
+    else:
+        # ... and on PostgreSQL no gateway tables (SQLite has had them since version 2).
+        statements += ["DROP TABLE gateway_links", "DROP TABLE gateway_ledger", "DROP TABLE gateway_meta"]
+        with psycopg.connect(target, autocommit=True) as conn:
+            for stmt in statements:
+                conn.execute(stmt)
+
+
+def test_a_version_2_database_gets_token_expiry_devices_and_gateway_tables(backend, store_target, tmp_path, request):
+    _open_raw(backend, store_target, MIGRATIONS)
+    store = open_store(store_target)
+    try:
+        apply_batch(store, SYSTEM.id, [{"op_id": "u1", "op": "create", "entity": "user", "id": "old-timer",
+                                        "fields": {"name": "Old Timer", "role": "agent", "active": True}}])
+    finally:
+        store.close()
+    _as_version_2(backend, store_target)
+    old = "crm_an-old-token"
+    if backend == "sqlite":
+        conn = sqlite3.connect(store_target, isolation_level=None)
+        conn.execute("INSERT INTO tokens (hash, user_id, created_at) VALUES (?, 'old-timer', '2026-01-01T00:00:00Z')",
+                     (token_hash(old),))
+        conn.close()
+    else:
+        with psycopg.connect(store_target, autocommit=True) as conn:
+            conn.execute("INSERT INTO tokens (hash, user_id, created_at) VALUES (%s, 'old-timer', '2026-01-01T00:00:00Z')",
+                         (token_hash(old),))
+    fresh = str(tmp_path / "fresh.db") if backend == "sqlite" else request.getfixturevalue("postgres").create_database()
+    _open_raw(backend, store_target, MIGRATIONS)
+    _open_raw(backend, fresh, MIGRATIONS)
+    assert _schema(backend, store_target) == _schema(backend, fresh)
+    store = open_store(store_target)
+    try:
+        with store.read() as tx:
+            info = tx.token_info(token_hash(old))
+    finally:
+        store.close()
+    assert info.user_id == "old-timer" and info.lifetime == 90 * 86400
+    assert 89.9 * 86400 < info.expires_at - time.time() <= 90 * 86400, "old tokens expire 90 days after the upgrade"

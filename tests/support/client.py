@@ -39,7 +39,8 @@ class ClientReplica:
         self.data_dir = Path(data_dir)
         self.server = server
         self.user = user
-        self.paths = Paths(data_dir=self.data_dir, cache_dir=self.data_dir / "hot", config_dir=self.data_dir / "config")
+        self.paths = Paths(data_dir=self.data_dir, cache_dir=self.data_dir / "hot", config_dir=self.data_dir / "config",
+                           state_dir=self.data_dir / "log")  # where the CLI's --data-dir puts it too
         self.paths.ensure()
         self.url = url or server.url
         credentials.save(self.paths, credentials.Credentials(self.url, server.tokens[user]), store=token_store)

@@ -45,7 +45,7 @@ class GatewayProcess(ServerProcess):
         from crm_server.store import open_store
 
         self.db_path = Path(self.db_path)
-        store = open_store(self.db_path)
+        store = open_store(self.db_url)
         try:
             ensure_territory(store, TERRITORY)
             self.add_users(store, GATEWAY_USERS)
