@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test lint demo bench bench-quick server clean secret-service bottlecrm test-bottlecrm
+.PHONY: install test lint demo bench bench-quick bench-server bench-server-quick haproxy server clean secret-service bottlecrm test-bottlecrm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,7 +28,7 @@ secret-service:
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq --no-install-recommends gnome-keyring dbus-daemon >/dev/null; }
 
-test: lint secret-service
+test: lint secret-service haproxy
 	$(BIN)/pytest -n 2 --ignore=tests/bottlecrm $(PYTEST_ARGS)
 
 # A real BottleCRM on loopback (installed once into ~/.cache/crm-tui-bottlecrm; docs/gateway.md).
@@ -48,6 +48,17 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
+
+# The server benchmark starts its own PostgreSQL, servers and HAProxy (bench/SERVER.md).
+haproxy:
+	@command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || { \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends haproxy >/dev/null; }
+
+bench-server: $(STAMP) haproxy
+	$(BIN)/python -m bench.server
+
+bench-server-quick: $(STAMP) haproxy
+	$(BIN)/python -m bench.server --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
