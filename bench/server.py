@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -186,44 +187,56 @@ def territory_id(n: int) -> str:
 INTAKE_TERRITORIES = ("bench-intake-0", "bench-intake-1")
 
 
+def _row(ent: Any, record: dict, territory: str | None = None) -> tuple:
+    """A bulk-loader row: wire values in the entity's column order (an attached record also
+    carries its customer's territory)."""
+    values = tuple(record.get(c) for c in ent.columns if c != "version")
+    return (*values, territory) if ent.anchor == "customer_id" else values
+
+
 def prepare(target: str, territories: int, per_territory: int, intake_customers: int) -> dict:
     """Add the client territories (``per_territory`` customers, each with 2 contacts, 2 orders
-    and 3 activities) and the order-intake territories to a seeded database."""
+    and 3 activities) and the order-intake territories to a seeded database (with the store's
+    bulk loader: the seed's own path, COPY on PostgreSQL)."""
     from crm_server.store import open_store
+    from crm_tui.domain import ENTITIES
 
     store = open_store(target)
     t0 = time.perf_counter()
+    stamp = "2026-11-01T09:00:00Z"
     try:
         names = [territory_id(t) for t in range(territories)] + list(INTAKE_TERRITORIES)
         _batches(store, [{"op_id": f"bench-{n}", "op": "create", "entity": "territory", "id": n,
                           "fields": {"name": n.replace("-", " ").title(), "region": "Bench"}} for n in names])
-        ops: list[dict] = []
+        rows: dict[str, list[tuple]] = {"customer": [], "contact": [], "order": [], "activity": []}
         for n in names:
             count = intake_customers if n in INTAKE_TERRITORIES else per_territory
             for i in range(count):
                 cid = f"{n}-c{i:04d}"
-                ops.append({"op_id": f"p-{cid}", "op": "create", "entity": "customer", "id": cid,
-                            "fields": {"name": f"Customer {i} of {n}", "territory": n, "city": "Berlin", "tier": "silver"}})
+                rows["customer"].append(_row(ENTITIES["customer"], {
+                    "id": cid, "name": f"Customer {i} of {n}", "city": "Berlin", "country": "DE", "tier": "silver",
+                    "territory": n, "lifetime_value": 36_000, "created_at": stamp, "updated_at": stamp}))
                 for k in range(2):
-                    ops.append({"op_id": f"p-{cid}-p{k}", "op": "create", "entity": "contact", "id": f"{cid}-p{k}",
-                                "fields": {"customer_id": cid, "name": f"Contact {k}", "email": f"c{k}.{i}@{n}.example"}})
-                    ops.append({"op_id": f"p-{cid}-o{k}", "op": "create", "entity": "order", "id": f"{cid}-o{k}",
-                                "fields": {"customer_id": cid, "order_date": f"2026-{9 + k:02d}-15", "amount": 12_000 * (k + 1),
-                                           "currency": "EUR", "status": "delivered"}})
+                    rows["contact"].append(_row(ENTITIES["contact"], {
+                        "id": f"{cid}-p{k}", "customer_id": cid, "name": f"Contact {k}", "email": f"c{k}.{i}@{n}.example",
+                        "is_primary": k == 0, "created_at": stamp, "updated_at": stamp}, n))
+                    rows["order"].append(_row(ENTITIES["order"], {
+                        "id": f"{cid}-o{k}", "customer_id": cid, "number": f"BENCH-{n}-{i}-{k}",
+                        "order_date": f"2026-{9 + k:02d}-15", "amount": 12_000 * (k + 1), "currency": "EUR",
+                        "status": "delivered", "created_at": stamp, "updated_at": stamp}, n))
                 for k in range(3):
-                    ops.append({"op_id": f"p-{cid}-a{k}", "op": "create", "entity": "activity", "id": f"{cid}-a{k}",
-                                "fields": {"customer_id": cid, "kind": "note", "subject": f"Note {k}",
-                                           "occurred_at": f"2026-11-{10 + k:02d}T09:00:00Z"}})
-                if len(ops) >= 5000:
-                    _batches(store, ops)
-                    ops = []
-        _batches(store, ops)
+                    rows["activity"].append(_row(ENTITIES["activity"], {
+                        "id": f"{cid}-a{k}", "customer_id": cid, "kind": "note", "subject": f"Note {k}",
+                        "internal": False, "occurred_at": f"2026-11-{10 + k:02d}T09:00:00Z",
+                        "created_at": stamp, "updated_at": stamp}, n))
+        with store.bulk_load() as loader:
+            for name in ("customer", "contact", "order", "activity"):
+                loader.add(ENTITIES[name], rows[name])
         store.maintain()
     finally:
         store.close()
     return {"territories": territories, "per_territory": per_territory, "intake_customers": intake_customers,
-            "records": (territories * per_territory + len(INTAKE_TERRITORIES) * intake_customers) * 8 + len(names),
-            "seconds": time.perf_counter() - t0}
+            "records": sum(len(r) for r in rows.values()) + len(names), "seconds": time.perf_counter() - t0}
 
 
 def add_users(target: str, specs: list[tuple[str, str, list[str]]]) -> list[str]:
@@ -811,6 +824,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     global WORK
     args = parse(argv)
+    # SIGTERM stops the run like Ctrl-C: servers, HAProxy and PostgreSQL are stopped, the report written.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     WORK = Path(args.work)
     output = Path(args.output)
     if args.report_only:
