@@ -782,26 +782,39 @@ class _PySpy:
     def summary(self, top: int = 15) -> dict:
         if self.missing:
             return {"error": "py-spy is not installed (pip install py-spy)"}
-        selfc: dict[str, int] = {}
-        incl: dict[str, int] = {}
-        total = 0
-        for f in self.out.glob("*.txt"):
-            for line in f.read_text(errors="replace").splitlines():
-                stack, _, n = line.rpartition(" ")
-                if not stack or not n.isdigit():
-                    continue
-                count = int(n)
-                frames = [fr for fr in stack.split(";") if fr and not fr.startswith("process ")
-                          and not fr.startswith("thread ")]
-                if not frames:
-                    continue
-                total += count
-                selfc[frames[-1]] = selfc.get(frames[-1], 0) + count
-                for fr in set(frames):
-                    incl[fr] = incl.get(fr, 0) + count
-        return {"samples": total,
-                "self": sorted(selfc.items(), key=lambda kv: -kv[1])[:top],
-                "inclusive": sorted(incl.items(), key=lambda kv: -kv[1])[:top]}
+        return summarize_pyspy(self.out, top)
+
+
+WAITING = ("Condition.wait", "EpollSelector.select", "Connection.wait", "Event.wait", "Queue.get", "_wait_for_tstate_lock")
+
+
+def summarize_pyspy(folder: Path, top: int = 15) -> dict:
+    """py-spy's raw stacks in ``folder`` (one file per process): where the samples were (self),
+    split into waiting (for the database, the event loop's select, a thread handoff) and running,
+    and which functions of crm_server/ they were under (inclusive)."""
+    selfc: dict[str, int] = {}
+    ours: dict[str, int] = {}
+    total = waiting = 0
+    for f in sorted(Path(folder).glob("*.txt")):
+        for line in f.read_text(errors="replace").splitlines():
+            stack, _, n = line.rpartition(" ")
+            if not stack or not n.isdigit():
+                continue
+            count = int(n)
+            frames = [fr for fr in stack.split(";") if fr and not fr.startswith(("process ", "thread "))]
+            if not frames:
+                continue
+            total += count
+            leaf = frames[-1]
+            selfc[leaf] = selfc.get(leaf, 0) + count
+            if leaf.startswith(WAITING):
+                waiting += count
+            for fr in set(frames):
+                if "crm_server/" in fr and "crm_server/cli.py" not in fr and "crm_server/serving.py" not in fr:
+                    ours[fr] = ours.get(fr, 0) + count
+    return {"samples": total, "waiting": waiting,
+            "self": sorted(selfc.items(), key=lambda kv: -kv[1])[:top],
+            "inclusive": sorted(ours.items(), key=lambda kv: -kv[1])[:top]}
 
 
 # ---------------------------------------------------------------------------- main
@@ -833,7 +846,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         from bench.server_report import render
 
-        output.write_text(render(json.loads((WORK / "results.json").read_text())))
+        results = json.loads((WORK / "results.json").read_text())
+        for name, prof in results.get("profiles", {}).items():
+            folder = WORK / "profiles" / f"{name}-c{prof.get('clients')}-r0-profile" if isinstance(prof, dict) else None
+            if folder is not None and folder.is_dir():
+                prof["py_spy"] = summarize_pyspy(folder)
+        output.write_text(render(results))
         return 0
     bench = ServerBench(make_plan(args), output)
     try:

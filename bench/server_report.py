@@ -243,6 +243,19 @@ def _profile_section(results: dict) -> list[str]:
         return [*lines, "No budget was missed." if prof else "Not profiled in this run."]
     lines.append("Missed: " + "; ".join(missed) + ".")
     lines.append("")
+    cores = results.get("machine", {}).get("cpus_usable") or 2
+    shares = [r["sample"]["other_cpu"] / (r["sample"]["wall"] * cores) for r in results.get("sync", []) + results.get("intake", [])
+              if r["sample"]["wall"]]
+    ours = [sum(r["sample"]["cpu"].values()) / (r["sample"]["wall"] * cores) for r in results.get("sync", []) + results.get("intake", [])
+            if r["sample"]["wall"]]
+    if shares:
+        lines += [f"**The machine first.** During the sync and order-intake scenarios, processes outside this benchmark "
+                  f"(the other engineers' test suites on this shared box) used a median **{median(shares) * 100:.0f}%** of "
+                  f"the machine's CPU, and all of this benchmark's processes together (servers, PostgreSQL, HAProxy, load "
+                  f"generator) a median {median(ours) * 100:.0f}%. Every throughput figure here is bounded by that share "
+                  "more than by the server: more server processes cannot help when there is no idle core to run them on, "
+                  "and each extra process (HAProxy, a second server, PostgreSQL's backends) adds hand-offs that cost "
+                  "latency on a starved CPU. The profiles below show where the server's own time went.", ""]
     for v in ("sqlite", "pgn"):
         p = prof.get(v)
         if not p:
@@ -259,10 +272,14 @@ def _profile_section(results: dict) -> list[str]:
             lines += [spy["error"], ""]
         elif spy.get("samples"):
             n = spy["samples"]
-            lines += [f"py-spy, {n:,} samples of busy threads — most time **in** (self):", "", "| % | function |",
-                      "| --- | --- |"]
+            w = spy.get("waiting")
+            lines += [f"py-spy ({n:,} samples of the server processes' threads"
+                      + (f"; {w / n * 100:.0f}% of them waiting: for PostgreSQL's answer, in the event loop's select, "
+                         "or in a thread handoff" if w is not None else "") + ") — where the samples were (self):",
+                      "", "| % | function |", "| --- | --- |"]
             lines += [f"| {c / n * 100:.1f} | `{f[:150]}` |" for f, c in spy["self"][:12]]
-            lines += ["", "and **under** (inclusive):", "", "| % | function |", "| --- | --- |"]
+            lines += ["", "and which of crm_server's functions they were under (inclusive):", "", "| % | function |",
+                      "| --- | --- |"]
             lines += [f"| {c / n * 100:.1f} | `{f[:150]}` |" for f, c in spy["inclusive"][:12]]
             lines.append("")
     top = []
