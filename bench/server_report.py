@@ -199,7 +199,8 @@ def _revenue_section(results: dict) -> list[str]:
              f"{rows[0]['orders_in_db']:,} orders in the database"
              + (f"; PostgreSQL has {next((r['partitions_total'] for r in rows if r.get('partitions_total')), '?')} order "
                 "partitions (one per month, a year ahead, and the default)." if any(r.get("partitions_total") for r in rows) else ".")
-             + " *Without pruning* sets `enable_partition_pruning = off` for the transaction. Median of 3.", "",
+             + " *Without pruning* sets `enable_partition_pruning = off` for the transaction. After a warm-up pass, "
+             "the median of 3 passes (one pass at full size).", "",
              "| server | range | partition pruning | territories | partitions read per query | result rows | seconds |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
