@@ -1,6 +1,6 @@
 """Local writes: what a user saves lands in the replica and the outbox in one durable transaction.
 
-Sync-contract promise 4: when ``create``/``update``/``delete`` return, the change and the op that
+Sync-contract promise 4 (docs/sync-contract.md): when ``create``/``update``/``delete`` return, the change and the op that
 will carry it to the server are both on disk (the replica commits with synchronous=FULL). Several
 edits of one record before a push coalesce into one op with the earliest base version; an op that
 was ever sent is never changed again (its op id may already be applied), so later edits queue

@@ -2,7 +2,8 @@
 
 * ``next_batch`` hands the sync engine the oldest pending ops (at most one per record, so a
   later edit is always sent against the result of the earlier one) and records that they were
-  sent. Ops keep their op id for ever: a re-sent op is applied once (sync-contract promise 5).
+  sent. Ops keep their op id for ever: a re-sent op is applied once (sync-contract promise 5,
+  docs/sync-contract.md).
 * ``apply_results`` stores each per-op result: applied and merged ops leave the outbox and the
   server's record replaces the local copy (pending fields still win); conflicts are stored with
   both values; rejected ops stay, with the reason, without blocking the ops behind them.

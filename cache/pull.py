@@ -1,6 +1,7 @@
 """Applying change-feed pages to the replica.
 
-``apply_page`` is the whole of the client's half of sync-contract promises 1, 3, 8 and 10:
+``apply_page`` is the whole of the client's half of sync-contract promises 1, 3, 8 and 10
+(docs/sync-contract.md):
 
 * a page and the cursor that follows it commit in one transaction, so a client killed at any
   instant resumes from where its data is;

@@ -1,5 +1,6 @@
 """Faults from a real misbehaving proxy between the real client and the real server: timeouts,
-5xx, 429, dropped connections, truncated bodies, HTML with 200, wrong types; and kills."""
+5xx, 429, dropped connections, truncated bodies, HTML with 200, wrong types; and kills. Promises
+are numbered as in docs/sync-contract.md."""
 
 from __future__ import annotations
 
@@ -144,7 +145,7 @@ def test_server_down_for_days_loses_nothing(server, tmp_path):
     assert_replica_matches_server(client, server)
 
 
-# ---------------------------------------------------------------------- kills (promises 1, 4, 5)
+# ------------------------------- kills: sync-contract promises 1 (cursor), 4 (durable), 5 (once)
 
 
 def _kill_once_it_moves(client: ClientReplica, rng: random.Random, progress, **env: str) -> None:

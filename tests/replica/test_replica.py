@@ -1,7 +1,7 @@
 """The replica on its own: pages in, local writes, the outbox, conflicts, search, the hot cache.
 
 These build a real SQLite replica in a temp dir and feed it server-shaped pages; the end-to-end
-promises against the real server live in tests/sync/.
+promises (docs/sync-contract.md) against the real server live in tests/e2e/.
 """
 
 from __future__ import annotations

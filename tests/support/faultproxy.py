@@ -8,9 +8,8 @@ a closed connection before or *after* the upstream applied the request, a
 truncated body, a replaced body or a rewritten JSON document. Nothing is
 mocked: the client under test talks to a real socket of a real server.
 
-Import it as ``support.faultproxy`` from a test module in a package directly
-under tests/ (tests/<pkg>/__init__.py, and no tests/__init__.py): pytest's
-default import mode then puts tests/ on sys.path.
+Import it as ``support.faultproxy``: pyproject.toml's ``pythonpath = ["tests"]``
+puts tests/ on sys.path for every test module.
 
 Usage::
 
