@@ -16,7 +16,7 @@ SIZE = (120, 36)
 
 
 def notes(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    return app.notified
 
 
 async def command(pilot, text: str) -> None:

@@ -135,7 +135,7 @@ async def test_closed_ticket_offers_no_status_move(make_app):
         await pilot.press("s")
         await pilot.pause()
         assert isinstance(app.screen, TicketDetailScreen)
-        assert any("final" in str(n.message) for n in app._notifications)
+        assert any("final" in n for n in app.notified)
 
 
 async def test_moving_a_deal_between_stages(make_app):
