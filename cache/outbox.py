@@ -20,11 +20,11 @@ from cache.codec import encode_value
 from cache.errors import RecordNotFound, ReplicaError
 from crm_tui.domain import ENTITIES, entity, format_datetime, validate_fields
 from crm_tui.ids import new_id
+from crm_tui.protocol import OP_STATUSES
 
 if TYPE_CHECKING:
     from cache.replica import Replica
 
-RESULT_STATUSES = ("applied", "merged", "conflict", "rejected")
 CUSTOMER_HISTORY = "customer-history"  # a refetch of everything attached to a customer
 
 
@@ -210,7 +210,7 @@ class Outbox:
         with self.replica.transaction():
             for op in ops:
                 res = by_id.get(op.op_id)
-                if res is None or res.get("status") not in RESULT_STATUSES:
+                if res is None or res.get("status") not in OP_STATUSES:
                     stats.unanswered += 1
                     continue
                 version = res.get("version")

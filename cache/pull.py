@@ -26,12 +26,11 @@ from cache.errors import MalformedPage
 from cache.schema import FTS_COLUMNS, build_derived, build_fragments, drop_derived
 from cache.validate import validate_rows
 from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, Entity, format_datetime
+from crm_tui.protocol import PHASES, SEGMENT_OPS
 
 if TYPE_CHECKING:
     from cache.replica import Replica
 
-PHASES = ("snapshot", "backfill", "feed")
-SEGMENT_OPS = ("upsert", "delete", "exit", "exit_territory")
 FRAGMENTS = ":fragments"  # a bulk_tables entry: that table's trigram index is still to build
 _CHUNK = 500
 
