@@ -16,7 +16,6 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cache.codec import encode_value
 from cache.errors import RecordNotFound, ReplicaError
 from crm_tui.domain import ENTITIES, entity, format_datetime, validate_fields
 from crm_tui.ids import new_id
@@ -385,11 +384,7 @@ class Outbox:
                 self.replica.set_fields(ent, op.record_id, restore)
             elif op.op == "delete" and current is None and op.base_values:
                 row = {k: v for k, v in op.base_values.items() if k in kinds}
-                names = ["id", *row, "version"]
-                self.conn.execute(
-                    f"INSERT INTO {ent.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                    [op.record_id, *(encode_value(kinds[k], v) for k, v in row.items()), op.base_values.get("version") or 0],
-                )
+                self.replica.insert_record(ent, op.record_id, row, version=op.base_values.get("version") or 0)
             self.request_refetch(op.entity, op.record_id)
             self.replica.touch(ent, current or {**op.base_values, "id": op.record_id})
 
@@ -430,10 +425,7 @@ class Outbox:
         wanted = self.replica.get_meta("refetch", []) or []
         if [entity_name, record_id] not in wanted:
             wanted.append([entity_name, record_id])
-        self.conn.execute(
-            "INSERT INTO replica_meta(key, value) VALUES ('refetch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (json.dumps(wanted),),
-        )
+        self.replica.set_meta("refetch", wanted)
 
     def take_refetch(self) -> list[tuple[str, str]]:
         """What the next sync must fetch again: (entity, id), or (CUSTOMER_HISTORY, customer id)
@@ -445,7 +437,4 @@ class Outbox:
         with self.replica.transaction():
             wanted = self.replica.get_meta("refetch", []) or []
             left = [w for w in wanted if tuple(w) not in set(done)]
-            self.conn.execute(
-                "INSERT INTO replica_meta(key, value) VALUES ('refetch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (json.dumps(left),),
-            )
+            self.replica.set_meta("refetch", left)

@@ -282,10 +282,7 @@ class PullApplier:
             self.conn.execute("DELETE FROM replica_meta WHERE key = 'bulk_tables'")
 
     def _set_meta(self, key: str, value: Any) -> None:
-        self.conn.execute(
-            "INSERT INTO replica_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value)),
-        )
+        self.replica.set_meta(key, value)
 
     def _has_local_work(self) -> bool:
         """Whether any record has a pending op or an open conflict (usually not: then a page

@@ -105,6 +105,7 @@ TIERS = ("bronze", "silver", "gold", "platinum")
 ROLES = ("agent", "sales", "admin")
 ORDER_STATUSES = ("pending", "paid", "shipped", "delivered", "cancelled", "refunded")
 TICKET_STATUSES = ("new", "open", "pending", "solved", "closed")
+ACTIVE_TICKET_STATUSES = TICKET_STATUSES[:3]  # still to be worked on: the queue, SLAs, "open tickets"
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 DEAL_STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
 ACTIVITY_KINDS = ("note", "call", "email", "visit")

@@ -45,7 +45,9 @@ def open_replica(replica_templates: dict[str, Path], tmp_path: Path) -> Iterator
     opened: list[Replica] = []
 
     def make(kind: str = "full") -> Replica:
-        replica = ui_data.copy_replica(replica_templates[kind], tmp_path / f"replica-{kind}-{len(opened)}")
+        # Frozen at NOW, as the app's settings say (ui_settings): the replica's clock is the app's.
+        replica = ui_data.copy_replica(replica_templates[kind], tmp_path / f"replica-{kind}-{len(opened)}",
+                                       clock=ui_settings().make_clock())
         opened.append(replica)
         return replica
 
