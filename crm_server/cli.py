@@ -23,6 +23,7 @@ from crm_server.accounts import (
     revoke_device,
     set_territories,
 )
+from crm_server.announce import announcement
 from crm_server.seed import SeedError, seed_database
 from crm_server.serving import ServeError
 from crm_server.store import Store, StoreError, open_store
@@ -163,7 +164,7 @@ def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: s
 
 
 def _announce(url: str) -> None:
-    click.echo(f"listening on {url}")
+    click.echo(announcement(url))
     sys.stdout.flush()
 
 
