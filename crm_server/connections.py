@@ -16,7 +16,8 @@ connections per client. So :class:`GuardedH11Protocol` extends uvicorn's h11 pro
   in ``send_timeout`` seconds while the server's write buffer is full is dropped, so an answer
   nobody reads is not kept for ever;
 * **connection caps**: at most ``max_per_client`` open connections per client address (per
-  /64 network for IPv6) and ``max_connections`` in all. A connection over a cap is closed
+  /64 network for IPv6) and ``max_connections`` in all (with ``--workers N``: of all N worker
+  processes together, :class:`SharedConnectionGuard`). A connection over a cap is closed
   as soon as it is accepted, with a 429 (per client) or 503 (in all) when it is plain HTTP.
 
 A deadline that passes answers ``408`` (if any of the request had arrived) and closes the

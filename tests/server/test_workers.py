@@ -198,10 +198,16 @@ def test_concurrent_batches_through_two_workers_are_all_applied_once(two_workers
 
 
 def test_a_killed_worker_is_replaced_and_sigterm_stops_every_worker(tmp_path):
-    with ServerProcess(tmp_path / "crm.db", seed_customers=2, serve_args=("--workers", "2", "--log-level", "info")) as server:
+    with ServerProcess(tmp_path / "crm.db", seed_customers=2, serve_args=(
+            "--workers", "2", "--log-level", "info", "--max-connections-per-client", "2")) as server:
         wait_for(lambda: len(worker_pids(server)) == 2, "two workers")
         first = worker_pids(server)
-        os.kill(first[0], signal.SIGKILL)
+        with only(server, first[0]):  # the killed worker holds this client's two connections
+            held = [open_health_connection(server) for _ in range(2)]
+            assert [status for _, status in held] == [b"HTTP/1.1 200 OK"] * 2
+            os.kill(first[0], signal.SIGKILL)
+        for conn, _ in held:
+            conn.close()
         replaced = wait_for(lambda: (p := worker_pids(server)) and len(p) == 2 and first[0] not in p and p,
                             "a new worker")
         assert first[1] in replaced
@@ -210,6 +216,11 @@ def test_a_killed_worker_is_replaced_and_sigterm_stops_every_worker(tmp_path):
         wait_for(lambda: f"(pid {new}) accepts connections" in server.log_text(), "the new worker to serve")
         with server.client("ada") as http:
             assert all(http.get("/v1/me", headers={"connection": "close"}).status_code == 200 for _ in range(10))
+        # The dead worker's connections no longer count against the client.
+        again = [open_health_connection(server) for _ in range(2)]
+        for conn, _ in again:
+            conn.close()
+        assert [status for _, status in again] == [b"HTTP/1.1 200 OK"] * 2
 
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(WAIT) == 0
