@@ -113,16 +113,22 @@ def main() -> None:
               help="seconds between full scans of the upstream")
 @click.option("--op-retention-days", default=30.0, show_default=True, type=click.FloatRange(1),
               help="how long op results are kept for idempotent re-sends (purged hourly)")
+@click.option("--read-db", metavar="URL", help="a PostgreSQL hot standby of --db that serves the change feed and "
+              "record reads (writes still go to --db)")
+@click.option("--read-wait", default=1.0, show_default=True, type=click.FloatRange(0, 30),
+              help="seconds a read waits for the standby to replay what it must show before the primary serves it")
 @_friendly
 def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: str | None, ssl_keyfile: str | None,
           header_timeout: float, body_timeout: float, send_timeout: float, max_connections: int | None, max_connections_per_client: int,
           log_level: str, access_log: bool, upstream: str | None, upstream_url: str | None, upstream_token_file: str | None,
-          territory: str, poll_interval: float, scan_interval: float, op_retention_days: float) -> None:
+          territory: str, poll_interval: float, scan_interval: float, op_retention_days: float,
+          read_db: str | None, read_wait: float) -> None:
     """Serve the HTTP API; prints "listening on http(s)://HOST:PORT" once ready."""
     from crm_server.app import create_app
     from crm_server.connections import ConnectionLimits
     from crm_server.gateway.service import GatewayError, open_gateway, read_token
     from crm_server.maintenance import Maintenance
+    from crm_server.reads import open_reads
     from crm_server.serving import ServeOptions, default_max_connections
     from crm_server.serving import serve as run_server
 
@@ -139,6 +145,11 @@ def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: s
     options = ServeOptions(host=host, port=port, certfile=ssl_certfile, keyfile=ssl_keyfile, limits=limits,
                            log_level=log_level, access_log=access_log)
     store = _open(db_path)
+    try:
+        reads = open_reads(store, read_db, wait=read_wait)
+    except StoreError:
+        store.close()
+        raise
     gateway = None
     if upstream is not None:
         try:
@@ -148,17 +159,20 @@ def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: s
         except GatewayError as exc:
             if gateway is not None:
                 gateway.stop()
+            reads.close()
             store.close()
             raise click.ClickException(str(exc)) from exc
     maintenance = Maintenance(store, op_retention_days=op_retention_days)
     maintenance.start()
     try:
-        app = create_app(store, rate_limit=rate_limit or None, write_through=gateway.write_through if gateway else None)
+        app = create_app(store, rate_limit=rate_limit or None, write_through=gateway.write_through if gateway else None,
+                         reads=reads)
         run_server(app, options, _announce)
     finally:
         maintenance.stop()
         if gateway is not None:
             gateway.stop()
+        reads.close()
         store.close()
 
 

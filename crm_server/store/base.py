@@ -408,6 +408,12 @@ class Store(ABC):
         months' order partitions and move rows that landed in the default partition into
         partitions of their own. ``now`` (epoch seconds; default: the clock) is for tests."""
 
+    def last_commit(self) -> int:
+        """The number of the latest committed write transaction (the commit clock): a read that
+        sees at least this commit sees every write acknowledged before this call."""
+        with self.read() as tx:
+            return commit_number(tx.info().history)
+
     @abstractmethod
     def take_rate_token(self, key: str, rate: float, burst: float) -> float:
         """Take one request from ``key``'s token bucket (``rate`` per second, bursts of ``burst``),
@@ -438,6 +444,13 @@ def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def commit_number(mark: str) -> int:
+    """The commit a history mark (:attr:`StoreInfo.history`) names; commits are numbered in
+    commit order. An unreadable mark is 0."""
+    n_text = mark.partition(":")[0]
+    return int(n_text) if n_text.isdigit() else 0
 
 
 def previous(pos: Position) -> Position:

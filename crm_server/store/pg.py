@@ -84,6 +84,22 @@ def _rollback(conn: psycopg.Connection) -> None:
         pass  # a broken connection: the pool discards it
 
 
+def open_pool(url: str, size: int, *, wait: float = WAIT_SECONDS, connect_timeout: float = CONNECT_TIMEOUT,
+              name: str = "crm-server") -> ConnectionPool:
+    """A pool of at most ``size`` autocommit connections to ``url``; a request waits up to
+    ``wait`` seconds for one (then StoreBusy)."""
+    return ConnectionPool(
+        url,
+        min_size=1,
+        max_size=size,
+        kwargs={"autocommit": True, "connect_timeout": connect_timeout},
+        configure=_configure,
+        timeout=wait,
+        name=name,
+        open=True,
+    )
+
+
 class PostgresStore(Store):
     """A CRM database in PostgreSQL; each method keeps the contract written on :class:`Store`."""
 
@@ -101,16 +117,7 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             # psycopg's messages span lines ("Is the server running ..."): one line for the CLI.
             raise StoreError(f"cannot use database {redact(url)}: {' '.join(str(exc).split())}") from None
-        self._pool = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
-            configure=_configure,
-            timeout=WAIT_SECONDS,
-            name="crm-server",
-            open=True,
-        )
+        self._pool = open_pool(url, pool_size)
 
     def poller_lock(self) -> PgPollerLock:
         return PgPollerLock(self.url)
@@ -123,7 +130,7 @@ class PostgresStore(Store):
             with self._pool.connection() as conn:
                 yield conn
         except PoolTimeout as exc:
-            raise StoreBusy(f"no database connection was free for {WAIT_SECONDS:.0f} s") from exc
+            raise StoreBusy(f"no database connection was free for {self._pool.timeout:.0f} s") from exc
 
     @contextmanager
     def metered(self) -> Iterator[Meter]:
@@ -258,6 +265,13 @@ class PostgresStore(Store):
             total += n
             if n < PURGE_CHUNK:
                 return total
+
+    def last_commit(self) -> int:
+        with self._connection() as conn:
+            try:
+                return int(conn.execute("SELECT n FROM commit_clock").fetchone()[0])
+            except psycopg.Error as exc:
+                raise _store_error(exc) from exc
 
     def take_rate_token(self, key: str, rate: float, burst: float) -> float:
         avail = "LEAST(%(burst)s, b.tokens + GREATEST(0, EXCLUDED.at - b.at) * %(rate)s)"
