@@ -113,6 +113,8 @@ def main() -> None:
               help="seconds between full scans of the upstream")
 @click.option("--op-retention-days", default=30.0, show_default=True, type=click.FloatRange(1),
               help="how long op results are kept for idempotent re-sends (purged hourly)")
+@click.option("--compact-days", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="purge tombstones older than this every hour (clients offline longer resync); 0 = keep them")
 @click.option("--read-db", metavar="URL", help="a PostgreSQL hot standby of --db that serves the change feed and "
               "record reads (writes still go to --db)")
 @click.option("--read-wait", default=1.0, show_default=True, type=click.FloatRange(0, 30),
@@ -122,7 +124,7 @@ def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: s
           header_timeout: float, body_timeout: float, send_timeout: float, max_connections: int | None, max_connections_per_client: int,
           log_level: str, access_log: bool, upstream: str | None, upstream_url: str | None, upstream_token_file: str | None,
           territory: str, poll_interval: float, scan_interval: float, op_retention_days: float,
-          read_db: str | None, read_wait: float) -> None:
+          compact_days: float, read_db: str | None, read_wait: float) -> None:
     """Serve the HTTP API; prints "listening on http(s)://HOST:PORT" once ready."""
     from crm_server.app import create_app
     from crm_server.connections import ConnectionLimits
@@ -162,7 +164,7 @@ def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: s
             reads.close()
             store.close()
             raise click.ClickException(str(exc)) from exc
-    maintenance = Maintenance(store, op_retention_days=op_retention_days)
+    maintenance = Maintenance(store, op_retention_days=op_retention_days, compact_days=compact_days or None)
     maintenance.start()
     try:
         app = create_app(store, rate_limit=rate_limit or None, write_through=gateway.write_through if gateway else None,

@@ -392,12 +392,14 @@ class Store(ABC):
         """A bulk-load session (one big transaction)."""
 
     @abstractmethod
-    def compact(self, *, before_seq: int | None = None, keep_days: float | None = None) -> CompactResult:
+    def compact(self, *, before_seq: int | None = None, keep_days: float | None = None,
+                now: float | None = None) -> CompactResult:
         """Purge old tombstones and move rows; cursors that had not seen one of them get 410.
 
         Give ``before_seq`` (purge changes older than the first one with a sequence at or above
-        it) or ``keep_days`` (purge what was committed longer ago than that). The horizon becomes
-        the position of the last row purged (cursors below it resync); it never moves backwards.
+        it) or ``keep_days`` (purge what was committed longer ago than that, before ``now``:
+        epoch seconds, default the clock; for tests). The horizon becomes the position of the
+        last row purged (cursors below it resync); it never moves backwards.
         """
 
     @abstractmethod

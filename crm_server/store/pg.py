@@ -182,7 +182,8 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------------ housekeeping
 
-    def compact(self, *, before_seq: int | None = None, keep_days: float | None = None) -> CompactResult:
+    def compact(self, *, before_seq: int | None = None, keep_days: float | None = None,
+                now: float | None = None) -> CompactResult:
         if (before_seq is None) == (keep_days is None):
             raise ValueError("give exactly one of before_seq or keep_days")
         with self.write() as tx:
@@ -197,8 +198,9 @@ class PostgresStore(Store):
                 ).fetchone()
                 wanted = previous((int(first[0]), int(first[1]))) if first else head
             else:
+                clock = "clock_timestamp()" if now is None else f"to_timestamp({float(now)!r})"
                 young = conn.execute(
-                    "SELECT min(xid) FROM commits WHERE at >= clock_timestamp() - %s * interval '1 day'", (keep_days,)
+                    f"SELECT min(xid) FROM commits WHERE at >= {clock} - %s * interval '1 day'", (keep_days,)
                 ).fetchone()[0]
                 wanted = (int(young) - 1, MAX_SEQ) if young is not None else head
             limit = min(wanted, head)
