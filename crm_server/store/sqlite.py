@@ -191,7 +191,12 @@ class SQLiteStore(Store):
             last, purged = conn.execute(
                 "SELECT max(seq), count(*) FROM changes WHERE seq <= ? AND kind IN ('delete', 'move')", (limit,)
             ).fetchone()
-            conn.execute("DELETE FROM changes WHERE seq <= ? AND kind IN ('delete', 'move')", (limit,))
+            # A tombstone leaves its id behind ("retired": no territory, never read by the feed,
+            # which starts at or past the horizon): a create re-sent after its op result was
+            # purged must still get `exists`, never bring the record back.
+            conn.execute("DELETE FROM changes WHERE seq <= ? AND kind = 'move'", (limit,))
+            conn.execute("UPDATE changes SET kind = 'retired', territory = NULL WHERE seq <= ? AND kind = 'delete'",
+                         (limit,))
             horizon = max(old, last or 0)
             conn.execute("UPDATE store_info SET horizon = ?", (horizon,))
         return CompactResult(horizon=(0, horizon), purged=purged)

@@ -116,3 +116,6 @@ def test_every_server_process_purges_on_its_schedule(store):
     assert not late["replayed"] and late["error"]["code"] == "exists", "the result went; the record is judged afresh"
     with store.read() as tx:
         assert tx.tombstone(ENTITIES["territory"], "t-sched-2") is None, "the tombstone was compacted"
+    # Its create, re-sent after its result was purged: judged afresh, the id is still taken.
+    (again,) = apply_batch(store, SYSTEM.id, [_create("op-sched-2", "t-sched-2")])
+    assert again["error"]["code"] == "exists", "a deleted record never comes back"
