@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -64,7 +63,6 @@ class ReadRouter:
 
     def __init__(self, primary: Store, standby: Store | None = None, *, wait: float = DEFAULT_WAIT):
         self.primary, self.standby, self.wait = primary, standby, wait
-        self.counts: Counter[str] = Counter()  # who served: standby, primary_behind, primary_down
         self._lock = threading.Lock()
         self._down_until = 0.0
         self._hurry_until = 0.0
@@ -78,7 +76,7 @@ class ReadRouter:
             return work(self.primary, None)
         now = time.monotonic()
         if now < self._down_until:
-            return self._on_primary(work, "primary_down")
+            return work(self.primary, None)
         fresh = Freshness(self.primary.last_commit())
         wait = self.wait if now >= self._hurry_until else 0.0
         deadline = now + wait
@@ -95,26 +93,21 @@ class ReadRouter:
                 if wait > 0:
                     # It lags by more than a moment: the next requests check once, not wait.
                     self._hurry_until = time.monotonic() + LAG_GRACE
-                return self._on_primary(work, "primary_behind")
+                return work(self.primary, None)
             except StoreConflict:
                 # A query the standby cancelled because replay needed its rows ("conflict with
                 # recovery"): this request goes to the primary; the standby is fine.
-                return self._on_primary(work, "primary_behind")
+                return work(self.primary, None)
             except StoreBusy as exc:
                 self._went_down(exc)
-                return self._on_primary(work, "primary_down")
+                return work(self.primary, None)
             self._came_back()
-            self.counts["standby"] += 1
             return result
 
     def close(self) -> None:
         """Close the standby's connections (the primary is its owner's to close)."""
         if self.standby is not None:
             self.standby.close()
-
-    def _on_primary(self, work: Callable[[Store, Freshness | None], T], why: str) -> T:
-        self.counts[why] += 1
-        return work(self.primary, None)
 
     def _went_down(self, exc: Exception) -> None:
         with self._lock:
