@@ -15,7 +15,8 @@ from crm_tui.domain import format_datetime, parse_datetime
 UPCOMING_DAYS = 7  # "upcoming" reaches this many days past today
 DEFAULT_HOUR = 9  # a due date typed without a time means the start of that working day
 
-DUE_HINT = "a date and time like 2026-01-31 09:30, or today 14:00, tomorrow, +2d, +3h, fri 10:00"
+# One line, short enough for a form at 80 columns.
+DUE_ERROR = "not a time; try tomorrow, fri 10:00, +2d, 2026-12-01"
 
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKDAYS = {name: i for i, full in enumerate(_DAY_NAMES) for name in (full[:3], full)}
@@ -60,7 +61,7 @@ def parse_due(text: str, now: dt.datetime) -> str:
     if day is not None:
         at = _time_of_day(rest) if rest else (DEFAULT_HOUR, 0)
         if at is None:
-            raise ValueError(f"should be {DUE_HINT}")
+            raise ValueError(DUE_ERROR)
         return format_datetime(dt.datetime(day.year, day.month, day.day, *at, tzinfo=dt.UTC))
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
@@ -68,7 +69,7 @@ def parse_due(text: str, now: dt.datetime) -> str:
             return format_datetime(dt.datetime(date.year, date.month, date.day, DEFAULT_HOUR, tzinfo=dt.UTC))
         return format_datetime(parse_datetime(raw.upper() if raw.endswith("z") else raw))
     except ValueError:
-        raise ValueError(f"should be {DUE_HINT}") from None
+        raise ValueError(DUE_ERROR) from None
 
 
 def day_bounds(now: dt.datetime, days: int = UPCOMING_DAYS) -> tuple[str, str, str]:

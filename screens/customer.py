@@ -23,12 +23,13 @@ from screens.form_specs import (
 )
 from screens.navigation import open_ticket
 from screens.tables import ListPanel, PagedTable
+from screens.task_forms import follow_up
 
 
 class Customer360Screen(CrmScreen):
     LABEL = "Customer"
     HELP = ("One customer and everything attached: contacts, orders, tickets, deals and the activity "
-            "timeline. Lists load a page at a time as you scroll. Changes you make show at once with a "
+            "timeline. f makes a follow-up task (about the highlighted ticket or deal on those tabs). Lists load a page at a time as you scroll. Changes you make show at once with a "
             "● pending marker until the next sync carries them to the server.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "note", "Note", id="c360.note"),
@@ -37,6 +38,7 @@ class Customer360Screen(CrmScreen):
         Binding("e", "edit", "Edit", id="c360.edit"),
         Binding("d", "deal", "Deal", id="c360.deal"),
         Binding("a", "contact", "Contact", id="c360.contact"),
+        Binding("f", "follow_up", "Follow-up", show=False, id="c360.follow_up"),
         Binding("l,right_square_bracket", "tab(1)", "Next tab", show=False, id="c360.next_tab"),
         Binding("h,left_square_bracket", "tab(-1)", "Previous tab", show=False, id="c360.prev_tab"),
     ]
@@ -165,6 +167,19 @@ class Customer360Screen(CrmScreen):
     def action_deal(self) -> None:
         if self._exists():
             self._open_form(deal_form(self.crm, self.customer_id), "deals")
+
+    def action_follow_up(self) -> None:
+        """A follow-up on the customer; on the Tickets or Deals tab, about the highlighted one."""
+        if not self._exists():
+            return
+        tab = self.active_tab
+        row = self.query_one(f"#c360-{tab}", PagedTable).current_row() if tab in ("tickets", "deals") else None
+        if tab == "tickets" and row is not None:
+            follow_up(self.crm, self.customer_id, ticket=self.replica.get("ticket", row["id"]))
+        elif tab == "deals" and row is not None:
+            follow_up(self.crm, self.customer_id, deal=self.replica.get("deal", row["id"]))
+        else:
+            follow_up(self.crm, self.customer_id)
 
     def action_contact(self) -> None:
         if self._exists():
