@@ -177,7 +177,7 @@ class TodayScreen(CrmScreen):
         row = self.panel.table.current_row()
         return self.replica.get("task", row["id"]) if row else None
 
-    def _task(self) -> dict[str, Any] | None:
+    def _selected_task(self) -> dict[str, Any] | None:
         task = self.current_task()
         if task is None:
             self.crm.notify("No task selected.", severity="warning")
@@ -186,12 +186,12 @@ class TodayScreen(CrmScreen):
     # ------------------------------------------------------------------ actions
 
     def action_toggle_done(self) -> None:
-        task = self._task()
+        task = self._selected_task()
         if task is not None:
             set_done(self.crm, task, task.get("status") != "done")
 
     def action_edit(self) -> None:
-        task = self._task()
+        task = self._selected_task()
         if task is None:
             return
 
@@ -203,7 +203,7 @@ class TodayScreen(CrmScreen):
         self.app.push_screen(task_form(self.crm, task["customer_id"], record=task), saved)
 
     def action_open_customer(self) -> None:
-        task = self._task()
+        task = self._selected_task()
         if task is not None:
             open_customer(self.crm, task.get("customer_id"))
 
