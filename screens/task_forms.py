@@ -27,7 +27,13 @@ def _me(app: CrmApp) -> dict[str, Any]:
 
 
 def _owners(app: CrmApp) -> list[tuple[str, Any]]:
-    return [(u.get("name") or uid, uid) for uid, u in app.replica.reads.users().items()]
+    """Who may own a task: the users the replica knows, and the signed-in user in any case
+    (before the first sync has brought the staff directory)."""
+    owners = [(u.get("name") or uid, uid) for uid, u in app.replica.reads.users().items()]
+    me = _me(app)
+    if me.get("id") and me["id"] not in {uid for _, uid in owners}:
+        owners.insert(0, (me.get("name") or me["id"], me["id"]))
+    return owners
 
 
 def task_form(app: CrmApp, customer_id: str, *, ticket_id: str | None = None, deal_id: str | None = None,
