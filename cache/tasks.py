@@ -64,6 +64,25 @@ class TaskReads:
         return self._rows(f"SELECT * FROM tasks WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?",
                           [*params, limit])
 
+    def for_customer(self, customer_id: str, *, after: tuple[int, str, str] | None = None,
+                     limit: int = 50) -> list[dict[str, Any]]:
+        """A customer's tasks: open ones soonest due first, then done ones; ``after`` is
+        ``customer_key`` of the previous page's last row."""
+        where, params = "customer_id = ?", [customer_id]
+        key = "(status = 'done'), due_at, id"
+        if after is not None:
+            where += f" AND ({key}) > (?, ?, ?)"
+            params = [*params, *after]
+        return self._rows(f"SELECT * FROM tasks WHERE {where} ORDER BY {key} LIMIT ?", [*params, limit])
+
+    @staticmethod
+    def customer_key(row: dict[str, Any]) -> tuple[int, str, str]:
+        return (int(row.get("status") == "done"), row.get("due_at") or "", row["id"])
+
+    def open_count(self, customer_id: str) -> int:
+        return self.conn.execute("SELECT count(*) FROM tasks WHERE customer_id = ? AND status = 'open'",
+                                 (customer_id,)).fetchone()[0]
+
     def counts(self, now: dt.datetime, *, owner_id: str | None = None, days: int = UPCOMING_DAYS) -> AgendaCounts:
         """How many open tasks are overdue, due today, upcoming and later; how many were done today."""
         start, end_of_day, horizon = day_bounds(now, days)

@@ -232,3 +232,22 @@ async def test_reminders_stop_at_three_toasts_and_count_the_rest(open_replica):
         due = [m for t, m in messages(app) if t == "Due now"]
         assert due == ["Batch call 0 · David Okafor", "Batch call 1 · David Okafor", "Batch call 2 · David Okafor",
                        "and 2 more tasks due now: 8 shows Today."]
+
+
+async def test_the_customers_tasks_tab_lists_its_tasks_and_x_completes_one(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen("cu_001", tab="tasks"))
+        await pilot.pause()
+        screen = app.screen
+        assert "Tasks 2" in str(screen.query_one("#c360-tabs").get_tab("tab-tasks").label)
+        table = screen.query_one("#c360-tasks")
+        assert [str(k.value) for k in table.rows] == ["tk_001", "tk_006"]
+        await pilot.press("x")
+        await settle(pilot)
+        assert app.replica.get("task", "tk_001")["status"] == "done"
+        assert [str(k.value) for k in table.rows] == ["tk_006", "tk_001"], "done ones after the open ones"
+        assert "Tasks 1" in str(screen.query_one("#c360-tabs").get_tab("tab-tasks").label)
+        await pilot.press("g", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, RecordForm) and app.screen.title_text == "Edit task · Plan the next site visit"
