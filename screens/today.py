@@ -123,14 +123,14 @@ class TodayScreen(CrmScreen):
 
     # ------------------------------------------------------------------ data
 
-    def refresh_data(self) -> None:
+    def refresh_data(self, keep_cursor: bool = True) -> None:
         self._names.clear()
         self._customers.clear()
         self._about.clear()
         if not self.me.get("id") and self.view == "mine":
             self.view = "all"
         self.panel.empty_text = self._empty_text()
-        self.panel.reload()
+        self.panel.table.reload(keep_cursor=keep_cursor)
         self._show_bar()
 
     def _loading(self) -> bool:
@@ -212,11 +212,11 @@ class TodayScreen(CrmScreen):
             self.crm.notify("Not signed in: every task is shown.")
             return
         self.view = "all" if self.view == "mine" else "mine"
-        self.refresh_data()
+        self.refresh_data(keep_cursor=False)  # another list: start at its top, in sight
 
     def action_toggle_status(self) -> None:
         self.status = "done" if self.status == "open" else "open"
-        self.refresh_data()
+        self.refresh_data(keep_cursor=False)
 
     @on(DataTable.RowSelected, "#today-table")
     def _open(self, event: DataTable.RowSelected) -> None:

@@ -251,3 +251,19 @@ async def test_the_customers_tasks_tab_lists_its_tasks_and_x_completes_one(make_
         await pilot.press("g", "enter")
         await pilot.pause()
         assert isinstance(app.screen, RecordForm) and app.screen.title_text == "Edit task · Plan the next site visit"
+
+
+async def test_after_switching_views_x_applies_to_the_top_row_in_sight_not_the_one_highlighted_before(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 12)) as pilot:
+        await open_today(pilot)
+        await pilot.press("G")  # tk_008, the last of mine
+        await pilot.press("v")
+        await pilot.pause()
+        table = app.screen.query_one("#today-table")
+        assert table.cursor_row == 0 and table.scroll_y == 0
+        top = rows(app)[0]
+        await pilot.press("x")
+        await settle(pilot)
+        assert app.replica.get("task", top)["status"] == "done"
+        assert app.replica.get("task", "tk_008")["status"] == "open"
