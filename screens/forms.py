@@ -42,7 +42,8 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
     when the form opens (a rejected op's reasons). ``check`` adds rules of this form (errors
     that block the save); ``warn`` raises a doubt (a likely duplicate) that a second save
     overrides; ``parsers`` read a field's text in a way of their own (a due time typed as
-    ``tomorrow``) instead of ``domain.parse_input``. `esc` on a form that was changed asks before throwing the typing away.
+    ``tomorrow``) instead of ``domain.parse_input``, and ``formats`` show a field's value (and
+    what it is compared with to tell a change). `esc` on a form that was changed asks before throwing the typing away.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -67,6 +68,7 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         check: CheckFn | None = None,
         warn: WarnFn | None = None,
         parsers: dict[str, ParseFn] | None = None,
+        formats: dict[str, Callable[[Any], str]] | None = None,
     ) -> None:
         super().__init__()
         self.ent = entity(entity_name)
@@ -83,6 +85,7 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         self.check = check
         self.warn = warn
         self.parsers = dict(parsers or {})
+        self.formats = dict(formats or {})
         self._warned: dict[str, Any] | None = None  # the values a warning was shown for
         self._pristine: tuple[dict[str, Any], dict[str, str]] | None = None
 
@@ -125,7 +128,8 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
             )
         if f.kind == "text":
             return CrmTextArea(current or "", id=wid, compact=True, classes="form-text", soft_wrap=True)
-        return CrmInput(format_value(f, current), id=wid, compact=True)
+        text = self.formats[f.name](current) if f.name in self.formats and current is not None else format_value(f, current)
+        return CrmInput(text, id=wid, compact=True)
 
     def _choices(self, f: Field) -> Options | None:
         if f.name in self.options:

@@ -36,16 +36,25 @@ def _owners(app: CrmApp) -> list[tuple[str, Any]]:
     return owners
 
 
+def _due_text(value: str) -> str:
+    """'2026-12-01 09:30' for a due time on the minute (seconds only when there are some, so an
+    untouched field never changes the task)."""
+    text = str(value).replace("T", " ").rstrip("Z")
+    return text[:-3] if text.endswith(":00") and len(text) == 19 else text
+
+
 def task_form(app: CrmApp, customer_id: str, *, ticket_id: str | None = None, deal_id: str | None = None,
               title: str = "", record: dict[str, Any] | None = None) -> RecordForm:
     """A new follow-up on a customer (about one of its tickets or deals), or edit ``record``."""
     parsers = {"due_at": lambda text: parse_due(text, app.now())}
+    formats = {"due_at": _due_text}
     options = {"owner_id": _owners(app)}
     if record is not None:
         rid = record["id"]
         return RecordForm(
             "task", title=f"Edit task · {record.get('title') or rid}", fields=TASK_FIELDS, values=record,
-            options=options, parsers=parsers, save=lambda values: app.save("update", "task", values, record_id=rid),
+            options=options, parsers=parsers, formats=formats,
+            save=lambda values: app.save("update", "task", values, record_id=rid),
         )
     fixed: dict[str, Any] = {"customer_id": customer_id, "status": "open"}
     if ticket_id:
@@ -54,7 +63,7 @@ def task_form(app: CrmApp, customer_id: str, *, ticket_id: str | None = None, de
         fixed["deal_id"] = deal_id
     return RecordForm(
         "task", title="New follow-up", fields=TASK_FIELDS, creating=True, fixed=fixed, options=options,
-        parsers=parsers, values={"title": title, "due_at": parse_due("tomorrow", app.now()),
+        parsers=parsers, formats=formats, values={"title": title, "due_at": parse_due("tomorrow", app.now()),
                                  "owner_id": _me(app).get("id")},
         save=lambda values: app.save("create", "task", values),
     )
