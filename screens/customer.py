@@ -22,13 +22,13 @@ from screens.form_specs import (
     ticket_form,
 )
 from screens.navigation import open_ticket
-from screens.tables import ListPanel, PagedTable
+from screens.tables import ListPanel, WindowTable
 
 
 class Customer360Screen(CrmScreen):
     LABEL = "Customer"
     HELP = ("One customer and everything attached: contacts, orders, tickets, deals and the activity "
-            "timeline. Lists load a page at a time as you scroll. Changes you make show at once with a "
+            "timeline. Each list is the whole of it: g and G go to the first and last row, / filters all of it. Changes you make show at once with a "
             "● pending marker until the next sync carries them to the server.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "note", "Note", id="c360.note"),
@@ -109,7 +109,7 @@ class Customer360Screen(CrmScreen):
         focused = self.focused
         if focused is not None and pane in focused.ancestors:
             return  # already there (the filter box, say): leave the focus where the user put it
-        self.query_one(f"#c360-{self.active_tab}", PagedTable).focus()
+        self.query_one(f"#c360-{self.active_tab}", WindowTable).focus()
 
     def action_tab(self, step: int) -> None:
         keys = list(TABS)
@@ -173,7 +173,7 @@ class Customer360Screen(CrmScreen):
     @on(DataTable.RowSelected)
     def _open_row(self, event: DataTable.RowSelected) -> None:
         table = event.data_table
-        if not isinstance(table, PagedTable):
+        if not isinstance(table, WindowTable):
             return
         row = table.current_row()
         if row is None:

@@ -11,3 +11,9 @@ async def settle(pilot) -> None:
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+def visible_text(widget) -> str:
+    """The lines a Line-API widget (a list) shows now, as plain text: what the user reads."""
+    height = widget.scrollable_content_region.height
+    return "\n".join(widget.render_line(y).text for y in range(height))
