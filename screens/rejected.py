@@ -48,8 +48,8 @@ class RejectedScreen(CrmScreen):
             return [plain(f"{op.op} {op.entity}"), plain(record_title(op.entity, op.record_id, record or op.base_values)),
                     plain((op.error or {}).get("message") or "rejected")]
 
-        return ListSource(columns=lambda wide: [Column("change", "change", 16), Column("record", "record", 32 if wide else 20),
-                                                Column("reason", "reason")],
+        return ListSource(columns=lambda wide: [Column("change", "change", 15), Column("record", "record"),
+                                                Column("reason", "reason", 60 if wide else 28)],
                           cells=cells, window=self.replica.lists.rejected)
 
     def on_mount(self) -> None:

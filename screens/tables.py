@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events, on
@@ -173,7 +174,7 @@ class CrmTable(DataTable):
             return None
 
 
-class WindowTable(ScrollView, can_focus=True):
+class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
     """A list over a ``ListSource``: knows the whole count, reads and renders only what is in view."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -486,36 +487,43 @@ class WindowTable(ScrollView, can_focus=True):
         state = self._states.get(self.source.row_key(row)) if self._states else None
         return RowContext(self.app, state, self._wide, self.crm.now(), self._flex_width)
 
-    def _line_of_cells(self, cells: list[Text], style: Style) -> list[Text]:
-        """The row's lines: each cell cut or padded to its column, padding between."""
+    def _line_of_cells(self, cells: list[Text]) -> list[Text]:
+        """The row's lines: each cell cut (with an ellipsis) or padded to its column's width."""
         pad = " " * self.cell_padding
         lines: list[Text] = []
         for line_no in range(self.source.row_height):
-            line = Text(style=style, no_wrap=True, end="")
+            line = Text(no_wrap=True, end="")
             for cell, width in zip(cells, self._widths, strict=False):
                 parts = cell.split("\n", allow_blank=True) if "\n" in cell.plain else [cell]
                 part = parts[line_no].copy() if line_no < len(parts) else Text("")
-                part.no_wrap = True
-                part.truncate(width, overflow="ellipsis", pad=True)
+                part.truncate(width, overflow="ellipsis")
+                room = width - part.cell_len
+                if room > 0:
+                    if cell.justify == "right":
+                        part.pad_left(room)
+                    else:
+                        part.pad_right(room)
                 line.append(pad)
                 line.append_text(part)
                 line.append(pad)
             lines.append(line)
         return lines
 
-    def _strips_for(self, cells: list[Text], style: Style, width: int) -> list[Strip]:
+    def _strips_for(self, cells: list[Text], style: Style, width: int, cursor: Style | None = None) -> list[Strip]:
+        """Rendered lines: ``style`` under the cells' own styles, the ``cursor`` style over them."""
         console = self.app.console
         out = []
-        for line in self._line_of_cells(cells, style):
-            out.append(Strip(line.render(console)).extend_cell_length(width, style).crop(0, width))
+        for line in self._line_of_cells(cells):
+            segments = Segment.apply_style(line.render(console), style, post_style=cursor)
+            out.append(Strip(segments).extend_cell_length(width, style + (cursor or Style())).crop(0, width))
         return out
 
     def _header_strip(self, width: int) -> Strip:
         key = ("header", width)
         strips = self._strips.get(key)
         if strips is None:
-            style = self.rich_style + self.get_component_rich_style("window-table--header")
-            strips = self._strips_for([Text(c.label) for c in self._columns], style, width)
+            style = self.get_component_rich_style("window-table--header")
+            strips = self._strips_for([Text(c.label) for c in self._columns], self.rich_style, width, style)
             self._strips[key] = strips
         return strips[0]
 
@@ -529,11 +537,9 @@ class WindowTable(ScrollView, can_focus=True):
             self._strips.move_to_end(key)
             return strips
         self.rows_rendered += 1
-        style = self.rich_style
-        if cursor:
-            style = style + self.get_component_rich_style("window-table--cursor")
+        cursor_style = self.get_component_rich_style("window-table--cursor") if cursor else None
         cells = [c if isinstance(c, Text) else plain(c) for c in self.source.cells(row, self._row_context(row))]
-        strips = self._strips_for(cells, style, width)
+        strips = self._strips_for(cells, self.rich_style, width, cursor_style)
         self._strips[key] = strips
         while len(self._strips) > STRIPS_KEPT:
             self._strips.popitem(last=False)
