@@ -343,7 +343,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             self.unfiltered_total = self.total
         self.loaded_once = True
         self._place_cursor(keep_key, keep_row)
-        self.post_message(self.Changed(self))
+        self._announce()
 
     def set_filter(self, text: str) -> None:
         """Show only rows matching ``text``: the query is narrowed over the whole result."""
@@ -354,7 +354,13 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.filter_text = text
         self._recount()
         self._place_cursor(keep, 0)
-        self.post_message(self.Changed(self))
+        self._announce()
+
+    def _announce(self) -> None:
+        """Post Changed from the table itself: a message made while an ancestor handles one of
+        its own (the filter box's Changed, in the ListPanel) counts that ancestor as its sender
+        and stops bubbling there, and the screen would never hear of the new count."""
+        self.call_next(lambda: self.post_message(self.Changed(self)))
 
     # ------------------------------------------------------------------ reading
 
