@@ -46,7 +46,7 @@ class Lists:
     def ticket_queue(self, view: str = "all", *, user_id: str | None = None, team: str | None = None,
                      statuses: tuple[str, ...] = ACTIVE_TICKET_STATUSES, priorities: tuple[str, ...] = ()) -> Window:
         """The queue by SLA due (soonest first, then id), for 'mine', 'team' or 'all'; a `/` filter
-        looks in the number, subject, status, priority, team, the assignee's name and the
+        looks in the number, subject, team, the assignee's name and the
         customer's name (words that start with what was typed)."""
         where, params = Reads._queue_filter(view, user_id, team, statuses, priorities)
         hint = ""
@@ -64,7 +64,7 @@ class Lists:
             return out
 
         return self._records("ticket", " AND ".join(where) or "1", params, (("sla_due", False), ("id", False)),
-                             ("number", "subject", "status", "priority", "team"), hint=hint, extra_search=extra)
+                             ("number", "subject", "team"), hint=hint, extra_search=extra)
 
     # ------------------------------------------------------------------ a customer's lists
 

@@ -76,6 +76,10 @@ class Window:
     def count(self, text: str = "") -> int:
         """How many rows the window has (narrowed by a `/` filter ``text``)."""
         where, params, hint = self._filter(text)
+        if text.strip() and self.search:
+            # A filtered count looks at every row anyway: reading the table in its own order is
+            # several times faster than visiting it in the index's (measured: bench scenario 8).
+            hint = "NOT INDEXED"
         return self.conn.execute(
             f"SELECT count(*) FROM {self.table} {hint} WHERE {where}", params).fetchone()[0]
 
