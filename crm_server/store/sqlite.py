@@ -173,7 +173,8 @@ class SQLiteStore(Store):
 
     # ------------------------------------------------------------------ housekeeping
 
-    def compact(self, *, before_seq: int | None = None, keep_days: float | None = None) -> CompactResult:
+    def compact(self, *, before_seq: int | None = None, keep_days: float | None = None,
+                now: float | None = None) -> CompactResult:
         if (before_seq is None) == (keep_days is None):
             raise ValueError("give exactly one of before_seq or keep_days")
         with self.write() as tx:
@@ -182,7 +183,7 @@ class SQLiteStore(Store):
             if before_seq is not None:
                 wanted = before_seq - 1
             else:
-                cutoff = int(time.time() - keep_days * 86400)
+                cutoff = int((time.time() if now is None else now) - keep_days * 86400)
                 wanted = conn.execute("SELECT max(seq) FROM commits WHERE at < ?", (cutoff,)).fetchone()[0] or 0
             limit = min(wanted, current)
             # The horizon is the last purged row: a cursor at or past it has seen every purged
@@ -190,7 +191,12 @@ class SQLiteStore(Store):
             last, purged = conn.execute(
                 "SELECT max(seq), count(*) FROM changes WHERE seq <= ? AND kind IN ('delete', 'move')", (limit,)
             ).fetchone()
-            conn.execute("DELETE FROM changes WHERE seq <= ? AND kind IN ('delete', 'move')", (limit,))
+            # A tombstone leaves its id behind ("retired": no territory, never read by the feed,
+            # which starts at or past the horizon): a create re-sent after its op result was
+            # purged must still get `exists`, never bring the record back.
+            conn.execute("DELETE FROM changes WHERE seq <= ? AND kind = 'move'", (limit,))
+            conn.execute("UPDATE changes SET kind = 'retired', territory = NULL WHERE seq <= ? AND kind = 'delete'",
+                         (limit,))
             horizon = max(old, last or 0)
             conn.execute("UPDATE store_info SET horizon = ?", (horizon,))
         return CompactResult(horizon=(0, horizon), purged=purged)
@@ -212,10 +218,21 @@ class SQLiteStore(Store):
                                 (purged_through,))
         commits = self._purge("DELETE FROM commits WHERE seq IN (SELECT seq FROM commits WHERE at < ? AND seq NOT IN"
                               " (SELECT max(seq) FROM commits WHERE at < ? GROUP BY at / 86400) LIMIT ?)", cutoff, cutoff)
-        with self._limits.connection() as conn:
-            buckets = conn.execute("DELETE FROM buckets WHERE at < ?", (now - BUCKET_IDLE_SECONDS,)).rowcount
-        with self._pool.connection() as conn:
-            conn.execute("PRAGMA optimize")  # refresh the planner's statistics where they drifted
+        try:
+            with self._limits.connection() as conn:
+                buckets = conn.execute("DELETE FROM buckets WHERE at < ?", (now - BUCKET_IDLE_SECONDS,)).rowcount
+            with self._pool.connection() as conn:
+                # Refresh the planner's statistics where they drifted. Under the write lock: left
+                # to autocommit, a read that turns into a write while another process writes gets
+                # "database is locked" at once, without waiting (several server processes).
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute("PRAGMA optimize")
+                    conn.execute("COMMIT")
+                finally:
+                    _rollback(conn)
+        except sqlite3.Error as exc:
+            raise _store_error(exc) from exc
         return MaintenanceReport(op_results_purged=op_results, commits_purged=commits, rate_buckets_purged=buckets)
 
     def _purge(self, sql: str, *params: Any) -> int:
