@@ -40,12 +40,13 @@ class Org:
         self.standby_url = pg.standby_url(_named(url, STANDBY_APP))
         self.servers: list[ServerProcess] = []
 
-    def server(self, read_wait: float, *, seed: bool = True) -> ServerProcess:
+    def server(self, read_wait: float, *, seed: bool = True, workers: int = 1) -> ServerProcess:
         """A crm-server over the primary with ``--read-db`` the standby (the database is seeded
         and given ada and sam by the first one)."""
         srv = ServerProcess(self.tmp_path / f"srv{len(self.servers)}.db", database=self.primary_url,
                             users=USERS, rate_limit=1000,
-                            serve_args=("--read-db", self.standby_url, "--read-wait", str(read_wait)))
+                            serve_args=("--read-db", self.standby_url, "--read-wait", str(read_wait),
+                                        "--workers", str(workers)))
         if seed:
             srv.prepare()
         else:
@@ -95,8 +96,8 @@ def quick(org):
 
 @pytest.fixture(scope="module")
 def patient(org, quick):
-    """A server over the same databases that waits up to 20 s for the standby."""
-    return org.server(20, seed=False)
+    """Two server processes over the same databases that wait up to 20 s for the standby."""
+    return org.server(20, seed=False, workers=2)
 
 
 class WatchedReplica(MiniReplica):
