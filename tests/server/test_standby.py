@@ -240,8 +240,12 @@ def test_serve_refuses_a_read_db_that_is_not_a_standby_of_the_db(org, tmp_path):
         (primary, "postgresql://postgres@127.0.0.1:1/nowhere"): "cannot use read standby",
         (str(tmp_path / "crm.db"), other): "both must be postgresql:// URLs",
     }
+    # Were the standby accepted, the key without a certificate would stop serve instead: a
+    # wrong answer fails this test, it never hangs in a server.
+    key = tmp_path / "key.pem"
+    key.write_text("not used")
     for (db, read_db), message in cases.items():
-        result = runner.invoke(main, ["serve", "--db", db, "--read-db", read_db, "--port", "0"])
+        result = runner.invoke(main, ["serve", "--db", db, "--read-db", read_db, "--port", "0", "--ssl-keyfile", str(key)])
         assert result.exit_code == 1, result.output
         assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
 
