@@ -1,6 +1,6 @@
 """Local writes: what a user saves lands in the replica and the outbox in one durable transaction.
 
-Sync-contract promise 4: when ``create``/``update``/``delete`` return, the change and the op that
+Sync-contract promise 4 (docs/sync-contract.md): when ``create``/``update``/``delete`` return, the change and the op that
 will carry it to the server are both on disk (the replica commits with synchronous=FULL). Several
 edits of one record before a push coalesce into one op with the earliest base version; an op that
 was ever sent is never changed again (its op id may already be applied), so later edits queue
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from cache.codec import encode_value
 from cache.errors import RecordNotFound
 from crm_tui.domain import (
     CUSTOMER_CHILDREN,
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 
 ID_PREFIX = {
     "customer": "cu_", "contact": "co_", "order": "or_", "ticket": "ti_", "deal": "de_",
-    "activity": "ac_", "user": "us_", "territory": "te_",
+    "activity": "ac_", "user": "us_", "territory": "te_", "task": "tk_",
 }
 
 
@@ -199,8 +198,8 @@ class LocalWrites:
             self.conn.execute("DELETE FROM outbox WHERE seq = ?", (open_op["seq"],))
 
     def _me(self) -> str | None:
-        me = self.replica.get_meta("me")
-        return me.get("id") if isinstance(me, dict) else None
+        me = self.replica.reads.me()
+        return me.get("id") if me else None
 
     def _check_refs(self, ent, clean: dict[str, Any]) -> None:
         errors = {}
@@ -208,8 +207,14 @@ class LocalWrites:
             if f.kind != "ref" or clean.get(f.name) is None or f.ref in ("user", "territory"):
                 continue
             target = entity(f.ref)
-            if not self.conn.execute(f"SELECT 1 FROM {target.table} WHERE id = ?", (clean[f.name],)).fetchone():
+            owner_col = "customer_id" if target.anchor == "customer_id" else "NULL"
+            row = self.conn.execute(f"SELECT {owner_col} FROM {target.table} WHERE id = ?", (clean[f.name],)).fetchone()
+            if row is None:
                 errors[f.name] = f"no such {target.name} in the local replica"
+            elif (ent.name in ("activity", "task") and f.name in ("ticket_id", "deal_id")
+                  and clean.get("customer_id") is not None and row[0] != clean["customer_id"]):
+                # The server refuses it too: a follow-up is about one of its own customer's records.
+                errors[f.name] = "belongs to another customer"
         if errors:
             raise ValidationError(errors)
 
@@ -243,13 +248,7 @@ class LocalWrites:
         )
 
     def _write_row(self, ent, record_id: str, values: dict[str, Any], *, version: int = 0, insert: bool = False) -> None:
-        kinds = {f.name: f.kind for f in ent.fields}
         if insert:
-            names = ["id", *values.keys(), "version", "_gen"]
-            params = [record_id, *(encode_value(kinds[k], v) for k, v in values.items()), version,
-                      self.replica.pull.generation()]
-            self.conn.execute(
-                f"INSERT INTO {ent.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", params
-            )
+            self.replica.insert_record(ent, record_id, values, version=version)
             return
         self.replica.set_fields(ent, record_id, values)

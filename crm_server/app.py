@@ -23,12 +23,15 @@ from crm_server.feed import pull_changes
 from crm_server.http_errors import install_error_handlers
 from crm_server.limits import RequestLimits, read_json
 from crm_server.openapi_docs import ERRORS, FEED_ERRORS
+from crm_server.reads import ReadRouter
 from crm_server.records_api import add_record_routes
 from crm_server.scope import load_caller
 from crm_server.store import Store
 from crm_server.store.tokens import TokenInfo
 from crm_tui.protocol import (
+    CURSOR_PATTERN,
     DEFAULT_PAGE,
+    MAX_CURSOR,
     MAX_PAGE,
     PROTOCOL_VERSION,
     BatchRequest,
@@ -41,7 +44,6 @@ from crm_tui.protocol import (
 # The body is read by hand (see batch below), so its schema is documented by hand.
 BATCH_SCHEMA = BatchRequest.model_json_schema()
 DEFAULT_RATE = 100.0  # requests per second per token, on average
-MAX_CURSOR = 8192
 
 
 class Health(BaseModel):
@@ -65,8 +67,13 @@ def create_app(
     rate_limit: float | None = DEFAULT_RATE,
     burst: float | None = None,
     write_through: WriteThrough | None = None,
+    reads: ReadRouter | None = None,
 ) -> FastAPI:
     """The crm-server ASGI app over ``store``.
+
+    ``reads`` serves the change feed and record reads, from a hot standby where it may
+    (crm_server/reads.py); by default they come from ``store``. Everything else (tokens, rate
+    limits, writes, /v1/me) uses ``store``, the primary.
 
     ``rate_limit`` is requests per second per token (bursts of ``burst``, default twice the
     rate); None or 0 switches the limit off. ``write_through`` makes the server a gateway:
@@ -82,6 +89,7 @@ def create_app(
     )
     app.state.store = store
     app.state.write_through = write_through
+    app.state.reads = reads or ReadRouter(store)
     app.state.limiter = RateLimiter(store, rate_limit, burst) if rate_limit else None
     install_error_handlers(app)
     app.add_middleware(RequestLimits)
@@ -137,14 +145,15 @@ def create_app(
         cursor: str | None = Query(
             None,
             max_length=MAX_CURSOR,
-            pattern=r"^([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)?$",
+            pattern=CURSOR_PATTERN,
             description="the opaque cursor of the previous page; omit (or empty) to start a snapshot",
         ),
         limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description=f"records per page, 1-{MAX_PAGE}"),
         user_id: str = Depends(authenticate),
     ) -> Response:
         """The next page of records and changes in the caller's scope, and the cursor after it."""
-        body = pull_changes(request.app.state.store, user_id, cursor or None, limit)
+        body = request.app.state.reads.run(
+            lambda store, fresh: pull_changes(store, user_id, cursor or None, limit, fresh=fresh))
         return Response(body, media_type="application/json")
 
     @router.post(

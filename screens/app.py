@@ -24,7 +24,6 @@ from textual.worker import Worker, WorkerState
 from cache.replica import Replica
 from crm_tui.config import ConfigError, Settings
 from crm_tui.config_file import set_value
-from crm_tui.domain import parse_datetime
 from crm_tui.syncstate import EXIT_WIPED, SyncEvent, SyncReport, SyncRunner
 from crm_tui.text import plural
 from screens.chrome import StatusInfo
@@ -42,19 +41,18 @@ from screens.saving import Saver
 from screens.search import SearchScreen
 from screens.sync_screen import SyncScreen
 from screens.tickets import TicketQueueScreen
+from screens.today import TodayScreen
 
-
-def _wall_clock() -> dt.datetime:
-    # The one place the app reads the wall clock; everything else asks CrmApp.now().
-    return dt.datetime.now(dt.UTC)
+REMINDER_CHECK = 15  # seconds between looks for tasks that fell due (by the app's clock)
+REMINDERS_SHOWN = 3  # at most this many reminder toasts at once; the rest are counted
 
 
 class CrmApp(App[None]):
     """The terminal CRM over a local replica.
 
     ``sync_runner(on_event) -> SyncReport`` runs one blocking sync (None: offline only);
-    ``clock()`` is "now" for overdue marks and relative times (default: ``settings.clock``
-    when set, else the wall clock); ``server_label`` is shown on the sync screen only;
+    "now" (overdue marks, relative times, what saves are stamped with) is the replica's clock,
+    handed to it when it was opened (``Settings.make_clock``); ``server_label`` is shown on the sync screen only;
     ``config_path`` is the config file a theme chosen in the app is saved to (None: not kept).
     """
 
@@ -68,6 +66,7 @@ class CrmApp(App[None]):
         "conflicts": ConflictsScreen,
         "rejected": RejectedScreen,
         "reports": ReportsScreen,
+        "today": TodayScreen,
     }
     DEFAULT_MODE = "search"
     COMMANDS = App.COMMANDS | {CrmCommands}
@@ -79,6 +78,7 @@ class CrmApp(App[None]):
         Binding("5", "section('conflicts')", "Conflicts", show=False, id="app.conflicts"),
         Binding("6", "section('rejected')", "Rejected", show=False, id="app.rejected"),
         Binding("7", "section('reports')", "Reports", show=False, id="app.reports"),
+        Binding("8", "section('today')", "Today", show=False, id="app.today"),
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("colon", "command_line", "Command", show=False, id="app.command"),
@@ -92,7 +92,6 @@ class CrmApp(App[None]):
         settings: Settings,
         *,
         sync_runner: SyncRunner | None = None,
-        clock: Callable[[], dt.datetime] | None = None,
         server_label: str | None = None,
         config_path: Path | None = None,
         daemon_probe: Callable[[], int | None] | None = None,
@@ -105,11 +104,6 @@ class CrmApp(App[None]):
         self.sync_runner = sync_runner
         self.server_label = server_label
         self.config_path = config_path
-        if clock is None and settings.clock:
-            frozen = parse_datetime(settings.clock)
-            clock = lambda: frozen  # noqa: E731
-        self._clock = clock or _wall_clock
-        replica.clock = self._clock  # saves are stamped with the app's notion of now
         self.cursor_blink = settings.animations
         if not settings.animations:
             self.animation_level = "none"
@@ -127,6 +121,7 @@ class CrmApp(App[None]):
         self._last_seen_sync: str | None = None
         self._keymap_errors = self._apply_keymap(settings.keymap)
         self.saver = Saver(self)
+        self._reminded_until: dt.datetime | None = None  # tasks due up to here were reminded of
 
     # ------------------------------------------------------------------ setup
 
@@ -160,6 +155,10 @@ class CrmApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._keep_theme)
         # Relative times ("synced 3 min ago") age even when nothing happens.
         self.set_interval(30, self.publish_status)
+        # Tasks that were due before the app opened are on the Today screen; reminders are for
+        # those that fall due while it is open.
+        self._reminded_until = self.now()
+        self.set_interval(REMINDER_CHECK, self.check_reminders)
         if not self.cursor_blink:
             self.screen_change_signal.subscribe(self, self._stop_blinking)
 
@@ -202,7 +201,30 @@ class CrmApp(App[None]):
             self.data_changed()
 
     def now(self) -> dt.datetime:
-        return self._clock()
+        """The replica's clock: one notion of now for what the app shows and what it saves."""
+        return self.replica.clock()
+
+    def check_reminders(self) -> int:
+        """Toast a reminder for each of the user's open tasks (everyone's when nobody is signed
+        in) that fell due, by the app's clock, since the last look; returns how many fell due."""
+        now = self.now()
+        since = self._reminded_until
+        if since is None or now <= since:
+            return 0
+        self._reminded_until = now
+        me = self.replica.get_meta("me")
+        owner = me.get("id") if isinstance(me, dict) else None
+        due = self.replica.tasks.falling_due(since, now, owner_id=owner, limit=100)
+        for task in due[:REMINDERS_SHOWN]:
+            customer = self.replica.get("customer", task["customer_id"]) or {}
+            self.notify(f"{task.get('title')} · {customer.get('name') or task['customer_id']}",
+                        title="Due now", severity="warning", timeout=15)
+        if len(due) > REMINDERS_SHOWN:
+            self.notify(f"and {plural(len(due) - REMINDERS_SHOWN, 'more task')} due now: "
+                        f"{self.key_for('app.today')} shows Today.", title="Due now", severity="warning", timeout=15)
+        if due and isinstance(self.screen, TodayScreen):
+            self.data_changed()  # overdue marks move
+        return len(due)
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
@@ -237,7 +259,7 @@ class CrmApp(App[None]):
 
     def status_info(self) -> StatusInfo:
         counts = self.replica.outbox.counts()
-        me = self.replica.get_meta("me")
+        me = self.replica.reads.me()
         tone = {"online": "text-success", "syncing": "text-accent", "sync by daemon": "text-success",
                 "no background sync": "text-warning",
                 "offline": "text-warning", "sync failed": "text-error"}.get(self.sync_state, "text-muted")
@@ -246,7 +268,7 @@ class CrmApp(App[None]):
             last_sync=ago(self.replica.get_meta("last_sync_at"), self.now()),
             pending=counts.get("pending", 0), conflicts=counts.get("conflicts", 0),
             rejected=counts.get("rejected", 0), queued=self.saver.queued, queue_waiting=self.saver.waiting,
-            user=(me or {}).get("name", "") if isinstance(me, dict) else "",
+            user=(me or {}).get("name", ""),
         )
 
     def publish_status(self) -> None:

@@ -25,8 +25,7 @@ ACTIVITY_FIELDS = ["kind", "subject", "body", "internal", "occurred_at"]
 
 
 def _me(app: CrmApp) -> dict[str, Any]:
-    me = app.replica.get_meta("me")
-    return me if isinstance(me, dict) else {}
+    return app.replica.reads.me() or {}
 
 
 def user_options(app: CrmApp) -> Options:

@@ -1,7 +1,7 @@
 """The replica on its own: pages in, local writes, the outbox, conflicts, search, the hot cache.
 
 These build a real SQLite replica in a temp dir and feed it server-shaped pages; the end-to-end
-promises against the real server live in tests/sync/.
+promises (docs/sync-contract.md) against the real server live in tests/e2e/.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from cache.errors import MalformedPage, RecordNotFound
 from cache.replica import Replica
+from cache.schema import SCHEMA_VERSION
 from crm_tui.domain import CUSTOMER, ENTITIES, ValidationError
 from support.keys import TEST_KEY
 from support.records import customer_row
@@ -403,7 +404,7 @@ def test_a_v1_replica_is_migrated_in_place(tmp_path):
     conn.close()
     r = Replica(path, tmp_path / "hot")
     try:
-        assert r.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert r.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         triggers = {n for (n,) in r.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert "customers_search_ai" not in triggers and {"customers_fts_au", "contacts_tri_au"} <= triggers
         r.pull.apply_page(page([upsert("customer", [customer_row("c1", name="Migrated Mary")])]))
@@ -449,3 +450,19 @@ def test_an_email_or_phone_search_skips_the_word_index(replica):
     res = replica.search("+49 40 7654321")
     assert [(h.id, h.match) for h in res.hits] == [("c2", "phone")]
     assert [h.id for h in replica.search("@acme").hits] == ["c1", "c2"]
+
+
+def test_a_record_restored_by_discarding_a_rejected_delete_outlives_a_resync_under_way(replica):
+    """Both ways of inserting a row stamp it with the sync generation: a record put back by a
+    discard during a replacement sync is not swept as if the new snapshot lacked it."""
+    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5), customer_row("c2")])]))
+    replica.writes.delete("customer", "c1")
+    [op] = replica.outbox.next_batch(10)
+    replica.outbox.apply_results([op], [{"op_id": op.op_id, "status": "rejected",
+                                         "error": {"code": "forbidden", "message": "no"}}])
+    replica.pull.start_resync()
+    replica.pull.apply_page(page([upsert("customer", [customer_row("c2")])], cursor="S", phase="snapshot"))
+    replica.outbox.discard(op.seq)
+    assert replica.get("customer", "c1") is not None
+    replica.pull.finish_resync()
+    assert replica.get("customer", "c1")["version"] == 5

@@ -11,14 +11,21 @@ from crm_tui.syncstate import SyncEvent
 from screens.customer import Customer360Screen
 from screens.messages import SyncProgress
 from screens.ticket_detail import TicketDetailScreen
+from support.pilot import lasting_toasts, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+
+
+@pytest.fixture
+def make_app(make_app):
+    """Apps whose toasts stay up until the snapshot is taken (tests/ui/conftest.py)."""
+    return lasting_toasts(make_app)
 
 
 async def type_text(pilot, text: str) -> None:
     """Type into the search box (as one edit: typing is not what these snapshots are about)."""
     pilot.app.screen.query_one("#search-input").value = text
-    await pilot.pause(0.2)
+    await settle(pilot)
 
 
 def section(key: str):
@@ -98,6 +105,11 @@ def test_customer_360_tickets(snap_compare, make_app, size):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_customer_360_deals(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=customer("cu_001", "l", "l", "l"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_customer_360_tasks(snap_compare, make_app, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=customer("cu_001", "h", "h"))
 
 
