@@ -22,7 +22,7 @@ from screens.form_specs import (
     ticket_form,
 )
 from screens.navigation import open_ticket
-from screens.tables import ListPanel, PagedTable
+from screens.tables import ListPanel, WindowTable
 from screens.task_forms import follow_up, set_done, task_form
 
 
@@ -30,9 +30,9 @@ class Customer360Screen(CrmScreen):
     LABEL = "Customer"
     HELP = ("One customer and everything attached: contacts, orders, tickets, deals, tasks and the activity "
             "timeline. f makes a follow-up task (about the highlighted ticket or deal on those tabs); on the "
-            "Tasks tab (its count is of open tasks) x marks the highlighted task done or reopens it. Lists "
-            "load a page at a time as you scroll. Changes you make show at once with a ● pending marker until "
-            "the next sync carries them to the server.")
+            "Tasks tab (its count is of open tasks) x marks the highlighted task done or reopens it. Each list "
+            "is the whole of it: g and G go to the first and last row, / filters all of it. Changes you make "
+            "show at once with a ● pending marker until the next sync carries them to the server.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "note", "Note", id="c360.note"),
         Binding("c", "call", "Call", id="c360.call"),
@@ -114,7 +114,7 @@ class Customer360Screen(CrmScreen):
         focused = self.focused
         if focused is not None and pane in focused.ancestors:
             return  # already there (the filter box, say): leave the focus where the user put it
-        self.query_one(f"#c360-{self.active_tab}", PagedTable).focus()
+        self.query_one(f"#c360-{self.active_tab}", WindowTable).focus()
 
     def action_tab(self, step: int) -> None:
         keys = list(TABS)
@@ -176,7 +176,7 @@ class Customer360Screen(CrmScreen):
         if not self._exists():
             return
         tab = self.active_tab
-        row = self.query_one(f"#c360-{tab}", PagedTable).current_row() if tab in ("tickets", "deals") else None
+        row = self.query_one(f"#c360-{tab}", WindowTable).current_row() if tab in ("tickets", "deals") else None
         if tab == "tickets" and row is not None:
             follow_up(self.crm, self.customer_id, ticket=self.replica.get("ticket", row["id"]))
         elif tab == "deals" and row is not None:
@@ -188,7 +188,7 @@ class Customer360Screen(CrmScreen):
         if self.active_tab != "tasks":
             self.app.notify("x completes a task on the Tasks tab.")
             return
-        row = self.query_one("#c360-tasks", PagedTable).current_row()
+        row = self.query_one("#c360-tasks", WindowTable).current_row()
         task = self.replica.get("task", row["id"]) if row else None
         if task is None:
             self.app.notify("No task selected.", severity="warning")
@@ -202,7 +202,7 @@ class Customer360Screen(CrmScreen):
     @on(DataTable.RowSelected)
     def _open_row(self, event: DataTable.RowSelected) -> None:
         table = event.data_table
-        if not isinstance(table, PagedTable):
+        if not isinstance(table, WindowTable):
             return
         row = table.current_row()
         if row is None:

@@ -1,4 +1,4 @@
-"""The paged lists of the customer 360 view: how each tab reads the replica and draws a row."""
+"""The lists of the customer 360 view: the window each tab shows and how it draws a row."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ TABS = {
 
 def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
     reads = app.replica.reads
+    lists = app.replica.lists
     names: dict[str, str] = {}
 
     def user(uid: str | None) -> str:
@@ -104,24 +105,22 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
 
     return {
         "contacts": ListSource(
-            columns=contact_columns, entity="contact", cells=contact_cells, next_key=reads.contact_key,
-            fetch=lambda after, limit: reads.contacts(customer_id, after=after, limit=limit),
+            columns=contact_columns, entity="contact", cells=contact_cells,
+            window=lambda: lists.contacts(customer_id),
         ),
         "orders": ListSource(
             columns=lambda wide: [Column("mark", "", 1), Column("number", "number", 10), Column("date", "date", 10),
                                   Column("status", "status", 9), Column("amount", "amount", 17),
                                   Column("pad", "")],
-            entity="order", cells=order_cells, next_key=lambda r: (r["order_date"], r["id"]),
-            fetch=lambda after, limit: reads.orders(customer_id, before=after, limit=limit),
+            entity="order", cells=order_cells, window=lambda: lists.orders(customer_id),
         ),
         "tickets": ListSource(
             columns=ticket_columns, entity="ticket", cells=ticket_cells,
-            next_key=lambda r: (r["created_at"], r["id"]),
-            fetch=lambda after, limit: reads.tickets_for_customer(customer_id, offset_key=after, limit=limit),
+            window=lambda: lists.customer_tickets(customer_id),
         ),
         "deals": ListSource(
-            columns=deal_columns, entity="deal", cells=deal_cells, next_key=reads.deal_key,
-            fetch=lambda after, limit: reads.deals_for_customer(customer_id, after=after, limit=limit),
+            columns=deal_columns, entity="deal", cells=deal_cells,
+            window=lambda: lists.customer_deals(customer_id),
         ),
         "tasks": ListSource(
             columns=task_columns, entity="task", cells=task_cells, next_key=app.replica.tasks.customer_key,
@@ -129,7 +128,6 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
         ),
         "activity": ListSource(
             columns=activity_columns, entity="activity", cells=activity_cells,
-            next_key=lambda r: (r["occurred_at"], r["id"]),
-            fetch=lambda after, limit: reads.activities(customer_id=customer_id, before=after, limit=limit),
+            window=lambda: lists.activities(customer_id),
         ),
     }

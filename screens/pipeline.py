@@ -18,14 +18,14 @@ from screens.display import MARKS, compact_money, compact_totals
 from screens.form_specs import deal_form
 from screens.navigation import open_customer
 from screens.pickers import ConfirmModal
-from screens.tables import Column, ListSource, PagedTable, RowContext
+from screens.tables import Column, ListSource, RowContext, WindowTable
 from screens.task_forms import follow_up
 
 OUTCOMES = ("won", "lost")
 OPEN_STAGES = tuple(s for s in DEAL_STAGES if s not in OUTCOMES)
 
 
-class StageTable(PagedTable):
+class StageTable(WindowTable):
     """A stage's deals; left/right move between stages instead of scrolling sideways."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -84,9 +84,7 @@ class PipelineScreen(CrmScreen):
 
         return ListSource(
             columns=lambda wide: [Column("deal", "deal")], cells=cells, entity="deal", row_height=2,
-            next_key=lambda r: (r.get("close_date"), r["id"]),
-            fetch=lambda after, limit: self.replica.reads.deals_in_stage(stage, owner_id=self._owner(), after=after,
-                                                                         limit=limit),
+            window=lambda: self.replica.lists.deals_in_stage(stage, owner_id=self._owner()),
         )
 
     def table(self, stage: str) -> StageTable:
@@ -115,8 +113,10 @@ class PipelineScreen(CrmScreen):
             self._follow = None
             table = self.table(stage)
             table.focus()
-            if deal_id in table.by_key:
+            try:
                 table.move_cursor(row=table.get_row_index(deal_id), animate=False)
+            except KeyError:  # the deal left the board (another owner, say)
+                pass
 
     # ------------------------------------------------------------------ keys
 

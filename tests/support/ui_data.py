@@ -398,3 +398,34 @@ def copy_replica(template: Path, directory: Path, clock: Callable[[], dt.datetim
         if (template / name).exists():
             shutil.copyfile(template / name, directory / name)
     return open_replica(directory, clock)
+
+
+# ----------------------------------------------------------------------------- a big queue
+
+BIG_QUEUE_MARK = "Printer on fire"  # every 97th added ticket's subject: what a `/` filter looks for
+
+
+def many_tickets(n: int, start: int = 10_000) -> list[dict[str, Any]]:
+    """``n`` active tickets for the queue (numbers from ``start``), SLA due spread over weeks,
+    some due at the same instant (ties ordered by id); every 97th is about a printer on fire."""
+    out = []
+    for i in range(n):
+        assignee = ASSIGNEE_CYCLE[i % len(ASSIGNEE_CYCLE)]
+        created = NOW - dt.timedelta(hours=30 + i % 500)
+        subject = BIG_QUEUE_MARK if i % 97 == 0 else SUBJECTS[i % len(SUBJECTS)]
+        out.append({
+            "id": f"tb_{i:06d}", "customer_id": cid(i % N_CUSTOMERS + 1), "number": start + i,
+            "subject": f"{subject} ({start + i})", "description": "", "status": ("new", "open", "pending")[i % 3],
+            "priority": TICKET_PRIORITY_CYCLE[i % len(TICKET_PRIORITY_CYCLE)], "assignee_id": assignee,
+            "team": "billing" if assignee == "us_alan" else "support",
+            "sla_due": _iso(NOW + dt.timedelta(minutes=(i * 7919) % (60 * 24 * 60))),
+            "created_at": _iso(created), "updated_at": _iso(created),
+        })
+    return out
+
+
+def add_tickets(replica: Replica, tickets: list[dict[str, Any]], chunk: int = 5000) -> None:
+    """Put ``tickets`` in the replica the way a pull does, a page per ``chunk``."""
+    for i in range(0, len(tickets), chunk):
+        replica.pull.apply_page(_page([_upsert("ticket", tickets[i:i + chunk])], f"big{i}", has_more=False,
+                                      phase="feed"))
