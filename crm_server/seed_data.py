@@ -141,3 +141,15 @@ ACTIVITY_BODIES = (
     "Happy with the service overall; asked about faster delivery options.",
     "Raised concerns about the price increase; offered a loyalty discount.",
 )
+
+LOST_REASONS = (
+    "Chose a competitor on price", "No budget this year", "Project cancelled on their side",
+    "Went with the incumbent supplier", "Never reached the decision maker", "Timing: revisit next year",
+)
+
+ORDER_REQUEST_REASONS = {
+    "cancel_request": ("Ordered twice by mistake", "Customer found a cheaper offer", "No longer needed",
+                       "Wrong items ordered"),
+    "refund_request": ("Arrived damaged", "Not as described", "Items missing from the delivery",
+                       "Delivered too late to be of use"),
+}

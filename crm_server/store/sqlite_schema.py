@@ -112,7 +112,8 @@ class SQLiteSchemaEditor(SchemaEditor):
     def add_field(self, ent: Entity, f: Field) -> None:
         self.conn.execute(f"ALTER TABLE {q(ent.table)} ADD COLUMN {q(f.name)} {f.sql_type}")
         for ix in entity_indexes(ent):
-            self.conn.execute(ix.sql())
+            if f.name in ix.columns:  # the field's own indexes (others may need fields added later)
+                self.conn.execute(ix.sql())
 
     def upgrade_first_release(self) -> None:
         conn = self.conn
@@ -141,7 +142,10 @@ class SQLiteSchemaEditor(SchemaEditor):
             " (SELECT max(seq) FROM changes WHERE kind <> 'move' GROUP BY entity, record_id)"
         )
         for ix in BASE_INDEXES + all_entity_indexes():
-            conn.execute(ix.sql())
+            # Indexes of fields and entities that later migrations add come with those.
+            columns = {row[1] for row in conn.execute(f"PRAGMA table_info({q(ix.table)})")}
+            if set(ix.columns) <= columns:
+                conn.execute(ix.sql())
 
 
 def schema_version(conn: sqlite3.Connection) -> int | None:
