@@ -7,6 +7,7 @@ date in one transaction and refuses a replica written by a newer crm-tui.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import sqlite_utils
@@ -15,7 +16,7 @@ from cache.errors import ReplicaError, SchemaTooNew
 from cache.sqlite import sqlite3
 from crm_tui.domain import ENTITIES, Entity
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def phone_key_sql(column: str) -> str:
@@ -60,6 +61,7 @@ INDEXES: list[tuple[str, str, str]] = [
     ("activities", "ix_activities_customer", "customer_id, occurred_at DESC"),
     ("activities", "ix_activities_ticket", "ticket_id, occurred_at"),
     ("activities", "ix_activities_deal", "deal_id, occurred_at"),
+    ("order_events", "ix_order_events_order", "order_id, occurred_at"),
 ]
 
 # Full-text search: unicode61 word prefixes (with prefix indexes so 1-3 letter prefixes stay
@@ -68,6 +70,9 @@ FTS_COLUMNS = {
     "customers": ("name", "company", "email", "phone", "city"),
     "contacts": ("name", "title", "email", "phone"),
 }
+# Word indexes: the searchable tables', and the tickets' (an order's detail finds the tickets that
+# mention its number through it, never by scanning ticket text).
+WORD_COLUMNS = {**FTS_COLUMNS, "tickets": ("subject", "description")}
 
 
 def _tri_key(prefix: str) -> str:
@@ -83,9 +88,15 @@ def search_tables_sql(table: str) -> list[str]:
     ]
 
 
+def word_table_sql(table: str) -> str:
+    """The word index of a table that has no fragment index (tickets)."""
+    return (f"CREATE VIRTUAL TABLE IF NOT EXISTS {table}_fts USING fts5({', '.join(WORD_COLUMNS[table])}, "
+            f"content='{table}', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')")
+
+
 def fts_triggers_sql(table: str) -> list[str]:
     """Triggers that keep a table's word index current on every insert, update, delete."""
-    cols = FTS_COLUMNS[table]
+    cols = WORD_COLUMNS[table]
     fts = f"{table}_fts"
     col_list = ", ".join(cols)
     new_vals = ", ".join(f"new.{c}" for c in cols)
@@ -155,7 +166,7 @@ def drop_derived(conn: sqlite3.Connection) -> None:
     ``build_fragments`` make them again, in one pass per table, when the table is complete."""
     for _, name, _sql in secondary_indexes():
         conn.execute(f"DROP INDEX IF EXISTS {name}")
-    for table in FTS_COLUMNS:
+    for table in WORD_COLUMNS:
         for suffix in _TRIGGER_SUFFIXES:
             conn.execute(f"DROP TRIGGER IF EXISTS {table}_{suffix}")
 
@@ -165,7 +176,7 @@ def build_derived(conn: sqlite3.Connection, table: str) -> None:
     lookups and search need. The email/phone fragment index is ``build_fragments``'s."""
     for _, _name, sql in secondary_indexes(table):
         conn.execute(sql.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
-    if table in FTS_COLUMNS:
+    if table in WORD_COLUMNS:
         conn.execute(f"INSERT INTO {table}_fts({table}_fts) VALUES ('rebuild')")
         for suffix in ("fts_ai", "fts_ad", "fts_au", "search_ai", "search_ad", "search_au"):
             conn.execute(f"DROP TRIGGER IF EXISTS {table}_{suffix}")
@@ -267,7 +278,36 @@ def _split_search_triggers_v2(db: sqlite_utils.Database) -> None:
                 db.execute(sql)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _create_v1, 2: _split_search_triggers_v2}
+def _orders_calls_and_outcomes_v3(db: sqlite_utils.Database) -> None:
+    """v3: order history and requests (a table), call outcomes and lost reasons (columns), and a
+    word index over ticket subjects and descriptions (tickets that mention an order). A replica
+    made new already has the table and columns: its first migration builds from today's domain."""
+    conn = db.conn
+    ent = ENTITIES["order_event"]
+    if not db[ent.table].exists():
+        db[ent.table].create(entity_columns(ent), pk="id", not_null={"id", "version", "_gen"},  # type: ignore[union-attr]
+                             defaults={"version": 0, "_gen": 0})
+    for ent_name, fields in (("deal", ("lost_reason",)), ("activity", ("outcome", "duration_min", "contact_id"))):
+        table = ENTITIES[ent_name].table
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for field in fields:
+            if field not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {field} {ENTITIES[ent_name].by_name[field].sql_type}")
+    conn.execute(word_table_sql("tickets"))
+    row = conn.execute("SELECT value FROM replica_meta WHERE key = 'bulk_tables'").fetchone()
+    bulk: list[str] = json.loads(row[0]) if row else []
+    # In a bulk load, tables still loading get their indexes when they are complete.
+    if "tickets" not in bulk:
+        build_derived(conn, "tickets")
+    if not bulk:
+        build_derived(conn, ent.table)
+    elif ent.table not in bulk:
+        conn.execute("UPDATE replica_meta SET value = ? WHERE key = 'bulk_tables'", (json.dumps([*bulk, ent.table]),))
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
+    1: _create_v1, 2: _split_search_triggers_v2, 3: _orders_calls_and_outcomes_v3,
+}
 
 
 def check_version(conn: sqlite3.Connection) -> int:

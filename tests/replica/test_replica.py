@@ -387,7 +387,7 @@ def test_a_v1_replica_is_migrated_in_place(tmp_path):
 
     from sqlite_utils import Database
 
-    from cache.schema import _create_v1
+    from cache.schema import SCHEMA_VERSION, _create_v1
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -403,7 +403,7 @@ def test_a_v1_replica_is_migrated_in_place(tmp_path):
     conn.close()
     r = Replica(path, tmp_path / "hot")
     try:
-        assert r.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert r.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         triggers = {n for (n,) in r.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert "customers_search_ai" not in triggers and {"customers_fts_au", "contacts_tri_au"} <= triggers
         r.pull.apply_page(page([upsert("customer", [customer_row("c1", name="Migrated Mary")])]))
