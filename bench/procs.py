@@ -19,6 +19,8 @@ from typing import Any
 
 import psutil
 
+from crm_server.announce import wait_for_url
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 _live: dict[int, subprocess.Popen] = {}
@@ -186,15 +188,11 @@ class ServerProc:
         cmd = [PY, "-m", "crm_server.cli", "serve", "--db", str(self.db), "--host", "127.0.0.1", "--port", "0",
                "--rate-limit", "0"]
         self.proc = spawn(cmd, log=self.log, stdout=subprocess.PIPE)
-        line: list[bytes] = []
-        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-        reader.start()
-        reader.join(timeout)
-        text = line[0].decode().strip() if line else ""
-        if not text.startswith("listening on "):
+        url = wait_for_url(self.proc, timeout)
+        if url is None:
             self.stop()
-            raise RuntimeError(f"crm-server did not start ({text!r}); see {self.log}")
-        self.url = text.removeprefix("listening on ")
+            raise RuntimeError(f"crm-server did not start; see {self.log}")
+        self.url = url
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):

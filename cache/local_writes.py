@@ -1,6 +1,6 @@
 """Local writes: what a user saves lands in the replica and the outbox in one durable transaction.
 
-Sync-contract promise 4: when ``create``/``update``/``delete`` return, the change and the op that
+Sync-contract promise 4 (docs/sync-contract.md): when ``create``/``update``/``delete`` return, the change and the op that
 will carry it to the server are both on disk (the replica commits with synchronous=FULL). Several
 edits of one record before a push coalesce into one op with the earliest base version; an op that
 was ever sent is never changed again (its op id may already be applied), so later edits queue
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from cache.codec import encode_value
 from cache.errors import RecordNotFound
 from crm_tui.domain import (
     CUSTOMER_CHILDREN,
@@ -211,8 +210,8 @@ class LocalWrites:
             self.conn.execute("DELETE FROM outbox WHERE seq = ?", (open_op["seq"],))
 
     def _me(self) -> str | None:
-        me = self.replica.get_meta("me")
-        return me.get("id") if isinstance(me, dict) else None
+        me = self.replica.reads.me()
+        return me.get("id") if me else None
 
     def _check_refs(self, ent, clean: dict[str, Any]) -> None:
         errors = {}
@@ -271,13 +270,7 @@ class LocalWrites:
         )
 
     def _write_row(self, ent, record_id: str, values: dict[str, Any], *, version: int = 0, insert: bool = False) -> None:
-        kinds = {f.name: f.kind for f in ent.fields}
         if insert:
-            names = ["id", *values.keys(), "version", "_gen"]
-            params = [record_id, *(encode_value(kinds[k], v) for k, v in values.items()), version,
-                      self.replica.pull.generation()]
-            self.conn.execute(
-                f"INSERT INTO {ent.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", params
-            )
+            self.replica.insert_record(ent, record_id, values, version=version)
             return
         self.replica.set_fields(ent, record_id, values)

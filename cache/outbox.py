@@ -2,7 +2,8 @@
 
 * ``next_batch`` hands the sync engine the oldest pending ops (at most one per record, so a
   later edit is always sent against the result of the earlier one) and records that they were
-  sent. Ops keep their op id for ever: a re-sent op is applied once (sync-contract promise 5).
+  sent. Ops keep their op id for ever: a re-sent op is applied once (sync-contract promise 5,
+  docs/sync-contract.md).
 * ``apply_results`` stores each per-op result: applied and merged ops leave the outbox and the
   server's record replaces the local copy (pending fields still win); conflicts are stored with
   both values; rejected ops stay, with the reason, without blocking the ops behind them.
@@ -15,15 +16,14 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cache.codec import encode_value
 from cache.errors import RecordNotFound, ReplicaError
 from crm_tui.domain import ENTITIES, entity, format_datetime, validate_fields
 from crm_tui.ids import new_id
+from crm_tui.protocol import OP_STATUSES
 
 if TYPE_CHECKING:
     from cache.replica import Replica
 
-RESULT_STATUSES = ("applied", "merged", "conflict", "rejected")
 CUSTOMER_HISTORY = "customer-history"  # a refetch of everything attached to a customer
 
 
@@ -209,7 +209,7 @@ class Outbox:
         with self.replica.transaction():
             for op in ops:
                 res = by_id.get(op.op_id)
-                if res is None or res.get("status") not in RESULT_STATUSES:
+                if res is None or res.get("status") not in OP_STATUSES:
                     stats.unanswered += 1
                     continue
                 version = res.get("version")
@@ -384,11 +384,7 @@ class Outbox:
                 self.replica.set_fields(ent, op.record_id, restore)
             elif op.op == "delete" and current is None and op.base_values:
                 row = {k: v for k, v in op.base_values.items() if k in kinds}
-                names = ["id", *row, "version"]
-                self.conn.execute(
-                    f"INSERT INTO {ent.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                    [op.record_id, *(encode_value(kinds[k], v) for k, v in row.items()), op.base_values.get("version") or 0],
-                )
+                self.replica.insert_record(ent, op.record_id, row, version=op.base_values.get("version") or 0)
             self.request_refetch(op.entity, op.record_id)
             self.replica.touch(ent, current or {**op.base_values, "id": op.record_id})
 
@@ -429,10 +425,7 @@ class Outbox:
         wanted = self.replica.get_meta("refetch", []) or []
         if [entity_name, record_id] not in wanted:
             wanted.append([entity_name, record_id])
-        self.conn.execute(
-            "INSERT INTO replica_meta(key, value) VALUES ('refetch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (json.dumps(wanted),),
-        )
+        self.replica.set_meta("refetch", wanted)
 
     def take_refetch(self) -> list[tuple[str, str]]:
         """What the next sync must fetch again: (entity, id), or (CUSTOMER_HISTORY, customer id)
@@ -444,7 +437,4 @@ class Outbox:
         with self.replica.transaction():
             wanted = self.replica.get_meta("refetch", []) or []
             left = [w for w in wanted if tuple(w) not in set(done)]
-            self.conn.execute(
-                "INSERT INTO replica_meta(key, value) VALUES ('refetch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (json.dumps(left),),
-            )
+            self.replica.set_meta("refetch", left)

@@ -1,6 +1,7 @@
 """Applying change-feed pages to the replica.
 
-``apply_page`` is the whole of the client's half of sync-contract promises 1, 3, 8 and 10:
+``apply_page`` is the whole of the client's half of sync-contract promises 1, 3, 8 and 10
+(docs/sync-contract.md):
 
 * a page and the cursor that follows it commit in one transaction, so a client killed at any
   instant resumes from where its data is;
@@ -25,12 +26,11 @@ from cache.errors import MalformedPage
 from cache.schema import FTS_COLUMNS, build_derived, build_fragments, drop_derived
 from cache.validate import validate_rows
 from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, Entity, format_datetime
+from crm_tui.protocol import PHASES, SEGMENT_OPS
 
 if TYPE_CHECKING:
     from cache.replica import Replica
 
-PHASES = ("snapshot", "backfill", "feed")
-SEGMENT_OPS = ("upsert", "delete", "exit", "exit_territory")
 FRAGMENTS = ":fragments"  # a bulk_tables entry: that table's trigram index is still to build
 _CHUNK = 500
 
@@ -282,10 +282,7 @@ class PullApplier:
             self.conn.execute("DELETE FROM replica_meta WHERE key = 'bulk_tables'")
 
     def _set_meta(self, key: str, value: Any) -> None:
-        self.conn.execute(
-            "INSERT INTO replica_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value)),
-        )
+        self.replica.set_meta(key, value)
 
     def _has_local_work(self) -> bool:
         """Whether any record has a pending op or an open conflict (usually not: then a page

@@ -11,14 +11,21 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from crm_tui.domain import DEAL_STAGES, ENTITIES, TICKET_STATUSES, Entity, format_datetime
+from cache.schema import ACTIVE_TICKETS_SQL
+from crm_tui.domain import (
+    ACTIVE_TICKET_STATUSES,
+    DEAL_STAGES,
+    ENTITIES,
+    TICKET_STATUSES,
+    Entity,
+    format_datetime,
+)
 
 if TYPE_CHECKING:
     from cache.replica import Replica
 
-ACTIVE_TICKET_STATUSES = ("new", "open", "pending")
 OPEN_DEAL_STAGES = ("lead", "qualified", "proposal", "negotiation")
-_ACTIVE_SQL = "status IN ('new', 'open', 'pending')"
+_ACTIVE_SQL = ACTIVE_TICKETS_SQL
 
 
 @dataclass
@@ -87,6 +94,8 @@ class Reads:
         return bool(self.conn.execute("SELECT EXISTS(SELECT 1 FROM customers)").fetchone()[0])
 
     def me(self) -> dict[str, Any] | None:
+        """The signed-in user as the last sync stored them (id, name, role, team, territories),
+        or None before the first sync; the one reader of ``replica_meta['me']``."""
         me = self.replica.get_meta("me")
         return me if isinstance(me, dict) else None
 

@@ -116,7 +116,9 @@ class Replica:
 
     def __init__(self, path: str | Path, hot_dir: str | Path | None = None, *, key: bytes | None = None,
                  durable: bool = True, busy_timeout: float = 30.0, cache_mb: int = 64, temp_in_memory: bool = True,
-                 read_only: bool = False):
+                 read_only: bool = False, clock: Callable[[], dt.datetime] = utcnow):
+        """``clock`` is "now" for everything this replica records (local writes, queued saves,
+        results, conflicts, quarantine, sync runs); the one clock of the process that opens it."""
         self.path = Path(path)
         self.read_only = read_only
         self._key = key
@@ -150,8 +152,7 @@ class Replica:
             if isinstance(exc, sqlite3.Error) and not isinstance(exc, ReplicaError):
                 raise ReplicaError(_open_error(self.path, exc, read_only)) from None
             raise
-        # "Now" for local writes (timestamps, default SLAs); the app hands in its own clock.
-        self.clock: Callable[[], dt.datetime] = utcnow
+        self.clock = clock
         self._lock = threading.RLock()
         self._depth = 0
         if not read_only and self.get_meta("replica_id") is None:
@@ -166,7 +167,7 @@ class Replica:
         self.outbox = Outbox(self)
         self.pull = PullApplier(self)
         self.history = SyncHistory(self)
-        self.saves = SaveQueue(self.path, key)
+        self.saves = SaveQueue(self.path, key, clock=clock)
         self.reports = Reports(self)
 
     # ------------------------------------------------------------------ lifecycle
@@ -194,8 +195,9 @@ class Replica:
 
     def reopen(self, **options: Any) -> Replica:
         """Another connection to this replica (same key and hot cache), e.g. for a worker thread;
-        ``options`` override this one's (``durable``, ``busy_timeout``, ``cache_mb``, ...)."""
-        return Replica(self.path, self.hot.directory, key=self._key, **{**self._options, **options})
+        ``options`` override this one's (``durable``, ``busy_timeout``, ``cache_mb``, ...); the
+        clock is this one's."""
+        return Replica(self.path, self.hot.directory, key=self._key, clock=self.clock, **{**self._options, **options})
 
     def checkpoint(self) -> None:
         """Copy the WAL back into the database file without waiting for readers (after a sync)."""
@@ -242,6 +244,8 @@ class Replica:
         return json.loads(row[0]) if row else default
 
     def set_meta(self, key: str, value: Any) -> None:
+        """Store ``value`` (as JSON) under ``key`` in replica_meta, in the caller's transaction
+        if there is one, else in one of its own."""
         with self.transaction():
             self.conn.execute(
                 "INSERT INTO replica_meta(key, value) VALUES (?, ?) "
@@ -294,10 +298,16 @@ class Replica:
             "ON CONFLICT(customer_id) DO UPDATE SET rev = rev + 1",
             [(c,) for c in customer_ids if c],
         )
+        self._count_up("rev")
+
+    def insert_record(self, ent: Entity, record_id: str, values: dict[str, Any], *, version: int = 0) -> None:
+        """Insert a new row from wire ``values`` (inside the caller's transaction), stamped with
+        the current sync generation, so a replacement sync under way keeps it (``_gen``)."""
+        kinds = {f.name: f.kind for f in ent.fields}
+        names = ["id", *values, "version", "_gen"]
         self.conn.execute(
-            "INSERT INTO replica_meta(key, value) VALUES ('rev', '1') "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-        )
+            f"INSERT INTO {ent.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+            [record_id, *(encode_value(kinds[k], v) for k, v in values.items()), version, self.pull.generation()])
 
     def set_fields(self, ent: Entity, record_id: str, values: dict[str, Any]) -> None:
         """Write wire values into a stored record's columns (inside the caller's transaction)."""
@@ -318,20 +328,20 @@ class Replica:
         elif ent.anchor == "customer_id" and record.get("customer_id"):
             self.bump_customer_revs([record["customer_id"]])
 
+    def _count_up(self, key: str) -> None:
+        """Add one to the counter ``key`` in replica_meta (1 if new), in the caller's transaction."""
+        self.conn.execute(
+            "INSERT INTO replica_meta(key, value) VALUES (?, '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1", (key,))
+
     def bump_epoch(self) -> None:
         """Retire every assembled view at once (call inside the changing transaction)."""
-        self.conn.execute(
-            "INSERT INTO replica_meta(key, value) VALUES ('epoch', '1') "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-        )
+        self._count_up("epoch")
 
     def bump_directory_rev(self) -> None:
         """Users or territories changed: every assembled view naming an owner or a territory is
         stale (call inside the changing transaction)."""
-        self.conn.execute(
-            "INSERT INTO replica_meta(key, value) VALUES ('dir_rev', '1') "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-        )
+        self._count_up("dir_rev")
 
     _STAMP_SQL = (
         "SELECT (SELECT value FROM replica_meta WHERE key = 'replica_id'),"

@@ -18,8 +18,10 @@ stays in the journal as failed, with the reason, for the user to see.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,8 +83,10 @@ class SaveQueue:
     queued" without creating it (``crm-tui status`` works on a read-only data dir).
     """
 
-    def __init__(self, replica_path: Path, key: bytes | None = None):
+    def __init__(self, replica_path: Path, key: bytes | None = None, *,
+                 clock: Callable[[], dt.datetime] = utcnow):
         self.path = journal_path(Path(replica_path))
+        self._clock = clock  # the replica's
         self._key = key  # the replica's: queued saves are customer data, encrypted like it
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
@@ -123,7 +127,7 @@ class SaveQueue:
                 assert conn is not None
                 cur = conn.execute(
                     "INSERT INTO saves(action, entity, record_id, fields, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (action, entity, record_id, json.dumps(fields), format_datetime(utcnow())))
+                    (action, entity, record_id, json.dumps(fields), format_datetime(self._clock())))
                 return int(cur.lastrowid or 0)
         except sqlite3.Error as exc:
             raise ReplicaError(f"cannot queue the save in {self.path}: {exc}") from None
@@ -188,9 +192,7 @@ class SaveQueue:
         try:
             with replica.transaction():
                 record = self._apply(replica, save)
-                replica.conn.execute(
-                    "INSERT INTO replica_meta(key, value) VALUES ('saves_applied', ?) "
-                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (json.dumps(save.seq),))
+                replica.set_meta("saves_applied", save.seq)
         except ReplicaBusy:
             return Applied(save, "busy")
         except (ValidationError, ReplicaError) as exc:

@@ -14,7 +14,7 @@ import sqlite_utils
 
 from cache.errors import ReplicaError, SchemaTooNew
 from cache.sqlite import sqlite3
-from crm_tui.domain import ENTITIES, Entity
+from crm_tui.domain import ACTIVE_TICKET_STATUSES, ENTITIES, Entity
 
 SCHEMA_VERSION = 3
 
@@ -142,8 +142,10 @@ def search_triggers_sql(table: str) -> list[str]:
 _TRIGGER_SUFFIXES = ("search_ai", "search_ad", "search_au", "fts_ai", "fts_ad", "fts_au", "tri_ai", "tri_ad", "tri_au")
 
 
-# The ticket queue's default view: active tickets by SLA due (the WHERE matches reads.py's).
-_ACTIVE = "WHERE status IN ('new', 'open', 'pending')"
+# The ticket queue's default view: active tickets by SLA due. reads.py's queries use the same
+# condition word for word, so SQLite can use these partial indexes.
+ACTIVE_TICKETS_SQL = "status IN (" + ", ".join(f"'{s}'" for s in ACTIVE_TICKET_STATUSES) + ")"
+_ACTIVE = f"WHERE {ACTIVE_TICKETS_SQL}"
 PARTIAL_INDEXES: list[tuple[str, str, str]] = [
     ("tickets", "ix_tickets_active_sla", f"CREATE INDEX ix_tickets_active_sla ON tickets(sla_due, id) {_ACTIVE}"),
     ("tickets", "ix_tickets_active_assignee",

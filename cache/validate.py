@@ -1,8 +1,8 @@
 """Checking a page of pulled rows against the domain, column by column.
 
-Every record a pull writes must pass ``crm_tui.domain``'s rules (sync-contract promise 10), and a
-bootstrap writes millions of them, so the common case is checked a column at a time with
-C-speed builtins (type sets, ``max(map(len, ...))``, one regex over a whole column). Any
+Every record a pull writes must pass ``crm_tui.domain``'s rules (sync-contract promise 10,
+docs/sync-contract.md), and a bootstrap writes millions of them, so the common case is checked a
+column at a time with C-speed builtins (type sets, ``max(map(len, ...))``, one regex over a whole column). Any
 column that is not plainly canonical sends the page down the exact per-value path
 (``domain.validate_record`` semantics), which also names the bad records. Both paths accept
 and produce exactly the same values.

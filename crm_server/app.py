@@ -28,7 +28,9 @@ from crm_server.scope import load_caller
 from crm_server.store import Store
 from crm_server.store.tokens import TokenInfo
 from crm_tui.protocol import (
+    CURSOR_PATTERN,
     DEFAULT_PAGE,
+    MAX_CURSOR,
     MAX_PAGE,
     PROTOCOL_VERSION,
     BatchRequest,
@@ -41,7 +43,6 @@ from crm_tui.protocol import (
 # The body is read by hand (see batch below), so its schema is documented by hand.
 BATCH_SCHEMA = BatchRequest.model_json_schema()
 DEFAULT_RATE = 100.0  # requests per second per token, on average
-MAX_CURSOR = 8192
 
 
 class Health(BaseModel):
@@ -137,7 +138,7 @@ def create_app(
         cursor: str | None = Query(
             None,
             max_length=MAX_CURSOR,
-            pattern=r"^([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)?$",
+            pattern=CURSOR_PATTERN,
             description="the opaque cursor of the previous page; omit (or empty) to start a snapshot",
         ),
         limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description=f"records per page, 1-{MAX_PAGE}"),

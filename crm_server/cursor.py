@@ -29,9 +29,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crm_server.errors import InvalidCursor, ResyncRequired
 from crm_server.store import Position
+from crm_tui.protocol import MAX_CURSOR, PHASES
 
-MAX_CURSOR_CHARS = 8192
-PHASES = ("snapshot", "backfill", "feed")
 PAD = 64  # plaintext bytes are padded to a multiple of this
 _INT_MAX = 2**62
 _NONCE = 12
@@ -127,7 +126,7 @@ def decode_cursor(text: str, epoch: str, key: bytes) -> FeedCursor:
     Raises ResyncRequired for a cursor of another database (or of this one before the server was
     upgraded), InvalidCursor for anything else that is not a cursor this database sealed.
     """
-    if not isinstance(text, str) or not 0 < len(text) <= MAX_CURSOR_CHARS or text.count(".") != 1:
+    if not isinstance(text, str) or not 0 < len(text) <= MAX_CURSOR or text.count(".") != 1:
         raise _bad("not a cursor")
     head, _, body = text.partition(".")
     if head != epoch:

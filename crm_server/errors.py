@@ -70,10 +70,6 @@ class ResyncRequired(ApiError):
     status, code = 410, "resync_required"
 
 
-class PayloadTooLarge(ApiError):
-    status, code = 413, "payload_too_large"
-
-
 class InvalidBody(ApiError):
     """The body is not JSON of the right shape, or is over one of the input limits."""
 

@@ -22,7 +22,15 @@ from dataclasses import dataclass
 
 from crm_server import seed_data as words
 from crm_server.store import Store
-from crm_tui.domain import ACTIVITY_OUTCOMES, CONVERSATION_KINDS, ENTITIES, SLA_HOURS, format_datetime, utcnow
+from crm_tui.domain import (
+    ACTIVE_TICKET_STATUSES,
+    ACTIVITY_OUTCOMES,
+    CONVERSATION_KINDS,
+    ENTITIES,
+    SLA_HOURS,
+    format_datetime,
+    utcnow,
+)
 
 FLUSH_EVERY = 5000  # customers per bulk insert round
 HISTORY_DAYS = 90  # orders this recent have their status history
@@ -293,7 +301,7 @@ class _Generator:
             priority = rng.choice(("low", "low", "normal", "normal", "normal", "normal", "high", "high", "urgent"))
             # Open tickets are recent: most are inside their SLA, about a quarter overdue, as in a
             # healthy queue. Solved and closed ones are older.
-            if status in ("new", "open", "pending"):
+            if status in ACTIVE_TICKET_STATUSES:
                 hours_ago = max(1, round(SLA_HOURS[priority] * rng.uniform(0.05, 1.33)))
             else:
                 hours_ago = rng.randrange(24 * 7, 24 * min(age, 365))

@@ -243,10 +243,9 @@ def _replica_owner(obj: Context) -> dict | None:
     unlock_replica(obj)
     try:
         with open_replica(obj.paths, obj.settings, read_only=True) as replica:
-            me = replica.get_meta("me")
+            return replica.reads.me()
     except (UnlockError, ReplicaError) as exc:
         open_failure(exc)
-    return me if isinstance(me, dict) else None
 
 
 @cli.command()

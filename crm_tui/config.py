@@ -6,8 +6,10 @@ seam tests use). Nothing is read at import time: call ``load_settings()``.
 
 from __future__ import annotations
 
+import datetime as dt
 import ssl
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +22,7 @@ from pydantic_settings import (
 )
 
 from crm_tui import paths
+from crm_tui.domain import parse_datetime, utcnow
 
 
 class ConfigError(Exception):
@@ -90,6 +93,15 @@ class Settings(BaseSettings):
     sync_in_app: bool = Field(True, description="the app syncs in the background unless a daemon does")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="what goes to the log file (and the daemon's stderr)")
+
+    def make_clock(self) -> Callable[[], dt.datetime]:
+        """The clock of everything this process does with a replica: frozen at ``clock`` when set
+        (snapshot tests, demos), else the wall clock in UTC. Handed to the replica when it is
+        opened (crm_tui.replicas); the app, the sync engine and the replica's parts all ask it."""
+        if self.clock:
+            frozen = parse_datetime(self.clock)
+            return lambda: frozen
+        return utcnow
 
     @classmethod
     def settings_customise_sources(

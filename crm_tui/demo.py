@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from cache.errors import ReplicaError
+from crm_server.announce import wait_for_url
 from crm_tui import credentials
 from crm_tui.config import load_settings
 from crm_tui.paths import Paths
@@ -46,17 +47,13 @@ def _start_server(db: Path, log: Path) -> tuple[subprocess.Popen, str]:
     with log.open("ab") as log_fh:
         proc = subprocess.Popen([*SERVER, "serve", "--db", str(db), "--host", "127.0.0.1", "--port", "0"],
                                 stdout=subprocess.PIPE, stderr=log_fh, text=True)
-    line: list[str] = []
-    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-    reader.start()
-    reader.join(60)
-    text = line[0].strip() if line else ""
-    if not text.startswith("listening on "):
+    url = wait_for_url(proc, 60)
+    if url is None:
         proc.terminate()
         raise RuntimeError(f"the server did not start; see {log}")
     # Reap the server the moment it exits (killed from outside, say): no zombie while the app runs.
     threading.Thread(target=proc.wait, name="demo-server-reaper", daemon=True).start()
-    return proc, text.removeprefix("listening on ")
+    return proc, url
 
 
 @contextlib.contextmanager

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}\Z")
+from crm_tui.ids import ID_RE
+
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}\Z")
 PHONE_RE = re.compile(r"^\+?[0-9 ()./\-]{3,40}\Z")
 TAG_RE = re.compile(r"^[\w\-.:/ ]{1,40}\Z", re.UNICODE)
@@ -104,6 +105,7 @@ TIERS = ("bronze", "silver", "gold", "platinum")
 ROLES = ("agent", "sales", "admin")
 ORDER_STATUSES = ("pending", "paid", "shipped", "delivered", "cancelled", "refunded")
 TICKET_STATUSES = ("new", "open", "pending", "solved", "closed")
+ACTIVE_TICKET_STATUSES = TICKET_STATUSES[:3]  # still to be worked on: the queue, SLAs, "open tickets"
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 DEAL_STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
 ACTIVITY_KINDS = ("note", "call", "email", "visit")

@@ -1,17 +1,24 @@
 """The sync protocol's shapes, shared by the server and the client.
 
-docs/sync-protocol.md is the prose; this module is the same thing as code. The server builds its
-OpenAPI schema and request validation from these models; the client builds its requests from
-them and checks every response against them before it touches the replica.
+docs/sync-protocol.md is the prose; this module is the same thing as code, and the one place
+the protocol's names and limits are declared (the id pattern is crm_tui.ids'). The server builds
+its OpenAPI schema and request validation from these models and its cursors from ``PHASES`` and
+``MAX_CURSOR``. The client checks every response against the same declarations before it touches
+the replica, with hand-written checks fast enough for a page of thousands of records: change pages
+in ``cache.pull.check_page`` (``PHASES``, ``SEGMENT_OPS``, the shape of ``ChangePage``), batch
+results in ``cache.outbox`` (``OP_STATUSES``), and /v1/me, token renewal, list and batch answers in
+``sync.client`` (the fields it uses). tests/replica/test_protocol_checks.py keeps the hand-written
+page check and the ``ChangePage`` model in agreement.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_tui.domain import ENTITIES
+from crm_tui.ids import ID_PATTERN
 
 PROTOCOL_VERSION = 1
 API_PREFIX = "/v1"
@@ -27,6 +34,14 @@ OpKind = Literal["create", "update", "delete"]
 OpStatus = Literal["applied", "merged", "conflict", "rejected"]
 SegmentOp = Literal["upsert", "delete", "exit", "exit_territory"]
 Phase = Literal["snapshot", "backfill", "feed"]
+
+OP_KINDS: tuple[str, ...] = get_args(OpKind)
+OP_STATUSES: tuple[str, ...] = get_args(OpStatus)
+SEGMENT_OPS: tuple[str, ...] = get_args(SegmentOp)
+PHASES: tuple[str, ...] = get_args(Phase)
+
+MAX_CURSOR = 8192  # characters in a change-feed cursor
+CURSOR_PATTERN = r"^([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)?$"  # as the client sends it back; empty: none
 
 # Rejection codes carried in OpResult.error.code.
 REJECT_CODES = (
@@ -60,10 +75,10 @@ class ErrorResponse(BaseModel):
 class Op(Strict):
     """One local write, as the client queued it."""
 
-    op_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="client-generated idempotency key")
+    op_id: str = Field(pattern=ID_PATTERN, description="client-generated idempotency key")
     op: OpKind
     entity: str = Field(description="one of: " + ", ".join(ENTITY_NAMES))
-    id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="record id (the client generates it for creates)")
+    id: str = Field(pattern=ID_PATTERN, description="record id (the client generates it for creates)")
     base_version: int | None = Field(
         default=None, ge=0, le=2**53, description="the version the edit was based on; required for update/delete"
     )

@@ -109,7 +109,8 @@ def open_replica(paths: Paths, settings: Settings, *, interactive: bool = False,
             raise
         fd = None  # a data dir nobody may write to: nobody can be converting the replica either
     try:
-        replica = Replica(paths.replica, paths.cache_dir, key=key, read_only=read_only, **options)
+        replica = Replica(paths.replica, paths.cache_dir, key=key, read_only=read_only,
+                          clock=settings.make_clock(), **options)
     except BaseException:
         if fd is not None:
             release_in_use(fd)

@@ -85,7 +85,7 @@ def collect_status(paths: Paths, settings: Settings, limit: int | None = SHOWN) 
     info["encryption"] = encryption_status(paths)
     shown = limit if limit is not None else -1  # SQLite: LIMIT -1 is no limit
     with open_replica(paths, settings, read_only=True) as replica:
-        me = replica.get_meta("me")
+        me = replica.reads.me()
         last_sync = replica.get_meta("last_sync_at")
         counts = replica.outbox.counts()
         runs = replica.reads.sync_runs(limit=5)

@@ -24,7 +24,6 @@ from textual.worker import Worker, WorkerState
 from cache.replica import Replica
 from crm_tui.config import ConfigError, Settings
 from crm_tui.config_file import set_value
-from crm_tui.domain import parse_datetime
 from crm_tui.syncstate import EXIT_WIPED, SyncEvent, SyncReport, SyncRunner
 from crm_tui.text import plural
 from screens.chrome import StatusInfo
@@ -44,17 +43,12 @@ from screens.sync_screen import SyncScreen
 from screens.tickets import TicketQueueScreen
 
 
-def _wall_clock() -> dt.datetime:
-    # The one place the app reads the wall clock; everything else asks CrmApp.now().
-    return dt.datetime.now(dt.UTC)
-
-
 class CrmApp(App[None]):
     """The terminal CRM over a local replica.
 
     ``sync_runner(on_event) -> SyncReport`` runs one blocking sync (None: offline only);
-    ``clock()`` is "now" for overdue marks and relative times (default: ``settings.clock``
-    when set, else the wall clock); ``server_label`` is shown on the sync screen only;
+    "now" (overdue marks, relative times, what saves are stamped with) is the replica's clock,
+    handed to it when it was opened (``Settings.make_clock``); ``server_label`` is shown on the sync screen only;
     ``config_path`` is the config file a theme chosen in the app is saved to (None: not kept).
     """
 
@@ -92,7 +86,6 @@ class CrmApp(App[None]):
         settings: Settings,
         *,
         sync_runner: SyncRunner | None = None,
-        clock: Callable[[], dt.datetime] | None = None,
         server_label: str | None = None,
         config_path: Path | None = None,
         daemon_probe: Callable[[], int | None] | None = None,
@@ -105,11 +98,6 @@ class CrmApp(App[None]):
         self.sync_runner = sync_runner
         self.server_label = server_label
         self.config_path = config_path
-        if clock is None and settings.clock:
-            frozen = parse_datetime(settings.clock)
-            clock = lambda: frozen  # noqa: E731
-        self._clock = clock or _wall_clock
-        replica.clock = self._clock  # saves are stamped with the app's notion of now
         self.cursor_blink = settings.animations
         if not settings.animations:
             self.animation_level = "none"
@@ -202,7 +190,8 @@ class CrmApp(App[None]):
             self.data_changed()
 
     def now(self) -> dt.datetime:
-        return self._clock()
+        """The replica's clock: one notion of now for what the app shows and what it saves."""
+        return self.replica.clock()
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
@@ -237,7 +226,7 @@ class CrmApp(App[None]):
 
     def status_info(self) -> StatusInfo:
         counts = self.replica.outbox.counts()
-        me = self.replica.get_meta("me")
+        me = self.replica.reads.me()
         tone = {"online": "text-success", "syncing": "text-accent", "sync by daemon": "text-success",
                 "no background sync": "text-warning",
                 "offline": "text-warning", "sync failed": "text-error"}.get(self.sync_state, "text-muted")
@@ -246,7 +235,7 @@ class CrmApp(App[None]):
             last_sync=ago(self.replica.get_meta("last_sync_at"), self.now()),
             pending=counts.get("pending", 0), conflicts=counts.get("conflicts", 0),
             rejected=counts.get("rejected", 0), queued=self.saver.queued, queue_waiting=self.saver.waiting,
-            user=(me or {}).get("name", "") if isinstance(me, dict) else "",
+            user=(me or {}).get("name", ""),
         )
 
     def publish_status(self) -> None:

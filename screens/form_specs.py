@@ -33,8 +33,7 @@ CONVERSATION_FIELDS = ("subject", "body", "outcome", "duration_min", "contact_id
 
 
 def _me(app: CrmApp) -> dict[str, Any]:
-    me = app.replica.get_meta("me")
-    return me if isinstance(me, dict) else {}
+    return app.replica.reads.me() or {}
 
 
 def user_options(app: CrmApp) -> Options:

@@ -68,7 +68,7 @@ class PipelineScreen(CrmScreen):
     def _owner(self) -> str | None:
         if not self.only_mine:
             return None
-        me = self.replica.get_meta("me") or {}
+        me = self.replica.reads.me() or {}
         return me.get("id") or None
 
     def _source(self, stage: str) -> ListSource:

@@ -96,7 +96,6 @@ class Saver:
         worker = get_current_worker()
         try:
             with app.replica.reopen(busy_timeout=LOCK_WAIT, cache_mb=2) as replica:
-                replica.clock = app.now
                 # The app quitting ends the loop at the next step: what is left stays in the journal.
                 while not (worker.is_cancelled or self._stop.is_set()):
                     step = replica.saves.apply_next(replica)

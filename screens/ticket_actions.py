@@ -63,7 +63,7 @@ class TicketTriage:
         ticket = self._ticket()
         if ticket is None:
             return
-        me = self.crm.replica.get_meta("me") or {}
+        me = self.crm.replica.reads.me() or {}
         if not me.get("id"):
             self.crm.notify("Not signed in: nobody to assign to.", severity="warning")
             return

@@ -56,7 +56,9 @@ class SyncEngine:
                  on_event: Progress | None = None, stop: threading.Event | None = None,
                  on_new_token: Callable[[str], None] | None = None):
         """``on_new_token(token)`` stores a renewed token (crm_tui.credentials); without it the
-        token is never renewed (one from the environment, say)."""
+        token is never renewed (one from the environment, say). "Now" (when runs start and end,
+        when a token is due for renewal) is ``replica.clock``, handed to the replica when it
+        was opened: the engine has no clock of its own."""
         self.replica = replica
         self.on_new_token = on_new_token
         self.client = client
@@ -118,8 +120,8 @@ class SyncEngine:
         """Who the token belongs to. A replica holds one user's data and queued writes: a token
         of someone else is refused before anything is pushed under their name."""
         me = self.client.me()
-        known = self.replica.get_meta("me")
-        if isinstance(known, dict) and known.get("id") and known["id"] != me["id"]:
+        known = self.replica.reads.me()
+        if known and known.get("id") and known["id"] != me["id"]:
             raise SyncError(
                 f"this replica belongs to {known.get('name') or known['id']}, but the token is "
                 f"{me.get('name') or me['id']}'s; use another --data-dir for another account")
@@ -141,7 +143,7 @@ class SyncEngine:
             due_at = dt.datetime.fromisoformat(due.replace("Z", "+00:00"))
         except ValueError:
             return
-        if dt.datetime.now(dt.UTC) < due_at:
+        if self.replica.clock() < due_at:
             return
         if self.on_new_token is None:
             report.messages.append(f"the API token expires {times.get('expires_at')} and is not renewed "

@@ -49,7 +49,7 @@ def tui(cfg: dict[str, Any]) -> dict[str, Any]:
     stages["imported"] = _rss()
 
     async def main() -> None:
-        replica = variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg)
+        replica = variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg, clock=Settings(**SETTINGS).make_clock())
         stages["replica_open"] = _rss()
         app = CrmApp(replica, Settings(**SETTINGS), sync_runner=None)
         async with app.run_test(size=SIZE) as pilot:

@@ -151,7 +151,7 @@ async def _product_round(cfg: dict[str, Any], rec: dict[str, list[float]], profi
     from crm_tui.config import Settings
     from screens.app import CrmApp
 
-    replica = variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg)
+    replica = variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg, clock=Settings(**SETTINGS).make_clock())
     app = CrmApp(replica, Settings(**SETTINGS), sync_runner=None)
     extra: dict[str, Any] = {}
     async with app.run_test(size=SIZE) as pilot:

@@ -58,7 +58,7 @@ async def test_search_open_edit_then_synced_to_the_server(server, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await started(app, pilot)
         await pilot.press(*target["name"][:12].lower())
-        await pilot.pause(0.3)
+        await settle(pilot)
         results = app.screen.query_one("#search-results")
         assert results.current_row()["id"] == target["id"]
         await pilot.press("enter", "enter")
@@ -170,7 +170,7 @@ async def test_the_app_works_offline_and_says_so(server, tmp_path):
         await sync_now(app, pilot)
         assert app.sync_state == "offline"
         await pilot.press(*"a")
-        await pilot.pause(0.3)
+        await settle(pilot)
         assert app.screen.query_one("#search-results").row_count > 0  # lookups still answer
         app.replica.writes.update("customer", "cus-0000001", {"city": "Offline Town"})
         app.data_changed()
@@ -194,7 +194,7 @@ async def test_the_app_and_the_daemon_share_an_encrypted_replica(server, tmp_pat
         app = open_app(client)  # opened while the daemon holds it, with the key from the keyring
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press(*target["name"][:12].lower())
-            await pilot.pause(0.3)
+            await settle(pilot)
             assert app.screen.query_one("#search-results").current_row()["id"] == target["id"]
             app.replica.writes.update("customer", target["id"], {"city": "Trondheim"})
             await sync_now(app, pilot)  # a run of the app's own, while the daemon keeps its connection

@@ -1,4 +1,4 @@
-"""The sync contract (../shared/DESIGN.md), end to end: a real replica, the real sync engine and
+"""The sync contract (docs/sync-contract.md), end to end: a real replica, the real sync engine and
 CLI, the real crm-server over loopback. Each test names the promise it keeps."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def first_customer(server, territory=None, user="ada"):
         return http.get("/v1/customers", params=params).json()["items"][0]
 
 
-# ---------------------------------------------------------------------- promises 1, 3, 9
+# ---------------- sync-contract promises 1 (cursor), 3 (deletes and scope), 9 (bootstrap)
 
 
 @pytest.mark.parametrize("user", ["alex", "sam"])
@@ -94,7 +94,7 @@ def test_a_customer_moved_away_disappears_and_a_granted_territory_arrives(server
     assert_replica_matches_server(client, server)
 
 
-# ---------------------------------------------------------------------- promises 5, 6, 7
+# ------------- sync-contract promises 5 (exactly once), 6 (batched writes), 7 (conflicts)
 
 
 def test_two_offline_clients_merge_different_fields_and_conflict_on_the_same_one(server, tmp_path):
@@ -186,7 +186,7 @@ def test_many_writes_are_pushed_in_few_requests(server, tmp_path):
     assert_replica_matches_server(client, server)
 
 
-# ---------------------------------------------------------------------- promise 8
+# ------------------------------------------ sync-contract promise 8 (pending edits win)
 
 
 def test_a_pull_never_overwrites_a_pending_field(server, tmp_path):
@@ -208,7 +208,7 @@ def test_a_pull_never_overwrites_a_pending_field(server, tmp_path):
         assert r.outbox.counts()["conflicts"] == 0
 
 
-# ---------------------------------------------------------------------- resync
+# ------------ sync-contract promises 15 (start over, keep the outbox), 4 and 10 (no corruption)
 
 
 def test_resync_required_replaces_the_replica_and_keeps_the_outbox(server, tmp_path):
@@ -247,6 +247,9 @@ def test_a_replica_locked_by_another_process_fails_the_run_cleanly(server, tmp_p
         holder.conn.execute("ROLLBACK")
     assert not report.ok and "replica is busy" in report.error
     assert client.sync().ok  # and the next run simply works
+
+
+# ------------------------------------------- sync-contract promise 6 (batched writes) at scale
 
 
 def test_pushing_grows_linearly_with_the_outbox(server_factory, tmp_path):

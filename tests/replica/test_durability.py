@@ -1,4 +1,4 @@
-"""Sync-contract promise 4: a save the UI acknowledged survives the process being killed."""
+"""Sync-contract promise 4 (docs/sync-contract.md): a save the UI acknowledged survives the process being killed."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The replica on its own: pages in, local writes, the outbox, conflicts, search, the hot cache.
 
 These build a real SQLite replica in a temp dir and feed it server-shaped pages; the end-to-end
-promises against the real server live in tests/sync/.
+promises (docs/sync-contract.md) against the real server live in tests/e2e/.
 """
 
 from __future__ import annotations
@@ -449,3 +449,19 @@ def test_an_email_or_phone_search_skips_the_word_index(replica):
     res = replica.search("+49 40 7654321")
     assert [(h.id, h.match) for h in res.hits] == [("c2", "phone")]
     assert [h.id for h in replica.search("@acme").hits] == ["c1", "c2"]
+
+
+def test_a_record_restored_by_discarding_a_rejected_delete_outlives_a_resync_under_way(replica):
+    """Both ways of inserting a row stamp it with the sync generation: a record put back by a
+    discard during a replacement sync is not swept as if the new snapshot lacked it."""
+    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5), customer_row("c2")])]))
+    replica.writes.delete("customer", "c1")
+    [op] = replica.outbox.next_batch(10)
+    replica.outbox.apply_results([op], [{"op_id": op.op_id, "status": "rejected",
+                                         "error": {"code": "forbidden", "message": "no"}}])
+    replica.pull.start_resync()
+    replica.pull.apply_page(page([upsert("customer", [customer_row("c2")])], cursor="S", phase="snapshot"))
+    replica.outbox.discard(op.seq)
+    assert replica.get("customer", "c1") is not None
+    replica.pull.finish_resync()
+    assert replica.get("customer", "c1")["version"] == 5

@@ -1,4 +1,4 @@
-"""Sync contract 1-2 on PostgreSQL: writers in several PROCESSES commit at once, out of sequence
+"""Sync-contract promises 1-2 (docs/sync-contract.md) on PostgreSQL: writers in several PROCESSES commit at once, out of sequence
 order, while a feed follower pulls; every committed change arrives exactly once.
 
 One writer holds its transaction open on purpose after taking its sequence number, so the other

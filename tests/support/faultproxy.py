@@ -8,9 +8,8 @@ a closed connection before or *after* the upstream applied the request, a
 truncated body, a replaced body or a rewritten JSON document. Nothing is
 mocked: the client under test talks to a real socket of a real server.
 
-Import it as ``support.faultproxy`` from a test module in a package directly
-under tests/ (tests/<pkg>/__init__.py, and no tests/__init__.py): pytest's
-default import mode then puts tests/ on sys.path.
+Import it as ``support.faultproxy``: pyproject.toml's ``pythonpath = ["tests"]``
+puts tests/ on sys.path for every test module.
 
 Usage::
 
@@ -79,6 +78,7 @@ tests/support_tests/test_faultproxy.py):
 - ``gate()``: hold matching requests until the test calls ``.open()``, then forward
   them; ``.entered`` is set when the first one arrives. Keeps a client busy for
   exactly as long as a test needs, with no guessing at durations.
+  ``gate(after_upstream=True)`` forwards first and holds the answer.
 
 For assertions: `FaultProxy.requests` lists ``(method, path)`` of every
 request received (the query string left off), `FaultProxy.seen` the full
@@ -467,9 +467,9 @@ class _Answer(Fault):
 class Gate(Fault):
     """Holds requests until ``open()`` (see ``gate``)."""
 
-    name = "gate()"
-
-    def __init__(self) -> None:
+    def __init__(self, after_upstream: bool = False) -> None:
+        self.after_upstream = after_upstream
+        self.name = f"gate({'after_upstream=True' if after_upstream else ''})"
         self.entered = threading.Event()
         self._open = threading.Event()
 
@@ -477,16 +477,18 @@ class Gate(Fault):
         self._open.set()
 
     async def handle(self, exchange: Exchange) -> None:
+        response = await exchange.forward() if self.after_upstream else None
         self.entered.set()
         while not self._open.is_set():
             await asyncio.sleep(0.02)
-        await exchange.respond(await exchange.forward())
+        await exchange.respond(response if response is not None else await exchange.forward())
 
 
-def gate() -> Gate:
+def gate(*, after_upstream: bool = False) -> Gate:
     """Hold matching requests until ``.open()`` is called, then forward them; ``.entered`` (an
-    Event) is set when the first arrives."""
-    return Gate()
+    Event) is set when the first arrives. With ``after_upstream`` the request is forwarded first
+    and its answer held: ``.entered`` then means the upstream has answered."""
+    return Gate(after_upstream)
 
 
 def drip(interval: float, *, head: bool = False) -> Fault:

@@ -1,4 +1,5 @@
-"""Concurrent writer processes and feed followers, for the proofs of sync contract 1-2.
+"""Concurrent writer processes and feed followers, for the proofs of sync-contract
+promises 1-2 (docs/sync-contract.md).
 
     out = run_harness(url, follower, follower.pull)   # see tests/server/test_concurrent_writers.py
 

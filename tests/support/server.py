@@ -49,13 +49,14 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from crm_server.announce import wait_for_url
 
 FIXED_NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 START_TIMEOUT = 30.0
@@ -179,15 +180,11 @@ class ServerProcess:
             preexec_fn=None if limit is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)),
         )
         log.close()
-        line: list[bytes] = []
-        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(self.start_timeout)
-        text = line[0].decode().strip() if line else ""
-        if not text.startswith("listening on "):
+        url = wait_for_url(self.proc, self.start_timeout)
+        if url is None:
             self.stop()
-            raise RuntimeError(f"crm-server did not start ({text!r}); log:\n{self.log_path.read_text()[-3000:]}")
-        self.url = text.removeprefix("listening on ")
+            raise RuntimeError(f"crm-server did not start; log:\n{self.log_path.read_text()[-3000:]}")
+        self.url = url
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:

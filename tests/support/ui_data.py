@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -355,8 +356,9 @@ def _record_sync_history(replica: Replica) -> None:
 # ----------------------------------------------------------------------------- building
 
 
-def open_replica(directory: Path) -> Replica:
-    return Replica(directory / "replica.db", directory / "hot", key=TEST_KEY)
+def open_replica(directory: Path, clock: Callable[[], dt.datetime] | None = None) -> Replica:
+    """The replica in ``directory``; ``clock`` (default: the wall clock) is its notion of now."""
+    return Replica(directory / "replica.db", directory / "hot", key=TEST_KEY, **({"clock": clock} if clock else {}))
 
 
 def build(directory: Path, kind: str = "full") -> Path:
@@ -378,10 +380,11 @@ def build(directory: Path, kind: str = "full") -> Path:
     return directory
 
 
-def copy_replica(template: Path, directory: Path) -> Replica:
-    """A private copy of a built replica (the hot cache is left behind: it rebuilds itself)."""
+def copy_replica(template: Path, directory: Path, clock: Callable[[], dt.datetime] | None = None) -> Replica:
+    """A private copy of a built replica (the hot cache is left behind: it rebuilds itself),
+    opened with ``clock``."""
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("replica.db", "replica.db-wal", "replica.db-shm"):
         if (template / name).exists():
             shutil.copyfile(template / name, directory / name)
-    return open_replica(directory)
+    return open_replica(directory, clock)

@@ -570,3 +570,16 @@ def test_a_gate_holds_requests_until_opened(proxy, client, upstream):
     held.open()
     worker.join(5)
     assert answers[0]["path"] == "/v1/changes" and upstream.count() == 1
+
+
+def test_a_gate_after_upstream_holds_the_answer_the_upstream_already_gave(proxy, client, upstream):
+    held = gate(after_upstream=True)
+    proxy.add_rule(held, path="/v1/changes", times=1)
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(client.get("/v1/changes").json()))
+    worker.start()
+    assert held.entered.wait(5)
+    assert upstream.count() == 1 and answers == []  # answered upstream, held from the client
+    held.open()
+    worker.join(5)
+    assert answers[0]["path"] == "/v1/changes" and upstream.count() == 1

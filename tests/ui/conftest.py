@@ -17,8 +17,8 @@ import pytest
 from cache.replica import Replica
 from crm_tui.config import Settings
 from crm_tui.syncstate import SyncEvent, SyncReport
-from screens.app import CrmApp
 from support import ui_data
+from support.notified import NotifiedCrmApp
 
 KINDS = ("full", "empty", "bootstrapping")
 
@@ -45,7 +45,9 @@ def open_replica(replica_templates: dict[str, Path], tmp_path: Path) -> Iterator
     opened: list[Replica] = []
 
     def make(kind: str = "full") -> Replica:
-        replica = ui_data.copy_replica(replica_templates[kind], tmp_path / f"replica-{kind}-{len(opened)}")
+        # Frozen at NOW, as the app's settings say (ui_settings): the replica's clock is the app's.
+        replica = ui_data.copy_replica(replica_templates[kind], tmp_path / f"replica-{kind}-{len(opened)}",
+                                       clock=ui_settings().make_clock())
         opened.append(replica)
         return replica
 
@@ -67,13 +69,14 @@ def ui_settings(**overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def make_app(open_replica: Callable[[str], Replica]) -> Callable[..., CrmApp]:
-    """``make_app(kind='full', sync_runner=None, **settings)`` -> a CrmApp over a private replica."""
+def make_app(open_replica: Callable[[str], Replica]) -> Callable[..., NotifiedCrmApp]:
+    """``make_app(kind='full', sync_runner=None, **settings)`` -> a CrmApp over a private replica
+    (a NotifiedCrmApp, so tests can read what it told the user)."""
 
     def make(kind: str = "full", *, sync_runner: Any = None, replica: Replica | None = None,
-             daemon_probe: Callable[[], int | None] | None = None, **settings: Any) -> CrmApp:
-        return CrmApp(replica or open_replica(kind), ui_settings(**settings), sync_runner=sync_runner,
-                      daemon_probe=daemon_probe)
+             daemon_probe: Callable[[], int | None] | None = None, **settings: Any) -> NotifiedCrmApp:
+        return NotifiedCrmApp(replica or open_replica(kind), ui_settings(**settings), sync_runner=sync_runner,
+                              daemon_probe=daemon_probe)
 
     return make
 

@@ -9,6 +9,7 @@ from screens.forms import RecordForm
 from screens.keys import all_binding_ids, binding_table
 from screens.search import SearchScreen
 from screens.tickets import TicketQueueScreen
+from support.pilot import settle
 
 pytestmark = pytest.mark.anyio
 
@@ -16,7 +17,7 @@ SIZE = (120, 36)
 
 
 def notes(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    return app.notified
 
 
 async def command(pilot, text: str) -> None:
@@ -33,7 +34,7 @@ async def test_esc_backs_out_one_layer_and_never_quits(make_app):
     async with app.run_test(size=SIZE) as pilot:
         box = app.screen.query_one("#search-input")
         await pilot.press(*"anna")
-        await pilot.pause(0.2)
+        await settle(pilot)
         await pilot.press("escape")  # clears the search
         assert box.value == ""
         await app.push_screen(Customer360Screen("cu_001"))
@@ -131,7 +132,7 @@ async def test_palette_goes_to_a_customer(make_app):
         await pilot.press("ctrl+p")
         await pilot.pause()
         app.screen.query_one("CommandInput").value = "larsen"
-        await pilot.pause(0.6)
+        await settle(pilot)  # the palette's search worker has gathered every hit
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, Customer360Screen)
@@ -234,7 +235,7 @@ async def test_brackets_in_data_and_errors_are_text_not_markup(make_app, replica
         await pilot.pause()
         assert any("[Errno 111]" in n for n in notes(app))
         app.screen.query_one("#search-input").value = "evil"
-        await pilot.pause(0.3)
+        await settle(pilot)
         await pilot.press("enter", "enter")
         await pilot.pause()
         assert isinstance(app.screen, Customer360Screen) and app.screen.customer_id == evil["id"]

@@ -23,7 +23,7 @@ SIZE = (120, 36)
 
 
 def notes(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    return app.notified
 
 
 async def command(pilot, text: str) -> None:
@@ -259,10 +259,8 @@ async def test_status_line_sits_at_the_bottom_of_an_empty_screen(make_app, key):
 
 async def test_sync_screen_names_the_server_and_its_tabs_have_keys(make_app, runners, open_replica):
     from screens.app import CrmApp
-    from support.ui_data import NOW
-
     app = CrmApp(open_replica("full"), make_app().settings, sync_runner=runners.daemon,
-                 server_label="http://127.0.0.1:8765", clock=lambda: NOW)
+                 server_label="http://127.0.0.1:8765")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("escape", "4")
         await app.workers.wait_for_complete()

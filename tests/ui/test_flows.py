@@ -27,7 +27,7 @@ async def test_search_open_edit_customer_shows_pending(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(*"elena pet")
-        await pilot.pause(0.2)
+        await settle(pilot)
         results = app.screen.query_one("#search-results")
         assert results.current_row()["id"] == "cu_005"
         await pilot.press("enter", "enter")
@@ -135,7 +135,7 @@ async def test_closed_ticket_offers_no_status_move(make_app):
         await pilot.press("s")
         await pilot.pause()
         assert isinstance(app.screen, TicketDetailScreen)
-        assert any("final" in str(n.message) for n in app._notifications)
+        assert any("final" in n for n in app.notified)
 
 
 async def test_moving_a_deal_between_stages(make_app):

@@ -85,7 +85,7 @@ async def test_export_to_a_folder_that_does_not_exist_is_one_clear_line(make_app
     async with app.run_test(size=SIZE) as pilot:
         await _reports(pilot)
         await command(pilot, f"export {tmp_path / 'nowhere' / 'x.csv'}")
-        assert any("no such folder" in str(n.message) for n in app._notifications)
+        assert any("no such folder" in n for n in app.notified)
 
 
 async def test_export_elsewhere_says_there_is_nothing_to_export(make_app):
@@ -93,4 +93,4 @@ async def test_export_elsewhere_says_there_is_nothing_to_export(make_app):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("escape")
         await command(pilot, "export x.csv")
-        assert any("Nothing to export" in str(n.message) for n in app._notifications)
+        assert any("Nothing to export" in n for n in app.notified)

@@ -7,7 +7,7 @@ import pytest
 
 from screens.customer import Customer360Screen
 from support import ui_data
-from support.pilot import lasting_toasts
+from support.pilot import lasting_toasts, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 
@@ -132,7 +132,7 @@ def test_palette_customer_search(snap_compare, make_app, size):
         await pilot.press("ctrl+p")
         await pilot.pause()
         pilot.app.screen.query_one("CommandInput").value = "anna"
-        await pilot.pause(0.5)
+        await settle(pilot)  # the palette's search worker has gathered every hit
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run)
 

@@ -12,7 +12,7 @@ from screens.customer import Customer360Screen
 from screens.messages import SyncProgress
 from screens.order_detail import OrderDetailScreen
 from screens.ticket_detail import TicketDetailScreen
-from support.pilot import lasting_toasts
+from support.pilot import lasting_toasts, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 
@@ -26,7 +26,7 @@ def make_app(make_app):
 async def type_text(pilot, text: str) -> None:
     """Type into the search box (as one edit: typing is not what these snapshots are about)."""
     pilot.app.screen.query_one("#search-input").value = text
-    await pilot.pause(0.2)
+    await settle(pilot)
 
 
 def section(key: str):

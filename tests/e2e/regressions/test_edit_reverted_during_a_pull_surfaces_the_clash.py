@@ -1,13 +1,12 @@
 import threading
-import time
 
 from support.client import ClientReplica, assert_replica_matches_server
-from support.faultproxy import FaultProxy, delay
+from support.faultproxy import FaultProxy, gate
 from support.records import admin_update, first_customer
 
 
 def test_revert_of_an_edit_made_during_a_pull_surfaces_the_clash(server, tmp_path):
-    """As test_b_rebase, through the ordinary run_once path and two connections: the user edits
+    """As test_pull_rebases_pending_edits.py, through the ordinary run_once path and two connections: the user edits
     while the background sync is in its pull phase (the feed answer is slow), then reverts."""
     alex = ClientReplica(tmp_path / "alex", server, "alex")
     assert alex.sync().ok
@@ -16,13 +15,16 @@ def test_revert_of_an_edit_made_during_a_pull_surfaces_the_clash(server, tmp_pat
         original = r.get("customer", cid)["city"]
     admin_update(server, "customer", cid, {"city": "Theirs"})               # someone else
     with FaultProxy(upstream=server.url) as proxy:
-        proxy.add_rule(delay(1.5, after_upstream=True), method="GET", path="/v1/changes", times=1)
+        held = gate(after_upstream=True)                                    # the feed answer is slow
+        proxy.add_rule(held, method="GET", path="/v1/changes", times=1)
         t = threading.Thread(target=lambda: alex.sync(url=proxy.url))
         t.start()
-        time.sleep(0.7)                                                     # the pull is under way
+        assert held.entered.wait(30)                                        # the pull is under way
         with alex.replica() as r:
             r.writes.update("customer", cid, {"city": "Mine"})
-        t.join()
+        held.open()
+        t.join(60)
+        assert not t.is_alive()
     with alex.replica() as r:
         assert r.get("customer", cid)["city"] == "Mine"
         r.writes.update("customer", cid, {"city": original})               # changes their mind
