@@ -72,6 +72,19 @@ def rows(res: dict[str, Any]) -> list[Row]:
                        f"plain Input floor p50 {_ms(f['p50'], 1)}, p95 {_ms(f['p95'], 1)}",
                        f"{fmt_ratio(ratio(p['p95'], f['p95']))} of floor (p95)"))
     err("tui", "2. Keystroke → painted results")
+    li = sc.get("lists")
+    if li and li["G"].get("n"):
+        g, gf = li["G"], li["G_floor"]
+        out.append(Row("lists-G", f"8. `G` on the full queue ({li['queue_rows']:,} rows) → last row painted, p95",
+                       _ms(g["p95"], 1), "≤ 100 ms", _ok(g["p95"] <= li["budget"]),
+                       f"raw SQL last block {_ms(gf['p95'], 2)} (forward OFFSET {_ms(li['G_forward_offset']['p95'], 1)})",
+                       f"+{_ms(g['p95'] - gf['p95'], 1)} above the SQL"))
+        f, ff = li["filter"], li["filter_floor"]
+        out.append(Row("lists-filter", "8. `/` filter over the full queue, key → rows painted, p95", _ms(f["p95"], 1),
+                       "≤ 100 ms", _ok(f["p95"] <= li["budget"]),
+                       f"raw SQL filtered count + first block {_ms(ff['p95'], 1)}",
+                       f"+{_ms(f['p95'] - ff['p95'], 1)} above the SQL"))
+    err("lists", "8. Whole lists")
     c = sc.get("c360")
     if c:
         pl = c["point_lookup"]
@@ -236,6 +249,7 @@ def _details(res: dict[str, Any]) -> list[str]:
     sc = res.get("scenarios", {})
     _search(L, sc.get("search"))
     _tui(L, sc.get("tui"))
+    _lists(L, sc.get("lists"))
     _c360(L, sc.get("c360"))
     _bootstrap(L, sc.get("bootstrap"))
     _incremental(L, sc.get("incremental"))
@@ -296,7 +310,8 @@ def _report(res: dict[str, Any]) -> list[str]:
         rc = boot["reps"][0]["counts"] if boot else {}
         L += ["| entity | server rows | replica rows after bootstrap |", "| --- | ---: | ---: |"]
         names = {"territories": "territory", "users": "user", "customers": "customer", "contacts": "contact",
-                 "tickets": "ticket", "deals": "deal", "orders": "order", "activities": "activity"}
+                 "tickets": "ticket", "deals": "deal", "orders": "order", "activities": "activity",
+                 "tasks": "task"}
         for table, n in ds["counts"].items():
             L.append(f"| {table} | {n:,} | {rc.get(names[table], 0):,} |" if rc else f"| {table} | {n:,} | – |")
         L.append(f"| **total** | **{sum(ds['counts'].values()):,}** | **{sum(rc.values()):,}** |" if rc else "")
@@ -368,6 +383,27 @@ def _tui(L: list[str], t: dict[str, Any] | None) -> None:
     row("product: of which `Replica.search`", p["search"])
     row("product: refresh done → frame painted", p["after_refresh"])
     L += ["", f"p95 above the floor: **{_ms(t['p95_above_floor'], 1)}** (budget ≤ 50 ms).", ""]
+
+
+def _lists(L: list[str], li: dict[str, Any] | None) -> None:
+    if not li or not li["G"].get("n"):
+        return
+    L += ["## 8. Whole lists: `G` and `/` on the full ticket queue (headless Textual, 120×40)", "",
+          f"The queue in its \"all\" view: {li['queue_rows']:,} active tickets. `G` from the top, timed from the key "
+          "event to the first frame rendered with the cursor on the last row; `/` then "
+          f"{', '.join(f'`{x}`' for x in li['filters'])} typed a key at a time, each key timed to the first frame "
+          "showing the rows for the text so far. Floors: the SQL beneath, on the same connection.", "",
+          "| | p50 | p95 | p99 | max | n |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for label, key in (("**`G` → last row painted**", "G"), ("floor: the last block (walked from the end)", "G_floor"),
+                       ("contrast: last block by a forward OFFSET", "G_forward_offset"),
+                       ("**`/` key → filtered rows painted**", "filter"),
+                       ("floor: filtered count + first block", "filter_floor")):
+        x = li[key]
+        if x.get("n"):
+            L.append(f"| {label} | {_ms(x['p50'], 1)} | {_ms(x['p95'], 1)} | {_ms(x['p99'], 1)} | {_ms(x['max'], 1)} | "
+                     f"{x['n']} |")
+    matches = ", ".join(f"`{k}` {v:,}" for k, v in (li.get("filter_matches") or {}).items())
+    L += ["", f"Matches over the whole queue: {matches}. Last row shown after `G`: `{li.get('last_row_shown', '')}`.", ""]
 
 
 def _c360(L: list[str], c: dict[str, Any] | None) -> None:

@@ -28,7 +28,7 @@ from bench.variant import VARIANTS
 
 FULL_CUSTOMERS = 1_000_000
 QUICK_CUSTOMERS = 50_000
-SCENARIOS = ("bootstrap", "search", "c360", "tui", "memory", "incremental", "push", "daemon")
+SCENARIOS = ("bootstrap", "search", "c360", "tui", "lists", "memory", "incremental", "push", "daemon")
 
 
 def say(text: str) -> None:
@@ -151,6 +151,9 @@ class Run:
             "replica": self.replica_db, "hot_dir": str(self.work / "hot-tui"), "rounds": 3,
             "profile": "tui" if self.profile else None}))
         yield "tui"
+        self.scenario("lists", lambda: self.worker("lists", {
+            "replica": self.replica_db, "hot_dir": str(self.work / "hot-lists"), "rounds": 3}))
+        yield "lists"
         self.scenario("memory", self.memory)
         yield "memory"
         if self.only & {"incremental", "push", "daemon"}:

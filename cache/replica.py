@@ -28,6 +28,7 @@ from cache.errors import ReplicaBusy, ReplicaError, ReplicaKeyError, ReplicaNotE
 from cache.exports import export_file
 from cache.history import SyncHistory
 from cache.hot import HotCache
+from cache.lists import Lists
 from cache.local_writes import LocalWrites
 from cache.outbox import Outbox
 from cache.pull import PullApplier
@@ -37,6 +38,7 @@ from cache.save_queue import SaveQueue
 from cache.schema import check_version, migrate
 from cache.search import Search
 from cache.sqlite import connect_keyed, has_plaintext_header, sqlite3
+from cache.tasks import TaskReads
 from crm_tui.domain import ENTITIES, Entity, entity, utcnow
 
 
@@ -162,6 +164,8 @@ class Replica:
         self.hot = HotCache(hot_dir if hot_dir is not None else self.path.parent / "hot-cache", secret=key)
         # The replica's parts, each over this one connection.
         self.reads = Reads(self)
+        self.lists = Lists(self)
+        self.tasks = TaskReads(self)
         self.search = Search(self)
         self.writes = LocalWrites(self)
         self.outbox = Outbox(self)

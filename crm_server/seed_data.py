@@ -153,3 +153,20 @@ ORDER_REQUEST_REASONS = {
     "refund_request": ("Arrived damaged", "Not as described", "Items missing from the delivery",
                        "Delivered too late to be of use"),
 }
+
+# Follow-ups, by what they are about: a ticket, a deal, or the customer as such.
+TASK_TITLES = {
+    "ticket": ("Call back about the ticket", "Check the fix works for them", "Confirm the refund arrived",
+               "Chase the courier for an update", "Send the written confirmation"),
+    "deal": ("Send the revised quote", "Book a demo with the buyer", "Follow up on the proposal",
+             "Get the signed contract back", "Check budget approval"),
+    "customer": ("Quarterly check-in call", "Send the onboarding guide", "Ask for a reference",
+                 "Review their open invoices", "Plan the next site visit"),
+}
+
+TASK_NOTES = (
+    "They prefer a call before noon.",
+    "Mention the loyalty discount we agreed on.",
+    "Main contact is back from leave on Monday.",
+    "Bring the updated price list.",
+)

@@ -30,7 +30,7 @@ class CrmScreen(Screen):
 
     HELP: ClassVar[str] = ""  # what the screen is for, shown by `?`
     LABEL: ClassVar[str] = ""  # what people call the screen (help's title)
-    AUTO_FOCUS: ClassVar[str | None] = "CrmTable"
+    AUTO_FOCUS: ClassVar[str | None] = "WindowTable, CrmTable"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", show=False, id="nav.back"),
     ]

@@ -24,7 +24,7 @@ from crm_tui.domain import entity, format_value
 from crm_tui.text import plural
 from screens.base import CrmScreen
 from screens.display import plain, record_title
-from screens.tables import CrmTable, tone
+from screens.tables import Column, CrmTable, ListSource, RowContext, WindowTable, tone
 
 
 def _show(entity_name: str, field_name: str, value: Any) -> str:
@@ -44,26 +44,34 @@ class ConflictsScreen(CrmScreen):
 
     def compose_body(self):
         yield Static(id="conflicts-intro", classes="toolbar")
-        yield CrmTable(id="conflicts-table")
+        yield WindowTable(self._source(), id="conflicts-table")
         yield Static("No conflicts: everything you changed merged cleanly.", classes="empty-state",
                      id="conflicts-empty")
 
-    def on_mount(self) -> None:
-        self.query_one("#conflicts-table", CrmTable).add_columns("kind", "record", "fields")
-        super().on_mount()
-        self.query_one("#conflicts-table", CrmTable).focus()
-
-    def refresh_data(self) -> None:
-        self.conflicts = {str(c.id): c for c in self.replica.outbox.conflicts(limit=500)}
-        table = self.query_one("#conflicts-table", CrmTable)
-        table.clear()
-        for key, c in self.conflicts.items():
+    def _source(self) -> ListSource:
+        def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
+            c: Conflict = row["conflict"]
             record = self.replica.get(c.entity, c.record_id)
             kind = "you deleted" if c.kind == "delete" else "both changed"
             fields = "the whole record" if c.kind == "delete" else ", ".join(sorted(c.fields))
-            table.add_row(plain(kind), plain(f"{c.entity} {record_title(c.entity, c.record_id, record)}"),
-                          plain(fields), key=key)
-        n = len(self.conflicts)
+            return [plain(kind), plain(f"{c.entity} {record_title(c.entity, c.record_id, record)}"), plain(fields)]
+
+        return ListSource(columns=lambda wide: [Column("kind", "kind", 12), Column("record", "record"),
+                                                Column("fields", "fields", 40 if wide else 24)],
+                          cells=cells, window=self.replica.lists.conflicts)
+
+    @property
+    def table(self) -> WindowTable:
+        return self.query_one("#conflicts-table", WindowTable)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table.focus()
+
+    def refresh_data(self) -> None:
+        table = self.table
+        table.reload()
+        n = table.total
         intro = self.query_one("#conflicts-intro", Static)
         intro.update(Content(f"{plural(n, 'conflict')} · enter opens one to choose what stays"
                              if n else "No conflicts"))
@@ -72,10 +80,10 @@ class ConflictsScreen(CrmScreen):
 
     @on(DataTable.RowSelected, "#conflicts-table")
     def _open(self, event: DataTable.RowSelected) -> None:
-        key = self.query_one("#conflicts-table", CrmTable).current_key
-        conflict = self.conflicts.get(key or "")
-        if conflict is None:
+        row = self.table.current_row()
+        if row is None:
             return
+        conflict: Conflict = row["conflict"]
 
         def done(applied: bool | None) -> None:
             if applied:

@@ -23,11 +23,17 @@ def binding_owners() -> list[type]:
     from screens.reports import ReportsScreen
     from screens.search import SearchScreen
     from screens.sync_screen import SyncScreen
-    from screens.tables import CrmTable, ListPanel
+    from screens.tables import CrmTable, ListPanel, WindowTable
     from screens.tickets import TicketQueueScreen
+    from screens.today import TodayScreen
 
+<<<<<<< HEAD
     return [CrmApp, CrmScreen, CrmTable, ListPanel, SearchScreen, Customer360Screen, OrderDetailScreen, TicketQueueScreen,
             PipelineScreen, StageTable, SyncScreen, ConflictResolveScreen, RejectedScreen, ReportsScreen, RecordForm,
+=======
+    return [CrmApp, CrmScreen, WindowTable, CrmTable, ListPanel, SearchScreen, Customer360Screen, TicketQueueScreen,
+            PipelineScreen, StageTable, TodayScreen, SyncScreen, ConflictResolveScreen, RejectedScreen, ReportsScreen, RecordForm,
+>>>>>>> main
             ChoicePicker, ConfirmModal, CommandLine, HelpScreen]
 
 

@@ -18,13 +18,14 @@ from screens.display import MARKS, compact_money, compact_totals
 from screens.form_specs import deal_form, deal_outcome_form
 from screens.navigation import open_customer
 from screens.pickers import ConfirmModal
-from screens.tables import Column, ListSource, PagedTable, RowContext
+from screens.tables import Column, ListSource, RowContext, WindowTable
+from screens.task_forms import follow_up
 
 OUTCOMES = ("won", "lost")
 OPEN_STAGES = tuple(s for s in DEAL_STAGES if s not in OUTCOMES)
 
 
-class StageTable(PagedTable):
+class StageTable(WindowTable):
     """A stage's deals; left/right move between stages instead of scrolling sideways."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -37,10 +38,16 @@ class PipelineScreen(CrmScreen):
     LABEL = "Pipeline"
     HELP = ("Deals by stage, soonest close date first, with the count and total of each stage. h/l (or the "
             "arrows) move between stages, j/k between deals. > and < move an open deal to the next or previous "
+<<<<<<< HEAD
             "open stage; w marks it won and x lost (each asks when it closed, and a lost deal why: they are "
             "outcomes, not stages), < on a won or lost deal offers to reopen it. Each card shows the deal, its "
             "customer, its amount and close date. e edits it, enter opens its customer, m shows only your "
             "deals.")
+=======
+            "open stage; w marks it won and x lost (each asks first: they are outcomes, not stages), < on a "
+            "won or lost deal offers to reopen it. e edits it, enter opens its customer, m shows only your "
+            "deals, f makes a follow-up task about the deal.")
+>>>>>>> main
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("greater_than_sign,L", "move(1)", "Next stage", id="pipeline.forward"),
         Binding("less_than_sign,H", "move(-1)", "Prev stage", id="pipeline.back"),
@@ -48,6 +55,7 @@ class PipelineScreen(CrmScreen):
         Binding("x", "mark('lost')", "Lost", id="pipeline.lost"),
         Binding("e", "edit", "Edit", id="pipeline.edit"),
         Binding("m", "toggle_mine", "Mine/all", id="pipeline.mine"),
+        Binding("f", "follow_up", "Follow-up", show=False, id="pipeline.follow_up"),
     ]
 
     def __init__(self) -> None:
@@ -85,10 +93,15 @@ class PipelineScreen(CrmScreen):
             return [title]
 
         return ListSource(
+<<<<<<< HEAD
             columns=lambda wide: [Column("deal", "deal")], cells=cells, entity="deal", row_height=3,
             next_key=lambda r: (r.get("close_date"), r["id"]),
             fetch=lambda after, limit: self.replica.reads.deals_in_stage(stage, owner_id=self._owner(), after=after,
                                                                          limit=limit),
+=======
+            columns=lambda wide: [Column("deal", "deal")], cells=cells, entity="deal", row_height=2,
+            window=lambda: self.replica.lists.deals_in_stage(stage, owner_id=self._owner()),
+>>>>>>> main
         )
 
     def _customer(self, customer_id: str | None) -> str:
@@ -126,8 +139,10 @@ class PipelineScreen(CrmScreen):
             self._follow = None
             table = self.table(stage)
             table.focus()
-            if deal_id in table.by_key:
+            try:
                 table.move_cursor(row=table.get_row_index(deal_id), animate=False)
+            except KeyError:  # the deal left the board (another owner, say)
+                pass
 
     # ------------------------------------------------------------------ keys
 
@@ -211,6 +226,13 @@ class PipelineScreen(CrmScreen):
                 self._set_stage(deal, stage)
 
         self.app.push_screen(ConfirmModal(question, detail), answered)
+
+    def action_follow_up(self) -> None:
+        deal = self.current_deal()
+        if deal is None:
+            self.crm.notify("No deal selected.", severity="warning")
+            return
+        follow_up(self.crm, deal.get("customer_id"), deal=deal)
 
     def action_edit(self) -> None:
         deal = self.current_deal()

@@ -20,7 +20,7 @@ from screens.base import CrmScreen
 from screens.display import plain, record_title
 from screens.form_specs import resend_form
 from screens.pickers import ConfirmModal
-from screens.tables import CrmTable
+from screens.tables import Column, ListSource, RowContext, WindowTable
 
 
 class RejectedScreen(CrmScreen):
@@ -34,39 +34,36 @@ class RejectedScreen(CrmScreen):
         Binding("x", "discard", "Discard", id="rejected.discard"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops: dict[str, OutboxOp] = {}
-
     def compose_body(self):
         yield Static(id="rejected-intro", classes="toolbar")
-        yield CrmTable(id="rejected-table")
+        yield WindowTable(self._source(), id="rejected-table")
         yield Static(id="rejected-detail", classes="rejected-detail")
         yield Static("Nothing was rejected: the server took every change you made.", classes="empty-state",
                      id="rejected-empty")
 
+    def _source(self) -> ListSource:
+        def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
+            op: OutboxOp = row["op"]
+            record = self.replica.get(op.entity, op.record_id)
+            return [plain(f"{op.op} {op.entity}"), plain(record_title(op.entity, op.record_id, record or op.base_values)),
+                    plain((op.error or {}).get("message") or "rejected")]
+
+        return ListSource(columns=lambda wide: [Column("change", "change", 15), Column("record", "record"),
+                                                Column("reason", "reason", 60 if wide else 28)],
+                          cells=cells, window=self.replica.lists.rejected)
+
     def on_mount(self) -> None:
-        self.query_one("#rejected-table", CrmTable).add_columns("change", "record", "reason")
         super().on_mount()
-        self.query_one("#rejected-table", CrmTable).focus()
+        self.table.focus()
 
     @property
-    def table(self) -> CrmTable:
-        return self.query_one("#rejected-table", CrmTable)
+    def table(self) -> WindowTable:
+        return self.query_one("#rejected-table", WindowTable)
 
     def refresh_data(self) -> None:
-        self.ops = {str(op.seq): op for op in self.replica.outbox.rejected(limit=500)}
         table = self.table
-        keep = table.cursor_row
-        table.clear()
-        for key, op in self.ops.items():
-            record = self.replica.get(op.entity, op.record_id)
-            table.add_row(plain(f"{op.op} {op.entity}"),
-                          plain(record_title(op.entity, op.record_id, record or op.base_values)),
-                          plain((op.error or {}).get("message") or "rejected"), key=key)
-        if table.row_count:
-            table.move_cursor(row=min(max(keep, 0), table.row_count - 1), animate=False)
-        n = len(self.ops)
+        table.reload()
+        n = table.total
         self.query_one("#rejected-intro", Static).update(Content(
             f"{n} change{'s' if n != 1 else ''} refused by the server · f fix · r re-send · x discard" if n
             else "Rejected changes"))
@@ -76,8 +73,8 @@ class RejectedScreen(CrmScreen):
         self._show_detail()
 
     def current_op(self) -> OutboxOp | None:
-        key = self.table.current_key
-        return self.ops.get(key or "")
+        row = self.table.current_row()
+        return row["op"] if row is not None else None
 
     @on(DataTable.RowHighlighted, "#rejected-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

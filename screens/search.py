@@ -10,12 +10,18 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
+from cache.windows import ListWindow
 from screens.base import CrmScreen
 from screens.display import plain
 from screens.form_specs import customer_form, writable_territories
 from screens.inputs import CrmInput
+<<<<<<< HEAD
 from screens.navigation import open_customer, open_order, open_ticket
 from screens.tables import Column, ListSource, PagedTable, RowContext
+=======
+from screens.navigation import open_customer, open_ticket
+from screens.tables import Column, ListSource, RowContext, WindowTable
+>>>>>>> main
 
 LIMIT = 50
 KIND_LABELS = {"customer": "customer", "contact": "contact", "ticket": "ticket", "order": "order"}
@@ -37,6 +43,7 @@ class SearchScreen(CrmScreen):
     def __init__(self) -> None:
         super().__init__()
         self.query_text = ""
+        self.searches = 0  # searches run (a test counts them per keystroke)
         self.hits: list[dict[str, Any]] = []
         self.summary = ""
 
@@ -44,7 +51,7 @@ class SearchScreen(CrmScreen):
         with Vertical(id="search-body"):
             yield CrmInput(placeholder="Search customers, contacts, #tickets, SO-orders", id="search-input")
             yield Static(id="search-summary")
-            yield PagedTable(self._source(), id="search-results")
+            yield WindowTable(self._source(), id="search-results")
             yield Static(id="search-empty", classes="empty-state")
 
     def _source(self) -> ListSource:
@@ -54,14 +61,12 @@ class SearchScreen(CrmScreen):
         def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
             return [plain(KIND_LABELS.get(row["kind"], row["kind"])), plain(row["title"]), plain(row["detail"])]
 
-        return ListSource(
-            columns=columns, fetch=lambda after, limit: [] if after is not None else list(self.hits),
-            next_key=lambda row: row["key"], cells=cells, page_size=LIMIT, row_key=lambda row: row["key"],
-        )
+        return ListSource(columns=columns, cells=cells, row_key=lambda row: row["key"],
+                          window=lambda: ListWindow(self.hits, key="key"))
 
     @property
-    def results(self) -> PagedTable:
-        return self.query_one("#search-results", PagedTable)
+    def results(self) -> WindowTable:
+        return self.query_one("#search-results", WindowTable)
 
     @property
     def search_box(self) -> CrmInput:
@@ -77,7 +82,13 @@ class SearchScreen(CrmScreen):
     @on(CrmInput.Changed, "#search-input")
     def _typed(self, event: CrmInput.Changed) -> None:
         # Every keystroke searches at once: a search answers in a few milliseconds from the
-        # replica, so waiting for the typing to pause would only add latency.
+        # replica, so waiting for the typing to pause would only add latency. A keystroke whose
+        # text is already stale (newer keys reached the box while it waited) is dropped: the
+        # newest text's own Changed message follows and searches for it.
+        if event.value != self.search_box.value:
+            return
+        if event.value == self.query_text and self.searches:
+            return
         self._search_now()
 
     @on(CrmInput.Submitted, "#search-input")
@@ -90,6 +101,7 @@ class SearchScreen(CrmScreen):
         self.refresh_data()
 
     def refresh_data(self) -> None:
+        self.searches += 1
         result = self.replica.search(self.query_text, limit=LIMIT)
         self.hits = [
             {"key": f"{h.kind}:{h.id}", "kind": h.kind, "id": h.id, "customer_id": h.customer_id,

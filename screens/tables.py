@@ -1,37 +1,54 @@
-"""Lists of records: a DataTable fed one page at a time from the replica, with a `/` filter.
+"""Lists of records: windows onto the whole result, rendered a line at a time.
 
-The built-in DataTable measures every row it holds, so a ``PagedTable`` never holds more than
-the pages the user scrolled to: the first page on load, the next one when the cursor (or the
-scrollbar) nears the end. Pages come from keyset-paginated reads (``ListSource.fetch``).
+A ``WindowTable`` is a Line-API ``ScrollView`` (Toolong's line list is the model): its virtual
+height is the row count of the whole result, it reads from the replica only the block of rows
+around what is in view, and it renders only the lines on screen. Column widths are fixed per
+layout (one flexible column takes what is left), so rendering never measures content. A rendered
+row is kept (keyed by its content, not its position), so a result that shifts or repeats under
+new typing re-renders only the rows that changed.
+
+``g``/``G`` go to the true first and last row, page keys and the scrollbar to any position, and
+the `/` filter of a ``ListPanel`` narrows the query in SQL, over the whole result.
+
+``CrmTable`` stays the plain DataTable for small fixed tables (help, reports, sync history).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.color import Color
 from textual.containers import Vertical
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import RowKey
 
+from cache.windows import ListWindow
 from screens.display import MARK_TONES, MARKS, plain
 from screens.inputs import CrmInput
 
 if TYPE_CHECKING:
     from screens.app import CrmApp
 
-FILTER_PAGES = 10  # a filter looks this many pages ahead for matches, then waits for scrolling
-RELOAD_CAP = 500  # rows re-read when the data changed under a long list
+BLOCK = 100  # rows read from the replica at a time, around what is in view
+BLOCKS_KEPT = 12  # blocks of rows kept in memory
+STRIPS_KEPT = 2000  # rendered rows kept
+KEYSET_CAP = 10_000  # rows a keyset-paged source (fetch/next_key) reads at most
 
 
 def tone(app: Any, name: str) -> Style:
@@ -74,28 +91,58 @@ class RowContext:
         return Text(MARKS[self.state], style=self.tone("text-" + MARK_TONES[self.state]))
 
 
+class RowWindow(Protocol):
+    """A whole result as a list shows it (``cache.windows.Window`` and ``ListWindow`` are two)."""
+
+    def count(self, text: str = "") -> int: ...
+
+    def rows(self, offset: int, limit: int, text: str = "", *, total: int | None = None) -> list[dict[str, Any]]: ...
+
+    def position(self, record_id: str, text: str = "") -> int | None: ...
+
+
 @dataclass
 class ListSource:
-    """How a list pages through the replica.
+    """What a list shows and how it reads it.
 
-    ``fetch(after, limit)`` returns up to ``limit`` rows after the keyset key ``after`` (None
-    for the first page); ``next_key(row)`` is the key after a row; ``cells(row, ctx)`` renders
-    a row for ``columns(wide)``. ``entity`` names the records, for the unsynced markers.
+    ``window()`` returns the result as a window (built at each reload, so it can follow the
+    screen's view and filters); ``cells(row, ctx)`` renders a row for ``columns(wide)``.
+    A source that can only page forward gives ``fetch(after, limit)`` and ``next_key(row)``
+    instead (a keyset; read whole up to KEYSET_CAP rows). ``entity`` names the records, for the
+    unsynced markers; ``filter_text(row)`` is what a `/` filter looks in for in-memory windows.
     """
 
     columns: Callable[[bool], list[Column]]
-    fetch: Callable[[Any, int], list[dict[str, Any]]]
-    next_key: Callable[[dict[str, Any]], Any]
     cells: Callable[[dict[str, Any], RowContext], list[Any]]
+    window: Callable[[], RowWindow] | None = None
+    fetch: Callable[[Any, int], list[dict[str, Any]]] | None = None
+    next_key: Callable[[dict[str, Any]], Any] | None = None
     entity: str | None = None
     page_size: int = 50
     wide_at: int = 120
     row_height: int = 1
     row_key: Callable[[dict[str, Any]], str] = field(default=lambda row: str(row["id"]))
+    filter_text: Callable[[dict[str, Any]], str] | None = None
+
+    def open(self) -> RowWindow:
+        if self.window is not None:
+            return self.window()
+        if self.fetch is None or self.next_key is None:
+            raise ValueError("a ListSource needs window() or fetch() and next_key()")
+        rows: list[dict[str, Any]] = []
+        after: Any = None
+        while len(rows) < KEYSET_CAP:
+            batch = self.fetch(after, self.page_size)
+            rows.extend(batch)
+            if len(batch) < self.page_size:
+                break
+            after = self.next_key(batch[-1])
+        kwargs = {"text_of": self.filter_text} if self.filter_text else {}
+        return ListWindow(rows, **kwargs)
 
 
 class CrmTable(DataTable):
-    """A row-cursor DataTable with the list keys (j/k, g/G) every list in the app shares."""
+    """A row-cursor DataTable with the list keys (j/k, g/G), for small tables held whole."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False, id="list.down"),
@@ -127,28 +174,87 @@ class CrmTable(DataTable):
             return None
 
 
-class PagedTable(CrmTable):
-    """A CrmTable over a ListSource: loads page by page, filters what it has loaded."""
+class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
+    """A list over a ``ListSource``: knows the whole count, reads and renders only what is in view."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down,j", "cursor_down", "Down", show=False, id="list.down"),
+        Binding("up,k", "cursor_up", "Up", show=False, id="list.up"),
+        Binding("g,home", "first", "Top", show=False, id="list.top"),
+        Binding("G,end", "last", "Bottom", show=False, id="list.bottom"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="list.page_down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="list.page_up"),
+        Binding("enter", "select", "Open", show=False, id="list.open"),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"window-table--header", "window-table--cursor"}
+    DEFAULT_CSS = """
+    WindowTable {
+        background: $surface;
+        color: $foreground;
+        overflow-x: hidden;
+        overflow-y: auto;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .window-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+        }
+        & > .window-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        & > .window-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+    }
+    """
 
     class Changed(Message):
-        """Rows were loaded, filtered or cleared."""
+        """The rows were (re)read or filtered: the count may have changed."""
 
-        def __init__(self, table: PagedTable) -> None:
+        def __init__(self, table: WindowTable) -> None:
             super().__init__()
             self.table = table
 
-    def __init__(self, source: ListSource, **kwargs: Any) -> None:
+        @property
+        def control(self) -> WindowTable:
+            return self.table
+
+    class RowHighlighted(DataTable.RowHighlighted):
+        """The cursor moved to another row (also a ``DataTable.RowHighlighted``)."""
+
+    class RowSelected(DataTable.RowSelected):
+        """enter (or a click on the highlighted row) chose a row (also a ``DataTable.RowSelected``)."""
+
+    def __init__(self, source: ListSource, *, show_header: bool = True, cell_padding: int = 1,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.source = source
-        self.records: list[dict[str, Any]] = []
-        self.by_key: dict[str, dict[str, Any]] = {}
-        self.has_more = True
-        self.after: Any = None
+        self.show_header = show_header
+        self.cell_padding = cell_padding
+        self.window: RowWindow | None = None
+        self.total = 0
+        self.unfiltered_total = 0  # the whole result before a `/` filter
+        self.cursor_row = 0
         self.filter_text = ""
         self.loaded_once = False
-        self._wide: bool | None = None
-        self._flex_width = 20
+        # What a test or the bench can count: rows rendered (not served from the kept strips)
+        # and reads of the replica (a count or a block of rows).
+        self.rows_rendered = 0
+        self.reads = 0
+        self._blocks: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
+        self._strips: OrderedDict[Any, list[Strip]] = OrderedDict()
         self._states: dict[str, str] = {}
+        self._columns: list[Column] = []
+        self._widths: list[int] = []
+        self._wide = False
+        self._flex_width = 20
+        self._layout_width = 0
 
     # ------------------------------------------------------------------ public
 
@@ -156,105 +262,209 @@ class PagedTable(CrmTable):
     def crm(self) -> CrmApp:
         return self.app  # type: ignore[return-value]
 
+    @property
+    def row_count(self) -> int:
+        return self.total
+
+    @property
+    def header_height(self) -> int:
+        return 1 if self.show_header else 0
+
+    def row_at(self, index: int) -> dict[str, Any] | None:
+        """The record at position ``index`` of the (filtered) result, read on demand."""
+        if self.window is None or not 0 <= index < self.total:
+            return None
+        block_no, inside = divmod(index, BLOCK)
+        block = self._blocks.get(block_no)
+        if block is None:
+            self.reads += 1
+            block = self.window.rows(block_no * BLOCK, BLOCK, self.filter_text, total=self.total)
+            self._blocks[block_no] = block
+            while len(self._blocks) > BLOCKS_KEPT:
+                self._blocks.popitem(last=False)
+        else:
+            self._blocks.move_to_end(block_no)
+        return block[inside] if inside < len(block) else None
+
     def current_row(self) -> dict[str, Any] | None:
-        key = self.current_key
-        return self.by_key.get(key) if key is not None else None
+        """The record under the cursor: the row the user sees highlighted."""
+        return self.row_at(self.cursor_row)
+
+    @property
+    def current_key(self) -> str | None:
+        row = self.current_row()
+        return self.source.row_key(row) if row is not None else None
+
+    def row_text(self, index: int) -> str:
+        """A row's cells as shown (plain text, ``|`` between cells): what a user reads."""
+        row = self.row_at(index)
+        if row is None:
+            return ""
+        cells = self.source.cells(row, self._row_context(row))
+        return " | ".join(c.plain if isinstance(c, Text) else str(c) for c in cells)
+
+    def get_row_index(self, key: str) -> int:
+        """The position of the row with ``key``; raises KeyError if it is not in the list."""
+        index = self._cached_position(key)
+        if index is None and self.window is not None:
+            self.reads += 1
+            index = self.window.position(key, self.filter_text)
+        if index is None:
+            raise KeyError(key)
+        return index
+
+    def move_cursor(self, *, row: int, animate: bool = False, scroll: bool = True) -> None:
+        """Put the cursor on position ``row`` (clamped) and scroll it into view."""
+        if not self.total:
+            self.cursor_row = 0
+            return
+        old = self.cursor_row
+        self.cursor_row = max(0, min(row, self.total - 1))
+        if scroll:
+            self._scroll_to_cursor()
+        self._refresh_row(old)
+        self._refresh_row(self.cursor_row)
+        if old != self.cursor_row or not self.loaded_once:
+            self._post_highlighted()
 
     def reload(self, keep_cursor: bool = True) -> None:
-        """Re-read from the first page (as many rows as were loaded, up to RELOAD_CAP)."""
-        keep_key = self.current_key if keep_cursor else None
+        """Read the result again (count and the rows in view); the cursor stays on its row if it
+        is still near, else at its position."""
+        keep_key = self.current_key if keep_cursor and self.loaded_once else None
         keep_row = self.cursor_row if keep_cursor else 0
-        want = min(max(len(self.records), self.source.page_size), RELOAD_CAP)
-        self.records, self.by_key, self.after, self.has_more = [], {}, None, True
         self._refresh_states()
-        self._ensure_columns()
-        self.clear()
-        while self.has_more and len(self.records) < want:
-            self._fetch_page()
-        self._show(self.records)
+        self._layout()
+        self.window = self.source.open()
+        self._recount()
+        if self.filter_text:
+            self.reads += 1
+            self.unfiltered_total = self.window.count("")
+        else:
+            self.unfiltered_total = self.total
         self.loaded_once = True
-        self._restore_cursor(keep_key, keep_row)
-        self._fill_for_filter()
-        self.post_message(self.Changed(self))
-
-    def load_more(self) -> None:
-        """Append the next page, if there is one."""
-        if not self.has_more:
-            return
-        self._refresh_states()
-        start = len(self.records)
-        self._fetch_page()
-        self._show(self.records[start:])
-        self.post_message(self.Changed(self))
+        self._place_cursor(keep_key, keep_row)
+        self._announce()
 
     def set_filter(self, text: str) -> None:
-        """Show only loaded rows whose cells contain ``text`` (case-insensitive); loads a few
-        more pages looking for matches."""
-        text = text.strip().lower()
+        """Show only rows matching ``text``: the query is narrowed over the whole result."""
+        text = text.strip()
         if text == self.filter_text:
             return
-        self.filter_text = text
         keep = self.current_key
-        self.clear()
-        self._show(self.records)
-        self._fill_for_filter()
-        self._restore_cursor(keep, 0)
-        self.post_message(self.Changed(self))
+        self.filter_text = text
+        self._recount()
+        self._place_cursor(keep, 0)
+        self._announce()
 
-    # ------------------------------------------------------------------ loading
+    def _announce(self) -> None:
+        """Post Changed from the table itself: a message made while an ancestor handles one of
+        its own (the filter box's Changed, in the ListPanel) counts that ancestor as its sender
+        and stops bubbling there, and the screen would never hear of the new count."""
+        self.call_next(lambda: self.post_message(self.Changed(self)))
+
+    # ------------------------------------------------------------------ reading
 
     def _refresh_states(self) -> None:
         if self.source.entity:
             self._states = self.crm.replica.outbox.unsynced_ids(self.source.entity)
 
-    def _fetch_page(self) -> None:
-        limit = self.source.page_size
-        batch = self.source.fetch(self.after, limit)
-        for row in batch:
-            key = self.source.row_key(row)
-            if key in self.by_key:
-                continue
-            self.by_key[key] = row
-            self.records.append(row)
-        self.has_more = len(batch) >= limit
-        if batch:
-            self.after = self.source.next_key(batch[-1])
+    def _recount(self) -> None:
+        self._blocks.clear()
+        self.reads += 1
+        self.total = self.window.count(self.filter_text) if self.window is not None else 0
+        self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
+        self.refresh()
 
-    def _fill_for_filter(self) -> None:
-        pages = 0
-        while self.filter_text and self.has_more and self.row_count < self.source.page_size and pages < FILTER_PAGES:
-            self.load_more()
-            pages += 1
+    def _cached_position(self, key: str) -> int | None:
+        for block_no, block in self._blocks.items():
+            for i, row in enumerate(block):
+                if self.source.row_key(row) == key:
+                    return block_no * BLOCK + i
+        return None
 
-    def _row_context(self, row: dict[str, Any]) -> RowContext:
-        state = self._states.get(self.source.row_key(row)) if self._states else None
-        return RowContext(self.app, state, bool(self._wide), self.crm.now(), self._flex_width)
-
-    def _show(self, rows: list[dict[str, Any]]) -> None:
-        out = []
-        for row in rows:
-            cells = [c if isinstance(c, Text) else plain(c) for c in self.source.cells(row, self._row_context(row))]
-            if self.filter_text and not any(self.filter_text in c.plain.lower() for c in cells):
-                continue
-            out.append((cells, self.source.row_key(row)))
-        for cells, key in out:
-            self.add_row(*cells, key=key, height=self.source.row_height)
-
-    def _restore_cursor(self, key: str | None, row: int) -> None:
-        if not self.row_count:
+    def _place_cursor(self, key: str | None, row: int) -> None:
+        if not self.total:
+            self.cursor_row = 0
+            self.scroll_to(y=0, animate=False, immediate=True)
             return
+        row = max(0, min(row, self.total - 1))
+        self.row_at(row)  # reads the block where the cursor was: the row is most likely still there
+        found = self._cached_position(key) if key is not None else None
+        self.cursor_row = -1
+        self.move_cursor(row=found if found is not None else row)
+
+    # ------------------------------------------------------------------ cursor and keys
+
+    @property
+    def _rows_in_view(self) -> int:
+        return max(1, (self.scrollable_content_region.height - self.header_height) // self.source.row_height)
+
+    def _scroll_to_cursor(self) -> None:
+        h = self.source.row_height
+        top = self.cursor_row * h
+        view = max(h, self.scrollable_content_region.height - self.header_height)
+        y = self.scroll_y
+        if top < y:
+            y = top
+        elif top + h > y + view:
+            y = top + h - view
+        if y != self.scroll_y:
+            self.scroll_to(y=y, animate=False, immediate=True)
+
+    def _refresh_row(self, index: int) -> None:
+        if index < 0:
+            return
+        h = self.source.row_height
+        self.refresh_lines(index * h + self.header_height, h)
+
+    def _post_highlighted(self) -> None:
+        key = self.current_key
         if key is not None:
-            try:
-                self.move_cursor(row=self.get_row_index(key), animate=False)
-                return
-            except Exception:  # the row left the list (status changed, filtered out)
-                pass
-        self.move_cursor(row=min(max(row, 0), self.row_count - 1), animate=False)
+            self.post_message(self.RowHighlighted(self, self.cursor_row, RowKey(key)))  # type: ignore[arg-type]
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(row=self.cursor_row + 1)
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(row=self.cursor_row - 1)
+
+    def action_first(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        self.move_cursor(row=self.total - 1)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(row=self.cursor_row + direction * self._rows_in_view)
+
+    def action_select(self) -> None:
+        key = self.current_key
+        if key is None:
+            raise SkipAction()
+        self.post_message(self.RowSelected(self, self.cursor_row, RowKey(key)))  # type: ignore[arg-type]
+
+    def _on_click(self, event: events.Click) -> None:
+        y = event.y - self.header_height
+        if y < 0:
+            return
+        index = int(self.scroll_y + y) // self.source.row_height
+        if index >= self.total:
+            return
+        if index == self.cursor_row:
+            self.action_select()
+        else:
+            self.move_cursor(row=index, scroll=False)
+
+    def on_focus(self) -> None:
+        self._refresh_row(self.cursor_row)
+
+    def on_blur(self) -> None:
+        self._refresh_row(self.cursor_row)
 
     # ------------------------------------------------------------------ columns
 
-    def _ensure_columns(self) -> bool:
-        """(Re)build the columns for the current width; True if they changed."""
+    def _layout(self) -> bool:
+        """Fix the column widths for the current width; True if they changed."""
         width = self.size.width or self.app.size.width
         wide = width >= self.source.wide_at
         cols = self.source.columns(wide)
@@ -262,45 +472,107 @@ class PagedTable(CrmTable):
         # cell padding on both sides of each column, and room for the vertical scrollbar
         gutter = self.styles.scrollbar_size_vertical
         flex = max(6, width - fixed - 2 * self.cell_padding * len(cols) - gutter)
-        if self._wide == wide and self._flex_width == flex and self.columns:
+        widths = [c.width if c.width is not None else flex for c in cols]
+        if (wide, flex, widths, width) == (self._wide, self._flex_width, self._widths, self._layout_width) \
+                and self._columns:
             return False
-        self._wide, self._flex_width = wide, flex
-        self.clear(columns=True)
-        for c in cols:
-            self.add_column(c.label, width=c.width if c.width is not None else flex, key=c.key)
+        self._wide, self._flex_width, self._columns, self._widths = wide, flex, cols, widths
+        self._layout_width = width
+        self._strips.clear()
+        self.virtual_size = Size(width, self.total * self.source.row_height + self.header_height)
         return True
 
     def on_resize(self) -> None:
-        keep, row = self.current_key, self.cursor_row
-        if self._ensure_columns() and self.loaded_once:
-            self._show(self.records)
-            self._restore_cursor(keep, row)
+        if self._layout() and self.loaded_once:
+            self._scroll_to_cursor()
+            self.refresh()
 
-    # ------------------------------------------------------------------ paging triggers
+    # ------------------------------------------------------------------ rendering
 
-    @on(DataTable.RowHighlighted)
-    def _near_end(self, event: DataTable.RowHighlighted) -> None:
-        if self.has_more and event.cursor_row >= self.row_count - 3:
-            self.load_more()
+    def _row_context(self, row: dict[str, Any]) -> RowContext:
+        state = self._states.get(self.source.row_key(row)) if self._states else None
+        return RowContext(self.app, state, self._wide, self.crm.now(), self._flex_width)
 
-    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
-        if self.has_more and self.loaded_once and self._at_bottom():
-            self.call_later(self._load_if_at_bottom)
+    def _line_of_cells(self, cells: list[Text]) -> list[Text]:
+        """The row's lines: each cell cut (with an ellipsis) or padded to its column's width."""
+        pad = " " * self.cell_padding
+        lines: list[Text] = []
+        for line_no in range(self.source.row_height):
+            line = Text(no_wrap=True, end="")
+            for cell, width in zip(cells, self._widths, strict=False):
+                parts = cell.split("\n", allow_blank=True) if "\n" in cell.plain else [cell]
+                part = parts[line_no].copy() if line_no < len(parts) else Text("")
+                part.truncate(width, overflow="ellipsis")
+                room = width - part.cell_len
+                if room > 0:
+                    if cell.justify == "right":
+                        part.pad_left(room)
+                    else:
+                        part.pad_right(room)
+                line.append(pad)
+                line.append_text(part)
+                line.append(pad)
+            lines.append(line)
+        return lines
 
-    def _at_bottom(self) -> bool:
-        # Counted in rows (known at once), not max_scroll_y (updated at the next layout).
-        shown_to = (self.scroll_y + self.size.height) / max(1, self.source.row_height)
-        return self.row_count > 0 and shown_to >= self.row_count
+    def _strips_for(self, cells: list[Text], style: Style, width: int, cursor: Style | None = None) -> list[Strip]:
+        """Rendered lines: ``style`` under the cells' own styles, the ``cursor`` style over them."""
+        console = self.app.console
+        out = []
+        for line in self._line_of_cells(cells):
+            segments = Segment.apply_style(line.render(console), style, post_style=cursor)
+            out.append(Strip(segments).extend_cell_length(width, style + (cursor or Style())).crop(0, width))
+        return out
 
-    def _load_if_at_bottom(self) -> None:
-        # Checked again: the cursor may have loaded the page already.
-        if self.has_more and self._at_bottom():
-            self.load_more()
+    def _header_strip(self, width: int) -> Strip:
+        key = ("header", width)
+        strips = self._strips.get(key)
+        if strips is None:
+            style = self.get_component_rich_style("window-table--header")
+            strips = self._strips_for([Text(c.label) for c in self._columns], self.rich_style, width, style)
+            self._strips[key] = strips
+        return strips[0]
+
+    def _row_strips(self, index: int, row: dict[str, Any], width: int) -> list[Strip]:
+        key_of_row = self.source.row_key(row)
+        cursor = index == self.cursor_row
+        state = self._states.get(key_of_row) if self._states else None
+        key = (key_of_row, repr(row), state, cursor and (self.has_focus, True), width)
+        strips = self._strips.get(key)
+        if strips is not None:
+            self._strips.move_to_end(key)
+            return strips
+        self.rows_rendered += 1
+        cursor_style = self.get_component_rich_style("window-table--cursor") if cursor else None
+        cells = [c if isinstance(c, Text) else plain(c) for c in self.source.cells(row, self._row_context(row))]
+        strips = self._strips_for(cells, self.rich_style, width, cursor_style)
+        self._strips[key] = strips
+        while len(self._strips) > STRIPS_KEPT:
+            self._strips.popitem(last=False)
+        return strips
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        if y < self.header_height:
+            return self._header_strip(width) if self._columns else Strip.blank(width, self.rich_style)
+        line = int(self.scroll_y) + y - self.header_height
+        index, sub = divmod(line, self.source.row_height)
+        row = self.row_at(index) if index < self.total else None
+        if row is None:
+            return Strip.blank(width, self.rich_style)
+        return self._row_strips(index, row, width)[sub]
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+
+# The name the screens knew the list by before it became a window.
+PagedTable = WindowTable
 
 
 class ListPanel(Vertical):
-    """A PagedTable with its `/` filter box and an empty-state text."""
+    """A WindowTable with its `/` filter box and an empty-state text."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="list.filter"),
@@ -311,10 +583,10 @@ class ListPanel(Vertical):
         super().__init__(**kwargs)
         self.source = source
         self.empty_text = empty
-        self.table = PagedTable(source, id=table_id)
+        self.table = WindowTable(source, id=table_id)
 
     def compose(self) -> ComposeResult:
-        yield CrmInput(placeholder="filter the loaded rows; esc clears", classes="list-filter", compact=True)
+        yield CrmInput(placeholder="filter the whole list; esc clears", classes="list-filter", compact=True)
         yield self.table
         yield Static(Content(self.empty_text), classes="empty-state")
 
@@ -350,6 +622,8 @@ class ListPanel(Vertical):
     @on(CrmInput.Changed, ".list-filter")
     def _filter_changed(self, event: CrmInput.Changed) -> None:
         event.stop()
+        if event.value != self.filter_box.value:
+            return  # a newer key is on its way: filter for that one
         self.table.set_filter(event.value)
 
     @on(CrmInput.Submitted, ".list-filter")
@@ -360,8 +634,8 @@ class ListPanel(Vertical):
             self.remove_class("-filtering")
         self.table.focus()
 
-    @on(PagedTable.Changed)
-    def _update_empty(self, event: PagedTable.Changed) -> None:
+    @on(WindowTable.Changed)
+    def _update_empty(self, event: WindowTable.Changed) -> None:
         empty = self.query_one(".empty-state", Static)
         is_empty = self.table.row_count == 0 and self.table.loaded_once
         if is_empty:

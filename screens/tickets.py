@@ -17,7 +17,7 @@ from screens.base import CrmScreen
 from screens.display import ACTIVE_TICKET_STATUSES, first_name, plain, sla_text
 from screens.navigation import open_ticket
 from screens.pickers import ChoicePicker
-from screens.tables import Column, ListPanel, ListSource, RowContext
+from screens.tables import Column, ListPanel, ListSource, RowContext, WindowTable
 from screens.ticket_actions import TRIAGE_BINDINGS, TicketTriage
 
 VIEWS = ("mine", "team", "all", "unassigned")
@@ -31,7 +31,7 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
     HELP = ("Tickets by SLA due, soonest first; overdue ones in red. v switches between yours, your team's, "
             "all and the unassigned ones; F filters by status, P by priority. Triage with one key: a assigns to you, s moves the "
             "status (only the moves the workflow allows), p sets the priority, r replies, i adds an internal "
-            "note. enter opens the ticket.")
+            "note, f makes a follow-up task about it. enter opens the ticket.")
     BINDINGS: ClassVar[list[BindingType]] = [
         *TRIAGE_BINDINGS,
         Binding("v", "cycle_view", "View", id="queue.view"),
@@ -46,6 +46,7 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
         self.priority_filter = "any"
         self._names: dict[str, str] = {}
         self._customers: dict[str, str] = {}
+        self._overdue = 0
 
     def compose_body(self):
         yield Static(id="queue-bar", classes="toolbar")
@@ -68,9 +69,6 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
                 "priorities": () if self.priority_filter == "any" else (self.priority_filter,)}
 
     def _source(self) -> ListSource:
-        def fetch(after: Any, limit: int) -> list[dict[str, Any]]:
-            return self.replica.reads.ticket_queue(self.queue_view, after=after, limit=limit, **self._query_args())
-
         def columns(wide: bool) -> list[Column]:
             cols = [Column("mark", "", 1), Column("number", "#", 5), Column("priority", "priority", 8),
                     Column("status", "status", 7), Column("sla", "SLA", 13), Column("subject", "subject")]
@@ -94,8 +92,8 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
                         plain(row.get("team"))]
             return [*out, plain(first_name(assignee) or "-")]
 
-        return ListSource(columns=columns, fetch=fetch, next_key=lambda r: (r.get("sla_due"), r["id"]),
-                          cells=cells, entity="ticket")
+        return ListSource(columns=columns, cells=cells, entity="ticket",
+                          window=lambda: self.replica.lists.ticket_queue(self.queue_view, **self._query_args()))
 
     def _user(self, uid: str | None) -> str:
         if not uid:
@@ -119,10 +117,15 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
         self._customers.clear()
         if not self.me.get("id") and self.queue_view == "mine":
             self.queue_view = "all"
-        self.panel.reload()
-        self._show_bar()
+        self._overdue = 0
+        if self.status_filter == "active" and self.priority_filter == "any":
+            args = self._query_args()
+            self._overdue = self.replica.reads.overdue_count(self.now(), self.queue_view, user_id=args["user_id"],
+                                                             team=args["team"])
+        self.panel.reload()  # its Changed message redraws the bar
 
     def _show_bar(self) -> None:
+<<<<<<< HEAD
         args = self._query_args()
         count = self.replica.reads.ticket_queue_count(self.queue_view, **args)
         overdue = 0
@@ -131,9 +134,17 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
                                                        team=args["team"])
         who = {"mine": "mine", "team": f"team {self.me.get('team') or '-'}", "all": "all tickets",
                "unassigned": "unassigned"}[self.queue_view]
+=======
+        table = self.panel.table
+        overdue = self._overdue
+        who = {"mine": "mine", "team": f"team {self.me.get('team') or '-'}", "all": "all tickets"}[self.queue_view]
+>>>>>>> main
         status = "active" if self.status_filter == "active" else f"status {self.status_filter}"
         priority = "any priority" if self.priority_filter == "any" else f"priority {self.priority_filter}"
-        parts: list[str | tuple[str, str]] = [(who, "bold"), f" · {status} · {priority} · ", (plural(count, "ticket"), "bold")]
+        parts: list[str | tuple[str, str]] = [(who, "bold"), f" · {status} · {priority} · ",
+                                              (plural(table.unfiltered_total, "ticket"), "bold")]
+        if table.filter_text:
+            parts.append((f" · {table.total:,} match “{table.filter_text}”", "bold"))
         if overdue:
             parts.append((f" · {overdue} overdue", "bold $text-error"))
         if self.size.width >= 100:
@@ -172,6 +183,10 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
         choices = [("any", "any"), *((p, p) for p in reversed(TICKET_PRIORITIES))]
         self.app.push_screen(ChoicePicker("Show tickets with priority", choices, current=self.priority_filter),
                              chosen)
+
+    @on(WindowTable.Changed, "#queue-table")
+    def _counted(self, event: WindowTable.Changed) -> None:
+        self._show_bar()
 
     @on(DataTable.RowSelected, "#queue-table")
     def _open(self, event: DataTable.RowSelected) -> None:

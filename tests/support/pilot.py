@@ -35,3 +35,9 @@ def lasting_toasts(make: Callable[..., CrmApp]) -> Callable[..., CrmApp]:
         return app
 
     return lasting
+
+
+def visible_text(widget) -> str:
+    """The lines a Line-API widget (a list) shows now, as plain text: what the user reads."""
+    height = widget.scrollable_content_region.height
+    return "\n".join(widget.render_line(y).text for y in range(height))

@@ -236,6 +236,7 @@ def activities() -> list[dict[str, Any]]:
     return out
 
 
+<<<<<<< HEAD
 def order_events() -> list[dict[str, Any]]:
     """The history of ORDER_WITH_HISTORY: placed, paid, shipped, then a refund request."""
     placed = NOW - dt.timedelta(days=1)  # when the order was created
@@ -247,6 +248,36 @@ def order_events() -> list[dict[str, Any]]:
              "status": status, "reason": reason, "author_id": author, "occurred_at": _iso(placed + dt.timedelta(hours=h)),
              "created_at": _iso(placed + dt.timedelta(hours=h)), "updated_at": _iso(placed + dt.timedelta(hours=h))}
             for n, (kind, status, reason, author, h) in enumerate(steps, start=1)]
+=======
+def _at(days: int = 0, hours: float = 0, *, hour: int | None = None, minute: int = 0) -> str:
+    when = NOW + dt.timedelta(days=days, hours=hours)
+    if hour is not None:
+        when = when.replace(hour=hour, minute=minute)
+    return _iso(when)
+
+
+def tasks() -> list[dict[str, Any]]:
+    """Follow-ups around NOW (a Wednesday, 09:00): overdue, due today, upcoming, later and done;
+    Ada's and others'; some about a ticket or a deal of their own customer."""
+    rows = [
+        ("tk_001", cid(1), "Call back about the VAT invoice", _at(hours=-26), "us_ada", "ti_001", None),
+        ("tk_002", cid(3), "Send the revised quote", _at(-3, hour=15), "us_ada", None, None),
+        ("tk_003", cid(5), "Confirm the refund arrived", _at(hours=-0.5), "us_ada", None, None),
+        ("tk_004", cid(2), "Quarterly check-in call", _at(hour=14), "us_ada", None, None),
+        ("tk_005", cid(7), "Book a demo with the buyer", _at(hour=16, minute=30), "us_kat", None, None),
+        ("tk_006", cid(1), "Plan the next site visit", _at(1, hour=9), "us_ada", None, "de_001"),
+        ("tk_007", cid(16), "Follow up on the proposal", _at(3, hour=10), "us_ada", None, "de_004"),
+        ("tk_008", cid(10), "Ask for a reference", _at(20, hour=11), "us_ada", None, None),
+        ("tk_010", cid(8), "Chase the courier for an update", _at(2, hour=12), "us_grace", None, None),
+    ]
+    out = [{"id": tid, "customer_id": c, "title": title, "notes": None, "due_at": due, "owner_id": owner,
+            "status": "open", "ticket_id": ticket, "deal_id": deal, "done_at": None,
+            "created_at": _at(-7), "updated_at": _at(-7)} for tid, c, title, due, owner, ticket, deal in rows]
+    out.append({"id": "tk_009", "customer_id": cid(6), "title": "Send the onboarding guide", "notes": "Sent by mail.",
+                "due_at": _at(-2, hour=10), "owner_id": "us_ada", "status": "done", "ticket_id": None, "deal_id": None,
+                "done_at": _at(hours=-1), "created_at": _at(-7), "updated_at": _at(hours=-1)})
+    return out
+>>>>>>> main
 
 
 # ----------------------------------------------------------------------------- pages
@@ -276,8 +307,12 @@ def fill(replica: Replica) -> None:
     ))
     replica.pull.apply_page(_page(
         [_upsert("ticket", tickets()), _upsert("deal", deals()), _upsert("order", orders()),
+<<<<<<< HEAD
          _upsert("order_event", order_events()),
          _upsert("activity", activities())],
+=======
+         _upsert("activity", activities()), _upsert("task", tasks())],
+>>>>>>> main
         "c2", has_more=False, phase="feed",
     ))
     _make_outbox_states(replica)
@@ -388,3 +423,34 @@ def copy_replica(template: Path, directory: Path, clock: Callable[[], dt.datetim
         if (template / name).exists():
             shutil.copyfile(template / name, directory / name)
     return open_replica(directory, clock)
+
+
+# ----------------------------------------------------------------------------- a big queue
+
+BIG_QUEUE_MARK = "Printer on fire"  # every 97th added ticket's subject: what a `/` filter looks for
+
+
+def many_tickets(n: int, start: int = 10_000) -> list[dict[str, Any]]:
+    """``n`` active tickets for the queue (numbers from ``start``), SLA due spread over weeks,
+    some due at the same instant (ties ordered by id); every 97th is about a printer on fire."""
+    out = []
+    for i in range(n):
+        assignee = ASSIGNEE_CYCLE[i % len(ASSIGNEE_CYCLE)]
+        created = NOW - dt.timedelta(hours=30 + i % 500)
+        subject = BIG_QUEUE_MARK if i % 97 == 0 else SUBJECTS[i % len(SUBJECTS)]
+        out.append({
+            "id": f"tb_{i:06d}", "customer_id": cid(i % N_CUSTOMERS + 1), "number": start + i,
+            "subject": f"{subject} ({start + i})", "description": "", "status": ("new", "open", "pending")[i % 3],
+            "priority": TICKET_PRIORITY_CYCLE[i % len(TICKET_PRIORITY_CYCLE)], "assignee_id": assignee,
+            "team": "billing" if assignee == "us_alan" else "support",
+            "sla_due": _iso(NOW + dt.timedelta(minutes=(i * 7919) % (60 * 24 * 60))),
+            "created_at": _iso(created), "updated_at": _iso(created),
+        })
+    return out
+
+
+def add_tickets(replica: Replica, tickets: list[dict[str, Any]], chunk: int = 5000) -> None:
+    """Put ``tickets`` in the replica the way a pull does, a page per ``chunk``."""
+    for i in range(0, len(tickets), chunk):
+        replica.pull.apply_page(_page([_upsert("ticket", tickets[i:i + chunk])], f"big{i}", has_more=False,
+                                      phase="feed"))

@@ -1,0 +1,122 @@
+"""Scenario 8: whole lists. `G` on the full ticket queue → its last row painted; `/` filtering the
+full queue → the matching rows and their count painted, per keystroke (headless Textual, p50/p95).
+
+The app runs on the full replica, the queue in its "all" view (every active ticket). For `G` the
+clock runs from the key event to the first frame rendered with the cursor on the last row (the
+cursor row is drawn in that frame); then `g` goes back to the top, untimed. For `/` each filter
+is typed one key at a time, each key timed to the first frame showing the rows for the text so
+far; the box is cleared between filters.
+
+Floors, in the same process and rounds: the raw SQL beneath each action on the same connection —
+for `G` the last block of rows (walked from the end of the index; the count is known already), for `/` the
+filtered count and the first block of matching rows. Also, for contrast, the last block read by
+walking the index forward (a plain OFFSET), which a list without the reversed walk would pay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from bench import variant
+from bench.scenarios.tui import SETTINGS, _key_event, _Paint
+from bench.stats import summary
+
+SIZE = (120, 40)
+FILTERS = ("refund", "csv", "vat")
+BLOCK = 100
+
+
+def _floor_G(window: Any, total: int, rec: dict[str, list[float]]) -> None:
+    t = time.perf_counter()
+    window.rows(max(0, total - BLOCK), BLOCK, total=total)
+    rec["G_floor"].append(time.perf_counter() - t)
+    t = time.perf_counter()
+    window.rows(max(0, total - BLOCK), BLOCK)  # no total: the forward walk past every row before
+    rec["G_forward_offset"].append(time.perf_counter() - t)
+
+
+def _floor_filter(window: Any, text: str, rec: dict[str, list[float]]) -> None:
+    t = time.perf_counter()
+    total = window.count(text)
+    window.rows(0, BLOCK, text, total=total)
+    rec["filter_floor"].append(time.perf_counter() - t)
+
+
+async def _round(cfg: dict[str, Any], rec: dict[str, list[float]], extra: dict[str, Any]) -> None:
+    from crm_tui.config import Settings
+    from screens.app import CrmApp
+    from screens.tickets import TicketQueueScreen
+
+    replica = variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg)
+    app = CrmApp(replica, Settings(**SETTINGS), sync_runner=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TicketQueueScreen)
+        screen.set_view("all")
+        await pilot.pause()
+        table = screen.panel.table
+        table.focus()
+        await pilot.pause()
+        window = replica.lists.ticket_queue("all", **screen._query_args())
+        extra["queue_rows"] = table.total
+
+        # G, several times, back to the top in between.
+        paint = _Paint(app, lambda _t: table.cursor_row == table.total - 1 and table.total > 0, lambda _t: False)
+        for _ in range(cfg.get("g_presses", 5)):
+            _floor_G(window, table.total, rec)
+            await pilot.press("g")
+            await pilot.pause()
+            await asyncio.sleep(0.05)
+            paint.arm("G")
+            t0 = time.perf_counter()
+            app._driver.send_message(_key_event("G"))
+            await asyncio.wait_for(paint.event.wait(), 30)
+            rec["G"].append(paint.t_paint - t0)  # type: ignore[operator]
+            paint.target = None
+        extra["last_row_shown"] = table.row_text(table.total - 1)
+        await pilot.press("g")
+        await pilot.pause()
+
+        # `/` filters, one key at a time.
+        await pilot.press("slash")
+        await pilot.pause()
+        box = screen.panel.filter_box
+        paint = _Paint(app, lambda t: table.filter_text == t.strip(), lambda t: box.value == t)
+        matches: dict[str, int] = {}
+        for text in FILTERS:
+            box.value = ""
+            await pilot.pause()
+            await asyncio.sleep(0.05)
+            for ch in text:
+                target = box.value + ch
+                _floor_filter(window, target, rec)
+                paint.arm(target)
+                t0 = time.perf_counter()
+                app._driver.send_message(_key_event(ch))
+                await asyncio.wait_for(paint.event.wait(), 30)
+                rec["filter"].append(paint.t_paint - t0)  # type: ignore[operator]
+                paint.target = None
+                await asyncio.sleep(0.04)
+            matches[text] = table.total
+        extra["filter_matches"] = matches
+    replica.close()
+
+
+def run(cfg: dict[str, Any]) -> dict[str, Any]:
+    rec: dict[str, list[float]] = {k: [] for k in ("G", "G_floor", "G_forward_offset", "filter", "filter_floor")}
+    extra: dict[str, Any] = {}
+
+    async def main() -> None:
+        for _ in range(cfg.get("rounds", 3)):
+            await _round(cfg, rec, extra)
+
+    asyncio.run(main())
+    out: dict[str, Any] = {k: summary(v) for k, v in rec.items()}
+    out.update(extra)
+    out["filters"] = list(FILTERS)
+    out["budget"] = cfg.get("budget", 0.100)
+    return out

@@ -1,0 +1,208 @@
+"""Lists are windows onto the whole result; typing never shows an earlier search.
+
+What a user sees is asserted (the bottom row after `G` on a 20k-ticket queue, the filtered count
+over the whole queue, the results for the last text typed) and what the app does is counted
+(reads of the replica per screen open, rows rendered per keystroke), never timed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual import events
+
+from screens.search import SearchScreen
+from screens.tickets import TicketQueueScreen
+from support import ui_data
+from support.pilot import visible_text
+
+pytestmark = pytest.mark.anyio
+
+SIZE = (120, 36)
+BIG = 20_000
+ACTIVE = ("new", "open", "pending")
+
+
+@pytest.fixture(scope="module")
+def big_queue_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = ui_data.build(tmp_path_factory.mktemp("big-queue"), "full")
+    replica = ui_data.open_replica(directory)
+    try:
+        ui_data.add_tickets(replica, ui_data.many_tickets(BIG))
+        replica.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        replica.close()
+    return directory
+
+
+@pytest.fixture
+def big_app(big_queue_template, make_app, tmp_path):
+    replica = ui_data.copy_replica(big_queue_template, tmp_path / "big")
+    yield make_app(replica=replica)
+    replica.close()
+
+
+def active_queue() -> list[dict]:
+    """The whole active queue as the user should see it, computed from the data set alone."""
+    tickets = [t for t in [*ui_data.tickets(), *ui_data.many_tickets(BIG)] if t["status"] in ACTIVE]
+    return sorted(tickets, key=lambda t: (t["sla_due"], t["id"]))
+
+
+async def open_all_tickets(pilot) -> TicketQueueScreen:
+    await pilot.press("escape", "2")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, TicketQueueScreen)
+    screen.set_view("all")
+    await pilot.pause()
+    return screen
+
+
+def bar(screen: TicketQueueScreen) -> str:
+    return str(screen.query_one("#queue-bar").render())
+
+
+async def test_G_on_a_big_queue_shows_its_true_last_row(big_app):
+    queue = active_queue()
+    async with big_app.run_test(size=SIZE) as pilot:
+        screen = await open_all_tickets(pilot)
+        table = screen.panel.table
+        assert table.row_count == len(queue)
+        assert f"{len(queue):,} tickets" in bar(screen)
+        before = table.reads
+        await pilot.press("G")
+        await pilot.pause()
+        last = queue[-1]
+        assert table.current_row()["id"] == last["id"]
+        shown = visible_text(table).splitlines()
+        # The bottom line of the list is the last ticket, and it is the highlighted one.
+        assert str(last["number"]) in shown[-1]
+        assert screen.current_ticket()["id"] == last["id"]
+        # One block of rows was read to get there: not the 20k between.
+        assert table.reads - before == 1
+        await pilot.press("k", "k")
+        await pilot.pause()
+        assert table.current_row()["id"] == queue[-3]["id"]
+        await pilot.press("g")
+        await pilot.pause()
+        assert table.current_row()["id"] == queue[0]["id"]
+        assert str(queue[0]["number"]) in visible_text(table).splitlines()[1]
+
+
+async def test_page_keys_reach_any_position_in_order(big_app):
+    queue = active_queue()
+    async with big_app.run_test(size=SIZE) as pilot:
+        screen = await open_all_tickets(pilot)
+        table = screen.panel.table
+        await pilot.press("pagedown", "pagedown")
+        await pilot.pause()
+        at = table.cursor_row
+        assert at > 0 and table.current_row()["id"] == queue[at]["id"]
+        # The middle of the queue, as a scrollbar drag would put it, reads in order there.
+        table.move_cursor(row=len(queue) // 2)
+        await pilot.pause()
+        middle = len(queue) // 2
+        assert [table.row_at(i)["id"] for i in range(middle - 2, middle + 3)] == \
+            [t["id"] for t in queue[middle - 2:middle + 3]]
+        assert str(queue[middle]["number"]) in visible_text(table)
+
+
+async def test_filter_counts_matches_over_the_whole_queue(big_app):
+    queue = active_queue()
+    fire = [t for t in queue if ui_data.BIG_QUEUE_MARK.lower() in t["subject"].lower()]
+    async with big_app.run_test(size=SIZE) as pilot:
+        screen = await open_all_tickets(pilot)
+        table = screen.panel.table
+        await pilot.press("slash", *"on fire")
+        await pilot.pause()
+        # Matches all through the queue are counted, not only those among the loaded rows.
+        assert table.row_count == len(fire) > 100
+        assert f"{len(fire):,} match" in bar(screen) and f"{len(queue):,} tickets" in bar(screen)
+        await pilot.press("enter", "G")
+        await pilot.pause()
+        assert table.current_row()["id"] == fire[-1]["id"]
+        assert str(fire[-1]["number"]) in visible_text(table).splitlines()[-1]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == len(queue) and f"{len(queue):,} match" not in bar(screen)
+
+
+async def test_filter_finds_the_assignee_by_name(big_app):
+    async with big_app.run_test(size=SIZE) as pilot:
+        screen = await open_all_tickets(pilot)
+        table = screen.panel.table
+        await pilot.press("slash", *"grace")
+        await pilot.pause()
+        grace = [t for t in active_queue() if t["assignee_id"] == "us_grace"]
+        assert table.row_count == len(grace)
+        assert "Grace" in table.row_text(0)
+
+
+async def test_opening_the_queue_reads_a_count_and_one_block(big_app):
+    async with big_app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        statements: list[str] = []
+        big_app.replica.conn.set_trace_callback(statements.append)
+        await pilot.press("2")
+        await pilot.pause()
+        big_app.replica.conn.set_trace_callback(None)
+        table = big_app.screen.panel.table
+        assert table.reads == 2  # the count, then the block of rows in view
+        tickets = [s for s in statements if "FROM tickets" in s]
+        # count, row ids of the block, its rows, overdue count: never the whole queue.
+        assert len(tickets) <= 4, tickets
+        assert not any("LIMIT" not in s and "count(" not in s and "rowid IN" not in s for s in tickets), tickets
+
+
+async def test_typing_fast_searches_only_for_the_last_text(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, SearchScreen)
+        box = screen.search_box
+        before = screen.searches
+        # Keys arrive faster than the screen handles them: all are in the box's queue at once.
+        for ch in "elena pet":
+            box.post_message(events.Key(ch if ch != " " else "space", ch))
+        await pilot.pause()
+        await pilot.pause()
+        assert box.value == "elena pet"
+        assert screen.query_text == "elena pet"
+        assert screen.results.current_row()["id"] == "cu_005"
+        # The stale keystrokes were dropped, not searched and thrown away.
+        assert screen.searches - before == 1
+
+
+async def test_a_keystroke_redraws_only_the_rows_that_changed(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press(*"schmidt")
+        await pilot.pause()
+        results = screen.results
+        hits = results.row_count
+        assert hits >= 2
+        rendered = results.rows_rendered
+        # A space after a finished word finds the same rows: nothing is drawn again.
+        await pilot.press("space")
+        await pilot.pause()
+        assert results.row_count == hits
+        assert results.rows_rendered == rendered
+        # Narrowing to one of them draws at most that one row again.
+        await pilot.press(*"anna")
+        await pilot.pause()
+        assert results.row_count < hits
+        assert results.rows_rendered - rendered <= results.row_count
+
+
+async def test_the_cursor_stays_on_its_ticket_when_the_queue_is_read_again(big_app):
+    async with big_app.run_test(size=SIZE) as pilot:
+        screen = await open_all_tickets(pilot)
+        table = screen.panel.table
+        table.move_cursor(row=5000)
+        await pilot.pause()
+        key = table.current_key
+        screen.refresh_data()
+        await pilot.pause()
+        assert table.current_key == key and table.cursor_row == 5000
