@@ -236,7 +236,6 @@ def activities() -> list[dict[str, Any]]:
     return out
 
 
-<<<<<<< HEAD
 def order_events() -> list[dict[str, Any]]:
     """The history of ORDER_WITH_HISTORY: placed, paid, shipped, then a refund request."""
     placed = NOW - dt.timedelta(days=1)  # when the order was created
@@ -248,7 +247,8 @@ def order_events() -> list[dict[str, Any]]:
              "status": status, "reason": reason, "author_id": author, "occurred_at": _iso(placed + dt.timedelta(hours=h)),
              "created_at": _iso(placed + dt.timedelta(hours=h)), "updated_at": _iso(placed + dt.timedelta(hours=h))}
             for n, (kind, status, reason, author, h) in enumerate(steps, start=1)]
-=======
+
+
 def _at(days: int = 0, hours: float = 0, *, hour: int | None = None, minute: int = 0) -> str:
     when = NOW + dt.timedelta(days=days, hours=hours)
     if hour is not None:
@@ -277,7 +277,6 @@ def tasks() -> list[dict[str, Any]]:
                 "due_at": _at(-2, hour=10), "owner_id": "us_ada", "status": "done", "ticket_id": None, "deal_id": None,
                 "done_at": _at(hours=-1), "created_at": _at(-7), "updated_at": _at(hours=-1)})
     return out
->>>>>>> main
 
 
 # ----------------------------------------------------------------------------- pages
@@ -307,12 +306,8 @@ def fill(replica: Replica) -> None:
     ))
     replica.pull.apply_page(_page(
         [_upsert("ticket", tickets()), _upsert("deal", deals()), _upsert("order", orders()),
-<<<<<<< HEAD
          _upsert("order_event", order_events()),
-         _upsert("activity", activities())],
-=======
          _upsert("activity", activities()), _upsert("task", tasks())],
->>>>>>> main
         "c2", has_more=False, phase="feed",
     ))
     _make_outbox_states(replica)
