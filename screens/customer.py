@@ -21,31 +21,20 @@ from screens.form_specs import (
     edit_activity_form,
     ticket_form,
 )
-<<<<<<< HEAD
 from screens.navigation import open_order, open_ticket
-from screens.tables import ListPanel, PagedTable
-=======
-from screens.navigation import open_ticket
 from screens.tables import ListPanel, WindowTable
 from screens.task_forms import follow_up, set_done, task_form
->>>>>>> main
 
 
 class Customer360Screen(CrmScreen):
     LABEL = "Customer"
-<<<<<<< HEAD
-    HELP = ("One customer and everything attached: contacts, orders, tickets, deals and the activity "
-            "timeline. enter opens an order, a ticket, or edits the row. n logs a note, c a call and v a visit "
-            "(with what came of it, how long, and who you spoke to). Lists load a page at a time as you "
-            "scroll. Changes you make show at once with a ● pending marker until the next sync carries them "
-            "to the server.")
-=======
     HELP = ("One customer and everything attached: contacts, orders, tickets, deals, tasks and the activity "
-            "timeline. f makes a follow-up task (about the highlighted ticket or deal on those tabs); on the "
-            "Tasks tab (its count is of open tasks) x marks the highlighted task done or reopens it. Each list "
-            "is the whole of it: g and G go to the first and last row, / filters all of it. Changes you make "
-            "show at once with a ● pending marker until the next sync carries them to the server.")
->>>>>>> main
+            "timeline. enter opens an order or a ticket, or edits the row. n logs a note, c a call and v a visit "
+            "(with what came of it, how long, and who you spoke to). f makes a follow-up task (about the "
+            "highlighted ticket or deal on those tabs); on the Tasks tab (its count is of open tasks) x marks the "
+            "highlighted task done or reopens it. Each list is the whole of it: g and G go to the first and last "
+            "row, / filters all of it. Changes you make show at once with a ● pending marker until the next sync "
+            "carries them to the server.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "note", "Note", id="c360.note"),
         Binding("c", "call", "Call", id="c360.call"),

@@ -27,13 +27,8 @@ def binding_owners() -> list[type]:
     from screens.tickets import TicketQueueScreen
     from screens.today import TodayScreen
 
-<<<<<<< HEAD
-    return [CrmApp, CrmScreen, CrmTable, ListPanel, SearchScreen, Customer360Screen, OrderDetailScreen, TicketQueueScreen,
-            PipelineScreen, StageTable, SyncScreen, ConflictResolveScreen, RejectedScreen, ReportsScreen, RecordForm,
-=======
-    return [CrmApp, CrmScreen, WindowTable, CrmTable, ListPanel, SearchScreen, Customer360Screen, TicketQueueScreen,
+    return [CrmApp, CrmScreen, WindowTable, CrmTable, ListPanel, SearchScreen, Customer360Screen, OrderDetailScreen, TicketQueueScreen,
             PipelineScreen, StageTable, TodayScreen, SyncScreen, ConflictResolveScreen, RejectedScreen, ReportsScreen, RecordForm,
->>>>>>> main
             ChoicePicker, ConfirmModal, CommandLine, HelpScreen]
 
 

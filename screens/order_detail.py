@@ -17,7 +17,7 @@ from screens.base import CrmScreen
 from screens.display import MARK_LABELS, MARK_TONES, MARKS, ago, money, plain
 from screens.form_specs import order_request_form
 from screens.navigation import open_customer, open_ticket
-from screens.tables import Column, ListPanel, ListSource, PagedTable, RowContext
+from screens.tables import Column, ListPanel, ListSource, RowContext, WindowTable
 
 REQUESTS = {"cancel_request": "cancellation request", "refund_request": "refund request"}
 
@@ -105,8 +105,8 @@ class OrderDetailScreen(CrmScreen):
         self._show_header()
         for panel in self.query(ListPanel):
             panel.reload()
-        history = self.query_one("#order-history", PagedTable).row_count
-        tickets = self.query_one("#order-tickets", PagedTable).row_count
+        history = self.query_one("#order-history", WindowTable).row_count
+        tickets = self.query_one("#order-tickets", WindowTable).row_count
         self.query_one("#order-history-title", Static).update(
             Content.assemble(("History", "bold"), (f"  {plural(history, 'event')}", "$text-muted")))
         number = (self.order or {}).get("number") or "this order"
@@ -164,6 +164,6 @@ class OrderDetailScreen(CrmScreen):
 
     @on(DataTable.RowSelected, "#order-tickets")
     def _open_ticket(self, event: DataTable.RowSelected) -> None:
-        row = self.query_one("#order-tickets", PagedTable).current_row()
+        row = self.query_one("#order-tickets", WindowTable).current_row()
         if row is not None:
             open_ticket(self.crm, row["id"])

@@ -38,16 +38,10 @@ class PipelineScreen(CrmScreen):
     LABEL = "Pipeline"
     HELP = ("Deals by stage, soonest close date first, with the count and total of each stage. h/l (or the "
             "arrows) move between stages, j/k between deals. > and < move an open deal to the next or previous "
-<<<<<<< HEAD
             "open stage; w marks it won and x lost (each asks when it closed, and a lost deal why: they are "
             "outcomes, not stages), < on a won or lost deal offers to reopen it. Each card shows the deal, its "
             "customer, its amount and close date. e edits it, enter opens its customer, m shows only your "
-            "deals.")
-=======
-            "open stage; w marks it won and x lost (each asks first: they are outcomes, not stages), < on a "
-            "won or lost deal offers to reopen it. e edits it, enter opens its customer, m shows only your "
             "deals, f makes a follow-up task about the deal.")
->>>>>>> main
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("greater_than_sign,L", "move(1)", "Next stage", id="pipeline.forward"),
         Binding("less_than_sign,H", "move(-1)", "Prev stage", id="pipeline.back"),
@@ -93,15 +87,8 @@ class PipelineScreen(CrmScreen):
             return [title]
 
         return ListSource(
-<<<<<<< HEAD
             columns=lambda wide: [Column("deal", "deal")], cells=cells, entity="deal", row_height=3,
-            next_key=lambda r: (r.get("close_date"), r["id"]),
-            fetch=lambda after, limit: self.replica.reads.deals_in_stage(stage, owner_id=self._owner(), after=after,
-                                                                         limit=limit),
-=======
-            columns=lambda wide: [Column("deal", "deal")], cells=cells, entity="deal", row_height=2,
             window=lambda: self.replica.lists.deals_in_stage(stage, owner_id=self._owner()),
->>>>>>> main
         )
 
     def _customer(self, customer_id: str | None) -> str:

@@ -15,13 +15,8 @@ from screens.base import CrmScreen
 from screens.display import plain
 from screens.form_specs import customer_form, writable_territories
 from screens.inputs import CrmInput
-<<<<<<< HEAD
 from screens.navigation import open_customer, open_order, open_ticket
-from screens.tables import Column, ListSource, PagedTable, RowContext
-=======
-from screens.navigation import open_customer, open_ticket
 from screens.tables import Column, ListSource, RowContext, WindowTable
->>>>>>> main
 
 LIMIT = 50
 KIND_LABELS = {"customer": "customer", "contact": "contact", "ticket": "ticket", "order": "order"}

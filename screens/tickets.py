@@ -125,20 +125,10 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
         self.panel.reload()  # its Changed message redraws the bar
 
     def _show_bar(self) -> None:
-<<<<<<< HEAD
-        args = self._query_args()
-        count = self.replica.reads.ticket_queue_count(self.queue_view, **args)
-        overdue = 0
-        if self.status_filter == "active" and self.priority_filter == "any":
-            overdue = self.replica.reads.overdue_count(self.now(), self.queue_view, user_id=args["user_id"],
-                                                       team=args["team"])
-        who = {"mine": "mine", "team": f"team {self.me.get('team') or '-'}", "all": "all tickets",
-               "unassigned": "unassigned"}[self.queue_view]
-=======
         table = self.panel.table
         overdue = self._overdue
-        who = {"mine": "mine", "team": f"team {self.me.get('team') or '-'}", "all": "all tickets"}[self.queue_view]
->>>>>>> main
+        who = {"mine": "mine", "team": f"team {self.me.get('team') or '-'}", "all": "all tickets",
+               "unassigned": "unassigned"}[self.queue_view]
         status = "active" if self.status_filter == "active" else f"status {self.status_filter}"
         priority = "any priority" if self.priority_filter == "any" else f"priority {self.priority_filter}"
         parts: list[str | tuple[str, str]] = [(who, "bold"), f" · {status} · {priority} · ",

@@ -141,10 +141,8 @@ class SQLiteSchemaEditor(SchemaEditor):
             "DELETE FROM changes WHERE kind <> 'move' AND seq NOT IN"
             " (SELECT max(seq) FROM changes WHERE kind <> 'move' GROUP BY entity, record_id)"
         )
-        # Entities added by later migrations (tasks) get their table and indexes there.
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         for ix in BASE_INDEXES + all_entity_indexes():
-            # Indexes of fields and entities that later migrations add come with those.
+            # Entities (tasks) and fields (outcomes) that later migrations add get their indexes there.
             columns = {row[1] for row in conn.execute(f"PRAGMA table_info({q(ix.table)})")}
             if set(ix.columns) <= columns:
                 conn.execute(ix.sql())

@@ -388,7 +388,7 @@ def test_a_v1_replica_is_migrated_in_place(tmp_path):
 
     from sqlite_utils import Database
 
-    from cache.schema import SCHEMA_VERSION, _create_v1
+    from cache.schema import _create_v1
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
