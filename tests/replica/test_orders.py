@@ -10,7 +10,7 @@ import pytest
 from sqlite_utils import Database
 
 from cache.replica import Replica
-from cache.schema import SCHEMA_VERSION, _create_v1, _split_search_triggers_v2
+from cache.schema import MIGRATIONS, SCHEMA_VERSION, _create_v1, _split_search_triggers_v2
 from crm_tui.domain import ENTITIES, ValidationError
 from support.keys import TEST_KEY
 from support.records import customer_row
@@ -182,8 +182,9 @@ def test_a_replica_of_the_previous_schema_gets_order_history_outcomes_and_the_ti
     _create_v1(db)
     _split_search_triggers_v2(db)
     # As the previous release made it: none of what this schema version adds.
-    conn.execute("DROP INDEX ix_order_events_order")
-    conn.execute("DROP TABLE order_events")
+    MIGRATIONS[SCHEMA_VERSION - 1](db)  # the previous version's own step (tasks)
+    conn.execute("DROP INDEX IF EXISTS ix_order_events_order")
+    conn.execute("DROP TABLE IF EXISTS order_events")
     conn.execute("ALTER TABLE deals DROP COLUMN lost_reason")
     for name in ("outcome", "duration_min", "contact_id"):
         conn.execute(f"ALTER TABLE activities DROP COLUMN {name}")
