@@ -45,14 +45,14 @@ class Lists:
 
     def ticket_queue(self, view: str = "all", *, user_id: str | None = None, team: str | None = None,
                      statuses: tuple[str, ...] = ACTIVE_TICKET_STATUSES, priorities: tuple[str, ...] = ()) -> Window:
-        """The queue by SLA due (soonest first, then id), for 'mine', 'team' or 'all'; a `/` filter
+        """The queue by SLA due (soonest first, then id), for 'mine', 'team', 'all' or 'unassigned'; a `/` filter
         looks in the number, subject, team, the assignee's name and the
         customer's name (words that start with what was typed)."""
         where, params = Reads._queue_filter(view, user_id, team, statuses, priorities)
         hint = ""
         if set(statuses) == set(ACTIVE_TICKET_STATUSES):
-            hint = {"mine": "INDEXED BY ix_tickets_active_assignee", "team": "INDEXED BY ix_tickets_active_team"}.get(
-                view, "INDEXED BY ix_tickets_active_sla")
+            hint = {"mine": "INDEXED BY ix_tickets_active_assignee", "unassigned": "INDEXED BY ix_tickets_active_assignee",
+                    "team": "INDEXED BY ix_tickets_active_team"}.get(view, "INDEXED BY ix_tickets_active_sla")
 
         def extra(text: str) -> list[tuple[str, list[Any]]]:
             out = self._user_named("assignee_id")(text)

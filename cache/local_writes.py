@@ -16,6 +16,9 @@ from cache.errors import RecordNotFound
 from crm_tui.domain import (
     CUSTOMER_CHILDREN,
     ValidationError,
+    check_activity,
+    check_deal_outcome,
+    check_order_event,
     check_ticket_transition,
     entity,
     format_datetime,
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
 
 ID_PREFIX = {
     "customer": "cu_", "contact": "co_", "order": "or_", "ticket": "ti_", "deal": "de_",
-    "activity": "ac_", "user": "us_", "territory": "te_", "task": "tk_",
+    "activity": "ac_", "user": "us_", "territory": "te_", "task": "tk_", "order_event": "oe_",
 }
 
 
@@ -53,6 +56,9 @@ class LocalWrites:
                 raise RecordNotFound(ent.name, record_id)
             if ent.name == "ticket" and "status" in clean:
                 check_ticket_transition(current["status"], clean["status"])
+            self._check_rules(ent, {**current, **clean}, clean, current)
+        else:
+            self._check_rules(ent, clean, clean, None)
         return clean
 
     @staticmethod
@@ -69,13 +75,14 @@ class LocalWrites:
         ent = entity(entity_name)
         clean = validate_fields(ent, fields, creating=True)
         self._check_refs(ent, clean)
+        self._check_rules(ent, clean, clean, None)
         now = format_datetime(self.replica.clock())
         rid = record_id or self.new_record_id(ent.name)
         record: dict[str, Any] = {f.name: None for f in ent.fields}
         record.update(clean)
         if "created_at" in ent.by_name:
             record["created_at"] = record["updated_at"] = now
-        if ent.name == "activity":
+        if ent.name in ("activity", "order_event"):
             record["author_id"] = self._me()
         if ent.name == "ticket" and not record.get("sla_due"):
             record["sla_due"] = sla_due_for(record["priority"], self.replica.clock())
@@ -105,6 +112,7 @@ class LocalWrites:
             changes = {k: v for k, v in clean.items() if current.get(k) != v}
             if not changes:
                 return current
+            self._check_rules(ent, {**current, **changes}, changes, current)
             if "updated_at" in ent.by_name:
                 changes_to_store = {**changes, "updated_at": format_datetime(self.replica.clock())}
             else:
@@ -140,6 +148,8 @@ class LocalWrites:
             current = self.replica.get(ent.name, record_id)
             if current is None:
                 raise RecordNotFound(ent.name, record_id)
+            if ent.name == "order_event" and current.get("kind") == "status":
+                raise ValidationError({"kind": "an order's status history is kept; it cannot be deleted"})
             open_op = self._open_op(ent.name, record_id)
             if open_op is not None and open_op["op"] == "create":
                 self.conn.execute("DELETE FROM outbox WHERE seq = ?", (open_op["seq"],))
@@ -151,6 +161,8 @@ class LocalWrites:
                 )
             else:
                 self._queue(ent.name, record_id, "delete", current["version"], {}, current)
+            if ent.name == "order":  # its history goes with it on the server too
+                self.conn.execute("DELETE FROM order_events WHERE order_id = ?", (record_id,))
             if ent.name == "customer":
                 # The children go from the replica with it. Their queued edits stay and are sent
                 # first: if the delete turns out to clash and the user keeps the customer, those
@@ -217,6 +229,22 @@ class LocalWrites:
                 errors[f.name] = "belongs to another customer"
         if errors:
             raise ValidationError(errors)
+
+    def _check_rules(self, ent, record: dict[str, Any], changes: dict[str, Any],
+                     before: dict[str, Any] | None) -> None:
+        """The domain rules the server applies to a record as it would be stored (the same
+        functions): only calls and visits have outcomes, closing a deal needs its date (and a
+        lost one its reason), order requests need a reason and an order that can take them."""
+        if ent.name == "activity":
+            check_activity(record)
+        elif ent.name == "deal":
+            check_deal_outcome(record, changes)
+        elif ent.name == "order_event":
+            if before is not None and before.get("kind") == "status":
+                raise ValidationError({"kind": "an order's status history is recorded by the server; "
+                                               "it cannot be edited"})
+            order = self.replica.get("order", record["order_id"]) if before is None and record.get("order_id") else None
+            check_order_event(record, order, creating=before is None)
 
     def _open_op(self, entity_name: str, record_id: str) -> dict[str, Any] | None:
         """The newest pending op for the record that was never sent (so it may still change)."""

@@ -201,6 +201,26 @@ class Reads:
             where, key = "customer_id = ?", customer_id
         return self._keyset(ent, where, [key], ("occurred_at", "id"), before, limit, desc=True)
 
+    # ------------------------------------------------------------------ an order
+
+    def order_history(self, order_id: str, *, limit: int = 200) -> list[dict[str, Any]]:
+        """An order's events (status changes, cancellation and refund requests), oldest first."""
+        return self._keyset(ENTITIES["order_event"], "order_id = ?", [order_id], ("occurred_at", "id"), None, limit)
+
+    def tickets_mentioning(self, customer_id: str, number: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The customer's tickets whose subject or description mention an order number, newest
+        first: through the tickets' word index (as people write it: SO-00010042, SO-10042,
+        so10042, "order 10042"), never by scanning ticket text. Empty while the tickets' word
+        index is still being built in a first sync."""
+        digits = "".join(ch for ch in number if ch.isdigit())
+        if not digits:
+            return []
+        short = digits.lstrip("0") or "0"
+        forms = {f'"{digits}"', f'"so{digits}"', f'"so {short}"', f'"so{short}"', f'"order {short}"'}
+        sql = ("SELECT * FROM tickets WHERE rowid IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH ?)"
+               " AND customer_id = ? ORDER BY created_at DESC, id DESC LIMIT ?")
+        return self._rows(ENTITIES["ticket"], sql, [" OR ".join(sorted(forms)), customer_id, limit])
+
     # ------------------------------------------------------------------ ticket queue
 
     def ticket_queue(
@@ -214,7 +234,7 @@ class Reads:
         after: tuple[str | None, str] | None = None,
         limit: int = 50,
     ) -> list[dict[str, Any]]:
-        """Tickets by SLA due (soonest first), for 'mine', 'team' or 'all'.
+        """Tickets by SLA due (soonest first), for 'mine', 'team', 'unassigned' or 'all'.
 
         ``after`` is the (sla_due, id) of the last row of the previous page."""
         ent = ENTITIES["ticket"]
@@ -230,8 +250,8 @@ class Reads:
         hint = ""
         if set(statuses) == set(ACTIVE_TICKET_STATUSES):
             # The planner would rather sort a status range than walk the partial index in order.
-            hint = {"mine": "INDEXED BY ix_tickets_active_assignee", "team": "INDEXED BY ix_tickets_active_team"}.get(
-                view, "INDEXED BY ix_tickets_active_sla")
+            hint = {"mine": "INDEXED BY ix_tickets_active_assignee", "unassigned": "INDEXED BY ix_tickets_active_assignee",
+                    "team": "INDEXED BY ix_tickets_active_team"}.get(view, "INDEXED BY ix_tickets_active_sla")
         sql = f"SELECT * FROM tickets {hint} WHERE {' AND '.join(where) or '1'} ORDER BY sla_due, id LIMIT ?"
         return self._rows(ent, sql, [*params, limit])
 
@@ -265,6 +285,8 @@ class Reads:
         elif view == "team":
             where.append("team = ?")
             params.append(team or "")
+        elif view == "unassigned":
+            where.append("assignee_id IS NULL")
         if priorities:
             where.append(f"priority IN ({', '.join('?' * len(priorities))})")
             params.extend(priorities)

@@ -16,11 +16,11 @@ from cache.errors import ReplicaError, SchemaTooNew
 from cache.sqlite import sqlite3
 from crm_tui.domain import ACTIVE_TICKET_STATUSES, ENTITIES, Entity
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Entities added after the first schema, by the replica version that brought each: version 1
 # creates the others; the migration to a listed version creates its entity.
-LATER_ENTITIES: dict[str, int] = {"task": 3}
+LATER_ENTITIES: dict[str, int] = {"task": 3, "order_event": 4}
 
 
 def phone_key_sql(column: str) -> str:
@@ -65,6 +65,7 @@ INDEXES: list[tuple[str, str, str]] = [
     ("activities", "ix_activities_customer", "customer_id, occurred_at DESC"),
     ("activities", "ix_activities_ticket", "ticket_id, occurred_at"),
     ("activities", "ix_activities_deal", "deal_id, occurred_at"),
+    ("order_events", "ix_order_events_order", "order_id, occurred_at"),
     # The Today view and reminders: open tasks by due time, all of them or one owner's.
     ("tasks", "ix_tasks_status_due", "status, due_at, id"),
     ("tasks", "ix_tasks_owner_due", "owner_id, status, due_at, id"),
@@ -77,6 +78,9 @@ FTS_COLUMNS = {
     "customers": ("name", "company", "email", "phone", "city"),
     "contacts": ("name", "title", "email", "phone"),
 }
+# Word indexes: the searchable tables', and the tickets' (an order's detail finds the tickets that
+# mention its number through it, never by scanning ticket text).
+WORD_COLUMNS = {**FTS_COLUMNS, "tickets": ("subject", "description")}
 
 
 def _tri_key(prefix: str) -> str:
@@ -92,9 +96,15 @@ def search_tables_sql(table: str) -> list[str]:
     ]
 
 
+def word_table_sql(table: str) -> str:
+    """The word index of a table that has no fragment index (tickets)."""
+    return (f"CREATE VIRTUAL TABLE IF NOT EXISTS {table}_fts USING fts5({', '.join(WORD_COLUMNS[table])}, "
+            f"content='{table}', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')")
+
+
 def fts_triggers_sql(table: str) -> list[str]:
     """Triggers that keep a table's word index current on every insert, update, delete."""
-    cols = FTS_COLUMNS[table]
+    cols = WORD_COLUMNS[table]
     fts = f"{table}_fts"
     col_list = ", ".join(cols)
     new_vals = ", ".join(f"new.{c}" for c in cols)
@@ -166,7 +176,7 @@ def drop_derived(conn: sqlite3.Connection) -> None:
     ``build_fragments`` make them again, in one pass per table, when the table is complete."""
     for _, name, _sql in secondary_indexes():
         conn.execute(f"DROP INDEX IF EXISTS {name}")
-    for table in FTS_COLUMNS:
+    for table in WORD_COLUMNS:
         for suffix in _TRIGGER_SUFFIXES:
             conn.execute(f"DROP TRIGGER IF EXISTS {table}_{suffix}")
 
@@ -176,7 +186,7 @@ def build_derived(conn: sqlite3.Connection, table: str) -> None:
     lookups and search need. The email/phone fragment index is ``build_fragments``'s."""
     for _, _name, sql in secondary_indexes(table):
         conn.execute(sql.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
-    if table in FTS_COLUMNS:
+    if table in WORD_COLUMNS:
         conn.execute(f"INSERT INTO {table}_fts({table}_fts) VALUES ('rebuild')")
         for suffix in ("fts_ai", "fts_ad", "fts_au", "search_ai", "search_ad", "search_au"):
             conn.execute(f"DROP TRIGGER IF EXISTS {table}_{suffix}")
@@ -312,10 +322,35 @@ def _add_entity(name: str) -> Callable[[sqlite_utils.Database], None]:
     return upgrade
 
 
+def _orders_calls_and_outcomes_v4(db: sqlite_utils.Database) -> None:
+    """v4: order history and requests (a table), call outcomes and lost reasons (columns), and a
+    word index over ticket subjects and descriptions (tickets that mention an order). A replica
+    made new already has the table and columns: its first migration builds from today's domain."""
+    conn = db.conn
+    ent = ENTITIES["order_event"]
+    if not db[ent.table].exists():
+        _add_entity(ent.name)(db)
+    for ent_name, fields in (("deal", ("lost_reason",)), ("activity", ("outcome", "duration_min", "contact_id"))):
+        table = ENTITIES[ent_name].table
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for field in fields:
+            if field not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {field} {ENTITIES[ent_name].by_name[field].sql_type}")
+    conn.execute(word_table_sql("tickets"))
+    row = conn.execute("SELECT value FROM replica_meta WHERE key = 'bulk_tables'").fetchone()
+    bulk: list[str] = json.loads(row[0]) if row else []
+    # In a bulk load, tables still loading get their indexes when they are complete.
+    if "tickets" not in bulk:
+        build_derived(conn, "tickets")
+    if not bulk:
+        build_derived(conn, ent.table)
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _create_v1,
     2: _split_search_triggers_v2,
     3: _add_entity("task"),
+    4: _orders_calls_and_outcomes_v4,
 }
 
 

@@ -20,15 +20,20 @@ from crm_tui.domain import (
     ID_RE,
     Entity,
     ValidationError,
+    check_activity,
+    check_deal_outcome,
+    check_order_event,
     check_ticket_transition,
     format_datetime,
     sla_due_for,
     utcnow,
     validate_fields,
 )
+from crm_tui.ids import new_id
 from crm_tui.protocol import BatchRequest, Op
 
 TERRITORY = ENTITIES["territory"]
+ORDER_EVENT = ENTITIES["order_event"]
 
 
 class OpRejected(Exception):
@@ -239,8 +244,8 @@ class _BatchRun:
             if ref is None or not self.caller.sees(ref.territory):
                 raise OpRejected("not_found", f"{f.label.lower()} {value} does not exist", {name: f"no such {target.name}"})
             found[name] = ref
-        if ent.name in ("activity", "task"):
-            for name in ("ticket_id", "deal_id"):
+        if ent.name in ("activity", "task", "order_event"):
+            for name in ("ticket_id", "deal_id", "contact_id", "order_id"):
                 if name in found and found[name].record["customer_id"] != customer_id:
                     raise ValidationError({name: "belongs to another customer"})
         if ent.name == "user" and values.get("territories"):
@@ -267,6 +272,7 @@ class _BatchRun:
         self._check_refs(ent, clean, clean.get("customer_id"))
         if ent.name == "customer":
             self._check_territory(clean["territory"])
+        self._check_rules(ent, clean, clean, None)
         record: dict[str, Any] = {"id": op.id, **clean}
         if "created_at" in ent.by_name:
             record["created_at"] = record["updated_at"] = self.stamp
@@ -276,11 +282,13 @@ class _BatchRun:
                 record["sla_due"] = sla_due_for(record["priority"], self.now)
         elif ent.name == "order":
             record["number"] = f"SO-{self.tx.next_number('order'):08d}"
-        elif ent.name == "activity":
+        elif ent.name in ("activity", "order_event"):
             record["author_id"] = None if self.caller is SYSTEM else self.caller.id
         self.tx.insert(ent, record)
         if self.through is not None:
             self.through.created(self.tx, ent, op.op_id, record)
+        if ent.name == "order":
+            self._record_status(record, record["status"])
         return self._written("applied", op, ent, [])
 
     def _update(self, op: Op, ent: Entity) -> dict[str, Any]:
@@ -303,12 +311,16 @@ class _BatchRun:
             self._check_territory(changes["territory"])
         if ent.name == "ticket" and "status" in changes:
             check_ticket_transition(current.record["status"], changes["status"])
+        if changes or ent.name == "order_event":
+            self._check_rules(ent, {**current.record, **changes}, changes, current.record)
         if changes:
             if "updated_at" in ent.by_name:
                 changes["updated_at"] = self.stamp
             version = self.tx.update(ent, op.id, changes)
             if self.through is not None:
                 self.through.updated(self.tx, ent, op.id, changes)
+            if ent.name == "order" and "status" in changes:
+                self._record_status(current.record, changes["status"])
             for name in changes:
                 self.touched[(ent.name, op.id, name)] = version
         status = "conflict" if conflicts else ("merged" if current.version > op.base_version else "applied")
@@ -332,10 +344,53 @@ class _BatchRun:
             return self._written("conflict", op, ent, conflicts)
         if ent.name == "territory" and self.tx.has_customers_in(op.id):
             raise ValidationError({"id": "this territory still has customers; move them to another territory first"})
+        if ent.name == "order_event" and current.record.get("kind") == "status":
+            raise ValidationError({"kind": "an order's status history is kept; it cannot be deleted"})
         if self.through is not None:
             self.through.deleting(self.tx, ent, op.id)
+        if ent.name == "order":
+            # Its history goes with it (each event gets its own tombstone, so replicas drop it too).
+            for event in self._order_events(op.id):
+                self.tx.delete(ORDER_EVENT, event["id"])
         version = self.tx.delete(ent, op.id)
         return _result(op.op_id, "applied", version=version)
+
+    def _check_rules(self, ent: Entity, record: dict[str, Any], changes: Mapping[str, Any],
+                     before: Mapping[str, Any] | None) -> None:
+        """The domain's rules for a record as it would be stored (ValidationError if broken)."""
+        if ent.name == "activity":
+            check_activity(record)
+        elif ent.name == "deal":
+            check_deal_outcome(record, changes)
+        elif ent.name == "order_event":
+            if before is not None and before.get("kind") == "status":
+                raise ValidationError({"kind": "an order's status history is recorded by the server; "
+                                               "it cannot be edited"})
+            order = None
+            if before is None:
+                stored = self.tx.get(ENTITIES["order"], record["order_id"])
+                order = stored.record if stored is not None else None
+            check_order_event(record, order, creating=before is None)
+
+    def _record_status(self, order: Mapping[str, Any], status: str) -> None:
+        """Append a status event to an order's history, in the op's savepoint: the history
+        says when an order reached each status, whoever changed it."""
+        self.tx.insert(ORDER_EVENT, {
+            "id": new_id("oe_"), "customer_id": order["customer_id"], "order_id": order["id"], "kind": "status",
+            "status": status, "reason": None, "author_id": None if self.caller is SYSTEM else self.caller.id,
+            "occurred_at": self.stamp, "created_at": self.stamp, "updated_at": self.stamp,
+        })
+
+    def _order_events(self, order_id: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        after = None
+        while True:
+            page = self.tx.list_records(ORDER_EVENT, after=after, limit=500, filters={"order_id": order_id},
+                                        territories=None)
+            events += page
+            if len(page) < 500:
+                return events
+            after = page[-1]["id"]
 
     def _written(self, status: str, op: Op, ent: Entity, conflicts: list[dict]) -> dict[str, Any]:
         stored = self.tx.get(ent, op.id)

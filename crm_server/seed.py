@@ -1,10 +1,13 @@
 """Deterministic, realistic demo data: the same ``seed`` and ``now`` always give the same rows.
 
 Per customer, on average: 2 contacts, 3 orders over the last 24 months, 0.5 tickets (every status
-and priority, SLA due times, some overdue), 0.3 deals (every stage), 2 activities (every
-kind) and 0.4 tasks (follow-ups, some about a ticket or a deal; overdue, due today, upcoming
-and done). Tasks draw from a random stream of their own, so adding them left every other
-record of a given seed as it was. Rows go in through the store's bulk loader (one transaction, indexes built at the end),
+and priority, SLA due times, some overdue), 0.3 deals (every stage; lost ones with a reason), 2
+activities (every kind; calls and visits with an outcome, a duration and mostly the contact spoken
+to) and 0.4 tasks (follow-ups, some about a ticket or a deal; overdue, due today, upcoming and
+done). Orders of the last 90 days have their status history (every status they went through, and
+the cancellation and refund requests that preceded a cancelled or refunded order; a few open
+requests). Tasks, and what was added for orders, calls and deals, draw from random streams of
+their own, so every record the earlier releases seeded stays exactly the same. Rows go in through the store's bulk loader (one transaction, indexes built at the end),
 and still get versions and change rows, so the feed and snapshots work on seeded data.
 """
 
@@ -20,9 +23,18 @@ from dataclasses import dataclass
 
 from crm_server import seed_data as words
 from crm_server.store import Store
-from crm_tui.domain import ACTIVE_TICKET_STATUSES, ENTITIES, SLA_HOURS, format_datetime, utcnow
+from crm_tui.domain import (
+    ACTIVE_TICKET_STATUSES,
+    ACTIVITY_OUTCOMES,
+    CONVERSATION_KINDS,
+    ENTITIES,
+    SLA_HOURS,
+    format_datetime,
+    utcnow,
+)
 
 FLUSH_EVERY = 5000  # customers per bulk insert round
+HISTORY_DAYS = 90  # orders this recent have their status history
 
 # The seed builds rows as tuples in wire column order (fast); fail loudly if the domain changes.
 _EXPECTED = {
@@ -34,14 +46,16 @@ _EXPECTED = {
     "ticket": ("id", "customer_id", "number", "subject", "description", "status", "priority", "assignee_id", "team",
                "sla_due", "created_at", "updated_at"),
     "deal": ("id", "customer_id", "title", "stage", "amount", "currency", "probability", "close_date", "owner_id",
-             "created_at", "updated_at"),
+             "created_at", "updated_at", "lost_reason"),
     "order": ("id", "customer_id", "number", "order_date", "amount", "currency", "status", "created_at", "updated_at"),
     "activity": ("id", "customer_id", "kind", "subject", "body", "ticket_id", "deal_id", "author_id", "internal",
-                 "occurred_at", "created_at", "updated_at"),
+                 "occurred_at", "created_at", "updated_at", "outcome", "duration_min", "contact_id"),
+    "order_event": ("id", "customer_id", "order_id", "kind", "status", "reason", "author_id", "occurred_at",
+                    "created_at", "updated_at"),
     "task": ("id", "customer_id", "title", "notes", "due_at", "owner_id", "status", "ticket_id", "deal_id", "done_at",
              "created_at", "updated_at"),
 }
-ATTACHED = ("customer", "contact", "ticket", "deal", "order", "activity", "task")
+ATTACHED = ("customer", "contact", "ticket", "deal", "order", "activity", "task", "order_event")
 for _name, _cols in _EXPECTED.items():
     if ENTITIES[_name].columns[:-1] != _cols:
         raise RuntimeError(f"crm_server.seed is out of date with the {_name} entity")
@@ -100,7 +114,8 @@ def seed_database(
     with store.read() as tx:
         if any(tx.count(ENTITIES[e], None) for e in ("territory", "user", "customer")):
             raise SeedError("the database already has data; seed a new database file")
-    gen = _Generator(random.Random(seed), _Clock(now or utcnow()), task_rng=random.Random(f"tasks-{seed}"))
+    gen = _Generator(random.Random(seed), _Clock(now or utcnow()), task_rng=random.Random(f"tasks-{seed}"),
+                     later=random.Random(f"crm-tui history {seed}"))
     records = 0
     with store.bulk_load() as loader:
         records += loader.add(ENTITIES["territory"], gen.territories())
@@ -120,8 +135,9 @@ def seed_database(
 
 
 class _Generator:
-    def __init__(self, rng: random.Random, clock: _Clock, task_rng: random.Random):
-        self.rng, self.clock, self.task_rng = rng, clock, task_rng
+    def __init__(self, rng: random.Random, clock: _Clock, task_rng: random.Random, later: random.Random):
+        # ``later`` draws what orders, calls and deals gained since, leaving ``rng``'s stream as it was.
+        self.rng, self.clock, self.task_rng, self.later = rng, clock, task_rng, later
         self.ticket_number = 0
         self.order_number = 0
         self.counts = dict.fromkeys(ATTACHED[1:], 0)
@@ -198,11 +214,11 @@ class _Generator:
             tags = sorted(set(rng.sample(words.TAGS, rng.choice((0, 0, 1, 1, 2, 3)))))
             age = rng.randrange(30, 1500)  # days since the customer was created
 
-            ltv = self._orders(out["order"], cid, territory, tier, currency, age)
+            ltv = self._orders(out["order"], out["order_event"], cid, territory, tier, currency, age)
             tickets = self._tickets(out["ticket"], cid, territory, age)
             deals = self._deals(out["deal"], cid, territory, tier, currency, reps, age)
-            self._contacts(out["contact"], cid, territory, domain, phone_prefix, age)
-            self._activities(out["activity"], cid, territory, tickets, deals, reps, age)
+            contacts = self._contacts(out["contact"], cid, territory, domain, phone_prefix, age)
+            self._activities(out["activity"], cid, territory, tickets, deals, reps, age, contacts)
             self._tasks(out["task"], cid, territory, tickets, deals, owner)
             created = clock.stamp(rng, age)
             updated = clock.stamp(rng, rng.randrange(0, age))
@@ -215,21 +231,25 @@ class _Generator:
         self.counts[kind] += 1
         return f"{prefix}-{self.counts[kind]:07d}"
 
-    def _contacts(self, out: list, cid: str, territory: str, domain: str | None, prefix: str, age: int) -> None:
+    def _contacts(self, out: list, cid: str, territory: str, domain: str | None, prefix: str, age: int) -> list[str]:
         rng = self.rng
+        ids = []
         for k in range(rng.choice((1, 1, 2, 2, 2, 3, 3))):
             first, last = self._person()
             host = domain or rng.choice(words.MAIL_PROVIDERS)
             email = f"{ascii_word(first)}.{ascii_word(last)}@{host}"
             phone = f"{prefix} {rng.randrange(10, 999)} {rng.randrange(100000, 9999999)}" if rng.random() < 0.8 else None
             created = self.clock.stamp(rng, rng.randrange(0, age))
-            out.append((self._next("contact", "con"), cid, f"{first} {last}", rng.choice(words.TITLES), email, phone,
+            ids.append(self._next("contact", "con"))
+            out.append((ids[-1], cid, f"{first} {last}", rng.choice(words.TITLES), email, phone,
                         k == 0, created, created, territory))
+        return ids
 
-    def _orders(self, out: list, cid: str, territory: str, tier: str, currency: str, age: int) -> int:
+    def _orders(self, out: list, history: list, cid: str, territory: str, tier: str, currency: str, age: int) -> int:
         rng, clock = self.rng, self.clock
         lo, hi = TIER_AMOUNTS[tier]
         ltv = 0
+        self.numbers: list[str] = []  # this customer's order numbers, for tickets that mention one
         for _ in range(rng.choice((0, 1, 2, 3, 3, 4, 5, 6))):
             days = rng.randrange(0, min(age, 730))
             if days < 3:
@@ -245,9 +265,37 @@ class _Generator:
             self.order_number += 1
             created = clock.stamp(rng, days)
             updated = clock.stamp(rng, max(0, days - rng.randrange(0, 5)))
-            out.append((self._next("order", "ord"), cid, f"SO-{self.order_number:08d}", clock.days[days], amount,
+            oid = self._next("order", "ord")
+            self.numbers.append(f"SO-{self.order_number:08d}")
+            out.append((oid, cid, self.numbers[-1], clock.days[days], amount,
                         currency, status, created, max(created, updated), territory))
+            if days < HISTORY_DAYS:
+                self._history(history, cid, oid, territory, status, created)
         return ltv
+
+    def _history(self, out: list, cid: str, oid: str, territory: str, status: str, placed: str) -> None:
+        """The status events an order went through up to ``status`` (and the request that led to
+        a cancellation or a refund; now and then an open refund request on a delivered order)."""
+        later, now = self.later, self.clock.now
+        path = {"pending": ["pending"], "paid": ["pending", "paid"], "shipped": ["pending", "paid", "shipped"],
+                "delivered": ["pending", "paid", "shipped", "delivered"],
+                "cancelled": ["pending", "paid", "cancel_request", "cancelled"],
+                "refunded": ["pending", "paid", "shipped", "delivered", "refund_request", "refunded"]}[status]
+        if status == "delivered" and later.random() < 0.04:
+            path.append("refund_request")
+        at = dt.datetime.strptime(placed, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        for i, step in enumerate(path):
+            if i:
+                at = min(now, at + dt.timedelta(hours=later.randrange(2, 60), minutes=later.randrange(60)))
+            stamp = format_datetime(at)
+            self.counts["order_event"] += 1
+            eid = f"oev-{self.counts['order_event']:07d}"
+            if step.endswith("_request"):
+                reason = later.choice(words.ORDER_REQUEST_REASONS[step])
+                out.append((eid, cid, oid, step, None, reason, later.choice(self.all_agents), stamp, stamp, stamp,
+                            territory))
+            else:
+                out.append((eid, cid, oid, "status", step, None, None, stamp, stamp, stamp, territory))
 
     def _tickets(self, out: list, cid: str, territory: str, age: int) -> list[tuple[str, dt.datetime]]:
         rng, clock = self.rng, self.clock
@@ -271,7 +319,10 @@ class _Generator:
             tid = self._next("ticket", "tkt")
             ids.append((tid, created_dt))
             updated = format_datetime(created_dt + (clock.now - created_dt) * rng.random())
-            out.append((tid, cid, self.ticket_number, rng.choice(words.TICKET_SUBJECTS), rng.choice(words.TICKET_BODIES),
+            subject, body = rng.choice(words.TICKET_SUBJECTS), rng.choice(words.TICKET_BODIES)
+            if self.numbers and self.later.random() < 0.4:
+                body = f"{body} About order {self.later.choice(self.numbers)}."
+            out.append((tid, cid, self.ticket_number, subject, body,
                         status, priority, assignee, team, sla_due, created, updated, territory))
         return ids
 
@@ -286,13 +337,14 @@ class _Generator:
         created = clock.stamp(rng, rng.randrange(0, min(age, 365)))
         did = self._next("deal", "del")
         owner = rng.choice(reps) if reps else None
+        lost_reason = self.later.choice(words.LOST_REASONS) if stage == "lost" else None
         out.append((did, cid, title, stage, rng.randrange(lo * 300, hi * 1000), currency, DEAL_PROBABILITY[stage], close,
-                    owner, created, created, territory))
+                    owner, created, created, lost_reason, territory))
         return [did]
 
     def _activities(self, out: list, cid: str, territory: str, tickets: list[tuple[str, dt.datetime]], deals: list[str],
-                    reps: list[str], age: int) -> None:
-        rng, clock = self.rng, self.clock
+                    reps: list[str], age: int, contacts: list[str]) -> None:
+        rng, clock, later = self.rng, self.clock, self.later
         for _ in range(rng.choice((0, 1, 2, 2, 3, 4))):
             kind = rng.choice(("note", "call", "email", "visit"))
             author = rng.choice(reps) if kind == "visit" and reps else rng.choice(self.all_agents)
@@ -303,9 +355,15 @@ class _Generator:
                 occurred = format_datetime(linked[1] + (clock.now - linked[1]) * rng.random())
             else:
                 occurred = clock.stamp(rng, rng.randrange(0, min(age, 730)))
+            outcome = duration = contact = None
+            if kind in CONVERSATION_KINDS:
+                outcome = later.choice(ACTIVITY_OUTCOMES)
+                reached = outcome not in ("voicemail", "no_answer")
+                duration = (later.randrange(3, 45) if kind == "call" else later.randrange(20, 120)) if reached else 1
+                contact = later.choice(contacts) if contacts and later.random() < 0.85 else None
             out.append((self._next("activity", "act"), cid, kind, rng.choice(words.ACTIVITY_SUBJECTS[kind]),
                         rng.choice(words.ACTIVITY_BODIES), ticket, deal, author, kind == "note" and rng.random() < 0.5,
-                        occurred, occurred, occurred, territory))
+                        occurred, occurred, occurred, outcome, duration, contact, territory))
 
     def _tasks(self, out: list, cid: str, territory: str, tickets: list[tuple[str, dt.datetime]], deals: list[str],
                owner: str | None) -> None:

@@ -142,6 +142,18 @@ ACTIVITY_BODIES = (
     "Raised concerns about the price increase; offered a loyalty discount.",
 )
 
+LOST_REASONS = (
+    "Chose a competitor on price", "No budget this year", "Project cancelled on their side",
+    "Went with the incumbent supplier", "Never reached the decision maker", "Timing: revisit next year",
+)
+
+ORDER_REQUEST_REASONS = {
+    "cancel_request": ("Ordered twice by mistake", "Customer found a cheaper offer", "No longer needed",
+                       "Wrong items ordered"),
+    "refund_request": ("Arrived damaged", "Not as described", "Items missing from the delivery",
+                       "Delivered too late to be of use"),
+}
+
 # Follow-ups, by what they are about: a ticket, a deal, or the customer as such.
 TASK_TITLES = {
     "ticket": ("Call back about the ticket", "Check the fix works for them", "Confirm the refund arrived",

@@ -109,6 +109,18 @@ ACTIVE_TICKET_STATUSES = TICKET_STATUSES[:3]  # still to be worked on: the queue
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 DEAL_STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
 ACTIVITY_KINDS = ("note", "call", "email", "visit")
+# What came of a call or a visit; only those two kinds carry an outcome, a duration and a contact.
+ACTIVITY_OUTCOMES = ("reached", "voicemail", "no_answer", "follow_up", "resolved", "not_interested")
+CONVERSATION_KINDS = ("call", "visit")
+# An order's history: status changes (recorded by the server) and what agents ask for.
+ORDER_EVENT_KINDS = ("status", "cancel_request", "refund_request")
+ORDER_REQUEST_KINDS = ("cancel_request", "refund_request")
+# Which orders a request may be recorded for: an order not yet shipped can be cancelled; one
+# that was paid for can be refunded. Cancelled and refunded orders take no more requests.
+ORDER_REQUEST_STATUSES: dict[str, tuple[str, ...]] = {
+    "cancel_request": ("pending", "paid"),
+    "refund_request": ("paid", "shipped", "delivered"),
+}
 TASK_STATUSES = ("open", "done")
 
 # The ticket workflow: new -> open -> pending -> solved -> closed, with the moves agents need
@@ -230,6 +242,7 @@ DEAL = Entity(
         _f("owner_id", "ref", "Owner", ref="user"),
         _CREATED,
         _UPDATED,
+        _f("lost_reason", "str", "Lost reason", max_len=500),
     ),
     anchor="customer_id",
 )
@@ -245,6 +258,25 @@ ACTIVITY = Entity(
         _f("deal_id", "ref", "Deal", ref="deal", immutable=True),
         _f("author_id", "ref", "Author", ref="user", writable=False),
         _f("internal", "bool", "Internal"),
+        _f("occurred_at", "datetime", "When", required=True),
+        _CREATED,
+        _UPDATED,
+        _f("outcome", "enum", choices=ACTIVITY_OUTCOMES),
+        _f("duration_min", "int", "Minutes", min=0, max=24 * 60),
+        _f("contact_id", "ref", "Contact", ref="contact"),
+    ),
+    anchor="customer_id",
+)
+
+ORDER_EVENT = Entity(
+    "order_event", "order_events", "Order event",
+    (
+        _f("customer_id", "ref", "Customer", required=True, ref="customer", immutable=True),
+        _f("order_id", "ref", "Order", required=True, ref="order", immutable=True),
+        _f("kind", "enum", required=True, choices=ORDER_EVENT_KINDS, immutable=True),
+        _f("status", "enum", choices=ORDER_STATUSES, immutable=True),
+        _f("reason", "text", max_len=2000),
+        _f("author_id", "ref", "Author", ref="user", writable=False),
         _f("occurred_at", "datetime", "When", required=True),
         _CREATED,
         _UPDATED,
@@ -275,7 +307,7 @@ TASK = Entity(
 # Bootstrap order: what search needs first (customers, contacts), then the long history. New
 # entities go at the end: a snapshot cursor counts entities in this order.
 ENTITIES: dict[str, Entity] = {
-    e.name: e for e in (TERRITORY, USER, CUSTOMER, CONTACT, TICKET, DEAL, ORDER, ACTIVITY, TASK)
+    e.name: e for e in (TERRITORY, USER, CUSTOMER, CONTACT, TICKET, DEAL, ORDER, ACTIVITY, TASK, ORDER_EVENT)
 }
 BY_TABLE: dict[str, Entity] = {e.table: e for e in ENTITIES.values()}
 CUSTOMER_CHILDREN: tuple[Entity, ...] = tuple(e for e in ENTITIES.values() if e.anchor == "customer_id")
@@ -483,6 +515,62 @@ def check_ticket_transition(old: str | None, new: str) -> None:
     if new not in allowed:
         hint = ", ".join(allowed) if allowed else "nothing (closed tickets are final)"
         raise ValidationError({"status": f"a {old} ticket can move to {hint}, not {new}"})
+
+
+def check_activity(record: Mapping[str, Any]) -> None:
+    """Raise ValidationError if an activity (as it would be stored) breaks the rules for its kind:
+    only calls and visits have an outcome, a duration and a contact spoken to."""
+    if record.get("kind") in CONVERSATION_KINDS:
+        return
+    errors = {name: f"only calls and visits have {label}"
+              for name, label in (("outcome", "an outcome"), ("duration_min", "a duration"),
+                                  ("contact_id", "a contact spoken to"))
+              if record.get(name) is not None}
+    if errors:
+        raise ValidationError(errors)
+
+
+def check_deal_outcome(record: Mapping[str, Any], changed: Iterable[str]) -> None:
+    """Raise ValidationError if a deal (as it would be stored) was just marked won or lost without
+    what closing it needs: a close date, and for a lost deal the reason. ``changed`` names the
+    fields the write sets; a deal that was already closed is not judged again."""
+    changed = set(changed)
+    if record.get("stage") not in ("won", "lost") or "stage" not in changed:
+        return
+    errors: dict[str, str] = {}
+    if not record.get("close_date"):
+        errors["close_date"] = f"a {record['stage']} deal needs the date it closed"
+    if record["stage"] == "lost" and not (record.get("lost_reason") or "").strip():
+        errors["lost_reason"] = "say why the deal was lost"
+    if errors:
+        raise ValidationError(errors)
+
+
+def check_order_event(record: Mapping[str, Any], order: Mapping[str, Any] | None, *, creating: bool) -> None:
+    """Raise ValidationError if a client may not write this order event (as it would be stored).
+
+    Clients record cancellation and refund requests only: status events are the server's own
+    record of an order's status changes. A request names why (``reason``), and is only taken
+    for an order in a status it can apply to (``ORDER_REQUEST_STATUSES``); ``order`` is the
+    order it is for, which must belong to the event's customer."""
+    kind = record.get("kind")
+    if kind not in ORDER_REQUEST_KINDS:
+        raise ValidationError({"kind": "status changes are recorded by the server; "
+                                       "record a cancel_request or a refund_request"})
+    errors: dict[str, str] = {}
+    if not (record.get("reason") or "").strip():
+        errors["reason"] = "say why the customer asks for it"
+    if record.get("status") is not None:
+        errors["status"] = "is recorded by the server"
+    if order is not None and creating:
+        if order.get("customer_id") != record.get("customer_id"):
+            errors["order_id"] = "belongs to another customer"
+        elif order.get("status") not in ORDER_REQUEST_STATUSES[kind]:
+            what = "cancelled" if kind == "cancel_request" else "refunded"
+            allowed = ", ".join(ORDER_REQUEST_STATUSES[kind])
+            errors["order_id"] = f"a {order.get('status')} order cannot be {what} (only {allowed} ones)"
+    if errors:
+        raise ValidationError(errors)
 
 
 def sla_due_for(priority: str, created: dt.datetime) -> str:

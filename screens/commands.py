@@ -48,8 +48,8 @@ def _section(app: CrmApp, mode: str, rest: str) -> bool:
     if mode == "sync" and rest.lower() in ("now", "!"):
         app.action_sync_now()
         return True
-    if mode == "tickets" and rest and rest.lower() not in ("mine", "team", "all"):
-        app.notify("tickets takes mine, team or all", severity="error")
+    if mode == "tickets" and rest and rest.lower() not in ("mine", "team", "all", "unassigned"):
+        app.notify("tickets takes mine, team, all or unassigned", severity="error")
         return False
     app.show_section(mode)
     if mode == "search" and rest:

@@ -21,7 +21,7 @@ from screens.form_specs import (
     edit_activity_form,
     ticket_form,
 )
-from screens.navigation import open_ticket
+from screens.navigation import open_order, open_ticket
 from screens.tables import ListPanel, WindowTable
 from screens.task_forms import follow_up, set_done, task_form
 
@@ -29,13 +29,16 @@ from screens.task_forms import follow_up, set_done, task_form
 class Customer360Screen(CrmScreen):
     LABEL = "Customer"
     HELP = ("One customer and everything attached: contacts, orders, tickets, deals, tasks and the activity "
-            "timeline. f makes a follow-up task (about the highlighted ticket or deal on those tabs); on the "
-            "Tasks tab (its count is of open tasks) x marks the highlighted task done or reopens it. Each list "
-            "is the whole of it: g and G go to the first and last row, / filters all of it. Changes you make "
-            "show at once with a ● pending marker until the next sync carries them to the server.")
+            "timeline. enter opens an order or a ticket, or edits the row. n logs a note, c a call and v a visit "
+            "(with what came of it, how long, and who you spoke to). f makes a follow-up task (about the "
+            "highlighted ticket or deal on those tabs); on the Tasks tab (its count is of open tasks) x marks the "
+            "highlighted task done or reopens it. Each list is the whole of it: g and G go to the first and last "
+            "row, / filters all of it. Changes you make show at once with a ● pending marker until the next sync "
+            "carries them to the server.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "note", "Note", id="c360.note"),
         Binding("c", "call", "Call", id="c360.call"),
+        Binding("v", "visit", "Visit", id="c360.visit"),
         Binding("t", "ticket", "Ticket", id="c360.ticket"),
         Binding("e", "edit", "Edit", id="c360.edit"),
         Binding("d", "deal", "Deal", id="c360.deal"),
@@ -157,6 +160,10 @@ class Customer360Screen(CrmScreen):
         if self._exists():
             self._open_form(activity_form(self.crm, self.customer_id, kind="call", title="Log a call"), "activity")
 
+    def action_visit(self) -> None:
+        if self._exists():
+            self._open_form(activity_form(self.crm, self.customer_id, kind="visit", title="Log a visit"), "activity")
+
     def action_ticket(self) -> None:
         if self._exists():
             self._open_form(ticket_form(self.crm, self.customer_id), "tickets")
@@ -210,6 +217,8 @@ class Customer360Screen(CrmScreen):
         tab = self.active_tab
         if tab == "tickets":
             open_ticket(self.crm, row["id"])
+        elif tab == "orders":
+            open_order(self.crm, row["id"])
         elif tab == "contacts":
             self._open_form(contact_form(self.crm, self.customer_id, row))
         elif tab == "deals":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -23,6 +24,19 @@ TABS = {
     "activity": ("Activity", "No activity yet. n logs a note, c a call."),
 }
 
+def conversation_summary(row: dict[str, Any], contact_name: Callable[[str], str]) -> str:
+    """'reached · 12 min · with Kim Weber' for a call or a visit; '' for anything else."""
+    parts = []
+    if row.get("outcome"):
+        parts.append(str(row["outcome"]).replace("_", " "))
+    if row.get("duration_min") is not None:
+        parts.append(f"{row['duration_min']} min")
+    if row.get("contact_id"):
+        name = contact_name(row["contact_id"])
+        parts.append(f"with {name}" if name else "")
+    return " · ".join(p for p in parts if p)
+
+
 def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
     reads = app.replica.reads
     lists = app.replica.lists
@@ -34,6 +48,13 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
         if uid not in names:
             names[uid] = reads.user_name(uid)
         return names[uid]
+
+    contact_names: dict[str, str] = {}
+
+    def contact(contact_id: str) -> str:
+        if contact_id not in contact_names:
+            contact_names[contact_id] = (app.replica.get("contact", contact_id) or {}).get("name") or ""
+        return contact_names[contact_id]
 
     def contact_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
         cells = [ctx.mark(), plain(row.get("name")), plain(row.get("title")), plain(row.get("phone"))]
@@ -81,6 +102,9 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
 
     def activity_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
         text = row.get("subject") or row.get("body") or ""
+        said = conversation_summary(row, contact)
+        if said:
+            text = f"{text} · {said}" if text else said
         cells = [ctx.mark(), plain(ago(row.get("occurred_at"), ctx.now)), plain(row.get("kind")), plain(text),
                  plain(user(row.get("author_id"))),
                  Text("internal" if row.get("internal") else "", style=ctx.tone("text-warning"), no_wrap=True)]

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crm_tui.domain import TICKET_TRANSITIONS, entity, format_datetime
+from crm_tui.domain import (
+    CONVERSATION_KINDS,
+    ORDER_REQUEST_STATUSES,
+    TICKET_TRANSITIONS,
+    entity,
+    format_datetime,
+)
+from screens.display import money
 from screens.forms import Options, RecordForm
 
 if TYPE_CHECKING:
@@ -22,6 +29,7 @@ CONTACT_FIELDS = ["name", "title", "email", "phone", "is_primary"]
 TICKET_FIELDS = ["subject", "description", "priority", "assignee_id", "team"]
 DEAL_FIELDS = ["title", "stage", "amount", "currency", "probability", "close_date", "owner_id"]
 ACTIVITY_FIELDS = ["kind", "subject", "body", "internal", "occurred_at"]
+CONVERSATION_FIELDS = ("subject", "body", "outcome", "duration_min", "contact_id", "occurred_at")
 
 
 def _me(app: CrmApp) -> dict[str, Any]:
@@ -91,6 +99,23 @@ def _subject_or_body(values: dict[str, Any]) -> dict[str, str]:
     return {"subject": "say what it was about: a subject or a text"}
 
 
+def _outcome_given(values: dict[str, Any]) -> dict[str, str]:
+    """A call or a visit says what came of it (the server takes one without, for older clients)."""
+    if values.get("kind") in CONVERSATION_KINDS and not values.get("outcome"):
+        return {"outcome": f"say what came of the {values['kind']}"}
+    return {}
+
+
+def _conversation_check(values: dict[str, Any]) -> dict[str, str]:
+    return {**_subject_or_body(values), **_outcome_given(values)}
+
+
+def contact_options(app: CrmApp, customer_id: str) -> Options:
+    """The customer's contacts, primary first, for "who was spoken to"."""
+    return [(" · ".join(x for x in (c.get("name"), c.get("title")) if x) or c["id"], c["id"])
+            for c in app.replica.reads.contacts(customer_id, limit=200)]
+
+
 def contact_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
     if record is None:
         return RecordForm(
@@ -134,9 +159,40 @@ def deal_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = Non
             save=lambda values: app.save("create", "deal", values),
         )
     rid = record["id"]
+    fields = [*DEAL_FIELDS, "lost_reason"] if record.get("stage") == "lost" else DEAL_FIELDS
     return RecordForm(
-        "deal", title=f"Edit deal · {record.get('title') or rid}", fields=DEAL_FIELDS, values=record,
+        "deal", title=f"Edit deal · {record.get('title') or rid}", fields=fields, values=record,
         options=options, save=lambda values: app.save("update", "deal", values, record_id=rid),
+    )
+
+
+def deal_outcome_form(app: CrmApp, record: dict[str, Any], stage: str) -> RecordForm:
+    """Mark a deal won or lost: the date it closed (today unless changed), and for a lost deal
+    why. Sent whole (the stage with them), so the server judges the closing as one change."""
+    rid = record["id"]
+    title = record.get("title") or rid
+    fields = ["close_date", "lost_reason"] if stage == "lost" else ["close_date"]
+    return RecordForm(
+        "deal", title=f"Mark {title} {stage}", fields=fields, fixed={"stage": stage},
+        values={"close_date": app.now().date().isoformat(), "lost_reason": record.get("lost_reason")},
+        note=f"It is {record.get('stage')} now. {'Say why it was lost, and w' if stage == 'lost' else 'W'}hen it "
+             "closed.",
+        only_changes=False, save=lambda values: app.save("update", "deal", values, record_id=rid),
+    )
+
+
+def order_request_form(app: CrmApp, order: dict[str, Any], kind: str) -> RecordForm:
+    """Record a cancellation or refund request for an order: why the customer asks."""
+    what = "Cancellation" if kind == "cancel_request" else "Refund"
+    number = order.get("number") or order["id"]
+    return RecordForm(
+        "order_event", title=f"{what} request · {number}", fields=["reason"], creating=True,
+        fixed={"customer_id": order["customer_id"], "order_id": order["id"], "kind": kind,
+               "occurred_at": _now(app)},
+        note=(f"Order {number}: {order.get('status')}, {money(order.get('amount'), order.get('currency'))}. "
+              f"Requests are taken for {', '.join(ORDER_REQUEST_STATUSES[kind])} orders."),
+        check=lambda values: {} if (values.get("reason") or "").strip() else {"reason": "say why the customer asks for it"},
+        save=lambda values: app.save("create", "order_event", values),
     )
 
 
@@ -161,17 +217,28 @@ def activity_form(
     values = {"subject": subject, "occurred_at": _now(app)}
     if "occurred_at" not in fields:
         fixed["occurred_at"] = values["occurred_at"]
+    options: dict[str, Options] = {}
+    if kind in CONVERSATION_KINDS:
+        fields = CONVERSATION_FIELDS
+        options["contact_id"] = contact_options(app, customer_id)
+        primary = options["contact_id"][0][1] if options["contact_id"] else None
+        values["contact_id"] = primary
     return RecordForm(
-        "activity", title=title, fields=list(fields), creating=True, fixed=fixed, values=values,
-        save=lambda v: app.save("create", "activity", v), check=_subject_or_body,
+        "activity", title=title, fields=list(fields), creating=True, fixed=fixed, values=values, options=options,
+        save=lambda v: app.save("create", "activity", v), check=_conversation_check,
     )
 
 
 def edit_activity_form(app: CrmApp, record: dict[str, Any]) -> RecordForm:
     rid = record["id"]
+    fields, options = ACTIVITY_FIELDS, {}
+    if record.get("kind") in CONVERSATION_KINDS:
+        fields = [*ACTIVITY_FIELDS[:3], "outcome", "duration_min", "contact_id", *ACTIVITY_FIELDS[3:]]
+        options["contact_id"] = contact_options(app, record["customer_id"])
     return RecordForm(
-        "activity", title=f"Edit {record.get('kind') or 'activity'}", fields=ACTIVITY_FIELDS, values=record,
-        save=lambda values: app.save("update", "activity", values, record_id=rid), check=_subject_or_body,
+        "activity", title=f"Edit {record.get('kind') or 'activity'}", fields=fields, values=record, options=options,
+        save=lambda values: app.save("update", "activity", values, record_id=rid),
+        check=lambda values: _conversation_check({"kind": record.get("kind"), **values}),
     )
 
 

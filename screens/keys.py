@@ -16,6 +16,7 @@ def binding_owners() -> list[type]:
     from screens.customer import Customer360Screen
     from screens.forms import RecordForm
     from screens.help import HelpScreen
+    from screens.order_detail import OrderDetailScreen
     from screens.pickers import ChoicePicker, CommandLine, ConfirmModal
     from screens.pipeline import PipelineScreen, StageTable
     from screens.rejected import RejectedScreen
@@ -26,7 +27,7 @@ def binding_owners() -> list[type]:
     from screens.tickets import TicketQueueScreen
     from screens.today import TodayScreen
 
-    return [CrmApp, CrmScreen, WindowTable, CrmTable, ListPanel, SearchScreen, Customer360Screen, TicketQueueScreen,
+    return [CrmApp, CrmScreen, WindowTable, CrmTable, ListPanel, SearchScreen, Customer360Screen, OrderDetailScreen, TicketQueueScreen,
             PipelineScreen, StageTable, TodayScreen, SyncScreen, ConflictResolveScreen, RejectedScreen, ReportsScreen, RecordForm,
             ChoicePicker, ConfirmModal, CommandLine, HelpScreen]
 

@@ -1,4 +1,4 @@
-"""Opening records: a customer's 360 view, a ticket; shared by lists, `:` commands and the palette."""
+"""Opening records: a customer's 360 view, a ticket, an order; shared by lists, `:` commands and the palette."""
 
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ def open_ticket(app: CrmApp, ticket_id: str | None) -> bool:
         app.notify(f"No ticket {ticket_id!r} in your replica.", severity="warning")
         return False
     app.push_screen(TicketDetailScreen(ticket_id))
+    return True
+
+
+def open_order(app: CrmApp, order_id: str | None) -> bool:
+    """Push an order's detail; False (with a message) if the replica does not hold it."""
+    from screens.order_detail import OrderDetailScreen
+
+    if not order_id or app.replica.get("order", order_id) is None:
+        app.notify(f"No order {order_id!r} in your replica.", severity="warning")
+        return False
+    app.push_screen(OrderDetailScreen(order_id))
     return True
 
 

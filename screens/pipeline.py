@@ -15,7 +15,7 @@ from cache.errors import ReplicaError
 from crm_tui.domain import DEAL_STAGES, ValidationError
 from screens.base import CrmScreen
 from screens.display import MARKS, compact_money, compact_totals
-from screens.form_specs import deal_form
+from screens.form_specs import deal_form, deal_outcome_form
 from screens.navigation import open_customer
 from screens.pickers import ConfirmModal
 from screens.tables import Column, ListSource, RowContext, WindowTable
@@ -38,8 +38,9 @@ class PipelineScreen(CrmScreen):
     LABEL = "Pipeline"
     HELP = ("Deals by stage, soonest close date first, with the count and total of each stage. h/l (or the "
             "arrows) move between stages, j/k between deals. > and < move an open deal to the next or previous "
-            "open stage; w marks it won and x lost (each asks first: they are outcomes, not stages), < on a "
-            "won or lost deal offers to reopen it. e edits it, enter opens its customer, m shows only your "
+            "open stage; w marks it won and x lost (each asks when it closed, and a lost deal why: they are "
+            "outcomes, not stages), < on a won or lost deal offers to reopen it. Each card shows the deal, its "
+            "customer, its amount and close date. e edits it, enter opens its customer, m shows only your "
             "deals, f makes a follow-up task about the deal.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("greater_than_sign,L", "move(1)", "Next stage", id="pipeline.forward"),
@@ -55,6 +56,7 @@ class PipelineScreen(CrmScreen):
         super().__init__()
         self.only_mine = False
         self._follow: tuple[str, str] | None = None
+        self._customers: dict[str, str] = {}
 
     def compose_body(self):
         with Horizontal(id="pipeline-board"):
@@ -77,15 +79,25 @@ class PipelineScreen(CrmScreen):
             title = Text(f"{mark} " if mark else "", style=ctx.tone("text-warning"), no_wrap=True)
             title.append(row.get("title") or row["id"])
             title.append("\n")
+            title.append(self._customer(row.get("customer_id")), style=ctx.tone("text-accent"))
+            title.append("\n")
             amount = compact_money(row.get("amount"), row.get("currency"))
             when = f"  {row.get('close_date') or ''}" if ctx.flex_width >= 22 else ""
             title.append(amount + when, style=ctx.tone("text-muted"))
             return [title]
 
         return ListSource(
-            columns=lambda wide: [Column("deal", "deal")], cells=cells, entity="deal", row_height=2,
+            columns=lambda wide: [Column("deal", "deal")], cells=cells, entity="deal", row_height=3,
             window=lambda: self.replica.lists.deals_in_stage(stage, owner_id=self._owner()),
         )
+
+    def _customer(self, customer_id: str | None) -> str:
+        if not customer_id:
+            return ""
+        if customer_id not in self._customers:
+            record = self.replica.get("customer", customer_id)
+            self._customers[customer_id] = (record or {}).get("name") or customer_id
+        return self._customers[customer_id]
 
     def table(self, stage: str) -> StageTable:
         return self.query_one(f"#stage-table-{stage}", StageTable)
@@ -97,6 +109,7 @@ class PipelineScreen(CrmScreen):
         self.table(DEAL_STAGES[0]).focus()
 
     def refresh_data(self) -> None:
+        self._customers.clear()
         summaries = {s.stage: s for s in self.replica.reads.pipeline(self._owner())}
         for stage in DEAL_STAGES:
             summary = summaries.get(stage)
@@ -177,7 +190,8 @@ class PipelineScreen(CrmScreen):
         self._set_stage(deal, OPEN_STAGES[target])
 
     def action_mark(self, stage: str) -> None:
-        """Won or lost, after a yes: an outcome is not a step along the board."""
+        """Won or lost, with the close date (and why, when lost): an outcome is not a step along
+        the board."""
         deal = self.current_deal()
         if deal is None:
             self.app.notify("No deal selected.", severity="warning")
@@ -185,8 +199,13 @@ class PipelineScreen(CrmScreen):
         if deal.get("stage") == stage:
             self.app.notify(f"{deal.get('title')} is already {stage}.")
             return
-        title = deal.get("title") or deal["id"]
-        self._confirm(f"Mark {title} {stage}?", f"It is {deal.get('stage')} now.", deal, stage)
+
+        def saved(result: dict[str, Any] | None) -> None:
+            if result is not None:
+                self.app.notify(f"{deal.get('title')}: {deal.get('stage')} → {stage}", timeout=3)
+                self.crm.saver.after_save(result, lambda _record: self._follow_deal(stage, deal["id"]))
+
+        self.app.push_screen(deal_outcome_form(self.crm, deal, stage), saved)
 
     def _confirm(self, question: str, detail: str, deal: dict[str, Any], stage: str) -> None:
         def answered(yes: bool | None) -> None:

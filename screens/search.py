@@ -15,7 +15,7 @@ from screens.base import CrmScreen
 from screens.display import plain
 from screens.form_specs import customer_form, writable_territories
 from screens.inputs import CrmInput
-from screens.navigation import open_customer, open_ticket
+from screens.navigation import open_customer, open_order, open_ticket
 from screens.tables import Column, ListSource, RowContext, WindowTable
 
 LIMIT = 50
@@ -185,5 +185,7 @@ class SearchScreen(CrmScreen):
             return
         if row["kind"] == "ticket":
             open_ticket(self.crm, row["id"])
+        elif row["kind"] == "order":
+            open_order(self.crm, row["id"])
         else:
-            open_customer(self.crm, row["customer_id"], tab="orders" if row["kind"] == "order" else "contacts")
+            open_customer(self.crm, row["customer_id"], tab="contacts")

@@ -1,4 +1,5 @@
-"""The ticket queue: mine, my team's or all, soonest SLA first, overdue marked; triage with one key."""
+"""The ticket queue: mine, my team's, all or unassigned, soonest SLA first, overdue marked; triage
+with one key."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from screens.pickers import ChoicePicker
 from screens.tables import Column, ListPanel, ListSource, RowContext, WindowTable
 from screens.ticket_actions import TRIAGE_BINDINGS, TicketTriage
 
-VIEWS = ("mine", "team", "all")
+VIEWS = ("mine", "team", "all", "unassigned")
 STATUS_FILTERS: dict[str, tuple[str, ...]] = {
     "active": ACTIVE_TICKET_STATUSES, **{s: (s,) for s in TICKET_STATUSES}, "any": TICKET_STATUSES,
 }
@@ -27,8 +28,8 @@ STATUS_FILTERS: dict[str, tuple[str, ...]] = {
 
 class TicketQueueScreen(TicketTriage, CrmScreen):
     LABEL = "Ticket queue"
-    HELP = ("Tickets by SLA due, soonest first; overdue ones in red. v switches between yours, your team's "
-            "and all; F filters by status, P by priority. Triage with one key: a assigns to you, s moves the "
+    HELP = ("Tickets by SLA due, soonest first; overdue ones in red. v switches between yours, your team's, "
+            "all and the unassigned ones; F filters by status, P by priority. Triage with one key: a assigns to you, s moves the "
             "status (only the moves the workflow allows), p sets the priority, r replies, i adds an internal "
             "note, f makes a follow-up task about it. enter opens the ticket.")
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -126,7 +127,8 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
     def _show_bar(self) -> None:
         table = self.panel.table
         overdue = self._overdue
-        who = {"mine": "mine", "team": f"team {self.me.get('team') or '-'}", "all": "all tickets"}[self.queue_view]
+        who = {"mine": "mine", "team": f"team {self.me.get('team') or '-'}", "all": "all tickets",
+               "unassigned": "unassigned"}[self.queue_view]
         status = "active" if self.status_filter == "active" else f"status {self.status_filter}"
         priority = "any priority" if self.priority_filter == "any" else f"priority {self.priority_filter}"
         parts: list[str | tuple[str, str]] = [(who, "bold"), f" · {status} · {priority} · ",

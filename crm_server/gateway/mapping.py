@@ -49,6 +49,7 @@ UNMAPPED_ENTITIES: dict[str, str] = {
     "order": "BottleCRM has no orders (its invoices are a different thing); orders cannot be created through this gateway",
     "activity": "BottleCRM lists interactions and comments only per parent record; activities are not mirrored by this gateway",
     "task": "BottleCRM's tasks are not mirrored by this gateway; tasks and follow-ups cannot be created through it",
+    "order_event": "BottleCRM has no orders, so no order history or cancellation and refund requests either",
 }
 
 F = FieldMap
@@ -100,6 +101,7 @@ FIELDS: tuple[FieldMap, ...] = (
     F("deal", "probability", "probability", "both", "as is"),
     F("deal", "close_date", "closed_on", "both", "BottleCRM requires it on a create"),
     F("deal", "owner_id", None, "gateway", "BottleCRM's assigned_to lists profiles, not crm-tui users"),
+    F("deal", "lost_reason", None, "gateway", "kept in the mirror (BottleCRM has no field for it)"),
     F("deal", "created_at", "created_at", "pull", "to the second, UTC"),
     F("deal", "updated_at", None, "pull", "when the gateway saw the opportunity change"),
     F("opportunities", None, "pipeline, opportunity_type, lead_source, line_items, contacts, teams, tags, description",

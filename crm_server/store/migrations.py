@@ -97,11 +97,19 @@ def _gateway_on_postgresql(db: SchemaEditor) -> None:
             db.execute(stmt)
 
 
+def _orders_calls_and_outcomes(db: SchemaEditor) -> None:
+    add_entity("order_event")(db)
+    add_field("deal", "lost_reason")(db)
+    for name in ("outcome", "duration_min", "contact_id"):
+        add_field("activity", name)(db)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "typed store info; feed by territory; op result times; an index per API filter", _first_release),
     Migration(3, "tokens expire; devices, and the tokens used on each (remote wipe)", _token_expiry_and_devices),
     Migration(4, "the gateway's state on PostgreSQL too (SQLite has had it since version 2)", _gateway_on_postgresql),
     Migration(5, "tasks and follow-ups", add_entity("task")),
+    Migration(6, "order history and requests; call outcomes; why deals were lost", _orders_calls_and_outcomes),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -224,7 +224,8 @@ class PgSchemaEditor(SchemaEditor):
     def add_field(self, ent: Entity, f: Field) -> None:
         self.conn.execute(f"ALTER TABLE {q(ent.table)} ADD COLUMN IF NOT EXISTS {column_sql(f)}")
         for ix in entity_indexes(ent):
-            self.conn.execute(ix.sql())
+            if f.name in ix.columns:  # the field's own indexes (others may need fields added later)
+                self.conn.execute(ix.sql())
 
     def upgrade_first_release(self) -> None:
         raise StoreError("PostgreSQL databases start at schema version 2; there is no version 1 to upgrade")

@@ -112,7 +112,8 @@ class SQLiteSchemaEditor(SchemaEditor):
     def add_field(self, ent: Entity, f: Field) -> None:
         self.conn.execute(f"ALTER TABLE {q(ent.table)} ADD COLUMN {q(f.name)} {f.sql_type}")
         for ix in entity_indexes(ent):
-            self.conn.execute(ix.sql())
+            if f.name in ix.columns:  # the field's own indexes (others may need fields added later)
+                self.conn.execute(ix.sql())
 
     def upgrade_first_release(self) -> None:
         conn = self.conn
@@ -140,10 +141,10 @@ class SQLiteSchemaEditor(SchemaEditor):
             "DELETE FROM changes WHERE kind <> 'move' AND seq NOT IN"
             " (SELECT max(seq) FROM changes WHERE kind <> 'move' GROUP BY entity, record_id)"
         )
-        # Entities added by later migrations (tasks) get their table and indexes there.
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         for ix in BASE_INDEXES + all_entity_indexes():
-            if ix.table in tables:
+            # Entities (tasks) and fields (outcomes) that later migrations add get their indexes there.
+            columns = {row[1] for row in conn.execute(f"PRAGMA table_info({q(ix.table)})")}
+            if set(ix.columns) <= columns:
                 conn.execute(ix.sql())
 
 

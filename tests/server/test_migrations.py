@@ -66,9 +66,11 @@ def test_the_first_release_database_is_upgraded_with_every_record_kept(upgraded)
     assert store.opened_at_version == 1
     with store.read() as tx:
         for ent in ENTITIES.values():
-            # Entities newer than the first release (tasks) start empty.
-            expected = FIRST["records"].get(ent.name, [])
-            assert tx.list_records(ent, after=None, limit=100_000, filters={}, territories=None) == expected
+            records = tx.list_records(ent, after=None, limit=100_000, filters={}, territories=None)
+            old = FIRST["records"].get(ent.name, [])
+            # Every value the first release stored is kept; fields and entities added since are empty.
+            assert [{k: r[k] for k in o} for r, o in zip(records, old, strict=True)] == old, ent.name
+            assert all(v is None for r, o in zip(records, old, strict=True) for k, v in r.items() if k not in o)
         assert tx.tombstone(ENTITIES["contact"], FIRST["deleted_contact"]) is not None
         for name, token in FIRST["tokens"].items():
             assert tx.user_id_for_token(token_hash(token)) == name
@@ -131,8 +133,8 @@ def test_the_upgraded_database_behaves(upgraded):
 
 
 EXTRA = (
-    Migration(LATEST + 1, "deals remember why they were lost", add_field("deal", "lost_reason")),
-    Migration(LATEST + 2, "checklists", add_entity("checklist")),
+    Migration(LATEST + 1, "deals name their next step", add_field("deal", "next_step")),
+    Migration(LATEST + 2, "chores", add_entity("chore")),
 )
 
 
@@ -140,15 +142,15 @@ EXTRA = (
 def grown_domain(monkeypatch):
     """The domain model with a new field and a new entity, as another engineer would add them."""
     deal = ENTITIES["deal"]
-    lost = domain.Field(name="lost_reason", kind="enum", label="Lost reason", choices=("price", "timing"))
-    monkeypatch.setitem(ENTITIES, "deal", dataclasses.replace(deal, fields=(*deal.fields, lost)))
-    checklist = domain.Entity("checklist", "checklists", "Checklist", (
+    step = domain.Field(name="next_step", kind="enum", label="Next step", choices=("call", "visit"))
+    monkeypatch.setitem(ENTITIES, "deal", dataclasses.replace(deal, fields=(*deal.fields, step)))
+    chore = domain.Entity("chore", "chores", "Chore", (
         domain.Field(name="customer_id", kind="ref", label="Customer", required=True, ref="customer"),
         domain.Field(name="title", kind="str", label="Title", required=True),
         domain.Field(name="done", kind="bool", label="Done"),
         domain.Field(name="due", kind="date", label="Due"),
     ), anchor="customer_id")
-    monkeypatch.setitem(ENTITIES, "checklist", checklist)
+    monkeypatch.setitem(ENTITIES, "chore", chore)
 
 
 def _open_raw(backend: str, target: str, migrations) -> None:
@@ -189,7 +191,16 @@ def test_a_new_field_and_entity_are_one_line_migrations(backend, store_target, t
     upgraded, made = _schema(backend, store_target), _schema(backend, fresh)
     assert upgraded == made
     text = repr(upgraded)
-    assert "lost_reason" in text and "checklists" in text and "checklists_customer" in text
+    assert "next_step" in text and "chores" in text and "chores_customer" in text
+
+
+def _before_order_history(backend: str) -> list[str]:
+    """Statements that take today's schema back to version 5: no order history, no call outcomes,
+    no lost reasons (SQLite drops a column only after its indexes)."""
+    indexes = [f"DROP INDEX {n}" for n in ("activities_outcome", "activities_territory_outcome", "activities_contact_id")]
+    indexes = indexes if backend == "sqlite" else []
+    return [*indexes, "DROP TABLE order_events", "ALTER TABLE deals DROP COLUMN lost_reason",
+            *(f"ALTER TABLE activities DROP COLUMN {c}" for c in ("outcome", "duration_min", "contact_id"))]
 
 
 def _as_version_2(backend: str, target: str) -> None:
@@ -198,7 +209,7 @@ def _as_version_2(backend: str, target: str) -> None:
     version 2."""
     statements = ["DROP TABLE device_tokens", "DROP TABLE devices", "DROP TABLE tasks",
                   *(f"ALTER TABLE tokens DROP COLUMN {c}" for c in ("expires_at", "lifetime", "revoked_device")),
-                  "UPDATE store_info SET schema_version = 2"]
+                  *_before_order_history(backend), "UPDATE store_info SET schema_version = 2"]
     if backend == "sqlite":
         conn = sqlite3.connect(target, isolation_level=None)
         try:
@@ -246,3 +257,45 @@ def test_a_version_2_database_gets_token_expiry_devices_gateway_tables_and_tasks
         store.close()
     assert info.user_id == "old-timer" and info.lifetime == 90 * 86400
     assert 89.9 * 86400 < info.expires_at - time.time() <= 90 * 86400, "old tokens expire 90 days after the upgrade"
+
+
+def test_a_version_5_database_gets_order_history_call_outcomes_and_lost_reasons(backend, store_target, tmp_path,
+                                                                                  request):
+    """The release before order history: no order_events table, no outcome, duration or contact on
+    activities, no lost reason on deals. Upgraded in place, its schema is a new database's, and
+    its deals and activities keep their values."""
+    _open_raw(backend, store_target, MIGRATIONS)
+    store = open_store(store_target)
+    try:
+        apply_batch(store, SYSTEM.id, [
+            {"op_id": "t1", "op": "create", "entity": "territory", "id": "dach", "fields": {"name": "DACH"}},
+            {"op_id": "c1", "op": "create", "entity": "customer", "id": "c1", "fields": {"name": "Old", "territory": "dach"}},
+            {"op_id": "d1", "op": "create", "entity": "deal", "id": "d1",
+             "fields": {"customer_id": "c1", "title": "Old deal", "stage": "proposal"}},
+        ])
+    finally:
+        store.close()
+    statements = [*_before_order_history(backend), "UPDATE store_info SET schema_version = 5"]
+    if backend == "sqlite":
+        conn = sqlite3.connect(store_target, isolation_level=None)
+        try:
+            for stmt in statements:
+                conn.execute(stmt)
+        finally:
+            conn.close()
+    else:
+        with psycopg.connect(store_target, autocommit=True) as conn:
+            for stmt in statements:
+                conn.execute(stmt)
+    fresh = str(tmp_path / "fresh.db") if backend == "sqlite" else request.getfixturevalue("postgres").create_database()
+    _open_raw(backend, store_target, MIGRATIONS)
+    _open_raw(backend, fresh, MIGRATIONS)
+    assert _schema(backend, store_target) == _schema(backend, fresh)
+    store = open_store(store_target)
+    try:
+        (lost,) = apply_batch(store, SYSTEM.id, [
+            {"op_id": "d2", "op": "update", "entity": "deal", "id": "d1", "base_version": 0,
+             "fields": {"stage": "lost", "close_date": "2026-11-30", "lost_reason": "Went with a competitor"}}])
+    finally:
+        store.close()
+    assert lost["record"]["title"] == "Old deal" and lost["record"]["lost_reason"] == "Went with a competitor"

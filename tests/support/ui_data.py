@@ -150,6 +150,11 @@ TICKET_PRIORITY_CYCLE = ["urgent", "high", "normal", "low", "normal", "high", "n
 ASSIGNEE_CYCLE = ["us_ada", "us_grace", None, "us_alan", "us_ada", "us_grace"]
 SLA_OFFSET_HOURS = [-26, -3, 1, 4, 9, 20, 47, -1, 70, 6]
 N_TICKETS = 40
+# Tickets of cu_001 that mention its order SO-10001, written as people do.
+ORDER_WITH_HISTORY = "or_0001"  # cu_001's newest order, shipped
+QUIET_ORDER = "or_0002"  # no history, no ticket mentions it
+MENTIONS = {9: "Customer asks where order SO-10001 is; tracking shows no movement.",
+            17: "Two items missing from so-10001, the rest arrived fine."}
 
 
 def tickets() -> list[dict[str, Any]]:
@@ -160,7 +165,8 @@ def tickets() -> list[dict[str, Any]]:
         out.append({
             "id": f"ti_{i + 1:03d}", "customer_id": cid(1 if i % 8 == 0 else (i * 7) % N_CUSTOMERS + 1),
             "number": 1001 + i, "subject": SUBJECTS[(i * 3) % len(SUBJECTS)],
-            "description": f"Reported by phone. Case {1001 + i}.", "status": TICKET_STATUS_CYCLE[i % 10],
+            "description": MENTIONS.get(i + 1, f"Reported by phone. Case {1001 + i}."),
+            "status": TICKET_STATUS_CYCLE[i % 10],
             "priority": TICKET_PRIORITY_CYCLE[i % len(TICKET_PRIORITY_CYCLE)], "assignee_id": assignee,
             "team": "billing" if assignee == "us_alan" else "support",
             "sla_due": _iso(NOW + dt.timedelta(hours=SLA_OFFSET_HOURS[i % len(SLA_OFFSET_HOURS)], minutes=i)),
@@ -230,6 +236,19 @@ def activities() -> list[dict[str, Any]]:
     return out
 
 
+def order_events() -> list[dict[str, Any]]:
+    """The history of ORDER_WITH_HISTORY: placed, paid, shipped, then a refund request."""
+    placed = NOW - dt.timedelta(days=1)  # when the order was created
+    steps = [("status", "pending", None, None, 0), ("status", "paid", None, None, 3),
+             ("status", "shipped", None, None, 18),
+             ("refund_request", None, "Two items missing from the delivery; customer wants them refunded.",
+              "us_grace", 22)]
+    return [{"id": f"oe_{n:03d}", "customer_id": RICH_CUSTOMER, "order_id": ORDER_WITH_HISTORY, "kind": kind,
+             "status": status, "reason": reason, "author_id": author, "occurred_at": _iso(placed + dt.timedelta(hours=h)),
+             "created_at": _iso(placed + dt.timedelta(hours=h)), "updated_at": _iso(placed + dt.timedelta(hours=h))}
+            for n, (kind, status, reason, author, h) in enumerate(steps, start=1)]
+
+
 def _at(days: int = 0, hours: float = 0, *, hour: int | None = None, minute: int = 0) -> str:
     when = NOW + dt.timedelta(days=days, hours=hours)
     if hour is not None:
@@ -287,6 +306,7 @@ def fill(replica: Replica) -> None:
     ))
     replica.pull.apply_page(_page(
         [_upsert("ticket", tickets()), _upsert("deal", deals()), _upsert("order", orders()),
+         _upsert("order_event", order_events()),
          _upsert("activity", activities()), _upsert("task", tasks())],
         "c2", has_more=False, phase="feed",
     ))

@@ -238,7 +238,7 @@ async def test_marking_won_asks_first(make_app):
         await _pipeline_on(pilot, "negotiation", "de_010")
         await pilot.press("w")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmModal)
+        assert isinstance(app.screen, RecordForm) and app.screen.fixed == {"stage": "won"}  # asks when it closed
         await pilot.press("escape")
         await pilot.pause()
         assert app.replica.get("deal", "de_010")["stage"] == "negotiation"

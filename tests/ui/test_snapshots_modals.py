@@ -176,3 +176,81 @@ def test_form_discard_asks_first(snap_compare, make_app, size):
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+# ----------------------------------------------------------------------------- orders, outcomes
+
+
+def on_order(order_id: str, *keys: str):
+    async def run(pilot) -> None:
+        from screens.order_detail import OrderDetailScreen
+
+        await pilot.app.push_screen(OrderDetailScreen(order_id))
+        await pilot.pause()
+        await pilot.press(*keys)
+        await pilot.pause()
+
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_refund_request(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=on_order("or_0001", "f"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_cancel_request_without_a_reason(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=on_order("or_0002", "x", "f2"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_refund_request_offline(snap_compare, make_app, runners, size):
+    async def run(pilot) -> None:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await on_order("or_0001", "f")(pilot)
+
+    assert snap_compare(make_app(sync_runner=runners.offline), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_log_visit_without_an_outcome(snap_compare, make_app, size):
+    async def run(pilot) -> None:
+        await on_customer("cu_001", "v")(pilot)
+        pilot.app.screen.query_one("#field-subject").value = "Site survey"
+        await pilot.press("f2")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+def on_deal(stage: str, *keys: str):
+    async def run(pilot) -> None:
+        await pilot.press("escape", "3")
+        await pilot.pause()
+        pilot.app.screen.table(stage).focus()
+        await pilot.pause()
+        await pilot.press(*keys)
+        await pilot.pause()
+
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_mark_won(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=on_deal("proposal", "w"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_mark_lost_without_a_reason(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=on_deal("negotiation", "x", "f2"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_form_mark_lost_offline(snap_compare, make_app, runners, size):
+    async def run(pilot) -> None:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await on_deal("negotiation", "x")(pilot)
+
+    assert snap_compare(make_app(sync_runner=runners.offline), terminal_size=size, run_before=run)

@@ -10,6 +10,7 @@ import pytest
 from crm_tui.syncstate import SyncEvent
 from screens.customer import Customer360Screen
 from screens.messages import SyncProgress
+from screens.order_detail import OrderDetailScreen
 from screens.ticket_detail import TicketDetailScreen
 from support.pilot import lasting_toasts, settle
 
@@ -123,6 +124,41 @@ def test_customer_360_conflict_marker(snap_compare, make_app, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=customer("cu_002"))
 
 
+# ----------------------------------------------------------------------------- order detail
+
+
+def order(order_id: str):
+    async def run(pilot) -> None:
+        await pilot.app.push_screen(OrderDetailScreen(order_id))
+        await pilot.pause()
+
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_order_detail(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=order("or_0001"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_order_detail_without_history(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=order("or_0002"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_order_detail_offline(snap_compare, make_app, runners, size):
+    async def run(pilot) -> None:
+        await after_sync()(pilot)
+        await order("or_0001")(pilot)
+
+    assert snap_compare(make_app(sync_runner=runners.offline), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_order_detail_of_an_order_no_longer_in_the_replica(snap_compare, make_app, size):
+    assert snap_compare(make_app("empty"), terminal_size=size, run_before=order("or_0001"))
+
+
 # ----------------------------------------------------------------------------- tickets
 
 
@@ -136,6 +172,15 @@ def test_ticket_queue_all(snap_compare, make_app, size):
     async def run(pilot):
         await section("2")(pilot)
         await pilot.press("v", "v")
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ticket_queue_unassigned(snap_compare, make_app, size):
+    async def run(pilot):
+        await section("2")(pilot)
+        await pilot.press("v", "v", "v")
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run)
 
