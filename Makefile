@@ -20,6 +20,7 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # The tests keep secrets in a real Secret Service (gnome-keyring on a private D-Bus session that
 # tests/support/secret_service.py starts), never in the developer's own keyring.

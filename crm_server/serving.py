@@ -95,7 +95,7 @@ def serve(app: Any, options: ServeOptions, announce: Callable[[str], None]) -> N
     guard = ConnectionGuard(options.limits)
     config = uvicorn.Config(
         app,
-        http=guarded_protocol(guard, tls),  # type: ignore[arg-type]
+        http=guarded_protocol(guard, tls),
         log_level=options.log_level,
         access_log=options.access_log,
         lifespan="off",

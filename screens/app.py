@@ -331,7 +331,7 @@ class CrmApp(App[None]):
 
     # ------------------------------------------------------------------ navigation and keys
 
-    def exit(self, *args, **kwargs) -> None:  # type: ignore[override]
+    def exit(self, *args, **kwargs) -> None:
         self.saver.stop()  # what is still queued stays in the journal for the next start
         super().exit(*args, **kwargs)
 
@@ -371,7 +371,7 @@ class CrmApp(App[None]):
         while len(self.screen_stack) > 1:
             self.pop_screen()
 
-    def switch_mode(self, mode: str):  # type: ignore[override]
+    def switch_mode(self, mode: str):
         result = super().switch_mode(mode)
         self.publish_status()
         return result
