@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test lint demo bench bench-quick server clean secret-service bottlecrm test-bottlecrm
+.PHONY: install test test-slow lint demo bench bench-quick server clean secret-service haproxy bottlecrm test-bottlecrm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,8 +29,19 @@ secret-service:
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq --no-install-recommends gnome-keyring dbus-daemon >/dev/null; }
 
-test: lint secret-service
-	$(BIN)/pytest -n 2 --ignore=tests/bottlecrm $(PYTEST_ARGS)
+# The balancer tests run a real HAProxy (Debian package haproxy) with deploy/haproxy.cfg.
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends haproxy >/dev/null; }
+
+test: lint secret-service haproxy
+	$(BIN)/pytest -n 2 --ignore=tests/bottlecrm --ignore=tests/balancer $(PYTEST_ARGS)
+
+# Slower end-to-end suites: the sync contract through HAProxy in front of two servers on one
+# PostgreSQL, and a server killed in the middle of a push (tests/support/balancer.py).
+test-slow: $(STAMP) secret-service haproxy
+	$(BIN)/pytest -n 2 tests/balancer $(PYTEST_ARGS)
 
 # A real BottleCRM on loopback (installed once into ~/.cache/crm-tui-bottlecrm; docs/gateway.md).
 bottlecrm: $(STAMP)

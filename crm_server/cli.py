@@ -7,9 +7,10 @@ PostgreSQL database). Opening a database creates or migrates its schema. Errors 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any
 
@@ -114,20 +115,20 @@ def main() -> None:
               help="seconds between full scans of the upstream")
 @click.option("--op-retention-days", default=30.0, show_default=True, type=click.FloatRange(1),
               help="how long op results are kept for idempotent re-sends (purged hourly)")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="server processes sharing the port (PostgreSQL: writes in parallel; SQLite: they take turns)")
 @_friendly
 def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: str | None, ssl_keyfile: str | None,
           header_timeout: float, body_timeout: float, send_timeout: float, max_connections: int | None, max_connections_per_client: int,
           log_level: str, access_log: bool, upstream: str | None, upstream_url: str | None, upstream_token_file: str | None,
-          territory: str, poll_interval: float, scan_interval: float, op_retention_days: float) -> None:
+          territory: str, poll_interval: float, scan_interval: float, op_retention_days: float, workers: int) -> None:
     """Serve the HTTP API; prints "listening on http(s)://HOST:PORT" once ready."""
-    from crm_server.app import create_app
     from crm_server.connections import ConnectionLimits
-    from crm_server.gateway.service import GatewayError, open_gateway, read_token
-    from crm_server.maintenance import Maintenance
+    from crm_server.gateway.service import GatewayError, read_token
     from crm_server.serving import ServeOptions, default_max_connections
     from crm_server.serving import serve as run_server
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
     if (upstream is None) != (upstream_url is None):
         raise click.UsageError("--upstream and --upstream-url go together")
     limits = ConnectionLimits(
@@ -139,29 +140,44 @@ def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: s
     )
     options = ServeOptions(host=host, port=port, certfile=ssl_certfile, keyfile=ssl_keyfile, limits=limits,
                            log_level=log_level, access_log=access_log)
-    store = _open(db_path)
-    gateway = None
-    if upstream is not None:
+    try:
+        token = read_token(upstream_token_file) if upstream is not None else None
+    except GatewayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    # Opened (created or migrated) once here, so a bad --db is one line before anything forks.
+    _open(db_path).close()
+
+    @contextlib.contextmanager
+    def service() -> Iterator[Any]:
+        """One process's app: its own database pool, housekeeping and (as a gateway) poller."""
+        from crm_server.app import create_app
+        from crm_server.gateway.service import open_gateway
+        from crm_server.maintenance import Maintenance
+
+        store = _open(db_path)
+        gateway = None
+        if upstream is not None:
+            try:
+                assert upstream_url is not None and token is not None  # checked with --upstream above
+                gateway = open_gateway(store, upstream, upstream_url, token, territory=territory,
+                                       poll_interval=poll_interval, scan_interval=scan_interval)
+                gateway.start()
+            except GatewayError as exc:
+                if gateway is not None:
+                    gateway.stop()
+                store.close()
+                raise click.ClickException(str(exc)) from exc
+        maintenance = Maintenance(store, op_retention_days=op_retention_days)
+        maintenance.start()
         try:
-            assert upstream_url is not None  # checked with --upstream above
-            gateway = open_gateway(store, upstream, upstream_url, read_token(upstream_token_file), territory=territory,
-                                   poll_interval=poll_interval, scan_interval=scan_interval)
-            gateway.start()
-        except GatewayError as exc:
+            yield create_app(store, rate_limit=rate_limit or None, write_through=gateway.write_through if gateway else None)
+        finally:
+            maintenance.stop()
             if gateway is not None:
                 gateway.stop()
             store.close()
-            raise click.ClickException(str(exc)) from exc
-    maintenance = Maintenance(store, op_retention_days=op_retention_days)
-    maintenance.start()
-    try:
-        app = create_app(store, rate_limit=rate_limit or None, write_through=gateway.write_through if gateway else None)
-        run_server(app, options, _announce)
-    finally:
-        maintenance.stop()
-        if gateway is not None:
-            gateway.stop()
-        store.close()
+
+    run_server(service, options, _announce, workers=workers)
 
 
 def _announce(url: str) -> None:

@@ -16,7 +16,8 @@ connections per client. So :class:`GuardedH11Protocol` extends uvicorn's h11 pro
   in ``send_timeout`` seconds while the server's write buffer is full is dropped, so an answer
   nobody reads is not kept for ever;
 * **connection caps**: at most ``max_per_client`` open connections per client address (per
-  /64 network for IPv6) and ``max_connections`` in all. A connection over a cap is closed
+  /64 network for IPv6) and ``max_connections`` in all (with ``--workers N``: of all N worker
+  processes together, :class:`SharedConnectionGuard`). A connection over a cap is closed
   as soon as it is accepted, with a 429 (per client) or 503 (in all) when it is plain HTTP.
 
 A deadline that passes answers ``408`` (if any of the request had arrived) and closes the
@@ -37,6 +38,7 @@ import h11
 import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from crm_server.connection_table import ConnectionTable, Refusal
 from crm_server.errors import error_body
 
 log = logging.getLogger("crm_server.connections")
@@ -68,13 +70,10 @@ class ConnectionGuard:
     def admit(self, client: str) -> bytes | None:
         """Count a new connection from ``client``; or, over a cap, the response that refuses it."""
         if self.total >= self.limits.max_connections:
-            return error_response(503, "busy", "the server has too many open connections; retry shortly", retry_after=1)
+            return self.refusal("total")
         cap = self.limits.max_per_client
         if cap and self.by_client.get(client, 0) >= cap:
-            return error_response(
-                429, "too_many_connections", f"more than {cap} open connections from your address; close some and retry",
-                retry_after=1,
-            )
+            return self.refusal("client")
         self.total += 1
         self.by_client[client] = self.by_client.get(client, 0) + 1
         return None
@@ -87,6 +86,36 @@ class ConnectionGuard:
             self.by_client[client] = left
         else:
             self.by_client.pop(client, None)
+
+    def refusal(self, cap: Refusal) -> bytes:
+        """The response for a connection over the ``cap`` in all ("total") or per client."""
+        if cap == "total":
+            return error_response(503, "busy", "the server has too many open connections; retry shortly", retry_after=1)
+        return error_response(
+            429, "too_many_connections",
+            f"more than {self.limits.max_per_client} open connections from your address; close some and retry",
+            retry_after=1,
+        )
+
+
+class SharedConnectionGuard(ConnectionGuard):
+    """The guard of one worker of several: the caps count the connections of all of them
+    (:class:`crm_server.connection_table.ConnectionTable`, shared memory made before the fork)."""
+
+    def __init__(self, limits: ConnectionLimits, table: ConnectionTable, worker: int):
+        super().__init__(limits)
+        self.table, self.worker = table, worker
+
+    def admit(self, client: str) -> bytes | None:
+        cap = self.table.admit(self.worker, client, self.limits.max_connections, self.limits.max_per_client)
+        if cap is not None:
+            return self.refusal(cap)
+        self.total += 1
+        return None
+
+    def release(self, client: str) -> None:
+        self.total -= 1
+        self.table.release(self.worker, client, per_client=bool(self.limits.max_per_client))
 
 
 def client_key(peer: Any) -> str:

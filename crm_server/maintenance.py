@@ -45,4 +45,6 @@ class Maintenance:
                 log.info("maintenance: %s; %d long-expired tokens purged", report, purge_expired_tokens(self.store))
             except StoreError as exc:
                 log.warning("maintenance failed, retrying in %.0f s: %s", self.interval, exc)
+            except Exception:  # a bug in one step must not end housekeeping for the process's lifetime
+                log.exception("maintenance failed, retrying in %.0f s", self.interval)
             self._stop.wait(self.interval)

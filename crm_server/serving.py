@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import signal
 import socket
 import ssl
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 
-from crm_server.connections import ConnectionGuard, ConnectionLimits, guarded_protocol
+from crm_server.connection_table import ConnectionTable
+from crm_server.connections import ConnectionGuard, ConnectionLimits, SharedConnectionGuard, guarded_protocol
 from crm_server.memory import keep_memory_returnable
 
 FILES_KEPT_FREE = 64  # descriptors left for the database pool, logs and the listening socket
@@ -85,14 +88,45 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(app: Any, options: ServeOptions, announce: Callable[[str], None]) -> None:
-    """Serve ``app`` until SIGTERM/SIGINT; ``announce`` gets the URL once it accepts connections.
+def serve(make_app: Callable[[], AbstractContextManager[Any]], options: ServeOptions,
+          announce: Callable[[str], None], workers: int = 1) -> None:
+    """Serve the app ``make_app()`` yields until SIGTERM/SIGINT; ``announce`` gets the URL once
+    it accepts connections. With ``workers`` > 1, that many processes (crm_server/workers.py)
+    share the listening socket, each with its own app; the connection caps count them all.
 
-    Raises ServeError before serving if the TLS files or the address cannot be used.
+    ``make_app`` opens what the app needs (the database, housekeeping) and closes it when its
+    block ends: it runs in each worker, never in a process that forks afterwards.
+    Raises ServeError before serving if the TLS files or the address cannot be used, or when
+    the workers cannot start or keep dying.
     """
     tls = tls_context(options.certfile, options.keyfile)
     sock = listen(options.host, options.port)
-    guard = ConnectionGuard(options.limits)
+    scheme = "https" if tls else "http"
+    host = options.host if ":" not in options.host else f"[{options.host}]"
+    url = f"{scheme}://{host}:{sock.getsockname()[1]}"
+    try:
+        if workers == 1:
+            with make_app() as app:
+                run_uvicorn(app, sock, ConnectionGuard(options.limits), tls, options, lambda: announce(url))
+            return
+        from crm_server.workers import Supervisor
+
+        table = ConnectionTable(workers, options.limits.max_connections)
+
+        def work(index: int, ready: Callable[[], None]) -> None:
+            with make_app() as app:
+                run_uvicorn(app, sock, SharedConnectionGuard(options.limits, table, index), tls, options, ready)
+
+        Supervisor(workers, work, forget=table.forget_worker).run(lambda: announce(url))
+    finally:
+        sock.close()
+
+
+def run_uvicorn(app: Any, sock: socket.socket, guard: ConnectionGuard, tls: ssl.SSLContext | None,
+                options: ServeOptions, ready: Callable[[], None]) -> None:
+    """Serve ``app`` on the listening ``sock`` in this process until SIGTERM/SIGINT, then let
+    requests in flight finish (GRACEFUL_SHUTDOWN s) and return; ``ready`` is called once it
+    accepts connections."""
     config = uvicorn.Config(
         app,
         http=guarded_protocol(guard, tls),
@@ -103,19 +137,26 @@ def serve(app: Any, options: ServeOptions, announce: Callable[[str], None]) -> N
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
     )
-    scheme = "https" if tls else "http"
-    host = options.host if ":" not in options.host else f"[{options.host}]"
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             if self.started:
-                announce(f"{scheme}://{host}:{sock.getsockname()[1]}")
+                ready()
 
     stop_trimming = threading.Event()
     keep_memory_returnable(stop_trimming)
+    # uvicorn re-raises the signal that stopped it once it has shut down; with the default
+    # handlers that would kill the process (SIGTERM) or raise KeyboardInterrupt (SIGINT) before
+    # the database is closed. Noted instead, the caller's cleanup runs and the exit is clean.
+    previous = {sig: signal.signal(sig, _note_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         asyncio.run(Server(config).serve(sockets=[sock]))
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         stop_trimming.set()
-        sock.close()
+
+
+def _note_stop(signum: int, frame: Any) -> None:
+    """A stop signal that arrives after uvicorn has shut down: nothing left to stop."""

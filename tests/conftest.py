@@ -23,6 +23,7 @@ import keyring
 import keyring.backends.fail
 import pytest
 
+from support.balancer import BalancedServer
 from support.postgres import PostgresServer
 from support.secret_service import SecretService
 from support.server import ServerProcess
@@ -72,7 +73,8 @@ def postgres_url(postgres):
 
 @pytest.fixture(scope="module")
 def backend() -> str:
-    """The store the server fixtures use: "sqlite" (default) or "postgresql"."""
+    """The store the server fixtures use: "sqlite" (default), "postgresql", or "balanced" (two
+    servers on one PostgreSQL behind a real HAProxy: tests/support/balancer.py)."""
     return "sqlite"
 
 
@@ -89,10 +91,16 @@ def database(request, backend) -> Callable[[Path], str | None]:
     return make
 
 
+@pytest.fixture(scope="module")
+def server_class(backend) -> type[ServerProcess]:
+    """What the server fixtures start: one server, or HAProxy and two servers ("balanced")."""
+    return BalancedServer if backend == "balanced" else ServerProcess
+
+
 @pytest.fixture
-def server(tmp_path, database):
+def server(tmp_path, database, server_class):
     """A fresh crm-server (20 seeded customers, default users ada/alex/sam/rita)."""
-    with ServerProcess(tmp_path / "crm.db", database=database(tmp_path / "crm.db")) as srv:
+    with server_class(tmp_path / "crm.db", database=database(tmp_path / "crm.db")) as srv:
         yield srv
 
 
@@ -104,13 +112,13 @@ def seeded_server(tmp_path_factory):
 
 
 @pytest.fixture
-def server_factory(tmp_path, database):
+def server_factory(tmp_path, database, server_class):
     """Start servers with your own options: ``server_factory(seed_customers=0, rate_limit=5, ...)``."""
     started: list[ServerProcess] = []
 
     def start(**options) -> ServerProcess:
         path = tmp_path / f"crm{len(started)}.db"
-        srv = ServerProcess(path, database=database(path), **options)
+        srv = server_class(path, database=database(path), **options)
         started.append(srv)
         srv.prepare()
         srv.start()

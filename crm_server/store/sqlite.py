@@ -213,10 +213,21 @@ class SQLiteStore(Store):
                                 (purged_through,))
         commits = self._purge("DELETE FROM commits WHERE seq IN (SELECT seq FROM commits WHERE at < ? AND seq NOT IN"
                               " (SELECT max(seq) FROM commits WHERE at < ? GROUP BY at / 86400) LIMIT ?)", cutoff, cutoff)
-        with self._limits.connection() as conn:
-            buckets = conn.execute("DELETE FROM buckets WHERE at < ?", (now - BUCKET_IDLE_SECONDS,)).rowcount
-        with self._pool.connection() as conn:
-            conn.execute("PRAGMA optimize")  # refresh the planner's statistics where they drifted
+        try:
+            with self._limits.connection() as conn:
+                buckets = conn.execute("DELETE FROM buckets WHERE at < ?", (now - BUCKET_IDLE_SECONDS,)).rowcount
+            with self._pool.connection() as conn:
+                # Refresh the planner's statistics where they drifted. Under the write lock: left
+                # to autocommit, a read that turns into a write while another process writes gets
+                # "database is locked" at once, without waiting (several server processes).
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute("PRAGMA optimize")
+                    conn.execute("COMMIT")
+                finally:
+                    _rollback(conn)
+        except sqlite3.Error as exc:
+            raise _store_error(exc) from exc
         return MaintenanceReport(op_results_purged=op_results, commits_purged=commits, rate_buckets_purged=buckets)
 
     def _purge(self, sql: str, *params: Any) -> int:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from screens.app import CrmApp
+
 
 async def settle(pilot) -> None:
     """Wait until the app's workers are done (the save worker has applied what was saved, a
@@ -11,3 +16,22 @@ async def settle(pilot) -> None:
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+def lasting_toasts(make: Callable[..., CrmApp]) -> Callable[..., CrmApp]:
+    """``make`` whose apps keep every toast until the test ends.
+
+    A toast's timeout runs on the wall clock; on a loaded machine a snapshot taken seconds after
+    the notification could miss it. Snapshots show the toast whatever the machine's speed."""
+
+    def lasting(*args: Any, **kwargs: Any) -> CrmApp:
+        app = make(*args, **kwargs)
+        notify = app.notify
+
+        def notify_lasting(message: str, *, timeout: float | None = None, **rest: Any) -> None:
+            notify(message, timeout=3600, **rest)
+
+        app.notify = notify_lasting  # type: ignore[method-assign]
+        return app
+
+    return lasting

@@ -7,9 +7,15 @@ import pytest
 
 from screens.customer import Customer360Screen
 from support import ui_data
-from support.pilot import settle
+from support.pilot import lasting_toasts, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+
+
+@pytest.fixture
+def make_app(make_app):
+    """Apps whose toasts stay up until the snapshot is taken (tests/ui/conftest.py)."""
+    return lasting_toasts(make_app)
 
 
 def on_customer(customer_id: str, *keys: str):

@@ -11,9 +11,15 @@ from crm_tui.syncstate import SyncEvent
 from screens.customer import Customer360Screen
 from screens.messages import SyncProgress
 from screens.ticket_detail import TicketDetailScreen
-from support.pilot import settle
+from support.pilot import lasting_toasts, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+
+
+@pytest.fixture
+def make_app(make_app):
+    """Apps whose toasts stay up until the snapshot is taken (tests/ui/conftest.py)."""
+    return lasting_toasts(make_app)
 
 
 async def type_text(pilot, text: str) -> None:
