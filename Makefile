@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test test-slow lint demo bench bench-quick server clean secret-service haproxy bottlecrm test-bottlecrm
+.PHONY: install test test-slow lint demo bench bench-quick bench-server bench-server-quick server clean secret-service haproxy bottlecrm test-bottlecrm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -60,6 +60,13 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
+
+# The server benchmark starts its own PostgreSQL, servers and HAProxy (bench/SERVER.md).
+bench-server: $(STAMP) haproxy
+	$(BIN)/python -m bench.server
+
+bench-server-quick: $(STAMP) haproxy
+	$(BIN)/python -m bench.server --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info

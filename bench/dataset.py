@@ -17,7 +17,7 @@ DATA = ROOT / "bench" / "data"
 WORK = ROOT / "bench" / ".work"
 # A fixed "now" makes the seeded data (dates, SLA due times) the same on every machine and day.
 SEED_NOW = "2026-11-25T09:00:00Z"
-ENTITY_TABLES = ("territories", "users", "customers", "contacts", "tickets", "deals", "orders", "activities")
+ENTITY_TABLES = ("territories", "users", "customers", "contacts", "tickets", "deals", "orders", "activities", "tasks")
 
 
 def _server(*args: str, db: Path, timeout: float | None = None) -> str:
@@ -83,7 +83,10 @@ def add_users(db: Path) -> Users:
 def server_counts(db: Path) -> dict[str, int]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in ENTITY_TABLES}
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        # A data set cached before tasks existed has no tasks table until a server opens it.
+        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] if t in tables else 0
+                for t in ENTITY_TABLES}
     finally:
         conn.close()
 

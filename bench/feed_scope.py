@@ -59,13 +59,16 @@ def _in_batches(store, ops: list[dict]) -> None:
 
 
 def measure_rep_pull(target: str, other_customers: int, *, rep_customers: int = 200, rep_writes: int = 200,
-                     other_writes: int | None = None) -> dict:
-    """Fill a new database at ``target`` and measure one incremental pull of a rep (see module doc)."""
+                     other_writes: int | None = None, seeded: bool = False) -> dict:
+    """Fill a new database at ``target`` and measure one incremental pull of a rep (see module doc).
+
+    ``seeded``: the database already holds ``other_customers`` seeded customers (not seeded again)."""
     other_writes = other_customers // 10 if other_writes is None else other_writes
     store = open_store(target)
     try:
         started = time.perf_counter()
-        seed_database(store, customers=other_customers, seed=1, now=NOW)
+        if not seeded:
+            seed_database(store, customers=other_customers, seed=1, now=NOW)
         _in_batches(store, [{"op_id": "bench-t", "op": "create", "entity": "territory", "id": REP_TERRITORY,
                              "fields": {"name": "Bench rep"}}])
         rep, _ = add_user(store, "Bench Rep", role="sales", territories=[REP_TERRITORY], user_id="bench-rep")

@@ -177,8 +177,9 @@ class ServerProc:
     """``crm-server serve`` on a free loopback port over ``db`` (rate limit off: the benchmark
     measures the product's throughput, not the per-token limiter)."""
 
-    def __init__(self, db: Path, log: Path):
-        self.db, self.log = Path(db), Path(log)
+    def __init__(self, db: str | Path, log: Path, extra: list[str] | None = None):
+        self.db, self.log = str(db), Path(log)  # a SQLite path or a postgresql:// URL
+        self.extra = list(extra or [])
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
@@ -186,7 +187,7 @@ class ServerProc:
         import httpx
 
         cmd = [PY, "-m", "crm_server.cli", "serve", "--db", str(self.db), "--host", "127.0.0.1", "--port", "0",
-               "--rate-limit", "0"]
+               "--rate-limit", "0", *self.extra]
         self.proc = spawn(cmd, log=self.log, stdout=subprocess.PIPE)
         url = wait_for_url(self.proc, timeout)
         if url is None:

@@ -296,7 +296,8 @@ def _report(res: dict[str, Any]) -> list[str]:
         rc = boot["reps"][0]["counts"] if boot else {}
         L += ["| entity | server rows | replica rows after bootstrap |", "| --- | ---: | ---: |"]
         names = {"territories": "territory", "users": "user", "customers": "customer", "contacts": "contact",
-                 "tickets": "ticket", "deals": "deal", "orders": "order", "activities": "activity"}
+                 "tickets": "ticket", "deals": "deal", "orders": "order", "activities": "activity",
+                 "tasks": "task"}
         for table, n in ds["counts"].items():
             L.append(f"| {table} | {n:,} | {rc.get(names[table], 0):,} |" if rc else f"| {table} | {n:,} | – |")
         L.append(f"| **total** | **{sum(ds['counts'].values()):,}** | **{sum(rc.values()):,}** |" if rc else "")

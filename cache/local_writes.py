@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 ID_PREFIX = {
     "customer": "cu_", "contact": "co_", "order": "or_", "ticket": "ti_", "deal": "de_",
-    "activity": "ac_", "user": "us_", "territory": "te_",
+    "activity": "ac_", "user": "us_", "territory": "te_", "task": "tk_",
 }
 
 
@@ -208,8 +208,14 @@ class LocalWrites:
             if f.kind != "ref" or f.ref is None or clean.get(f.name) is None or f.ref in ("user", "territory"):
                 continue
             target = entity(f.ref)
-            if not self.conn.execute(f"SELECT 1 FROM {target.table} WHERE id = ?", (clean[f.name],)).fetchone():
+            owner_col = "customer_id" if target.anchor == "customer_id" else "NULL"
+            row = self.conn.execute(f"SELECT {owner_col} FROM {target.table} WHERE id = ?", (clean[f.name],)).fetchone()
+            if row is None:
                 errors[f.name] = f"no such {target.name} in the local replica"
+            elif (ent.name in ("activity", "task") and f.name in ("ticket_id", "deal_id")
+                  and clean.get("customer_id") is not None and row[0] != clean["customer_id"]):
+                # The server refuses it too: a follow-up is about one of its own customer's records.
+                errors[f.name] = "belongs to another customer"
         if errors:
             raise ValidationError(errors)
 

@@ -125,6 +125,7 @@ class Reads:
                 (customer_id,)).fetchone()[0],
             "activities": c.execute(
                 "SELECT count(*) FROM activities WHERE customer_id = ?", (customer_id,)).fetchone()[0],
+            "open_tasks": self.replica.tasks.open_count(customer_id),
         }
         order_totals: dict[str, int] = {}
         for currency, total in c.execute(

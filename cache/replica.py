@@ -37,6 +37,7 @@ from cache.save_queue import SaveQueue
 from cache.schema import check_version, migrate
 from cache.search import Search
 from cache.sqlite import connect_keyed, has_plaintext_header, sqlite3
+from cache.tasks import TaskReads
 from crm_tui.domain import ENTITIES, Entity, entity, utcnow
 
 
@@ -162,6 +163,7 @@ class Replica:
         self.hot = HotCache(hot_dir if hot_dir is not None else self.path.parent / "hot-cache", secret=key)
         # The replica's parts, each over this one connection.
         self.reads = Reads(self)
+        self.tasks = TaskReads(self)
         self.search = Search(self)
         self.writes = LocalWrites(self)
         self.outbox = Outbox(self)

@@ -7,6 +7,7 @@ date in one transaction and refuses a replica written by a newer crm-tui.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import sqlite_utils
@@ -15,7 +16,11 @@ from cache.errors import ReplicaError, SchemaTooNew
 from cache.sqlite import sqlite3
 from crm_tui.domain import ACTIVE_TICKET_STATUSES, ENTITIES, Entity
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+# Entities added after the first schema, by the replica version that brought each: version 1
+# creates the others; the migration to a listed version creates its entity.
+LATER_ENTITIES: dict[str, int] = {"task": 3}
 
 
 def phone_key_sql(column: str) -> str:
@@ -60,6 +65,10 @@ INDEXES: list[tuple[str, str, str]] = [
     ("activities", "ix_activities_customer", "customer_id, occurred_at DESC"),
     ("activities", "ix_activities_ticket", "ticket_id, occurred_at"),
     ("activities", "ix_activities_deal", "deal_id, occurred_at"),
+    # The Today view and reminders: open tasks by due time, all of them or one owner's.
+    ("tasks", "ix_tasks_status_due", "status, due_at, id"),
+    ("tasks", "ix_tasks_owner_due", "owner_id, status, due_at, id"),
+    ("tasks", "ix_tasks_customer", "customer_id, due_at"),
 ]
 
 # Full-text search: unicode61 word prefixes (with prefix indexes so 1-3 letter prefixes stay
@@ -185,16 +194,23 @@ def build_fragments(conn: sqlite3.Connection, table: str) -> None:
         conn.execute(sql)
 
 
+def _create_entity_table(db: sqlite_utils.Database, ent: Entity) -> None:
+    db[ent.table].create(  # type: ignore[union-attr]
+        entity_columns(ent),
+        pk="id",
+        not_null={"id", "version", "_gen"},
+        defaults={"version": 0, "_gen": 0},
+    )
+
+
 def _create_v1(db: sqlite_utils.Database) -> None:
-    for ent in ENTITIES.values():
-        db[ent.table].create(  # type: ignore[union-attr]
-            entity_columns(ent),
-            pk="id",
-            not_null={"id", "version", "_gen"},
-            defaults={"version": 0, "_gen": 0},
-        )
-    for _table, _name, sql in secondary_indexes():
-        db.execute(sql)
+    first = [ent for ent in ENTITIES.values() if ent.name not in LATER_ENTITIES]
+    for ent in first:
+        _create_entity_table(db, ent)
+    tables = {ent.table for ent in first}
+    for table, _name, sql in secondary_indexes():
+        if table in tables:
+            db.execute(sql)
     for table in FTS_COLUMNS:
         for sql in search_tables_sql(table) + search_triggers_sql(table):
             db.execute(sql)
@@ -269,7 +285,38 @@ def _split_search_triggers_v2(db: sqlite_utils.Database) -> None:
                 db.execute(sql)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _create_v1, 2: _split_search_triggers_v2}
+def _add_entity(name: str) -> Callable[[sqlite_utils.Database], None]:
+    """A migration that adds the table of a new entity (empty: its records arrive by the feed)."""
+
+    def upgrade(db: sqlite_utils.Database) -> None:
+        ent = ENTITIES[name]
+        _create_entity_table(db, ent)
+        row = db.conn.execute("SELECT value FROM replica_meta WHERE key = 'bulk_tables'").fetchone()
+        if row is not None:
+            # A bulk load is under way: the new table's indexes come with the others'.
+            bulk = json.loads(row[0])
+            db.conn.execute("UPDATE replica_meta SET value = ? WHERE key = 'bulk_tables'",
+                            (json.dumps([ent.table, *bulk]),))
+        else:
+            for _table, _name, sql in secondary_indexes(ent.table):
+                db.execute(sql)
+        row = db.conn.execute("SELECT value FROM replica_meta WHERE key = 'complete_entities'").fetchone()
+        if row is not None:
+            complete = json.loads(row[0])
+            before = [e for e in ENTITIES if e not in LATER_ENTITIES or LATER_ENTITIES[e] < LATER_ENTITIES[name]]
+            if all(e in complete for e in before):
+                # A replica that had everything has every one of the new records too: none yet.
+                db.conn.execute("UPDATE replica_meta SET value = ? WHERE key = 'complete_entities'",
+                                (json.dumps([*complete, name]),))
+
+    return upgrade
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
+    1: _create_v1,
+    2: _split_search_triggers_v2,
+    3: _add_entity("task"),
+}
 
 
 def check_version(conn: sqlite3.Connection) -> int:

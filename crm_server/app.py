@@ -23,6 +23,7 @@ from crm_server.feed import pull_changes
 from crm_server.http_errors import install_error_handlers
 from crm_server.limits import RequestLimits, read_json
 from crm_server.openapi_docs import ERRORS, FEED_ERRORS
+from crm_server.reads import ReadRouter
 from crm_server.records_api import add_record_routes
 from crm_server.scope import load_caller
 from crm_server.store import Store
@@ -66,8 +67,13 @@ def create_app(
     rate_limit: float | None = DEFAULT_RATE,
     burst: float | None = None,
     write_through: WriteThrough | None = None,
+    reads: ReadRouter | None = None,
 ) -> FastAPI:
     """The crm-server ASGI app over ``store``.
+
+    ``reads`` serves the change feed and record reads, from a hot standby where it may
+    (crm_server/reads.py); by default they come from ``store``. Everything else (tokens, rate
+    limits, writes, /v1/me) uses ``store``, the primary.
 
     ``rate_limit`` is requests per second per token (bursts of ``burst``, default twice the
     rate); None or 0 switches the limit off. ``write_through`` makes the server a gateway:
@@ -83,6 +89,7 @@ def create_app(
     )
     app.state.store = store
     app.state.write_through = write_through
+    app.state.reads = reads or ReadRouter(store)
     app.state.limiter = RateLimiter(store, rate_limit, burst) if rate_limit else None
     install_error_handlers(app)
     app.add_middleware(RequestLimits)
@@ -145,7 +152,8 @@ def create_app(
         user_id: str = Depends(authenticate),
     ) -> Response:
         """The next page of records and changes in the caller's scope, and the cursor after it."""
-        body = pull_changes(request.app.state.store, user_id, cursor or None, limit)
+        body = request.app.state.reads.run(
+            lambda store, fresh: pull_changes(store, user_id, cursor or None, limit, fresh=fresh))
         return Response(body, media_type="application/json")
 
     @router.post(

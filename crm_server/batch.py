@@ -227,8 +227,8 @@ class _BatchRun:
         raise OpRejected("not_found", f"no such {ent.label.lower()}")
 
     def _check_refs(self, ent: Entity, values: Mapping[str, Any], customer_id: str | None) -> None:
-        """Every referenced record must exist and be in scope; an activity's ticket and deal
-        must belong to the activity's customer."""
+        """Every referenced record must exist and be in scope; an activity's or a task's ticket
+        and deal must belong to its customer."""
         found: dict[str, StoredRecord] = {}
         for name, value in values.items():
             f = ent.by_name[name]
@@ -239,7 +239,7 @@ class _BatchRun:
             if ref is None or not self.caller.sees(ref.territory):
                 raise OpRejected("not_found", f"{f.label.lower()} {value} does not exist", {name: f"no such {target.name}"})
             found[name] = ref
-        if ent.name == "activity":
+        if ent.name in ("activity", "task"):
             for name in ("ticket_id", "deal_id"):
                 if name in found and found[name].record["customer_id"] != customer_id:
                     raise ValidationError({name: "belongs to another customer"})

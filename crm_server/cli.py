@@ -117,14 +117,22 @@ def main() -> None:
               help="how long op results are kept for idempotent re-sends (purged hourly)")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="server processes sharing the port (PostgreSQL: writes in parallel; SQLite: they take turns)")
+@click.option("--compact-days", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="purge tombstones older than this every hour (clients offline longer resync); 0 = keep them")
+@click.option("--read-db", metavar="URL", help="a PostgreSQL hot standby of --db that serves the change feed and "
+              "record reads (writes still go to --db)")
+@click.option("--read-wait", default=1.0, show_default=True, type=click.FloatRange(0, 30),
+              help="seconds a read waits for the standby to replay what it must show before the primary serves it")
 @_friendly
 def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: str | None, ssl_keyfile: str | None,
           header_timeout: float, body_timeout: float, send_timeout: float, max_connections: int | None, max_connections_per_client: int,
           log_level: str, access_log: bool, upstream: str | None, upstream_url: str | None, upstream_token_file: str | None,
-          territory: str, poll_interval: float, scan_interval: float, op_retention_days: float, workers: int) -> None:
+          territory: str, poll_interval: float, scan_interval: float, op_retention_days: float, workers: int,
+          compact_days: float, read_db: str | None, read_wait: float) -> None:
     """Serve the HTTP API; prints "listening on http(s)://HOST:PORT" once ready."""
     from crm_server.connections import ConnectionLimits
     from crm_server.gateway.service import GatewayError, read_token
+    from crm_server.reads import open_reads
     from crm_server.serving import ServeOptions, default_max_connections
     from crm_server.serving import serve as run_server
 
@@ -144,17 +152,27 @@ def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: s
         token = read_token(upstream_token_file) if upstream is not None else None
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from exc
-    # Opened (created or migrated) once here, so a bad --db is one line before anything forks.
-    _open(db_path).close()
+    # Opened (created or migrated) once here, so a bad --db or --read-db is one line before anything forks.
+    _check = _open(db_path)
+    try:
+        open_reads(_check, read_db, wait=read_wait).close()
+    finally:
+        _check.close()
 
     @contextlib.contextmanager
     def service() -> Iterator[Any]:
-        """One process's app: its own database pool, housekeeping and (as a gateway) poller."""
+        """One process's app: its own database pools (primary and standby), housekeeping and (as a
+        gateway) poller."""
         from crm_server.app import create_app
         from crm_server.gateway.service import open_gateway
         from crm_server.maintenance import Maintenance
 
         store = _open(db_path)
+        try:
+            reads = open_reads(store, read_db, wait=read_wait)
+        except StoreError:
+            store.close()
+            raise
         gateway = None
         if upstream is not None:
             try:
@@ -165,16 +183,19 @@ def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: s
             except GatewayError as exc:
                 if gateway is not None:
                     gateway.stop()
+                reads.close()
                 store.close()
                 raise click.ClickException(str(exc)) from exc
-        maintenance = Maintenance(store, op_retention_days=op_retention_days)
+        maintenance = Maintenance(store, op_retention_days=op_retention_days, compact_days=compact_days or None)
         maintenance.start()
         try:
-            yield create_app(store, rate_limit=rate_limit or None, write_through=gateway.write_through if gateway else None)
+            yield create_app(store, rate_limit=rate_limit or None,
+                             write_through=gateway.write_through if gateway else None, reads=reads)
         finally:
             maintenance.stop()
             if gateway is not None:
                 gateway.stop()
+            reads.close()
             store.close()
 
     run_server(service, options, _announce, workers=workers)

@@ -16,6 +16,7 @@ import orjson
 
 from crm_server.cursor import FeedCursor, decode_cursor, encode_cursor
 from crm_server.errors import InvalidCursor, ResyncRequired, Unauthorized
+from crm_server.reads import Freshness
 from crm_server.scope import Caller, load_caller
 from crm_server.store import ReadTx, Store, StoreInfo
 from crm_tui.domain import ENTITIES, Entity
@@ -87,8 +88,13 @@ class _Page:
         return out
 
 
-def pull_changes(store: Store, user_id: str, cursor_text: str | None, limit: int) -> bytes:
+def pull_changes(store: Store, user_id: str, cursor_text: str | None, limit: int,
+                 *, fresh: Freshness | None = None) -> bytes:
     """One page of the change feed for ``user_id``, as the JSON body to send.
+
+    On a read standby ``fresh`` is given: the page is built only when the standby's snapshot
+    holds what ``fresh`` asks and everything the cursor has seen, else StandbyBehind is raised
+    (before anything is judged: a cursor ahead of a lagging standby is not a restored database).
 
     Raises InvalidCursor (400) for an unreadable, forged or foreign cursor, ResyncRequired (410)
     when the cursor cannot be continued (other database, purged history, role changed between all
@@ -97,13 +103,15 @@ def pull_changes(store: Store, user_id: str, cursor_text: str | None, limit: int
     """
     with store.read() as tx:
         info = tx.info()
+        if fresh is not None:
+            fresh.require(info)
         caller = load_caller(tx, user_id)
         if caller is None:
             raise Unauthorized("this token's user no longer exists or is inactive")
         if cursor_text is None:
             cur = _start_snapshot(tx, caller, info)
         else:
-            cur = _open(tx, cursor_text, caller, info)
+            cur = _open(tx, cursor_text, caller, info, fresh)
         page = _Page()
         _follow_scope(tx, caller, cur, page)
         phase = cur.phase
@@ -144,8 +152,10 @@ def _start_snapshot(tx: ReadTx, caller: Caller, info: StoreInfo) -> FeedCursor:
     )
 
 
-def _open(tx: ReadTx, text: str, caller: Caller, info: StoreInfo) -> FeedCursor:
+def _open(tx: ReadTx, text: str, caller: Caller, info: StoreInfo, fresh: Freshness | None) -> FeedCursor:
     cur = decode_cursor(text, info.epoch, info.cursor_key)
+    if fresh is not None:
+        fresh.require_cursor(info, cur.pos, cur.history)
     if cur.user != caller.id:
         raise InvalidCursor("this cursor belongs to another user; start again without a cursor")
     if (cur.territories is None) != caller.all_territories:

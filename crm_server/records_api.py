@@ -1,7 +1,8 @@
 """Record reads: ``GET /v1/{table}/{id}`` and ``GET /v1/{table}`` (keyset lists with filters).
 
 One pair of routes per entity, built from the domain model, so the OpenAPI schema names each
-entity's record shape and its filters exactly.
+entity's record shape and its filters exactly. Served by the read standby when it has caught up
+(crm_server/reads.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pydantic import BaseModel, create_model
 from crm_server.auth import authenticate
 from crm_server.errors import InvalidQuery, NotFound, Unauthorized
 from crm_server.openapi_docs import ERRORS
+from crm_server.reads import Freshness
 from crm_server.scope import load_caller
+from crm_server.store import Store
 from crm_server.store.schema import filter_fields
 from crm_tui.domain import ENTITIES, ID_RE, Entity
 from crm_tui.protocol import DEFAULT_LIST, MAX_LIST
@@ -79,14 +82,20 @@ def _get_endpoint(ent: Entity):
         """One record by id; 404 when it does not exist or is outside the caller's scope."""
         request: Request = kw["request"]
         record_id = kw["id"]
-        with request.app.state.store.read() as tx:
-            caller = load_caller(tx, kw["user_id"])
-            if caller is None:
-                raise Unauthorized("this token's user no longer exists or is inactive")
-            stored = tx.get(ent, record_id) if ID_RE.match(record_id) else None
-            if stored is None or not caller.sees(stored.territory):
-                raise NotFound(f"no such {ent.label.lower()}")
-            return _json(stored.record)
+
+        def read(store: Store, fresh: Freshness | None) -> Response:
+            with store.read() as tx:
+                if fresh is not None:
+                    fresh.require(tx.info())
+                caller = load_caller(tx, kw["user_id"])
+                if caller is None:
+                    raise Unauthorized("this token's user no longer exists or is inactive")
+                stored = tx.get(ent, record_id) if ID_RE.match(record_id) else None
+                if stored is None or not caller.sees(stored.territory):
+                    raise NotFound(f"no such {ent.label.lower()}")
+                return _json(stored.record)
+
+        return request.app.state.reads.run(read)
 
     get_record.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
@@ -117,11 +126,18 @@ def _list_endpoint(ent: Entity):
             raise InvalidQuery(f"{repeated[0]} was given more than once", fields={repeated[0]: "give it once"})
         values = {f.name: kw[f.name] for f in filters if kw[f.name] is not None}
         limit = kw["limit"]
-        with request.app.state.store.read() as tx:
-            caller = load_caller(tx, kw["user_id"])
-            if caller is None:
-                raise Unauthorized("this token's user no longer exists or is inactive")
-            items = tx.list_records(ent, after=kw["after"], limit=limit, filters=values, territories=caller.scope())
+
+        def read(store: Store, fresh: Freshness | None) -> list[dict[str, Any]]:
+            with store.read() as tx:
+                if fresh is not None:
+                    fresh.require(tx.info())
+                caller = load_caller(tx, kw["user_id"])
+                if caller is None:
+                    raise Unauthorized("this token's user no longer exists or is inactive")
+                return tx.list_records(ent, after=kw["after"], limit=limit, filters=values,
+                                       territories=caller.scope())
+
+        items = request.app.state.reads.run(read)
         return _json({"items": items, "next": items[-1]["id"] if len(items) == limit else None})
 
     params = [

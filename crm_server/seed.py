@@ -1,8 +1,10 @@
 """Deterministic, realistic demo data: the same ``seed`` and ``now`` always give the same rows.
 
 Per customer, on average: 2 contacts, 3 orders over the last 24 months, 0.5 tickets (every status
-and priority, SLA due times, some overdue), 0.3 deals (every stage) and 2 activities (every
-kind). Rows go in through the store's bulk loader (one transaction, indexes built at the end),
+and priority, SLA due times, some overdue), 0.3 deals (every stage), 2 activities (every
+kind) and 0.4 tasks (follow-ups, some about a ticket or a deal; overdue, due today, upcoming
+and done). Tasks draw from a random stream of their own, so adding them left every other
+record of a given seed as it was. Rows go in through the store's bulk loader (one transaction, indexes built at the end),
 and still get versions and change rows, so the feed and snapshots work on seeded data.
 """
 
@@ -36,7 +38,10 @@ _EXPECTED = {
     "order": ("id", "customer_id", "number", "order_date", "amount", "currency", "status", "created_at", "updated_at"),
     "activity": ("id", "customer_id", "kind", "subject", "body", "ticket_id", "deal_id", "author_id", "internal",
                  "occurred_at", "created_at", "updated_at"),
+    "task": ("id", "customer_id", "title", "notes", "due_at", "owner_id", "status", "ticket_id", "deal_id", "done_at",
+             "created_at", "updated_at"),
 }
+ATTACHED = ("customer", "contact", "ticket", "deal", "order", "activity", "task")
 for _name, _cols in _EXPECTED.items():
     if ENTITIES[_name].columns[:-1] != _cols:
         raise RuntimeError(f"crm_server.seed is out of date with the {_name} entity")
@@ -95,7 +100,7 @@ def seed_database(
     with store.read() as tx:
         if any(tx.count(ENTITIES[e], None) for e in ("territory", "user", "customer")):
             raise SeedError("the database already has data; seed a new database file")
-    gen = _Generator(random.Random(seed), _Clock(now or utcnow()))
+    gen = _Generator(random.Random(seed), _Clock(now or utcnow()), task_rng=random.Random(f"tasks-{seed}"))
     records = 0
     with store.bulk_load() as loader:
         records += loader.add(ENTITIES["territory"], gen.territories())
@@ -104,7 +109,7 @@ def seed_database(
         while done < customers:
             batch = min(FLUSH_EVERY, customers - done)
             rows = gen.customers(done, batch)
-            for name in ("customer", "contact", "ticket", "deal", "order", "activity"):
+            for name in ATTACHED:
                 records += loader.add(ENTITIES[name], rows[name])
             done += batch
             if progress:
@@ -115,11 +120,11 @@ def seed_database(
 
 
 class _Generator:
-    def __init__(self, rng: random.Random, clock: _Clock):
-        self.rng, self.clock = rng, clock
+    def __init__(self, rng: random.Random, clock: _Clock, task_rng: random.Random):
+        self.rng, self.clock, self.task_rng = rng, clock, task_rng
         self.ticket_number = 0
         self.order_number = 0
-        self.counts = dict.fromkeys(("contact", "ticket", "deal", "order", "activity"), 0)
+        self.counts = dict.fromkeys(ATTACHED[1:], 0)
         self.reps: dict[str, list[str]] = {t[0]: [] for t in words.TERRITORIES}
         self.agents: dict[str, list[str]] = {team: [] for team in words.TEAMS}
         self.all_agents: list[str] = []
@@ -168,7 +173,7 @@ class _Generator:
     def customers(self, start: int, n: int) -> dict[str, list[tuple]]:
         """Customers ``start`` .. ``start + n`` and their records, rows by entity name."""
         rng, clock = self.rng, self.clock
-        out: dict[str, list[tuple]] = {k: [] for k in ("customer", "contact", "ticket", "deal", "order", "activity")}
+        out: dict[str, list[tuple]] = {k: [] for k in ATTACHED}
         tiers = ("bronze",) * 5 + ("silver",) * 3 + ("gold",) * 2 + ("platinum",)
         for i in range(start, start + n):
             cid = f"cus-{i + 1:07d}"
@@ -199,6 +204,7 @@ class _Generator:
             deals = self._deals(out["deal"], cid, territory, tier, currency, reps, age)
             self._contacts(out["contact"], cid, territory, domain, phone_prefix, age)
             self._activities(out["activity"], cid, territory, tickets, deals, reps, age)
+            self._tasks(out["task"], cid, territory, tickets, deals, owner)
             created = clock.stamp(rng, age)
             updated = clock.stamp(rng, rng.randrange(0, age))
             out["customer"].append(
@@ -301,3 +307,27 @@ class _Generator:
             out.append((self._next("activity", "act"), cid, kind, rng.choice(words.ACTIVITY_SUBJECTS[kind]),
                         rng.choice(words.ACTIVITY_BODIES), ticket, deal, author, kind == "note" and rng.random() < 0.5,
                         occurred, occurred, occurred, territory))
+
+    def _tasks(self, out: list, cid: str, territory: str, tickets: list[tuple[str, dt.datetime]], deals: list[str],
+               owner: str | None) -> None:
+        rng, now = self.task_rng, self.clock.now
+        r = rng.random()
+        for _ in range(2 if r < 0.06 else (1 if r < 0.34 else 0)):
+            about = rng.random()
+            ticket = rng.choice(tickets)[0] if tickets and about < 0.5 else None
+            deal = rng.choice(deals) if deals and ticket is None and about < 0.8 else None
+            kind = "ticket" if ticket else ("deal" if deal else "customer")
+            who = rng.choice(self.all_agents) if ticket or owner is None else owner
+            # Open follow-ups are due from a few days ago to two weeks ahead (some overdue, some
+            # today); done ones were due in the last two months, on a quarter hour of a working day.
+            done = rng.random() < 0.25
+            days = -rng.randrange(1, 60) if done else rng.randrange(-4, 15)
+            day = now.date() + dt.timedelta(days=days)
+            due_dt = dt.datetime(day.year, day.month, day.day, rng.randrange(8, 18), 15 * rng.randrange(4), tzinfo=dt.UTC)
+            created_dt = min(now, due_dt - dt.timedelta(days=rng.randrange(1, 10), hours=rng.randrange(8)))
+            done_at = format_datetime(min(now, due_dt + dt.timedelta(hours=rng.randrange(-6, 30)))) if done else None
+            created = format_datetime(created_dt)
+            notes = rng.choice(words.TASK_NOTES) if rng.random() < 0.4 else None
+            out.append((self._next("task", "tsk"), cid, rng.choice(words.TASK_TITLES[kind]), notes,
+                        format_datetime(due_dt), who, "done" if done else "open", ticket, deal, done_at, created,
+                        done_at or created, territory))

@@ -141,3 +141,20 @@ ACTIVITY_BODIES = (
     "Happy with the service overall; asked about faster delivery options.",
     "Raised concerns about the price increase; offered a loyalty discount.",
 )
+
+# Follow-ups, by what they are about: a ticket, a deal, or the customer as such.
+TASK_TITLES = {
+    "ticket": ("Call back about the ticket", "Check the fix works for them", "Confirm the refund arrived",
+               "Chase the courier for an update", "Send the written confirmation"),
+    "deal": ("Send the revised quote", "Book a demo with the buyer", "Follow up on the proposal",
+             "Get the signed contract back", "Check budget approval"),
+    "customer": ("Quarterly check-in call", "Send the onboarding guide", "Ask for a reference",
+                 "Review their open invoices", "Plan the next site visit"),
+}
+
+TASK_NOTES = (
+    "They prefer a call before noon.",
+    "Mention the loyalty discount we agreed on.",
+    "Main contact is back from leave on Monday.",
+    "Bring the updated price list.",
+)

@@ -352,6 +352,37 @@ def status(obj: Context, as_json: bool, show_all: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--all", "everyone", is_flag=True, help="everyone's tasks, not only yours")
+@click.option("--days", type=click.IntRange(0, 366), default=7, show_default=True,
+              help="how far ahead 'upcoming' reaches, in days after today")
+@click.option("--quiet", "-q", is_flag=True, help="print nothing when nothing is due (for a cron mail)")
+@click.pass_obj
+def agenda(obj: Context, as_json: bool, everyone: bool, days: int, quiet: bool) -> None:
+    """Today's tasks: overdue, due today and upcoming, from the replica (reads only)."""
+    from crm_tui.agenda_report import collect_agenda, format_agenda, is_empty
+    from crm_tui.domain import parse_datetime, utcnow
+    from crm_tui.replicas import UnlockError, replica_key_for
+
+    if not obj.paths.replica.exists():
+        fail(f"there is no replica at {obj.paths.replica} yet: `crm-tui login` and `crm-tui sync --once` make one",
+             EXIT_NOT_CONFIGURED)
+    with contextlib.suppress(UnlockError, ReplicaError):
+        replica_key_for(obj.paths, obj.settings, interactive=sys.stdin.isatty())
+    now = parse_datetime(obj.settings.clock) if obj.settings.clock else utcnow()
+    try:
+        info = collect_agenda(obj.paths, obj.settings, now, everyone=everyone, days=days)
+    except (ReplicaError, UnlockError) as exc:
+        open_failure(exc)
+    if quiet and is_empty(info):
+        return
+    if as_json:
+        click.echo(json.dumps(info, indent=2, sort_keys=True))
+    else:
+        click.echo(format_agenda(info, now))
+
+
+@cli.command()
 @click.pass_obj
 def encrypt(obj: Context) -> None:
     """Encrypt an existing plaintext replica in place, keeping pending edits."""

@@ -109,6 +109,7 @@ ACTIVE_TICKET_STATUSES = TICKET_STATUSES[:3]  # still to be worked on: the queue
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 DEAL_STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
 ACTIVITY_KINDS = ("note", "call", "email", "visit")
+TASK_STATUSES = ("open", "done")
 
 # The ticket workflow: new -> open -> pending -> solved -> closed, with the moves agents need
 # (straight to solved, back to open, reopen a solved ticket). Closed is final.
@@ -251,9 +252,30 @@ ACTIVITY = Entity(
     anchor="customer_id",
 )
 
-# Bootstrap order: what search needs first (customers, contacts), then the long history.
+# A follow-up someone owes a customer: due at a time, owned by a user, optionally about one of the
+# customer's tickets or deals. ``done_at`` is set when it is completed and cleared when reopened.
+TASK = Entity(
+    "task", "tasks", "Task",
+    (
+        _f("customer_id", "ref", "Customer", required=True, ref="customer", immutable=True),
+        _f("title", "str", required=True, max_len=200),
+        _f("notes", "text", max_len=20000),
+        _f("due_at", "datetime", "Due", required=True),
+        _f("owner_id", "ref", "Owner", ref="user"),
+        _f("status", "enum", required=True, choices=TASK_STATUSES),
+        _f("ticket_id", "ref", "Ticket", ref="ticket", immutable=True),
+        _f("deal_id", "ref", "Deal", ref="deal", immutable=True),
+        _f("done_at", "datetime", "Done"),
+        _CREATED,
+        _UPDATED,
+    ),
+    anchor="customer_id",
+)
+
+# Bootstrap order: what search needs first (customers, contacts), then the long history. New
+# entities go at the end: a snapshot cursor counts entities in this order.
 ENTITIES: dict[str, Entity] = {
-    e.name: e for e in (TERRITORY, USER, CUSTOMER, CONTACT, TICKET, DEAL, ORDER, ACTIVITY)
+    e.name: e for e in (TERRITORY, USER, CUSTOMER, CONTACT, TICKET, DEAL, ORDER, ACTIVITY, TASK)
 }
 BY_TABLE: dict[str, Entity] = {e.table: e for e in ENTITIES.values()}
 CUSTOMER_CHILDREN: tuple[Entity, ...] = tuple(e for e in ENTITIES.values() if e.anchor == "customer_id")

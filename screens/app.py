@@ -41,6 +41,10 @@ from screens.saving import Saver
 from screens.search import SearchScreen
 from screens.sync_screen import SyncScreen
 from screens.tickets import TicketQueueScreen
+from screens.today import TodayScreen
+
+REMINDER_CHECK = 15  # seconds between looks for tasks that fell due (by the app's clock)
+REMINDERS_SHOWN = 3  # at most this many reminder toasts at once; the rest are counted
 
 
 class CrmApp(App[None]):
@@ -62,6 +66,7 @@ class CrmApp(App[None]):
         "conflicts": ConflictsScreen,
         "rejected": RejectedScreen,
         "reports": ReportsScreen,
+        "today": TodayScreen,
     }
     DEFAULT_MODE = "search"
     COMMANDS = App.COMMANDS | {CrmCommands}
@@ -73,6 +78,7 @@ class CrmApp(App[None]):
         Binding("5", "section('conflicts')", "Conflicts", show=False, id="app.conflicts"),
         Binding("6", "section('rejected')", "Rejected", show=False, id="app.rejected"),
         Binding("7", "section('reports')", "Reports", show=False, id="app.reports"),
+        Binding("8", "section('today')", "Today", show=False, id="app.today"),
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("colon", "command_line", "Command", show=False, id="app.command"),
@@ -115,6 +121,7 @@ class CrmApp(App[None]):
         self._last_seen_sync: str | None = None
         self._keymap_errors = self._apply_keymap(settings.keymap)
         self.saver = Saver(self)
+        self._reminded_until: dt.datetime | None = None  # tasks due up to here were reminded of
 
     # ------------------------------------------------------------------ setup
 
@@ -148,6 +155,10 @@ class CrmApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._keep_theme)
         # Relative times ("synced 3 min ago") age even when nothing happens.
         self.set_interval(30, self.publish_status)
+        # Tasks that were due before the app opened are on the Today screen; reminders are for
+        # those that fall due while it is open.
+        self._reminded_until = self.now()
+        self.set_interval(REMINDER_CHECK, self.check_reminders)
         if not self.cursor_blink:
             self.screen_change_signal.subscribe(self, self._stop_blinking)
 
@@ -192,6 +203,28 @@ class CrmApp(App[None]):
     def now(self) -> dt.datetime:
         """The replica's clock: one notion of now for what the app shows and what it saves."""
         return self.replica.clock()
+
+    def check_reminders(self) -> int:
+        """Toast a reminder for each of the user's open tasks (everyone's when nobody is signed
+        in) that fell due, by the app's clock, since the last look; returns how many fell due."""
+        now = self.now()
+        since = self._reminded_until
+        if since is None or now <= since:
+            return 0
+        self._reminded_until = now
+        me = self.replica.reads.me()
+        owner = me.get("id") if me else None
+        due = self.replica.tasks.falling_due(since, now, owner_id=owner, limit=100)
+        for task in due[:REMINDERS_SHOWN]:
+            customer = self.replica.get("customer", task["customer_id"]) or {}
+            self.notify(f"{task.get('title')} · {customer.get('name') or task['customer_id']}",
+                        title="Due now", severity="warning", timeout=15)
+        if len(due) > REMINDERS_SHOWN:
+            self.notify(f"and {plural(len(due) - REMINDERS_SHOWN, 'more task')} due now: "
+                        f"{self.key_for('app.today')} shows Today.", title="Due now", severity="warning", timeout=15)
+        if due and isinstance(self.screen, TodayScreen):
+            self.data_changed()  # overdue marks move
+        return len(due)
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:

@@ -24,6 +24,7 @@ SECTIONS = (
     ("conflicts", "Conflicts", "app.conflicts"),
     ("rejected", "Rejected", "app.rejected"),
     ("reports", "Reports", "app.reports"),
+    ("today", "Today", "app.today"),
 )
 
 
@@ -53,12 +54,20 @@ class NavBar(Static):
 
     def refresh_nav(self) -> None:
         app: CrmApp = self.app  # type: ignore[assignment]
+        items = [(app.key_for(binding_id), label, app.current_mode == mode) for mode, label, binding_id in SECTIONS]
+        # Roomy when it fits; else one space between sections (80 columns hold all eight).
+        roomy = sum(len(key) + len(label) + 3 for key, label, _ in items) <= (self.size.width or app.size.width)
         parts: list[str | tuple[str, str]] = []
-        for mode, label, binding_id in SECTIONS:
-            key = app.key_for(binding_id)
-            active = app.current_mode == mode
-            parts.append((f" {key} {label} ", "bold reverse $accent" if active else ""))
+        for i, (key, label, active) in enumerate(items):
+            if roomy or active:
+                parts.append((f" {key} {label} ", "bold reverse $accent" if active else ""))
+            else:
+                before = "" if i == 0 or items[i - 1][2] else " "
+                parts.append(f"{before}{key} {label}")
         self.update(Content.assemble(*parts))
+
+    def on_resize(self) -> None:
+        self.refresh_nav()
 
 
 class StatusLine(Horizontal):

@@ -19,6 +19,7 @@ SECTION_WORDS = {
     "conflicts": "conflicts",
     "rejected": "rejected",
     "reports": "reports",
+    "today": "today", "tasks": "today", "agenda": "today",
 }
 
 

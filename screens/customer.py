@@ -23,13 +23,16 @@ from screens.form_specs import (
 )
 from screens.navigation import open_ticket
 from screens.tables import ListPanel, PagedTable
+from screens.task_forms import follow_up, set_done, task_form
 
 
 class Customer360Screen(CrmScreen):
     LABEL = "Customer"
-    HELP = ("One customer and everything attached: contacts, orders, tickets, deals and the activity "
-            "timeline. Lists load a page at a time as you scroll. Changes you make show at once with a "
-            "● pending marker until the next sync carries them to the server.")
+    HELP = ("One customer and everything attached: contacts, orders, tickets, deals, tasks and the activity "
+            "timeline. f makes a follow-up task (about the highlighted ticket or deal on those tabs); on the "
+            "Tasks tab (its count is of open tasks) x marks the highlighted task done or reopens it. Lists "
+            "load a page at a time as you scroll. Changes you make show at once with a ● pending marker until "
+            "the next sync carries them to the server.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "note", "Note", id="c360.note"),
         Binding("c", "call", "Call", id="c360.call"),
@@ -37,6 +40,8 @@ class Customer360Screen(CrmScreen):
         Binding("e", "edit", "Edit", id="c360.edit"),
         Binding("d", "deal", "Deal", id="c360.deal"),
         Binding("a", "contact", "Contact", id="c360.contact"),
+        Binding("f", "follow_up", "Follow-up", show=False, id="c360.follow_up"),
+        Binding("x", "task_done", "Task done/reopen", show=False, id="c360.task_done"),
         Binding("l,right_square_bracket", "tab(1)", "Next tab", show=False, id="c360.next_tab"),
         Binding("h,left_square_bracket", "tab(-1)", "Previous tab", show=False, id="c360.prev_tab"),
     ]
@@ -94,7 +99,7 @@ class Customer360Screen(CrmScreen):
         contact_line = " · ".join(x for x in (c.get("email"), c.get("phone"), c.get("city"), c.get("country")) if x)
         header.update(Content.assemble(*first, "\n", (second, "$text-muted"), "\n", (contact_line, "$text-muted")))
         for key, count_key in (("contacts", "contacts"), ("orders", "orders"), ("tickets", "tickets"),
-                               ("deals", "deals"), ("activity", "activities")):
+                               ("deals", "deals"), ("tasks", "open_tasks"), ("activity", "activities")):
             tab = tabs.get_tab(f"tab-{key}")
             tab.label = Content(f"{TABS[key][0]} {counts.get(count_key, 0)}")
 
@@ -166,6 +171,30 @@ class Customer360Screen(CrmScreen):
         if self._exists():
             self._open_form(deal_form(self.crm, self.customer_id), "deals")
 
+    def action_follow_up(self) -> None:
+        """A follow-up on the customer; on the Tickets or Deals tab, about the highlighted one."""
+        if not self._exists():
+            return
+        tab = self.active_tab
+        row = self.query_one(f"#c360-{tab}", PagedTable).current_row() if tab in ("tickets", "deals") else None
+        if tab == "tickets" and row is not None:
+            follow_up(self.crm, self.customer_id, ticket=self.replica.get("ticket", row["id"]))
+        elif tab == "deals" and row is not None:
+            follow_up(self.crm, self.customer_id, deal=self.replica.get("deal", row["id"]))
+        else:
+            follow_up(self.crm, self.customer_id)
+
+    def action_task_done(self) -> None:
+        if self.active_tab != "tasks":
+            self.app.notify("x completes a task on the Tasks tab.")
+            return
+        row = self.query_one("#c360-tasks", PagedTable).current_row()
+        task = self.replica.get("task", row["id"]) if row else None
+        if task is None:
+            self.app.notify("No task selected.", severity="warning")
+            return
+        set_done(self.crm, task, task.get("status") != "done")
+
     def action_contact(self) -> None:
         if self._exists():
             self._open_form(contact_form(self.crm, self.customer_id), "contacts")
@@ -187,3 +216,5 @@ class Customer360Screen(CrmScreen):
             self._open_form(deal_form(self.crm, self.customer_id, row))
         elif tab == "activity":
             self._open_form(edit_activity_form(self.crm, row))
+        elif tab == "tasks":
+            self._open_form(task_form(self.crm, self.customer_id, record=self.replica.get("task", row["id"]) or row))

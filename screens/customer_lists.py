@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from screens.display import ago, money, plain, sla_text
+from crm_tui.agenda import bucket, due_text
+from screens.display import ago, money, plain, short_time, sla_text
 from screens.tables import Column, ListSource, RowContext
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ TABS = {
     "orders": ("Orders", "No orders in your replica for this customer."),
     "tickets": ("Tickets", "No tickets. t opens one."),
     "deals": ("Deals", "No deals. d adds one."),
+    "tasks": ("Tasks", "No tasks. f makes a follow-up."),
     "activity": ("Activity", "No activity yet. n logs a note, c a call."),
 }
 
@@ -88,6 +90,18 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
                 Column("subject", "subject"), Column("author", "by", 18 if wide else 12),
                 Column("internal", "", 8)]
 
+    def task_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
+        if row.get("status") == "done":
+            due = Text(f"done {short_time(row.get('done_at'))[5:]}", style=ctx.tone("text-success"), no_wrap=True)
+        else:
+            tone = {"overdue": "text-error", "today": "text-warning"}.get(bucket(row.get("due_at"), ctx.now))
+            due = Text(due_text(row.get("due_at"), ctx.now), style=ctx.tone(tone) if tone else "", no_wrap=True)
+        return [ctx.mark(), due, plain(row.get("title")), plain(user(row.get("owner_id")))]
+
+    def task_columns(wide: bool) -> list[Column]:
+        return [Column("mark", "", 1), Column("due", "due", 16), Column("title", "task"),
+                Column("owner", "owner", 18 if wide else 12)]
+
     return {
         "contacts": ListSource(
             columns=contact_columns, entity="contact", cells=contact_cells, next_key=reads.contact_key,
@@ -108,6 +122,10 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
         "deals": ListSource(
             columns=deal_columns, entity="deal", cells=deal_cells, next_key=reads.deal_key,
             fetch=lambda after, limit: reads.deals_for_customer(customer_id, after=after, limit=limit),
+        ),
+        "tasks": ListSource(
+            columns=task_columns, entity="task", cells=task_cells, next_key=app.replica.tasks.customer_key,
+            fetch=lambda after, limit: app.replica.tasks.for_customer(customer_id, after=after, limit=limit),
         ),
         "activity": ListSource(
             columns=activity_columns, entity="activity", cells=activity_cells,

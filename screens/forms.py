@@ -30,6 +30,7 @@ from screens.pickers import ConfirmModal
 Options = list[tuple[str, Any]]  # (label, value)
 SaveFn = Callable[[dict[str, Any]], dict[str, Any] | str | None]
 CheckFn = Callable[[dict[str, Any]], dict[str, str]]  # values -> field (or "_") -> message
+ParseFn = Callable[[str], Any]  # what was typed -> a wire value; ValueError with a one-line message
 WarnFn = Callable[[dict[str, Any]], str | None]  # values -> a doubt worth a second look, or None
 
 
@@ -40,7 +41,9 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
     sent but not shown; ``options`` give the choices of reference fields; ``errors`` are shown
     when the form opens (a rejected op's reasons). ``check`` adds rules of this form (errors
     that block the save); ``warn`` raises a doubt (a likely duplicate) that a second save
-    overrides. `esc` on a form that was changed asks before throwing the typing away.
+    overrides; ``parsers`` read a field's text in a way of their own (a due time typed as
+    ``tomorrow``) instead of ``domain.parse_input``, and ``formats`` show a field's value (and
+    what it is compared with to tell a change). `esc` on a form that was changed asks before throwing the typing away.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -64,6 +67,8 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         only_changes: bool = True,
         check: CheckFn | None = None,
         warn: WarnFn | None = None,
+        parsers: dict[str, ParseFn] | None = None,
+        formats: dict[str, Callable[[Any], str]] | None = None,
     ) -> None:
         super().__init__()
         self.ent = entity(entity_name)
@@ -79,6 +84,8 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         self.only_changes = only_changes and not creating
         self.check = check
         self.warn = warn
+        self.parsers = dict(parsers or {})
+        self.formats = dict(formats or {})
         self._warned: dict[str, Any] | None = None  # the values a warning was shown for
         self._pristine: tuple[dict[str, Any], dict[str, str]] | None = None
 
@@ -121,7 +128,8 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
             )
         if f.kind == "text":
             return CrmTextArea(current or "", id=wid, compact=True, classes="form-text", soft_wrap=True)
-        return CrmInput(format_value(f, current), id=wid, compact=True)
+        text = self.formats[f.name](current) if f.name in self.formats and current is not None else format_value(f, current)
+        return CrmInput(text, id=wid, compact=True)
 
     def _choices(self, f: Field) -> Options | None:
         if f.name in self.options:
@@ -165,6 +173,8 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
                     values[name] = None if widget.value == Select.NULL else widget.value
                 elif isinstance(widget, TextArea):
                     values[name] = widget.text if widget.text.strip() else None
+                elif name in self.parsers and widget.value.strip():  # type: ignore[attr-defined]
+                    values[name] = self.parsers[name](widget.value)  # type: ignore[attr-defined]
                 else:
                     values[name] = parse_input(f, widget.value)  # type: ignore[attr-defined]
             except ValueError as exc:

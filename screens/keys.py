@@ -24,9 +24,10 @@ def binding_owners() -> list[type]:
     from screens.sync_screen import SyncScreen
     from screens.tables import CrmTable, ListPanel
     from screens.tickets import TicketQueueScreen
+    from screens.today import TodayScreen
 
     return [CrmApp, CrmScreen, CrmTable, ListPanel, SearchScreen, Customer360Screen, TicketQueueScreen,
-            PipelineScreen, StageTable, SyncScreen, ConflictResolveScreen, RejectedScreen, ReportsScreen, RecordForm,
+            PipelineScreen, StageTable, TodayScreen, SyncScreen, ConflictResolveScreen, RejectedScreen, ReportsScreen, RecordForm,
             ChoicePicker, ConfirmModal, CommandLine, HelpScreen]
 
 

@@ -19,6 +19,7 @@ from screens.form_specs import deal_form
 from screens.navigation import open_customer
 from screens.pickers import ConfirmModal
 from screens.tables import Column, ListSource, PagedTable, RowContext
+from screens.task_forms import follow_up
 
 OUTCOMES = ("won", "lost")
 OPEN_STAGES = tuple(s for s in DEAL_STAGES if s not in OUTCOMES)
@@ -39,7 +40,7 @@ class PipelineScreen(CrmScreen):
             "arrows) move between stages, j/k between deals. > and < move an open deal to the next or previous "
             "open stage; w marks it won and x lost (each asks first: they are outcomes, not stages), < on a "
             "won or lost deal offers to reopen it. e edits it, enter opens its customer, m shows only your "
-            "deals.")
+            "deals, f makes a follow-up task about the deal.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("greater_than_sign,L", "move(1)", "Next stage", id="pipeline.forward"),
         Binding("less_than_sign,H", "move(-1)", "Prev stage", id="pipeline.back"),
@@ -47,6 +48,7 @@ class PipelineScreen(CrmScreen):
         Binding("x", "mark('lost')", "Lost", id="pipeline.lost"),
         Binding("e", "edit", "Edit", id="pipeline.edit"),
         Binding("m", "toggle_mine", "Mine/all", id="pipeline.mine"),
+        Binding("f", "follow_up", "Follow-up", show=False, id="pipeline.follow_up"),
     ]
 
     def __init__(self) -> None:
@@ -192,6 +194,13 @@ class PipelineScreen(CrmScreen):
                 self._set_stage(deal, stage)
 
         self.app.push_screen(ConfirmModal(question, detail), answered)
+
+    def action_follow_up(self) -> None:
+        deal = self.current_deal()
+        if deal is None:
+            self.crm.notify("No deal selected.", severity="warning")
+            return
+        follow_up(self.crm, deal.get("customer_id"), deal=deal)
 
     def action_edit(self) -> None:
         deal = self.current_deal()

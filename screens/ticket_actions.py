@@ -16,6 +16,7 @@ from crm_tui.domain import TICKET_PRIORITIES, TICKET_TRANSITIONS, ValidationErro
 from screens.form_specs import activity_form, ticket_form
 from screens.navigation import open_customer
 from screens.pickers import ChoicePicker
+from screens.task_forms import follow_up
 
 if TYPE_CHECKING:
     from screens.app import CrmApp
@@ -28,6 +29,7 @@ TRIAGE_BINDINGS: list[BindingType] = [
     Binding("i", "internal_note", "Note", id="ticket.note"),
     Binding("e", "edit_ticket", "Edit", show=False, id="ticket.edit"),
     Binding("o", "open_customer", "Customer", show=False, id="ticket.customer"),
+    Binding("f", "follow_up", "Follow-up", show=False, id="ticket.follow_up"),
 ]
 
 
@@ -58,6 +60,11 @@ class TicketTriage:
         self.crm.notify(done, timeout=3)
         self.crm.data_changed()
         return True
+
+    def action_follow_up(self) -> None:
+        ticket = self._ticket()
+        if ticket is not None:
+            follow_up(self.crm, ticket.get("customer_id"), ticket=ticket)
 
     def action_assign_me(self) -> None:
         ticket = self._ticket()

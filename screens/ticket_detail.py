@@ -18,7 +18,7 @@ class TicketDetailScreen(TicketTriage, CrmScreen):
     LABEL = "Ticket"
     HELP = ("A ticket and its conversation, newest first. Replies (r) go to the customer; internal notes (i) "
             "stay in the team. a assigns it to you, s moves its status, p sets its priority, e edits it, "
-            "o opens the customer.")
+            "o opens the customer, f makes a follow-up task about it.")
     BINDINGS: ClassVar = [*TRIAGE_BINDINGS]
 
     def __init__(self, ticket_id: str) -> None:

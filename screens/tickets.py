@@ -30,7 +30,7 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
     HELP = ("Tickets by SLA due, soonest first; overdue ones in red. v switches between yours, your team's "
             "and all; F filters by status, P by priority. Triage with one key: a assigns to you, s moves the "
             "status (only the moves the workflow allows), p sets the priority, r replies, i adds an internal "
-            "note. enter opens the ticket.")
+            "note, f makes a follow-up task about it. enter opens the ticket.")
     BINDINGS: ClassVar[list[BindingType]] = [
         *TRIAGE_BINDINGS,
         Binding("v", "cycle_view", "View", id="queue.view"),

@@ -48,6 +48,7 @@ ENTITY_OF: dict[str, str] = {m: e for e, m in MODULE_OF.items()}
 UNMAPPED_ENTITIES: dict[str, str] = {
     "order": "BottleCRM has no orders (its invoices are a different thing); orders cannot be created through this gateway",
     "activity": "BottleCRM lists interactions and comments only per parent record; activities are not mirrored by this gateway",
+    "task": "BottleCRM's tasks are not mirrored by this gateway; tasks and follow-ups cannot be created through it",
 }
 
 F = FieldMap

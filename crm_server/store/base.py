@@ -392,12 +392,14 @@ class Store(ABC):
         """A bulk-load session (one big transaction)."""
 
     @abstractmethod
-    def compact(self, *, before_seq: int | None = None, keep_days: float | None = None) -> CompactResult:
+    def compact(self, *, before_seq: int | None = None, keep_days: float | None = None,
+                now: float | None = None) -> CompactResult:
         """Purge old tombstones and move rows; cursors that had not seen one of them get 410.
 
         Give ``before_seq`` (purge changes older than the first one with a sequence at or above
-        it) or ``keep_days`` (purge what was committed longer ago than that). The horizon becomes
-        the position of the last row purged (cursors below it resync); it never moves backwards.
+        it) or ``keep_days`` (purge what was committed longer ago than that, before ``now``:
+        epoch seconds, default the clock; for tests). The horizon becomes the position of the
+        last row purged (cursors below it resync); it never moves backwards.
         """
 
     @abstractmethod
@@ -407,6 +409,12 @@ class Store(ABC):
         rate-limit buckets, refresh the planner's statistics, and on PostgreSQL create the coming
         months' order partitions and move rows that landed in the default partition into
         partitions of their own. ``now`` (epoch seconds; default: the clock) is for tests."""
+
+    def last_commit(self) -> int:
+        """The number of the latest committed write transaction (the commit clock): a read that
+        sees at least this commit sees every write acknowledged before this call."""
+        with self.read() as tx:
+            return commit_number(tx.info().history)
 
     @abstractmethod
     def take_rate_token(self, key: str, rate: float, burst: float) -> float:
@@ -438,6 +446,13 @@ def iter_chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def commit_number(mark: str) -> int:
+    """The commit a history mark (:attr:`StoreInfo.history`) names; commits are numbered in
+    commit order. An unreadable mark is 0."""
+    n_text = mark.partition(":")[0]
+    return int(n_text) if n_text.isdigit() else 0
 
 
 def previous(pos: Position) -> Position:

@@ -8,8 +8,8 @@ lock) and then find nothing left to do.
 
 **When the domain model gains an entity or a field, add one line here** (docs/architecture.md)::
 
-    Migration(3, "tasks", add_entity("task")),
-    Migration(4, "deals remember why they were lost", add_field("deal", "lost_reason")),
+    Migration(5, "tasks and follow-ups", add_entity("task")),
+    Migration(6, "deals remember why they were lost", add_field("deal", "lost_reason")),
 
 ``tests/server/test_migrations.py`` upgrades a first-release database to :data:`LATEST` and
 checks that its schema is exactly the one a new database gets, so a field added to
@@ -101,6 +101,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "typed store info; feed by territory; op result times; an index per API filter", _first_release),
     Migration(3, "tokens expire; devices, and the tokens used on each (remote wipe)", _token_expiry_and_devices),
     Migration(4, "the gateway's state on PostgreSQL too (SQLite has had it since version 2)", _gateway_on_postgresql),
+    Migration(5, "tasks and follow-ups", add_entity("task")),
 )
 
 LATEST = MIGRATIONS[-1].version

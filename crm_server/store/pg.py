@@ -84,6 +84,22 @@ def _rollback(conn: psycopg.Connection) -> None:
         pass  # a broken connection: the pool discards it
 
 
+def open_pool(url: str, size: int, *, wait: float = WAIT_SECONDS, connect_timeout: float = CONNECT_TIMEOUT,
+              name: str = "crm-server") -> ConnectionPool:
+    """A pool of at most ``size`` autocommit connections to ``url``; a request waits up to
+    ``wait`` seconds for one (then StoreBusy)."""
+    return ConnectionPool(
+        url,
+        min_size=1,
+        max_size=size,
+        kwargs={"autocommit": True, "connect_timeout": connect_timeout},
+        configure=_configure,
+        timeout=wait,
+        name=name,
+        open=True,
+    )
+
+
 class PostgresStore(Store):
     """A CRM database in PostgreSQL; each method keeps the contract written on :class:`Store`."""
 
@@ -101,16 +117,7 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             # psycopg's messages span lines ("Is the server running ..."): one line for the CLI.
             raise StoreError(f"cannot use database {redact(url)}: {' '.join(str(exc).split())}") from None
-        self._pool = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
-            configure=_configure,
-            timeout=WAIT_SECONDS,
-            name="crm-server",
-            open=True,
-        )
+        self._pool = open_pool(url, pool_size)
 
     def poller_lock(self) -> PgPollerLock:
         return PgPollerLock(self.url)
@@ -123,7 +130,7 @@ class PostgresStore(Store):
             with self._pool.connection() as conn:
                 yield conn
         except PoolTimeout as exc:
-            raise StoreBusy(f"no database connection was free for {WAIT_SECONDS:.0f} s") from exc
+            raise StoreBusy(f"no database connection was free for {self._pool.timeout:.0f} s") from exc
 
     @contextmanager
     def metered(self) -> Iterator[Meter]:
@@ -175,7 +182,8 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------------ housekeeping
 
-    def compact(self, *, before_seq: int | None = None, keep_days: float | None = None) -> CompactResult:
+    def compact(self, *, before_seq: int | None = None, keep_days: float | None = None,
+                now: float | None = None) -> CompactResult:
         if (before_seq is None) == (keep_days is None):
             raise ValueError("give exactly one of before_seq or keep_days")
         with self.write() as tx:
@@ -190,16 +198,23 @@ class PostgresStore(Store):
                 ).fetchone()
                 wanted = previous((int(first[0]), int(first[1]))) if first else head
             else:
+                clock = "clock_timestamp()" if now is None else f"to_timestamp({float(now)!r})"
                 young = conn.execute(
-                    "SELECT min(xid) FROM commits WHERE at >= clock_timestamp() - %s * interval '1 day'", (keep_days,)
+                    f"SELECT min(xid) FROM commits WHERE at >= {clock} - %s * interval '1 day'", (keep_days,)
                 ).fetchone()[0]
                 wanted = (int(young) - 1, MAX_SEQ) if young is not None else head
             limit = min(wanted, head)
             # The horizon is the last purged row: a cursor at or past it has seen every purged
             # row, so only cursors that missed one must resync. Rows up to the head are final.
-            rows = "FROM changes WHERE (xid, seq) <= (%s, %s) AND kind IN ('delete', 'move')"
-            last = conn.execute(f"SELECT xid, seq {rows} ORDER BY xid DESC, seq DESC LIMIT 1", limit).fetchone()
-            purged = conn.execute(f"DELETE {rows}", limit).rowcount
+            below = "(xid, seq) <= (%s, %s)"
+            last = conn.execute(f"SELECT xid, seq FROM changes WHERE {below} AND kind IN ('delete', 'move')"
+                                " ORDER BY xid DESC, seq DESC LIMIT 1", limit).fetchone()
+            # A tombstone leaves its id behind ("retired": no territory, never read by the feed,
+            # which starts at or past the horizon): a create re-sent after its op result was
+            # purged must still get `exists`, never bring the record back.
+            purged = conn.execute(f"DELETE FROM changes WHERE {below} AND kind = 'move'", limit).rowcount
+            purged += conn.execute(f"UPDATE changes SET kind = 'retired', territory = NULL WHERE {below}"
+                                   " AND kind = 'delete'", limit).rowcount
             horizon = max(old, (int(last[0]), int(last[1])) if last else old)
             conn.execute("UPDATE store_info SET horizon_tx = %s, horizon_seq = %s", horizon)
         return CompactResult(horizon=horizon, purged=purged)
@@ -258,6 +273,13 @@ class PostgresStore(Store):
             total += n
             if n < PURGE_CHUNK:
                 return total
+
+    def last_commit(self) -> int:
+        with self._connection() as conn:
+            try:
+                return int(conn.execute("SELECT n FROM commit_clock").fetchone()[0])  # type: ignore[index]  # one row
+            except psycopg.Error as exc:
+                raise _store_error(exc) from exc
 
     def take_rate_token(self, key: str, rate: float, burst: float) -> float:
         avail = "LEAST(%(burst)s, b.tokens + GREATEST(0, EXCLUDED.at - b.at) * %(rate)s)"

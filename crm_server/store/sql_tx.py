@@ -138,7 +138,9 @@ class SqlReadTx(TokenReads, ReadTx):
 
     def tombstone(self, ent: Entity, record_id: str) -> ChangeRow | None:
         row = self._exec(
-            f"SELECT {self.CHANGE_COLUMNS} FROM changes WHERE entity = ? AND record_id = ? AND kind = 'delete'",
+            # "kind <> 'move'" names the partial index changes_record: SQLite does not infer it.
+            f"SELECT {self.CHANGE_COLUMNS} FROM changes WHERE entity = ? AND record_id = ? AND kind <> 'move'"
+            " AND kind = 'delete'",
             (ent.name, record_id),
         ).fetchone()
         return None if row is None else self._change(row)

@@ -173,7 +173,8 @@ class SQLiteStore(Store):
 
     # ------------------------------------------------------------------ housekeeping
 
-    def compact(self, *, before_seq: int | None = None, keep_days: float | None = None) -> CompactResult:
+    def compact(self, *, before_seq: int | None = None, keep_days: float | None = None,
+                now: float | None = None) -> CompactResult:
         if (before_seq is None) == (keep_days is None):
             raise ValueError("give exactly one of before_seq or keep_days")
         with self.write() as tx:
@@ -183,7 +184,7 @@ class SQLiteStore(Store):
                 wanted = before_seq - 1
             else:
                 assert keep_days is not None  # one of before_seq and keep_days is given
-                cutoff = int(time.time() - keep_days * 86400)
+                cutoff = int((time.time() if now is None else now) - keep_days * 86400)
                 wanted = conn.execute("SELECT max(seq) FROM commits WHERE at < ?", (cutoff,)).fetchone()[0] or 0
             limit = min(wanted, current)
             # The horizon is the last purged row: a cursor at or past it has seen every purged
@@ -191,7 +192,12 @@ class SQLiteStore(Store):
             last, purged = conn.execute(
                 "SELECT max(seq), count(*) FROM changes WHERE seq <= ? AND kind IN ('delete', 'move')", (limit,)
             ).fetchone()
-            conn.execute("DELETE FROM changes WHERE seq <= ? AND kind IN ('delete', 'move')", (limit,))
+            # A tombstone leaves its id behind ("retired": no territory, never read by the feed,
+            # which starts at or past the horizon): a create re-sent after its op result was
+            # purged must still get `exists`, never bring the record back.
+            conn.execute("DELETE FROM changes WHERE seq <= ? AND kind = 'move'", (limit,))
+            conn.execute("UPDATE changes SET kind = 'retired', territory = NULL WHERE seq <= ? AND kind = 'delete'",
+                         (limit,))
             horizon = max(old, last or 0)
             conn.execute("UPDATE store_info SET horizon = ?", (horizon,))
         return CompactResult(horizon=(0, horizon), purged=purged)

@@ -140,8 +140,11 @@ class SQLiteSchemaEditor(SchemaEditor):
             "DELETE FROM changes WHERE kind <> 'move' AND seq NOT IN"
             " (SELECT max(seq) FROM changes WHERE kind <> 'move' GROUP BY entity, record_id)"
         )
+        # Entities added by later migrations (tasks) get their table and indexes there.
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         for ix in BASE_INDEXES + all_entity_indexes():
-            conn.execute(ix.sql())
+            if ix.table in tables:
+                conn.execute(ix.sql())
 
 
 def schema_version(conn: sqlite3.Connection) -> int | None:

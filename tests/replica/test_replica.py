@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from cache.errors import MalformedPage, RecordNotFound
 from cache.replica import Replica
+from cache.schema import SCHEMA_VERSION
 from crm_tui.domain import CUSTOMER, ENTITIES, ValidationError
 from support.keys import TEST_KEY
 from support.records import customer_row
@@ -403,7 +404,7 @@ def test_a_v1_replica_is_migrated_in_place(tmp_path):
     conn.close()
     r = Replica(path, tmp_path / "hot")
     try:
-        assert r.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert r.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         triggers = {n for (n,) in r.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert "customers_search_ai" not in triggers and {"customers_fts_au", "contacts_tri_au"} <= triggers
         r.pull.apply_page(page([upsert("customer", [customer_row("c1", name="Migrated Mary")])]))

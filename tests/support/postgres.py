@@ -68,9 +68,10 @@ class PostgresServer:
     port: int
 
     @classmethod
-    def start(cls, parent: str | Path | None = None) -> PostgresServer:
-        """initdb a new cluster in a new temp dir (under ``parent``) and start it. Raises
-        RuntimeError with the log when it does not come up."""
+    def start(cls, parent: str | Path | None = None, *, settings: str = "") -> PostgresServer:
+        """initdb a new cluster in a new temp dir (under ``parent``) and start it (``settings``:
+        more ``-c name=value`` server options). Raises RuntimeError with the log when it does not
+        come up."""
         bin_dir = _bin_dir()
         base = Path(tempfile.mkdtemp(prefix="crm-pg-", dir=parent))
         if os.geteuid() == 0:
@@ -81,12 +82,18 @@ class PostgresServer:
                           "--locale=C.UTF-8", "--no-sync"]),
             check=True, capture_output=True, timeout=START_TIMEOUT,
         )
+        return cls.run(base, settings=settings)
+
+    @classmethod
+    def run(cls, base: Path, *, settings: str = "") -> PostgresServer:
+        """Start the cluster whose data dir is ``base/data`` on a free port. Raises RuntimeError
+        with the log when it does not come up (the dir is deleted then)."""
         port = _free_port()
         # Test clusters trade durability for speed: a crashed test cluster is thrown away anyway.
         options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off -c synchronous_commit=off"
-                   " -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB")
+                   f" -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB {settings}")
         done = subprocess.run(
-            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "pg.log"), "-w", "-t",
+            _as_postgres([str(_bin_dir() / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "pg.log"), "-w", "-t",
                           str(START_TIMEOUT), "-o", options, "start"]),
             capture_output=True, text=True, timeout=START_TIMEOUT + 10,
         )

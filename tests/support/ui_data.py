@@ -230,6 +230,36 @@ def activities() -> list[dict[str, Any]]:
     return out
 
 
+def _at(days: int = 0, hours: float = 0, *, hour: int | None = None, minute: int = 0) -> str:
+    when = NOW + dt.timedelta(days=days, hours=hours)
+    if hour is not None:
+        when = when.replace(hour=hour, minute=minute)
+    return _iso(when)
+
+
+def tasks() -> list[dict[str, Any]]:
+    """Follow-ups around NOW (a Wednesday, 09:00): overdue, due today, upcoming, later and done;
+    Ada's and others'; some about a ticket or a deal of their own customer."""
+    rows = [
+        ("tk_001", cid(1), "Call back about the VAT invoice", _at(hours=-26), "us_ada", "ti_001", None),
+        ("tk_002", cid(3), "Send the revised quote", _at(-3, hour=15), "us_ada", None, None),
+        ("tk_003", cid(5), "Confirm the refund arrived", _at(hours=-0.5), "us_ada", None, None),
+        ("tk_004", cid(2), "Quarterly check-in call", _at(hour=14), "us_ada", None, None),
+        ("tk_005", cid(7), "Book a demo with the buyer", _at(hour=16, minute=30), "us_kat", None, None),
+        ("tk_006", cid(1), "Plan the next site visit", _at(1, hour=9), "us_ada", None, "de_001"),
+        ("tk_007", cid(16), "Follow up on the proposal", _at(3, hour=10), "us_ada", None, "de_004"),
+        ("tk_008", cid(10), "Ask for a reference", _at(20, hour=11), "us_ada", None, None),
+        ("tk_010", cid(8), "Chase the courier for an update", _at(2, hour=12), "us_grace", None, None),
+    ]
+    out = [{"id": tid, "customer_id": c, "title": title, "notes": None, "due_at": due, "owner_id": owner,
+            "status": "open", "ticket_id": ticket, "deal_id": deal, "done_at": None,
+            "created_at": _at(-7), "updated_at": _at(-7)} for tid, c, title, due, owner, ticket, deal in rows]
+    out.append({"id": "tk_009", "customer_id": cid(6), "title": "Send the onboarding guide", "notes": "Sent by mail.",
+                "due_at": _at(-2, hour=10), "owner_id": "us_ada", "status": "done", "ticket_id": None, "deal_id": None,
+                "done_at": _at(hours=-1), "created_at": _at(-7), "updated_at": _at(hours=-1)})
+    return out
+
+
 # ----------------------------------------------------------------------------- pages
 
 
@@ -257,7 +287,7 @@ def fill(replica: Replica) -> None:
     ))
     replica.pull.apply_page(_page(
         [_upsert("ticket", tickets()), _upsert("deal", deals()), _upsert("order", orders()),
-         _upsert("activity", activities())],
+         _upsert("activity", activities()), _upsert("task", tasks())],
         "c2", has_more=False, phase="feed",
     ))
     _make_outbox_states(replica)

@@ -105,6 +105,11 @@ def test_customer_360_tickets(snap_compare, make_app, size):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_customer_360_deals(snap_compare, make_app, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=customer("cu_001", "l", "l", "l"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_customer_360_tasks(snap_compare, make_app, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=customer("cu_001", "h", "h"))
 
 
