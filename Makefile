@@ -20,6 +20,7 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # The tests keep secrets in a real Secret Service (gnome-keyring on a private D-Bus session that
 # tests/support/secret_service.py starts), never in the developer's own keyring.
@@ -68,4 +69,4 @@ bench-server-quick: $(STAMP) haproxy
 	$(BIN)/python -m bench.server --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info

@@ -63,7 +63,8 @@ class HotCache:
         entry = self._get(key)
         if entry is not None and entry[0] == stamp:
             self.hits += 1
-            return entry[1]
+            hit: T = entry[1]
+            return hit
         self.misses += 1
         value = build()
         with contextlib.suppress(Exception):

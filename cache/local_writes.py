@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cache.errors import RecordNotFound
 from crm_tui.domain import (
     CUSTOMER_CHILDREN,
+    Entity,
     ValidationError,
     check_activity,
     check_deal_outcome,
@@ -213,10 +214,10 @@ class LocalWrites:
         me = self.replica.reads.me()
         return me.get("id") if me else None
 
-    def _check_refs(self, ent, clean: dict[str, Any]) -> None:
-        errors = {}
+    def _check_refs(self, ent: Entity, clean: dict[str, Any]) -> None:
+        errors: dict[str, str] = {}
         for f in ent.fields:
-            if f.kind != "ref" or clean.get(f.name) is None or f.ref in ("user", "territory"):
+            if f.kind != "ref" or f.ref is None or clean.get(f.name) is None or f.ref in ("user", "territory"):
                 continue
             target = entity(f.ref)
             owner_col = "customer_id" if target.anchor == "customer_id" else "NULL"
@@ -275,7 +276,7 @@ class LocalWrites:
             (json.dumps(fields), json.dumps(base_values), base_version, format_datetime(self.replica.clock()), seq),
         )
 
-    def _write_row(self, ent, record_id: str, values: dict[str, Any], *, version: int = 0, insert: bool = False) -> None:
+    def _write_row(self, ent: Entity, record_id: str, values: dict[str, Any], *, version: int = 0, insert: bool = False) -> None:
         if insert:
             self.replica.insert_record(ent, record_id, values, version=version)
             return

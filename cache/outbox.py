@@ -86,7 +86,7 @@ class PushStats:
 _OP_COLS = "seq, op_id, op, entity, record_id, base_version, fields, base_values, state, sent_count, error, created_at"
 
 
-def _op(row: tuple) -> OutboxOp:
+def _op(row: tuple[Any, ...]) -> OutboxOp:
     seq, op_id, op, ent, rid, base_version, fields, base_values, state, sent, error, created = row
     return OutboxOp(seq, op_id, op, ent, rid, base_version, json.loads(fields), json.loads(base_values),
                     state, sent, json.loads(error) if error else None, created)
@@ -230,7 +230,8 @@ class Outbox:
         status = res["status"]
         record = res.get("record") if isinstance(res.get("record"), dict) else None
         if status == "rejected":
-            error = res.get("error") if isinstance(res.get("error"), dict) else {"code": "rejected", "message": "rejected"}
+            error: dict[str, Any] = res["error"] if isinstance(res.get("error"), dict) else {
+                "code": "rejected", "message": "rejected"}
             self.conn.execute(
                 "UPDATE outbox SET state = 'rejected', error = ?, updated_at = ? WHERE seq = ?",
                 (json.dumps(error), format_datetime(self.replica.clock()), op.seq),

@@ -111,12 +111,12 @@ def prepare_page(page: Any, gen: int) -> dict[str, Any]:
 
     Pure and thread-safe: the sync engine runs it on the next page while the current one is
     being applied. Raises MalformedPage."""
-    check_page(page)
-    for seg in page["segments"]:
+    checked = check_page(page)
+    for seg in checked["segments"]:
         if seg["op"] == "upsert":
             seg[_CHECKED] = validate_rows(ENTITIES[seg["entity"]], seg["columns"], seg["rows"], gen)
-    page[_PREPARED] = gen
-    return page
+    checked[_PREPARED] = gen
+    return checked
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -150,7 +150,8 @@ class PullApplier:
                 for seg in page["segments"]:
                     op = seg["op"]
                     if op == "upsert":
-                        self._write_rows(ENTITIES[seg["entity"]], seg["columns"], *seg[_CHECKED], local_work, stats, touched)
+                        good, bad = seg[_CHECKED]
+                        self._write_rows(ENTITIES[seg["entity"]], seg["columns"], good, bad, local_work, stats, touched)
                     elif op == "delete":
                         self._delete(ENTITIES[seg["entity"]], seg["ids"], stats, touched)
                     elif op == "exit":
@@ -252,7 +253,7 @@ class PullApplier:
         committed with the pages."""
         bulk = self.replica.get_meta("bulk_tables")
         if bulk is not None:
-            return bulk
+            return list(bulk)
         if page["phase"] != "snapshot" or self.replica.cursor is not None or self.replica.get_meta("resync_active"):
             return []
         if any(self.conn.execute(f"SELECT 1 FROM {e.table} LIMIT 1").fetchone() for e in ENTITIES.values()):

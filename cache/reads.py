@@ -42,7 +42,7 @@ class Reads:
 
     # ------------------------------------------------------------------ helpers
 
-    def _rows(self, ent: Entity, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
+    def _rows(self, ent: Entity, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, params)
         names = [d[0] for d in cur.description]
         return [self.replica.decode_row(ent, r, names) for r in cur.fetchall()]
@@ -198,7 +198,7 @@ class Reads:
         elif deal_id is not None:
             where, key = "deal_id = ?", deal_id
         else:
-            where, key = "customer_id = ?", customer_id
+            where, key = "customer_id = ?", customer_id or ""
         return self._keyset(ent, where, [key], ("occurred_at", "id"), before, limit, desc=True)
 
     # ------------------------------------------------------------------ an order
@@ -260,17 +260,18 @@ class Reads:
                            cap: int = 100_000) -> int:
         where, params = self._queue_filter(view, user_id, team, statuses, priorities)
         sql = f"SELECT count(*) FROM (SELECT 1 FROM tickets WHERE {' AND '.join(where) or '1'} LIMIT ?)"
-        return self.conn.execute(sql, [*params, cap]).fetchone()[0]
+        return int(self.conn.execute(sql, [*params, cap]).fetchone()[0])
 
     def overdue_count(self, now: dt.datetime, view: str = "all", *, user_id: str | None = None,
                       team: str | None = None) -> int:
         where, params = self._queue_filter(view, user_id, team, ACTIVE_TICKET_STATUSES, ())
         where.append("sla_due < ?")
         params.append(format_datetime(now))
-        return self.conn.execute(f"SELECT count(*) FROM tickets WHERE {' AND '.join(where)}", params).fetchone()[0]
+        return int(self.conn.execute(f"SELECT count(*) FROM tickets WHERE {' AND '.join(where)}", params).fetchone()[0])
 
     @staticmethod
-    def _queue_filter(view, user_id, team, statuses, priorities) -> tuple[list[str], list[Any]]:
+    def _queue_filter(view: str, user_id: str | None, team: str | None, statuses: tuple[str, ...],
+                      priorities: tuple[str, ...]) -> tuple[list[str], list[Any]]:
         where: list[str] = []
         params: list[Any] = []
         statuses = tuple(s for s in statuses if s in TICKET_STATUSES)
@@ -299,7 +300,7 @@ class Reads:
         def build() -> list[StageSummary]:
             out = {s: StageSummary(s) for s in DEAL_STAGES}
             sql = "SELECT stage, currency, count(*), sum(amount) FROM deals"
-            params: tuple = ()
+            params: tuple[Any, ...] = ()
             if owner_id:
                 sql += " WHERE owner_id = ?"
                 params = (owner_id,)
@@ -343,7 +344,7 @@ class Reads:
 
     def quarantined_count(self) -> int:
         """How many invalid records from the server were set aside."""
-        return self.conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        return int(self.conn.execute("SELECT count(*) FROM quarantine").fetchone()[0])
 
     def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
         cur = self.conn.execute(

@@ -260,7 +260,8 @@ class Replica:
     @property
     def cursor(self) -> str | None:
         """The change-feed cursor this replica's data corresponds to (None: never synced)."""
-        return self.get_meta("cursor")
+        cursor = self.get_meta("cursor")
+        return cursor if isinstance(cursor, str) else None
 
     @property
     def epoch(self) -> int:
@@ -269,7 +270,7 @@ class Replica:
 
     # ------------------------------------------------------------------ rows
 
-    def decode_row(self, ent: Entity, row: sqlite3.Row | tuple, names: list[str]) -> dict[str, Any]:
+    def decode_row(self, ent: Entity, row: sqlite3.Row | tuple[Any, ...], names: list[str]) -> dict[str, Any]:
         """A stored row as a wire record (tags parsed, booleans as bool)."""
         rec = dict(zip(names, row, strict=False))
         for f in ent.fields:
@@ -288,7 +289,7 @@ class Replica:
         return self.decode_row(ent, row, [d[0] for d in cur.description])
 
     def count(self, entity_name: str) -> int:
-        return self.conn.execute(f"SELECT count(*) FROM {entity(entity_name).table}").fetchone()[0]
+        return int(self.conn.execute(f"SELECT count(*) FROM {entity(entity_name).table}").fetchone()[0])
 
     def counts(self) -> dict[str, int]:
         return {name: self.count(name) for name in ENTITIES}

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from crm_tui.domain import DEAL_STAGES, format_datetime
 
@@ -102,6 +102,9 @@ class SlaWeek:
         return self.met / decided if decided else None
 
 
+T = TypeVar("T")
+
+
 class Reports:
     """The report figures of one replica connection (see the module docstring)."""
 
@@ -109,7 +112,7 @@ class Reports:
         self.replica = replica
         self.conn = replica.conn
 
-    def _cached(self, name: str, flt: ReportFilter, build):
+    def _cached(self, name: str, flt: ReportFilter, build: Callable[[], T]) -> T:
         return self.replica.hot.get_or_build(f"report:{name}:{flt.key}", self.replica.replica_stamp(), build)
 
     def cached(self, name: str, flt: ReportFilter) -> Any:

@@ -147,7 +147,7 @@ class SaveQueue:
                 conn = self._connect(create=False)
                 if conn is None:
                     return 0
-                return conn.execute("SELECT count(*) FROM saves WHERE state = 'queued'").fetchone()[0]
+                return int(conn.execute("SELECT count(*) FROM saves WHERE state = 'queued'").fetchone()[0])
         except sqlite3.Error:
             return 0
 

@@ -357,7 +357,7 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
 def check_version(conn: sqlite3.Connection) -> int:
     """The replica's schema version, for reading it as it is. Raises SchemaTooNew for a file
     written by a newer crm-tui, ReplicaError for one that needs a migration first."""
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if current > SCHEMA_VERSION:
         raise SchemaTooNew(
             f"this replica has schema version {current}, newer than this crm-tui understands "
@@ -375,7 +375,7 @@ def migrate(db: sqlite_utils.Database) -> int:
     Raises SchemaTooNew if the file was written by a newer crm-tui.
     """
     conn: sqlite3.Connection = db.conn
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if current == SCHEMA_VERSION:
         return current
     if current > SCHEMA_VERSION:
@@ -383,7 +383,7 @@ def migrate(db: sqlite_utils.Database) -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Re-read under the write lock: another process may have migrated meanwhile.
-        current = conn.execute("PRAGMA user_version").fetchone()[0]
+        current = int(conn.execute("PRAGMA user_version").fetchone()[0])
         for version in range(current + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[version](db)
             conn.execute(f"PRAGMA user_version = {version}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cache.schema import phone_key_sql
 from cache.sqlite import sqlite3
@@ -101,7 +101,7 @@ def _fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
 
 
-def _rank(hit: SearchHit, terms: list[str]) -> tuple:
+def _rank(hit: SearchHit, terms: list[str]) -> tuple[Any, ...]:
     """Where the typed words are: a name that starts with them, then names that contain them
     as words, then the rest (company, email, city); customers before contacts; then by name."""
     title = _fold(hit.title)
@@ -277,18 +277,18 @@ class Search:
     _CUSTOMER_COLS = "c.rowid, c.id, c.name, c.company, c.email, c.phone, c.city"
     _CONTACT_COLS = "ct.rowid, ct.id, ct.customer_id, ct.name, ct.title, ct.email, c.name, c.company"
 
-    def _customer_hit(self, row: tuple, match: str) -> SearchHit:
+    def _customer_hit(self, row: tuple[Any, ...], match: str) -> SearchHit:
         _, rid, name, company, email, phone, city = row
         detail = " · ".join(x for x in (company, email or phone, city) if x)
         return SearchHit("customer", rid, rid, name or rid, detail, match)
 
-    def _contact_hit(self, row: tuple, match: str) -> SearchHit:
+    def _contact_hit(self, row: tuple[Any, ...], match: str) -> SearchHit:
         _, rid, cust, name, title, email, cname, ccompany = row
         who = cname or ccompany or cust
         detail = " · ".join(x for x in (title, f"contact at {who}", email) if x)
         return SearchHit("contact", rid, cust, name or rid, detail, match)
 
-    def _customers(self, where: str, params: tuple, limit: int, match: str, order: str = "c.rowid") -> list[SearchHit]:
+    def _customers(self, where: str, params: tuple[Any, ...], limit: int, match: str, order: str = "c.rowid") -> list[SearchHit]:
         if limit <= 0:
             return []
         rows = self.conn.execute(
@@ -296,7 +296,7 @@ class Search:
         ).fetchall()
         return [self._customer_hit(r, match) for r in rows]
 
-    def _contacts(self, where: str, params: tuple, limit: int, match: str, order: str = "ct.rowid") -> list[SearchHit]:
+    def _contacts(self, where: str, params: tuple[Any, ...], limit: int, match: str, order: str = "ct.rowid") -> list[SearchHit]:
         if limit <= 0:
             return []
         rows = self.conn.execute(

@@ -7,7 +7,14 @@ modules write ``from cache.sqlite import sqlite3``.
 
 from __future__ import annotations
 
-from sqlcipher3 import dbapi2 as sqlite3
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3  # sqlcipher3 has no type information; its dbapi2 is the sqlite3 module's API
+else:
+    from sqlcipher3 import dbapi2 as sqlite3
+
+__all__ = ["PLAINTEXT_HEADER", "connect_keyed", "has_plaintext_header", "sqlite3"]
 
 PLAINTEXT_HEADER = b"SQLite format 3\x00"
 

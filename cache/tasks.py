@@ -17,6 +17,8 @@ from crm_tui.domain import ENTITIES, format_datetime
 if TYPE_CHECKING:
     from cache.replica import Replica
 
+Rows = list[dict[str, Any]]  # TaskReads has a method named list, which hides the builtin there
+
 TASK = ENTITIES["task"]
 
 
@@ -34,7 +36,7 @@ class TaskReads:
         self.replica = replica
         self.conn = replica.conn
 
-    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: list[Any]) -> Rows:
         cur = self.conn.execute(sql, params)
         names = [d[0] for d in cur.description]
         return [self.replica.decode_row(TASK, r, names) for r in cur.fetchall()]
@@ -48,7 +50,7 @@ class TaskReads:
         return where, params
 
     def list(self, *, status: str = "open", owner_id: str | None = None, customer_id: str | None = None,
-             after: tuple[str, str] | None = None, limit: int = 50) -> list[dict[str, Any]]:
+             after: tuple[str, str] | None = None, limit: int = 50) -> Rows:
         """Tasks of one status, one owner's (None: everyone's) or one customer's: open ones soonest
         due first, done ones most recently due first. ``after`` is the (due_at, id) of the last
         row of the previous page."""
@@ -65,10 +67,10 @@ class TaskReads:
                           [*params, limit])
 
     def for_customer(self, customer_id: str, *, after: tuple[int, str, str] | None = None,
-                     limit: int = 50) -> list[dict[str, Any]]:
+                     limit: int = 50) -> Rows:
         """A customer's tasks: open ones soonest due first, then done ones; ``after`` is
         ``customer_key`` of the previous page's last row."""
-        where, params = "customer_id = ?", [customer_id]
+        where, params = "customer_id = ?", list[Any]([customer_id])
         key = "(status = 'done'), due_at, id"
         if after is not None:
             where += f" AND ({key}) > (?, ?, ?)"
@@ -80,8 +82,8 @@ class TaskReads:
         return (int(row.get("status") == "done"), row.get("due_at") or "", row["id"])
 
     def open_count(self, customer_id: str) -> int:
-        return self.conn.execute("SELECT count(*) FROM tasks WHERE customer_id = ? AND status = 'open'",
-                                 (customer_id,)).fetchone()[0]
+        return int(self.conn.execute("SELECT count(*) FROM tasks WHERE customer_id = ? AND status = 'open'",
+                                     (customer_id,)).fetchone()[0])
 
     def counts(self, now: dt.datetime, *, owner_id: str | None = None, days: int = UPCOMING_DAYS) -> AgendaCounts:
         """How many open tasks are overdue, due today, upcoming and later; how many were done today."""
@@ -100,7 +102,7 @@ class TaskReads:
         return AgendaCounts(row[0], row[1], row[2], row[3], done)
 
     def agenda(self, now: dt.datetime, *, owner_id: str | None = None, days: int = UPCOMING_DAYS,
-               limit: int = 500) -> list[dict[str, Any]]:
+               limit: int = 500) -> Rows:
         """Open tasks due before the end of the upcoming window (overdue ones included), soonest
         first, each with its customer's name (``customer_name``): what ``crm-tui agenda`` prints."""
         _start, _end, horizon = day_bounds(now, days)
@@ -119,7 +121,7 @@ class TaskReads:
         return out
 
     def falling_due(self, since: dt.datetime, until: dt.datetime, *, owner_id: str | None = None,
-                    limit: int = 20) -> list[dict[str, Any]]:
+                    limit: int = 20) -> Rows:
         """Open tasks whose due time passed in ``(since, until]``: what a reminder is shown for."""
         where, params = self._filter("open", owner_id)
         return self._rows(

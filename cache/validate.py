@@ -158,7 +158,7 @@ def _fast_column(f: Field, col: Sequence[Any], tags_memo: dict[tuple[Any, ...], 
         _real_days(strs)
         return col
     if k == "tags":
-        out = []
+        out: list[str | None] = []
         for v in col:
             if v is None:
                 if f.required:
@@ -203,7 +203,7 @@ def validate_rows(
         versions = by_col[index["version"]]
         if set(map(type, versions)) != {int} or min(versions) < 0 or max(versions) > MAX_VERSION:
             raise _Slow
-        encoded = [ids]
+        encoded: list[Sequence[Any]] = [ids]
         tags_memo: dict[tuple[Any, ...], str] = {}
         for f in ent.fields:
             i = index.get(f.name)
@@ -216,7 +216,8 @@ def validate_rows(
         return _exact(ent, index, rows, gen)
 
 
-def _exact(ent: Entity, index: dict[str, int], rows: list[list[Any]], gen: int):
+def _exact(ent: Entity, index: dict[str, int], rows: list[list[Any]], gen: int,
+           ) -> tuple[list[tuple[Any, ...]], list[tuple[list[Any], str]]]:
     good: list[tuple[Any, ...]] = []
     bad: list[tuple[list[Any], str]] = []
     id_i, ver_i = index["id"], index["version"]

@@ -19,7 +19,7 @@ def announcement(url: str) -> str:
     return PREFIX + url
 
 
-def wait_for_url(proc: subprocess.Popen, timeout: float) -> str | None:
+def wait_for_url(proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float) -> str | None:
     """The URL a ``crm-server serve`` child (started with ``stdout=PIPE``) announced, or None if
     it said something else, closed its output or said nothing within ``timeout`` seconds. The
     child is left running either way: stopping it is the caller's."""

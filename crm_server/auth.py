@@ -144,7 +144,7 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
             stale = (known is None or now - known.last_seen >= SEEN_EVERY
                      or (device_name is not None and known.name != device_name)
                      or not tx.token_used_on(digest, device))
-    if stale:
+    if stale and device is not None:  # stale is only ever set for a device
         with store.write() as wtx:
             wtx.note_device(user_id, device, digest, device_name, now)
     request.state.session = Session(user_id, digest, info, device)

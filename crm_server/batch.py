@@ -116,7 +116,7 @@ def _caller(tx: WriteTx, user_id: str) -> Caller:
 
 
 def _result(op_id: str | None, status: str, **kw: Any) -> dict[str, Any]:
-    out = {
+    out: dict[str, Any] = {
         "op_id": op_id,
         "status": status,
         "version": None,

@@ -176,6 +176,7 @@ def serve(db_path: str, host: str, port: int, rate_limit: float, ssl_certfile: s
         gateway = None
         if upstream is not None:
             try:
+                assert upstream_url is not None and token is not None  # checked with --upstream above
                 gateway = open_gateway(store, upstream, upstream_url, token, territory=territory,
                                        poll_interval=poll_interval, scan_interval=scan_interval)
                 gateway.start()

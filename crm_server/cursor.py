@@ -165,7 +165,7 @@ def decode_cursor(text: str, epoch: str, key: bytes) -> FeedCursor:
         epoch=epoch,
         phase=data["p"],
         pos=(int(data["x"]), int(data["s"])),
-        territories=None if t == "*" else list(t),
+        territories=None if t == "*" else list(t or ()),
         backfill=list(data["b"]),
         entity=data["i"],
         territory=data["r"],

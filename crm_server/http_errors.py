@@ -30,7 +30,7 @@ def json_error(status: int, code: str, message: str, fields: dict[str, str] | No
 
 
 def _validation_fields(exc: RequestValidationError) -> tuple[bool, dict[str, str]]:
-    in_body, fields = False, {}
+    in_body, fields = False, dict[str, str]()
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
         where = loc[0] if loc else "body"

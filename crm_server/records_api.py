@@ -36,7 +36,7 @@ def record_model(ent: Entity) -> type[BaseModel]:
     for f in ent.fields:
         py = _PY_TYPES[f.kind]
         if f.kind == "enum":
-            py = Literal[f.choices]  # type: ignore[valid-type]
+            py = Literal[f.choices]
         fields[f.name] = (py | None, None)
     fields["version"] = (int, ...)
     return create_model(ent.label.replace(" ", "") + "Record", **fields)
@@ -46,7 +46,7 @@ def add_record_routes(router: APIRouter) -> None:
     """Add the get and list routes of every entity to ``router``."""
     for ent in ENTITIES.values():
         model = record_model(ent)
-        page = create_model(ent.label.replace(" ", "") + "Page", items=(list[model], ...), next=(str | None, None))
+        page = create_model(ent.label.replace(" ", "") + "Page", items=(list[model], ...), next=(str | None, None))  # type: ignore[valid-type, arg-type]
         router.add_api_route(
             f"/v1/{ent.table}",
             _list_endpoint(ent),
@@ -149,7 +149,7 @@ def _list_endpoint(ent: Entity):
     for f in filters:
         doc = f"only records whose {f.name} equals this"
         if f.kind == "enum":
-            params.append(_kw(f.name, Query(None, description=doc), Literal[f.choices] | None))  # type: ignore[valid-type]
+            params.append(_kw(f.name, Query(None, description=doc), Literal[f.choices] | None))
         else:
             params.append(_kw(f.name, Query(None, max_length=254, description=doc), str | None))
     list_records.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

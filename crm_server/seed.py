@@ -157,7 +157,8 @@ class _Generator:
 
     def users(self) -> list[tuple]:
         """An admin, agents in teams, and a sales rep (or two) per territory."""
-        rows = [("u-admin", "Morgan Admin", "admin@crm.example.com", "admin", None, [], True)]
+        rows: list[tuple[str, str, str, str, str | None, list[str], bool]] = [
+            ("u-admin", "Morgan Admin", "admin@crm.example.com", "admin", None, [], True)]
         used = {"u-admin"}
 
         def new_user(role: str, team: str | None, territories: list[str]) -> str:

@@ -129,7 +129,7 @@ def run_uvicorn(app: Any, sock: socket.socket, guard: ConnectionGuard, tls: ssl.
     accepts connections."""
     config = uvicorn.Config(
         app,
-        http=guarded_protocol(guard, tls),  # type: ignore[arg-type]
+        http=guarded_protocol(guard, tls),
         log_level=options.log_level,
         access_log=options.access_log,
         lifespan="off",

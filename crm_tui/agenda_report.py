@@ -25,8 +25,8 @@ def collect_agenda(paths: Paths, settings: Settings, now: dt.datetime, *, everyo
     or everyone's), as plain data. Raises ReplicaError (no replica, or one that cannot be read)
     and UnlockError (its key cannot be had)."""
     with open_replica(paths, settings, read_only=True) as replica:
-        me = replica.get_meta("me")
-        me = me if isinstance(me, dict) and me.get("id") else None
+        me = replica.reads.me()
+        me = me if me and me.get("id") else None
         owner = None if everyone or me is None else me["id"]
         tasks = replica.tasks.agenda(now, owner_id=owner, days=days)
         counts = replica.tasks.counts(now, owner_id=owner, days=days)
@@ -51,7 +51,7 @@ def collect_agenda(paths: Paths, settings: Settings, now: dt.datetime, *, everyo
         "today_ends": end_of_day,
         "upcoming_until": horizon,
         "days": days,
-        "owner": None if owner is None else {"id": me["id"], "name": me.get("name")},  # type: ignore[index]
+        "owner": None if owner is None or me is None else {"id": me["id"], "name": me.get("name")},
         "everyone": owner is None,
         **groups,
         "counts": {"overdue": counts.overdue, "today": counts.today, "upcoming": counts.upcoming,

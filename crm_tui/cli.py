@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -37,7 +37,7 @@ EXIT_OFFLINE = 4
 EXIT_LOCKED = 5
 
 
-def open_failure(exc: Exception) -> None:
+def open_failure(exc: Exception) -> NoReturn:
     """End the command for a replica that cannot be opened, with the exit code for why."""
     from crm_tui.replicas import ReplicaInUse, UnlockError
 
@@ -88,10 +88,10 @@ class Context:
                 self._settings = load_settings(self.config_file or self.paths.config_file)
             except ConfigError as exc:
                 fail(str(exc), EXIT_USAGE)
-        return self._settings  # type: ignore[return-value]
+        return self._settings
 
 
-def fail(message: str, code: int = EXIT_FAILED) -> None:
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     click.echo(f"crm-tui: {message}", err=True)
     sys.exit(code)
 
@@ -235,7 +235,7 @@ def _renew(obj: Context) -> None:
                f"stored in {where}")
 
 
-def _replica_owner(obj: Context) -> dict | None:
+def _replica_owner(obj: Context) -> dict[str, Any] | None:
     if not obj.paths.replica.exists():
         return None
     from crm_tui.replicas import UnlockError, open_replica

@@ -48,7 +48,7 @@ def _say(message: str) -> None:
     print(f"crm-tui: {message}", file=sys.stderr)
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):

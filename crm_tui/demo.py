@@ -43,7 +43,7 @@ def _server_cmd(*args: str, db: Path) -> str:
     return done.stdout.strip()
 
 
-def _start_server(db: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def _start_server(db: Path, log: Path) -> tuple[subprocess.Popen[str], str]:
     with log.open("ab") as log_fh:
         proc = subprocess.Popen([*SERVER, "serve", "--db", str(db), "--host", "127.0.0.1", "--port", "0"],
                                 stdout=subprocess.PIPE, stderr=log_fh, text=True)
@@ -82,7 +82,7 @@ def _pick_agent(url: str, admin_token: str) -> str:
     agents = [u for u in response.json()["items"] if u.get("team")]
     if not agents:
         raise RuntimeError("the seeded data has no support agents")
-    return agents[0]["id"]
+    return str(agents[0]["id"])
 
 
 def run_demo(customers: int = 20_000, work_dir: Path | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from cache.errors import ReplicaError
@@ -12,7 +13,7 @@ from crm_tui.config import Settings
 from crm_tui.paths import Paths
 from crm_tui.replica_key import UnlockError
 from crm_tui.replicas import open_replica
-from crm_tui.syncstate import EXIT_WIPED, SyncReport
+from crm_tui.syncstate import EXIT_WIPED, SyncEvent, SyncReport
 from crm_tui.wipe import was_wiped, wipe_device, wipe_message
 
 
@@ -43,7 +44,7 @@ def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None
     stop = threading.Event()
     runner = None
     if creds is not None:
-        def runner(on_event, periodic: bool = False) -> SyncReport:  # type: ignore[no-redef]
+        def runner(on_event: Callable[[SyncEvent], None], periodic: bool = False) -> SyncReport:
             # Background runs leave the work to a sync daemon serving this replica, if any.
             return sync_once(paths, settings, on_event, stop, periodic=periodic)
     try:

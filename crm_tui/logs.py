@@ -86,7 +86,7 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
             now = None
         if now is None or (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
             self.stream.close()
-            self.stream = None  # type: ignore[assignment]  # reopened by the next write
+            self.stream = None  # reopened by the next write
 
     def emit(self, record: logging.LogRecord) -> None:
         # Handler.handle holds this handler's own lock, so threads of one process queue there;
@@ -107,7 +107,7 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        with self.lock:
+        with self.lock:  # type: ignore[union-attr]  # Handler.createLock made it in __init__
             if self._lock_fd >= 0:
                 os.close(self._lock_fd)
                 self._lock_fd = -1

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from crm_tui.syncstate import SyncEvent
 
 
-def terminal_progress(enabled: bool):
+def terminal_progress(enabled: bool) -> Callable[[SyncEvent], None]:
     """A one-line progress display for a terminal (bootstrap can take a while)."""
     state = {"last": ""}
 

@@ -212,8 +212,8 @@ class CrmApp(App[None]):
         if since is None or now <= since:
             return 0
         self._reminded_until = now
-        me = self.replica.get_meta("me")
-        owner = me.get("id") if isinstance(me, dict) else None
+        me = self.replica.reads.me()
+        owner = me.get("id") if me else None
         due = self.replica.tasks.falling_due(since, now, owner_id=owner, limit=100)
         for task in due[:REMINDERS_SHOWN]:
             customer = self.replica.get("customer", task["customer_id"]) or {}
@@ -364,7 +364,7 @@ class CrmApp(App[None]):
 
     # ------------------------------------------------------------------ navigation and keys
 
-    def exit(self, *args, **kwargs) -> None:  # type: ignore[override]
+    def exit(self, *args, **kwargs) -> None:
         self.saver.stop()  # what is still queued stays in the journal for the next start
         super().exit(*args, **kwargs)
 
@@ -404,7 +404,7 @@ class CrmApp(App[None]):
         while len(self.screen_stack) > 1:
             self.pop_screen()
 
-    def switch_mode(self, mode: str):  # type: ignore[override]
+    def switch_mode(self, mode: str):
         result = super().switch_mode(mode)
         self.publish_status()
         return result

@@ -77,10 +77,14 @@ def _customer(app: CrmApp, rest: str) -> bool:
     if len(matches) == 1:
         return open_customer(app, matches[0][0])
     shown = f"{len(matches)} of {total:,}" if total > len(matches) else f"{len(matches)}"
+    def chosen(customer_id: str | None) -> None:
+        if customer_id:
+            open_customer(app, customer_id)
+
     app.push_screen(
         ChoicePicker(f"{shown} customers match “{rest}”", matches,
                      hint="enter opens · esc cancels · more words narrow it (:customer schmidt berlin)"),
-        lambda customer_id: open_customer(app, customer_id) if customer_id else None,
+        chosen,
     )
     return True
 

@@ -178,12 +178,12 @@ class ReportsScreen(CrmScreen):
         if currencies:
             series = [[next((a for m2, c2, a in rows if m2 == m and c2 == c), 0) / 100 for m in months]
                       for c in currencies]
-            plt.multiple_bar(labels, series, labels=currencies)
+            plt.multiple_bar(labels, series, labels=currencies)  # type: ignore[call-arg]  # plotext's stub lags its API
             # Which month labels fit is decided here, not left to plotext (whose choice depends
             # on what it drew before): every month when there is room, else every 2nd or 3rd.
             step = max(1, -(-len(labels) * 8 // max(1, chart.size.width - 10)))
             ticks = list(range(1, len(labels) + 1))
-            plt.xticks(ticks[::-1][::step][::-1], labels[::-1][::step][::-1])
+            plt.xticks(ticks[::-1][::step][::-1], labels[::-1][::step][::-1])  # type: ignore[arg-type]  # ints are numbers
             plt.title("Revenue by month (major units, per currency)")
         else:
             plt.title("No orders in this period")
@@ -224,7 +224,7 @@ class ReportsScreen(CrmScreen):
             xs = list(range(len(decided)))
             plt.plot(xs, [round(w["compliance"] * 100, 1) for w in decided], marker="braille", label="SLA met %")
             step = max(1, len(xs) // 6)
-            plt.xticks(xs[::step], [w["week"][5:] for w in decided][::step])
+            plt.xticks(xs[::step], [w["week"][5:] for w in decided][::step])  # type: ignore[arg-type]  # ints are numbers
             plt.ylim(0, 100)
             plt.title("Share of tickets that met their SLA, by week opened")
         else:

@@ -158,13 +158,13 @@ class SearchScreen(CrmScreen):
                 # Coming back from a modal (`:`, `?`, the palette), Textual would put the focus
                 # back in the box: the user left it, so digits and q stay commands until they
                 # return to it (/ or a click).
-                self.AUTO_FOCUS = ""
+                self.AUTO_FOCUS = ""  # type: ignore[misc]  # Textual reads it per instance
                 self.set_focus(None)
         else:
             super().action_back()
 
     def on_descendant_focus(self) -> None:
-        self.AUTO_FOCUS = type(self).AUTO_FOCUS
+        self.AUTO_FOCUS = type(self).AUTO_FOCUS  # type: ignore[misc]
 
     def action_new_customer(self) -> None:
         if not writable_territories(self.crm):
@@ -176,7 +176,12 @@ class SearchScreen(CrmScreen):
     def _saved(self, result: dict[str, Any] | None) -> None:
         if result is not None:
             # The new customer opens once the save worker has put it in the replica.
-            self.crm.saver.after_save(result, lambda _record: open_customer(self.crm, result["id"]))
+            customer_id = result["id"]
+
+            def open_it(_record: dict[str, Any] | None) -> None:
+                open_customer(self.crm, customer_id)
+
+            self.crm.saver.after_save(result, open_it)
 
     @on(DataTable.RowSelected, "#search-results")
     def _open(self, event: DataTable.RowSelected) -> None:

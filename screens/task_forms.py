@@ -8,6 +8,7 @@ makes it. Every save goes through ``app.save`` like any other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cache.errors import ReplicaError
@@ -22,8 +23,7 @@ TASK_FIELDS = ["title", "due_at", "owner_id", "notes"]
 
 
 def _me(app: CrmApp) -> dict[str, Any]:
-    me = app.replica.get_meta("me")
-    return me if isinstance(me, dict) else {}
+    return app.replica.reads.me() or {}
 
 
 def _owners(app: CrmApp) -> list[tuple[str, Any]]:
@@ -47,7 +47,7 @@ def task_form(app: CrmApp, customer_id: str, *, ticket_id: str | None = None, de
               title: str = "", record: dict[str, Any] | None = None) -> RecordForm:
     """A new follow-up on a customer (about one of its tickets or deals), or edit ``record``."""
     parsers = {"due_at": lambda text: parse_due(text, app.now())}
-    formats = {"due_at": _due_text}
+    formats: dict[str, Callable[[Any], str]] = {"due_at": _due_text}
     options = {"owner_id": _owners(app)}
     if record is not None:
         rid = record["id"]

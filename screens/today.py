@@ -54,8 +54,7 @@ class TodayScreen(CrmScreen):
 
     @property
     def me(self) -> dict[str, Any]:
-        me = self.replica.get_meta("me")
-        return me if isinstance(me, dict) else {}
+        return self.replica.reads.me() or {}
 
     @property
     def panel(self) -> ListPanel:

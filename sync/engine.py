@@ -18,9 +18,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from cache.errors import MalformedPage, ReplicaError
-from cache.outbox import CUSTOMER_HISTORY
+from cache.outbox import CUSTOMER_HISTORY, OutboxOp
 from cache.replica import Replica
 from cache.sqlite import sqlite3
 from crm_tui.config import SyncSettings
@@ -116,7 +117,7 @@ class SyncEngine:
         self.on_event(SyncEvent("done" if report.ok else "error", report.summary))
         return report
 
-    def refresh_me(self) -> dict:
+    def refresh_me(self) -> dict[str, Any]:
         """Who the token belongs to. A replica holds one user's data and queued writes: a token
         of someone else is refused before anything is pushed under their name."""
         me = self.client.me()
@@ -132,11 +133,13 @@ class SyncEngine:
         self.replica.set_meta("token_expires_at", expires if isinstance(expires, str) else None)  # for `status`
         return me
 
-    def renew_if_due(self, me: dict, report: SyncReport) -> None:
+    def renew_if_due(self, me: dict[str, Any], report: SyncReport) -> None:
         """Renew the token once the server says it is due (``renew_after`` in /v1/me: two thirds
         of its lifetime gone), and hand the new one to ``on_new_token`` to be stored."""
         times = me.get("token")
-        due = times.get("renew_after") if isinstance(times, dict) else None
+        if not isinstance(times, dict):
+            return
+        due = times.get("renew_after")
         if not isinstance(due, str):
             return
         try:
@@ -176,7 +179,7 @@ class SyncEngine:
             self._send(ops, report)
         return report
 
-    def _send(self, ops: list, report: SyncReport) -> None:
+    def _send(self, ops: list[OutboxOp], report: SyncReport) -> None:
         """Send one batch; a batch the server finds too large (413) is split in halves, and a
         single op too large to send at all is set aside as rejected, with the reason."""
         try:

@@ -132,7 +132,7 @@ class FeedPull:
             dropped = self.replica.pull.finish_resync()
             log.info("resync finished; %d stale records dropped", dropped)
 
-    def _fetch(self, cursor: str | None, gen: int) -> tuple[str | None, int, dict]:
+    def _fetch(self, cursor: str | None, gen: int) -> tuple[str | None, int, dict[str, Any]]:
         # An answer over the size cap is asked for again in halves: a legitimate page of very
         # large records still arrives, in smaller pages; only a single record over the cap fails.
         limit = self.limit
@@ -153,7 +153,7 @@ class FeedPull:
         gen = self.replica.pull.generation()
         guard = FeedGuard(self.settings, self.replica.cursor)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-prefetch") as pool:
-            ahead: Future = pool.submit(self._fetch, self.replica.cursor, gen)
+            ahead: Future[tuple[str | None, int, dict[str, Any]]] = pool.submit(self._fetch, self.replica.cursor, gen)
             while True:
                 self.check_stop()
                 sent, limit, page = ahead.result()
@@ -169,7 +169,7 @@ class FeedPull:
                 if not page["has_more"]:
                     return
 
-    def _report_page(self, page: dict, report: SyncReport) -> None:
+    def _report_page(self, page: dict[str, Any], report: SyncReport) -> None:
         progress = page.get("progress") or {}
         complete = progress.get("complete") or []
         phase = page["phase"]

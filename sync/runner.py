@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from cache.errors import ReplicaError
 from crm_tui import credentials
@@ -112,7 +113,7 @@ def wiped_before_message(paths: Paths, when: str) -> str:
             "log in again to start afresh")
 
 
-def _token_saver(paths: Paths, creds: credentials.Credentials):
+def _token_saver(paths: Paths, creds: credentials.Credentials) -> Callable[[str], None]:
     def save(token: str) -> None:
         try:
             credentials.save(paths, credentials.Credentials(server=creds.server, token=token))

@@ -50,7 +50,7 @@ def _left(timeout: float | None, error: type[Exception]) -> float | None:
     at = getattr(_local, "at", None)
     if at is None:
         return timeout
-    left = at - time.monotonic()
+    left: float = at - time.monotonic()
     if left <= 0:
         raise error("the request's deadline passed")
     return left if timeout is None else min(timeout, left)

@@ -182,7 +182,7 @@ def _targets(entries: Iterable[dict]) -> dict[str, list[str]]:
     """Upstream ids named by audit entries (oldest first), by crm-tui entity, each once."""
     out: dict[str, list[str]] = {}
     for entry in entries:
-        entity = _ENTITY_OF_TYPE.get(entry.get("entity_type"))
+        entity = _ENTITY_OF_TYPE.get(str(entry.get("entity_type")))
         upstream_id = entry.get("entity_id")
         if entity is None or not isinstance(upstream_id, str):
             continue

@@ -132,7 +132,7 @@ class PgPollerLock:
                     self._conn.execute("SELECT 1")  # the session (and its lock) is still there
                     return True
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-            if conn.execute("SELECT pg_try_advisory_lock(%s)", (POLLER_LOCK,)).fetchone()[0]:
+            if (conn.execute("SELECT pg_try_advisory_lock(%s)", (POLLER_LOCK,)).fetchone() or (False,))[0]:
                 self._conn = conn
                 return True
             conn.close()

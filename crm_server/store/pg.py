@@ -255,7 +255,7 @@ class PostgresStore(Store):
         with self._connection() as conn:
             try:
                 conn.execute("BEGIN")
-                if not conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (SCHEMA_LOCK,)).fetchone()[0]:
+                if not (conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (SCHEMA_LOCK,)).fetchone() or (False,))[0]:
                     return [], 0
                 result = maintain_partitions(conn, today or dt.date.today())
                 conn.execute("COMMIT")
@@ -280,7 +280,7 @@ class PostgresStore(Store):
     def last_commit(self) -> int:
         with self._connection() as conn:
             try:
-                return int(conn.execute("SELECT n FROM commit_clock").fetchone()[0])
+                return int(conn.execute("SELECT n FROM commit_clock").fetchone()[0])  # type: ignore[index]  # one row
             except psycopg.Error as exc:
                 raise _store_error(exc) from exc
 
@@ -288,7 +288,7 @@ class PostgresStore(Store):
         avail = "LEAST(%(burst)s, b.tokens + GREATEST(0, EXCLUDED.at - b.at) * %(rate)s)"
         with self._connection() as conn:
             try:
-                ok, tokens = conn.execute(
+                ok, tokens = conn.execute(  # type: ignore[misc]  # RETURNING always gives the row
                     "INSERT INTO rate_buckets AS b (key, tokens, at, ok)"
                     " VALUES (%(key)s, %(burst)s - 1, extract(epoch FROM clock_timestamp()), true)"
                     f" ON CONFLICT (key) DO UPDATE SET tokens = {avail} - CASE WHEN {avail} >= 1 THEN 1 ELSE 0 END,"

@@ -44,6 +44,7 @@ class PostgresStandby(PostgresStore):
                 theirs = conn.execute("SELECT epoch, schema_version FROM store_info").fetchone()
         except psycopg.Error as exc:
             raise StoreError(f"cannot use read standby {redact(url)}: {' '.join(str(exc).split())}") from None
+        assert mine is not None and theirs is not None  # store_info always has its one row
         if mine[0] != theirs[0]:
             raise StoreError(f"{redact(url)} is not a standby of {redact(primary.url)}: it holds another database "
                              "(make it with pg_basebackup -R from the primary)")
@@ -63,7 +64,7 @@ class PostgresStandby(PostgresStore):
     def write(self) -> AbstractContextManager[Any]:
         self._read_only()
 
-    def bulk_load(self) -> AbstractContextManager[Any]:
+    def bulk_load(self) -> AbstractContextManager[Any]:  # type: ignore[override]  # it only refuses
         self._read_only()
 
     def compact(self, *, before_seq: int | None = None, keep_days: float | None = None,

@@ -133,7 +133,7 @@ class SQLiteStore(Store):
         with self._transaction("BEGIN", SQLiteReadTx, commit=False) as tx:
             if meter is not None:
                 tx.conn.set_trace_callback(lambda sql: meter.statements.append((sql, ())))
-                tx.conn.set_progress_handler(lambda: setattr(meter, "steps", meter.steps + 1) or 0, 1)
+                tx.conn.set_progress_handler(lambda: setattr(meter, "steps", meter.steps + 1) or 0, 1)  # type: ignore[func-returns-value]
             try:
                 yield tx
             finally:
@@ -183,6 +183,7 @@ class SQLiteStore(Store):
             if before_seq is not None:
                 wanted = before_seq - 1
             else:
+                assert keep_days is not None  # one of before_seq and keep_days is given
                 cutoff = int((time.time() if now is None else now) - keep_days * 86400)
                 wanted = conn.execute("SELECT max(seq) FROM commits WHERE at < ?", (cutoff,)).fetchone()[0] or 0
             limit = min(wanted, current)

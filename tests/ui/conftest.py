@@ -7,6 +7,7 @@ sync runner (when a test needs one) is a plain function handed to the app.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -44,10 +45,11 @@ def replica_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
 def open_replica(replica_templates: dict[str, Path], tmp_path: Path) -> Iterator[Callable[[str], Replica]]:
     opened: list[Replica] = []
 
-    def make(kind: str = "full") -> Replica:
-        # Frozen at NOW, as the app's settings say (ui_settings): the replica's clock is the app's.
+    def make(kind: str = "full", clock: Callable[[], dt.datetime] | None = None) -> Replica:
+        # Frozen at NOW, as the app's settings say (ui_settings), unless a test hands in its own:
+        # the replica's clock is the app's.
         replica = ui_data.copy_replica(replica_templates[kind], tmp_path / f"replica-{kind}-{len(opened)}",
-                                       clock=ui_settings().make_clock())
+                                       clock=clock or ui_settings().make_clock())
         opened.append(replica)
         return replica
 

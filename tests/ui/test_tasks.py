@@ -203,9 +203,8 @@ async def test_a_bad_due_time_is_one_line_next_to_the_field_and_nothing_is_saved
 
 async def test_a_reminder_pops_up_when_one_of_my_tasks_falls_due_by_the_apps_clock(open_replica):
     now = [ui_data.NOW]
-    replica = open_replica("full")
-    replica.clock = lambda: now[0]  # the app's notion of now is its replica's clock
-    app = NotifiedCrmApp(replica, Settings(animations=False, theme="textual-dark"))
+    # The app's notion of now is its replica's clock, handed over when the replica is opened.
+    app = NotifiedCrmApp(open_replica("full", clock=lambda: now[0]), Settings(animations=False, theme="textual-dark"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.check_reminders() == 0, "what was overdue when the app opened is on Today, not a toast"
@@ -224,11 +223,10 @@ async def test_a_reminder_pops_up_when_one_of_my_tasks_falls_due_by_the_apps_clo
 
 async def test_reminders_stop_at_three_toasts_and_count_the_rest(open_replica):
     now = [ui_data.NOW]
-    replica = open_replica("full")
+    replica = open_replica("full", clock=lambda: now[0])
     for i in range(5):
         replica.writes.create("task", {"customer_id": "cu_004", "title": f"Batch call {i}", "status": "open",
                                        "due_at": f"2026-11-25T10:0{i}:00Z", "owner_id": "us_ada"})
-    replica.clock = lambda: now[0]
     app = NotifiedCrmApp(replica, Settings(animations=False, theme="textual-dark"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
