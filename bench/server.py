@@ -77,6 +77,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         plan = Plan("full", FULL_CUSTOMERS, [10, 50, 200], 2, 15.0, 1.0, 2, 250, 5, 20, 100, 15.0,
                     [100_000, FULL_CUSTOMERS], 2)
     if args.customers:
+        if plan.mode == "full" and args.customers != FULL_CUSTOMERS:
+            plan.mode = f"{args.customers:,}-customer"
         plan.customers = args.customers
         plan.scope_sizes = [max(1, args.customers // 10), args.customers]
     if args.clients:
@@ -563,9 +565,9 @@ class ServerBench:
     def revenue(self) -> None:
         # SQLite has no partitions and reads the whole orders table per territory: at full size
         # (minutes per pass) it is left out; the smaller runs show it for comparison.
-        sqlite = [] if self.plan.mode == "full" else revenue_figures(self.variants["sqlite"].db, "sqlite")
+        sqlite = [] if self.plan.customers >= 200_000 else revenue_figures(self.variants["sqlite"].db, "sqlite")
         self.results["revenue"] = [*sqlite, *revenue_figures(self.variants["pg1"].db, "pg1",
-                                                                      reps=1 if self.plan.mode == "full" else 3)]
+                                                                      reps=1 if self.plan.customers >= 200_000 else 3)]
 
     def scope(self) -> None:
         from bench.feed_scope import measure_rep_pull

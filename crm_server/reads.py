@@ -115,7 +115,7 @@ class ReadRouter:
             if not self._down:
                 self._down = True
                 log.warning("the read standby cannot be used (%s); reads go to the primary, retrying every %.0f s",
-                            exc, DOWN_RETRY)
+                            " ".join(str(exc).split()), DOWN_RETRY)
 
     def _came_back(self) -> None:
         if self._down:

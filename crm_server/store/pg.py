@@ -206,15 +206,18 @@ class PostgresStore(Store):
             limit = min(wanted, head)
             # The horizon is the last purged row: a cursor at or past it has seen every purged
             # row, so only cursors that missed one must resync. Rows up to the head are final.
-            below = "(xid, seq) <= (%s, %s)"
+            # Rows at or below the old horizon were compacted before (a new change lands above
+            # any head): an hourly round reads only what came since.
+            below = "(xid, seq) > (%s, %s) AND (xid, seq) <= (%s, %s)"
+            span = (*old, *limit)
             last = conn.execute(f"SELECT xid, seq FROM changes WHERE {below} AND kind IN ('delete', 'move')"
-                                " ORDER BY xid DESC, seq DESC LIMIT 1", limit).fetchone()
+                                " ORDER BY xid DESC, seq DESC LIMIT 1", span).fetchone()
             # A tombstone leaves its id behind ("retired": no territory, never read by the feed,
             # which starts at or past the horizon): a create re-sent after its op result was
             # purged must still get `exists`, never bring the record back.
-            purged = conn.execute(f"DELETE FROM changes WHERE {below} AND kind = 'move'", limit).rowcount
+            purged = conn.execute(f"DELETE FROM changes WHERE {below} AND kind = 'move'", span).rowcount
             purged += conn.execute(f"UPDATE changes SET kind = 'retired', territory = NULL WHERE {below}"
-                                   " AND kind = 'delete'", limit).rowcount
+                                   " AND kind = 'delete'", span).rowcount
             horizon = max(old, (int(last[0]), int(last[1])) if last else old)
             conn.execute("UPDATE store_info SET horizon_tx = %s, horizon_seq = %s", horizon)
         return CompactResult(horizon=horizon, purged=purged)

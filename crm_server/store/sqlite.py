@@ -187,16 +187,19 @@ class SQLiteStore(Store):
                 wanted = conn.execute("SELECT max(seq) FROM commits WHERE at < ?", (cutoff,)).fetchone()[0] or 0
             limit = min(wanted, current)
             # The horizon is the last purged row: a cursor at or past it has seen every purged
-            # row, so only cursors that missed one must resync.
+            # row, so only cursors that missed one must resync. Rows at or below the old horizon
+            # were compacted before (a new change is always numbered above it): an hourly round
+            # reads only what came since.
+            span = (old, limit)
             last, purged = conn.execute(
-                "SELECT max(seq), count(*) FROM changes WHERE seq <= ? AND kind IN ('delete', 'move')", (limit,)
+                "SELECT max(seq), count(*) FROM changes WHERE seq > ? AND seq <= ? AND kind IN ('delete', 'move')", span
             ).fetchone()
             # A tombstone leaves its id behind ("retired": no territory, never read by the feed,
             # which starts at or past the horizon): a create re-sent after its op result was
             # purged must still get `exists`, never bring the record back.
-            conn.execute("DELETE FROM changes WHERE seq <= ? AND kind = 'move'", (limit,))
-            conn.execute("UPDATE changes SET kind = 'retired', territory = NULL WHERE seq <= ? AND kind = 'delete'",
-                         (limit,))
+            conn.execute("DELETE FROM changes WHERE seq > ? AND seq <= ? AND kind = 'move'", span)
+            conn.execute("UPDATE changes SET kind = 'retired', territory = NULL"
+                         " WHERE seq > ? AND seq <= ? AND kind = 'delete'", span)
             horizon = max(old, last or 0)
             conn.execute("UPDATE store_info SET horizon = ?", (horizon,))
         return CompactResult(horizon=(0, horizon), purged=purged)

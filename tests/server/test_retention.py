@@ -94,6 +94,13 @@ def test_compaction_by_age_still_works_after_commit_bookkeeping_was_thinned(stor
     apply_batch(store, SYSTEM.id, [_create("op-young", "t-young")])
     page = orjson.loads(pull_changes(store, "u-admin", after, 500))  # it had: it goes on
     assert [s["rows"][0][0] for s in page["segments"] if s["op"] == "upsert"] == ["t-young"]
+    # The next round reads only what came after the horizon, and compacts that too.
+    (young,) = apply_batch(store, SYSTEM.id, [{"op_id": "op-young-del", "op": "delete", "entity": "territory",
+                                               "id": "t-young", "base_version": page["segments"][0]["rows"][0][-1]}])
+    assert young["status"] == "applied"
+    assert store.compact(keep_days=30, now=time.time() + 62 * DAY).purged == 1
+    with store.read() as tx:
+        assert tx.tombstone(ENTITIES["territory"], "t-young") is None
 
 
 def test_every_server_process_purges_on_its_schedule(store):

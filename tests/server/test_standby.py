@@ -40,12 +40,13 @@ class Org:
         self.standby_url = pg.standby_url(_named(url, STANDBY_APP))
         self.servers: list[ServerProcess] = []
 
-    def server(self, read_wait: float, *, seed: bool = True) -> ServerProcess:
+    def server(self, read_wait: float, *, seed: bool = True, workers: int = 1) -> ServerProcess:
         """A crm-server over the primary with ``--read-db`` the standby (the database is seeded
         and given ada and sam by the first one)."""
         srv = ServerProcess(self.tmp_path / f"srv{len(self.servers)}.db", database=self.primary_url,
                             users=USERS, rate_limit=1000,
-                            serve_args=("--read-db", self.standby_url, "--read-wait", str(read_wait)))
+                            serve_args=("--read-db", self.standby_url, "--read-wait", str(read_wait),
+                                        "--workers", str(workers)))
         if seed:
             srv.prepare()
         else:
@@ -95,8 +96,8 @@ def quick(org):
 
 @pytest.fixture(scope="module")
 def patient(org, quick):
-    """A server over the same databases that waits up to 20 s for the standby."""
-    return org.server(20, seed=False)
+    """Two server processes over the same databases that wait up to 20 s for the standby."""
+    return org.server(20, seed=False, workers=2)
 
 
 class WatchedReplica(MiniReplica):
@@ -239,8 +240,12 @@ def test_serve_refuses_a_read_db_that_is_not_a_standby_of_the_db(org, tmp_path):
         (primary, "postgresql://postgres@127.0.0.1:1/nowhere"): "cannot use read standby",
         (str(tmp_path / "crm.db"), other): "both must be postgresql:// URLs",
     }
+    # Were the standby accepted, the key without a certificate would stop serve instead: a
+    # wrong answer fails this test, it never hangs in a server.
+    key = tmp_path / "key.pem"
+    key.write_text("not used")
     for (db, read_db), message in cases.items():
-        result = runner.invoke(main, ["serve", "--db", db, "--read-db", read_db, "--port", "0"])
+        result = runner.invoke(main, ["serve", "--db", db, "--read-db", read_db, "--port", "0", "--ssl-keyfile", str(key)])
         assert result.exit_code == 1, result.output
         assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
 
