@@ -35,12 +35,12 @@ haproxy:
 		$(SUDO) apt-get install -y -qq --no-install-recommends haproxy >/dev/null; }
 
 test: lint secret-service haproxy
-	$(BIN)/pytest -n 2 --ignore=tests/bottlecrm --ignore=tests/balancer $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --ignore=tests/bottlecrm --ignore=tests/balancer --ignore=tests/benchmark $(PYTEST_ARGS)
 
 # Slower end-to-end suites: the sync contract through HAProxy in front of two servers on one
 # PostgreSQL, and a server killed in the middle of a push (tests/support/balancer.py).
 test-slow: $(STAMP) secret-service haproxy
-	$(BIN)/pytest -n 2 tests/balancer $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 tests/balancer tests/benchmark $(PYTEST_ARGS)
 
 # A real BottleCRM on loopback (installed once into ~/.cache/crm-tui-bottlecrm; docs/gateway.md).
 bottlecrm: $(STAMP)

@@ -361,7 +361,6 @@ def status(obj: Context, as_json: bool, show_all: bool) -> None:
 def agenda(obj: Context, as_json: bool, everyone: bool, days: int, quiet: bool) -> None:
     """Today's tasks: overdue, due today and upcoming, from the replica (reads only)."""
     from crm_tui.agenda_report import collect_agenda, format_agenda, is_empty
-    from crm_tui.domain import parse_datetime, utcnow
     from crm_tui.replicas import UnlockError, replica_key_for
 
     if not obj.paths.replica.exists():
@@ -369,7 +368,7 @@ def agenda(obj: Context, as_json: bool, everyone: bool, days: int, quiet: bool) 
              EXIT_NOT_CONFIGURED)
     with contextlib.suppress(UnlockError, ReplicaError):
         replica_key_for(obj.paths, obj.settings, interactive=sys.stdin.isatty())
-    now = parse_datetime(obj.settings.clock) if obj.settings.clock else utcnow()
+    now = obj.settings.make_clock()()  # the one clock (settings.clock / CRM_TUI_CLOCK, else the wall clock)
     try:
         info = collect_agenda(obj.paths, obj.settings, now, everyone=everyone, days=days)
     except (ReplicaError, UnlockError) as exc:

@@ -85,14 +85,14 @@ def _rollback(conn: psycopg.Connection) -> None:
 
 
 def open_pool(url: str, size: int, *, wait: float = WAIT_SECONDS, connect_timeout: float = CONNECT_TIMEOUT,
-              name: str = "crm-server") -> ConnectionPool:
+              name: str = "crm-server", **options: Any) -> ConnectionPool:
     """A pool of at most ``size`` autocommit connections to ``url``; a request waits up to
-    ``wait`` seconds for one (then StoreBusy)."""
+    ``wait`` seconds for one (then StoreBusy). ``options``: more libpq connection parameters."""
     return ConnectionPool(
         url,
         min_size=1,
         max_size=size,
-        kwargs={"autocommit": True, "connect_timeout": connect_timeout},
+        kwargs={"autocommit": True, "connect_timeout": connect_timeout, **options},
         configure=_configure,
         timeout=wait,
         name=name,

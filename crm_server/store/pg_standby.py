@@ -21,6 +21,7 @@ from crm_server.store.pg import POOL_SIZE, PostgresStore, open_pool, redact
 # A standby that went away must not hold requests long: they go to the primary instead.
 STANDBY_WAIT = 2.0
 STANDBY_CONNECT_TIMEOUT = 3
+STANDBY_SILENCE_MS = 5000  # data unacknowledged this long: the standby's connection is dead
 
 
 class ReadOnlyStandby(StoreError):
@@ -50,8 +51,11 @@ class PostgresStandby(PostgresStore):
             raise StoreError(f"read standby {redact(url)} has schema version {mine[1]}, the primary {theirs[1]}: "
                              "it has not replayed the upgrade yet (is replication running?)")
         self.opened_at_version = int(mine[1])
+        # A standby whose network vanished (no reset, no answer) is given up on within seconds,
+        # not after the kernel's retransmission timeout: its reads then go to the primary.
         self._pool = open_pool(url, pool_size, wait=STANDBY_WAIT, connect_timeout=STANDBY_CONNECT_TIMEOUT,
-                               name="crm-server-standby")
+                               name="crm-server-standby", keepalives=1, keepalives_idle=5, keepalives_interval=2,
+                               keepalives_count=2, tcp_user_timeout=STANDBY_SILENCE_MS)
 
     def _read_only(self, *_: Any, **__: Any) -> NoReturn:
         raise ReadOnlyStandby("the read standby takes no writes; they go to the primary (--db)")

@@ -56,9 +56,20 @@ def wait_for(predicate, what: str):
         time.sleep(0.05)
 
 
+def closes_pending(server: ServerProcess) -> int:
+    """Connections to the server that the client closed and the server has not yet let go
+    (TCP states CLOSE_WAIT and LAST_ACK on the server's port)."""
+    port = f"{server.port:04X}"
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if (f := row.split())[1].endswith(f":{port}") and f[3] in ("08", "09"))
+
+
 @contextlib.contextmanager
 def only(server: ServerProcess, worker: int) -> Iterator[None]:
-    """While the block runs, every worker but ``worker`` is stopped: new connections go to it."""
+    """While the block runs, every worker but ``worker`` is stopped: new connections go to it.
+
+    First every closed connection is let go, so no worker is stopped still counting one."""
+    wait_for(lambda: closes_pending(server) == 0, "closed connections to be let go")
     others = [p for p in worker_pids(server) if p != worker]
     for pid in others:
         os.kill(pid, signal.SIGSTOP)
