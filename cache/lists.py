@@ -12,10 +12,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from cache.outbox import _OP_COLS, Conflict, _op
-from cache.reads import ACTIVE_TICKET_STATUSES, Reads
+from cache.reads import Reads
 from cache.search import fts_query, words
 from cache.windows import Window
-from crm_tui.domain import ENTITIES
+from crm_tui.domain import ACTIVE_TICKET_STATUSES, ENTITIES
 
 if TYPE_CHECKING:
     from cache.replica import Replica
@@ -55,7 +55,7 @@ class Lists:
                     "team": "INDEXED BY ix_tickets_active_team"}.get(view, "INDEXED BY ix_tickets_active_sla")
 
         def extra(text: str) -> list[tuple[str, list[Any]]]:
-            out = self._user_named("assignee_id")(text)
+            out: list[tuple[str, list[Any]]] = self._user_named("assignee_id")(text)
             terms = words(text)
             if terms:
                 out.append(("customer_id IN (SELECT id FROM customers WHERE rowid IN (SELECT rowid FROM customers_fts "
@@ -110,7 +110,7 @@ class Lists:
 
     def conflicts(self) -> Window:
         """Unsettled conflicts, oldest first; each row is {id, conflict: Conflict}."""
-        def decode(row: tuple, names: list[str]) -> dict[str, Any]:
+        def decode(row: tuple[Any, ...], names: list[str]) -> dict[str, Any]:
             r = dict(zip(names, row, strict=True))
             c = Conflict(r["id"], r["entity"], r["record_id"], r["op_id"], r["server_version"], r["kind"],
                          json.loads(r["fields"]), r["created_at"])
@@ -123,7 +123,7 @@ class Lists:
         """Changes the server refused, oldest first; each row is {id: seq, op: OutboxOp}."""
         cols = [c.strip() for c in _OP_COLS.split(",")]
 
-        def decode(row: tuple, names: list[str]) -> dict[str, Any]:
+        def decode(row: tuple[Any, ...], names: list[str]) -> dict[str, Any]:
             r = dict(zip(names, row, strict=True))
             op = _op(tuple(r[c] for c in cols))
             return {"id": str(op.seq), "op": op}

@@ -231,7 +231,7 @@ class LocalWrites:
         if errors:
             raise ValidationError(errors)
 
-    def _check_rules(self, ent, record: dict[str, Any], changes: dict[str, Any],
+    def _check_rules(self, ent: Entity, record: dict[str, Any], changes: dict[str, Any],
                      before: dict[str, Any] | None) -> None:
         """The domain rules the server applies to a record as it would be stored (the same
         functions): only calls and visits have outcomes, closing a deal needs its date (and a

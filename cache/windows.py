@@ -42,7 +42,7 @@ class Window:
 
     conn: sqlite3.Connection
     table: str
-    decode: Callable[[tuple, list[str]], dict[str, Any]]
+    decode: Callable[[tuple[Any, ...], list[str]], dict[str, Any]]
     key_column: str = "id"
     where: str = "1"
     params: tuple[Any, ...] = ()
@@ -80,8 +80,8 @@ class Window:
             # A filtered count looks at every row anyway: reading the table in its own order is
             # several times faster than visiting it in the index's (measured: bench scenario 8).
             hint = "NOT INDEXED"
-        return self.conn.execute(
-            f"SELECT count(*) FROM {self.table} {hint} WHERE {where}", params).fetchone()[0]
+        return int(self.conn.execute(
+            f"SELECT count(*) FROM {self.table} {hint} WHERE {where}", params).fetchone()[0])
 
     def rowids(self, offset: int, limit: int, text: str = "", *, total: int | None = None) -> list[int]:
         """The rowids of the rows at positions ``offset`` .. ``offset + limit - 1``, in order.

@@ -214,7 +214,7 @@ def activity_form(
         fixed["ticket_id"] = ticket_id
     if deal_id:
         fixed["deal_id"] = deal_id
-    values = {"subject": subject, "occurred_at": _now(app)}
+    values: dict[str, Any] = {"subject": subject, "occurred_at": _now(app)}
     if "occurred_at" not in fields:
         fixed["occurred_at"] = values["occurred_at"]
     options: dict[str, Options] = {}

@@ -137,8 +137,9 @@ class ListSource:
             if len(batch) < self.page_size:
                 break
             after = self.next_key(batch[-1])
-        kwargs = {"text_of": self.filter_text} if self.filter_text else {}
-        return ListWindow(rows, **kwargs)
+        if self.filter_text:
+            return ListWindow(rows, text_of=self.filter_text)
+        return ListWindow(rows)
 
 
 class CrmTable(DataTable):
@@ -443,7 +444,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             raise SkipAction()
         self.post_message(self.RowSelected(self, self.cursor_row, RowKey(key)))  # type: ignore[arg-type]
 
-    def _on_click(self, event: events.Click) -> None:
+    async def _on_click(self, event: events.Click) -> None:
         y = event.y - self.header_height
         if y < 0:
             return
