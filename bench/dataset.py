@@ -4,6 +4,7 @@ benchmark's users with their tokens."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sqlite3
 import subprocess
@@ -32,14 +33,26 @@ def _sidecars(db: Path) -> list[Path]:
     return [db.with_name(db.name + s) for s in ("-wal", "-shm")]
 
 
+def seed_code_version() -> str:
+    """A short hash of the code that decides what a seeded database holds (its schema and data)."""
+    digest = hashlib.sha256()
+    for part in ("seed.py", "seed_data.py", "store/migrations.py", "store/sqlite_schema.py"):
+        digest.update((ROOT / "crm_server" / part).read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def seeded_db(customers: int, seed: int, say=print) -> tuple[Path, float | None]:
     """The cached seeded server database for (customers, seed); seeds it if missing.
 
     Returns the path and the seconds seeding took (None: it was cached)."""
     DATA.mkdir(parents=True, exist_ok=True)
-    db = DATA / f"crm-{customers}-seed{seed}.db"
+    db = DATA / f"crm-{customers}-seed{seed}-{seed_code_version()}.db"
     if db.exists():
         return db, None
+    # A data set seeded by older seeding code (or for an older schema) is never reused: it may
+    # lack whole tables (a cached set from before tasks made the bootstrap fail).
+    for stale in DATA.glob(f"crm-{customers}-seed{seed}*.db"):
+        stale.unlink(missing_ok=True)
     partial = db.with_suffix(".partial.db")
     for p in (partial, *_sidecars(partial)):
         p.unlink(missing_ok=True)
