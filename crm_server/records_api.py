@@ -46,7 +46,7 @@ def add_record_routes(router: APIRouter) -> None:
     """Add the get and list routes of every entity to ``router``."""
     for ent in ENTITIES.values():
         model = record_model(ent)
-        page = create_model(ent.label.replace(" ", "") + "Page", items=(list[model], ...), next=(str | None, None))  # type: ignore[valid-type, arg-type]
+        page = create_model(ent.label.replace(" ", "") + "Page", items=(list[model], ...), next=(str | None, None))  # type: ignore[valid-type, arg-type, unused-ignore]
         router.add_api_route(
             f"/v1/{ent.table}",
             _list_endpoint(ent),
