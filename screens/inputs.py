@@ -1,7 +1,10 @@
-"""Text inputs that follow the app's animation switch (no blinking cursor in snapshots and demos)."""
+"""Text inputs that follow the app's animation switch (no blinking cursor in snapshots and demos),
+and that apply editing keys in the order they were typed."""
 
 from __future__ import annotations
 
+from textual import events
+from textual.binding import Binding
 from textual.widgets import Input, TextArea
 
 
@@ -9,9 +12,38 @@ def _blink(widget: Input | TextArea) -> bool:
     return bool(getattr(widget.app, "cursor_blink", True))
 
 
+def _editing_keys() -> dict[str, str]:
+    """Input's own keys (backspace, delete, cursor moves, enter…) and the action each runs."""
+    keys: dict[str, str] = {}
+    for binding in Input.BINDINGS:
+        if isinstance(binding, Binding):
+            for key in binding.key.split(","):
+                keys[key.strip()] = binding.action
+    return keys
+
+
 class CrmInput(Input):
+    """An Input whose editing keys act at once, in order with the letters around them.
+
+    Textual inserts a printable key as the box handles it, but runs a bound key (backspace,
+    delete, the arrows) only after the key has bubbled up to the app. When keys arrive faster
+    than the screen handles them (a quick typist while a search runs, a terminal sending a burst),
+    eight backspaces followed by "garcia" left an empty box: the letters went in first and the
+    backspaces deleted them. Here the box runs its own keys itself, as it reads them."""
+
+    EDITING_KEYS = _editing_keys()
+
     def on_mount(self) -> None:
         self.cursor_blink = _blink(self)
+
+    async def _on_key(self, event: events.Key) -> None:
+        action = self.EDITING_KEYS.get(event.key)
+        if action is None:
+            await super()._on_key(event)
+            return
+        event.stop()
+        event.prevent_default()
+        await self.run_action(action)
 
 
 class CrmTextArea(TextArea):

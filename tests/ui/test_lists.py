@@ -174,6 +174,23 @@ async def test_typing_fast_searches_only_for_the_last_text(make_app):
         assert screen.searches - before == 1
 
 
+async def test_keys_typed_in_a_burst_edit_the_box_in_the_order_typed(make_app):
+    """Eight backspaces then "garcia", all queued before the screen handles the first: the box
+    says "garcia". (Bound keys used to run after the letters queued behind them: an empty box.)"""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, SearchScreen)
+        await pilot.press(*"mu")
+        await pilot.pause()
+        for key in ["backspace"] * 8 + list("garcia") + ["left", "left", "delete", "home", "x"]:
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await pilot.pause()
+        await pilot.pause()
+        assert screen.search_box.value == "xgarca"
+        assert screen.query_text == "xgarca"
+
+
 async def test_a_keystroke_redraws_only_the_rows_that_changed(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
