@@ -201,7 +201,7 @@ def prepare(target: str, territories: int, per_territory: int, intake_customers:
     and 3 activities) and the order-intake territories to a seeded database (with the store's
     bulk loader: the seed's own path, COPY on PostgreSQL)."""
     from crm_server.store import open_store
-    from crm_tui.domain import ENTITIES
+    from crm_tui.core.domain import ENTITIES
 
     store = open_store(target)
     t0 = time.perf_counter()

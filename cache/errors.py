@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crm_tui.domain import ValidationError
+from crm_tui.core.domain import ValidationError
 
 __all__ = ["MalformedPage", "RecordNotFound", "ReplicaBusy", "ReplicaError", "ReplicaKeyError", "ReplicaNotEncrypted",
            "SchemaTooNew", "ValidationError"]

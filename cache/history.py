@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crm_tui.domain import format_datetime
+from crm_tui.core.domain import format_datetime
 
 if TYPE_CHECKING:
     from cache.replica import Replica

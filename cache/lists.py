@@ -15,7 +15,7 @@ from cache.outbox import _OP_COLS, Conflict, _op
 from cache.reads import Reads
 from cache.search import fts_query, words
 from cache.windows import Window
-from crm_tui.domain import ACTIVE_TICKET_STATUSES, ENTITIES
+from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, ENTITIES
 
 if TYPE_CHECKING:
     from cache.replica import Replica

@@ -13,7 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from cache.errors import RecordNotFound
-from crm_tui.domain import (
+from crm_tui.core.domain import (
     CUSTOMER_CHILDREN,
     Entity,
     ValidationError,
@@ -26,7 +26,7 @@ from crm_tui.domain import (
     sla_due_for,
     validate_fields,
 )
-from crm_tui.ids import new_id
+from crm_tui.core.ids import new_id
 
 if TYPE_CHECKING:
     from cache.replica import Replica

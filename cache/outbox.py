@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cache.errors import RecordNotFound, ReplicaError
-from crm_tui.domain import ENTITIES, entity, format_datetime, validate_fields
-from crm_tui.ids import new_id
-from crm_tui.protocol import OP_STATUSES
+from crm_tui.core.domain import ENTITIES, entity, format_datetime, validate_fields
+from crm_tui.core.ids import new_id
+from crm_tui.core.protocol import OP_STATUSES
 
 if TYPE_CHECKING:
     from cache.replica import Replica

@@ -25,8 +25,8 @@ from cache.codec import decode_value, encode_value
 from cache.errors import MalformedPage
 from cache.schema import FTS_COLUMNS, build_derived, build_fragments, drop_derived
 from cache.validate import validate_rows
-from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, Entity, format_datetime
-from crm_tui.protocol import PHASES, SEGMENT_OPS
+from crm_tui.core.domain import CUSTOMER_CHILDREN, ENTITIES, Entity, format_datetime
+from crm_tui.core.protocol import PHASES, SEGMENT_OPS
 
 if TYPE_CHECKING:
     from cache.replica import Replica

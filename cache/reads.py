@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cache.schema import ACTIVE_TICKETS_SQL
-from crm_tui.domain import (
+from crm_tui.core.domain import (
     ACTIVE_TICKET_STATUSES,
     DEAL_STAGES,
     ENTITIES,

@@ -39,7 +39,7 @@ from cache.schema import check_version, migrate
 from cache.search import Search
 from cache.sqlite import connect_keyed, has_plaintext_header, sqlite3
 from cache.tasks import TaskReads
-from crm_tui.domain import ENTITIES, Entity, entity, utcnow
+from crm_tui.core.domain import ENTITIES, Entity, entity, utcnow
 
 
 def _check_key(path: Path, key: bytes | None) -> bool | None:

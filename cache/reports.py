@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from crm_tui.domain import DEAL_STAGES, format_datetime
+from crm_tui.core.domain import DEAL_STAGES, format_datetime
 
 if TYPE_CHECKING:
     from cache.replica import Replica

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from cache.errors import ReplicaBusy, ReplicaError
 from cache.sqlite import connect_keyed, sqlite3
-from crm_tui.domain import ValidationError, format_datetime, utcnow
+from crm_tui.core.domain import ValidationError, format_datetime, utcnow
 
 if TYPE_CHECKING:
     from cache.replica import Replica

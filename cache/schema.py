@@ -14,7 +14,7 @@ import sqlite_utils
 
 from cache.errors import ReplicaError, SchemaTooNew
 from cache.sqlite import sqlite3
-from crm_tui.domain import ACTIVE_TICKET_STATUSES, ENTITIES, Entity
+from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, ENTITIES, Entity
 
 SCHEMA_VERSION = 4
 

@@ -11,8 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from crm_tui.agenda import UPCOMING_DAYS, day_bounds
-from crm_tui.domain import ENTITIES, format_datetime
+from crm_tui.core.agenda import UPCOMING_DAYS, day_bounds
+from crm_tui.core.domain import ENTITIES, format_datetime
 
 if TYPE_CHECKING:
     from cache.replica import Replica

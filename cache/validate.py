@@ -1,6 +1,6 @@
 """Checking a page of pulled rows against the domain, column by column.
 
-Every record a pull writes must pass ``crm_tui.domain``'s rules (sync-contract promise 10,
+Every record a pull writes must pass ``crm_tui.core.domain``'s rules (sync-contract promise 10,
 docs/sync-contract.md), and a bootstrap writes millions of them, so the common case is checked a
 column at a time with C-speed builtins (type sets, ``max(map(len, ...))``, one regex over a whole column). Any
 column that is not plainly canonical sends the page down the exact per-value path
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cache.codec import encode_value
-from crm_tui.domain import (
+from crm_tui.core.domain import (
     COUNTRY_RE,
     CURRENCY_RE,
     EMAIL_RE,

@@ -18,8 +18,8 @@ from crm_server.batch import apply_batch
 from crm_server.scope import SYSTEM
 from crm_server.store import Store, StoredRecord
 from crm_server.store.tokens import DAY, DEFAULT_TOKEN_DAYS, Device
-from crm_tui.domain import ENTITIES
-from crm_tui.ids import new_id
+from crm_tui.core.domain import ENTITIES
+from crm_tui.core.ids import new_id
 
 USER = ENTITIES["user"]
 TERRITORY = ENTITIES["territory"]

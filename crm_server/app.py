@@ -3,7 +3,7 @@
 Endpoints are plain ``def`` functions: FastAPI runs them in its thread pool, so SQLite work never
 blocks the event loop. The batch endpoint is the exception: it authenticates first, then reads
 and checks its body against crm_server.limits, and only then hands the ops to the thread pool. Bodies are encoded with orjson and sent as ready bytes; the pydantic
-models of :mod:`crm_tui.protocol` document them in ``/openapi.json`` without re-validating them.
+models of :mod:`crm_tui.core.protocol` document them in ``/openapi.json`` without re-validating them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from crm_server.records_api import add_record_routes
 from crm_server.scope import load_caller
 from crm_server.store import Store
 from crm_server.store.tokens import TokenInfo
-from crm_tui.protocol import (
+from crm_tui.core.protocol import (
     CURSOR_PATTERN,
     DEFAULT_PAGE,
     MAX_CURSOR,

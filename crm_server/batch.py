@@ -15,7 +15,7 @@ from pydantic import ValidationError as ShapeError
 from crm_server.errors import InvalidBody, Unauthorized
 from crm_server.scope import SYSTEM, Caller, load_caller
 from crm_server.store import RecordExists, RecordMissing, Store, StoredOpResult, StoredRecord, WriteTx
-from crm_tui.domain import (
+from crm_tui.core.domain import (
     ENTITIES,
     ID_RE,
     Entity,
@@ -29,8 +29,8 @@ from crm_tui.domain import (
     utcnow,
     validate_fields,
 )
-from crm_tui.ids import new_id
-from crm_tui.protocol import BatchRequest, Op
+from crm_tui.core.ids import new_id
+from crm_tui.core.protocol import BatchRequest, Op
 
 TERRITORY = ENTITIES["territory"]
 ORDER_EVENT = ENTITIES["order_event"]

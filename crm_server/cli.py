@@ -29,7 +29,7 @@ from crm_server.seed import SeedError, seed_database
 from crm_server.serving import ServeError
 from crm_server.store import Store, StoreError, open_store
 from crm_server.store.tokens import DEFAULT_TOKEN_DAYS
-from crm_tui.domain import ENTITIES, ROLES, parse_datetime
+from crm_tui.core.domain import ENTITIES, ROLES, parse_datetime
 
 USER = ENTITIES["user"]
 

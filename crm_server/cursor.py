@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crm_server.errors import InvalidCursor, ResyncRequired
 from crm_server.store import Position
-from crm_tui.protocol import MAX_CURSOR, PHASES
+from crm_tui.core.protocol import MAX_CURSOR, PHASES
 
 PAD = 64  # plaintext bytes are padded to a multiple of this
 _INT_MAX = 2**62

@@ -19,7 +19,7 @@ from crm_server.errors import InvalidCursor, ResyncRequired, Unauthorized
 from crm_server.reads import Freshness
 from crm_server.scope import Caller, load_caller
 from crm_server.store import ReadTx, Store, StoreInfo
-from crm_tui.domain import ENTITIES, Entity
+from crm_tui.core.domain import ENTITIES, Entity
 
 # Bootstrap order: what search needs first (customers, contacts), then the long history.
 SNAPSHOT_ORDER: tuple[Entity, ...] = tuple(ENTITIES.values())

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_server.errors import InvalidBody
 from crm_server.http_errors import json_error
-from crm_tui.protocol import MAX_BATCH_OPS, MAX_BODY_BYTES
+from crm_tui.core.protocol import MAX_BATCH_OPS, MAX_BODY_BYTES
 
 MAX_QUERY_BYTES = 10 * 1024  # the longest cursor is 8,192 characters
 MAX_QUERY_PARAMS = 32

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_tui.protocol import ErrorResponse
+from crm_tui.core.protocol import ErrorResponse
 
 
 def _err(description: str) -> dict[str, Any]:

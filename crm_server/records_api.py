@@ -21,8 +21,8 @@ from crm_server.reads import Freshness
 from crm_server.scope import load_caller
 from crm_server.store import Store
 from crm_server.store.schema import filter_fields
-from crm_tui.domain import ENTITIES, ID_RE, Entity
-from crm_tui.protocol import DEFAULT_LIST, MAX_LIST
+from crm_tui.core.domain import ENTITIES, ID_RE, Entity
+from crm_tui.core.protocol import DEFAULT_LIST, MAX_LIST
 
 _PY_TYPES: dict[str, Any] = {
     "str": str, "text": str, "enum": str, "ref": str, "date": str, "datetime": str,

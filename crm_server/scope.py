@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crm_server.store import ReadTx
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 
 USER = ENTITIES["user"]
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from crm_tui.agenda import UPCOMING_DAYS, bucket, day_bounds, due_text
 from crm_tui.config import Settings
+from crm_tui.core.agenda import UPCOMING_DAYS, bucket, day_bounds, due_text
+from crm_tui.core.text import plural
 from crm_tui.paths import Paths
 from crm_tui.replicas import open_replica
-from crm_tui.text import plural
 
 GROUPS = (("overdue", "Overdue"), ("today", "Due today"), ("upcoming", "Upcoming"))
 TASK_KEYS = ("id", "title", "due_at", "customer_id", "customer_name", "ticket_id", "deal_id", "owner_id", "notes")

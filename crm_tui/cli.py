@@ -23,10 +23,10 @@ import click
 from cache.errors import ReplicaError, ReplicaKeyError
 from crm_tui import __version__, credentials
 from crm_tui.config import ConfigError, Settings, load_settings
+from crm_tui.core.syncstate import EXIT_WIPED, SyncEvent, SyncReport
 from crm_tui.logs import setup_logging
 from crm_tui.paths import DataDirError, Paths
 from crm_tui.progress import terminal_progress
-from crm_tui.syncstate import EXIT_WIPED, SyncEvent, SyncReport
 
 log = logging.getLogger("crm_tui.cli")
 

@@ -22,7 +22,7 @@ from pydantic_settings import (
 )
 
 from crm_tui import paths
-from crm_tui.domain import parse_datetime, utcnow
+from crm_tui.core.domain import parse_datetime, utcnow
 
 
 class ConfigError(Exception):

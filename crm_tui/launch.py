@@ -10,10 +10,10 @@ from pathlib import Path
 from cache.errors import ReplicaError
 from crm_tui import credentials
 from crm_tui.config import Settings
+from crm_tui.core.syncstate import EXIT_WIPED, SyncEvent, SyncReport
 from crm_tui.paths import Paths
 from crm_tui.replica_key import UnlockError
 from crm_tui.replicas import open_replica
-from crm_tui.syncstate import EXIT_WIPED, SyncEvent, SyncReport
 from crm_tui.wipe import was_wiped, wipe_device, wipe_message
 
 

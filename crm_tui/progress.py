@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from crm_tui.syncstate import SyncEvent
+from crm_tui.core.syncstate import SyncEvent
 
 
 def terminal_progress(enabled: bool) -> Callable[[SyncEvent], None]:

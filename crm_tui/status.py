@@ -10,11 +10,11 @@ from typing import Any
 from cache.sqlite import has_plaintext_header
 from crm_tui import credentials, replica_key
 from crm_tui.config import Settings
+from crm_tui.core.domain import ENTITIES, parse_datetime, utcnow
+from crm_tui.core.syncstate import human_seconds
 from crm_tui.device import device_id
-from crm_tui.domain import ENTITIES, parse_datetime, utcnow
 from crm_tui.paths import Paths
 from crm_tui.replicas import open_replica
-from crm_tui.syncstate import human_seconds
 from crm_tui.wipe import was_wiped
 from sync.lock import holder_pid
 

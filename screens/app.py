@@ -24,8 +24,8 @@ from textual.worker import Worker, WorkerState
 from cache.replica import Replica
 from crm_tui.config import ConfigError, Settings
 from crm_tui.config_file import set_value
-from crm_tui.syncstate import EXIT_WIPED, SyncEvent, SyncReport, SyncRunner
-from crm_tui.text import plural
+from crm_tui.core.syncstate import EXIT_WIPED, SyncEvent, SyncReport, SyncRunner
+from crm_tui.core.text import plural
 from screens.chrome import StatusInfo
 from screens.commands import run_command
 from screens.conflicts import ConflictsScreen

@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
-from crm_tui.text import plural
+from crm_tui.core.text import plural
 
 if TYPE_CHECKING:
     from screens.app import CrmApp

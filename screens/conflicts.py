@@ -20,8 +20,8 @@ from textual.widgets import DataTable, Static
 
 from cache.errors import ReplicaError
 from cache.outbox import Conflict
-from crm_tui.domain import entity, format_value
-from crm_tui.text import plural
+from crm_tui.core.domain import entity, format_value
+from crm_tui.core.text import plural
 from screens.base import CrmScreen
 from screens.display import plain, record_title
 from screens.tables import Column, CrmTable, ListSource, RowContext, WindowTable, tone

@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from crm_tui.text import plural
+from crm_tui.core.text import plural
 from screens.base import CrmScreen
 from screens.customer_lists import TABS, customer_sources
 from screens.display import MARK_LABELS, MARK_TONES, MARKS, money, totals

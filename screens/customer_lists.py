@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from crm_tui.agenda import bucket, due_text
+from crm_tui.core.agenda import bucket, due_text
 from screens.display import ago, money, plain, short_time, sla_text
 from screens.tables import Column, ListSource, RowContext
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.text import Text
 
-from crm_tui.domain import ACTIVE_TICKET_STATUSES, format_money, parse_datetime
+from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, format_money, parse_datetime
 
 # Unsynced states from ``outbox.record_state`` / ``outbox.unsynced_ids``.
 MARKS = {"pending": "●", "conflict": "!", "rejected": "✗"}

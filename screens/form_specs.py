@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crm_tui.domain import (
+from crm_tui.core.domain import (
     CONVERSATION_KINDS,
     ORDER_REQUEST_STATUSES,
     TICKET_TRANSITIONS,

@@ -23,7 +23,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Label, Select, Static, TextArea
 
 from cache.errors import ReplicaError
-from crm_tui.domain import Field, ValidationError, entity, format_value, parse_input, validate_fields
+from crm_tui.core.domain import Field, ValidationError, entity, format_value, parse_input, validate_fields
 from screens.inputs import CrmInput, CrmTextArea
 from screens.pickers import ConfirmModal
 

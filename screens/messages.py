@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from cache.save_queue import Applied
-from crm_tui.syncstate import SyncEvent, SyncReport
+from crm_tui.core.syncstate import SyncEvent, SyncReport
 
 
 class SyncProgress(Message):

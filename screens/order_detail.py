@@ -11,8 +11,8 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from crm_tui.domain import ORDER_REQUEST_STATUSES
-from crm_tui.text import plural
+from crm_tui.core.domain import ORDER_REQUEST_STATUSES
+from crm_tui.core.text import plural
 from screens.base import CrmScreen
 from screens.display import MARK_LABELS, MARK_TONES, MARKS, ago, money, plain
 from screens.form_specs import order_request_form

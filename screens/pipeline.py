@@ -12,7 +12,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from cache.errors import ReplicaError
-from crm_tui.domain import DEAL_STAGES, ValidationError
+from crm_tui.core.domain import DEAL_STAGES, ValidationError
 from screens.base import CrmScreen
 from screens.display import MARKS, compact_money, compact_totals
 from screens.form_specs import deal_form, deal_outcome_form

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Static
 
 from cache.errors import ReplicaError
 from cache.outbox import OutboxOp
-from crm_tui.domain import entity, format_value
+from crm_tui.core.domain import entity, format_value
 from screens.base import CrmScreen
 from screens.display import plain, record_title
 from screens.form_specs import resend_form

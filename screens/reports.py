@@ -17,7 +17,7 @@ from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
 from cache.reports import PERIODS, ReportFilter, csv_rows
-from crm_tui.domain import format_datetime
+from crm_tui.core.domain import format_datetime
 from screens.base import CrmScreen
 from screens.display import compact_money, plain
 from screens.pickers import ChoicePicker

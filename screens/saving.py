@@ -17,7 +17,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from cache.errors import RecordNotFound, ReplicaError
 from cache.save_queue import Applied
-from crm_tui.domain import entity, validate_fields
+from crm_tui.core.domain import entity, validate_fields
 from screens.messages import SaveStep
 
 if TYPE_CHECKING:

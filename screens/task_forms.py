@@ -2,7 +2,7 @@
 and completing or reopening a task.
 
 A due time is typed as people say it (``tomorrow``, ``fri 10:00``, ``+2d``, or a date and time;
-``crm_tui.agenda.parse_due``); a new follow-up is due tomorrow at 09:00 and owned by whoever
+``crm_tui.core.agenda.parse_due``); a new follow-up is due tomorrow at 09:00 and owned by whoever
 makes it. Every save goes through ``app.save`` like any other.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cache.errors import ReplicaError
-from crm_tui.agenda import completion, due_text, parse_due
-from crm_tui.domain import ValidationError
+from crm_tui.core.agenda import completion, due_text, parse_due
+from crm_tui.core.domain import ValidationError
 from screens.forms import RecordForm
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from textual.binding import Binding, BindingType
 
 from cache.errors import ReplicaError
-from crm_tui.domain import TICKET_PRIORITIES, TICKET_TRANSITIONS, ValidationError
+from crm_tui.core.domain import TICKET_PRIORITIES, TICKET_TRANSITIONS, ValidationError
 from screens.form_specs import activity_form, ticket_form
 from screens.navigation import open_customer
 from screens.pickers import ChoicePicker

@@ -11,8 +11,8 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from crm_tui.domain import TICKET_PRIORITIES, TICKET_STATUSES
-from crm_tui.text import plural
+from crm_tui.core.domain import TICKET_PRIORITIES, TICKET_STATUSES
+from crm_tui.core.text import plural
 from screens.base import CrmScreen
 from screens.display import ACTIVE_TICKET_STATUSES, first_name, plain, sla_text
 from screens.navigation import open_ticket

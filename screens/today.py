@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from crm_tui.agenda import UPCOMING_DAYS, bucket, due_text
+from crm_tui.core.agenda import UPCOMING_DAYS, bucket, due_text
 from screens.base import CrmScreen
 from screens.display import plain, short_time
 from screens.navigation import open_customer

@@ -30,8 +30,8 @@ import orjson
 
 from crm_tui import __version__, logs
 from crm_tui.config import SyncSettings
-from crm_tui.protocol import API_PREFIX, MAX_LIST
-from crm_tui.syncstate import human_seconds
+from crm_tui.core.protocol import API_PREFIX, MAX_LIST
+from crm_tui.core.syncstate import human_seconds
 from sync import tls
 from sync.errors import (
     AuthError,

@@ -25,8 +25,8 @@ from cache.outbox import CUSTOMER_HISTORY, OutboxOp
 from cache.replica import Replica
 from cache.sqlite import sqlite3
 from crm_tui.config import SyncSettings
-from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES
-from crm_tui.syncstate import SyncEvent, SyncReport
+from crm_tui.core.domain import CUSTOMER_CHILDREN, ENTITIES
+from crm_tui.core.syncstate import SyncEvent, SyncReport
 from sync.client import CrmClient
 from sync.errors import (
     AuthError,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crm_tui.syncstate import human_seconds
+from crm_tui.core.syncstate import human_seconds
 
 
 class SyncError(Exception):

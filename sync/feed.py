@@ -28,7 +28,7 @@ from typing import Any
 from cache.pull import prepare_page
 from cache.replica import Replica
 from crm_tui.config import SyncSettings
-from crm_tui.syncstate import SyncEvent, SyncReport
+from crm_tui.core.syncstate import SyncEvent, SyncReport
 from sync.client import CrmClient
 from sync.errors import FeedStalled, ResponseTooLarge, ResyncRequired
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from crm_tui.syncstate import human_seconds
+from crm_tui.core.syncstate import human_seconds
 from sync.errors import LockHeld, Stopped
 
 POLL = 0.2  # seconds between attempts while waiting for a lock

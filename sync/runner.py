@@ -22,11 +22,11 @@ from collections.abc import Callable
 from cache.errors import ReplicaError
 from crm_tui import credentials
 from crm_tui.config import Settings
+from crm_tui.core.syncstate import SyncEvent, SyncReport
 from crm_tui.device import device_id, device_name
 from crm_tui.keyring_store import KeyringUnavailable
 from crm_tui.paths import Paths
 from crm_tui.replicas import UnlockError, open_replica
-from crm_tui.syncstate import SyncEvent, SyncReport
 from crm_tui.wipe import was_wiped, wipe_device, wipe_message
 from sync.client import CrmClient
 from sync.engine import Progress, SyncEngine

@@ -26,7 +26,7 @@ from bench import variant
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
     from cache.replica import Replica
     from crm_tui.config import SyncSettings
-    from crm_tui.syncstate import SyncEvent
+    from crm_tui.core.syncstate import SyncEvent
     from sync.client import CrmClient
     from sync.engine import SyncEngine
 
@@ -133,7 +133,7 @@ def _phase_rates(timeline: list[tuple[float, str | None, int]]) -> list[dict[str
 def ceiling(cfg: dict[str, Any]) -> dict[str, Any]:
     from cache.schema import entity_columns
     from cache.sqlite import connect_keyed
-    from crm_tui.domain import ENTITIES
+    from crm_tui.core.domain import ENTITIES
 
     src = sqlite3.connect(f"file:{cfg['server_db']}?mode=ro", uri=True)
     dest_path = Path(cfg["dest"])

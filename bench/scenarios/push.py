@@ -39,7 +39,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     import orjson
 
     from crm_tui.config import SyncSettings
-    from crm_tui.domain import ENTITIES
+    from crm_tui.core.domain import ENTITIES
     from sync.client import CrmClient
     from sync.engine import Stopped, SyncEngine
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm_tui.domain import format_datetime, parse_datetime
+from crm_tui.core.domain import format_datetime, parse_datetime
 
 
 @dataclass(frozen=True, slots=True)

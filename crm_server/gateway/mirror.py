@@ -17,7 +17,7 @@ import orjson
 
 from crm_server.gateway.mapping import MODULE_OF, from_upstream, mapped_fields, same_upstream
 from crm_server.store import UpstreamLink, WriteTx
-from crm_tui.domain import (
+from crm_tui.core.domain import (
     CUSTOMER_CHILDREN,
     ENTITIES,
     ValidationError,

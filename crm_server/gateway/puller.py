@@ -30,7 +30,7 @@ from crm_server.gateway.mapping import ENTITY_OF, MODULE_OF
 from crm_server.gateway.mirror import ORDER, apply_row, delete_local
 from crm_server.gateway.upstream import MODULES, BottleCRM, UpstreamError
 from crm_server.store import Store, StoreError
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 
 log = logging.getLogger("crm_server.gateway")
 

@@ -13,7 +13,7 @@ from crm_server.gateway.puller import Puller
 from crm_server.gateway.upstream import BottleCRM, UpstreamError
 from crm_server.gateway.writethrough import BottleWriteThrough
 from crm_server.store import Store
-from crm_tui.domain import ENTITIES, ID_RE
+from crm_tui.core.domain import ENTITIES, ID_RE
 
 log = logging.getLogger("crm_server.gateway")
 

@@ -46,8 +46,8 @@ from crm_server.gateway.upstream import (
     UpstreamUnavailable,
 )
 from crm_server.store import LedgerEntry, Store, UpstreamLink, WriteTx
-from crm_tui.domain import Entity, parse_datetime
-from crm_tui.protocol import Op
+from crm_tui.core.domain import Entity, parse_datetime
+from crm_tui.core.protocol import Op
 
 log = logging.getLogger("crm_server.gateway")
 

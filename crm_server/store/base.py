@@ -31,7 +31,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from crm_server.store.gateway_state import GatewayReads, GatewayWrites
 from crm_server.store.tokens import Device, TokenInfo
-from crm_tui.domain import Entity
+from crm_tui.core.domain import Entity
 
 Position = tuple[int, int]  # (transaction order, sequence number): the change feed's order
 MAX_SEQ = 2**62  # the sequence part of a position that stands for "all of this transaction"

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from crm_tui.domain import ENTITIES, Entity
+from crm_tui.core.domain import ENTITIES, Entity
 
 
 class RecordCodec:

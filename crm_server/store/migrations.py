@@ -13,7 +13,7 @@ lock) and then find nothing left to do.
 
 ``tests/server/test_migrations.py`` upgrades a first-release database to :data:`LATEST` and
 checks that its schema is exactly the one a new database gets, so a field added to
-``crm_tui/domain.py`` without its migration fails the tests.
+``crm_tui/core/domain.py`` without its migration fails the tests.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from crm_tui.domain import ENTITIES, Entity, Field
+from crm_tui.core.domain import ENTITIES, Entity, Field
 
 
 class SchemaEditor(ABC):

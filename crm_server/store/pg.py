@@ -46,7 +46,7 @@ from crm_server.store.pg_tx import PostgresReadTx, PostgresWriteTx
 from crm_server.store.probe import Meter
 from crm_server.store.schema import PARTITIONED, q, writable_columns
 from crm_server.store.sql_tx import transaction
-from crm_tui.domain import Entity
+from crm_tui.core.domain import Entity
 
 POOL_SIZE = 10  # connections per server process
 CONNECT_TIMEOUT = 10

@@ -23,7 +23,7 @@ from crm_server.store.base import StoreError
 from crm_server.store.gateway_pg import PG_GATEWAY_DDL
 from crm_server.store.migrations import MIGRATIONS, Migration, SchemaEditor, upgrade
 from crm_server.store.schema import PARTITIONED, IndexSpec, entity_indexes, q
-from crm_tui.domain import ENTITIES, Entity, Field
+from crm_tui.core.domain import ENTITIES, Entity, Field
 
 PG_TYPES = {
     "str": "text", "text": "text", "enum": "text", "ref": "text", "datetime": "text",

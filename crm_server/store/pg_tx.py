@@ -21,7 +21,7 @@ from crm_server.store.base import MAX_SEQ, Position, RecordExists, StoreInfo
 from crm_server.store.gateway_pg import PgGatewayReads, PgGatewayWrites
 from crm_server.store.pg_schema import json_row_expr
 from crm_server.store.sql_tx import SqlReadTx, SqlWriteTx
-from crm_tui.domain import ENTITIES, Entity
+from crm_tui.core.domain import ENTITIES, Entity
 
 _JSON = {e.name: json_row_expr(e) for e in ENTITIES.values()}
 _SQL: dict[str, str] = {}

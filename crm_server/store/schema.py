@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crm_tui.domain import ENTITIES, Entity, Field
+from crm_tui.core.domain import ENTITIES, Entity, Field
 
 # The order partitioned by month on PostgreSQL, and the date column it is partitioned on.
 PARTITIONED = {"order": "order_date"}

@@ -28,7 +28,7 @@ from crm_server.store.base import (
 )
 from crm_server.store.schema import is_scoped, q, select_columns
 from crm_server.store.tokens import TokenReads, TokenWrites
-from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, Entity
+from crm_tui.core.domain import CUSTOMER_CHILDREN, ENTITIES, Entity
 
 _CHUNK = 5000  # ids per IN (...) list
 _COLS = {e.name: select_columns(e) for e in ENTITIES.values()}

@@ -35,7 +35,7 @@ from crm_server.store.schema import all_entity_indexes, q, writable_columns
 from crm_server.store.sql_tx import transaction
 from crm_server.store.sqlite_schema import create_or_upgrade
 from crm_server.store.sqlite_tx import SQLiteReadTx, SQLiteWriteTx
-from crm_tui.domain import Entity
+from crm_tui.core.domain import Entity
 
 BUSY_TIMEOUT_MS = 10_000
 POOL_SIZE = 8  # connections per process; each keeps a page cache of CACHE_KIB

@@ -19,7 +19,7 @@ from crm_server.store.base import StoreError
 from crm_server.store.gateway_sqlite import GATEWAY_DDL
 from crm_server.store.migrations import MIGRATIONS, Migration, SchemaEditor, upgrade
 from crm_server.store.schema import IndexSpec, all_entity_indexes, entity_indexes, q
-from crm_tui.domain import ENTITIES, Entity, Field
+from crm_tui.core.domain import ENTITIES, Entity, Field
 
 
 def entity_table_sql(ent: Entity) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from cache.replica import Replica
-from crm_tui.domain import format_datetime
+from crm_tui.core.domain import format_datetime
 from crm_tui.replicas import open_replica
 from support.client import ClientReplica, settings_for
 from sync.client import CrmClient

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_tui.agenda import completion
+from crm_tui.core.agenda import completion
 from support.client import ClientReplica, assert_replica_matches_server
 from support.postgres import BACKENDS
 from support.server import FIXED_NOW, make_op

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cache.replica import Replica
-from crm_tui.domain import CUSTOMER, ENTITIES
+from crm_tui.core.domain import CUSTOMER, ENTITIES
 from support.records import customer_row
 
 

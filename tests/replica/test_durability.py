@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WRITER = """
 import sys
 from cache.replica import Replica
-from crm_tui.domain import CUSTOMER
+from crm_tui.core.domain import CUSTOMER
 r = Replica(sys.argv[1], sys.argv[2], key=bytes(range(32)))
 rec = {c: None for c in CUSTOMER.columns}
 rec.update(id="c1", name="Ada", territory="t1", version=1)

@@ -17,7 +17,7 @@ from cache.errors import ReplicaKeyError, ReplicaNotEncrypted
 from cache.exports import SPOOL_DIR, ExportError, export_file
 from cache.hot import HotCache
 from cache.replica import Replica
-from crm_tui.domain import CUSTOMER
+from crm_tui.core.domain import CUSTOMER
 from support.keys import TEST_KEY, raw_bytes_under
 
 NAME, EMAIL, NOTE = "Zebulon Quartermaine", "zebulon.quartermaine@example.org", "Prefers calls after 4pm, Quarterly"

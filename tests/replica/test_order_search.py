@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cache.replica import Replica
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 from support.keys import TEST_KEY
 
 

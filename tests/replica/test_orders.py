@@ -11,7 +11,7 @@ from sqlite_utils import Database
 
 from cache.replica import Replica
 from cache.schema import MIGRATIONS, SCHEMA_VERSION, _create_v1, _split_search_triggers_v2
-from crm_tui.domain import ENTITIES, ValidationError
+from crm_tui.core.domain import ENTITIES, ValidationError
 from support.keys import TEST_KEY
 from support.records import customer_row
 

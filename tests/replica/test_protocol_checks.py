@@ -1,7 +1,7 @@
 """The client's fast page check and the protocol's models say the same thing.
 
 ``cache.pull.check_page`` checks a change page by hand (a bootstrap page holds thousands of
-records, too many to build pydantic models for); ``crm_tui.protocol.ChangePage`` is the
+records, too many to build pydantic models for); ``crm_tui.core.protocol.ChangePage`` is the
 declaration the server's OpenAPI schema is built from. Every phase and segment op the protocol
 declares is accepted, and every page the model refuses (strictly: JSON has types) is refused by
 the hand-written check too, so a server that keeps to the published schema is never turned away
@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from cache.errors import MalformedPage
 from cache.pull import check_page
-from crm_tui.protocol import OP_STATUSES, PHASES, SEGMENT_OPS, ChangePage, OpResult
+from crm_tui.core.protocol import OP_STATUSES, PHASES, SEGMENT_OPS, ChangePage, OpResult
 
 
 def segment(op: str) -> dict[str, Any]:

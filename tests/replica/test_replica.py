@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from cache.errors import MalformedPage, RecordNotFound
 from cache.replica import Replica
 from cache.schema import SCHEMA_VERSION
-from crm_tui.domain import CUSTOMER, ENTITIES, ValidationError
+from crm_tui.core.domain import CUSTOMER, ENTITIES, ValidationError
 from support.keys import TEST_KEY
 from support.records import customer_row
 

@@ -9,8 +9,8 @@ import pytest
 
 from cache.replica import Replica
 from cache.schema import SCHEMA_VERSION, drop_derived
-from crm_tui.agenda import completion
-from crm_tui.domain import ENTITIES, ValidationError
+from crm_tui.core.agenda import completion
+from crm_tui.core.domain import ENTITIES, ValidationError
 from support.keys import TEST_KEY
 from support.records import customer_row
 

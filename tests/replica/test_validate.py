@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cache.validate import _exact, validate_rows
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 
 ODD = st.sampled_from([None, "", " x", "x ", "a\x00b", "abc\n", True, 1, -5, 10**17, 1.5, [], ["a", "a"],
                        ["ok", "tag"], "2026-02-30", "2026-02-28", "2026-11-25T09:00:00Z", "2026-11-25T25:00:00Z",

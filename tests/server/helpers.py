@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from crm_tui.domain import ENTITIES, validate_record
+from crm_tui.core.domain import ENTITIES, validate_record
 
 ATTACHED = tuple(e.name for e in ENTITIES.values() if e.anchor == "customer_id")
 

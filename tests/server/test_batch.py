@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from crm_tui.domain import parse_datetime
+from crm_tui.core.domain import parse_datetime
 from server.helpers import MiniReplica
 from support.faultproxy import FaultProxy, replace_body
 from support.server import ServerProcess, UserSpec, make_op

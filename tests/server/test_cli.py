@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from crm_server.auth import token_hash
 from crm_server.cli import main
 from crm_server.store import open_store
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 from support.certs import write_server_cert
 
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from crm_server.store import open_store
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 from server.helpers import MiniReplica, truth
 from support.server import ServerProcess, UserSpec, make_op
 

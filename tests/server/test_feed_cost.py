@@ -15,7 +15,7 @@ from crm_server.scope import SYSTEM
 from crm_server.seed import seed_database
 from crm_server.store import open_store
 from crm_server.store.probe import Cost, probe
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 
 NOW = dt.datetime(2026, 11, 25, 9, tzinfo=dt.UTC)
 REP_WRITES = 30

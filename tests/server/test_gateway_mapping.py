@@ -17,7 +17,7 @@ from crm_server.gateway.mapping import (
     to_upstream,
     writable_upstream,
 )
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "gateway.md"
 

@@ -26,8 +26,8 @@ from crm_server.feed import pull_changes
 from crm_server.scope import SYSTEM
 from crm_server.store import open_store, pg_schema, sqlite_schema
 from crm_server.store.migrations import LATEST, MIGRATIONS, Migration, add_entity, add_field
-from crm_tui import domain
-from crm_tui.domain import ENTITIES
+from crm_tui.core import domain
+from crm_tui.core.domain import ENTITIES
 
 DATA = Path(__file__).parent / "data"
 FIRST = orjson.loads((DATA / "first_release.json").read_bytes())

@@ -13,7 +13,7 @@ from crm_server.scope import SYSTEM
 from crm_server.seed import seed_database
 from crm_server.store import open_store
 from crm_server.store.probe import relations
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 
 ENTITIES_ORDER, ENTITIES_CUSTOMER = ENTITIES["order"], ENTITIES["customer"]
 

@@ -17,7 +17,7 @@ from crm_server.maintenance import Maintenance
 from crm_server.scope import SYSTEM
 from crm_server.seed import seed_database
 from crm_server.store import open_store
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 
 DAY = 86400
 

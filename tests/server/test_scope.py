@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 from server.helpers import MiniReplica, list_all, territory_of, truth
 from support.server import ServerProcess, UserSpec, make_op
 

@@ -10,7 +10,7 @@ import pytest
 
 from crm_server.seed import SeedError, seed_database
 from crm_server.store import open_store
-from crm_tui.domain import (
+from crm_tui.core.domain import (
     ACTIVITY_KINDS,
     DEAL_STAGES,
     ENTITIES,

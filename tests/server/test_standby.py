@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from crm_server.cli import main
 from crm_server.store import open_store
 from crm_server.store.pg_standby import PostgresStandby
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 from server.helpers import MiniReplica
 from support.feedload import FeedFollower, run_harness
 from support.server import ServerProcess, UserSpec, make_op

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crm_server.store import open_store
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 
 
 class Rejected(Exception):

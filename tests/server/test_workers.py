@@ -22,7 +22,7 @@ import pytest
 
 from crm_server.accounts import issue_token
 from crm_server.store import open_store
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 from support.postgres import BACKENDS
 from support.server import ServerProcess, UserSpec, make_op
 

@@ -9,7 +9,7 @@ from crm_server.batch import apply_batch
 from crm_server.scope import SYSTEM
 from crm_server.store import open_store
 from crm_server.store.probe import probe
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 
 CUSTOMER = ENTITIES["customer"]
 

@@ -22,10 +22,10 @@ from typing import Any
 from cache.replica import Replica
 from crm_tui import credentials
 from crm_tui.config import Settings, SyncSettings
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
+from crm_tui.core.syncstate import SyncReport
 from crm_tui.paths import Paths
 from crm_tui.replicas import open_replica
-from crm_tui.syncstate import SyncReport
 from sync.client import CrmClient
 from sync.engine import SyncEngine
 

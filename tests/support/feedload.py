@@ -23,7 +23,7 @@ from crm_server.batch import apply_batch
 from crm_server.feed import pull_changes
 from crm_server.scope import SYSTEM
 from crm_server.store import open_store
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 
 WRITERS = 3
 BATCHES = 12

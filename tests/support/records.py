@@ -3,7 +3,7 @@ server-shaped rows for tests that feed the replica pages of their own."""
 
 from __future__ import annotations
 
-from crm_tui.domain import CUSTOMER
+from crm_tui.core.domain import CUSTOMER
 from support.server import make_op
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cache.replica import Replica
-from crm_tui.domain import ENTITIES, format_datetime
+from crm_tui.core.domain import ENTITIES, format_datetime
 from support.keys import TEST_KEY
 
 NOW = dt.datetime(2026, 11, 25, 9, 0, 0, tzinfo=dt.UTC)

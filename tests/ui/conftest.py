@@ -17,7 +17,7 @@ import pytest
 
 from cache.replica import Replica
 from crm_tui.config import Settings
-from crm_tui.syncstate import SyncEvent, SyncReport
+from crm_tui.core.syncstate import SyncEvent, SyncReport
 from support import ui_data
 from support.notified import NotifiedCrmApp
 

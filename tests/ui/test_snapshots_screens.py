@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_tui.syncstate import SyncEvent
+from crm_tui.core.syncstate import SyncEvent
 from screens.customer import Customer360Screen
 from screens.messages import SyncProgress
 from screens.order_detail import OrderDetailScreen

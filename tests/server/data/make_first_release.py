@@ -20,7 +20,7 @@ from crm_server.feed import pull_changes
 from crm_server.scope import SYSTEM
 from crm_server.seed import seed_database
 from crm_server.store import open_store
-from crm_tui.domain import ENTITIES
+from crm_tui.core.domain import ENTITIES
 
 out = Path(sys.argv[1])
 db = out / "first_release.db"

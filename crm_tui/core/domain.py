@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm_tui.ids import ID_RE as ID_RE  # re-exported: the domain checks ids with it
+from crm_tui.core.ids import ID_RE as ID_RE  # re-exported: the domain checks ids with it
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}\Z")
 PHONE_RE = re.compile(r"^\+?[0-9 ()./\-]{3,40}\Z")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from crm_tui.text import plural
+from crm_tui.core.text import plural
 
 # The exit code of every crm-tui command (the app too) once an admin revoked this device and its
 # local data was deleted; the shipped systemd unit does not restart on it.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from crm_tui.domain import format_datetime, parse_datetime
+from crm_tui.core.domain import format_datetime, parse_datetime
 
 UPCOMING_DAYS = 7  # "upcoming" reaches this many days past today
 DEFAULT_HOUR = 9  # a due date typed without a time means the start of that working day

@@ -1,7 +1,7 @@
 """The sync protocol's shapes, shared by the server and the client.
 
 docs/sync-protocol.md is the prose; this module is the same thing as code, and the one place
-the protocol's names and limits are declared (the id pattern is crm_tui.ids'). The server builds
+the protocol's names and limits are declared (the id pattern is crm_tui.core.ids'). The server builds
 its OpenAPI schema and request validation from these models and its cursors from ``PHASES`` and
 ``MAX_CURSOR``. The client checks every response against the same declarations before it touches
 the replica, with hand-written checks fast enough for a page of thousands of records: change pages
@@ -17,8 +17,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_tui.domain import ENTITIES
-from crm_tui.ids import ID_PATTERN
+from crm_tui.core.domain import ENTITIES
+from crm_tui.core.ids import ID_PATTERN
 
 PROTOCOL_VERSION = 1
 API_PREFIX = "/v1"
