@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 
 import pytest
@@ -411,6 +412,33 @@ def test_a_v1_replica_is_migrated_in_place(tmp_path):
         assert [h.id for h in r.search("migrated").hits] == ["c1"]
     finally:
         r.close()
+
+
+def test_refetches_waiting_in_a_schema_4_replica_are_still_fetched_after_the_upgrade(tmp_path):
+    """Schema 5 keeps the records the next sync must fetch again in a table; a replica of
+    schema 4 kept them as a JSON list in replica_meta. Requests waiting there when crm-tui is
+    upgraded (a discarded rejected edit, a kept customer's history) are still fetched, in the
+    order they were made, once each."""
+    path = tmp_path / "replica.db"
+    Replica(path, tmp_path / "hot").close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TABLE refetch")
+    wanted = [["customer", "c2"], ["customer-history", "c1"], ["contact", "k1"], ["customer", "c2"]]
+    conn.execute("INSERT INTO replica_meta(key, value) VALUES ('refetch', ?)", (json.dumps(wanted),))
+    conn.execute("PRAGMA user_version = 4")
+    conn.close()
+    r = Replica(path, tmp_path / "hot")
+    try:
+        assert r.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert r.refetch.wanted() == [("customer", "c2"), ("customer-history", "c1"), ("contact", "k1")]
+        assert r.get_meta("refetch") is None
+        r.refetch.done([("customer", "c2")])
+        r.refetch.request("customer", "c3")
+        r.refetch.request("contact", "k1")  # already asked for: fetched once
+    finally:
+        r.close()
+    with Replica(path, tmp_path / "hot") as again:
+        assert again.refetch.wanted() == [("customer-history", "c1"), ("contact", "k1"), ("customer", "c3")]
 
 
 def test_a_replica_from_a_newer_crm_tui_is_refused(tmp_path):
