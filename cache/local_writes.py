@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from cache.conflicts import Conflicts
@@ -18,6 +19,7 @@ from cache.errors import RecordNotFound
 from cache.outbox import Outbox
 from cache.records import Records
 from cache.revisions import Revisions
+from cache.sqlite import sqlite3
 from cache.store import Store
 from crm_tui.domain import (
     CUSTOMER_CHILDREN,
@@ -39,20 +41,23 @@ ID_PREFIX = {
 }
 
 
+@dataclass(eq=False)
 class LocalWrites:
     """Saves, deletes and conflict resolutions made here, each with its outbox op.
 
-    ``me`` answers who the signed-in user is (activities and order events are authored by them)."""
+    ``_me_record`` answers who the signed-in user is (activities and order events are authored
+    by them)."""
 
-    def __init__(self, store: Store, records: Records, revisions: Revisions, outbox: Outbox, conflicts: Conflicts,
-                 me: Callable[[], dict[str, Any] | None]):
-        self._store = store
-        self._records = records
-        self._revisions = revisions
-        self._outbox = outbox
-        self._conflicts = conflicts
-        self._me_record = me
-        self.conn = store.conn
+    _store: Store
+    _records: Records
+    _revisions: Revisions
+    _outbox: Outbox
+    _conflicts: Conflicts
+    _me_record: Callable[[], dict[str, Any] | None]
+    conn: sqlite3.Connection = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.conn = self._store.conn
 
     # ------------------------------------------------------------------ public
 

@@ -35,13 +35,15 @@ class PushStats:
         return self.applied + self.merged + self.conflicts + self.rejected
 
 
+@dataclass(frozen=True, eq=False)
 class PushResults:
-    def __init__(self, store: Store, outbox: Outbox, conflicts: Conflicts, refetch: Refetch, server: ServerApply):
-        self._store = store
-        self._outbox = outbox
-        self._conflicts = conflicts
-        self._refetch = refetch
-        self._server = server
+    """Handed the parts a result changes: the queue, conflicts, refetches, the records."""
+
+    _store: Store
+    _outbox: Outbox
+    _conflicts: Conflicts
+    _refetch: Refetch
+    _server: ServerApply
 
     def apply(self, ops: list[OutboxOp], results: list[dict[str, Any]]) -> PushStats:
         """Store the server's per-op results (matched by op id) in one transaction.

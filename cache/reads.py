@@ -17,6 +17,7 @@ from cache.quarantine import Quarantine
 from cache.records import Records, decode_row
 from cache.revisions import Revisions
 from cache.schema import ACTIVE_TICKETS_SQL
+from cache.sqlite import sqlite3
 from cache.store import Store
 from cache.tasks import TaskReads
 from crm_tui.domain import (
@@ -39,17 +40,22 @@ class StageSummary:
     totals: dict[str, int] = field(default_factory=dict)  # currency -> minor units
 
 
+@dataclass(eq=False)
 class Reads:
-    def __init__(self, store: Store, records: Records, revisions: Revisions, hot: HotCache, tasks: TaskReads,
-                 history: SyncHistory, quarantine: Quarantine):
-        self._store = store
-        self._records = records
-        self._revisions = revisions
-        self._hot = hot
-        self._tasks = tasks
-        self._history = history
-        self._quarantine = quarantine
-        self.conn = store.conn
+    """Handed what the screens' reads look in besides the tables: the hot cache and the stamps
+    it compares, tasks (open counts), the sync history and the quarantine."""
+
+    _store: Store
+    _records: Records
+    _revisions: Revisions
+    _hot: HotCache
+    _tasks: TaskReads
+    _history: SyncHistory
+    _quarantine: Quarantine
+    conn: sqlite3.Connection = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.conn = self._store.conn
 
     # ------------------------------------------------------------------ helpers
 

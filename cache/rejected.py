@@ -3,6 +3,7 @@ with the reason until the user fixes and re-sends them, or discards them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cache.errors import RecordNotFound, ReplicaError
@@ -14,13 +15,15 @@ from cache.store import Store
 from crm_tui.domain import entity, validate_fields
 
 
+@dataclass(frozen=True, eq=False)
 class RejectedOps:
-    def __init__(self, store: Store, records: Records, revisions: Revisions, outbox: Outbox, refetch: Refetch):
-        self._store = store
-        self._records = records
-        self._revisions = revisions
-        self._outbox = outbox
-        self._refetch = refetch
+    """Handed the parts fixing or discarding an op changes: the queue, the record, refetches."""
+
+    _store: Store
+    _records: Records
+    _revisions: Revisions
+    _outbox: Outbox
+    _refetch: Refetch
 
     def reject_locally(self, op: OutboxOp, code: str, message: str) -> None:
         """Set an op aside as rejected without the server having judged it (e.g. too large to
