@@ -2,7 +2,7 @@
 
 The replica is filled the honest way: server-shaped change pages go through
 ``replica.pull.apply_page``; the pending ops, the conflict and the rejected ops come from local
-writes, ``outbox.next_batch`` and ``outbox.apply_results`` with server-shaped results. Only the
+writes, ``outbox.next_batch`` and ``results.apply`` with server-shaped results. Only the
 sync history (which the sync engine writes and no cache API exposes for writing) is inserted
 directly.
 
