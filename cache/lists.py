@@ -8,17 +8,16 @@ keyset reads in ``cache.reads``, so a position is an index step, never a sort of
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cache.outbox import _OP_COLS, Conflict, _op
+from cache.conflicts import CONFLICT_COLUMNS, conflict_from_row
+from cache.outbox import OP_COLUMNS, op_from_row
 from cache.reads import Reads
+from cache.records import decode_row
 from cache.search import fts_query, words
+from cache.store import Store
 from cache.windows import Window
 from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, ENTITIES
-
-if TYPE_CHECKING:
-    from cache.replica import Replica
 
 NAME_MATCHES = 1000  # customers a `/` filter looks up by name (FTS prefix), at most
 
@@ -26,14 +25,13 @@ NAME_MATCHES = 1000  # customers a `/` filter looks up by name (FTS prefix), at 
 class Lists:
     """Windows for the screens' lists, answered from the replica alone."""
 
-    def __init__(self, replica: Replica):
-        self.replica = replica
-        self.conn = replica.conn
+    def __init__(self, store: Store):
+        self.conn = store.conn
 
     def _records(self, entity_name: str, where: str, params: list[Any], order: tuple[tuple[str, bool], ...],
                  search: tuple[str, ...], **kw: Any) -> Window:
         ent = ENTITIES[entity_name]
-        return Window(self.conn, ent.table, lambda row, names: self.replica.decode_row(ent, row, names),
+        return Window(self.conn, ent.table, lambda row, names: decode_row(ent, row, names),
                       where=where, params=tuple(params), order=order, search=search, **kw)
 
     def _user_named(self, column: str) -> Any:
@@ -110,10 +108,11 @@ class Lists:
 
     def conflicts(self) -> Window:
         """Unsettled conflicts, oldest first; each row is {id, conflict: Conflict}."""
+        cols = [c.strip() for c in CONFLICT_COLUMNS.split(",")]
+
         def decode(row: tuple[Any, ...], names: list[str]) -> dict[str, Any]:
             r = dict(zip(names, row, strict=True))
-            c = Conflict(r["id"], r["entity"], r["record_id"], r["op_id"], r["server_version"], r["kind"],
-                         json.loads(r["fields"]), r["created_at"])
+            c = conflict_from_row(tuple(r[c] for c in cols))
             return {"id": str(c.id), "conflict": c}
 
         return Window(self.conn, "conflicts", decode, where="resolved_at IS NULL", order=(("id", False),),
@@ -121,11 +120,11 @@ class Lists:
 
     def rejected(self) -> Window:
         """Changes the server refused, oldest first; each row is {id: seq, op: OutboxOp}."""
-        cols = [c.strip() for c in _OP_COLS.split(",")]
+        cols = [c.strip() for c in OP_COLUMNS.split(",")]
 
         def decode(row: tuple[Any, ...], names: list[str]) -> dict[str, Any]:
             r = dict(zip(names, row, strict=True))
-            op = _op(tuple(r[c] for c in cols))
+            op = op_from_row(tuple(r[c] for c in cols))
             return {"id": str(op.seq), "op": op}
 
         return Window(self.conn, "outbox", decode, key_column="seq", where="state = 'rejected'",

@@ -10,9 +10,17 @@ a new op behind it.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
+from cache.conflicts import Conflicts
 from cache.errors import RecordNotFound
+from cache.outbox import Outbox
+from cache.records import Records
+from cache.revisions import Revisions
+from cache.sqlite import sqlite3
+from cache.store import Store
 from crm_tui.core.domain import (
     CUSTOMER_CHILDREN,
     Entity,
@@ -22,14 +30,10 @@ from crm_tui.core.domain import (
     check_order_event,
     check_ticket_transition,
     entity,
-    format_datetime,
     sla_due_for,
     validate_fields,
 )
 from crm_tui.core.ids import new_id
-
-if TYPE_CHECKING:
-    from cache.replica import Replica
 
 ID_PREFIX = {
     "customer": "cu_", "contact": "co_", "order": "or_", "ticket": "ti_", "deal": "de_",
@@ -37,10 +41,23 @@ ID_PREFIX = {
 }
 
 
+@dataclass(eq=False)
 class LocalWrites:
-    def __init__(self, replica: Replica):
-        self.replica = replica
-        self.conn = replica.conn
+    """Saves, deletes and conflict resolutions made here, each with its outbox op.
+
+    ``_me_record`` answers who the signed-in user is (activities and order events are authored
+    by them)."""
+
+    _store: Store
+    _records: Records
+    _revisions: Revisions
+    _outbox: Outbox
+    _conflicts: Conflicts
+    _me_record: Callable[[], dict[str, Any] | None]
+    conn: sqlite3.Connection = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.conn = self._store.conn
 
     # ------------------------------------------------------------------ public
 
@@ -52,7 +69,7 @@ class LocalWrites:
         clean = validate_fields(ent, fields, creating=record_id is None)
         self._check_refs(ent, clean)
         if record_id is not None:
-            current = self.replica.get(ent.name, record_id)
+            current = self._records.get(ent.name, record_id)
             if current is None:
                 raise RecordNotFound(ent.name, record_id)
             if ent.name == "ticket" and "status" in clean:
@@ -77,7 +94,7 @@ class LocalWrites:
         clean = validate_fields(ent, fields, creating=True)
         self._check_refs(ent, clean)
         self._check_rules(ent, clean, clean, None)
-        now = format_datetime(self.replica.clock())
+        now = self._store.now()
         rid = record_id or self.new_record_id(ent.name)
         record: dict[str, Any] = {f.name: None for f in ent.fields}
         record.update(clean)
@@ -86,14 +103,14 @@ class LocalWrites:
         if ent.name in ("activity", "order_event"):
             record["author_id"] = self._me()
         if ent.name == "ticket" and not record.get("sla_due"):
-            record["sla_due"] = sla_due_for(record["priority"], self.replica.clock())
-        with self.replica.transaction():
-            if self.conn.execute(f"SELECT 1 FROM {ent.table} WHERE id = ?", (rid,)).fetchone():
+            record["sla_due"] = sla_due_for(record["priority"], self._store.clock())
+        with self._store.transaction():
+            if self._records.exists(ent, rid):
                 raise ValidationError({"id": f"a {ent.name} with this id already exists"})
             self._write_row(ent, rid, record, version=0, insert=True)
-            self._queue(ent.name, rid, "create", None, clean, {})
-            self.replica.touch(ent, {**record, "id": rid})
-        return self.replica.get(ent.name, rid)  # type: ignore[return-value]
+            self._outbox.queue(ent.name, rid, "create", None, clean, {})
+            self._revisions.touch(ent, {**record, "id": rid})
+        return self._records.get(ent.name, rid)  # type: ignore[return-value]
 
     def update(self, entity_name: str, record_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Change fields of a record locally and queue (or coalesce into) its update op.
@@ -103,8 +120,8 @@ class LocalWrites:
         """
         ent = entity(entity_name)
         clean = validate_fields(ent, fields, creating=False)
-        with self.replica.transaction():
-            current = self.replica.get(ent.name, record_id)
+        with self._store.transaction():
+            current = self._records.get(ent.name, record_id)
             if current is None:
                 raise RecordNotFound(ent.name, record_id)
             if ent.name == "ticket" and "status" in clean:
@@ -115,28 +132,28 @@ class LocalWrites:
                 return current
             self._check_rules(ent, {**current, **changes}, changes, current)
             if "updated_at" in ent.by_name:
-                changes_to_store = {**changes, "updated_at": format_datetime(self.replica.clock())}
+                changes_to_store = {**changes, "updated_at": self._store.now()}
             else:
                 changes_to_store = changes
             # Fields under an open conflict change its "mine"; only the rest is queued.
-            changes_to_queue = self.replica.outbox.hold_in_conflicts(ent.name, record_id, changes)
+            changes_to_queue = self._conflicts.hold(ent.name, record_id, changes)
             self._queue_update(ent.name, record_id, current, changes_to_queue)
             self._write_row(ent, record_id, changes_to_store)
-            self.replica.touch(ent, current)
-            return self.replica.get(ent.name, record_id)  # type: ignore[return-value]
+            self._revisions.touch(ent, current)
+            return self._records.get(ent.name, record_id)  # type: ignore[return-value]
 
     def _queue_update(self, entity_name: str, record_id: str, current: dict[str, Any], changes: dict[str, Any]) -> None:
         """Queue ``changes`` of a stored record: into its unsent op, or as a new update op."""
         if not changes:
             return
-        open_op = self._open_op(entity_name, record_id)
+        open_op = self._outbox.open_op(entity_name, record_id)
         if open_op is not None and open_op["op"] == "create":
             merged = {**json.loads(open_op["fields"]), **changes}
-            self._update_op(open_op["seq"], merged, json.loads(open_op["base_values"]), open_op["base_version"])
+            self._outbox.rewrite_op(open_op["seq"], merged, json.loads(open_op["base_values"]), open_op["base_version"])
         elif open_op is not None and open_op["op"] == "update":
             self._coalesce(entity_name, record_id, open_op, current, changes)
         else:
-            self._queue(entity_name, record_id, "update", current["version"], changes,
+            self._outbox.queue(entity_name, record_id, "update", current["version"], changes,
                         {k: current.get(k) for k in changes})
 
     def delete(self, entity_name: str, record_id: str) -> None:
@@ -145,23 +162,20 @@ class LocalWrites:
         A record created here and never sent just disappears, with nothing to send.
         """
         ent = entity(entity_name)
-        with self.replica.transaction():
-            current = self.replica.get(ent.name, record_id)
+        with self._store.transaction():
+            current = self._records.get(ent.name, record_id)
             if current is None:
                 raise RecordNotFound(ent.name, record_id)
             if ent.name == "order_event" and current.get("kind") == "status":
                 raise ValidationError({"kind": "an order's status history is kept; it cannot be deleted"})
-            open_op = self._open_op(ent.name, record_id)
+            open_op = self._outbox.open_op(ent.name, record_id)
             if open_op is not None and open_op["op"] == "create":
-                self.conn.execute("DELETE FROM outbox WHERE seq = ?", (open_op["seq"],))
+                self._outbox.remove(open_op["seq"])
             elif open_op is not None and open_op["op"] == "update":
                 before = {**current, **json.loads(open_op["base_values"])}
-                self.conn.execute(
-                    "UPDATE outbox SET op = 'delete', fields = '{}', base_values = ?, updated_at = ? WHERE seq = ?",
-                    (json.dumps(before), format_datetime(self.replica.clock()), open_op["seq"]),
-                )
+                self._outbox.rewrite_op(open_op["seq"], {}, before, open_op["base_version"], op="delete")
             else:
-                self._queue(ent.name, record_id, "delete", current["version"], {}, current)
+                self._outbox.queue(ent.name, record_id, "delete", current["version"], {}, current)
             if ent.name == "order":  # its history goes with it on the server too
                 self.conn.execute("DELETE FROM order_events WHERE order_id = ?", (record_id,))
             if ent.name == "customer":
@@ -170,8 +184,34 @@ class LocalWrites:
                 # edits were not in vain (and the children come back by a refetch).
                 for child in CUSTOMER_CHILDREN:
                     self.conn.execute(f"DELETE FROM {child.table} WHERE customer_id = ?", (record_id,))
-            self.conn.execute(f"DELETE FROM {ent.table} WHERE id = ?", (record_id,))
-            self.replica.touch(ent, current)
+            self._records.delete(ent, record_id)
+            self._revisions.touch(ent, current)
+
+    def resolve_conflict(self, conflict_id: int, choices: dict[str, str]) -> None:
+        """Settle a conflict. For field conflicts ``choices`` maps each field to 'mine' or
+        'theirs' (fields left out keep 'theirs'); 'mine' queues an update against the server's
+        version. For a delete conflict, ``{'record': 'delete'}`` deletes anyway, anything else
+        keeps the record. Raises ReplicaError if the conflict is not open."""
+        with self._store.transaction():
+            conflict = self._conflicts.settle(conflict_id)
+            ent, rid, fields = entity(conflict.entity), conflict.record_id, conflict.fields
+            current = self._records.get(ent.name, rid)
+            if conflict.kind == "delete":
+                if choices.get("record") == "delete" and current is not None:
+                    # The local copy now carries the server's version, so the delete is based on it.
+                    self.delete(ent.name, rid)
+                return
+            if current is None:
+                return
+            kinds = {f.name: f.kind for f in ent.fields}
+            mine = {f: v["mine"] for f, v in fields.items() if choices.get(f) == "mine" and f in kinds}
+            theirs = {f: v["theirs"] for f, v in fields.items() if choices.get(f) != "mine" and f in kinds}
+            self._records.set_fields(ent, rid, theirs)
+            if mine:
+                base_values = {f: fields[f]["theirs"] for f in mine}
+                self._outbox.queue(ent.name, rid, "update", conflict.server_version, mine, base_values)
+                self._records.set_fields(ent, rid, mine)
+            self._revisions.touch(ent, current)
 
     # ------------------------------------------------------------------ internals
 
@@ -192,9 +232,9 @@ class LocalWrites:
             same = {k: v for k, v in changes.items() if k in op_fields}
             other = {k: v for k, v in changes.items() if k not in op_fields}
             if same:
-                self._update_op(open_op["seq"], {**op_fields, **same}, base_values, open_op["base_version"])
+                self._outbox.rewrite_op(open_op["seq"], {**op_fields, **same}, base_values, open_op["base_version"])
             if other:
-                self._queue(entity_name, record_id, "update", current["version"], other,
+                self._outbox.queue(entity_name, record_id, "update", current["version"], other,
                             {k: current.get(k) for k in other})
             return
         for k, v in changes.items():
@@ -206,12 +246,12 @@ class LocalWrites:
             del op_fields[k]
             del base_values[k]
         if op_fields:
-            self._update_op(open_op["seq"], op_fields, base_values, open_op["base_version"])
+            self._outbox.rewrite_op(open_op["seq"], op_fields, base_values, open_op["base_version"])
         else:
-            self.conn.execute("DELETE FROM outbox WHERE seq = ?", (open_op["seq"],))
+            self._outbox.remove(open_op["seq"])
 
     def _me(self) -> str | None:
-        me = self.replica.reads.me()
+        me = self._me_record()
         return me.get("id") if me else None
 
     def _check_refs(self, ent: Entity, clean: dict[str, Any]) -> None:
@@ -244,40 +284,11 @@ class LocalWrites:
             if before is not None and before.get("kind") == "status":
                 raise ValidationError({"kind": "an order's status history is recorded by the server; "
                                                "it cannot be edited"})
-            order = self.replica.get("order", record["order_id"]) if before is None and record.get("order_id") else None
+            order = self._records.get("order", record["order_id"]) if before is None and record.get("order_id") else None
             check_order_event(record, order, creating=before is None)
-
-    def _open_op(self, entity_name: str, record_id: str) -> dict[str, Any] | None:
-        """The newest pending op for the record that was never sent (so it may still change)."""
-        cur = self.conn.execute(
-            "SELECT seq, op, fields, base_values, base_version, sent_count FROM outbox "
-            "WHERE entity = ? AND record_id = ? AND state = 'pending' ORDER BY seq DESC LIMIT 1",
-            (entity_name, record_id),
-        )
-        row = cur.fetchone()
-        if row is None or row[5] > 0:
-            return None
-        return dict(zip(("seq", "op", "fields", "base_values", "base_version", "sent_count"), row, strict=True))
-
-    def _queue(self, entity_name: str, record_id: str, op: str, base_version: int | None,
-               fields: dict[str, Any], base_values: dict[str, Any]) -> str:
-        op_id = new_id("op_")
-        now = format_datetime(self.replica.clock())
-        self.conn.execute(
-            "INSERT INTO outbox(op_id, op, entity, record_id, base_version, fields, base_values, state,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-            (op_id, op, entity_name, record_id, base_version, json.dumps(fields), json.dumps(base_values), now, now),
-        )
-        return op_id
-
-    def _update_op(self, seq: int, fields: dict[str, Any], base_values: dict[str, Any], base_version: int | None) -> None:
-        self.conn.execute(
-            "UPDATE outbox SET fields = ?, base_values = ?, base_version = ?, updated_at = ? WHERE seq = ?",
-            (json.dumps(fields), json.dumps(base_values), base_version, format_datetime(self.replica.clock()), seq),
-        )
 
     def _write_row(self, ent: Entity, record_id: str, values: dict[str, Any], *, version: int = 0, insert: bool = False) -> None:
         if insert:
-            self.replica.insert_record(ent, record_id, values, version=version)
+            self._records.insert(ent, record_id, values, version=version)
             return
-        self.replica.set_fields(ent, record_id, values)
+        self._records.set_fields(ent, record_id, values)

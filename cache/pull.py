@@ -1,4 +1,5 @@
-"""Applying change-feed pages to the replica.
+"""Applying what the server says to the replica: change-feed pages, and the records that push
+results and refetches bring (``ServerApply``).
 
 ``apply_page`` is the whole of the client's half of sync-contract promises 1, 3, 8 and 10
 (docs/sync-contract.md):
@@ -19,17 +20,17 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cache.codec import decode_value, encode_value
 from cache.errors import MalformedPage
+from cache.quarantine import Quarantine
+from cache.revisions import Revisions
 from cache.schema import FTS_COLUMNS, build_derived, build_fragments, drop_derived
+from cache.store import Store
 from cache.validate import validate_rows
-from crm_tui.core.domain import CUSTOMER_CHILDREN, ENTITIES, Entity, format_datetime
+from crm_tui.core.domain import CUSTOMER_CHILDREN, ENTITIES, Entity
 from crm_tui.core.protocol import PHASES, SEGMENT_OPS
-
-if TYPE_CHECKING:
-    from cache.replica import Replica
 
 FRAGMENTS = ":fragments"  # a bulk_tables entry: that table's trigram index is still to build
 _CHUNK = 500
@@ -124,10 +125,16 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[i : i + size]
 
 
-class PullApplier:
-    def __init__(self, replica: Replica):
-        self.replica = replica
-        self.conn = replica.conn
+class ServerApply:
+    """Writes what the server says into the replica: change-feed pages (``apply_page``), the
+    records of push results and refetches (``apply_records``, ``remove_records``), and a
+    replacement sync (``start_resync``, ``finish_resync``). Pending local edits always win."""
+
+    def __init__(self, store: Store, revisions: Revisions, quarantine: Quarantine):
+        self._store = store
+        self._revisions = revisions
+        self.quarantine = quarantine
+        self.conn = store.conn
         self._loading: set[str] = set()  # tables bulk-loading in the page being applied
 
     # ------------------------------------------------------------------ public
@@ -143,7 +150,7 @@ class PullApplier:
         stats = PageStats()
         touched: set[str] = set()
         try:
-            with self.replica.transaction():
+            with self._store.transaction():
                 bulk = self._bulk_tables(page)
                 self._loading = set(bulk)
                 local_work = self._has_local_work()
@@ -165,10 +172,10 @@ class PullApplier:
                 if bulk:
                     # Nothing is cached from a replica still loading in bulk worth keeping per customer:
                     # one epoch bump per page retires every view, instead of a revision per customer.
-                    self.replica.bump_epoch()
+                    self._revisions.bump_epoch()
                     self._finish_bulk_tables(page, bulk)
                 else:
-                    self.replica.bump_customer_revs(touched)
+                    self._revisions.bump_customer_revs(touched)
                 self._set_meta("cursor", page["cursor"])
                 self._set_meta("phase", page["phase"])
                 if page.get("progress") is not None:
@@ -186,7 +193,7 @@ class PullApplier:
 
     def generation(self) -> int:
         """The replacement-sync generation rows are written with (see start_resync)."""
-        return int(self.replica.get_meta("resync_gen", 0) or 0)
+        return self._store.generation()
 
     def apply_records(self, ent: Entity, records: list[dict[str, Any]]) -> PageStats:
         """Write whole server records (from batch results or a refetch), respecting pending
@@ -196,25 +203,25 @@ class PullApplier:
         gen = self.generation()
         columns = list(ent.columns)
         rows = [[rec.get(c) for c in columns] for rec in records]
-        with self.replica.transaction():
+        with self._store.transaction():
             self._upsert(ent, columns, rows, self._has_local_work(), gen, stats, touched)
-            self.replica.bump_customer_revs(touched)
+            self._revisions.bump_customer_revs(touched)
         return stats
 
     def remove_records(self, ent: Entity, ids: list[str]) -> PageStats:
         """Remove records that left the user's scope (a customer with what hangs off it)."""
         stats = PageStats()
         touched: set[str] = set()
-        with self.replica.transaction():
+        with self._store.transaction():
             self._delete(ent, ids, stats, touched)
-            self.replica.bump_customer_revs(touched)
+            self._revisions.bump_customer_revs(touched)
         return stats
 
     def start_resync(self) -> int:
         """Begin replacing the replica: keep what is here (and the outbox) while a new snapshot
         arrives; ``finish_resync`` then drops what the snapshot did not contain."""
-        with self.replica.transaction():
-            gen = int(self.replica.get_meta("resync_gen", 0) or 0) + 1
+        with self._store.transaction():
+            gen = self._store.generation() + 1
             self._set_meta("resync_gen", gen)
             self._set_meta("resync_active", True)
             self.conn.execute("DELETE FROM replica_meta WHERE key IN ('cursor', 'phase', 'progress', 'bootstrapped')")
@@ -224,8 +231,8 @@ class PullApplier:
         """Drop records the new snapshot did not bring (unless they carry unsynced local work).
         Returns how many were dropped."""
         dropped = 0
-        with self.replica.transaction():
-            gen = int(self.replica.get_meta("resync_gen", 0) or 0)
+        with self._store.transaction():
+            gen = self._store.generation()
             # Records with anything unsynced (pending, rejected, in conflict) are the user's: keep them.
             keep = set(self.conn.execute(
                 "SELECT entity, record_id FROM outbox UNION "
@@ -238,7 +245,7 @@ class PullApplier:
                     self.conn.execute(f"DELETE FROM {ent.table} WHERE id IN ({marks})", list(chunk))
                 dropped += len(stale)
             self._set_meta("resync_active", False)
-            self.replica.bump_epoch()
+            self._revisions.bump_epoch()
         return dropped
 
     # ------------------------------------------------------------------ internals
@@ -251,10 +258,10 @@ class PullApplier:
         one pass, in the transaction of the page that completes it (customers and contacts first,
         so search works early). Crash-safe: the list of tables still to build is in replica_meta,
         committed with the pages."""
-        bulk = self.replica.get_meta("bulk_tables")
+        bulk = self._store.get_meta("bulk_tables")
         if bulk is not None:
             return list(bulk)
-        if page["phase"] != "snapshot" or self.replica.cursor is not None or self.replica.get_meta("resync_active"):
+        if page["phase"] != "snapshot" or self._store.get_meta("cursor") is not None or self._store.get_meta("resync_active"):
             return []
         if any(self.conn.execute(f"SELECT 1 FROM {e.table} LIMIT 1").fetchone() for e in ENTITIES.values()):
             return []
@@ -283,7 +290,7 @@ class PullApplier:
             self.conn.execute("DELETE FROM replica_meta WHERE key = 'bulk_tables'")
 
     def _set_meta(self, key: str, value: Any) -> None:
-        self.replica.set_meta(key, value)
+        self._store.set_meta(key, value)
 
     def _has_local_work(self) -> bool:
         """Whether any record has a pending op or an open conflict (usually not: then a page
@@ -315,11 +322,7 @@ class PullApplier:
         return out
 
     def _quarantine(self, ent: Entity, rid: Any, error: str, raw: Any) -> None:
-        self.conn.execute(
-            "INSERT INTO quarantine(entity, record_id, error, raw, seen_at) VALUES (?, ?, ?, ?, ?)",
-            (ent.name, str(rid)[:64] if rid is not None else None, error[:2000],
-             json.dumps(raw, default=str)[:20000], format_datetime(self.replica.clock())),
-        )
+        self.quarantine.add(ent.name, rid, error, raw)
 
     def _upsert(
         self,
@@ -353,7 +356,7 @@ class PullApplier:
             anchor_i = 0 if ent.anchor == "self" else names.index("customer_id")
             touched.update(r[anchor_i] for r in good)
         elif good:
-            self.replica.bump_directory_rev()
+            self._revisions.bump_directory_rev()
         pending = self._pending_for(ent.name, [r[0] for r in good]) if local_work else {}
         if pending:
             clean_rows = [r for r in good if r[0] not in pending]
@@ -471,7 +474,7 @@ class PullApplier:
             self._remove_customers(ids, stats, touched)
             return
         if ent.anchor is None and ids:
-            self.replica.bump_directory_rev()
+            self._revisions.bump_directory_rev()
         anchor = "customer_id" if ent.anchor == "customer_id" else "NULL"
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))

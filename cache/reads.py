@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from cache.history import SyncHistory
+from cache.hot import HotCache
+from cache.quarantine import Quarantine
+from cache.records import Records, decode_row
+from cache.revisions import Revisions
 from cache.schema import ACTIVE_TICKETS_SQL
+from cache.sqlite import sqlite3
+from cache.store import Store
+from cache.tasks import TaskReads
 from crm_tui.core.domain import (
     ACTIVE_TICKET_STATUSES,
     DEAL_STAGES,
@@ -20,9 +28,6 @@ from crm_tui.core.domain import (
     Entity,
     format_datetime,
 )
-
-if TYPE_CHECKING:
-    from cache.replica import Replica
 
 OPEN_DEAL_STAGES = ("lead", "qualified", "proposal", "negotiation")
 _ACTIVE_SQL = ACTIVE_TICKETS_SQL
@@ -35,17 +40,29 @@ class StageSummary:
     totals: dict[str, int] = field(default_factory=dict)  # currency -> minor units
 
 
+@dataclass(eq=False)
 class Reads:
-    def __init__(self, replica: Replica):
-        self.replica = replica
-        self.conn = replica.conn
+    """Handed what the screens' reads look in besides the tables: the hot cache and the stamps
+    it compares, tasks (open counts), the sync history and the quarantine."""
+
+    _store: Store
+    _records: Records
+    _revisions: Revisions
+    _hot: HotCache
+    _tasks: TaskReads
+    _history: SyncHistory
+    _quarantine: Quarantine
+    conn: sqlite3.Connection = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.conn = self._store.conn
 
     # ------------------------------------------------------------------ helpers
 
     def _rows(self, ent: Entity, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, params)
         names = [d[0] for d in cur.description]
-        return [self.replica.decode_row(ent, r, names) for r in cur.fetchall()]
+        return [decode_row(ent, r, names) for r in cur.fetchall()]
 
     def _keyset(self, ent: Entity, where: str, params: list[Any], key: tuple[str, ...],
                 after: tuple[Any, ...] | None, limit: int, *, desc: bool = False) -> list[dict[str, Any]]:
@@ -96,7 +113,7 @@ class Reads:
     def me(self) -> dict[str, Any] | None:
         """The signed-in user as the last sync stored them (id, name, role, team, territories),
         or None before the first sync; the one reader of ``replica_meta['me']``."""
-        me = self.replica.get_meta("me")
+        me = self._store.get_meta("me")
         return me if isinstance(me, dict) else None
 
     # ------------------------------------------------------------------ customer 360
@@ -105,11 +122,11 @@ class Reads:
         """The customer with counts, totals and the most recent of everything attached to it.
 
         Served from the hot cache while nothing it was built from has changed."""
-        stamp = self.replica.customer_stamp(customer_id)
-        return self.replica.hot.get_or_build(f"c360:{customer_id}", stamp, lambda: self._build_360(customer_id))
+        stamp = self._revisions.customer_stamp(customer_id)
+        return self._hot.get_or_build(f"c360:{customer_id}", stamp, lambda: self._build_360(customer_id))
 
     def _build_360(self, customer_id: str) -> dict[str, Any] | None:
-        customer = self.replica.get("customer", customer_id)
+        customer = self._records.get("customer", customer_id)
         if customer is None:
             return None
         c = self.conn
@@ -125,7 +142,7 @@ class Reads:
                 (customer_id,)).fetchone()[0],
             "activities": c.execute(
                 "SELECT count(*) FROM activities WHERE customer_id = ?", (customer_id,)).fetchone()[0],
-            "open_tasks": self.replica.tasks.open_count(customer_id),
+            "open_tasks": self._tasks.open_count(customer_id),
         }
         order_totals: dict[str, int] = {}
         for currency, total in c.execute(
@@ -311,7 +328,7 @@ class Reads:
                 out[stage].totals[currency or ""] = out[stage].totals.get(currency or "", 0) + (total or 0)
             return list(out.values())
 
-        return self.replica.hot.get_or_build(f"pipeline:{owner_id or '*'}", self.replica.replica_stamp(), build)
+        return self._hot.get_or_build(f"pipeline:{owner_id or '*'}", self._revisions.replica_stamp(), build)
 
     def deals_in_stage(self, stage: str, *, owner_id: str | None = None, after: tuple[str | None, str] | None = None,
                        limit: int = 50) -> list[dict[str, Any]]:
@@ -336,18 +353,13 @@ class Reads:
     # ------------------------------------------------------------------ sync bookkeeping
 
     def sync_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        cur = self.conn.execute(
-            "SELECT id, started_at, finished_at, ok, pushed, pulled, conflicts, rejected, error "
-            "FROM sync_runs ORDER BY id DESC LIMIT ?", (limit,))
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        """The newest sync runs first (``SyncHistory.runs``)."""
+        return self._history.runs(limit)
 
     def quarantined_count(self) -> int:
         """How many invalid records from the server were set aside."""
-        return int(self.conn.execute("SELECT count(*) FROM quarantine").fetchone()[0])
+        return self._quarantine.count()
 
     def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
-        cur = self.conn.execute(
-            "SELECT id, entity, record_id, error, seen_at FROM quarantine ORDER BY id DESC LIMIT ?", (limit,))
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        """The invalid records from the server that were set aside, newest first."""
+        return self._quarantine.latest(limit)

@@ -4,6 +4,14 @@ A ``Replica`` is one connection; open one per thread (the app's screens use one,
 worker its own). Every write goes through ``transaction()``, which takes SQLite's write lock up
 front (BEGIN IMMEDIATE) so a reader never sees half a change.
 
+``Replica`` opens the file and builds the parts over one ``Store`` (the connection, its
+transactions, replica_meta, the clock), handing each part only the others it works with:
+``reads``, ``lists``, ``tasks``, ``search``, ``reports`` (what the screens show); ``writes``
+(local saves and conflict resolutions); ``outbox`` (the queue of ops), ``conflicts``,
+``rejected``, ``refetch``; ``pull`` (``ServerApply``: pulled pages, and the server's records
+that push ``results`` and refetches bring); ``history`` (sync runs) and ``saves`` (the save
+journal). The parts never import this module.
+
 Given a ``key``, the file (and its WAL) is SQLCipher-encrypted, and so are the hot cache and the
 save journal beside it. Where the key comes from is not this layer's business:
 ``crm_tui.replicas.open_replica`` finds it.
@@ -15,31 +23,37 @@ import contextlib
 import datetime as dt
 import json
 import os
-import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from cache.codec import decode_value, encode_value
-from cache.errors import ReplicaBusy, ReplicaError, ReplicaKeyError, ReplicaNotEncrypted
+from cache.conflicts import Conflicts
+from cache.errors import ReplicaError, ReplicaKeyError, ReplicaNotEncrypted
 from cache.exports import export_file
 from cache.history import SyncHistory
 from cache.hot import HotCache
 from cache.lists import Lists
 from cache.local_writes import LocalWrites
 from cache.outbox import Outbox
-from cache.pull import PullApplier
+from cache.pull import ServerApply
+from cache.push_results import PushResults
+from cache.quarantine import Quarantine
 from cache.reads import Reads
+from cache.records import Records
+from cache.refetch import Refetch
+from cache.rejected import RejectedOps
 from cache.reports import Reports
+from cache.revisions import Revisions
 from cache.save_queue import SaveQueue
 from cache.schema import check_version, migrate
 from cache.search import Search
 from cache.sqlite import connect_keyed, has_plaintext_header, sqlite3
+from cache.store import Store
 from cache.tasks import TaskReads
-from crm_tui.core.domain import ENTITIES, Entity, entity, utcnow
+from crm_tui.core.domain import utcnow
 
 
 def _check_key(path: Path, key: bytes | None) -> bool | None:
@@ -155,24 +169,30 @@ class Replica:
                 raise ReplicaError(_open_error(self.path, exc, read_only)) from None
             raise
         self.clock = clock
-        self._lock = threading.RLock()
-        self._depth = 0
-        if not read_only and self.get_meta("replica_id") is None:
-            with self.transaction():
-                self.conn.execute("INSERT OR IGNORE INTO replica_meta(key, value) VALUES ('replica_id', ?)",
-                                  (json.dumps(uuid.uuid4().hex),))
+        self.store = store = Store(conn, clock)
+        if not read_only and store.get_meta("replica_id") is None:
+            with store.transaction():
+                conn.execute("INSERT OR IGNORE INTO replica_meta(key, value) VALUES ('replica_id', ?)",
+                             (json.dumps(uuid.uuid4().hex),))
         self.hot = HotCache(hot_dir if hot_dir is not None else self.path.parent / "hot-cache", secret=key)
-        # The replica's parts, each over this one connection.
-        self.reads = Reads(self)
-        self.lists = Lists(self)
-        self.tasks = TaskReads(self)
-        self.search = Search(self)
-        self.writes = LocalWrites(self)
-        self.outbox = Outbox(self)
-        self.pull = PullApplier(self)
-        self.history = SyncHistory(self)
+        # The replica's parts, each over the one store, each handed the parts it works with.
+        records = self.records = Records(store)
+        revisions = Revisions(store)
+        quarantine = Quarantine(store)
+        self.history = SyncHistory(store)
+        self.tasks = TaskReads(store)
+        self.reads = Reads(store, records, revisions, self.hot, self.tasks, self.history, quarantine)
+        self.lists = Lists(store)
+        self.search = Search(store)
+        self.reports = Reports(store, revisions, self.hot)
+        self.conflicts = Conflicts(store)
+        self.outbox = Outbox(store, self.conflicts)
+        self.refetch = Refetch(store)
+        self.writes = LocalWrites(store, records, revisions, self.outbox, self.conflicts, self.reads.me)
+        self.rejected = RejectedOps(store, records, revisions, self.outbox, self.refetch)
+        self.pull = ServerApply(store, revisions, quarantine)
+        self.results = PushResults(store, self.outbox, self.conflicts, self.refetch, self.pull)
         self.saves = SaveQueue(self.path, key, clock=clock)
-        self.reports = Reports(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -214,48 +234,21 @@ class Replica:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block in one write transaction (nested blocks join the outer one)."""
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield self.conn
-                finally:
-                    self._depth -= 1
-                return
-            try:
-                self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise ReplicaBusy(
-                    "the replica is busy: another process (the app or a sync) is writing to it; try again in a moment"
-                ) from exc
-            self._depth = 1
-            try:
-                yield self.conn
-            except BaseException:
-                self._depth = 0
-                self.conn.execute("ROLLBACK")
-                raise
-            self._depth = 0
-            self.conn.execute("COMMIT")
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """Run the block in one write transaction (nested blocks join the outer one); raises
+        ReplicaBusy when another process holds the write lock past the busy timeout."""
+        return self.store.transaction()
 
     # ------------------------------------------------------------------ meta
 
     def get_meta(self, key: str, default: Any = None) -> Any:
-        row = self.conn.execute("SELECT value FROM replica_meta WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else default
+        """The JSON value stored under ``key`` in replica_meta, or ``default``."""
+        return self.store.get_meta(key, default)
 
     def set_meta(self, key: str, value: Any) -> None:
         """Store ``value`` (as JSON) under ``key`` in replica_meta, in the caller's transaction
         if there is one, else in one of its own."""
-        with self.transaction():
-            self.conn.execute(
-                "INSERT INTO replica_meta(key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, json.dumps(value)),
-            )
+        self.store.set_meta(key, value)
 
     @property
     def cursor(self) -> str | None:
@@ -268,102 +261,14 @@ class Replica:
         """Bumped when the whole replica is replaced; part of every hot-cache stamp."""
         return int(self.get_meta("epoch", 0))
 
-    # ------------------------------------------------------------------ rows
-
-    def decode_row(self, ent: Entity, row: sqlite3.Row | tuple[Any, ...], names: list[str]) -> dict[str, Any]:
-        """A stored row as a wire record (tags parsed, booleans as bool)."""
-        rec = dict(zip(names, row, strict=False))
-        for f in ent.fields:
-            if f.kind in ("tags", "bool") and rec.get(f.name) is not None:
-                rec[f.name] = decode_value(f.kind, rec[f.name])
-        rec.pop("_gen", None)
-        return rec
+    # ------------------------------------------------------------------ records
 
     def get(self, entity_name: str, record_id: str) -> dict[str, Any] | None:
         """One record from the replica by id, or None."""
-        ent = entity(entity_name)
-        cur = self.conn.execute(f"SELECT * FROM {ent.table} WHERE id = ?", (record_id,))
-        row = cur.fetchone()
-        if row is None:
-            return None
-        return self.decode_row(ent, row, [d[0] for d in cur.description])
+        return self.records.get(entity_name, record_id)
 
     def count(self, entity_name: str) -> int:
-        return int(self.conn.execute(f"SELECT count(*) FROM {entity(entity_name).table}").fetchone()[0])
+        return self.records.count(entity_name)
 
     def counts(self) -> dict[str, int]:
-        return {name: self.count(name) for name in ENTITIES}
-
-    def bump_customer_revs(self, customer_ids: set[str] | list[str]) -> None:
-        """Mark these customers' assembled views stale (call inside the changing transaction)."""
-        if not customer_ids:
-            return
-        self.conn.executemany(
-            "INSERT INTO customer_rev(customer_id, rev) VALUES (?, 1) "
-            "ON CONFLICT(customer_id) DO UPDATE SET rev = rev + 1",
-            [(c,) for c in customer_ids if c],
-        )
-        self._count_up("rev")
-
-    def insert_record(self, ent: Entity, record_id: str, values: dict[str, Any], *, version: int = 0) -> None:
-        """Insert a new row from wire ``values`` (inside the caller's transaction), stamped with
-        the current sync generation, so a replacement sync under way keeps it (``_gen``)."""
-        kinds = {f.name: f.kind for f in ent.fields}
-        names = ["id", *values, "version", "_gen"]
-        self.conn.execute(
-            f"INSERT INTO {ent.table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-            [record_id, *(encode_value(kinds[k], v) for k, v in values.items()), version, self.pull.generation()])
-
-    def set_fields(self, ent: Entity, record_id: str, values: dict[str, Any]) -> None:
-        """Write wire values into a stored record's columns (inside the caller's transaction)."""
-        if not values:
-            return
-        kinds = {f.name: f.kind for f in ent.fields}
-        sets = ", ".join(f"{k} = ?" for k in values)
-        self.conn.execute(f"UPDATE {ent.table} SET {sets} WHERE id = ?",
-                          [*(encode_value(kinds[k], v) for k, v in values.items()), record_id])
-
-    def touch(self, ent: Entity, record: dict[str, Any]) -> None:
-        """Mark the assembled views built from ``record`` stale: its customer's, or every view
-        naming users and territories (inside the changing transaction)."""
-        if ent.anchor is None:
-            self.bump_directory_rev()
-        elif ent.anchor == "self" and record.get("id"):
-            self.bump_customer_revs([record["id"]])
-        elif ent.anchor == "customer_id" and record.get("customer_id"):
-            self.bump_customer_revs([record["customer_id"]])
-
-    def _count_up(self, key: str) -> None:
-        """Add one to the counter ``key`` in replica_meta (1 if new), in the caller's transaction."""
-        self.conn.execute(
-            "INSERT INTO replica_meta(key, value) VALUES (?, '1') "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1", (key,))
-
-    def bump_epoch(self) -> None:
-        """Retire every assembled view at once (call inside the changing transaction)."""
-        self._count_up("epoch")
-
-    def bump_directory_rev(self) -> None:
-        """Users or territories changed: every assembled view naming an owner or a territory is
-        stale (call inside the changing transaction)."""
-        self._count_up("dir_rev")
-
-    _STAMP_SQL = (
-        "SELECT (SELECT value FROM replica_meta WHERE key = 'replica_id'),"
-        " (SELECT CAST(value AS INTEGER) FROM replica_meta WHERE key = 'epoch'),"
-        " (SELECT CAST(value AS INTEGER) FROM replica_meta WHERE key = 'dir_rev'),"
-    )
-
-    def customer_stamp(self, customer_id: str) -> tuple[Any, ...]:
-        """What a customer's assembled views were built from: this replica file (a new one never
-        inherits an old one's cache entries), its epoch, the user/territory directory, and the
-        customer's own revision."""
-        return tuple(self.conn.execute(
-            self._STAMP_SQL + " (SELECT rev FROM customer_rev WHERE customer_id = ?)", (customer_id,)
-        ).fetchone())
-
-    def replica_stamp(self) -> tuple[Any, ...]:
-        """The same for views built from the whole replica (reports, the pipeline)."""
-        return tuple(self.conn.execute(
-            self._STAMP_SQL + " (SELECT CAST(value AS INTEGER) FROM replica_meta WHERE key = 'rev')"
-        ).fetchone())
+        return self.records.counts()

@@ -28,12 +28,12 @@ import datetime as dt
 import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from cache.hot import HotCache
+from cache.revisions import Revisions
+from cache.store import Store
 from crm_tui.core.domain import DEAL_STAGES, format_datetime
-
-if TYPE_CHECKING:
-    from cache.replica import Replica
 
 PERIODS = (3, 6, 12, 24)  # months a report can look back
 FUNNEL_STAGES = tuple(s for s in DEAL_STAGES if s != "lost")  # lead ... negotiation, won
@@ -108,16 +108,17 @@ T = TypeVar("T")
 class Reports:
     """The report figures of one replica connection (see the module docstring)."""
 
-    def __init__(self, replica: Replica):
-        self.replica = replica
-        self.conn = replica.conn
+    def __init__(self, store: Store, revisions: Revisions, hot: HotCache):
+        self._revisions = revisions
+        self._hot = hot
+        self.conn = store.conn
 
     def _cached(self, name: str, flt: ReportFilter, build: Callable[[], T]) -> T:
-        return self.replica.hot.get_or_build(f"report:{name}:{flt.key}", self.replica.replica_stamp(), build)
+        return self._hot.get_or_build(f"report:{name}:{flt.key}", self._revisions.replica_stamp(), build)
 
     def cached(self, name: str, flt: ReportFilter) -> Any:
         """A figure if the hot cache holds it for the data as it is now, else None (no work)."""
-        return self.replica.hot.get_fresh(f"report:{name}:{flt.key}", self.replica.replica_stamp())
+        return self._hot.get_fresh(f"report:{name}:{flt.key}", self._revisions.replica_stamp())
 
     def figures(self, flt: ReportFilter, now: dt.datetime, *, cached_only: bool = False) -> dict[str, Any] | None:
         """{"revenue", "funnel", "sla"} for ``flt``. With ``cached_only``, None unless the hot

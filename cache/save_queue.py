@@ -24,14 +24,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cache.errors import ReplicaBusy, ReplicaError
+from cache.local_writes import LocalWrites
+from cache.rejected import RejectedOps
 from cache.sqlite import connect_keyed, sqlite3
+from cache.store import Store
 from crm_tui.core.domain import ValidationError, format_datetime, utcnow
-
-if TYPE_CHECKING:
-    from cache.replica import Replica
 
 # Local writes, and what the user decides about the outbox (record_id is then the op's seq or
 # the conflict's id): every change the UI makes to the replica.
@@ -74,6 +74,16 @@ class Applied:
 
 def journal_path(replica_path: Path) -> Path:
     return replica_path.with_name(f"{replica_path.stem}-saves.db")
+
+
+class SaveTarget(Protocol):
+    """What applying a save needs of a replica connection (``cache.replica.Replica`` is one)."""
+
+    store: Store
+    writes: LocalWrites
+    rejected: RejectedOps
+
+    def get(self, entity_name: str, record_id: str) -> dict[str, Any] | None: ...
 
 
 class SaveQueue:
@@ -174,7 +184,7 @@ class SaveQueue:
 
     # ------------------------------------------------------------------ the worker side
 
-    def apply_next(self, replica: Replica) -> Applied | None:
+    def apply_next(self, replica: SaveTarget) -> Applied | None:
         """Apply the oldest queued save to ``replica`` (a connection of the worker's own);
         None when nothing is queued. A busy replica leaves the save queued (state "busy")."""
         while True:
@@ -182,17 +192,18 @@ class SaveQueue:
             if not queued:
                 return None
             save = queued[0]
-            if save.seq > int(replica.get_meta("saves_applied", 0)):
+            if save.seq > int(replica.store.get_meta("saves_applied", 0)):
                 break
             self._forget(save.seq)  # applied before a crash took the journal's half of it
         # The journal forgets the save once this commits: the commit must reach the disk even on
         # a connection opened for bulk pulls (synchronous=NORMAL).
-        mode = replica.conn.execute("PRAGMA synchronous").fetchone()[0]
-        replica.conn.execute("PRAGMA synchronous = FULL")
+        store = replica.store
+        mode = store.conn.execute("PRAGMA synchronous").fetchone()[0]
+        store.conn.execute("PRAGMA synchronous = FULL")
         try:
-            with replica.transaction():
+            with store.transaction():
                 record = self._apply(replica, save)
-                replica.set_meta("saves_applied", save.seq)
+                store.set_meta("saves_applied", save.seq)
         except ReplicaBusy:
             return Applied(save, "busy")
         except (ValidationError, ReplicaError) as exc:
@@ -200,11 +211,11 @@ class SaveQueue:
             self._fail(save.seq, reason)
             return Applied(save, "failed", error=reason)
         finally:
-            replica.conn.execute(f"PRAGMA synchronous = {int(mode)}")
+            store.conn.execute(f"PRAGMA synchronous = {int(mode)}")
         self._forget(save.seq)
         return Applied(save, "applied", record=record)
 
-    def apply_all(self, replica: Replica) -> list[Applied]:
+    def apply_all(self, replica: SaveTarget) -> list[Applied]:
         """Apply every queued save (the sync does this before it pushes); stops at a busy replica."""
         out = []
         while (step := self.apply_next(replica)) is not None:
@@ -214,16 +225,16 @@ class SaveQueue:
         return out
 
     @staticmethod
-    def _apply(replica: Replica, save: Save) -> dict[str, Any] | None:
+    def _apply(replica: SaveTarget, save: Save) -> dict[str, Any] | None:
         writes = replica.writes
         if save.action == "resend":
-            replica.outbox.resend(int(save.record_id), save.fields or None)
+            replica.rejected.resend(int(save.record_id), save.fields or None)
             return None
         if save.action == "discard":
-            replica.outbox.discard(int(save.record_id))
+            replica.rejected.discard(int(save.record_id))
             return None
         if save.action == "resolve":
-            replica.outbox.resolve_conflict(int(save.record_id), save.fields)
+            writes.resolve_conflict(int(save.record_id), save.fields)
             return None
         if save.action == "create":
             if replica.get(save.entity, save.record_id) is not None:

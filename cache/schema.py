@@ -16,7 +16,7 @@ from cache.errors import ReplicaError, SchemaTooNew
 from cache.sqlite import sqlite3
 from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, ENTITIES, Entity
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Entities added after the first schema, by the replica version that brought each: version 1
 # creates the others; the migration to a listed version creates its entity.
@@ -346,11 +346,27 @@ def _orders_calls_and_outcomes_v4(db: sqlite_utils.Database) -> None:
         build_derived(conn, ent.table)
 
 
+def _refetch_table_v5(db: sqlite_utils.Database) -> None:
+    """v5: the records the next sync must fetch again are a table (a set of (entity, id),
+    oldest request first), no longer a JSON list in replica_meta['refetch']; requests waiting
+    in the list move into it, in order."""
+    conn = db.conn
+    conn.execute("CREATE TABLE IF NOT EXISTS refetch (entity TEXT NOT NULL, record_id TEXT NOT NULL,"
+                 " PRIMARY KEY (entity, record_id))")
+    row = conn.execute("SELECT value FROM replica_meta WHERE key = 'refetch'").fetchone()
+    if row is not None:
+        wanted = json.loads(row[0]) or []
+        conn.executemany("INSERT OR IGNORE INTO refetch(entity, record_id) VALUES (?, ?)",
+                         [(e, r) for e, r in wanted])
+        conn.execute("DELETE FROM replica_meta WHERE key = 'refetch'")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _create_v1,
     2: _split_search_triggers_v2,
     3: _add_entity("task"),
     4: _orders_calls_and_outcomes_v4,
+    5: _refetch_table_v5,
 }
 
 

@@ -24,13 +24,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cache.schema import phone_key_sql
 from cache.sqlite import sqlite3
-
-if TYPE_CHECKING:
-    from cache.replica import Replica
+from cache.store import Store
 
 COUNT_CAP = 1000
 RANK_BELOW = 300  # rank a match set this small by where the words are; bigger ones by name first
@@ -121,9 +119,8 @@ def _fts_phrase(text: str) -> str:
 
 
 class Search:
-    def __init__(self, replica: Replica):
-        self.replica = replica
-        self.conn = replica.conn
+    def __init__(self, store: Store):
+        self.conn = store.conn
 
     def __call__(self, text: str, limit: int = 50) -> SearchResult:
         """Search the replica. Never raises for any input text."""

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from cache.records import decode_row
+from cache.store import Store
 from crm_tui.core.agenda import UPCOMING_DAYS, day_bounds
 from crm_tui.core.domain import ENTITIES, format_datetime
-
-if TYPE_CHECKING:
-    from cache.replica import Replica
 
 Rows = list[dict[str, Any]]  # TaskReads has a method named list, which hides the builtin there
 
@@ -32,14 +31,13 @@ class AgendaCounts:
 
 
 class TaskReads:
-    def __init__(self, replica: Replica):
-        self.replica = replica
-        self.conn = replica.conn
+    def __init__(self, store: Store):
+        self.conn = store.conn
 
     def _rows(self, sql: str, params: list[Any]) -> Rows:
         cur = self.conn.execute(sql, params)
         names = [d[0] for d in cur.description]
-        return [self.replica.decode_row(TASK, r, names) for r in cur.fetchall()]
+        return [decode_row(TASK, r, names) for r in cur.fetchall()]
 
     @staticmethod
     def _filter(status: str, owner_id: str | None) -> tuple[list[str], list[Any]]:
@@ -115,7 +113,7 @@ class TaskReads:
         names = [d[0] for d in cur.description]
         out = []
         for r in cur.fetchall():
-            record = self.replica.decode_row(TASK, r, names)
+            record = decode_row(TASK, r, names)
             record["customer_name"] = r[names.index("customer_name")]
             out.append(record)
         return out

@@ -92,7 +92,7 @@ def collect_status(paths: Paths, settings: Settings, limit: int | None = SHOWN) 
         # Only the newest run can be the one in progress: runs take the run lock one at a time.
         for i, run in enumerate(runs):
             run["outcome"] = _run_outcome(run, running_pid is not None and i == 0)
-        conflicts = replica.outbox.conflicts(limit=shown)
+        conflicts = replica.conflicts.unresolved(limit=shown)
         rejected = replica.outbox.rejected(limit=shown)
         info.update(
             {

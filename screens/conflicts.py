@@ -18,8 +18,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from cache.conflicts import Conflict
 from cache.errors import ReplicaError
-from cache.outbox import Conflict
 from crm_tui.core.domain import entity, format_value
 from crm_tui.core.text import plural
 from screens.base import CrmScreen

@@ -4,7 +4,7 @@ One ``run_once`` is a whole sync, under one deadline (``sync.run_timeout``):
 
 1. ``/v1/me`` — who we are (the replica keeps it, for "mine" views and authorship), and when
    the token is due for renewal (it is renewed then, and the new one stored);
-2. push — the outbox in batches, every per-op result stored (cache.outbox.apply_results);
+2. push — the outbox in batches, every per-op result stored (cache.push_results);
 3. refetch — records whose rejected edits were discarded come back as the server has them;
 4. pull — the change feed, checked for progress page by page (sync/feed.py).
 
@@ -21,7 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from cache.errors import MalformedPage, ReplicaError
-from cache.outbox import CUSTOMER_HISTORY, OutboxOp
+from cache.outbox import OutboxOp
+from cache.refetch import CUSTOMER_HISTORY
 from cache.replica import Replica
 from cache.sqlite import sqlite3
 from crm_tui.config import SyncSettings
@@ -192,7 +193,7 @@ class SyncEngine:
             if isinstance(exc, ResponseTooLarge) and len(ops) == 1:
                 raise
             if len(ops) == 1:
-                self.replica.outbox.reject_locally(
+                self.replica.rejected.reject_locally(
                     ops[0], "too_large", "this change is larger than the server accepts; shorten it")
                 report.rejected += 1
                 report.messages.append(f"rejected: {ops[0].summary}: too large to send")
@@ -201,7 +202,7 @@ class SyncEngine:
             self._send(ops[:half], report)
             self._send(ops[half:], report)
             return
-        stats = self.replica.outbox.apply_results(ops, results)
+        stats = self.replica.results.apply(ops, results)
         report.pushed += stats.done
         report.conflicts += stats.conflicts
         report.rejected += stats.rejected
@@ -213,7 +214,7 @@ class SyncEngine:
         """Fetch again what the replica asked for (after a discarded rejected op, or a kept
         customer whose local delete had taken its history)."""
         done = []
-        for entity_name, record_id in self.replica.outbox.take_refetch():
+        for entity_name, record_id in self.replica.refetch.wanted():
             self._check_stop()
             if entity_name == CUSTOMER_HISTORY:
                 for child in CUSTOMER_CHILDREN:
@@ -229,7 +230,7 @@ class SyncEngine:
                     self.replica.pull.apply_records(ent, [record])
             done.append((entity_name, record_id))
         if done:
-            self.replica.outbox.done_refetch(done)
+            self.replica.refetch.done(done)
 
     # ------------------------------------------------------------------ pull
 

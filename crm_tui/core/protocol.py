@@ -6,7 +6,7 @@ its OpenAPI schema and request validation from these models and its cursors from
 ``MAX_CURSOR``. The client checks every response against the same declarations before it touches
 the replica, with hand-written checks fast enough for a page of thousands of records: change pages
 in ``cache.pull.check_page`` (``PHASES``, ``SEGMENT_OPS``, the shape of ``ChangePage``), batch
-results in ``cache.outbox`` (``OP_STATUSES``), and /v1/me, token renewal, list and batch answers in
+results in ``cache.push_results`` (``OP_STATUSES``), and /v1/me, token renewal, list and batch answers in
 ``sync.client`` (the fields it uses). tests/replica/test_protocol_checks.py keeps the hand-written
 page check and the ``ChangePage`` model in agreement.
 """

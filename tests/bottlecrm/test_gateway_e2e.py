@@ -214,7 +214,7 @@ def test_the_same_field_edited_on_both_sides_is_a_visible_conflict(bottle, alex)
     assert (record["city"], record["phone"]) == ("Leipzig", "+49 40 555555")  # the name waits for the user
     # Keeping mine resolves it, and BottleCRM gets it.
     with client.replica() as r:
-        r.outbox.resolve_conflict(r.outbox.conflicts()[0].id, {"name": "mine"})
+        r.writes.resolve_conflict(r.conflicts.unresolved()[0].id, {"name": "mine"})
     synced(client)
     assert bottle.get("accounts", ids["globex"])["name"] == "Globex (crm-tui)"
 

@@ -25,11 +25,11 @@ def test_an_edit_made_while_the_clashing_one_was_unanswered_is_mine_in_the_one_c
             r.writes.update("customer", cid, {"city": "Cologne"})  # the user's later wish
         assert client.sync().ok
         with client.replica() as r:
-            [conflict] = r.outbox.conflicts()
+            [conflict] = r.conflicts.unresolved()
             assert (conflict.fields["city"]["mine"], conflict.fields["city"]["theirs"]) == ("Cologne", "Hamburg")
             assert r.get("customer", cid)["city"] == "Cologne"
             assert r.outbox.counts()["pending"] == 0
-            r.outbox.resolve_conflict(conflict.id, {"city": "mine"})
+            r.writes.resolve_conflict(conflict.id, {"city": "mine"})
         assert server.get_record("customers", cid)["city"] == "Hamburg"  # nothing sent unasked
         assert client.sync().ok
         assert server.get_record("customers", cid)["city"] == "Cologne"

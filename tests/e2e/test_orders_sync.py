@@ -93,7 +93,7 @@ def test_a_requests_reason_changed_on_both_sides_is_a_conflict_with_both_values(
         r.writes.update("order_event", request["id"], {"reason": "Damaged; customer keeps it for a partial refund"})
     assert client.sync().ok
     with client.replica() as r:
-        [conflict] = r.outbox.conflicts()
+        [conflict] = r.conflicts.unresolved()
     assert conflict.fields["reason"]["theirs"] == "Damaged in transit (photos in the ticket)"
     assert conflict.fields["reason"]["mine"] == "Damaged; customer keeps it for a partial refund"
 

@@ -133,7 +133,7 @@ def test_two_offline_clients_merge_different_fields_and_conflict_on_the_same_one
 
     # B keeps its value; after both sync, everyone has it and nothing is pending.
     with b.replica() as r:
-        r.outbox.resolve_conflict(r.outbox.conflicts()[0].id, {"name": "mine"})
+        r.writes.resolve_conflict(r.conflicts.unresolved()[0].id, {"name": "mine"})
     assert b.sync().ok and a.sync().ok
     assert server.get_record("customers", cid)["name"] == "Name From B"
     with a.replica() as r:
@@ -163,7 +163,7 @@ def test_a_rejected_op_is_kept_with_its_reason_and_later_ops_still_go(server, tm
     # Fixed and re-sent, it goes through.
     with sam.replica() as r:
         [op] = r.outbox.rejected()
-        r.outbox.resend(op.seq, {"territory": "dach"})
+        r.rejected.resend(op.seq, {"territory": "dach"})
     assert sam.sync().ok
     assert server.get_record("customers", bad["id"])["territory"] == "dach"
     assert_replica_matches_server(sam, server)

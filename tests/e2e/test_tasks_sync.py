@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from crm_tui.core.agenda import completion
+from crm_tui.core.domain import format_datetime
 from support.client import ClientReplica, assert_replica_matches_server
 from support.postgres import BACKENDS
 from support.server import FIXED_NOW, make_op
@@ -26,8 +27,7 @@ def test_a_follow_up_made_offline_reaches_the_server_with_the_next_sync(server, 
     client = ClientReplica(tmp_path / "sam", server, "sam")
     assert client.sync().ok
     customer = a_customer(server)
-    with client.replica() as r:
-        r.clock = lambda: FIXED_NOW
+    with client.replica(clock=format_datetime(FIXED_NOW)) as r:
         # The server is out of reach now: the save is local, and queued.
         task = r.writes.create("task", {"customer_id": customer["id"], "title": "Bring the new price list",
                                         "due_at": "2026-11-26T09:00:00Z", "owner_id": server.user_ids["sam"],
@@ -61,7 +61,7 @@ def test_a_task_completed_here_and_rescheduled_there_is_a_conflict_shown_with_bo
     report = client.sync()
     assert report.conflicts == 1, report
     with client.replica() as r:
-        [conflict] = r.outbox.conflicts()
+        [conflict] = r.conflicts.unresolved()
         assert conflict.entity == "task" and conflict.record_id == "tk-both"
         assert set(conflict.fields) == {"due_at"}
         assert conflict.fields["due_at"]["mine"] == "2026-11-27T10:00:00Z"

@@ -32,7 +32,7 @@ def conflict_result(op, city_theirs="Hamburg", client="Munich", version=20, **se
 
 
 def assert_shows_mine_or_theirs(replica: Replica) -> None:
-    for c in replica.outbox.conflicts():
+    for c in replica.conflicts.unresolved():
         rec = replica.get(c.entity, c.record_id)
         for name, values in c.fields.items():
             assert rec[name] in (values["mine"], values["theirs"]), (name, rec[name], values)
@@ -42,8 +42,8 @@ def test_an_edit_queued_while_the_clashing_one_was_in_flight_becomes_mine(replic
     replica.writes.update("customer", "c1", {"city": "Munich"})
     [sent] = replica.outbox.next_batch(10)  # on its way; its answer is still to come
     replica.writes.update("customer", "c1", {"city": "Cologne", "phone": "+49 221 555"})  # a later edit
-    replica.outbox.apply_results([sent], [conflict_result(sent)])
-    [conflict] = replica.outbox.conflicts()
+    replica.results.apply([sent], [conflict_result(sent)])
+    [conflict] = replica.conflicts.unresolved()
     assert conflict.fields["city"]["mine"] == "Cologne"  # the user's latest wish, not the older one
     assert conflict.fields["city"]["theirs"] == "Hamburg"
     assert replica.get("customer", "c1")["city"] == "Cologne"
@@ -51,7 +51,7 @@ def test_an_edit_queued_while_the_clashing_one_was_in_flight_becomes_mine(replic
     [later] = replica.outbox.pending()
     assert later.fields == {"phone": "+49 221 555"}
     assert_shows_mine_or_theirs(replica)
-    replica.outbox.resolve_conflict(conflict.id, {"city": "theirs"})
+    replica.writes.resolve_conflict(conflict.id, {"city": "theirs"})
     assert replica.get("customer", "c1")["city"] == "Hamburg"
     assert [op.fields for op in replica.outbox.pending()] == [{"phone": "+49 221 555"}]
 
@@ -59,20 +59,20 @@ def test_an_edit_queued_while_the_clashing_one_was_in_flight_becomes_mine(replic
 def test_editing_a_field_under_an_open_conflict_changes_mine_and_queues_nothing(replica):
     replica.writes.update("customer", "c1", {"city": "Munich"})
     [sent] = replica.outbox.next_batch(10)
-    replica.outbox.apply_results([sent], [conflict_result(sent)])
+    replica.results.apply([sent], [conflict_result(sent)])
     replica.writes.update("customer", "c1", {"city": "Bonn", "tier": "silver"})
-    [conflict] = replica.outbox.conflicts()
+    [conflict] = replica.conflicts.unresolved()
     assert (conflict.fields["city"]["mine"], conflict.fields["city"]["theirs"]) == ("Bonn", "Hamburg")
     assert replica.get("customer", "c1")["city"] == "Bonn"
     assert [op.fields for op in replica.outbox.pending()] == [{"tier": "silver"}]
     assert_shows_mine_or_theirs(replica)
     # A newer server value refreshes theirs; the screen keeps mine.
     replica.pull.apply_page(page([customer_row("c1", version=30, city="Dresden")], "2"))
-    [conflict] = replica.outbox.conflicts()
+    [conflict] = replica.conflicts.unresolved()
     assert conflict.fields["city"]["theirs"] == "Dresden"
     assert replica.get("customer", "c1")["city"] == "Bonn"
     assert_shows_mine_or_theirs(replica)
-    replica.outbox.resolve_conflict(conflict.id, {"city": "mine"})
+    replica.writes.resolve_conflict(conflict.id, {"city": "mine"})
     assert replica.get("customer", "c1")["city"] == "Bonn"
     city_ops = [op for op in replica.outbox.pending() if "city" in op.fields]
     assert [(op.fields, op.base_version) for op in city_ops] == [({"city": "Bonn"}, 30)]

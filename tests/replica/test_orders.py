@@ -181,8 +181,8 @@ def test_a_replica_of_the_previous_schema_gets_order_history_outcomes_and_the_ti
     db = Database(conn)
     _create_v1(db)
     _split_search_triggers_v2(db)
-    # As the previous release made it: none of what this schema version adds.
-    MIGRATIONS[SCHEMA_VERSION - 1](db)  # the previous version's own step (tasks)
+    # As schema 3 (tasks) made it: none of what version 4 (order history, outcomes) adds.
+    MIGRATIONS[3](db)  # schema 3's own step (tasks)
     conn.execute("DROP INDEX IF EXISTS ix_order_events_order")
     conn.execute("DROP TABLE IF EXISTS order_events")
     conn.execute("ALTER TABLE deals DROP COLUMN lost_reason")
@@ -191,7 +191,7 @@ def test_a_replica_of_the_previous_schema_gets_order_history_outcomes_and_the_ti
     conn.execute("INSERT INTO customers (id, name, territory, version, _gen) VALUES ('c1', 'Old', 't1', 1, 0)")
     conn.execute("INSERT INTO tickets (id, customer_id, subject, status, priority, version, _gen)"
                  " VALUES ('t1', 'c1', 'Where is SO-00000005?', 'open', 'low', 1, 0)")
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    conn.execute("PRAGMA user_version = 3")
     conn.close()
     r = Replica(path, tmp_path / "hot")
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 
 import pytest
@@ -212,9 +213,9 @@ def test_results_applied_conflict_rejected(replica):
         {"op_id": ops[1].op_id, "status": "rejected",
          "error": {"code": "validation", "message": "city: not allowed", "fields": {"city": "not allowed"}}},
     ]
-    stats = replica.outbox.apply_results(ops, results)
+    stats = replica.results.apply(ops, results)
     assert (stats.conflicts, stats.rejected) == (1, 1)
-    [conflict] = replica.outbox.conflicts()
+    [conflict] = replica.conflicts.unresolved()
     assert conflict.fields["phone"] == {"mine": "+1 555 0100", "theirs": "+44 20 7946", "base": "+49 30 1234567"}
     # Mine stays on screen until the user chooses; the record carries the server's version.
     rec = replica.get("customer", "c1")
@@ -223,12 +224,12 @@ def test_results_applied_conflict_rejected(replica):
     assert rejected.error["code"] == "validation"
     assert replica.outbox.counts() == {"pending": 0, "rejected": 1, "conflicts": 1}
 
-    replica.outbox.resolve_conflict(conflict.id, {"phone": "mine"})
+    replica.writes.resolve_conflict(conflict.id, {"phone": "mine"})
     [op] = replica.outbox.pending()
     assert (op.fields, op.base_version) == ({"phone": "+1 555 0100"}, 20)
-    assert replica.outbox.conflicts() == []
+    assert replica.conflicts.unresolved() == []
 
-    replica.outbox.resend(rejected.seq, {"city": "Lille"})
+    replica.rejected.resend(rejected.seq, {"city": "Lille"})
     assert {o.record_id: o.fields for o in replica.outbox.pending()}["c2"] == {"city": "Lille"}
     assert replica.get("customer", "c2")["city"] == "Lille"
 
@@ -238,11 +239,11 @@ def test_resolving_with_theirs_takes_the_server_value(replica):
     replica.writes.update("customer", "c1", {"phone": "+1 555 0100"})
     [op] = replica.outbox.next_batch(10)
     server = dict(zip(CUSTOMER.columns, customer_row("c1", version=20, phone="+44 20 7946"), strict=True))
-    replica.outbox.apply_results([op], [{"op_id": op.op_id, "status": "conflict", "version": 20, "record": server,
+    replica.results.apply([op], [{"op_id": op.op_id, "status": "conflict", "version": 20, "record": server,
                                          "conflicts": [{"field": "phone", "server": "+44 20 7946",
                                                         "client": "+1 555 0100"}]}])
-    [c] = replica.outbox.conflicts()
-    replica.outbox.resolve_conflict(c.id, {"phone": "theirs"})
+    [c] = replica.conflicts.unresolved()
+    replica.writes.resolve_conflict(c.id, {"phone": "theirs"})
     assert replica.get("customer", "c1")["phone"] == "+44 20 7946"
     assert replica.outbox.pending() == []
 
@@ -251,12 +252,12 @@ def test_discarding_a_rejected_update_restores_the_server_value(replica):
     replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
     replica.writes.update("customer", "c1", {"city": "Paris"})
     [op] = replica.outbox.next_batch(10)
-    replica.outbox.apply_results([op], [{"op_id": op.op_id, "status": "rejected",
+    replica.results.apply([op], [{"op_id": op.op_id, "status": "rejected",
                                          "error": {"code": "scope", "message": "no"}}])
-    replica.outbox.discard(op.seq)
+    replica.rejected.discard(op.seq)
     assert replica.get("customer", "c1")["city"] == "Berlin"
     assert replica.outbox.counts()["rejected"] == 0
-    assert ("customer", "c1") in replica.outbox.take_refetch()
+    assert ("customer", "c1") in replica.refetch.wanted()
 
 
 def test_customer_360_is_cached_and_invalidated_exactly(replica):
@@ -298,7 +299,7 @@ def test_resync_keeps_pending_and_drops_what_the_snapshot_lacked(replica):
     dropped = replica.pull.finish_resync()
     assert dropped == 0  # c2 has a pending edit, so it stays
     assert replica.get("customer", "c2")["city"] == "Oslo"
-    replica.outbox.apply_results(replica.outbox.next_batch(10), [])
+    replica.results.apply(replica.outbox.next_batch(10), [])
     assert len(replica.outbox.pending()) == 1
 
 
@@ -413,6 +414,33 @@ def test_a_v1_replica_is_migrated_in_place(tmp_path):
         r.close()
 
 
+def test_refetches_waiting_in_a_schema_4_replica_are_still_fetched_after_the_upgrade(tmp_path):
+    """Schema 5 keeps the records the next sync must fetch again in a table; a replica of
+    schema 4 kept them as a JSON list in replica_meta. Requests waiting there when crm-tui is
+    upgraded (a discarded rejected edit, a kept customer's history) are still fetched, in the
+    order they were made, once each."""
+    path = tmp_path / "replica.db"
+    Replica(path, tmp_path / "hot").close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TABLE refetch")
+    wanted = [["customer", "c2"], ["customer-history", "c1"], ["contact", "k1"], ["customer", "c2"]]
+    conn.execute("INSERT INTO replica_meta(key, value) VALUES ('refetch', ?)", (json.dumps(wanted),))
+    conn.execute("PRAGMA user_version = 4")
+    conn.close()
+    r = Replica(path, tmp_path / "hot")
+    try:
+        assert r.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert r.refetch.wanted() == [("customer", "c2"), ("customer-history", "c1"), ("contact", "k1")]
+        assert r.get_meta("refetch") is None
+        r.refetch.done([("customer", "c2")])
+        r.refetch.request("customer", "c3")
+        r.refetch.request("contact", "k1")  # already asked for: fetched once
+    finally:
+        r.close()
+    with Replica(path, tmp_path / "hot") as again:
+        assert again.refetch.wanted() == [("customer-history", "c1"), ("contact", "k1"), ("customer", "c3")]
+
+
 def test_a_replica_from_a_newer_crm_tui_is_refused(tmp_path):
     import sqlite3
 
@@ -458,11 +486,11 @@ def test_a_record_restored_by_discarding_a_rejected_delete_outlives_a_resync_und
     replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5), customer_row("c2")])]))
     replica.writes.delete("customer", "c1")
     [op] = replica.outbox.next_batch(10)
-    replica.outbox.apply_results([op], [{"op_id": op.op_id, "status": "rejected",
+    replica.results.apply([op], [{"op_id": op.op_id, "status": "rejected",
                                          "error": {"code": "forbidden", "message": "no"}}])
     replica.pull.start_resync()
     replica.pull.apply_page(page([upsert("customer", [customer_row("c2")])], cursor="S", phase="snapshot"))
-    replica.outbox.discard(op.seq)
+    replica.rejected.discard(op.seq)
     assert replica.get("customer", "c1") is not None
     replica.pull.finish_resync()
     assert replica.get("customer", "c1")["version"] == 5

@@ -36,9 +36,7 @@ def task(tid, customer_id="c1", due="2026-11-25T14:00:00Z", owner="u1", status="
 
 
 def open_replica(path):
-    r = Replica(path / "replica.db", path / "hot", key=TEST_KEY)
-    r.clock = lambda: NOW
-    return r
+    return Replica(path / "replica.db", path / "hot", key=TEST_KEY, clock=lambda: NOW)
 
 
 @pytest.fixture
@@ -154,7 +152,7 @@ def test_a_follow_up_is_queued_completed_and_reopened_as_one_create_then_an_upda
     replica.writes.update("task", created["id"], completion(True, NOW))
     [op] = replica.outbox.next_batch(10)
     assert op.op == "create" and op.fields["status"] == "done" and op.fields["done_at"] == "2026-11-25T09:00:00Z"
-    replica.outbox.apply_results([op], [{"op_id": op.op_id, "status": "applied", "version": 5,
+    replica.results.apply([op], [{"op_id": op.op_id, "status": "applied", "version": 5,
                                          "record": {**replica.get("task", created["id"]), "version": 5}}])
     replica.writes.update("task", created["id"], completion(False, NOW))
     [reopen] = replica.outbox.next_batch(10)

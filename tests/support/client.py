@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cache.records import decode_row
 from cache.replica import Replica
 from crm_tui import credentials
 from crm_tui.config import Settings, SyncSettings
@@ -52,9 +53,11 @@ class ClientReplica:
         return Settings(sync=self.sync_settings)
 
     @contextlib.contextmanager
-    def replica(self, durable: bool = True) -> Iterator[Replica]:
-        """The replica as the product opens it (encrypted, its key from the keyring)."""
-        r = open_replica(self.paths, self.settings, durable=durable)
+    def replica(self, durable: bool = True, *, clock: str | None = None) -> Iterator[Replica]:
+        """The replica as the product opens it (encrypted, its key from the keyring); ``clock``
+        freezes its clock at that ISO time (``Settings.clock``)."""
+        settings = self.settings if clock is None else Settings(sync=self.sync_settings, clock=clock)
+        r = open_replica(self.paths, settings, durable=durable)
         try:
             yield r
         finally:
@@ -140,7 +143,7 @@ def replica_contents(client: ClientReplica) -> dict[str, dict[str, dict[str, Any
         for ent in ENTITIES.values():
             cur = r.conn.execute(f"SELECT * FROM {ent.table}")
             names = [d[0] for d in cur.description]
-            out[ent.name] = {row[0]: r.decode_row(ent, row, names) for row in cur.fetchall()}
+            out[ent.name] = {row[0]: decode_row(ent, row, names) for row in cur.fetchall()}
     return out
 
 

@@ -2,7 +2,7 @@
 
 The replica is filled the honest way: server-shaped change pages go through
 ``replica.pull.apply_page``; the pending ops, the conflict and the rejected ops come from local
-writes, ``outbox.next_batch`` and ``outbox.apply_results`` with server-shaped results. Only the
+writes, ``outbox.next_batch`` and ``results.apply`` with server-shaped results. Only the
 sync history (which the sync engine writes and no cache API exposes for writing) is inserted
 directly.
 
@@ -351,7 +351,7 @@ def _make_outbox_states(replica: Replica) -> None:
         {"op_id": by_record[REJECTED_DEAL].op_id, "status": "rejected",
          "error": {"code": "forbidden", "message": "this deal belongs to another owner"}},
     ]
-    replica.outbox.apply_results(ops, results)
+    replica.results.apply(ops, results)
     # Then edits made offline, not yet sent.
     w.update("customer", PENDING_CUSTOMER, {"phone": "+49 30 5559999"})
     w.create("activity", {"customer_id": PENDING_CUSTOMER, "kind": "call", "subject": "Called about the renewal",
@@ -366,7 +366,7 @@ def add_delete_conflict(replica: Replica, contact_id: str = "co_010_1") -> None:
     ops = replica.outbox.next_batch(10)
     [op] = [o for o in ops if o.record_id == contact_id]
     server = {**record, "title": "CFO", "version": 2}
-    replica.outbox.apply_results(ops, [{"op_id": op.op_id, "status": "conflict", "version": 2, "record": server,
+    replica.results.apply(ops, [{"op_id": op.op_id, "status": "conflict", "version": 2, "record": server,
                                         "conflicts": [{"field": "title", "server": "CFO", "client": None}]}])
 
 

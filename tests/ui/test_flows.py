@@ -174,7 +174,7 @@ async def test_resolving_a_conflict_with_mine_queues_an_update(make_app):
         assert isinstance(resolver, ConflictResolveScreen)
         await pilot.press("t", "m", "a")
         await settle(pilot)
-        assert app.replica.outbox.conflicts() == []
+        assert app.replica.conflicts.unresolved() == []
         [op] = [o for o in app.replica.outbox.pending() if o.record_id == "cu_002"]
         assert (op.op, op.fields, op.base_version) == ("update", {"city": "Potsdam"}, 3)
         assert "No conflicts" in str(app.screen.query_one("#conflicts-intro").render())
@@ -258,14 +258,14 @@ async def test_delete_conflict_delete_anyway_or_keep(make_app, open_replica, key
         await pilot.press("escape", "5")
         await pilot.pause()
         table = app.screen.query_one("#conflicts-table")
-        [key] = [str(c.id) for c in replica.outbox.conflicts() if c.kind == "delete"]
+        [key] = [str(c.id) for c in replica.conflicts.unresolved() if c.kind == "delete"]
         table.move_cursor(row=table.get_row_index(key))
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, ConflictResolveScreen)
         await pilot.press(*keys)
         await settle(pilot)
-        assert [c.kind for c in replica.outbox.conflicts()] == ["fields"]
+        assert [c.kind for c in replica.conflicts.unresolved()] == ["fields"]
         pending_deletes = [o for o in replica.outbox.pending() if o.op == "delete" and o.record_id == "co_010_1"]
         assert (replica.get("contact", "co_010_1") is None) is deleted
         assert bool(pending_deletes) is deleted

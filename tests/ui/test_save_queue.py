@@ -163,9 +163,9 @@ async def test_settling_a_conflict_while_the_lock_is_held_is_queued_too(make_app
             await pilot.pause()
             await pilot.press("t", "m", "a")  # keep my city
             await _until(pilot, lambda: app.saver.waiting, "the save worker found the lock held")
-            assert [c.record_id for c in replica.outbox.conflicts()] == ["cu_002"]  # not yet
+            assert [c.record_id for c in replica.conflicts.unresolved()] == ["cu_002"]  # not yet
             holder.release()
-            await _until(pilot, lambda: not replica.outbox.conflicts(), "the conflict settled")
+            await _until(pilot, lambda: not replica.conflicts.unresolved(), "the conflict settled")
             await settle(pilot)
             [op] = _ops(replica, "cu_002")
             assert op.fields == {"city": "Potsdam"}

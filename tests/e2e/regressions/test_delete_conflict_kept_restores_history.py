@@ -26,10 +26,10 @@ def test_customer_delete_conflict_loses_children_for_good(server, tmp_path):
     rep = alex.sync()
     assert rep.ok and rep.conflicts == 1, rep
     with alex.replica() as r:
-        [conf] = r.outbox.conflicts()
+        [conf] = r.conflicts.unresolved()
         assert conf.kind == "delete"
         # user decides to keep the customer
-        r.outbox.resolve_conflict(conf.id, {"record": "keep"})
+        r.writes.resolve_conflict(conf.id, {"record": "keep"})
     assert alex.sync().ok
     assert alex.sync().ok
     with alex.replica() as r:

@@ -16,7 +16,7 @@ def test_discard_after_a_pull_keeps_the_servers_values(server, tmp_path):
     assert report.ok and report.rejected == 1 and report.conflicts == 0
     with sam.replica() as r:
         [op] = r.outbox.rejected()
-        r.outbox.discard(op.seq)
+        r.rejected.discard(op.seq)
         row = r.get("customer", cid)
         server_row = server.get_record("customers", cid)
         assert (row["city"], row["version"]) == ("Admin City", server_row["version"])
@@ -35,7 +35,7 @@ def test_discard_before_any_pull_restores_what_the_server_had(server, tmp_path):
         report = engine.replica.outbox  # push only: the result comes back, no pull follows
         engine.push()
         [op] = report.rejected()
-        engine.replica.outbox.discard(op.seq)
+        engine.replica.rejected.discard(op.seq)
         assert engine.replica.get("customer", cid)["city"] == original
     assert sam.sync().ok
     assert_replica_matches_server(sam, server)

@@ -31,9 +31,9 @@ def test_revert_of_an_edit_made_during_a_pull_surfaces_the_clash(server, tmp_pat
     report = alex.sync()
     assert report.ok and report.conflicts == 1
     with alex.replica() as r:
-        [conflict] = r.outbox.conflicts()
+        [conflict] = r.conflicts.unresolved()
         assert (conflict.fields["city"]["mine"], conflict.fields["city"]["theirs"]) == (original, "Theirs")
-        r.outbox.resolve_conflict(conflict.id, {"city": "mine"})
+        r.writes.resolve_conflict(conflict.id, {"city": "mine"})
     assert alex.sync().ok
     assert server.get_record("customers", cid)["city"] == original
     assert_replica_matches_server(alex, server)

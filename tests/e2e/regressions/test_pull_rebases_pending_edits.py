@@ -23,9 +23,9 @@ def test_an_edit_reverted_after_a_pull_still_surfaces_the_clash(server, tmp_path
     report = alex.sync()
     assert report.ok and report.conflicts == 1
     with alex.replica() as r:
-        [conflict] = r.outbox.conflicts()
+        [conflict] = r.conflicts.unresolved()
         assert conflict.fields["city"]["mine"] == original and conflict.fields["city"]["theirs"] == "Theirs"
-        r.outbox.resolve_conflict(conflict.id, {"city": "theirs"})
+        r.writes.resolve_conflict(conflict.id, {"city": "theirs"})
     assert alex.sync().ok
     assert_replica_matches_server(alex, server)
 
@@ -42,8 +42,8 @@ def test_a_delete_conflict_kept_shows_the_servers_latest_values(server, tmp_path
     assert alex.sync().ok
     with alex.replica() as r:
         assert r.get("customer", cid)["city"] == "Second"  # pulls refresh a delete conflict's record
-        [c] = r.outbox.conflicts()
-        r.outbox.resolve_conflict(c.id, {"record": "keep"})
+        [c] = r.conflicts.unresolved()
+        r.writes.resolve_conflict(c.id, {"record": "keep"})
     assert alex.sync().ok
     assert_replica_matches_server(alex, server)
     # The next edit is based on what the user now sees, so it goes through as a plain update.
@@ -71,5 +71,5 @@ def test_an_edit_of_another_field_after_a_pull_is_not_a_spurious_conflict(server
     report = alex.sync()
     assert report.ok
     with alex.replica() as r:
-        assert sorted(f for c in r.outbox.conflicts() for f in c.fields) == ["city"]
+        assert sorted(f for c in r.conflicts.unresolved() for f in c.fields) == ["city"]
     assert server.get_record("customers", cid)["company"] == "Fresh Co 2"
