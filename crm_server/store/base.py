@@ -174,6 +174,16 @@ class ReadTx(GatewayReads, ABC):
         """The delete change row of a record that was deleted (until compaction purges it)."""
 
     @abstractmethod
+    def get_many(self, ent: Entity, record_ids: Sequence[str], *, share: bool = False) -> dict[str, StoredRecord]:
+        """Record id -> live record, for those of ``record_ids`` that exist (one statement per few
+        thousand ids). ``share`` (in a write transaction): until it ends, no other writer can
+        change or delete the records found (what :meth:`WriteTx.insert` takes on a customer)."""
+
+    @abstractmethod
+    def tombstoned(self, ent: Entity, record_ids: Sequence[str]) -> set[str]:
+        """Those of ``record_ids`` that belonged to a deleted record (their tombstones remain)."""
+
+    @abstractmethod
     def list_records(
         self,
         ent: Entity,
@@ -292,6 +302,27 @@ class WriteTx(GatewayWrites, ReadTx):
     @abstractmethod
     def save_op_result(self, op_id: str, user_id: str, ent: Entity, record_id: str, result: dict) -> None:
         """Remember an op's result, in the same transaction as its effect."""
+
+    @abstractmethod
+    def op_results(self, op_ids: Sequence[str]) -> dict[str, StoredOpResult]:
+        """Op id -> stored result, for those of ``op_ids`` already applied (see :meth:`op_result`)."""
+
+    @abstractmethod
+    def save_op_results(self, rows: Sequence[tuple[str, str, Entity, str, dict]]) -> None:
+        """:meth:`save_op_result` of many ops at once: (op id, user id, entity, record id, result)."""
+
+    @abstractmethod
+    def next_numbers(self, counter: str, n: int) -> list[int]:
+        """``n`` values of :meth:`next_number` at once, increasing."""
+
+    @abstractmethod
+    def insert_many(self, items: Sequence[tuple[Entity, Mapping[str, Any]]]) -> list[int]:
+        """:meth:`insert` of many new records at once, in a few statements; returns their versions,
+        increasing in the order given (as if each had been inserted in turn).
+
+        Raises RecordMissing when a customer does not exist and RecordExists when an id is taken;
+        then some of the records may have been inserted: call it inside a :meth:`savepoint`.
+        """
 
     @abstractmethod
     def add_token(self, user_id: str, token_hash: str, *, expires_at: int | None = None,

@@ -65,6 +65,13 @@ class PostgresReadTx(PgGatewayReads, SqlReadTx):
             self.statements.append((self.sql(sql), tuple(params)))
         return self.conn.execute(self.sql(sql), params)
 
+    def _exec_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        # psycopg sends the rows in pipeline mode: one round trip for all of them.
+        if self.statements is not None:
+            self.statements.append((self.sql(sql), ("executemany", len(rows))))
+        with self.conn.cursor() as cur:
+            cur.executemany(self.sql(sql), rows)
+
     def to_wire(self, ent: Entity, row: Sequence[Any]) -> dict[str, Any]:
         values = list(row)
         for i in _DATES[ent.name]:
@@ -145,8 +152,8 @@ class PostgresWriteTx(PgGatewayWrites, PostgresReadTx, SqlWriteTx):
     LOCK = " FOR UPDATE"
     SHARE = " FOR SHARE"
 
-    def __init__(self, conn: psycopg.Connection):
-        super().__init__(conn)
+    def __init__(self, conn: psycopg.Connection, statements: list[tuple[str, Sequence[Any]]] | None = None):
+        super().__init__(conn, statements)
         self._xid: int | None = None
 
     def alloc(self, n: int = 1) -> list[int]:
@@ -165,17 +172,41 @@ class PostgresWriteTx(PgGatewayWrites, PostgresReadTx, SqlWriteTx):
             raise KeyError(f"unknown counter {counter!r}")
         return int(self._one(f"SELECT nextval('{counter}_number')"))
 
+    def next_numbers(self, counter: str, n: int) -> list[int]:
+        if counter not in ("ticket", "order"):
+            raise KeyError(f"unknown counter {counter!r}")
+        if n <= 0:
+            return []
+        return sorted(int(r[0]) for r in self._exec(f"SELECT nextval('{counter}_number') FROM generate_series(1, ?)", (n,)))
+
     def insert(self, ent: Entity, record: Any) -> int:
         try:
             return super().insert(ent, record)
         except psycopg.errors.UniqueViolation as exc:
             raise RecordExists(f"{ent.name} {record.get('id')!r} exists: {exc}") from None
 
+    def insert_many(self, items: Sequence[tuple[Entity, Any]]) -> list[int]:
+        try:
+            return super().insert_many(items)
+        except psycopg.errors.UniqueViolation as exc:
+            raise RecordExists(f"a record exists already: {exc}") from None
+
     def save_op_result(self, op_id: str, user_id: str, ent: Entity, record_id: str, result: dict) -> None:
         self._exec(
             "INSERT INTO op_results (op_id, user_id, entity, record_id, result) VALUES (?, ?, ?, ?, ?)",
             (op_id, user_id, ent.name, record_id, Jsonb(result)),
         )
+
+    def save_op_results(self, rows: Sequence[tuple[str, str, Entity, str, dict]]) -> None:
+        if not rows:
+            return
+        try:
+            self._exec_many(
+                "INSERT INTO op_results (op_id, user_id, entity, record_id, result) VALUES (?, ?, ?, ?, ?)",
+                [(op_id, user_id, ent.name, record_id, Jsonb(result)) for op_id, user_id, ent, record_id, result in rows],
+            )
+        except psycopg.errors.UniqueViolation as exc:  # a concurrent batch applied one of these ops first
+            raise RecordExists(f"an op result exists already: {exc}") from None
 
     def note_commit(self) -> None:
         """Take the commit clock just before COMMIT and record the commit (restores, compaction by

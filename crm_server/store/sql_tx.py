@@ -116,13 +116,33 @@ class SqlReadTx(TokenReads, ReadTx):
     def user_id_for_token(self, token_hash: str) -> str | None:
         return self._one("SELECT user_id FROM tokens WHERE hash = ?", (token_hash,))
 
+    def _exec_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement run for each of ``rows`` (the driver sends them together)."""
+        self.conn.executemany(self.sql(sql), rows)
+
     def _get(self, ent: Entity, record_id: str, suffix: str) -> StoredRecord | None:
         extra = ", territory" if ent.anchor == "customer_id" else ""
         row = self._exec(
             f"SELECT {_COLS[ent.name]}{extra}, field_versions FROM {q(ent.table)} WHERE id = ?{suffix}", (record_id,)
         ).fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._stored(ent, row)
+
+    def get_many(self, ent: Entity, record_ids: Sequence[str], *, share: bool = False) -> dict[str, StoredRecord]:
+        extra = ", territory" if ent.anchor == "customer_id" else ""
+        suffix = self.SHARE if share else ""
+        ids = sorted(set(record_ids))  # locks taken in id order: two batches never wait on each other in a ring
+        out: dict[str, StoredRecord] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = self._exec(
+                f"SELECT {_COLS[ent.name]}{extra}, field_versions FROM {q(ent.table)}"
+                f" WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id{suffix}", chunk
+            ).fetchall()
+            for row in rows:
+                out[row[0]] = self._stored(ent, row)
+        return out
+
+    def _stored(self, ent: Entity, row: Sequence[Any]) -> StoredRecord:
         n = len(ent.columns)
         record = self.to_wire(ent, row[:n])
         if ent.anchor == "customer_id":
@@ -135,6 +155,19 @@ class SqlReadTx(TokenReads, ReadTx):
 
     def get(self, ent: Entity, record_id: str) -> StoredRecord | None:
         return self._get(ent, record_id, "")
+
+    def tombstoned(self, ent: Entity, record_ids: Sequence[str]) -> set[str]:
+        ids = sorted(set(record_ids))
+        out: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            out.update(r[0] for r in self._exec(
+                # The same partial index as tombstone() below.
+                f"SELECT record_id FROM changes WHERE entity = ? AND record_id IN ({','.join('?' * len(chunk))})"
+                " AND kind <> 'move' AND kind = 'delete'",
+                (ent.name, *chunk),
+            ).fetchall())
+        return out
 
     def tombstone(self, ent: Entity, record_id: str) -> ChangeRow | None:
         row = self._exec(
@@ -264,14 +297,14 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
     def savepoint(self) -> Iterator[None]:
         self._savepoints += 1
         name = f"sp{self._savepoints}"
-        self.conn.execute(f"SAVEPOINT {name}")
+        self._exec(f"SAVEPOINT {name}")
         try:
             yield
         except BaseException:
-            self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-            self.conn.execute(f"RELEASE SAVEPOINT {name}")
+            self._exec(f"ROLLBACK TO SAVEPOINT {name}")
+            self._exec(f"RELEASE SAVEPOINT {name}")
             raise
-        self.conn.execute(f"RELEASE SAVEPOINT {name}")
+        self._exec(f"RELEASE SAVEPOINT {name}")
 
     @abstractmethod
     def note_commit(self) -> None:
@@ -320,6 +353,45 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
         )
         self._log(seq, ent, record["id"], "upsert", territory, None)
         return seq
+
+    def insert_many(self, items: Sequence[tuple[Entity, Mapping[str, Any]]]) -> list[int]:
+        if not items:
+            return []
+        # Shared locks on the customers first, as insert() takes them: none can move territory
+        # (nor go) until these records are in, and the sequence numbers come after the locks.
+        customers = {r["customer_id"] for e, r in items if e.anchor == "customer_id"}
+        found = self.get_many(ENTITIES["customer"], sorted(customers), share=True) if customers else {}
+        missing = customers - found.keys()
+        if missing:
+            raise RecordMissing(f"no customer {min(missing)!r}")
+        seqs = self.alloc(len(items))
+        tables: dict[str, tuple[Entity, list[list[Any]]]] = {}
+        changes: list[tuple[Any, ...]] = []
+        for (ent, record), seq in zip(items, seqs, strict=True):
+            values = [self.to_sql(ent, c, record.get(c)) for c in ent.columns if c != "version"]
+            if ent.anchor == "customer_id":
+                territory = found[record["customer_id"]].territory
+                values.append(territory)
+            else:
+                territory = record.get("territory") if ent.anchor == "self" else None
+            values.append(seq)
+            tables.setdefault(ent.name, (ent, []))[1].append(values)
+            changes.append((*self.change_values(seq)[1], ent.name, record["id"], "upsert", territory, None))
+        for ent, rows in tables.values():
+            names = [c for c in ent.columns if c != "version"]
+            if ent.anchor == "customer_id":
+                names.append("territory")
+            names.append("version")
+            self._exec_many(
+                f"INSERT INTO {q(ent.table)} ({', '.join(map(q, names))}) VALUES ({', '.join('?' * len(names))})", rows
+            )
+        cols = self.change_values(seqs[0])[0]
+        self._exec_many(
+            f"INSERT INTO changes ({cols}, entity, record_id, kind, territory, old_territory)"
+            f" VALUES ({','.join('?' * (len(changes[0]) - 5))}, ?, ?, ?, ?, ?)",
+            changes,
+        )
+        return seqs
 
     def update(self, ent: Entity, record_id: str, changes: Mapping[str, Any]) -> int:
         current = self.lock(ent, record_id)
@@ -376,6 +448,19 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
         if row is None:
             return None
         return StoredOpResult(user_id=row[0], entity=row[1], record_id=row[2], result=self.load_result(row[3]))
+
+    def op_results(self, op_ids: Sequence[str]) -> dict[str, StoredOpResult]:
+        ids = sorted(set(op_ids))
+        out: dict[str, StoredOpResult] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            for row in self._exec(
+                f"SELECT op_id, user_id, entity, record_id, result FROM op_results"
+                f" WHERE op_id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall():
+                out[row[0]] = StoredOpResult(user_id=row[1], entity=row[2], record_id=row[3],
+                                             result=self.load_result(row[4]))
+        return out
 
     def load_result(self, value: Any) -> dict:
         """The stored op result -> a dict."""
