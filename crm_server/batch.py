@@ -15,6 +15,7 @@ from pydantic import ValidationError as ShapeError
 from crm_server.errors import InvalidBody, Unauthorized
 from crm_server.scope import SYSTEM, Caller, load_caller
 from crm_server.store import RecordExists, RecordMissing, Store, StoredOpResult, StoredRecord, WriteTx
+from crm_server.store.schema import PARTITIONED
 from crm_tui.domain import (
     ENTITIES,
     ID_RE,
@@ -222,9 +223,12 @@ class _BatchRun:
         known: dict[tuple[str, str], StoredRecord | None] = {}
         tombs: set[tuple[str, str]] = set()
         for name, (ent, ids) in by_ent.items():
-            found = tx.get_many(ent, ids)
+            # From the change log's index: reading the ids from orders would look in every partition.
+            states = tx.id_states(ent, ids)
+            live = [i for i in ids if states.get(i) == "upsert"]
+            found = tx.get_many(ent, live) if live else {}
             known.update(((name, i), found.get(i)) for i in ids)
-            tombs.update((name, i) for i in tx.tombstoned(ent, ids))
+            tombs.update((name, i) for i in ids if states.get(i) == "delete")
         cleans: dict[int, dict[str, Any]] = {}
         refs: dict[str, set[str]] = {}
         for k, (_, op, ent) in enumerate(run):
@@ -281,10 +285,15 @@ class _BatchRun:
             if ent.name == "order":
                 items.append((ORDER_EVENT, self._status_event(record, record["status"])))
         tx.insert_many(items)
-        by_ent: dict[str, tuple[Entity, list[str]]] = {}
-        for _, op, ent, _ in accepted:
-            by_ent.setdefault(ent.name, (ent, []))[1].append(op.id)
-        written = {name: tx.get_many(ent, ids) for name, (ent, ids) in by_ent.items()}
+        by_ent: dict[str, tuple[Entity, list[str], set[Any]]] = {}
+        for _, op, ent, clean in accepted:
+            ids, keys = by_ent.setdefault(ent.name, (ent, [], set()))[1:]
+            ids.append(op.id)
+            if ent.name in PARTITIONED:
+                keys.add(clean.get(PARTITIONED[ent.name]))
+        # Read back as get() reads them (the same wire values); orders only from their months' partitions.
+        written = {name: tx.get_many(ent, ids, partitions=() if None in keys else sorted(keys))
+                   for name, (ent, ids, keys) in by_ent.items()}
         rows = []
         for k, op, ent, _ in accepted:
             stored = written[ent.name][op.id]

@@ -174,14 +174,19 @@ class ReadTx(GatewayReads, ABC):
         """The delete change row of a record that was deleted (until compaction purges it)."""
 
     @abstractmethod
-    def get_many(self, ent: Entity, record_ids: Sequence[str], *, share: bool = False) -> dict[str, StoredRecord]:
+    def get_many(self, ent: Entity, record_ids: Sequence[str], *, share: bool = False,
+                 partitions: Sequence[Any] = ()) -> dict[str, StoredRecord]:
         """Record id -> live record, for those of ``record_ids`` that exist (one statement per few
         thousand ids). ``share`` (in a write transaction): until it ends, no other writer can
-        change or delete the records found (what :meth:`WriteTx.insert` takes on a customer)."""
+        change or delete the records found (what :meth:`WriteTx.insert` takes on a customer).
+        ``partitions``: for a partitioned entity (orders), the partition keys (order dates) the
+        records are known to have, so that only their partitions are read."""
 
     @abstractmethod
-    def tombstoned(self, ent: Entity, record_ids: Sequence[str]) -> set[str]:
-        """Those of ``record_ids`` that belonged to a deleted record (their tombstones remain)."""
+    def id_states(self, ent: Entity, record_ids: Sequence[str]) -> dict[str, str]:
+        """Id -> what became of the record, for those of ``record_ids`` ever used: "upsert"
+        (live), "delete" (deleted: its tombstone remains) or "retired" (deleted long ago). One
+        index lookup per id in the change log, whatever the entity's table (or partitions)."""
 
     @abstractmethod
     def list_records(
@@ -202,6 +207,10 @@ class ReadTx(GatewayReads, ABC):
     @abstractmethod
     def count(self, ent: Entity, territories: Sequence[str] | None) -> int:
         """How many live records of ``ent`` are in the given territories (None: all)."""
+
+    def count_all(self, ents: Sequence[Entity], territories: Sequence[str] | None) -> int:
+        """The sum of :meth:`count` over ``ents`` (one statement where the store can)."""
+        return sum(self.count(e, territories) for e in ents)
 
     @abstractmethod
     def page_json(
@@ -317,7 +326,7 @@ class WriteTx(GatewayWrites, ReadTx):
 
     @abstractmethod
     def insert_many(self, items: Sequence[tuple[Entity, Mapping[str, Any]]]) -> list[int]:
-        """:meth:`insert` of many new records at once, in a few statements; returns their versions,
+        """:meth:`insert` of many new records at once, a few statements in all; returns their versions,
         increasing in the order given (as if each had been inserted in turn).
 
         Raises RecordMissing when a customer does not exist and RecordExists when an id is taken;

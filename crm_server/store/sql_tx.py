@@ -26,7 +26,7 @@ from crm_server.store.base import (
     StoredRecord,
     WriteTx,
 )
-from crm_server.store.schema import is_scoped, q, select_columns
+from crm_server.store.schema import PARTITIONED, is_scoped, q, select_columns
 from crm_server.store.tokens import TokenReads, TokenWrites
 from crm_tui.domain import CUSTOMER_CHILDREN, ENTITIES, Entity
 
@@ -127,16 +127,19 @@ class SqlReadTx(TokenReads, ReadTx):
         ).fetchone()
         return None if row is None else self._stored(ent, row)
 
-    def get_many(self, ent: Entity, record_ids: Sequence[str], *, share: bool = False) -> dict[str, StoredRecord]:
+    def get_many(self, ent: Entity, record_ids: Sequence[str], *, share: bool = False,
+                 partitions: Sequence[Any] = ()) -> dict[str, StoredRecord]:
         extra = ", territory" if ent.anchor == "customer_id" else ""
         suffix = self.SHARE if share else ""
         ids = sorted(set(record_ids))  # locks taken in id order: two batches never wait on each other in a ring
+        keys = sorted({self.to_sql(ent, PARTITIONED[ent.name], k) for k in partitions}) if ent.name in PARTITIONED else []
+        prune = f" AND {q(PARTITIONED[ent.name])} IN ({','.join('?' * len(keys))})" if keys else ""
         out: dict[str, StoredRecord] = {}
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             rows = self._exec(
                 f"SELECT {_COLS[ent.name]}{extra}, field_versions FROM {q(ent.table)}"
-                f" WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id{suffix}", chunk
+                f" WHERE id IN ({','.join('?' * len(chunk))}){prune} ORDER BY id{suffix}", [*chunk, *keys]
             ).fetchall()
             for row in rows:
                 out[row[0]] = self._stored(ent, row)
@@ -156,15 +159,16 @@ class SqlReadTx(TokenReads, ReadTx):
     def get(self, ent: Entity, record_id: str) -> StoredRecord | None:
         return self._get(ent, record_id, "")
 
-    def tombstoned(self, ent: Entity, record_ids: Sequence[str]) -> set[str]:
+    def id_states(self, ent: Entity, record_ids: Sequence[str]) -> dict[str, str]:
+        # A record's only change row other than moves (see SqlWriteTx._log), unique per id.
         ids = sorted(set(record_ids))
-        out: set[str] = set()
+        out: dict[str, str] = {}
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            out.update(r[0] for r in self._exec(
-                # The same partial index as tombstone() below.
-                f"SELECT record_id FROM changes WHERE entity = ? AND record_id IN ({','.join('?' * len(chunk))})"
-                " AND kind <> 'move' AND kind = 'delete'",
+            out.update(self._exec(
+                # "kind <> 'move'": the partial index changes_record, as tombstone() below.
+                f"SELECT record_id, kind FROM changes WHERE entity = ? AND record_id IN ({','.join('?' * len(chunk))})"
+                " AND kind <> 'move'",
                 (ent.name, *chunk),
             ).fetchall())
         return out
@@ -216,6 +220,20 @@ class SqlReadTx(TokenReads, ReadTx):
         return sum(
             int(self._one(f"SELECT count(*) FROM {q(ent.table)} WHERE territory = ?", (t,))) for t in set(territories)
         )
+
+    def count_all(self, ents: Sequence[Entity], territories: Sequence[str] | None) -> int:
+        # One statement (one round trip on PostgreSQL) for a snapshot's whole denominator.
+        parts, params = [], []
+        names = sorted(set(territories or ()))
+        for ent in ents:
+            if territories is None or not is_scoped(ent):
+                parts.append(f"(SELECT count(*) FROM {q(ent.table)})")
+            elif names:
+                parts.append(f"(SELECT count(*) FROM {q(ent.table)} WHERE territory IN ({','.join('?' * len(names))}))")
+                params += names
+        if not parts:
+            return 0
+        return int(self._one("SELECT " + " + ".join(parts), params))
 
     def page_json(
         self, ent: Entity, *, territory: str | None, after: str, limit: int
@@ -310,6 +328,11 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
     def note_commit(self) -> None:
         """Called just before COMMIT: record the commit (backend bookkeeping)."""
 
+    def commit(self) -> None:
+        """:meth:`note_commit`, then COMMIT."""
+        self.note_commit()
+        self.conn.execute("COMMIT")
+
     @abstractmethod
     def alloc(self, n: int = 1) -> list[int]:
         """Take ``n`` sequence numbers (increasing) for this transaction's changes."""
@@ -382,16 +405,15 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
             if ent.anchor == "customer_id":
                 names.append("territory")
             names.append("version")
-            self._exec_many(
-                f"INSERT INTO {q(ent.table)} ({', '.join(map(q, names))}) VALUES ({', '.join('?' * len(names))})", rows
-            )
-        cols = self.change_values(seqs[0])[0]
-        self._exec_many(
-            f"INSERT INTO changes ({cols}, entity, record_id, kind, territory, old_territory)"
-            f" VALUES ({','.join('?' * (len(changes[0]) - 5))}, ?, ?, ?, ?, ?)",
-            changes,
-        )
+            self._insert_rows(ent, names, rows)
+        cols = self.change_values(seqs[0])[0].split(", ")
+        self._insert_rows(None, [*cols, "entity", "record_id", "kind", "territory", "old_territory"], changes)
         return seqs
+
+    def _insert_rows(self, ent: Entity | None, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` (values of the columns ``names``) into ``ent``'s table (None: changes)."""
+        table = "changes" if ent is None else q(ent.table)
+        self._exec_many(f"INSERT INTO {table} ({', '.join(map(q, names))}) VALUES ({','.join('?' * len(names))})", rows)
 
     def update(self, ent: Entity, record_id: str, changes: Mapping[str, Any]) -> int:
         current = self.lock(ent, record_id)
@@ -482,7 +504,7 @@ def transaction(
     commit: bool,
 ) -> Iterator[Tx]:
     """One transaction on a pooled connection: ``begin``, the block, then (``commit``) the
-    transaction's ``note_commit`` and COMMIT; a database error becomes a StoreError; whatever
+    transaction's ``commit`` (``note_commit`` and COMMIT); a database error becomes a StoreError; whatever
     happens the connection goes back to the pool with no transaction open."""
     with connection as conn:
         try:
@@ -490,8 +512,7 @@ def transaction(
             tx = make_tx(conn)
             yield tx
             if commit:
-                tx.note_commit()  # type: ignore[attr-defined]
-                conn.execute("COMMIT")
+                tx.commit()  # type: ignore[attr-defined]
         except db_error as exc:
             raise to_store_error(exc) from exc
         finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import orjson
 import psycopg
 
 from crm_server.accounts import add_user
@@ -167,3 +168,23 @@ def _wait_until_blocked(rival: psycopg.Connection, url: str) -> None:
         while not watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
                                   (pid,)).fetchone()[0]:
             watcher.execute("SELECT pg_sleep(0.05)")
+
+
+def test_a_snapshot_counts_everything_in_scope_with_one_statement(store_target):
+    """The first page of a snapshot counts the records in scope (its progress denominator): one
+    statement for every entity and territory, not one each (each a round trip on PostgreSQL)."""
+    from crm_server.feed import pull_changes
+
+    store = open_store(store_target)
+    try:
+        _setup(store)
+        apply_batch(store, SYSTEM.id, _orders("o", 6), now=NOW)
+        add_user(store, "sam", role="sales", territories=["north", "south"], user_id="sam")
+        with store.metered() as meter:
+            page = orjson.loads(pull_changes(store, "sam", None, 2000))
+    finally:
+        store.close()
+    counts = [sql for sql, _ in meter.statements if "count(*)" in sql and "LIMIT" not in sql]  # not the pages
+    assert len(counts) == 1, counts
+    # 2 territories, 1 user, 4 customers, 6 orders and their 6 status events.
+    assert page["progress"]["total"] == 19 and page["progress"]["done"] == 19
