@@ -200,7 +200,8 @@ class _BatchRun:
         op_id = raw.get("op_id")
         if raw.get("op") != "create" or not isinstance(op_id, str) or not ID_RE.match(op_id) or _has_lone_surrogates(raw):
             return None
-        ent = ENTITIES.get(raw.get("entity"))  # type: ignore[arg-type]  # any value: None when unknown
+        name = raw.get("entity")
+        ent = ENTITIES.get(name) if isinstance(name, str) else None
         if ent is None or ent.anchor != "customer_id" or ent.name == "order_event" or ent.admin_only:
             return None
         try:

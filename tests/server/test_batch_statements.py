@@ -188,3 +188,15 @@ def test_a_snapshot_counts_everything_in_scope_with_one_statement(store_target):
     assert len(counts) == 1, counts
     # 2 territories, 1 user, 4 customers, 6 orders and their 6 status events.
     assert page["progress"]["total"] == 19 and page["progress"]["done"] == 19
+
+
+def test_a_create_whose_entity_is_not_a_name_is_rejected_not_an_error(store_target):
+    store = open_store(store_target)
+    try:
+        _setup(store)
+        ops = [*_orders("ok", 2), {"op_id": "odd", "op": "create", "entity": ["order"], "id": "o-odd", "fields": {}}]
+        results = apply_batch(store, SYSTEM.id, ops, now=NOW)
+    finally:
+        store.close()
+    assert [r["status"] for r in results] == ["applied", "applied", "rejected"]
+    assert results[2]["error"]["code"] == "invalid_op"
