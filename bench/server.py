@@ -39,6 +39,8 @@ from bench.procs import PY, ServerProc
 FULL_CUSTOMERS = 1_000_000
 QUICK_CUSTOMERS = 20_000
 WORK = dataset.WORK / "server"
+# The parts of a run, in the order they run; ``--only`` picks some of them.
+SCENARIOS = ("sync", "intake", "revenue", "profiles", "scope")
 OK_STATUSES = ("applied", "merged", "conflict")
 
 
@@ -65,6 +67,7 @@ class Plan:
     scope_sizes: list[int]
     workers: int
     profile: bool = True
+    only: tuple[str, ...] = SCENARIOS
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -88,6 +91,12 @@ def make_plan(args: argparse.Namespace) -> Plan:
             setattr(plan, name, getattr(args, name))
     if args.no_profile:
         plan.profile = False
+    if args.only:
+        only = tuple(part.strip() for part in args.only.split(",") if part.strip())
+        unknown = [part for part in only if part not in SCENARIOS]
+        if unknown:
+            raise SystemExit(f"--only: unknown scenario {', '.join(unknown)} (one of {', '.join(SCENARIOS)})")
+        plan.only = only
     return plan
 
 
@@ -604,11 +613,13 @@ class ServerBench:
         try:
             self.setup()
             self.save()
-            self.step("sync clients", self.sync)
-            self.step("order intake", self.intake)
-            self.step("revenue by month by territory", self.revenue)
-            self.step("profiles of missed budgets", self.profiles)
-            self.step("a rep's pull with a small and a large organisation", self.scope)
+            parts = {"sync": ("sync clients", self.sync), "intake": ("order intake", self.intake),
+                     "revenue": ("revenue by month by territory", self.revenue),
+                     "profiles": ("profiles of missed budgets", self.profiles),
+                     "scope": ("a rep's pull with a small and a large organisation", self.scope)}
+            for part in SCENARIOS:
+                if part in self.plan.only:
+                    self.step(*parts[part])
         finally:
             for v in self.variants.values():  # SIGTERM to all first: they shut down side by side
                 for s in v.servers:
@@ -843,6 +854,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--steady", type=float, help="seconds each sync client runs after its bootstrap")
     ap.add_argument("--workers", type=int, help="server processes behind HAProxy (default 2: one per core)")
     ap.add_argument("--no-profile", action="store_true", help="skip the profiles of missed budgets")
+    ap.add_argument("--only", help="comma-separated parts to run, of " + ", ".join(SCENARIOS)
+                    + " (default all; e.g. --only intake measures order intake alone in a few minutes)")
     ap.add_argument("--output", default=str(procs.ROOT / "bench" / "SERVER.md"), help="where to write the report")
     ap.add_argument("--work", default=str(WORK), help="the run's scratch directory (deleted at the start of a run)")
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from bench/.work/server/results.json")

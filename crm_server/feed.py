@@ -146,7 +146,7 @@ def pull_changes(store: Store, user_id: str, cursor_text: str | None, limit: int
 def _start_snapshot(tx: ReadTx, caller: Caller, info: StoreInfo) -> FeedCursor:
     scope = caller.scope()
     # Counted once, here, and carried in the cursor: progress needs a stable denominator.
-    total = sum(tx.count(e, scope) for e in SNAPSHOT_ORDER)
+    total = tx.count_all(SNAPSHOT_ORDER, scope)
     return FeedCursor(
         user=caller.id, epoch=info.epoch, phase="snapshot", pos=info.head, territories=scope, total=total
     )
@@ -186,7 +186,7 @@ def _follow_scope(tx: ReadTx, caller: Caller, cur: FeedCursor, page: _Page) -> N
             cur.phase = "backfill"
             cur.backfill = gained
             cur.entity, cur.territory, cur.after, cur.done = 0, None, "", 0
-            cur.total = sum(tx.count(e, gained) for e in BACKFILL_ORDER)
+            cur.total = tx.count_all(BACKFILL_ORDER, gained)
 
 
 def _stream(tx: ReadTx, cur: FeedCursor, order: tuple[Entity, ...], limit: int, page: _Page) -> None:

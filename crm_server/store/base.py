@@ -174,6 +174,21 @@ class ReadTx(GatewayReads, ABC):
         """The delete change row of a record that was deleted (until compaction purges it)."""
 
     @abstractmethod
+    def get_many(self, ent: Entity, record_ids: Sequence[str], *, share: bool = False,
+                 partitions: Sequence[Any] = ()) -> dict[str, StoredRecord]:
+        """Record id -> live record, for those of ``record_ids`` that exist (one statement per few
+        thousand ids). ``share`` (in a write transaction): until it ends, no other writer can
+        change or delete the records found (what :meth:`WriteTx.insert` takes on a customer).
+        ``partitions``: for a partitioned entity (orders), the partition keys (order dates) the
+        records are known to have, so that only their partitions are read."""
+
+    @abstractmethod
+    def id_states(self, ent: Entity, record_ids: Sequence[str]) -> dict[str, str]:
+        """Id -> what became of the record, for those of ``record_ids`` ever used: "upsert"
+        (live), "delete" (deleted: its tombstone remains) or "retired" (deleted long ago). One
+        index lookup per id in the change log, whatever the entity's table (or partitions)."""
+
+    @abstractmethod
     def list_records(
         self,
         ent: Entity,
@@ -192,6 +207,10 @@ class ReadTx(GatewayReads, ABC):
     @abstractmethod
     def count(self, ent: Entity, territories: Sequence[str] | None) -> int:
         """How many live records of ``ent`` are in the given territories (None: all)."""
+
+    def count_all(self, ents: Sequence[Entity], territories: Sequence[str] | None) -> int:
+        """The sum of :meth:`count` over ``ents`` (one statement where the store can)."""
+        return sum(self.count(e, territories) for e in ents)
 
     @abstractmethod
     def page_json(
@@ -292,6 +311,27 @@ class WriteTx(GatewayWrites, ReadTx):
     @abstractmethod
     def save_op_result(self, op_id: str, user_id: str, ent: Entity, record_id: str, result: dict) -> None:
         """Remember an op's result, in the same transaction as its effect."""
+
+    @abstractmethod
+    def op_results(self, op_ids: Sequence[str]) -> dict[str, StoredOpResult]:
+        """Op id -> stored result, for those of ``op_ids`` already applied (see :meth:`op_result`)."""
+
+    @abstractmethod
+    def save_op_results(self, rows: Sequence[tuple[str, str, Entity, str, dict]]) -> None:
+        """:meth:`save_op_result` of many ops at once: (op id, user id, entity, record id, result)."""
+
+    @abstractmethod
+    def next_numbers(self, counter: str, n: int) -> list[int]:
+        """``n`` values of :meth:`next_number` at once, increasing."""
+
+    @abstractmethod
+    def insert_many(self, items: Sequence[tuple[Entity, Mapping[str, Any]]]) -> list[int]:
+        """:meth:`insert` of many new records at once, a few statements in all; returns their versions,
+        increasing in the order given (as if each had been inserted in turn).
+
+        Raises RecordMissing when a customer does not exist and RecordExists when an id is taken;
+        then some of the records may have been inserted: call it inside a :meth:`savepoint`.
+        """
 
     @abstractmethod
     def add_token(self, user_id: str, token_hash: str, *, expires_at: int | None = None,

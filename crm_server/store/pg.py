@@ -143,6 +143,17 @@ class PostgresStore(Store):
         finally:
             self._meter.current = None
 
+    @contextmanager
+    def metered_writes(self) -> Iterator[list[tuple[str, Any]]]:
+        """Record the statements the write transactions of this thread send inside the block, one
+        entry per round trip to PostgreSQL (an ``executemany`` sends its rows together: one entry)."""
+        statements: list[tuple[str, Any]] = []
+        self._meter.writes = statements
+        try:
+            yield statements
+        finally:
+            self._meter.writes = None
+
     def plans(self, statements: Iterable[tuple[str, Sequence[Any]]], *, analyze: bool = False) -> list[dict]:
         """The JSON query plan of each statement (run again with ANALYZE: read-only ones only)."""
         options = "ANALYZE, FORMAT JSON" if analyze else "FORMAT JSON"
@@ -167,7 +178,8 @@ class PostgresStore(Store):
             yield tx
 
     def write(self) -> AbstractContextManager[PostgresWriteTx]:
-        return self._transaction("BEGIN", PostgresWriteTx, commit=True)
+        statements = getattr(self._meter, "writes", None)
+        return self._transaction("BEGIN", lambda conn: PostgresWriteTx(conn, statements), commit=True)
 
     @contextmanager
     def bulk_load(self) -> Iterator[PostgresBulkLoader]:

@@ -19,7 +19,8 @@ from psycopg.types.json import Jsonb
 
 from crm_server.store.base import MAX_SEQ, Position, RecordExists, StoreInfo
 from crm_server.store.gateway_pg import PgGatewayReads, PgGatewayWrites
-from crm_server.store.pg_schema import json_row_expr
+from crm_server.store.pg_schema import PG_TYPES, json_row_expr
+from crm_server.store.schema import q
 from crm_server.store.sql_tx import SqlReadTx, SqlWriteTx
 from crm_tui.core.domain import ENTITIES, Entity
 
@@ -33,6 +34,16 @@ def _kinds(ent: Entity) -> dict[str, str]:
 
 _KINDS = {name: _kinds(e) for name, e in ENTITIES.items()}
 _DATES = {name: tuple(i for i, c in enumerate(e.columns) if _KINDS[name].get(c) == "date") for name, e in ENTITIES.items()}
+
+
+_CHANGE_TYPES = {"xid": "bigint", "seq": "bigint", "version": "bigint"}
+
+
+def _column_type(ent: Entity | None, name: str) -> str:
+    """The PostgreSQL type of a column of ``ent``'s table (None: the change log)."""
+    if ent is not None and name in ent.by_name:
+        return PG_TYPES[ent.by_name[name].kind]
+    return _CHANGE_TYPES.get(name, "text")
 
 
 def history_mark(n: int, nonce: str) -> str:
@@ -64,6 +75,13 @@ class PostgresReadTx(PgGatewayReads, SqlReadTx):
         if self.statements is not None:
             self.statements.append((self.sql(sql), tuple(params)))
         return self.conn.execute(self.sql(sql), params)
+
+    def _exec_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        # psycopg sends the rows in pipeline mode: one round trip for all of them.
+        if self.statements is not None:
+            self.statements.append((self.sql(sql), ("executemany", len(rows))))
+        with self.conn.cursor() as cur:
+            cur.executemany(self.sql(sql), rows)
 
     def to_wire(self, ent: Entity, row: Sequence[Any]) -> dict[str, Any]:
         values = list(row)
@@ -103,17 +121,18 @@ class PostgresReadTx(PgGatewayReads, SqlReadTx):
     def info(self) -> StoreInfo:
         # In REPEATABLE READ this is the transaction's snapshot: the one every read here sees.
         # Every transaction below its xmin has ended, so the head is final (see the module doc).
-        xmin = int(self._one("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
-        epoch, key, htx, hseq = self._exec(
-            "SELECT epoch, cursor_key, horizon_tx, horizon_seq FROM store_info"
+        # One round trip (every feed page starts here): the snapshot, the identity, the last commit.
+        xmin, epoch, key, htx, hseq, n, nonce = self._exec(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, s.epoch, s.cursor_key, s.horizon_tx,"
+            " s.horizon_seq, c.n, c.nonce FROM store_info AS s"
+            " LEFT JOIN LATERAL (SELECT n, nonce FROM commits ORDER BY n DESC LIMIT 1) AS c ON true"
         ).fetchone()
-        row = self._exec("SELECT n, nonce FROM commits ORDER BY n DESC LIMIT 1").fetchone()
         return StoreInfo(
             epoch=epoch,
             cursor_key=bytes(key),
-            head=(xmin - 1, MAX_SEQ),
+            head=(int(xmin) - 1, MAX_SEQ),
             horizon=(int(htx), int(hseq)),
-            history=history_mark(*row) if row else history_mark(0, ""),
+            history=history_mark(n, nonce) if n is not None else history_mark(0, ""),
         )
 
     def last_sequence(self) -> int:
@@ -145,8 +164,8 @@ class PostgresWriteTx(PgGatewayWrites, PostgresReadTx, SqlWriteTx):
     LOCK = " FOR UPDATE"
     SHARE = " FOR SHARE"
 
-    def __init__(self, conn: psycopg.Connection):
-        super().__init__(conn)
+    def __init__(self, conn: psycopg.Connection, statements: list[tuple[str, Sequence[Any]]] | None = None):
+        super().__init__(conn, statements)
         self._xid: int | None = None
 
     def alloc(self, n: int = 1) -> list[int]:
@@ -165,17 +184,64 @@ class PostgresWriteTx(PgGatewayWrites, PostgresReadTx, SqlWriteTx):
             raise KeyError(f"unknown counter {counter!r}")
         return int(self._one(f"SELECT nextval('{counter}_number')"))
 
+    def _insert_rows(self, ent: Entity | None, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        # One statement for all the rows, one (binary) array per column: one executor start (and, for
+        # orders, one partition routing set-up) instead of one per row, and the same short
+        # statement text whatever the number of rows (psycopg parses it once, PostgreSQL plans
+        # it once per connection).
+        types = [_column_type(ent, n) for n in names]
+        sql = (f"INSERT INTO {'changes' if ent is None else q(ent.table)} ({', '.join(map(q, names))})"
+               f" SELECT * FROM unnest({', '.join(f'%b::{t}[]' for t in types)})")
+        if self.statements is not None:
+            self.statements.append((sql, ("rows", len(rows))))
+        self.conn.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+
+    def commit(self) -> None:
+        """The commit clock's update and COMMIT go in one round trip (pipeline mode): the clock's
+        row lock, which every committing writer takes in turn, is held only for the server's time
+        between them, never for a trip back to this process (and its wait for Python's GIL)."""
+        with self.conn.pipeline():
+            self.note_commit()
+            self.conn.execute("COMMIT")
+
+    def next_numbers(self, counter: str, n: int) -> list[int]:
+        if counter not in ("ticket", "order"):
+            raise KeyError(f"unknown counter {counter!r}")
+        if n <= 0:
+            return []
+        return sorted(int(r[0]) for r in self._exec(f"SELECT nextval('{counter}_number') FROM generate_series(1, ?)", (n,)))
+
     def insert(self, ent: Entity, record: Any) -> int:
         try:
             return super().insert(ent, record)
         except psycopg.errors.UniqueViolation as exc:
             raise RecordExists(f"{ent.name} {record.get('id')!r} exists: {exc}") from None
 
+    def insert_many(self, items: Sequence[tuple[Entity, Any]]) -> list[int]:
+        try:
+            return super().insert_many(items)
+        except psycopg.errors.UniqueViolation as exc:
+            raise RecordExists(f"a record exists already: {exc}") from None
+
     def save_op_result(self, op_id: str, user_id: str, ent: Entity, record_id: str, result: dict) -> None:
         self._exec(
             "INSERT INTO op_results (op_id, user_id, entity, record_id, result) VALUES (?, ?, ?, ?, ?)",
             (op_id, user_id, ent.name, record_id, Jsonb(result)),
         )
+
+    def save_op_results(self, rows: Sequence[tuple[str, str, Entity, str, dict]]) -> None:
+        if not rows:
+            return
+        try:
+            self._exec(
+                "INSERT INTO op_results (op_id, user_id, entity, record_id, result)"
+                # Binary arrays (%b): no quoting of each JSON text into an array literal.
+                " SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[])",
+                [list(column) for column in zip(*[(op_id, user_id, ent.name, record_id, Jsonb(result))
+                                                  for op_id, user_id, ent, record_id, result in rows], strict=True)],
+            )
+        except psycopg.errors.UniqueViolation as exc:  # a concurrent batch applied one of these ops first
+            raise RecordExists(f"an op result exists already: {exc}") from None
 
     def note_commit(self) -> None:
         """Take the commit clock just before COMMIT and record the commit (restores, compaction by

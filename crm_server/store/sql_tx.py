@@ -26,7 +26,7 @@ from crm_server.store.base import (
     StoredRecord,
     WriteTx,
 )
-from crm_server.store.schema import is_scoped, q, select_columns
+from crm_server.store.schema import PARTITIONED, is_scoped, q, select_columns
 from crm_server.store.tokens import TokenReads, TokenWrites
 from crm_tui.core.domain import CUSTOMER_CHILDREN, ENTITIES, Entity
 
@@ -116,13 +116,36 @@ class SqlReadTx(TokenReads, ReadTx):
     def user_id_for_token(self, token_hash: str) -> str | None:
         return self._one("SELECT user_id FROM tokens WHERE hash = ?", (token_hash,))
 
+    def _exec_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement run for each of ``rows`` (the driver sends them together)."""
+        self.conn.executemany(self.sql(sql), rows)
+
     def _get(self, ent: Entity, record_id: str, suffix: str) -> StoredRecord | None:
         extra = ", territory" if ent.anchor == "customer_id" else ""
         row = self._exec(
             f"SELECT {_COLS[ent.name]}{extra}, field_versions FROM {q(ent.table)} WHERE id = ?{suffix}", (record_id,)
         ).fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._stored(ent, row)
+
+    def get_many(self, ent: Entity, record_ids: Sequence[str], *, share: bool = False,
+                 partitions: Sequence[Any] = ()) -> dict[str, StoredRecord]:
+        extra = ", territory" if ent.anchor == "customer_id" else ""
+        suffix = self.SHARE if share else ""
+        ids = sorted(set(record_ids))  # locks taken in id order: two batches never wait on each other in a ring
+        keys = sorted({self.to_sql(ent, PARTITIONED[ent.name], k) for k in partitions}) if ent.name in PARTITIONED else []
+        prune = f" AND {q(PARTITIONED[ent.name])} IN ({','.join('?' * len(keys))})" if keys else ""
+        out: dict[str, StoredRecord] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = self._exec(
+                f"SELECT {_COLS[ent.name]}{extra}, field_versions FROM {q(ent.table)}"
+                f" WHERE id IN ({','.join('?' * len(chunk))}){prune} ORDER BY id{suffix}", [*chunk, *keys]
+            ).fetchall()
+            for row in rows:
+                out[row[0]] = self._stored(ent, row)
+        return out
+
+    def _stored(self, ent: Entity, row: Sequence[Any]) -> StoredRecord:
         n = len(ent.columns)
         record = self.to_wire(ent, row[:n])
         if ent.anchor == "customer_id":
@@ -135,6 +158,20 @@ class SqlReadTx(TokenReads, ReadTx):
 
     def get(self, ent: Entity, record_id: str) -> StoredRecord | None:
         return self._get(ent, record_id, "")
+
+    def id_states(self, ent: Entity, record_ids: Sequence[str]) -> dict[str, str]:
+        # A record's only change row other than moves (see SqlWriteTx._log), unique per id.
+        ids = sorted(set(record_ids))
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            out.update(self._exec(
+                # "kind <> 'move'": the partial index changes_record, as tombstone() below.
+                f"SELECT record_id, kind FROM changes WHERE entity = ? AND record_id IN ({','.join('?' * len(chunk))})"
+                " AND kind <> 'move'",
+                (ent.name, *chunk),
+            ).fetchall())
+        return out
 
     def tombstone(self, ent: Entity, record_id: str) -> ChangeRow | None:
         row = self._exec(
@@ -183,6 +220,20 @@ class SqlReadTx(TokenReads, ReadTx):
         return sum(
             int(self._one(f"SELECT count(*) FROM {q(ent.table)} WHERE territory = ?", (t,))) for t in set(territories)
         )
+
+    def count_all(self, ents: Sequence[Entity], territories: Sequence[str] | None) -> int:
+        # One statement (one round trip on PostgreSQL) for a snapshot's whole denominator.
+        parts, params = [], []
+        names = sorted(set(territories or ()))
+        for ent in ents:
+            if territories is None or not is_scoped(ent):
+                parts.append(f"(SELECT count(*) FROM {q(ent.table)})")
+            elif names:
+                parts.append(f"(SELECT count(*) FROM {q(ent.table)} WHERE territory IN ({','.join('?' * len(names))}))")
+                params += names
+        if not parts:
+            return 0
+        return int(self._one("SELECT " + " + ".join(parts), params))
 
     def page_json(
         self, ent: Entity, *, territory: str | None, after: str, limit: int
@@ -264,18 +315,23 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
     def savepoint(self) -> Iterator[None]:
         self._savepoints += 1
         name = f"sp{self._savepoints}"
-        self.conn.execute(f"SAVEPOINT {name}")
+        self._exec(f"SAVEPOINT {name}")
         try:
             yield
         except BaseException:
-            self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-            self.conn.execute(f"RELEASE SAVEPOINT {name}")
+            self._exec(f"ROLLBACK TO SAVEPOINT {name}")
+            self._exec(f"RELEASE SAVEPOINT {name}")
             raise
-        self.conn.execute(f"RELEASE SAVEPOINT {name}")
+        self._exec(f"RELEASE SAVEPOINT {name}")
 
     @abstractmethod
     def note_commit(self) -> None:
         """Called just before COMMIT: record the commit (backend bookkeeping)."""
+
+    def commit(self) -> None:
+        """:meth:`note_commit`, then COMMIT."""
+        self.note_commit()
+        self.conn.execute("COMMIT")
 
     @abstractmethod
     def alloc(self, n: int = 1) -> list[int]:
@@ -320,6 +376,44 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
         )
         self._log(seq, ent, record["id"], "upsert", territory, None)
         return seq
+
+    def insert_many(self, items: Sequence[tuple[Entity, Mapping[str, Any]]]) -> list[int]:
+        if not items:
+            return []
+        # Shared locks on the customers first, as insert() takes them: none can move territory
+        # (nor go) until these records are in, and the sequence numbers come after the locks.
+        customers = {r["customer_id"] for e, r in items if e.anchor == "customer_id"}
+        found = self.get_many(ENTITIES["customer"], sorted(customers), share=True) if customers else {}
+        missing = customers - found.keys()
+        if missing:
+            raise RecordMissing(f"no customer {min(missing)!r}")
+        seqs = self.alloc(len(items))
+        tables: dict[str, tuple[Entity, list[list[Any]]]] = {}
+        changes: list[tuple[Any, ...]] = []
+        for (ent, record), seq in zip(items, seqs, strict=True):
+            values = [self.to_sql(ent, c, record.get(c)) for c in ent.columns if c != "version"]
+            if ent.anchor == "customer_id":
+                territory = found[record["customer_id"]].territory
+                values.append(territory)
+            else:
+                territory = record.get("territory") if ent.anchor == "self" else None
+            values.append(seq)
+            tables.setdefault(ent.name, (ent, []))[1].append(values)
+            changes.append((*self.change_values(seq)[1], ent.name, record["id"], "upsert", territory, None))
+        for ent, rows in tables.values():
+            names = [c for c in ent.columns if c != "version"]
+            if ent.anchor == "customer_id":
+                names.append("territory")
+            names.append("version")
+            self._insert_rows(ent, names, rows)
+        cols = self.change_values(seqs[0])[0].split(", ")
+        self._insert_rows(None, [*cols, "entity", "record_id", "kind", "territory", "old_territory"], changes)
+        return seqs
+
+    def _insert_rows(self, ent: Entity | None, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` (values of the columns ``names``) into ``ent``'s table (None: changes)."""
+        table = "changes" if ent is None else q(ent.table)
+        self._exec_many(f"INSERT INTO {table} ({', '.join(map(q, names))}) VALUES ({','.join('?' * len(names))})", rows)
 
     def update(self, ent: Entity, record_id: str, changes: Mapping[str, Any]) -> int:
         current = self.lock(ent, record_id)
@@ -377,6 +471,19 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
             return None
         return StoredOpResult(user_id=row[0], entity=row[1], record_id=row[2], result=self.load_result(row[3]))
 
+    def op_results(self, op_ids: Sequence[str]) -> dict[str, StoredOpResult]:
+        ids = sorted(set(op_ids))
+        out: dict[str, StoredOpResult] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            for row in self._exec(
+                f"SELECT op_id, user_id, entity, record_id, result FROM op_results"
+                f" WHERE op_id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall():
+                out[row[0]] = StoredOpResult(user_id=row[1], entity=row[2], record_id=row[3],
+                                             result=self.load_result(row[4]))
+        return out
+
     def load_result(self, value: Any) -> dict:
         """The stored op result -> a dict."""
         return value if isinstance(value, dict) else orjson.loads(value)
@@ -397,7 +504,7 @@ def transaction(
     commit: bool,
 ) -> Iterator[Tx]:
     """One transaction on a pooled connection: ``begin``, the block, then (``commit``) the
-    transaction's ``note_commit`` and COMMIT; a database error becomes a StoreError; whatever
+    transaction's ``commit`` (``note_commit`` and COMMIT); a database error becomes a StoreError; whatever
     happens the connection goes back to the pool with no transaction open."""
     with connection as conn:
         try:
@@ -405,8 +512,7 @@ def transaction(
             tx = make_tx(conn)
             yield tx
             if commit:
-                tx.note_commit()  # type: ignore[attr-defined]
-                conn.execute("COMMIT")
+                tx.commit()  # type: ignore[attr-defined]
         except db_error as exc:
             raise to_store_error(exc) from exc
         finally:

@@ -104,17 +104,43 @@ class SQLiteWriteTx(SQLiteGatewayWrites, SQLiteReadTx, SqlWriteTx):
         column = counter + "_number"
         return int(self._one(f"UPDATE store_info SET {column} = {column} + 1 RETURNING {column}"))
 
+    def next_numbers(self, counter: str, n: int) -> list[int]:
+        if counter not in ("ticket", "order"):
+            raise KeyError(f"unknown counter {counter!r}")
+        if n <= 0:
+            return []
+        column = counter + "_number"
+        last = int(self._one(f"UPDATE store_info SET {column} = {column} + ? RETURNING {column}", (n,)))
+        return list(range(last - n + 1, last + 1))
+
     def insert(self, ent: Entity, record: Any) -> int:
         try:
             return super().insert(ent, record)
         except sqlite3.IntegrityError as exc:
             raise RecordExists(f"{ent.name} {record.get('id')!r} exists: {exc}") from None
 
+    def insert_many(self, items: Sequence[tuple[Entity, Any]]) -> list[int]:
+        try:
+            return super().insert_many(items)
+        except sqlite3.IntegrityError as exc:
+            raise RecordExists(f"a record exists already: {exc}") from None
+
     def save_op_result(self, op_id: str, user_id: str, ent: Entity, record_id: str, result: dict) -> None:
         self.conn.execute(
             "INSERT INTO op_results (op_id, user_id, entity, record_id, result, at) VALUES (?, ?, ?, ?, ?, ?)",
             (op_id, user_id, ent.name, record_id, orjson.dumps(result).decode(), int(time.time())),
         )
+
+    def save_op_results(self, rows: Sequence[tuple[str, str, Entity, str, dict]]) -> None:
+        at = int(time.time())
+        try:
+            self.conn.executemany(
+                "INSERT INTO op_results (op_id, user_id, entity, record_id, result, at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(op_id, user_id, ent.name, record_id, orjson.dumps(result).decode(), at)
+                 for op_id, user_id, ent, record_id, result in rows],
+            )
+        except sqlite3.IntegrityError as exc:
+            raise RecordExists(f"an op result exists already: {exc}") from None
 
     def note_commit(self) -> None:
         """Remember when this transaction's sequences were committed (compaction by age, the
