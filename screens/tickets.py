@@ -86,9 +86,11 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
                    plain(row.get("status")),
                    Text(due, style=ctx.tone("text-error") if overdue else "", no_wrap=True),
                    plain(row.get("subject"))]
-            assignee = self._user(row.get("assignee_id"))
+            # The window reads the names with each block; a row from elsewhere looks them up.
+            assignee = row.get("assignee_name") or self._user(row.get("assignee_id"))
             if ctx.wide:
-                return [*out, plain(self._customer(row.get("customer_id"))), plain(assignee or "unassigned"),
+                customer = row.get("customer_name") or self._customer(row.get("customer_id"))
+                return [*out, plain(customer), plain(assignee or "unassigned"),
                         plain(row.get("team"))]
             return [*out, plain(first_name(assignee) or "-")]
 

@@ -175,14 +175,14 @@ def test_a_bootstrap_builds_the_tickets_word_index_when_tickets_are_complete(tmp
         r.close()
 
 
-def test_a_replica_of_the_previous_schema_gets_order_history_outcomes_and_the_ticket_index(tmp_path):
+def test_a_replica_of_schema_3_gets_order_history_outcomes_and_the_ticket_index(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     db = Database(conn)
     _create_v1(db)
     _split_search_triggers_v2(db)
     # As the previous release made it: none of what this schema version adds.
-    MIGRATIONS[SCHEMA_VERSION - 1](db)  # the previous version's own step (tasks)
+    MIGRATIONS[3](db)  # version 3's own step (tasks)
     conn.execute("DROP INDEX IF EXISTS ix_order_events_order")
     conn.execute("DROP TABLE IF EXISTS order_events")
     conn.execute("ALTER TABLE deals DROP COLUMN lost_reason")
@@ -191,7 +191,7 @@ def test_a_replica_of_the_previous_schema_gets_order_history_outcomes_and_the_ti
     conn.execute("INSERT INTO customers (id, name, territory, version, _gen) VALUES ('c1', 'Old', 't1', 1, 0)")
     conn.execute("INSERT INTO tickets (id, customer_id, subject, status, priority, version, _gen)"
                  " VALUES ('t1', 'c1', 'Where is SO-00000005?', 'open', 'low', 1, 0)")
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    conn.execute("PRAGMA user_version = 3")
     conn.close()
     r = Replica(path, tmp_path / "hot")
     try:

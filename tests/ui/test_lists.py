@@ -90,6 +90,31 @@ async def test_G_on_a_big_queue_shows_its_true_last_row(big_app):
         assert str(queue[0]["number"]) in visible_text(table).splitlines()[1]
 
 
+async def test_G_reads_the_last_rows_with_their_names_in_one_go(big_app):
+    """The rows painted after `G` come with their customers' and assignees' names: the replica
+    is asked once per block of rows, not once more for every row painted."""
+    queue = active_queue()
+    async with big_app.run_test(size=SIZE) as pilot:
+        screen = await open_all_tickets(pilot)
+        table = screen.panel.table
+        replica = pilot.app.replica
+        statements: list[str] = []
+        replica.conn.set_trace_callback(statements.append)
+        try:
+            await pilot.press("G")
+            await pilot.pause()
+        finally:
+            replica.conn.set_trace_callback(None)
+        last = queue[-1]
+        bottom = visible_text(table).splitlines()[-1]
+        assert str(last["number"]) in bottom
+        assert replica.get("customer", last["customer_id"])["name"][:15] in bottom
+        reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        # The block holding the last row and the one before it (the screen shows rows of both):
+        # their row ids and their rows, names included.
+        assert len(reads) <= 4, reads
+
+
 async def test_page_keys_reach_any_position_in_order(big_app):
     queue = active_queue()
     async with big_app.run_test(size=SIZE) as pilot:
