@@ -70,7 +70,7 @@ class Lists:
                  ("assignee_name", "(SELECT name FROM users WHERE users.id = tickets.assignee_id)"))
         return self._records("ticket", " AND ".join(where) or "1", params, (("sla_due", False), ("id", False)),
                              ("subject", "team"), hint=hint, extra_search=extra, filter_hint=hint or None,
-                             extra_columns=names)
+                             extra_columns=names, count_in_background=True)
 
     # ------------------------------------------------------------------ a customer's lists
 

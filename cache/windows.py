@@ -41,7 +41,9 @@ class Window:
     ``filter_hint`` is the index a filtered count reads (one that covers the searched columns);
     without one, a filtered count reads the table in its own order. ``extra_columns`` are
     (name, SQL expression) pairs read with each block of rows (a customer's name, say), so a
-    list does not look them up row by row as it paints.
+    list does not look them up row by row as it paints. ``count_in_background`` tells a list
+    that a filtered count may take long (it must look at every row): paint the first rows, count
+    apart.
     """
 
     conn: sqlite3.Connection
@@ -56,6 +58,7 @@ class Window:
     extra_search: Callable[[str], list[tuple[str, list[Any]]]] | None = None
     filter_hint: str | None = None
     extra_columns: tuple[tuple[str, str], ...] = ()
+    count_in_background: bool = False
 
     # ------------------------------------------------------------------ SQL pieces
 

@@ -136,7 +136,10 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
         parts: list[str | tuple[str, str]] = [(who, "bold"), f" · {status} · {priority} · ",
                                               (plural(table.unfiltered_total, "ticket"), "bold")]
         if table.filter_text:
-            parts.append((f" · {table.total:,} match “{table.filter_text}”", "bold"))
+            if table.counting:  # the first rows are shown; the count over the whole queue follows
+                parts.append((f" · {table.total:,}+ match “{table.filter_text}” (counting…)", "bold"))
+            else:
+                parts.append((f" · {table.total:,} match “{table.filter_text}”", "bold"))
         if overdue:
             parts.append((f" · {overdue} overdue", "bold $text-error"))
         if self.size.width >= 100:

@@ -141,6 +141,8 @@ async def test_filter_counts_matches_over_the_whole_queue(big_app):
         table = screen.panel.table
         await pilot.press("slash", *"on fire")
         await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
         # Matches all through the queue are counted, not only those among the loaded rows.
         assert table.row_count == len(fire) > 100
         assert f"{len(fire):,} match" in bar(screen) and f"{len(queue):,} tickets" in bar(screen)
@@ -153,11 +155,43 @@ async def test_filter_counts_matches_over_the_whole_queue(big_app):
         assert table.row_count == len(queue) and f"{len(queue):,} match" not in bar(screen)
 
 
+async def test_filter_paints_the_first_matches_at_once_and_counts_the_whole_queue_apart(big_app):
+    """Each key of a `/` filter reads one block of matching rows on the app's connection; the
+    count over the whole queue (every active ticket looked at) runs apart, and the bar shows it
+    when it is there. A count for an earlier text never replaces the last one."""
+    queue = active_queue()
+    fire = [t for t in queue if ui_data.BIG_QUEUE_MARK.lower() in t["subject"].lower()]
+    async with big_app.run_test(size=SIZE) as pilot:
+        screen = await open_all_tickets(pilot)
+        table = screen.panel.table
+        replica = pilot.app.replica
+        await pilot.press("slash")
+        await pilot.pause()
+        statements: list[str] = []
+        replica.conn.set_trace_callback(statements.append)
+        try:
+            await pilot.press(*"on fire")
+            await pilot.pause()
+        finally:
+            replica.conn.set_trace_callback(None)
+        assert not [s for s in statements if "count(" in s], statements
+        # The first matches are on screen, in queue order, whatever the count is doing.
+        assert table.row_at(0)["id"] == fire[0]["id"]
+        assert str(fire[0]["number"]) in visible_text(table).splitlines()[1]
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not table.counting
+        assert table.row_count == len(fire)
+        assert f"{len(fire):,} match “on fire”" in bar(screen) and "counting" not in bar(screen)
+
+
 async def test_filter_finds_the_assignee_by_name(big_app):
     async with big_app.run_test(size=SIZE) as pilot:
         screen = await open_all_tickets(pilot)
         table = screen.panel.table
         await pilot.press("slash", *"grace")
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         grace = [t for t in active_queue() if t["assignee_id"] == "us_grace"]
         assert table.row_count == len(grace)
