@@ -397,13 +397,17 @@ def _lists(L: list[str], li: dict[str, Any] | None) -> None:
     for label, key in (("**`G` → last row painted**", "G"), ("floor: the last block (walked from the end)", "G_floor"),
                        ("contrast: last block by a forward OFFSET", "G_forward_offset"),
                        ("**`/` key → filtered rows painted**", "filter"),
-                       ("floor: filtered count + first block", "filter_floor")):
+                       ("floor: filtered count + first block", "filter_floor"),
+                       ("of which the filtered count", "filter_count_floor")):
         x = li[key]
         if x.get("n"):
             L.append(f"| {label} | {_ms(x['p50'], 1)} | {_ms(x['p95'], 1)} | {_ms(x['p99'], 1)} | {_ms(x['max'], 1)} | "
                      f"{x['n']} |")
     matches = ", ".join(f"`{k}` {v:,}" for k, v in (li.get("filter_matches") or {}).items())
     L += ["", f"Matches over the whole queue: {matches}. Last row shown after `G`: `{li.get('last_row_shown', '')}`.", ""]
+    per = li.get("statements_per") or {}
+    if per:
+        L += [f"SQL statements the app ran per action (most seen): `G` {per.get('G')}, `/` key {per.get('filter')}.", ""]
 
 
 def _c360(L: list[str], c: dict[str, Any] | None) -> None:
@@ -597,6 +601,23 @@ def _bounds(L: list[str], res: dict[str, Any]) -> None:
     if "push" in keys and sc.get("push"):
         L += ["### Push", ""]
         L += _profile_block(sc["push"].get("profile"))
+    if keys & {"lists-G", "lists-filter"} and sc.get("lists"):
+        li = sc["lists"]
+        L += ["### Whole lists (`G`, `/`)", ""]
+        for key, label, floor in (("G", "`G`", "G_floor"), ("filter", "`/` key", "filter_floor")):
+            x, f = li[key], li[floor]
+            if x.get("n") and f.get("n"):
+                L.append(f"- {label}: p50 {_ms(x['p50'], 1)} / p95 {_ms(x['p95'], 1)}; the SQL beneath p50 "
+                         f"{_ms(f['p50'], 1)} / p95 {_ms(f['p95'], 1)}; the rest is the frame (rows rendered, "
+                         "compositing) and the event loop.")
+        cf = li.get("filter_count_floor") or {}
+        if cf.get("n"):
+            L.append(f"- of the `/` SQL, the filtered count over the whole queue: p50 {_ms(cf['p50'], 1)}, "
+                     f"p95 {_ms(cf['p95'], 1)}.")
+        per = li.get("statements_per") or {}
+        if per:
+            L.append(f"- SQL statements per action (most seen): `G` {per.get('G')}, `/` key {per.get('filter')}.")
+        L.append("")
     if "tui-rss" in keys:
         L += ["### TUI RSS", "", "See the stage table in section 7: the growth per stage shows what holds the memory.", ""]
     if "daemon-cpu" in keys:

@@ -54,6 +54,8 @@ class Lists:
 
         def extra(text: str) -> list[tuple[str, list[Any]]]:
             out: list[tuple[str, list[Any]]] = self._user_named("assignee_id")(text)
+            if any(ch.isdigit() for ch in text):  # a ticket number is digits: other text never matches one
+                out.append(("number LIKE ? ESCAPE '\\'", [f"%{_escape(text)}%"]))
             terms = words(text)
             if terms:
                 out.append(("customer_id IN (SELECT id FROM customers WHERE rowid IN (SELECT rowid FROM customers_fts "
@@ -61,8 +63,12 @@ class Lists:
                             [f"{{name}} : ({fts_query(terms)})", NAME_MATCHES]))
             return out
 
+        # Names shown in the rows come with each block (one statement), not one look-up per row painted.
+        names = (("customer_name", "(SELECT name FROM customers WHERE customers.id = tickets.customer_id)"),
+                 ("assignee_name", "(SELECT name FROM users WHERE users.id = tickets.assignee_id)"))
         return self._records("ticket", " AND ".join(where) or "1", params, (("sla_due", False), ("id", False)),
-                             ("number", "subject", "team"), hint=hint, extra_search=extra)
+                             ("subject", "team"), hint=hint, extra_search=extra, filter_hint=hint or None,
+                             extra_columns=names, count_in_background=True)
 
     # ------------------------------------------------------------------ a customer's lists
 

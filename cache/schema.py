@@ -16,7 +16,7 @@ from cache.errors import ReplicaError, SchemaTooNew
 from cache.sqlite import sqlite3
 from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, ENTITIES, Entity
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Entities added after the first schema, by the replica version that brought each: version 1
 # creates the others; the migration to a listed version creates its entity.
@@ -154,8 +154,12 @@ _TRIGGER_SUFFIXES = ("search_ai", "search_ad", "search_au", "fts_ai", "fts_ad", 
 # condition word for word, so SQLite can use these partial indexes.
 ACTIVE_TICKETS_SQL = "status IN (" + ", ".join(f"'{s}'" for s in ACTIVE_TICKET_STATUSES) + ")"
 _ACTIVE = f"WHERE {ACTIVE_TICKETS_SQL}"
+ACTIVE_QUEUE_COLUMNS = "sla_due, id, status, number, subject, team, assignee_id, customer_id"
 PARTIAL_INDEXES: list[tuple[str, str, str]] = [
-    ("tickets", "ix_tickets_active_sla", f"CREATE INDEX ix_tickets_active_sla ON tickets(sla_due, id) {_ACTIVE}"),
+    # Covering for the whole active queue: its count, a `/` filter's count (number, subject, team,
+    # assignee, customer) and any block of it are read from this index alone, never from the
+    # table's rows (a filtered count of 250k active tickets: 520 -> 165 ms of CPU, plaintext).
+    ("tickets", "ix_tickets_active_sla", f"CREATE INDEX ix_tickets_active_sla ON tickets({ACTIVE_QUEUE_COLUMNS}) {_ACTIVE}"),
     ("tickets", "ix_tickets_active_assignee",
      f"CREATE INDEX ix_tickets_active_assignee ON tickets(assignee_id, sla_due, id) {_ACTIVE}"),
     ("tickets", "ix_tickets_active_team", f"CREATE INDEX ix_tickets_active_team ON tickets(team, sla_due, id) {_ACTIVE}"),
@@ -361,12 +365,26 @@ def _refetch_table_v5(db: sqlite_utils.Database) -> None:
         conn.execute("DELETE FROM replica_meta WHERE key = 'refetch'")
 
 
+def _covering_active_queue_v6(db: sqlite_utils.Database) -> None:
+    """v6: the active queue's index covers what the queue counts, filters and walks (it held only
+    (sla_due, id): every filtered count read each active ticket's row)."""
+    conn = db.conn
+    row = conn.execute("SELECT value FROM replica_meta WHERE key = 'bulk_tables'").fetchone()
+    if row is not None and "tickets" in json.loads(row[0]):
+        return  # tickets are bulk-loading: the index is built, as it is now, when they are complete
+    conn.execute("DROP INDEX IF EXISTS ix_tickets_active_sla")
+    for _table, name, sql in PARTIAL_INDEXES:
+        if name == "ix_tickets_active_sla":
+            conn.execute(sql)
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _create_v1,
     2: _split_search_triggers_v2,
     3: _add_entity("task"),
     4: _orders_calls_and_outcomes_v4,
     5: _refetch_table_v5,
+    6: _covering_active_queue_v6,
 }
 
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual import events, on
+from textual import events, on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -38,7 +38,8 @@ from textual.strip import Strip
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import RowKey
 
-from cache.windows import ListWindow
+from cache.sqlite import sqlite3
+from cache.windows import ListWindow, Window
 from screens.display import MARK_TONES, MARKS, plain
 from screens.inputs import CrmInput
 
@@ -243,6 +244,10 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.unfiltered_total = 0  # the whole result before a `/` filter
         self.cursor_row = 0
         self.filter_text = ""
+        # A `/` filter over a big window shows its first rows at once; its count over the whole
+        # result comes from a worker on its own connection (``total`` is a lower bound meanwhile).
+        self.counting = False
+        self._count_replica: Any = None
         self.loaded_once = False
         # What a test or the bench can count: rows rendered (not served from the kept strips)
         # and reads of the replica (a count or a block of rows).
@@ -347,15 +352,87 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._announce()
 
     def set_filter(self, text: str) -> None:
-        """Show only rows matching ``text``: the query is narrowed over the whole result."""
+        """Show only rows matching ``text``: the query is narrowed over the whole result.
+
+        Over a window that counts in the background (the ticket queue), the first block of
+        matching rows is read and painted at once; when it is full, the count of every match
+        follows from a worker (``counting`` is true until it does), and a newer key cancels it."""
         text = text.strip()
         if text == self.filter_text:
             return
         keep = self.current_key
         self.filter_text = text
-        self._recount()
+        window = self.window
+        if text and isinstance(window, Window) and window.count_in_background:
+            self._first_block_then_count(window, text)
+        else:
+            self._stop_counting()
+            self._recount()
         self._place_cursor(keep, 0)
         self._announce()
+
+    def _first_block_then_count(self, window: Window, text: str) -> None:
+        self._stop_counting()
+        self._blocks.clear()
+        self.reads += 1
+        first = window.rows(0, BLOCK, text)  # walked from the top: no count needed
+        self._blocks[0] = first
+        self.total = len(first)
+        self.counting = len(first) == BLOCK
+        self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
+        self.refresh()
+        if self.counting:
+            if self._count_replica is None:
+                # Its own connection: the UI's reads never queue behind a count of 500k rows.
+                self._count_replica = self.crm.replica.reopen(cache_mb=8)
+            self._count(replace(window, conn=self._count_replica.conn), window, text)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="list-count", description="count matches")
+    def _count(self, counter: Window, window: Window, text: str) -> None:
+        for _attempt in range(3):
+            try:
+                total = counter.count(text)
+            except sqlite3.OperationalError:
+                # Interrupted: a newer key cancelled the count before this one (SQLite then also
+                # stops statements that start before the cancelled one has returned): count
+                # again unless this one is stale too.
+                if window is not self.window or text != self.filter_text:
+                    return
+                continue
+            self.app.call_from_thread(self._counted, window, text, total)
+            return
+        self.app.call_from_thread(self.finish_count)
+
+    def _counted(self, window: Window, text: str, total: int) -> None:
+        if window is not self.window or text != self.filter_text or not self.counting:
+            return  # a newer key (or a reload) made this count stale
+        self.counting = False
+        self.total = total
+        self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
+        self.refresh()
+        self._announce()
+
+    def _stop_counting(self) -> None:
+        """Cancel a count under way: its statement is interrupted, its result never shown."""
+        if self.counting and self._count_replica is not None:
+            self._count_replica.conn.interrupt()
+        self.counting = False
+
+    def finish_count(self) -> None:
+        """Count now, on this thread, if a count is under way (``G`` needs the true end)."""
+        if self.counting and self.window is not None:
+            self._stop_counting()
+            self.reads += 1
+            self.total = self.window.count(self.filter_text)
+            self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
+            self.refresh()
+            self._announce()
+
+    def on_unmount(self) -> None:
+        self._stop_counting()
+        if self._count_replica is not None:
+            replica, self._count_replica = self._count_replica, None
+            replica.close()
 
     def _announce(self) -> None:
         """Post Changed from the table itself: a message made while an ancestor handles one of
@@ -370,6 +447,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             self._states = self.crm.replica.outbox.unsynced_ids(self.source.entity)
 
     def _recount(self) -> None:
+        self._stop_counting()
         self._blocks.clear()
         self.reads += 1
         self.total = self.window.count(self.filter_text) if self.window is not None else 0
@@ -433,6 +511,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.move_cursor(row=0)
 
     def action_last(self) -> None:
+        self.finish_count()
         self.move_cursor(row=self.total - 1)
 
     def action_page(self, direction: int) -> None:

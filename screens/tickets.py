@@ -86,9 +86,11 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
                    plain(row.get("status")),
                    Text(due, style=ctx.tone("text-error") if overdue else "", no_wrap=True),
                    plain(row.get("subject"))]
-            assignee = self._user(row.get("assignee_id"))
+            # The window reads the names with each block; a row from elsewhere looks them up.
+            assignee = row.get("assignee_name") or self._user(row.get("assignee_id"))
             if ctx.wide:
-                return [*out, plain(self._customer(row.get("customer_id"))), plain(assignee or "unassigned"),
+                customer = row.get("customer_name") or self._customer(row.get("customer_id"))
+                return [*out, plain(customer), plain(assignee or "unassigned"),
                         plain(row.get("team"))]
             return [*out, plain(first_name(assignee) or "-")]
 
@@ -134,7 +136,10 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
         parts: list[str | tuple[str, str]] = [(who, "bold"), f" · {status} · {priority} · ",
                                               (plural(table.unfiltered_total, "ticket"), "bold")]
         if table.filter_text:
-            parts.append((f" · {table.total:,} match “{table.filter_text}”", "bold"))
+            if table.counting:  # the first rows are shown; the count over the whole queue follows
+                parts.append((f" · {table.total:,}+ match “{table.filter_text}” (counting…)", "bold"))
+            else:
+                parts.append((f" · {table.total:,} match “{table.filter_text}”", "bold"))
         if overdue:
             parts.append((f" · {overdue} overdue", "bold $text-error"))
         if self.size.width >= 100:

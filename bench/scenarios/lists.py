@@ -5,7 +5,8 @@ The app runs on the full replica, the queue in its "all" view (every active tick
 clock runs from the key event to the first frame rendered with the cursor on the last row (the
 cursor row is drawn in that frame); then `g` goes back to the top, untimed. For `/` each filter
 is typed one key at a time, each key timed to the first frame showing the rows for the text so
-far; the box is cleared between filters.
+far (the queue counts a big filter's matches apart, after painting its first rows; the count is
+awaited after each filter's last key); the box is cleared between filters.
 
 Floors, in the same process and rounds: the raw SQL beneath each action on the same connection —
 for `G` the last block of rows (walked from the end of the index; the count is known already), for `/` the
@@ -40,8 +41,10 @@ def _floor_G(window: Any, total: int, rec: dict[str, list[float]]) -> None:
 def _floor_filter(window: Any, text: str, rec: dict[str, list[float]]) -> None:
     t = time.perf_counter()
     total = window.count(text)
+    t_count = time.perf_counter()
     window.rows(0, BLOCK, text, total=total)
     rec["filter_floor"].append(time.perf_counter() - t)
+    rec["filter_count_floor"].append(t_count - t)
 
 
 async def _round(cfg: dict[str, Any], rec: dict[str, list[float]], extra: dict[str, Any]) -> None:
@@ -63,6 +66,11 @@ async def _round(cfg: dict[str, Any], rec: dict[str, list[float]], extra: dict[s
         await pilot.pause()
         window = replica.lists.ticket_queue("all", **screen._query_args())
         extra["queue_rows"] = table.total
+        # Statements the app runs per action (the floors run theirs outside the counted span).
+        statements: list[str] = []
+        counts: dict[str, list[int]] = extra.setdefault("statements", {"G": [], "filter": []})
+        replica.conn.set_trace_callback(
+            lambda sql: statements.append(sql) if sql.lstrip().upper().startswith("SELECT") else None)
 
         # G, several times, back to the top in between.
         paint = _Paint(app, lambda _t: table.cursor_row == table.total - 1 and table.total > 0, lambda _t: False)
@@ -72,11 +80,13 @@ async def _round(cfg: dict[str, Any], rec: dict[str, list[float]], extra: dict[s
             await pilot.pause()
             await asyncio.sleep(0.05)
             paint.arm("G")
+            statements.clear()
             t0 = time.perf_counter()
             app._driver.send_message(_key_event("G"))
             await asyncio.wait_for(paint.event.wait(), 30)
             rec["G"].append(paint.t_paint - t0)  # type: ignore[operator]
             paint.target = None
+            counts["G"].append(len(statements))
         extra["last_row_shown"] = table.row_text(table.total - 1)
         await pilot.press("g")
         await pilot.pause()
@@ -95,19 +105,24 @@ async def _round(cfg: dict[str, Any], rec: dict[str, list[float]], extra: dict[s
                 target = box.value + ch
                 _floor_filter(window, target, rec)
                 paint.arm(target)
+                statements.clear()
                 t0 = time.perf_counter()
                 app._driver.send_message(_key_event(ch))
                 await asyncio.wait_for(paint.event.wait(), 30)
                 rec["filter"].append(paint.t_paint - t0)  # type: ignore[operator]
                 paint.target = None
+                counts["filter"].append(len(statements))
                 await asyncio.sleep(0.04)
+            await app.workers.wait_for_complete()  # the count over the whole queue, painted after the rows
+            await pilot.pause()
             matches[text] = table.total
         extra["filter_matches"] = matches
     replica.close()
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
-    rec: dict[str, list[float]] = {k: [] for k in ("G", "G_floor", "G_forward_offset", "filter", "filter_floor")}
+    rec: dict[str, list[float]] = {k: [] for k in ("G", "G_floor", "G_forward_offset", "filter", "filter_floor",
+                                                   "filter_count_floor")}
     extra: dict[str, Any] = {}
 
     async def main() -> None:
@@ -117,6 +132,8 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     asyncio.run(main())
     out: dict[str, Any] = {k: summary(v) for k, v in rec.items()}
     out.update(extra)
+    out["statements_per"] = {k: max(v) if v else None for k, v in extra.get("statements", {}).items()}
+    out.pop("statements", None)
     out["filters"] = list(FILTERS)
     out["budget"] = cfg.get("budget", 0.100)
     return out

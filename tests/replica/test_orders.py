@@ -175,7 +175,7 @@ def test_a_bootstrap_builds_the_tickets_word_index_when_tickets_are_complete(tmp
         r.close()
 
 
-def test_a_replica_of_the_previous_schema_gets_order_history_outcomes_and_the_ticket_index(tmp_path):
+def test_a_replica_of_schema_3_gets_order_history_outcomes_and_the_ticket_index(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     db = Database(conn)

@@ -90,6 +90,31 @@ async def test_G_on_a_big_queue_shows_its_true_last_row(big_app):
         assert str(queue[0]["number"]) in visible_text(table).splitlines()[1]
 
 
+async def test_G_reads_the_last_rows_with_their_names_in_one_go(big_app):
+    """The rows painted after `G` come with their customers' and assignees' names: the replica
+    is asked once per block of rows, not once more for every row painted."""
+    queue = active_queue()
+    async with big_app.run_test(size=SIZE) as pilot:
+        screen = await open_all_tickets(pilot)
+        table = screen.panel.table
+        replica = pilot.app.replica
+        statements: list[str] = []
+        replica.conn.set_trace_callback(statements.append)
+        try:
+            await pilot.press("G")
+            await pilot.pause()
+        finally:
+            replica.conn.set_trace_callback(None)
+        last = queue[-1]
+        bottom = visible_text(table).splitlines()[-1]
+        assert str(last["number"]) in bottom
+        assert replica.get("customer", last["customer_id"])["name"][:15] in bottom
+        reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        # The block holding the last row and the one before it (the screen shows rows of both):
+        # their row ids and their rows, names included.
+        assert len(reads) <= 4, reads
+
+
 async def test_page_keys_reach_any_position_in_order(big_app):
     queue = active_queue()
     async with big_app.run_test(size=SIZE) as pilot:
@@ -116,6 +141,8 @@ async def test_filter_counts_matches_over_the_whole_queue(big_app):
         table = screen.panel.table
         await pilot.press("slash", *"on fire")
         await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
         # Matches all through the queue are counted, not only those among the loaded rows.
         assert table.row_count == len(fire) > 100
         assert f"{len(fire):,} match" in bar(screen) and f"{len(queue):,} tickets" in bar(screen)
@@ -128,11 +155,43 @@ async def test_filter_counts_matches_over_the_whole_queue(big_app):
         assert table.row_count == len(queue) and f"{len(queue):,} match" not in bar(screen)
 
 
+async def test_filter_paints_the_first_matches_at_once_and_counts_the_whole_queue_apart(big_app):
+    """Each key of a `/` filter reads one block of matching rows on the app's connection; the
+    count over the whole queue (every active ticket looked at) runs apart, and the bar shows it
+    when it is there. A count for an earlier text never replaces the last one."""
+    queue = active_queue()
+    fire = [t for t in queue if ui_data.BIG_QUEUE_MARK.lower() in t["subject"].lower()]
+    async with big_app.run_test(size=SIZE) as pilot:
+        screen = await open_all_tickets(pilot)
+        table = screen.panel.table
+        replica = pilot.app.replica
+        await pilot.press("slash")
+        await pilot.pause()
+        statements: list[str] = []
+        replica.conn.set_trace_callback(statements.append)
+        try:
+            await pilot.press(*"on fire")
+            await pilot.pause()
+        finally:
+            replica.conn.set_trace_callback(None)
+        assert not [s for s in statements if "count(" in s], statements
+        # The first matches are on screen, in queue order, whatever the count is doing.
+        assert table.row_at(0)["id"] == fire[0]["id"]
+        assert str(fire[0]["number"]) in visible_text(table).splitlines()[1]
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not table.counting
+        assert table.row_count == len(fire)
+        assert f"{len(fire):,} match “on fire”" in bar(screen) and "counting" not in bar(screen)
+
+
 async def test_filter_finds_the_assignee_by_name(big_app):
     async with big_app.run_test(size=SIZE) as pilot:
         screen = await open_all_tickets(pilot)
         table = screen.panel.table
         await pilot.press("slash", *"grace")
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         grace = [t for t in active_queue() if t["assignee_id"] == "us_grace"]
         assert table.row_count == len(grace)
