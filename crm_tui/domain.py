@@ -546,6 +546,16 @@ def check_deal_outcome(record: Mapping[str, Any], changed: Iterable[str]) -> Non
         raise ValidationError(errors)
 
 
+def reopened_deal_clears(before: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """What else a write must clear when it moves a won or lost deal back to an open stage: it is
+    no longer closed, so the date it closed and why it was lost go (a close date the same write
+    sets, as the new expected one, stays). ``{}`` for every other write."""
+    if before.get("stage") not in ("won", "lost") or changes.get("stage", before.get("stage")) in ("won", "lost"):
+        return {}
+    return {name: None for name in ("close_date", "lost_reason")
+            if name not in changes and before.get(name) is not None}
+
+
 def check_order_event(record: Mapping[str, Any], order: Mapping[str, Any] | None, *, creating: bool) -> None:
     """Raise ValidationError if a client may not write this order event (as it would be stored).
 

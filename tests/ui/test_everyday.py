@@ -222,6 +222,25 @@ async def test_prev_stage_on_a_lost_deal_asks_to_reopen_it_never_makes_it_won(ma
         assert app.replica.get("deal", "de_012")["stage"] == "negotiation"
 
 
+@pytest.mark.parametrize(("stage", "deal_id"), [("lost", "de_012"), ("won", "de_011")])
+async def test_a_reopened_deal_is_no_longer_closed_its_close_date_and_lost_reason_go(make_app, stage, deal_id):
+    app = make_app()
+    if stage == "lost":
+        app.replica.writes.update("deal", deal_id, {"lost_reason": "went with a competitor"})
+    async with app.run_test(size=SIZE) as pilot:
+        await _pipeline_on(pilot, stage, deal_id)
+        assert app.replica.get("deal", deal_id)["close_date"]
+        await pilot.press("less_than_sign", "y")
+        await settle(pilot)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        deal = app.replica.get("deal", deal_id)
+        assert deal["stage"] == "negotiation"
+        assert deal["close_date"] is None and deal["lost_reason"] is None
+        [op] = [op for op in app.replica.outbox.pending() if op.record_id == deal_id and op.op == "update"]
+        assert op.fields["close_date"] is None and "stage" in op.fields  # the server hears it too
+
+
 async def test_next_stage_from_negotiation_is_not_won(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
