@@ -125,6 +125,12 @@ class Outbox:
             "SELECT count(*) FROM conflicts WHERE resolved_at IS NULL").fetchone()[0]
         return out
 
+    def ever_queued(self) -> bool:
+        """Whether a local write was ever queued in this replica, sent since or not (the outbox's
+        AUTOINCREMENT counter never goes back; a bootstrap queues nothing)."""
+        row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        return bool(row and row[0])
+
     def conflicts(self, limit: int = 1000) -> list[Conflict]:
         rows = self.conn.execute(
             "SELECT id, entity, record_id, op_id, server_version, kind, fields, created_at FROM conflicts "
