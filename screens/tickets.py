@@ -15,6 +15,7 @@ from crm_tui.domain import TICKET_PRIORITIES, TICKET_STATUSES
 from crm_tui.text import plural
 from screens.base import CrmScreen
 from screens.display import ACTIVE_TICKET_STATUSES, first_name, plain, sla_text
+from screens.exporting import ExportPlan, table_plan
 from screens.navigation import open_ticket
 from screens.pickers import ChoicePicker
 from screens.tables import Column, ListPanel, ListSource, RowContext, WindowTable
@@ -140,6 +141,16 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
         if self.size.width >= 100:
             parts.append(("   v view · F status · P priority", "$text-muted"))
         self.query_one("#queue-bar", Static).update(Content.assemble(*parts))
+
+    def export_plan(self) -> ExportPlan:
+        """`:export`: the whole queue of this view, status and priority filter (and `/` filter)."""
+        who = {"mine": "my tickets", "team": f"team {self.me.get('team') or '-'}", "all": "all tickets",
+               "unassigned": "unassigned tickets"}[self.queue_view]
+        status = "active" if self.status_filter == "active" else f"status {self.status_filter}"
+        priority = "any priority" if self.priority_filter == "any" else f"priority {self.priority_filter}"
+        plan = table_plan(self, self.panel.table, "ticket queue", f"view {who}, {status}, {priority}")
+        plan.noun = "ticket"
+        return plan
 
     def current_ticket(self) -> dict[str, Any] | None:
         row = self.panel.table.current_row()
