@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from cache.schema import phone_key_sql
 from cache.sqlite import sqlite3
+from crm_tui.text import counted
 
 if TYPE_CHECKING:
     from cache.replica import Replica
@@ -66,8 +67,7 @@ class SearchResult:
     def summary(self) -> str:
         if not self.query:
             return ""
-        total = f"{self.total:,}{'+' if self.capped else ''}"
-        return f"{len(self.hits)} of {total}"
+        return counted(self.total, "match", len(self.hits), many="matches", at_least=self.capped)
 
 
 def words(text: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from crm_tui.text import plural
 from screens.exporting import export_screen
 from screens.navigation import customer_matches, find_ticket, open_customer, open_ticket
 from screens.pickers import ChoicePicker
@@ -77,13 +78,13 @@ def _customer(app: CrmApp, rest: str) -> bool:
         return False
     if len(matches) == 1:
         return open_customer(app, matches[0][0])
-    shown = f"{len(matches)} of {total:,}" if total > len(matches) else f"{len(matches)}"
     def chosen(customer_id: str | None) -> None:
         if customer_id:
             open_customer(app, customer_id)
 
     app.push_screen(
-        ChoicePicker(f"{shown} customers match “{rest}”", matches,
+        ChoicePicker(f"“{rest}”: {plural(total, 'match', 'matches')} · {plural(len(matches), 'customer')} "
+                     "to choose from", matches,
                      hint="enter opens · esc cancels · more words narrow it (:customer schmidt berlin)"),
         chosen,
     )

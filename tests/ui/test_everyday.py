@@ -431,3 +431,31 @@ async def test_the_command_line_goes_to_a_section_the_same_way(make_app):
         await pilot.press("escape")
         await command(pilot, "reports")
         assert isinstance(app.screen, ReportsScreen)
+
+
+# ----------------------------------------------------------------------------- counts say what they count
+
+
+async def test_search_count_says_what_it_counts_and_which_rows_are_shown(make_app):
+    """Not "50 of 76": how many matches there are, and which of them the list shows."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"example")  # every customer's and contact's mail domain: 76 matches
+        await settle(pilot)
+        summary = str(app.screen.query_one("#search-summary").render())
+        assert summary.startswith("76 matches · showing 1–50")
+        await pilot.press(*" weber")
+        await settle(pilot)
+        assert str(app.screen.query_one("#search-summary").render()).startswith("2 matches")
+
+
+async def test_customer_picker_title_says_what_it_counts(make_app):
+    from screens.commands import run_command
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        run_command(app, "customer example")
+        await pilot.pause()
+        assert isinstance(app.screen, ChoicePicker)
+        assert "customers" in app.screen.title_text and " of " not in app.screen.title_text
