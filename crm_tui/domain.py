@@ -123,6 +123,21 @@ ORDER_REQUEST_STATUSES: dict[str, tuple[str, ...]] = {
 }
 TASK_STATUSES = ("open", "done")
 
+# How an enum value reads on screen and in `crm-tui agenda`; the protocol, the replica and CSV
+# exports keep the value itself. A value not named here reads as itself, with spaces for "_".
+VALUE_LABELS = {
+    "no_answer": "no answer", "follow_up": "follow-up", "not_interested": "not interested",
+    "cancel_request": "cancellation request", "refund_request": "refund request",
+}
+
+
+def value_label(value: object) -> str:
+    """What people read for an enum value (``no_answer`` -> ``no answer``); "" for None."""
+    if value is None:
+        return ""
+    text = str(value)
+    return VALUE_LABELS.get(text, text.replace("_", " "))
+
 # The ticket workflow: new -> open -> pending -> solved -> closed, with the moves agents need
 # (straight to solved, back to open, reopen a solved ticket). Closed is final.
 TICKET_TRANSITIONS: dict[str, tuple[str, ...]] = {

@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from crm_tui.domain import TICKET_PRIORITIES, TICKET_STATUSES
+from crm_tui.domain import TICKET_PRIORITIES, TICKET_STATUSES, value_label
 from crm_tui.text import plural
 from screens.base import CrmScreen
 from screens.display import ACTIVE_TICKET_STATUSES, first_name, plain, sla_text
@@ -84,7 +84,7 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
             out = [ctx.mark(), plain(row.get("number")),
                    Text(row.get("priority") or "", style=ctx.tone(priority_tone) if priority_tone else "",
                         no_wrap=True),
-                   plain(row.get("status")),
+                   plain(value_label(row.get("status"))),
                    Text(due, style=ctx.tone("text-error") if overdue else "", no_wrap=True),
                    plain(row.get("subject"))]
             assignee = self._user(row.get("assignee_id"))
