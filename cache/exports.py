@@ -16,12 +16,16 @@ producer finished does the spool get opened into ``<destination>.part`` next to 
 from __future__ import annotations
 
 import contextlib
+import csv
+import dataclasses
 import io
+import json
 import os
 import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from cache.errors import ReplicaError
 from cache.sealing import KEY_BYTES, Sealer
@@ -124,3 +128,44 @@ def export_file(replica_dir: Path, destination: Path, *, overwrite: bool = False
         raise
     finally:
         spool.unlink(missing_ok=True)
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A list's row as CSV fields: a record as it is; a row holding an object (a conflict, an
+    outbox op) with that object's fields in its place."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for inner, inner_value in dataclasses.asdict(value).items():
+                out.setdefault(inner if inner not in out else f"{name}_{inner}", inner_value)
+        else:
+            out.setdefault(name, value)
+    return out
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, sort_keys=True, default=str)
+    return value
+
+
+def write_csv(out: io.TextIOBase, comments: Iterable[str], batches: Iterable[Iterable[dict[str, Any]]]) -> int:
+    """Write ``comments`` (each as a ``# `` line: what was exported and the filter that produced
+    it), a header line and every row of ``batches`` as CSV, one batch at a time (the raw stored
+    values, as the protocol has them). Columns are the first row's fields. Returns the rows written."""
+    for line in comments:
+        out.write(f"# {line}\n")
+    writer = csv.writer(out)
+    columns: list[str] | None = None
+    written = 0
+    for batch in batches:
+        for row in batch:
+            flat = _flat(row)
+            if columns is None:
+                columns = list(flat)
+                writer.writerow(columns)
+            writer.writerow([_cell(flat.get(name)) for name in columns])
+            written += 1
+    return written

@@ -30,6 +30,7 @@ from crm_tui.core.domain import (
     check_order_event,
     check_ticket_transition,
     entity,
+    reopened_deal_clears,
     sla_due_for,
     validate_fields,
 )
@@ -128,6 +129,8 @@ class LocalWrites:
                 check_ticket_transition(current["status"], clean["status"])
             self._check_refs(ent, clean)
             changes = {k: v for k, v in clean.items() if current.get(k) != v}
+            if ent.name == "deal":
+                changes.update(reopened_deal_clears(current, changes))
             if not changes:
                 return current
             self._check_rules(ent, {**current, **changes}, changes, current)

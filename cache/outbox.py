@@ -97,6 +97,12 @@ class Outbox:
         out["conflicts"] = self._conflicts.count()
         return out
 
+    def ever_queued(self) -> bool:
+        """Whether a local write was ever queued in this replica, sent since or not (the outbox's
+        AUTOINCREMENT counter never goes back; a bootstrap queues nothing)."""
+        row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        return bool(row and row[0])
+
     def record_state(self, entity_name: str, record_id: str) -> str | None:
         """'conflict', 'rejected' or 'pending' if the record has something unsynced, else None."""
         if self._conflicts.is_open(entity_name, record_id):

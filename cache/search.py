@@ -29,6 +29,7 @@ from typing import Any
 from cache.schema import phone_key_sql
 from cache.sqlite import sqlite3
 from cache.store import Store
+from crm_tui.core.text import counted
 
 COUNT_CAP = 1000
 RANK_BELOW = 300  # rank a match set this small by where the words are; bigger ones by name first
@@ -64,8 +65,7 @@ class SearchResult:
     def summary(self) -> str:
         if not self.query:
             return ""
-        total = f"{self.total:,}{'+' if self.capped else ''}"
-        return f"{len(self.hits)} of {total}"
+        return counted(self.total, "match", len(self.hits), many="matches", at_least=self.capped)
 
 
 def words(text: str) -> list[str]:

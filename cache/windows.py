@@ -13,7 +13,7 @@ are walked; whole rows are read for the window alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from cache.sqlite import sqlite3
 
 MAX_FILTER = 100  # characters of a `/` filter considered
+EXPORT_BATCH = 500  # rows an export holds at a time
 POSITION_SCAN_CAP = 200_000  # rows ranked to find a record's position; beyond, "not known"
 
 
@@ -136,6 +137,21 @@ class Window:
             by_rowid[row[0]] = record
         return [by_rowid[i] for i in ids if i in by_rowid]
 
+    def batches(self, text: str = "", size: int = EXPORT_BATCH, *,
+                conn: sqlite3.Connection | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Every row of the window (narrowed by a `/` filter ``text``), in its order, ``size`` at
+        a time: one SELECT read as it goes, so an export of a million rows never holds more than
+        one batch. ``conn``: another connection to the same replica (a worker thread's own)."""
+        where, params, hint = self._filter(text)
+        cur = (conn or self.conn).execute(
+            f"SELECT * FROM {self.table} {hint} WHERE {where} ORDER BY {self._order_sql()}", params)
+        try:
+            names = [d[0] for d in cur.description]
+            while rows := cur.fetchmany(size):
+                yield [self.decode(row, names) for row in rows]
+        finally:
+            cur.close()
+
     def position(self, record_id: str, text: str = "") -> int | None:
         """Where the record with ``record_id`` sits in the window, or None if it is not in it
         (or it sits beyond the first POSITION_SCAN_CAP rows)."""
@@ -168,6 +184,13 @@ class ListWindow:
 
     def rows(self, offset: int, limit: int, text: str = "", *, total: int | None = None) -> list[dict[str, Any]]:
         return self._matching(text)[max(0, offset):max(0, offset) + max(0, limit)]
+
+    def batches(self, text: str = "", size: int = EXPORT_BATCH, *,
+                conn: sqlite3.Connection | None = None) -> Iterator[list[dict[str, Any]]]:
+        """The matching rows, ``size`` at a time (they are in memory already)."""
+        matching = self._matching(text)
+        for start in range(0, len(matching), size):
+            yield matching[start:start + size]
 
     def position(self, record_id: str, text: str = "") -> int | None:
         for i, row in enumerate(self._matching(text)):

@@ -1,10 +1,12 @@
 """`crm-tui demo` (and `make demo`): a seeded server on a free loopback port, a user, a replica
 bootstrapped with visible progress, and the app. Quitting the app stops the server.
 
-Everything lives in one work directory: a fresh temp dir, removed when the demo ends, unless
-``--dir`` is given, in which case it is kept and a second run reuses the seeded database and the
-replica. The user's own config and replicas are
-never touched: the demo points CRM_TUI_CONFIG_DIR at its work directory.
+Everything lives in one work directory: ``--dir`` names one, kept so a second run reuses the
+seeded database and the replica; without it, a fresh temp dir that is removed when the demo ends
+only if nothing was saved in it. Nothing a user saves is lost: once anything was saved (sent to
+the demo server or not), the temp dir is kept and its place printed, and the quit question says
+so before the user answers. The user's own config and replicas are never touched: the replica's
+login and config live in its own ``config/`` (crm_tui.paths), which CRM_TUI_CONFIG_DIR names too.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from cache.errors import ReplicaError
+from cache.replica import Replica
 from crm_server.announce import wait_for_url
 from crm_tui import credentials
 from crm_tui.config import load_settings
-from crm_tui.paths import Paths
+from crm_tui.paths import OWN_CONFIG, Paths
 from crm_tui.progress import terminal_progress
 from crm_tui.replica_key import UnlockError
 
@@ -56,22 +60,55 @@ def _start_server(db: Path, log: Path) -> tuple[subprocess.Popen[str], str]:
     return proc, url
 
 
+@dataclass
+class DemoDir:
+    """Where a demo's files are, and whether they outlive it: always when named (``--dir``); a
+    temp dir once anything was saved in its replica (``saved``)."""
+
+    path: Path
+    temporary: bool
+    saved: bool = False
+
+    @property
+    def replica_dir(self) -> Path:
+        return self.path / "replica"
+
+    def quit_note(self, saved: bool) -> str:
+        """What quitting does to the demo's files, for the quit question (``saved``: anything was
+        saved in the replica, sent or not)."""
+        if not self.temporary:
+            return f"The demo's files stay in {self.path}."
+        if saved:
+            return (f"This demo's files (server and replica, with your changes) are kept in {self.path}: "
+                    f"`crm-tui demo --dir {self.path}` opens them again.")
+        return f"Nothing was saved: this demo's files ({self.path}) are removed."
+
+    def note_saved(self, replica: Replica) -> None:
+        self.saved = self.saved or replica.outbox.ever_queued() or replica.saves.count() > 0
+
+
 @contextlib.contextmanager
-def demo_workdir(work_dir: Path | None) -> Iterator[Path]:
+def demo_workdir(work_dir: Path | None) -> Iterator[DemoDir]:
     """The demo's files: ``work_dir`` (kept, so a second run reuses the seeded server), or a
-    fresh temp dir that is removed when the demo ends (a run leaves nothing behind)."""
+    fresh temp dir that is removed when the demo ends unless something was saved in it (the
+    caller sets ``saved``): a run that saved nothing leaves nothing behind, one that did keeps it."""
     if work_dir is not None:
-        work = Path(work_dir)
-        work.mkdir(parents=True, exist_ok=True)
+        work = DemoDir(Path(work_dir), temporary=False)
+        work.path.mkdir(parents=True, exist_ok=True)
         yield work
-        _say(f"the demo's files are in {work}")
+        _say(f"the demo's files are in {work.path}")
         return
-    work = Path(tempfile.mkdtemp(prefix="crm-tui-demo-"))
+    work = DemoDir(Path(tempfile.mkdtemp(prefix="crm-tui-demo-")), temporary=True)
     try:
         yield work
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-        _say(f"removed the demo's files ({work}); `crm-tui demo --dir D` keeps them")
+        if work.saved:
+            _say(f"you saved changes: the demo's files are kept in {work.path}; "
+                 f"`crm-tui demo --dir {work.path}` opens them again, "
+                 f"`crm-tui --data-dir {work.replica_dir} status` shows them, `rm -r {work.path}` removes them")
+        else:
+            shutil.rmtree(work.path, ignore_errors=True)
+            _say(f"nothing was saved: removed the demo's files ({work.path}); `crm-tui demo --dir D` keeps them")
 
 
 def _pick_agent(url: str, admin_token: str) -> str:
@@ -90,8 +127,10 @@ def run_demo(customers: int = 20_000, work_dir: Path | None = None) -> int:
         return _run_demo(customers, work)
 
 
-def _run_demo(customers: int, work: Path) -> int:
-    os.environ["CRM_TUI_CONFIG_DIR"] = str(work / "config")
+def _run_demo(customers: int, demo_dir: DemoDir) -> int:
+    work = demo_dir.path
+    config_dir = demo_dir.replica_dir / OWN_CONFIG  # found by `crm-tui --data-dir <replica dir>` too
+    os.environ["CRM_TUI_CONFIG_DIR"] = str(config_dir)
     db = work / "crm-server.db"
     try:
         if not db.exists():
@@ -107,12 +146,13 @@ def _run_demo(customers: int, work: Path) -> int:
     try:
         agent = _pick_agent(url, admin_token)
         token = _server_cmd("user", "token", agent, db=db)
-        paths = Paths(data_dir=work / "replica", cache_dir=work / "replica" / "hot-cache", config_dir=work / "config")
+        paths = Paths(data_dir=demo_dir.replica_dir, cache_dir=demo_dir.replica_dir / "hot-cache",
+                      config_dir=config_dir)
         paths.ensure()
         # The demo's token is for its own throwaway server: a file in the demo's directory, not the keyring.
         credentials.save(paths, credentials.Credentials(url, token), store="file")
         _say(f"server {url} (log: {work / 'server.log'}); signed in as {agent}")
-        settings = load_settings(work / "config" / "config.toml")
+        settings = load_settings(config_dir / "config.toml")
 
         from crm_tui.replicas import replica_key_for
         from sync.runner import sync_once
@@ -128,7 +168,8 @@ def _run_demo(customers: int, work: Path) -> int:
 
         from crm_tui.launch import run_app
 
-        return run_app(paths, settings, config_file=work / "config" / "config.toml")
+        return run_app(paths, settings, config_file=config_dir / "config.toml", quit_note=demo_dir.quit_note,
+                       before_close=demo_dir.note_saved)
     except (RuntimeError, httpx.HTTPError, ReplicaError, UnlockError) as exc:
         _say(str(exc))
         return 1

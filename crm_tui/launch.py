@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cache.errors import ReplicaError
+from cache.replica import Replica
 from crm_tui import credentials
 from crm_tui.config import Settings
 from crm_tui.core.syncstate import EXIT_WIPED, SyncEvent, SyncReport
@@ -17,9 +18,13 @@ from crm_tui.replicas import open_replica
 from crm_tui.wipe import was_wiped, wipe_device, wipe_message
 
 
-def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None) -> int:
+def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None,
+            quit_note: Callable[[bool], str] | None = None,
+            before_close: Callable[[Replica], None] | None = None) -> int:
     """Run the TUI on the replica at ``paths`` until the user quits; returns the exit code.
-    A theme chosen in the app is saved to ``config_file`` (default: the one ``paths`` names)."""
+    A theme chosen in the app is saved to ``config_file`` (default: the one ``paths`` names).
+    ``quit_note(saved)`` adds to the quit question; ``before_close(replica)`` sees the replica
+    once the app has ended, before it is closed."""
     from screens.app import CrmApp
     from sync.runner import daemon_pid, sync_once, wiped_before_message
 
@@ -50,11 +55,15 @@ def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None
     try:
         app = CrmApp(replica, settings, sync_runner=runner, server_label=creds.server if creds else None,
                      config_path=config_file or paths.config_file,
-                     daemon_probe=lambda: daemon_pid(paths))
+                     daemon_probe=lambda: daemon_pid(paths), quit_note=quit_note)
         app.run()
     finally:
         stop.set()
-        replica.close()
+        try:
+            if before_close is not None:
+                before_close(replica)
+        finally:
+            replica.close()
     if app.return_code == EXIT_WIPED:
         # The sync worker wiped the data while this process still had the replica open: once
         # closed, anything the app wrote since (hot cache entries) goes too.

@@ -70,11 +70,30 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
     runs). The size check and the rotation happen under an exclusive ``flock`` on a sibling
     ``.lock`` file, and a process whose file another one rotated away reopens the current file
     before it writes: so the newest lines are always in ``log_file`` (the file a one-line error
-    points the user to), never in a backup another process renamed under it."""
+    points the user to), never in a backup another process renamed under it.
+
+    Nothing is created until the first line is written: a command that logs nothing (`status`,
+    `agenda`, `--help`) leaves the log's directory as it found it, or absent."""
 
     def __init__(self, filename: Path, *, max_bytes: int, backups: int) -> None:
         super().__init__(filename, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True)
-        self._lock_fd = os.open(f"{self.baseFilename}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        self._lock_fd = -1
+        self._unwritable = False
+
+    def _open_lock(self) -> bool:
+        """The log's directory and lock file, made on the first write. False (and the line is
+        dropped, quietly: a log must never stop the program) where they cannot be made."""
+        if self._lock_fd >= 0:
+            return True
+        if self._unwritable:
+            return False
+        try:
+            Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._lock_fd = os.open(f"{self.baseFilename}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError:
+            self._unwritable = True
+            return False
+        return True
 
     def _follow_rotation(self) -> None:
         if self.stream is None:
@@ -91,6 +110,8 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
     def emit(self, record: logging.LogRecord) -> None:
         # Handler.handle holds this handler's own lock, so threads of one process queue there;
         # the flock queues the processes.
+        if not self._open_lock():
+            return
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         except OSError:
@@ -120,6 +141,17 @@ def _handler(handler: logging.Handler) -> logging.Handler:
     return handler
 
 
+def _can_make(log_file: Path) -> bool:
+    """Whether ``log_file`` can be written: its directory, or the nearest one that exists, is
+    writable (nothing is created to find out)."""
+    if log_file.exists():
+        return os.access(log_file, os.W_OK)
+    for folder in (log_file.parent, *log_file.parent.parents):
+        if folder.exists():
+            return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+    return False
+
+
 def setup_logging(log_file: Path | None, level: str = "INFO", *, stderr: bool = False) -> Path | None:
     """Send crm-tui's logs at ``level`` to ``log_file`` (rotated: 1 MiB, 3 backups) and, if
     ``stderr``, to the terminal too. Returns the file in use, or None when it cannot be written
@@ -132,13 +164,10 @@ def setup_logging(log_file: Path | None, level: str = "INFO", *, stderr: bool = 
     for noisy in ("httpx", "httpcore", "hpack", "asyncio", "markdown_it"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     used: Path | None = None
-    if log_file is not None:
-        try:
-            log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            root.addHandler(_handler(SharedRotatingFileHandler(log_file, max_bytes=MAX_BYTES, backups=BACKUPS)))
-            used = log_file
-        except OSError:
-            used = None
+    if log_file is not None and _can_make(log_file):
+        # The file (and its directory) appear with the first line logged, not here.
+        root.addHandler(_handler(SharedRotatingFileHandler(log_file, max_bytes=MAX_BYTES, backups=BACKUPS)))
+        used = log_file
     if stderr:
         root.addHandler(_handler(logging.StreamHandler(sys.stderr)))
     return used

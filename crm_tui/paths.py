@@ -14,6 +14,7 @@ from pathlib import Path
 import platformdirs
 
 APP = "crm-tui"
+OWN_CONFIG = "config"  # a data dir's own config dir, when it has one (Paths.resolve)
 
 
 def config_dir() -> Path:
@@ -48,16 +49,21 @@ class Paths:
     @classmethod
     def resolve(cls, data_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> Paths:
         """Paths for a replica. A given data dir holds its own hot cache and log unless they are
-        named too (``--cache-dir``, ``CRM_TUI_STATE_DIR``)."""
+        named too (``--cache-dir``, ``CRM_TUI_STATE_DIR``); and where it carries its own config
+        dir (``<data dir>/config``, as `crm-tui demo` leaves it), its login and config come from
+        there unless ``CRM_TUI_CONFIG_DIR`` names another."""
         state = Path(os.environ["CRM_TUI_STATE_DIR"]) if os.environ.get("CRM_TUI_STATE_DIR") else None
+        config = config_dir()
         if data_dir is not None:
             data = Path(data_dir).expanduser().resolve()
             cache = Path(cache_dir).expanduser().resolve() if cache_dir else data / "hot-cache"
             state = state or data / "log"
+            if not os.environ.get("CRM_TUI_CONFIG_DIR") and (data / OWN_CONFIG).is_dir():
+                config = data / OWN_CONFIG
         else:
             data = default_data_dir()
             cache = Path(cache_dir).expanduser().resolve() if cache_dir else default_cache_dir()
-        return cls(data_dir=data, cache_dir=cache, config_dir=config_dir(), state_dir=state)
+        return cls(data_dir=data, cache_dir=cache, config_dir=config, state_dir=state)
 
     @property
     def replica(self) -> Path:

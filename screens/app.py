@@ -95,8 +95,12 @@ class CrmApp(App[None]):
         server_label: str | None = None,
         config_path: Path | None = None,
         daemon_probe: Callable[[], int | None] | None = None,
+        quit_note: Callable[[bool], str] | None = None,
     ) -> None:
         super().__init__()
+        # What else the quit question says (the demo: whether its files are kept), given whether
+        # anything was saved in this replica.
+        self.quit_note = quit_note
         # Who else syncs this replica: the pid of a sync daemon serving it, or None.
         self.daemon_probe = daemon_probe
         self.replica = replica
@@ -390,6 +394,8 @@ class CrmApp(App[None]):
         if self.saver.queued:
             detail += (f" {plural(self.saver.queued, 'save')} still queued for the replica (a sync is "
                        "writing to it) are kept and applied when crm-tui next opens it.")
+        if self.quit_note is not None:
+            detail += " " + self.quit_note(bool(self.saver.queued) or self.replica.outbox.ever_queued())
 
         def answered(yes: bool | None) -> None:
             if yes:

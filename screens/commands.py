@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from crm_tui.core.text import plural
+from screens.exporting import export_screen
 from screens.navigation import customer_matches, find_ticket, open_customer, open_ticket
 from screens.pickers import ChoicePicker
 
@@ -76,13 +78,13 @@ def _customer(app: CrmApp, rest: str) -> bool:
         return False
     if len(matches) == 1:
         return open_customer(app, matches[0][0])
-    shown = f"{len(matches)} of {total:,}" if total > len(matches) else f"{len(matches)}"
     def chosen(customer_id: str | None) -> None:
         if customer_id:
             open_customer(app, customer_id)
 
     app.push_screen(
-        ChoicePicker(f"{shown} customers match “{rest}”", matches,
+        ChoicePicker(f"“{rest}”: {plural(total, 'match', 'matches')} · {plural(len(matches), 'customer')} "
+                     "to choose from", matches,
                      hint="enter opens · esc cancels · more words narrow it (:customer schmidt berlin)"),
         chosen,
     )
@@ -110,15 +112,15 @@ def _theme(app: CrmApp, rest: str) -> bool:
 
 
 def _export(app: CrmApp, rest: str) -> bool:
-    """`:export FILE`: what the screen in front shows, to CSV (screens that can say so)."""
-    export = getattr(app.screen, "export_csv", None)
-    if export is None:
-        app.notify("Nothing to export on this screen.", severity="warning")
-        return False
+    """`:export FILE`: what the screen in front shows, to CSV: a report (its own export), or any
+    list, whole and with its filter (screens.exporting)."""
     if not rest:
-        app.notify("export needs a file name: :export revenue.csv", severity="error")
+        app.notify("export needs a file name: :export tickets.csv", severity="error")
         return False
-    return export(rest)
+    export = getattr(app.screen, "export_csv", None)
+    if export is not None:
+        return bool(export(rest))
+    return export_screen(app, rest)
 
 
 def _help(app: CrmApp, _rest: str) -> bool:

@@ -13,6 +13,7 @@ from crm_tui.core.text import plural
 from screens.base import CrmScreen
 from screens.customer_lists import TABS, customer_sources
 from screens.display import MARK_LABELS, MARK_TONES, MARKS, money, totals
+from screens.exporting import ExportPlan, table_plan
 from screens.form_specs import (
     activity_form,
     contact_form,
@@ -177,6 +178,13 @@ class Customer360Screen(CrmScreen):
     def action_deal(self) -> None:
         if self._exists():
             self._open_form(deal_form(self.crm, self.customer_id), "deals")
+
+    def export_plan(self) -> ExportPlan:
+        """`:export`: the whole list of the tab in front (its `/` filter too), for this customer."""
+        tab = self.active_tab
+        name = ((self.c360 or {}).get("customer") or {}).get("name") or self.customer_id
+        return table_plan(self, self.query_one(f"#c360-{tab}", WindowTable), f"{tab} of {name}",
+                          f"customer {self.customer_id}, tab {tab}")
 
     def action_follow_up(self) -> None:
         """A follow-up on the customer; on the Tickets or Deals tab, about the highlighted one."""

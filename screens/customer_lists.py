@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from crm_tui.core.agenda import bucket, due_text
+from crm_tui.core.domain import value_label
 from screens.display import ago, money, plain, short_time, sla_text
 from screens.tables import Column, ListSource, RowContext
 
@@ -28,7 +29,7 @@ def conversation_summary(row: dict[str, Any], contact_name: Callable[[str], str]
     """'reached · 12 min · with Kim Weber' for a call or a visit; '' for anything else."""
     parts = []
     if row.get("outcome"):
-        parts.append(str(row["outcome"]).replace("_", " "))
+        parts.append(value_label(row["outcome"]))
     if row.get("duration_min") is not None:
         parts.append(f"{row['duration_min']} min")
     if row.get("contact_id"):
@@ -71,12 +72,12 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
         return [*cols, Column("primary", "", 7)]
 
     def order_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
-        return [ctx.mark(), plain(row.get("number")), plain(row.get("order_date")), plain(row.get("status")),
+        return [ctx.mark(), plain(row.get("number")), plain(row.get("order_date")), plain(value_label(row.get("status"))),
                 Text(money(row.get("amount"), row.get("currency")), justify="right", no_wrap=True), plain("")]
 
     def ticket_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
         due, overdue = sla_text(row, ctx.now)
-        cells = [ctx.mark(), plain(row.get("number")), plain(row.get("status")), plain(row.get("priority")),
+        cells = [ctx.mark(), plain(row.get("number")), plain(value_label(row.get("status"))), plain(value_label(row.get("priority"))),
                  Text(due, style=ctx.tone("text-error") if overdue else "", no_wrap=True), plain(row.get("subject"))]
         if ctx.wide:
             cells.append(plain(user(row.get("assignee_id"))))
@@ -88,7 +89,7 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
         return [*cols, Column("assignee", "assignee", 18)] if wide else cols
 
     def deal_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
-        cells = [ctx.mark(), plain(row.get("title")), plain(row.get("stage")),
+        cells = [ctx.mark(), plain(row.get("title")), plain(value_label(row.get("stage"))),
                  Text(money(row.get("amount"), row.get("currency")), justify="right", no_wrap=True),
                  plain(row.get("close_date"))]
         if ctx.wide:
@@ -105,7 +106,7 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
         said = conversation_summary(row, contact)
         if said:
             text = f"{text} · {said}" if text else said
-        cells = [ctx.mark(), plain(ago(row.get("occurred_at"), ctx.now)), plain(row.get("kind")), plain(text),
+        cells = [ctx.mark(), plain(ago(row.get("occurred_at"), ctx.now)), plain(value_label(row.get("kind"))), plain(text),
                  plain(user(row.get("author_id"))),
                  Text("internal" if row.get("internal") else "", style=ctx.tone("text-warning"), no_wrap=True)]
         return cells

@@ -23,7 +23,15 @@ from textual.widget import Widget
 from textual.widgets import Button, Label, Select, Static, TextArea
 
 from cache.errors import ReplicaError
-from crm_tui.core.domain import Field, ValidationError, entity, format_value, parse_input, validate_fields
+from crm_tui.core.domain import (
+    Field,
+    ValidationError,
+    entity,
+    format_value,
+    parse_input,
+    validate_fields,
+    value_label,
+)
 from screens.inputs import CrmInput, CrmTextArea
 from screens.pickers import ConfirmModal
 
@@ -135,7 +143,7 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         if f.name in self.options:
             return self.options[f.name]
         if f.kind == "enum":
-            return [(c, c) for c in f.choices]
+            return [(value_label(c), c) for c in f.choices]
         if f.kind == "bool":
             return [("yes", True), ("no", False)]
         return None

@@ -11,15 +11,13 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from crm_tui.core.domain import ORDER_REQUEST_STATUSES
+from crm_tui.core.domain import ORDER_REQUEST_STATUSES, value_label
 from crm_tui.core.text import plural
 from screens.base import CrmScreen
 from screens.display import MARK_LABELS, MARK_TONES, MARKS, ago, money, plain
 from screens.form_specs import order_request_form
 from screens.navigation import open_customer, open_ticket
 from screens.tables import Column, ListPanel, ListSource, RowContext, WindowTable
-
-REQUESTS = {"cancel_request": "cancellation request", "refund_request": "refund request"}
 
 
 class OrderDetailScreen(CrmScreen):
@@ -63,9 +61,9 @@ class OrderDetailScreen(CrmScreen):
         def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
             kind = row.get("kind")
             if kind == "status":
-                what = Text(row.get("status") or "", style="bold", no_wrap=True)
+                what = Text(value_label(row.get("status")), style="bold", no_wrap=True)
             else:
-                what = Text(REQUESTS.get(kind or "", kind or ""), style=ctx.tone("text-warning"), no_wrap=True)
+                what = Text(value_label(kind), style=ctx.tone("text-warning"), no_wrap=True)
             when = (row.get("occurred_at") or "").replace("T", " ").rstrip("Z")[:16]
             return [ctx.mark(), plain(when), what, plain(author(row.get("author_id")) or "-"),
                     plain(row.get("reason") or "")]
@@ -88,7 +86,7 @@ class OrderDetailScreen(CrmScreen):
             return reads.tickets_mentioning(order.get("customer_id") or "", order["number"])
 
         def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
-            return [ctx.mark(), plain(row.get("number")), plain(row.get("status")),
+            return [ctx.mark(), plain(row.get("number")), plain(value_label(row.get("status"))),
                     plain(ago(row.get("created_at"), ctx.now)), plain(row.get("subject"))]
 
         def columns(wide: bool) -> list[Column]:
@@ -123,7 +121,7 @@ class OrderDetailScreen(CrmScreen):
         state = self.replica.outbox.record_state("order", self.order_id)
         customer = self.replica.get("customer", o.get("customer_id") or "") or {}
         first: list[str | tuple[str, str]] = [(o.get("number") or o["id"], "bold"), "  ",
-                                              (o.get("status") or "", "bold $text-accent"), "  ",
+                                              (value_label(o.get("status")), "bold $text-accent"), "  ",
                                               (money(o.get("amount"), o.get("currency")), "bold")]
         if state:
             first.append((f"  {MARKS[state]} {MARK_LABELS[state]}", f"bold $text-{MARK_TONES[state]}"))
@@ -152,7 +150,7 @@ class OrderDetailScreen(CrmScreen):
 
         def saved(result: dict[str, Any] | None) -> None:
             if result is not None:
-                self.app.notify(f"{REQUESTS[kind].capitalize()} recorded. It goes to the server with the next sync.",
+                self.app.notify(f"{value_label(kind).capitalize()} recorded. It goes to the server with the next sync.",
                                 timeout=3)
                 self.crm.data_changed()
 

@@ -15,6 +15,7 @@ from cache.errors import ReplicaError
 from crm_tui.core.domain import DEAL_STAGES, ValidationError
 from screens.base import CrmScreen
 from screens.display import MARKS, compact_money, compact_totals
+from screens.exporting import ExportPlan
 from screens.form_specs import deal_form, deal_outcome_form
 from screens.navigation import open_customer
 from screens.pickers import ConfirmModal
@@ -101,6 +102,12 @@ class PipelineScreen(CrmScreen):
 
     def table(self, stage: str) -> StageTable:
         return self.query_one(f"#stage-table-{stage}", StageTable)
+
+    def export_plan(self) -> ExportPlan:
+        """`:export`: every stage's deals, stage by stage in board order (mine only when so)."""
+        lists = [(self.table(stage).window, "") for stage in DEAL_STAGES if self.table(stage).window is not None]
+        view = "only my deals" if self.only_mine else "all deals in the replica"
+        return ExportPlan("pipeline", f"{view}, every stage ({', '.join(DEAL_STAGES)})", lists, noun="deal")
 
     # ------------------------------------------------------------------ data
 

@@ -10,9 +10,11 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
+from cache.search import COUNT_CAP
 from cache.windows import ListWindow
 from screens.base import CrmScreen
 from screens.display import plain
+from screens.exporting import ExportPlan
 from screens.form_specs import customer_form, writable_territories
 from screens.inputs import CrmInput
 from screens.navigation import open_customer, open_order, open_ticket
@@ -58,6 +60,18 @@ class SearchScreen(CrmScreen):
 
         return ListSource(columns=columns, cells=cells, row_key=lambda row: row["key"],
                           window=lambda: ListWindow(self.hits, key="key"))
+
+    def export_plan(self) -> ExportPlan | None:
+        """`:export`: every match of the query the search counts (up to COUNT_CAP), not only the
+        first LIMIT shown."""
+        if not self.query_text.strip():
+            return None
+        result = self.replica.search(self.query_text, limit=COUNT_CAP)
+        hits = [{"kind": h.kind, "id": h.id, "customer_id": h.customer_id, "title": h.title, "detail": h.detail,
+                 "match": h.match} for h in result.hits]
+        capped = f" (the first {COUNT_CAP:,})" if result.capped else ""
+        return ExportPlan("search results", f"search “{self.query_text}”{capped}", [(ListWindow(hits), "")],
+                          noun="match")
 
     @property
     def results(self) -> WindowTable:

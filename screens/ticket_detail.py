@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.content import Content
 from textual.widgets import Static
 
+from crm_tui.core.domain import value_label
 from screens.base import CrmScreen
 from screens.display import MARK_LABELS, MARK_TONES, MARKS, ago, plain, sla_text
 from screens.tables import Column, ListPanel, ListSource, RowContext
@@ -44,7 +45,7 @@ class TicketDetailScreen(TicketTriage, CrmScreen):
         def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
             label = "internal" if row.get("internal") else ("to customer" if row.get("kind") == "email" else "")
             text = " — ".join(x for x in (row.get("subject"), row.get("body")) if x)
-            return [ctx.mark(), plain(ago(row.get("occurred_at"), ctx.now)), plain(row.get("kind")),
+            return [ctx.mark(), plain(ago(row.get("occurred_at"), ctx.now)), plain(value_label(row.get("kind"))),
                     plain(author(row.get("author_id"))),
                     Text(label, style=ctx.tone("text-warning") if row.get("internal") else "", no_wrap=True),
                     plain(text)]
@@ -77,7 +78,7 @@ class TicketDetailScreen(TicketTriage, CrmScreen):
         first: list[str | tuple[str, str]] = [(f"#{t.get('number') or '?'} ", "bold"), (t.get("subject") or "", "bold")]
         if state:
             first.append((f"  {MARKS[state]} {MARK_LABELS[state]}", f"bold $text-{MARK_TONES[state]}"))
-        second: list[str | tuple[str, str]] = [(t.get("status") or "", "bold"), f" · {t.get('priority') or ''}"]
+        second: list[str | tuple[str, str]] = [(value_label(t.get("status")), "bold"), f" · {value_label(t.get('priority'))}"]
         if due:
             second.append((f" · SLA {due}", "bold $text-error" if overdue else ""))
         assignee = self.replica.reads.user_name(t.get("assignee_id")) or "unassigned"

@@ -11,10 +11,11 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from crm_tui.core.domain import TICKET_PRIORITIES, TICKET_STATUSES
+from crm_tui.core.domain import TICKET_PRIORITIES, TICKET_STATUSES, value_label
 from crm_tui.core.text import plural
 from screens.base import CrmScreen
 from screens.display import ACTIVE_TICKET_STATUSES, first_name, plain, sla_text
+from screens.exporting import ExportPlan, table_plan
 from screens.navigation import open_ticket
 from screens.pickers import ChoicePicker
 from screens.tables import Column, ListPanel, ListSource, RowContext, WindowTable
@@ -83,7 +84,7 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
             out = [ctx.mark(), plain(row.get("number")),
                    Text(row.get("priority") or "", style=ctx.tone(priority_tone) if priority_tone else "",
                         no_wrap=True),
-                   plain(row.get("status")),
+                   plain(value_label(row.get("status"))),
                    Text(due, style=ctx.tone("text-error") if overdue else "", no_wrap=True),
                    plain(row.get("subject"))]
             # The window reads the names with each block; a row from elsewhere looks them up.
@@ -145,6 +146,16 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
         if self.size.width >= 100:
             parts.append(("   v view · F status · P priority", "$text-muted"))
         self.query_one("#queue-bar", Static).update(Content.assemble(*parts))
+
+    def export_plan(self) -> ExportPlan:
+        """`:export`: the whole queue of this view, status and priority filter (and `/` filter)."""
+        who = {"mine": "my tickets", "team": f"team {self.me.get('team') or '-'}", "all": "all tickets",
+               "unassigned": "unassigned tickets"}[self.queue_view]
+        status = "active" if self.status_filter == "active" else f"status {self.status_filter}"
+        priority = "any priority" if self.priority_filter == "any" else f"priority {self.priority_filter}"
+        plan = table_plan(self, self.panel.table, "ticket queue", f"view {who}, {status}, {priority}")
+        plan.noun = "ticket"
+        return plan
 
     def current_ticket(self) -> dict[str, Any] | None:
         row = self.panel.table.current_row()

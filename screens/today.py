@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Static
 from crm_tui.core.agenda import UPCOMING_DAYS, bucket, due_text
 from screens.base import CrmScreen
 from screens.display import plain, short_time
+from screens.exporting import ExportPlan, table_plan
 from screens.navigation import open_customer
 from screens.tables import Column, ListPanel, ListSource, RowContext
 from screens.task_forms import set_done, task_form
@@ -171,6 +172,13 @@ class TodayScreen(CrmScreen):
         if self.size.width >= 120:
             parts.append(("   x done · v mine/all · D open/done", "$text-muted"))
         self.query_one("#today-bar", Static).update(Content.assemble(*parts))
+
+    def export_plan(self) -> ExportPlan:
+        """`:export`: the tasks of this view (mine or everyone's, open or done), `/` filter too."""
+        who = "my tasks" if self.view == "mine" else "everyone's tasks"
+        plan = table_plan(self, self.panel.table, "tasks (Today)", f"{who}, {'done' if self.status == 'done' else 'open'}")
+        plan.noun = "task"
+        return plan
 
     def current_task(self) -> dict[str, Any] | None:
         row = self.panel.table.current_row()

@@ -3,6 +3,7 @@ while the app runs is reaped at once (no zombie)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 from crm_tui import demo
+from support.pilot import settle
 
 
 def _state(pid: int) -> str | None:
@@ -24,14 +26,14 @@ def _state(pid: int) -> str | None:
 def test_a_run_without_dir_leaves_nothing_behind(tmp_path, monkeypatch):
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     with demo.demo_workdir(None) as work:
-        (work / "crm-server.db").write_bytes(b"x" * 1024)
-        assert work.parent == tmp_path
+        (work.path / "crm-server.db").write_bytes(b"x" * 1024)
+        assert work.path.parent == tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_named_dir_is_kept_for_the_next_run(tmp_path):
     with demo.demo_workdir(tmp_path / "keep") as work:
-        (work / "crm-server.db").write_bytes(b"x")
+        (work.path / "crm-server.db").write_bytes(b"x")
     assert (tmp_path / "keep" / "crm-server.db").exists()
 
 
@@ -50,3 +52,65 @@ def test_a_killed_demo_server_is_reaped_not_left_a_zombie(tmp_path):
     finally:
         if proc.returncode is None:
             proc.kill()
+
+
+def _demo_in_a_headless_terminal(monkeypatch, tmp_path, user_steps) -> tuple[int, str, Path]:
+    """`run_demo` as `make demo` runs it (seeded server, login, bootstrap, the app), the app in a
+    headless terminal driven by ``user_steps(pilot)``, which ends by pressing q. Returns the exit
+    code, the quit question's text, and the demo's temp dir."""
+    from screens.app import CrmApp
+    from screens.pickers import ConfirmModal
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setenv("CRM_TUI_CONFIG_DIR", str(tmp_path / "not-the-demos"))  # put back after the test
+    asked: list[str] = []
+
+    async def drive(pilot) -> None:
+        await pilot.pause()
+        await user_steps(pilot)
+        await pilot.press("escape", "q")  # out of the search box, then quit
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, ConfirmModal)
+        asked.append(pilot.app.screen.detail)
+        await pilot.press("y")
+
+    real_run = CrmApp.run
+    monkeypatch.setattr(CrmApp, "run", lambda app: real_run(app, headless=True, size=(120, 36), auto_pilot=drive))
+    code = demo.run_demo(customers=10)
+    [work] = [p for p in tmp_path.iterdir() if p.name.startswith("crm-tui-demo-")] or [tmp_path / "gone"]
+    return code, asked[0], work
+
+
+def test_quitting_a_demo_with_saved_changes_keeps_them_and_says_where(monkeypatch, tmp_path, capfd):
+    monkeypatch.setenv("CRM_TUI_SYNC_IN_APP", "false")  # the change is still unsynced when the user quits
+    async def save_a_change(pilot) -> None:
+        app = pilot.app
+        [cid] = app.replica.conn.execute("SELECT id FROM customers ORDER BY id LIMIT 1").fetchone()
+        app.saver.save("update", "customer", {"city": "Lisbon"}, record_id=cid)
+        await settle(pilot)
+        assert app.replica.outbox.counts()["pending"] == 1
+
+    code, asked, work = _demo_in_a_headless_terminal(monkeypatch, tmp_path, save_a_change)
+    assert code == 0
+    assert work.exists(), "the demo deleted the change it had promised to keep"
+    assert "1 saved change not yet on the server" in asked
+    assert f"kept in {work}" in asked and f"crm-tui demo --dir {work}" in asked
+    assert f"the demo's files are kept in {work}" in capfd.readouterr().err
+    # The change is there, found from any shell by the data dir alone (its own config dir).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_TUI_")}
+    done = subprocess.run([sys.executable, "-m", "crm_tui.cli", "--data-dir", str(work / "replica"), "status", "--json"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["pending_ops"] == 1 and info["server"].startswith("http://127.0.0.1:")
+
+
+def test_quitting_a_demo_that_saved_nothing_removes_it_as_the_question_says(monkeypatch, tmp_path):
+    async def look_around(pilot) -> None:
+        await pilot.press("escape", "2")  # the ticket queue
+        await settle(pilot)
+
+    code, asked, work = _demo_in_a_headless_terminal(monkeypatch, tmp_path, look_around)
+    assert code == 0
+    assert not work.exists()
+    assert "Nothing was saved" in asked and "removed" in asked

@@ -123,6 +123,21 @@ ORDER_REQUEST_STATUSES: dict[str, tuple[str, ...]] = {
 }
 TASK_STATUSES = ("open", "done")
 
+# How an enum value reads on screen and in `crm-tui agenda`; the protocol, the replica and CSV
+# exports keep the value itself. A value not named here reads as itself, with spaces for "_".
+VALUE_LABELS = {
+    "no_answer": "no answer", "follow_up": "follow-up", "not_interested": "not interested",
+    "cancel_request": "cancellation request", "refund_request": "refund request",
+}
+
+
+def value_label(value: object) -> str:
+    """What people read for an enum value (``no_answer`` -> ``no answer``); "" for None."""
+    if value is None:
+        return ""
+    text = str(value)
+    return VALUE_LABELS.get(text, text.replace("_", " "))
+
 # The ticket workflow: new -> open -> pending -> solved -> closed, with the moves agents need
 # (straight to solved, back to open, reopen a solved ticket). Closed is final.
 TICKET_TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -544,6 +559,16 @@ def check_deal_outcome(record: Mapping[str, Any], changed: Iterable[str]) -> Non
         errors["lost_reason"] = "say why the deal was lost"
     if errors:
         raise ValidationError(errors)
+
+
+def reopened_deal_clears(before: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """What else a write must clear when it moves a won or lost deal back to an open stage: it is
+    no longer closed, so the date it closed and why it was lost go (a close date the same write
+    sets, as the new expected one, stays). ``{}`` for every other write."""
+    if before.get("stage") not in ("won", "lost") or changes.get("stage", before.get("stage")) in ("won", "lost"):
+        return {}
+    return {name: None for name in ("close_date", "lost_reason")
+            if name not in changes and before.get(name) is not None}
 
 
 def check_order_event(record: Mapping[str, Any], order: Mapping[str, Any] | None, *, creating: bool) -> None:

@@ -6,3 +6,17 @@ from __future__ import annotations
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``n`` and the noun in the right number: 1 open ticket, 2 open tickets, 1,200 customers."""
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def counted(total: int, word: str, shown: int | None = None, *, many: str | None = None,
+            at_least: bool = False) -> str:
+    """How many rows a list has, and which of them it shows, the same way in every list:
+    ``580 tickets · showing 1–50``, or ``12 tickets`` when all are shown (``at_least``: the
+    true total may be higher, ``1,000+ matches``)."""
+    text = plural(total, word, many)
+    if at_least:
+        number = f"{total:,}"
+        text = f"{number}+{text[len(number):]}"
+    if shown is None or (shown >= total and not at_least):
+        return text
+    return f"{text} · showing 1–{shown:,}" if shown else f"{text} · none shown"

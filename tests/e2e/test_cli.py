@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
 from crm_tui import keyring_store
-from support.client import ClientReplica
+from support.client import ROOT, ClientReplica
 from support.server import make_op
 
 
@@ -99,3 +100,22 @@ def test_status_shows_twenty_conflicts_and_says_how_many_more(server, tmp_path):
     every = json.loads(client.cli("status", "--json", "--all").stdout)
     assert len(every["conflict_details"]) == 25 and every["conflicts_not_shown"] == 0
     assert client.cli("status", "--all").stdout.count("mine 'Mine ") == 25
+
+
+def test_a_data_dir_with_its_own_config_dir_is_found_without_crm_tui_config_dir(server, tmp_path):
+    """`crm-tui --data-dir D status` in a new shell (no CRM_TUI_CONFIG_DIR) finds the login and
+    config D carries in D/config (as `crm-tui demo` leaves them), not "server not configured"."""
+    client = ClientReplica(tmp_path / "c", server, "alex")
+    assert client.sync().ok
+    (client.paths.config_dir / "config.toml").write_text('theme = "nord"\n')
+    home = tmp_path / "home"  # a user config dir that knows nothing of D
+    env = {k: v for k, v in client.env().items() if k != "CRM_TUI_CONFIG_DIR"}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_STATE_HOME=str(home / ".state"))
+    done = subprocess.run(client.cli_cmd("status", "--json"), capture_output=True, text=True, env=env,
+                          timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["server"] == server.url and info["logged_in"]
+    text = subprocess.run(client.cli_cmd("status"), capture_output=True, text=True, env=env, timeout=60, cwd=ROOT)
+    assert f"server        {server.url}" in text.stdout and "not configured" not in text.stdout
+    assert not (home / ".config").exists()  # nothing went to, or was read from, the user's config dir

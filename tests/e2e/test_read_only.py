@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -81,3 +82,25 @@ def test_login_works_with_a_read_only_data_dir_and_says_so_when_it_cannot_store_
     assert done.returncode == 2
     assert done.stderr.startswith(f"crm-tui: cannot store the login in {synced.paths.config_dir}: ")
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    # Not SQLite's -wal/-shm: any reader of a WAL database makes its shared-memory index where it
+    # can (and reads without one where it cannot: the read-only test above).
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))
+            if not p.name.endswith(("-wal", "-shm"))}
+
+
+READ_ONLY_COMMANDS = [("status",), ("status", "--json"), ("agenda",), ("--help",), ("--version",),
+                      ("status", "--help"), ("agenda", "--help"), ("sync", "--help"), ("login", "--help")]
+
+
+def test_read_only_commands_create_and_change_nothing_in_the_data_dir(synced):
+    """`status`, `agenda` and any `--help` or `--version` only read: no log directory appears
+    (found in tmux: `crm-tui status` made <data dir>/log)."""
+    shutil.rmtree(synced.data_dir / "log")
+    before = _tree(synced.data_dir)
+    for args in READ_ONLY_COMMANDS:
+        done = synced.cli(*args)
+        assert done.returncode == 0, (args, done.stderr)
+        assert _tree(synced.data_dir) == before, args

@@ -222,6 +222,25 @@ async def test_prev_stage_on_a_lost_deal_asks_to_reopen_it_never_makes_it_won(ma
         assert app.replica.get("deal", "de_012")["stage"] == "negotiation"
 
 
+@pytest.mark.parametrize(("stage", "deal_id"), [("lost", "de_012"), ("won", "de_011")])
+async def test_a_reopened_deal_is_no_longer_closed_its_close_date_and_lost_reason_go(make_app, stage, deal_id):
+    app = make_app()
+    if stage == "lost":
+        app.replica.writes.update("deal", deal_id, {"lost_reason": "went with a competitor"})
+    async with app.run_test(size=SIZE) as pilot:
+        await _pipeline_on(pilot, stage, deal_id)
+        assert app.replica.get("deal", deal_id)["close_date"]
+        await pilot.press("less_than_sign", "y")
+        await settle(pilot)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        deal = app.replica.get("deal", deal_id)
+        assert deal["stage"] == "negotiation"
+        assert deal["close_date"] is None and deal["lost_reason"] is None
+        [op] = [op for op in app.replica.outbox.pending() if op.record_id == deal_id and op.op == "update"]
+        assert op.fields["close_date"] is None and "stage" in op.fields  # the server hears it too
+
+
 async def test_next_stage_from_negotiation_is_not_won(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -412,3 +431,31 @@ async def test_the_command_line_goes_to_a_section_the_same_way(make_app):
         await pilot.press("escape")
         await command(pilot, "reports")
         assert isinstance(app.screen, ReportsScreen)
+
+
+# ----------------------------------------------------------------------------- counts say what they count
+
+
+async def test_search_count_says_what_it_counts_and_which_rows_are_shown(make_app):
+    """Not "50 of 76": how many matches there are, and which of them the list shows."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"example")  # every customer's and contact's mail domain: 76 matches
+        await settle(pilot)
+        summary = str(app.screen.query_one("#search-summary").render())
+        assert summary.startswith("76 matches · showing 1–50")
+        await pilot.press(*" weber")
+        await settle(pilot)
+        assert str(app.screen.query_one("#search-summary").render()).startswith("2 matches")
+
+
+async def test_customer_picker_title_says_what_it_counts(make_app):
+    from screens.commands import run_command
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        run_command(app, "customer example")
+        await pilot.pause()
+        assert isinstance(app.screen, ChoicePicker)
+        assert "customers" in app.screen.title_text and " of " not in app.screen.title_text

@@ -192,7 +192,7 @@ async def test_a_call_records_its_outcome_duration_and_the_contact_spoken_to(mak
         first = timeline.row_at(0)
         assert first["id"] == op.record_id
         rendered = timeline.row_text(0)
-        assert "follow up · 25 min · with" in rendered
+        assert "follow-up · 25 min · with" in rendered
 
 
 async def test_a_visit_is_one_key_from_the_customer(make_app):
@@ -310,3 +310,25 @@ async def test_the_queue_shows_my_teams_and_the_unassigned_tickets(make_app):
         await pilot.press("a")
         await settle(pilot)
         assert first not in [r["id"] for r in all_rows(screen.panel.table)]
+
+
+async def test_choices_and_lists_show_labels_not_raw_enum_names(make_app):
+    """`no_answer`, `cancel_request` are the protocol's; people read "no answer" (one mapping in
+    the domain, crm_tui.core.domain.value_label)."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen(ui_data.RICH_CUSTOMER))
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        form = app.screen
+        outcome = form.query_one("#field-outcome")
+        labels = {value: str(label) for label, value in outcome._options if isinstance(value, str)}
+        assert labels["no_answer"] == "no answer" and labels["not_interested"] == "not interested"
+        assert labels["follow_up"] == "follow-up"
+        assert not any("_" in label for label in labels.values())
+        form.query_one("#field-subject").value = "Renewal terms"
+        outcome.value = "follow_up"
+        await pilot.press("f2")
+        await settle(pilot)
+        assert "follow-up · " in app.screen.query_one("#c360-activity").row_text(0)

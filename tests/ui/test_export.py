@@ -1,0 +1,175 @@
+"""`:export FILE` on every list (issue 10, "Export"): the whole filtered result the user sees (all
+of it, not only the rows in view), with the filter that produced it named in the file's first
+lines; streamed from the replica a batch at a time."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from cache.records import decode_row
+from cache.windows import Window
+from crm_tui.core.domain import DEAL_STAGES, ENTITIES
+from screens.customer import Customer360Screen
+from screens.tables import WindowTable
+from support import ui_data
+from support.pilot import settle
+
+pytestmark = pytest.mark.anyio
+
+SIZE = (120, 36)
+
+
+async def command(pilot, text: str) -> None:
+    await pilot.press("colon")
+    await pilot.pause()
+    pilot.app.screen.query_one("#command-input").value = text
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def export(pilot, path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Run `:export path`, wait for it; the file's comment lines and its rows."""
+    await command(pilot, f"export {path}")
+    await settle(pilot)
+    assert path.exists(), pilot.app.notified
+    lines = path.read_text().splitlines()
+    comments = [line for line in lines if line.startswith("# ")]
+    return comments, list(csv.DictReader(lines[len(comments):]))
+
+
+def seen(table: WindowTable, key: str = "id") -> list[str]:
+    """Every row of the list as the user reaches it scrolling down (the whole filtered result)."""
+    return [str(table.row_at(i)[key]) for i in range(table.total)]
+
+
+async def filter_list(pilot, text: str) -> None:
+    await pilot.press("slash")
+    await pilot.press(*text)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("view", ["mine", "team", "all", "unassigned"])
+async def test_export_writes_the_queue_view_whole_and_names_it(make_app, tmp_path, view):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        app.screen.set_view(view)
+        await settle(pilot)
+        table = app.screen.panel.table
+        comments, rows = await export(pilot, tmp_path / "queue.csv")
+        assert [r["id"] for r in rows] == seen(table)
+        assert comments[0] == "# crm-tui export: ticket queue"
+        words = {"mine": "my tickets", "team": "team ", "all": "all tickets", "unassigned": "unassigned tickets"}[view]
+        assert comments[1].startswith(f"# filter: view {words}") and "no / filter" in comments[1]
+        assert any(f"{len(rows)} ticket" in n for n in app.notified)
+
+
+async def test_export_of_a_filtered_queue_writes_every_match_not_only_those_in_view(make_app, tmp_path):
+    app = make_app()
+    async with app.run_test(size=(120, 16)) as pilot:  # a short screen: few rows in view
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        app.screen.set_view("all")
+        await settle(pilot)
+        await filter_list(pilot, "in")
+        table = app.screen.panel.table
+        assert table.filter_text == "in" and 0 < table.total < table.unfiltered_total
+        assert table.total > table.size.height  # more matches than are in view
+        comments, rows = await export(pilot, tmp_path / "filtered.csv")
+        assert [r["id"] for r in rows] == seen(table)
+        assert comments[1] == "# filter: view all tickets, active, any priority, / filter “in”"
+        # Raw stored values, as the protocol has them: the status, not its label.
+        assert {r["status"] for r in rows} <= {"new", "open", "in_progress", "waiting"}
+
+
+@pytest.mark.parametrize("tab", ["orders", "contacts", "activity", "tickets", "deals", "tasks"])
+async def test_export_writes_the_customer_tab_in_front(make_app, tmp_path, tab):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        await app.push_screen(Customer360Screen(ui_data.RICH_CUSTOMER, tab=tab))
+        await settle(pilot)
+        table = app.screen.query_one(f"#c360-{tab}", WindowTable)
+        comments, rows = await export(pilot, tmp_path / f"{tab}.csv")
+        assert [r["id"] for r in rows] == seen(table) and rows
+        assert comments[1] == f"# filter: customer {ui_data.RICH_CUSTOMER}, tab {tab}, no / filter"
+        if tab == "orders":
+            assert len(rows) == ui_data.RICH_ORDERS  # all of them, far more than are in view
+
+
+async def test_export_writes_the_whole_pipeline_stage_by_stage(make_app, tmp_path):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "3")
+        await settle(pilot)
+        screen = app.screen
+        comments, rows = await export(pilot, tmp_path / "pipeline.csv")
+        assert [r["id"] for r in rows] == [i for stage in DEAL_STAGES for i in seen(screen.table(stage))]
+        assert len(rows) == app.replica.count("deal")
+        assert comments[1].startswith("# filter: all deals in the replica, every stage")
+
+
+@pytest.mark.parametrize(("key", "screen_table"), [("8", "#today-table"), ("5", "#conflicts-table"),
+                                                   ("6", "#rejected-table")])
+async def test_export_writes_today_conflicts_and_rejected(make_app, tmp_path, key, screen_table):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", key)
+        await settle(pilot)
+        if key == "8":
+            app.screen.view = "all"
+            app.screen.refresh_data()
+            await settle(pilot)
+        table = app.screen.query_one(screen_table, WindowTable)
+        assert table.total
+        comments, rows = await export(pilot, tmp_path / "list.csv")
+        assert [r["id"] for r in rows] == seen(table)
+        assert comments[0].startswith("# crm-tui export: ") and comments[1].startswith("# filter: ")
+
+
+async def test_export_of_search_results_writes_every_match_the_search_counts(make_app, tmp_path):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"example")  # every customer's and contact's mail domain
+        await settle(pilot)
+        await pilot.press("down")  # to the results
+        result = app.replica.search("example", limit=1000)
+        assert result.total > len(app.screen.hits)  # more matches than the list shows
+        comments, rows = await export(pilot, tmp_path / "search.csv")
+        assert [(r["kind"], r["id"]) for r in rows] == [(h.kind, h.id) for h in result.hits]
+        assert comments[1] == "# filter: search “example”"
+
+
+async def test_export_of_an_empty_list_says_so_and_writes_nothing(make_app, tmp_path):
+    app = make_app("empty")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        await command(pilot, f"export {tmp_path / 'x.csv'}")
+        await settle(pilot)
+        assert not (tmp_path / "x.csv").exists()
+        assert any("Nothing to export" in n for n in app.notified)
+
+
+def test_an_export_reads_the_replica_a_batch_at_a_time(replica):
+    """Streaming, counted: rows are decoded as the batches are taken, never the whole list first."""
+    decoded = 0
+    ent = ENTITIES["order"]
+
+    def decode(row, names):
+        nonlocal decoded
+        decoded += 1
+        return decode_row(ent, row, names)
+
+    window = Window(replica.conn, ent.table, decode, where="customer_id = ?", params=(ui_data.RICH_CUSTOMER,),
+                    order=(("order_date", True), ("id", True)))
+    batches = window.batches(size=25)
+    first = next(batches)
+    assert len(first) == 25 and decoded == 25  # one batch read, not the 120 orders
+    sizes = [len(first), *(len(b) for b in batches)]
+    assert sizes == [25, 25, 25, 25, 20] and decoded == ui_data.RICH_ORDERS
