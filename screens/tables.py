@@ -408,7 +408,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._blocks.clear()
         self.reads += 1
         self.total = self.window.count(self.filter_text) if self.window is not None else 0
-        self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
+        self._size_to_rows()
         self.refresh()
 
     def _cached_position(self, key: str) -> int | None:
@@ -443,7 +443,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         if top < y:
             y = top
         elif top + h > y + view:
-            y = top + h - view
+            y = -(-(top + h - view) // h) * h  # whole rows: a card never stops cut at the top
         if y != self.scroll_y:
             self.scroll_to(y=y, animate=False, immediate=True)
 
@@ -537,8 +537,44 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
                         if self.hidden_columns else None)
         self._layout_width = width
         self._strips.clear()
-        self.virtual_size = Size(width, self.total * self.source.row_height + self.header_height)
+        self._size_to_rows()
         return True
+
+    def _size_to_rows(self) -> None:
+        """The virtual height: the rows, plus for multi-line rows the few lines that make the
+        last scroll position a whole row, so the list always stops between rows."""
+        h = self.source.row_height
+        height = self.total * h + self.header_height
+        if h > 1:
+            view = self.scrollable_content_region.height - self.header_height
+            if self.total * h > view > 0:
+                height += view % h
+        self.virtual_size = Size(self._layout_width, height)
+
+    def validate_scroll_y(self, value: float) -> float:
+        """Rows of several lines (pipeline cards) scroll whole: the top one is never cut."""
+        value = super().validate_scroll_y(value)
+        h = self.source.row_height
+        return value if h == 1 else float(int(value) // h * h)
+
+    def validate_scroll_target_y(self, value: float) -> float:
+        value = super().validate_scroll_target_y(value)
+        h = self.source.row_height
+        return value if h == 1 else float(int(value) // h * h)
+
+    def _on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        if self.source.row_height > 1 and not (event.ctrl or event.shift):
+            event.stop()
+            self.scroll_to(y=self.scroll_y + self.source.row_height, animate=False, immediate=True)
+        else:
+            super()._on_mouse_scroll_down(event)
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if self.source.row_height > 1 and not (event.ctrl or event.shift):
+            event.stop()
+            self.scroll_to(y=self.scroll_y - self.source.row_height, animate=False, immediate=True)
+        else:
+            super()._on_mouse_scroll_up(event)
 
     def _measure_idents(self, block: list[dict[str, Any]]) -> None:
         """Widen an identifying column to the longest value in a block just read: a number is
@@ -555,6 +591,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             self.refresh()
 
     def on_resize(self) -> None:
+        self._size_to_rows()
         if self._layout() and self.loaded_once:
             self._scroll_to_cursor()
             self.refresh()
