@@ -7,8 +7,14 @@ to) and 0.4 tasks (follow-ups, some about a ticket or a deal; overdue, due today
 done). Orders of the last 90 days have their status history (every status they went through, and
 the cancellation and refund requests that preceded a cancelled or refunded order; a few open
 requests). Tasks, and what was added for orders, calls and deals, draw from random streams of
-their own, so every record the earlier releases seeded stays exactly the same. Rows go in through the store's bulk loader (one transaction, indexes built at the end),
+their own. Rows go in through the store's bulk loader (one transaction, indexes built at the end),
 and still get versions and change rows, so the feed and snapshots work on seeded data.
+
+The data is coherent as a person reads it (tests/server/test_seed_coherence.py): created <=
+updated <= now for every record; about one order in seven is still on its way (pending, paid,
+shipped) or just delivered; an order's history fits between its placing and now; won and lost
+deals closed between their creation and today, open ones close ahead; follow-ups come after what
+they are about and fall due after they are made, from a few days ago to two weeks ahead.
 """
 
 from __future__ import annotations
