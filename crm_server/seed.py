@@ -266,6 +266,7 @@ class _Generator:
         lo, hi = TIER_AMOUNTS[tier]
         ltv = 0
         self.numbers: list[str] = []  # this customer's order numbers, for tickets that mention one
+        self.placed: list[str] = []  # when each of them was placed
         for _ in range(rng.choice((0, 1, 2, 3, 3, 4, 5, 6))):
             days = rng.randrange(0, min(age, 730))
             if later.random() < RECENT_ORDERS:
@@ -287,6 +288,7 @@ class _Generator:
             updated = max(created, clock.stamp(rng, max(0, days - rng.randrange(0, 5))))
             oid = self._next("order", "ord")
             self.numbers.append(f"SO-{self.order_number:08d}")
+            self.placed.append(created)
             if days < HISTORY_DAYS:
                 # The order was last changed when it reached its status (or a request was made).
                 updated = self._history(history, cid, oid, territory, status, created)
@@ -347,8 +349,11 @@ class _Generator:
             ids.append((tid, created_dt))
             updated = format_datetime(created_dt + (clock.now - created_dt) * rng.random())
             subject, body = rng.choice(words.TICKET_SUBJECTS), rng.choice(words.TICKET_BODIES)
-            if self.numbers and self.later.random() < 0.4:
-                body = f"{body} About order {self.later.choice(self.numbers)}."
+            # A ticket mentions an order placed before it was opened: the latest one.
+            before = [(placed, number) for placed, number in zip(self.placed, self.numbers, strict=True)
+                      if placed <= created]
+            if before and self.later.random() < 0.4:
+                body = f"{body} About order {max(before)[1]}."
             out.append((tid, cid, self.ticket_number, subject, body,
                         status, priority, assignee, team, sla_due, created, updated, territory))
         return ids

@@ -10,6 +10,7 @@ state appears often enough to be met.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 
 import pytest
@@ -87,9 +88,15 @@ def test_orders_agree_with_their_dates_and_history(records):
 def test_tickets_deals_and_activities_agree_with_their_dates(records):
     customers = by_id(records["customer"])
     tickets = by_id(records["ticket"])
+    placed = {o["number"]: o["created_at"] for o in records["order"]}
+    mentions = 0
     for t in tickets.values():
         assert at(t["sla_due"]) > at(t["created_at"])
         assert t["created_at"] >= customers[t["customer_id"]]["created_at"]
+        for number in re.findall(r"SO-\d{8}", t["description"] or ""):
+            mentions += 1
+            assert placed[number] <= t["created_at"], (number, t)  # no ticket about an order not yet placed
+    assert mentions > 0.1 * len(tickets)
     for d in records["deal"]:
         assert d["created_at"] >= customers[d["customer_id"]]["created_at"]
         if d["stage"] in ("won", "lost"):
