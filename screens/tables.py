@@ -525,7 +525,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         fixed = sum((natural[i] or 0) + 2 * self.cell_padding for i in shown)
         flex_cols = sum(1 for i in shown if natural[i] is None)
         flex = max(6, room - fixed - 2 * self.cell_padding * flex_cols)
-        widths = [natural[i] if natural[i] is not None else flex for i in shown]
+        widths: list[int] = [w if (w := natural[i]) is not None else flex for i in shown]
         if (wide, flex, widths, width, shown) == (self._wide, self._flex_width, self._widths, self._layout_width,
                                                    self._shown) and self._columns:
             return False

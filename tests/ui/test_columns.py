@@ -10,6 +10,7 @@ import datetime as dt
 
 import pytest
 
+from screens.navigation import open_customer
 from screens.tables import WindowTable
 from screens.tickets import TicketQueueScreen
 from support import ui_data
@@ -30,8 +31,6 @@ async def test_the_customer_orders_tab_shows_whole_order_numbers(make_app, size)
     numbers = [o["number"] for o in ui_data.orders() if o["customer_id"] == "cu_001"]
     assert all(len(n) == len("SO-00010001") for n in numbers)  # as the server numbers them
     async with app.run_test(size=size) as pilot:
-        from screens.navigation import open_customer
-
         open_customer(app, "cu_001", tab="orders")
         await settle(pilot)
         table = app.screen.query_one("#c360-orders", WindowTable)
@@ -97,8 +96,6 @@ async def test_the_queue_at_80_names_the_columns_that_gave_way(make_app, open_re
 async def test_the_contacts_tab_at_80_names_the_email_column_it_hides(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        from screens.navigation import open_customer
-
         open_customer(app, "cu_001", tab="contacts")
         await settle(pilot)
         table = app.screen.query_one("#c360-contacts", WindowTable)
@@ -128,12 +125,10 @@ def check_list(table: WindowTable) -> None:
 
 
 def every_list():
-    from screens.customer import Customer360Screen
+    """(how to open it) for every list of the app, by name."""
+    from screens.navigation import open_customer
     from screens.order_detail import OrderDetailScreen
     from screens.ticket_detail import TicketDetailScreen
-
-    async def press(pilot, *keys):
-        await pilot.press("escape", *keys)
 
     async def search(pilot):
         await pilot.press("escape", "1")
@@ -150,9 +145,13 @@ def every_list():
 
     def tab(name):
         async def run(pilot):
-            from screens.navigation import open_customer
-
             open_customer(pilot.app, "cu_001", tab=name)
+
+        return run
+
+    def section(key):
+        async def run(pilot):
+            await pilot.press("escape", key)
 
         return run
 
@@ -162,15 +161,10 @@ def every_list():
     async def ticket(pilot):
         await pilot.app.push_screen(TicketDetailScreen("ti_001"))
 
-    async def section(pilot, key):
-        await pilot.press("escape", key)
-
-    assert Customer360Screen
     cases = {"search results": search, **{f"queue {v}": view(v) for v in ("mine", "team", "all", "unassigned")},
              **{f"customer {t}": tab(t) for t in ("contacts", "orders", "tickets", "deals", "tasks", "activity")},
-             "order detail": order, "ticket detail": ticket,
-             **{name: (lambda key: lambda pilot: section(pilot, key))(key)
-                for name, key in (("pipeline", "3"), ("conflicts", "5"), ("rejected", "6"), ("today", "8"))}}
+             "order detail": order, "ticket detail": ticket, "pipeline": section("3"), "conflicts": section("5"),
+             "rejected": section("6"), "today": section("8")}
     return [pytest.param(run, id=name) for name, run in cases.items()]
 
 
