@@ -522,9 +522,8 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             if need(shown) <= room:
                 break
             shown.remove(i)
-        fixed = sum((natural[i] or 0) + 2 * self.cell_padding for i in shown)
-        flex_cols = sum(1 for i in shown if natural[i] is None)
-        flex = max(6, room - fixed - 2 * self.cell_padding * flex_cols)
+        fixed = sum((natural[i] or 0) + 2 * self.cell_padding for i in shown)  # with the flexible one's padding
+        flex = max(6, room - fixed)
         widths: list[int] = [w if (w := natural[i]) is not None else flex for i in shown]
         if (wide, flex, widths, width, shown) == (self._wide, self._flex_width, self._widths, self._layout_width,
                                                    self._shown) and self._columns:
