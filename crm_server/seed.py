@@ -7,8 +7,14 @@ to) and 0.4 tasks (follow-ups, some about a ticket or a deal; overdue, due today
 done). Orders of the last 90 days have their status history (every status they went through, and
 the cancellation and refund requests that preceded a cancelled or refunded order; a few open
 requests). Tasks, and what was added for orders, calls and deals, draw from random streams of
-their own, so every record the earlier releases seeded stays exactly the same. Rows go in through the store's bulk loader (one transaction, indexes built at the end),
+their own. Rows go in through the store's bulk loader (one transaction, indexes built at the end),
 and still get versions and change rows, so the feed and snapshots work on seeded data.
+
+The data is coherent as a person reads it (tests/server/test_seed_coherence.py): created <=
+updated <= now for every record; about one order in seven is still on its way (pending, paid,
+shipped) or just delivered; an order's history fits between its placing and now; won and lost
+deals closed between their creation and today, open ones close ahead; follow-ups come after what
+they are about and fall due after they are made, from a few days ago to two weeks ahead.
 """
 
 from __future__ import annotations
@@ -30,11 +36,15 @@ from crm_tui.core.domain import (
     ENTITIES,
     SLA_HOURS,
     format_datetime,
+    parse_datetime,
     utcnow,
 )
 
 FLUSH_EVERY = 5000  # customers per bulk insert round
 HISTORY_DAYS = 90  # orders this recent have their status history
+RECENT_ORDERS = 0.14  # share of orders still on their way (pending, paid, shipped) or just delivered
+# How many days ago (from, to) an order in that status was placed.
+RECENT_DAYS = {"pending": (0, 2), "paid": (0, 4), "shipped": (2, 9), "delivered": (5, 14)}
 
 # The seed builds rows as tuples in wire column order (fast); fail loudly if the domain changes.
 _EXPECTED = {
@@ -90,9 +100,12 @@ class _Clock:
         self.future = [(today + dt.timedelta(days=i)).isoformat() for i in range(0, 400)]
 
     def stamp(self, rng: random.Random, days_ago: int) -> str:
-        """A date-time ``days_ago`` days back at a working-hours time (never after now)."""
+        """A date-time ``days_ago`` days back at a working-hours time (never after now); for
+        today, earlier today (so a date and its time agree, even just after midnight)."""
         if days_ago <= 0:
-            seconds = rng.randrange(60, 8 * 3600)
+            since_midnight = self.now.hour * 3600 + self.now.minute * 60 + self.now.second
+            limit = min(8 * 3600, since_midnight)
+            seconds = rng.randrange(60, limit) if limit > 60 else 0
             return format_datetime(self.now - dt.timedelta(seconds=seconds))
         return f"{self.days[days_ago]}T{rng.randrange(7, 19):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}Z"
 
@@ -141,6 +154,7 @@ class _Generator:
         self.ticket_number = 0
         self.order_number = 0
         self.counts = dict.fromkeys(ATTACHED[1:], 0)
+        self.deal_created: dict[str, str] = {}  # the current customer's deals: when each was created
         self.reps: dict[str, list[str]] = {t[0]: [] for t in words.TERRITORIES}
         self.agents: dict[str, list[str]] = {team: [] for team in words.TEAMS}
         self.all_agents: list[str] = []
@@ -215,6 +229,7 @@ class _Generator:
             tags = sorted(set(rng.sample(words.TAGS, rng.choice((0, 0, 1, 1, 2, 3)))))
             age = rng.randrange(30, 1500)  # days since the customer was created
 
+            self.deal_created.clear()
             ltv = self._orders(out["order"], out["order_event"], cid, territory, tier, currency, age)
             tickets = self._tickets(out["ticket"], cid, territory, age)
             deals = self._deals(out["deal"], cid, territory, tier, currency, reps, age)
@@ -247,16 +262,21 @@ class _Generator:
         return ids
 
     def _orders(self, out: list, history: list, cid: str, territory: str, tier: str, currency: str, age: int) -> int:
-        rng, clock = self.rng, self.clock
+        rng, clock, later = self.rng, self.clock, self.later
         lo, hi = TIER_AMOUNTS[tier]
         ltv = 0
         self.numbers: list[str] = []  # this customer's order numbers, for tickets that mention one
+        self.placed: list[str] = []  # when each of them was placed
         for _ in range(rng.choice((0, 1, 2, 3, 3, 4, 5, 6))):
             days = rng.randrange(0, min(age, 730))
-            if days < 3:
-                status = rng.choice(("pending", "paid"))
+            if later.random() < RECENT_ORDERS:
+                # An order still on its way: placed recently enough for its status.
+                status = later.choice(("pending", "paid", "paid", "shipped", "shipped", "delivered"))
+                first, last = RECENT_DAYS[status]
+                days = later.randrange(first, min(last, age))
             elif days < 14:
-                status = rng.choice(("paid", "shipped", "shipped", "delivered"))
+                status = rng.choice(("paid", "shipped", "shipped", "delivered")) if days >= 3 else \
+                    rng.choice(("pending", "paid"))
             else:
                 r = rng.random()
                 status = "delivered" if r < 0.85 else ("cancelled" if r < 0.92 else "refunded")
@@ -265,18 +285,22 @@ class _Generator:
                 ltv += amount
             self.order_number += 1
             created = clock.stamp(rng, days)
-            updated = clock.stamp(rng, max(0, days - rng.randrange(0, 5)))
+            updated = max(created, clock.stamp(rng, max(0, days - rng.randrange(0, 5))))
             oid = self._next("order", "ord")
             self.numbers.append(f"SO-{self.order_number:08d}")
-            out.append((oid, cid, self.numbers[-1], clock.days[days], amount,
-                        currency, status, created, max(created, updated), territory))
+            self.placed.append(created)
             if days < HISTORY_DAYS:
-                self._history(history, cid, oid, territory, status, created)
+                # The order was last changed when it reached its status (or a request was made).
+                updated = self._history(history, cid, oid, territory, status, created)
+            out.append((oid, cid, self.numbers[-1], clock.days[days], amount,
+                        currency, status, created, updated, territory))
         return ltv
 
-    def _history(self, out: list, cid: str, oid: str, territory: str, status: str, placed: str) -> None:
+    def _history(self, out: list, cid: str, oid: str, territory: str, status: str, placed: str) -> str:
         """The status events an order went through up to ``status`` (and the request that led to
-        a cancellation or a refund; now and then an open refund request on a delivered order)."""
+        a cancellation or a refund; now and then an open refund request on a delivered order).
+        Each step follows the one before within the time since the order was placed; returns
+        when the last one happened."""
         later, now = self.later, self.clock.now
         path = {"pending": ["pending"], "paid": ["pending", "paid"], "shipped": ["pending", "paid", "shipped"],
                 "delivered": ["pending", "paid", "shipped", "delivered"],
@@ -285,9 +309,12 @@ class _Generator:
         if status == "delivered" and later.random() < 0.04:
             path.append("refund_request")
         at = dt.datetime.strptime(placed, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        step_room = (now - at) / len(path)  # every step fits between the order and now
+        stamp = placed
         for i, step in enumerate(path):
             if i:
-                at = min(now, at + dt.timedelta(hours=later.randrange(2, 60), minutes=later.randrange(60)))
+                gap = dt.timedelta(hours=later.randrange(2, 60), minutes=later.randrange(60))
+                at = min(now, at + min(gap, step_room))
             stamp = format_datetime(at)
             self.counts["order_event"] += 1
             eid = f"oev-{self.counts['order_event']:07d}"
@@ -297,6 +324,7 @@ class _Generator:
                             territory))
             else:
                 out.append((eid, cid, oid, "status", step, None, None, stamp, stamp, stamp, territory))
+        return stamp
 
     def _tickets(self, out: list, cid: str, territory: str, age: int) -> list[tuple[str, dt.datetime]]:
         rng, clock = self.rng, self.clock
@@ -310,7 +338,7 @@ class _Generator:
             if status in ACTIVE_TICKET_STATUSES:
                 hours_ago = max(1, round(SLA_HOURS[priority] * rng.uniform(0.05, 1.33)))
             else:
-                hours_ago = rng.randrange(24 * 7, 24 * min(age, 365))
+                hours_ago = rng.randrange(24 * 7, 24 * (min(age, 365) - 1))  # after the customer was created
             created_dt = clock.now - dt.timedelta(hours=hours_ago, minutes=rng.randrange(60))
             created = format_datetime(created_dt)
             sla_due = format_datetime(created_dt + dt.timedelta(hours=SLA_HOURS[priority]))
@@ -321,8 +349,11 @@ class _Generator:
             ids.append((tid, created_dt))
             updated = format_datetime(created_dt + (clock.now - created_dt) * rng.random())
             subject, body = rng.choice(words.TICKET_SUBJECTS), rng.choice(words.TICKET_BODIES)
-            if self.numbers and self.later.random() < 0.4:
-                body = f"{body} About order {self.later.choice(self.numbers)}."
+            # A ticket mentions an order placed before it was opened: the latest one.
+            before = [(placed, number) for placed, number in zip(self.placed, self.numbers, strict=True)
+                      if placed <= created]
+            if before and self.later.random() < 0.4:
+                body = f"{body} About order {max(before)[1]}."
             out.append((tid, cid, self.ticket_number, subject, body,
                         status, priority, assignee, team, sla_due, created, updated, territory))
         return ids
@@ -335,12 +366,20 @@ class _Generator:
         lo, hi = TIER_AMOUNTS[tier]
         title = rng.choice(words.DEAL_TITLES).format(year=clock.now.year + 1, n=rng.randrange(5, 200))
         close = clock.days[rng.randrange(1, 180)] if stage in ("won", "lost") else clock.future[rng.randrange(7, 200)]
-        created = clock.stamp(rng, rng.randrange(0, min(age, 365)))
+        created_days = rng.randrange(0, min(age, 365))
+        created = clock.stamp(rng, created_days)
+        updated = created
+        if stage in ("won", "lost"):
+            # Closed between its creation and today, and last changed when it closed.
+            closed_days = self.later.randrange(0, created_days + 1)
+            close = clock.days[closed_days]
+            updated = max(created, clock.stamp(self.later, closed_days))
         did = self._next("deal", "del")
+        self.deal_created[did] = created
         owner = rng.choice(reps) if reps else None
         lost_reason = self.later.choice(words.LOST_REASONS) if stage == "lost" else None
         out.append((did, cid, title, stage, rng.randrange(lo * 300, hi * 1000), currency, DEAL_PROBABILITY[stage], close,
-                    owner, created, created, lost_reason, territory))
+                    owner, created, updated, lost_reason, territory))
         return [did]
 
     def _activities(self, out: list, cid: str, territory: str, tickets: list[tuple[str, dt.datetime]], deals: list[str],
@@ -356,6 +395,9 @@ class _Generator:
                 occurred = format_datetime(linked[1] + (clock.now - linked[1]) * rng.random())
             else:
                 occurred = clock.stamp(rng, rng.randrange(0, min(age, 730)))
+            if deal and occurred < self.deal_created[deal]:  # a call about a deal comes after it was made
+                start = parse_datetime(self.deal_created[deal])
+                occurred = format_datetime(start + (clock.now - start) * later.random())
             outcome = duration = contact = None
             if kind in CONVERSATION_KINDS:
                 outcome = later.choice(ACTIVITY_OUTCOMES)
@@ -369,6 +411,7 @@ class _Generator:
     def _tasks(self, out: list, cid: str, territory: str, tickets: list[tuple[str, dt.datetime]], deals: list[str],
                owner: str | None) -> None:
         rng, now = self.task_rng, self.clock.now
+        ticket_created = dict(tickets)
         r = rng.random()
         for _ in range(2 if r < 0.06 else (1 if r < 0.34 else 0)):
             about = rng.random()
@@ -382,8 +425,18 @@ class _Generator:
             days = -rng.randrange(1, 60) if done else rng.randrange(-4, 15)
             day = now.date() + dt.timedelta(days=days)
             due_dt = dt.datetime(day.year, day.month, day.day, rng.randrange(8, 18), 15 * rng.randrange(4), tzinfo=dt.UTC)
-            created_dt = min(now, due_dt - dt.timedelta(days=rng.randrange(1, 10), hours=rng.randrange(8)))
-            done_at = format_datetime(min(now, due_dt + dt.timedelta(hours=rng.randrange(-6, 30)))) if done else None
+            created_dt = due_dt - dt.timedelta(days=rng.randrange(1, 10), hours=rng.randrange(8))
+            # A follow-up is made after what it is about, and falls due after it is made.
+            since = ticket_created.get(ticket) if ticket else (
+                parse_datetime(self.deal_created[deal]) if deal else None)
+            if since is not None:
+                created_dt = max(created_dt, since)
+                if due_dt <= since:
+                    due_dt = since + dt.timedelta(hours=24 + 4 * rng.randrange(12))
+                    due_dt = due_dt.replace(minute=due_dt.minute // 15 * 15, second=0)
+            created_dt = min(now, created_dt)
+            done_at = (format_datetime(max(created_dt, min(now, due_dt + dt.timedelta(hours=rng.randrange(-6, 30)))))
+                       if done else None)
             created = format_datetime(created_dt)
             notes = rng.choice(words.TASK_NOTES) if rng.random() < 0.4 else None
             out.append((self._next("task", "tsk"), cid, rng.choice(words.TASK_TITLES[kind]), notes,

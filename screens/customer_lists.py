@@ -9,7 +9,7 @@ from rich.text import Text
 
 from crm_tui.core.agenda import bucket, due_text
 from crm_tui.core.domain import value_label
-from screens.display import ago, money, plain, short_time, sla_text
+from screens.display import ORDER_NUMBER_WIDTH, SLA_WIDTH, ago, money, plain, short_time, sla_text
 from screens.tables import Column, ListSource, RowContext
 
 if TYPE_CHECKING:
@@ -58,18 +58,12 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
         return contact_names[contact_id]
 
     def contact_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
-        cells = [ctx.mark(), plain(row.get("name")), plain(row.get("title")), plain(row.get("phone"))]
-        if ctx.wide:
-            cells.append(plain(row.get("email")))
-        cells.append(plain("primary" if row.get("is_primary") else ""))
-        return cells
+        return [ctx.mark(), plain(row.get("name")), plain(row.get("title")), plain(row.get("phone")),
+                plain(row.get("email")), plain("primary" if row.get("is_primary") else "")]
 
     def contact_columns(wide: bool) -> list[Column]:
-        cols = [Column("mark", "", 1), Column("name", "name"), Column("title", "title", 18),
-                Column("phone", "phone", 16)]
-        if wide:
-            cols.append(Column("email", "email", 32))
-        return [*cols, Column("primary", "", 7)]
+        return [Column("mark", "", 1), Column("name", "name", min_width=20), Column("title", "title", 18, give_way=1),
+                Column("phone", "phone", 16), Column("email", "email", 32, give_way=2), Column("primary", "", 7)]
 
     def order_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
         return [ctx.mark(), plain(row.get("number")), plain(row.get("order_date")), plain(value_label(row.get("status"))),
@@ -77,29 +71,23 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
 
     def ticket_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
         due, overdue = sla_text(row, ctx.now)
-        cells = [ctx.mark(), plain(row.get("number")), plain(value_label(row.get("status"))), plain(value_label(row.get("priority"))),
-                 Text(due, style=ctx.tone("text-error") if overdue else "", no_wrap=True), plain(row.get("subject"))]
-        if ctx.wide:
-            cells.append(plain(user(row.get("assignee_id"))))
-        return cells
+        return [ctx.mark(), plain(row.get("number")), plain(value_label(row.get("status"))), plain(value_label(row.get("priority"))),
+                Text(due, style=ctx.tone("text-error") if overdue else "", no_wrap=True), plain(row.get("subject")),
+                plain(user(row.get("assignee_id")))]
 
     def ticket_columns(wide: bool) -> list[Column]:
-        cols = [Column("mark", "", 1), Column("number", "#", 5), Column("status", "status", 7),
-                Column("priority", "priority", 8), Column("sla", "SLA", 13), Column("subject", "subject")]
-        return [*cols, Column("assignee", "assignee", 18)] if wide else cols
+        return [Column("mark", "", 1), Column("number", "#", 5, ident=True), Column("status", "status", 7),
+                Column("priority", "priority", 8), Column("sla", "SLA", SLA_WIDTH), Column("subject", "subject"),
+                Column("assignee", "assignee", 18, give_way=1)]
 
     def deal_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
-        cells = [ctx.mark(), plain(row.get("title")), plain(value_label(row.get("stage"))),
-                 Text(money(row.get("amount"), row.get("currency")), justify="right", no_wrap=True),
-                 plain(row.get("close_date"))]
-        if ctx.wide:
-            cells.append(plain(user(row.get("owner_id"))))
-        return cells
+        return [ctx.mark(), plain(row.get("title")), plain(value_label(row.get("stage"))),
+                Text(money(row.get("amount"), row.get("currency")), justify="right", no_wrap=True),
+                plain(row.get("close_date")), plain(user(row.get("owner_id")))]
 
     def deal_columns(wide: bool) -> list[Column]:
-        cols = [Column("mark", "", 1), Column("title", "title"), Column("stage", "stage", 11),
-                Column("amount", "amount", 17), Column("close", "closes", 10)]
-        return [*cols, Column("owner", "owner", 18)] if wide else cols
+        return [Column("mark", "", 1), Column("title", "title"), Column("stage", "stage", 11),
+                Column("amount", "amount", 17), Column("close", "closes", 10), Column("owner", "owner", 18, give_way=1)]
 
     def activity_cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
         text = row.get("subject") or row.get("body") or ""
@@ -134,7 +122,8 @@ def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
             window=lambda: lists.contacts(customer_id),
         ),
         "orders": ListSource(
-            columns=lambda wide: [Column("mark", "", 1), Column("number", "number", 10), Column("date", "date", 10),
+            columns=lambda wide: [Column("mark", "", 1), Column("number", "number", ORDER_NUMBER_WIDTH, ident=True),
+                                  Column("date", "date", 10),
                                   Column("status", "status", 9), Column("amount", "amount", 17),
                                   Column("pad", "")],
             entity="order", cells=order_cells, window=lambda: lists.orders(customer_id),

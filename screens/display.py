@@ -58,6 +58,12 @@ def short_time(value: str | None) -> str:
     return when.strftime("%Y-%m-%d %H:%M") if when else (value or "")
 
 
+# The longest SLA cell ('overdue 59 min', 'overdue 9999 d') and team name ('onboarding').
+SLA_WIDTH = 14
+TEAM_WIDTH = 10
+ORDER_NUMBER_WIDTH = 11  # 'SO-00010042'
+
+
 def sla_text(ticket: dict[str, Any], now: dt.datetime) -> tuple[str, bool]:
     """The SLA cell of a ticket and whether it is overdue (active and past due)."""
     due = parse_ts(ticket.get("sla_due"))

@@ -90,7 +90,7 @@ class OrderDetailScreen(CrmScreen):
                     plain(ago(row.get("created_at"), ctx.now)), plain(row.get("subject"))]
 
         def columns(wide: bool) -> list[Column]:
-            return [Column("mark", "", 1), Column("number", "#", 5), Column("status", "status", 7),
+            return [Column("mark", "", 1), Column("number", "#", 5, ident=True), Column("status", "status", 7),
                     Column("opened", "opened", 12), Column("subject", "subject")]
 
         return ListSource(columns=columns, cells=cells, entity="ticket", next_key=lambda r: (r["created_at"], r["id"]),

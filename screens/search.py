@@ -53,7 +53,7 @@ class SearchScreen(CrmScreen):
 
     def _source(self) -> ListSource:
         def columns(wide: bool) -> list[Column]:
-            return [Column("kind", "kind", 8), Column("title", "name", 36 if wide else 24), Column("detail", "detail")]
+            return [Column("kind", "kind", 8), Column("title", "name", 36 if wide else 24, ident=True), Column("detail", "detail")]
 
         def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
             return [plain(KIND_LABELS.get(row["kind"], row["kind"])), plain(row["title"]), plain(row["detail"])]

@@ -10,6 +10,11 @@ new typing re-renders only the rows that changed.
 ``g``/``G`` go to the true first and last row, page keys and the scrollbar to any position, and
 the `/` filter of a ``ListPanel`` narrows the query in SQL, over the whole result.
 
+Columns that do not fit give way in a stated order (``Column.give_way``: the highest number goes
+first) and the header names what went (``+customer, team``), so a narrow terminal hides columns
+with a hint rather than silently. A column that identifies its row (``Column.ident``: a ticket or
+order number) is never cut: it widens to the longest value read so far. See docs/screens.md.
+
 ``CrmTable`` stays the plain DataTable for small fixed tables (help, reports, sync history).
 """
 
@@ -66,11 +71,24 @@ def tone(app: Any, name: str) -> Style:
     return Style(dim=True) if "muted" in name else Style()
 
 
+FLEX_MIN = 12  # cells the flexible column keeps before other columns give way
+
+
 @dataclass
 class Column:
+    """One column of a list.
+
+    ``width`` None makes it the one flexible column (it takes what is left). ``ident`` marks the
+    column that identifies a row (a number): it is never cut and never hidden; it widens to the
+    longest ``row[key]`` read. ``give_way`` says which columns are hidden when the row does not
+    fit: 0 never, else the highest number first (ties: the rightmost first)."""
+
     key: str
     label: str
     width: int | None = None  # None: the one flexible column that takes the remaining width
+    ident: bool = False
+    give_way: int = 0
+    min_width: int = FLEX_MIN  # the flexible column: cells it keeps before others give way
 
 
 @dataclass
@@ -256,7 +274,11 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._blocks: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
         self._strips: OrderedDict[Any, list[Strip]] = OrderedDict()
         self._states: dict[str, str] = {}
-        self._columns: list[Column] = []
+        self._columns: list[Column] = []  # the columns shown
+        self._all_columns: list[Column] = []  # all the source's columns at this width
+        self._shown: list[int] = []  # positions in _all_columns of the shown ones
+        self.hidden_columns: list[str] = []  # labels of the columns that gave way
+        self._ident_widths: dict[str, int] = {}
         self._widths: list[int] = []
         self._wide = False
         self._flex_width = 20
@@ -286,6 +308,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             self.reads += 1
             block = self.window.rows(block_no * BLOCK, BLOCK, self.filter_text, total=self.total)
             self._blocks[block_no] = block
+            self._measure_idents(block)
             while len(self._blocks) > BLOCKS_KEPT:
                 self._blocks.popitem(last=False)
         else:
@@ -306,8 +329,19 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         row = self.row_at(index)
         if row is None:
             return ""
-        cells = self.source.cells(row, self._row_context(row))
+        cells = self._shown_cells(row)
         return " | ".join(c.plain if isinstance(c, Text) else str(c) for c in cells)
+
+    def line_text(self, index: int) -> str:
+        """The row's first line exactly as drawn (cut and padded to the columns): what fits."""
+        row = self.row_at(index)
+        if row is None:
+            return ""
+        return self._row_strips(index, row, self.scrollable_content_region.width)[0].text
+
+    def header_text(self) -> str:
+        """The header line as drawn, with the hint naming the columns that gave way."""
+        return self._header_strip(self.scrollable_content_region.width).text
 
     def get_row_index(self, key: str) -> int:
         """The position of the row with ``key``; raises KeyError if it is not in the list."""
@@ -339,6 +373,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         keep_key = self.current_key if keep_cursor and self.loaded_once else None
         keep_row = self.cursor_row if keep_cursor else 0
         self._refresh_states()
+        self._ident_widths.clear()  # a new result: identifying columns fit its own values
         self._layout()
         self.window = self.source.open()
         self._recount()
@@ -451,7 +486,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._blocks.clear()
         self.reads += 1
         self.total = self.window.count(self.filter_text) if self.window is not None else 0
-        self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
+        self._size_to_rows()
         self.refresh()
 
     def _cached_position(self, key: str) -> int | None:
@@ -486,7 +521,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         if top < y:
             y = top
         elif top + h > y + view:
-            y = top + h - view
+            y = -(-(top + h - view) // h) * h  # whole rows: a card never stops cut at the top
         if y != self.scroll_y:
             self.scroll_to(y=y, animate=False, immediate=True)
 
@@ -544,25 +579,97 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
     # ------------------------------------------------------------------ columns
 
     def _layout(self) -> bool:
-        """Fix the column widths for the current width; True if they changed."""
+        """Fix the column widths for the current width; True if they changed.
+
+        Columns give way (are hidden) in their stated order until the fixed columns and the
+        flexible one's minimum fit; identifying columns take the width of their longest value."""
         width = self.size.width or self.app.size.width
         wide = width >= self.source.wide_at
         cols = self.source.columns(wide)
-        fixed = sum((c.width or 0) for c in cols)
         # cell padding on both sides of each column, and room for the vertical scrollbar
-        gutter = self.styles.scrollbar_size_vertical
-        flex = max(6, width - fixed - 2 * self.cell_padding * len(cols) - gutter)
-        widths = [c.width if c.width is not None else flex for c in cols]
-        if (wide, flex, widths, width) == (self._wide, self._flex_width, self._widths, self._layout_width) \
-                and self._columns:
+        room = width - self.styles.scrollbar_size_vertical
+        natural = [self._ident_widths.get(c.key, c.width) if c.ident and c.width is not None else c.width
+                   for c in cols]
+
+        def need(shown: list[int]) -> int:
+            return sum((natural[i] or cols[i].min_width) + 2 * self.cell_padding for i in shown)
+
+        shown = list(range(len(cols)))
+        yielding = sorted((i for i, c in enumerate(cols) if c.give_way > 0 and not c.ident),
+                          key=lambda i: (cols[i].give_way, i), reverse=True)
+        for i in yielding:
+            if need(shown) <= room:
+                break
+            shown.remove(i)
+        fixed = sum((natural[i] or 0) + 2 * self.cell_padding for i in shown)  # with the flexible one's padding
+        flex = max(6, room - fixed)
+        widths: list[int] = [w if (w := natural[i]) is not None else flex for i in shown]
+        if (wide, flex, widths, width, shown) == (self._wide, self._flex_width, self._widths, self._layout_width,
+                                                   self._shown) and self._columns:
             return False
-        self._wide, self._flex_width, self._columns, self._widths = wide, flex, cols, widths
+        self._wide, self._flex_width, self._widths, self._shown = wide, flex, widths, shown
+        self._all_columns = cols
+        self._columns = [cols[i] for i in shown]
+        self.hidden_columns = [c.label or c.key for i, c in enumerate(cols) if i not in shown]
+        self.tooltip = (f"Hidden at this width: {', '.join(self.hidden_columns)}. A wider terminal shows them."
+                        if self.hidden_columns else None)
         self._layout_width = width
         self._strips.clear()
-        self.virtual_size = Size(width, self.total * self.source.row_height + self.header_height)
+        self._size_to_rows()
         return True
 
+    def _size_to_rows(self) -> None:
+        """The virtual height: the rows, plus for multi-line rows the few lines that make the
+        last scroll position a whole row, so the list always stops between rows."""
+        h = self.source.row_height
+        height = self.total * h + self.header_height
+        if h > 1:
+            view = self.scrollable_content_region.height - self.header_height
+            if self.total * h > view > 0:
+                height += view % h
+        self.virtual_size = Size(self._layout_width, height)
+
+    def validate_scroll_y(self, value: float) -> float:
+        """Rows of several lines (pipeline cards) scroll whole: the top one is never cut."""
+        value = super().validate_scroll_y(value)
+        h = self.source.row_height
+        return value if h == 1 else float(int(value) // h * h)
+
+    def validate_scroll_target_y(self, value: float) -> float:
+        value = super().validate_scroll_target_y(value)
+        h = self.source.row_height
+        return value if h == 1 else float(int(value) // h * h)
+
+    def _on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        if self.source.row_height > 1 and not (event.ctrl or event.shift):
+            event.stop()
+            self.scroll_to(y=self.scroll_y + self.source.row_height, animate=False, immediate=True)
+        else:
+            super()._on_mouse_scroll_down(event)
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if self.source.row_height > 1 and not (event.ctrl or event.shift):
+            event.stop()
+            self.scroll_to(y=self.scroll_y - self.source.row_height, animate=False, immediate=True)
+        else:
+            super()._on_mouse_scroll_up(event)
+
+    def _measure_idents(self, block: list[dict[str, Any]]) -> None:
+        """Widen an identifying column to the longest value in a block just read: a number is
+        never cut. Lays the columns out again (and redraws) when one grew."""
+        grew = False
+        for col in self._all_columns:
+            if not col.ident or col.width is None:
+                continue
+            longest = max((len(str(row.get(col.key) or "")) for row in block), default=0)
+            if longest > self._ident_widths.get(col.key, col.width):
+                self._ident_widths[col.key] = longest
+                grew = True
+        if grew and self._layout():
+            self.refresh()
+
     def on_resize(self) -> None:
+        self._size_to_rows()
         if self._layout() and self.loaded_once:
             self._scroll_to_cursor()
             self.refresh()
@@ -572,6 +679,29 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
     def _row_context(self, row: dict[str, Any]) -> RowContext:
         state = self._states.get(self.source.row_key(row)) if self._states else None
         return RowContext(self.app, state, self._wide, self.crm.now(), self._flex_width)
+
+    def _shown_cells(self, row: dict[str, Any]) -> list[Any]:
+        """The row's cells for the columns shown (the source renders one per column it gave)."""
+        cells = self.source.cells(row, self._row_context(row))
+        if len(cells) != len(self._all_columns) or len(self._shown) == len(cells):
+            return cells
+        return [cells[i] for i in self._shown]
+
+    def _header_cells(self) -> list[Text]:
+        """The labels; when columns gave way the flexible column's header (else the last one)
+        names them, so a narrow terminal says what it hides."""
+        labels = [Text(c.label) for c in self._columns]
+        if self.hidden_columns and labels:
+            at = next((i for i, c in enumerate(self._columns) if c.width is None), len(labels) - 1)
+            hint = "+" + ", ".join(self.hidden_columns)
+            for shorter in (f"+{len(self.hidden_columns)} more", f"+{len(self.hidden_columns)}"):
+                if labels[at].cell_len + 1 + len(hint) <= self._widths[at]:
+                    break
+                hint = shorter  # the tooltip names them
+            gap = self._widths[at] - labels[at].cell_len - len(hint)
+            labels[at] = Text(f"{labels[at].plain}{' ' * max(1, gap)}{hint}", justify="left")
+            labels[at].stylize("dim", len(labels[at].plain) - len(hint))
+        return labels
 
     def _line_of_cells(self, cells: list[Text]) -> list[Text]:
         """The row's lines: each cell cut (with an ellipsis) or padded to its column's width."""
@@ -609,7 +739,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         strips = self._strips.get(key)
         if strips is None:
             style = self.get_component_rich_style("window-table--header")
-            strips = self._strips_for([Text(c.label) for c in self._columns], self.rich_style, width, style)
+            strips = self._strips_for(self._header_cells(), self.rich_style, width, style)
             self._strips[key] = strips
         return strips[0]
 
@@ -624,7 +754,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             return strips
         self.rows_rendered += 1
         cursor_style = self.get_component_rich_style("window-table--cursor") if cursor else None
-        cells = [c if isinstance(c, Text) else plain(c) for c in self.source.cells(row, self._row_context(row))]
+        cells = [c if isinstance(c, Text) else plain(c) for c in self._shown_cells(row)]
         strips = self._strips_for(cells, self.rich_style, width, cursor_style)
         self._strips[key] = strips
         while len(self._strips) > STRIPS_KEPT:

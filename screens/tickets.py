@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 from crm_tui.core.domain import TICKET_PRIORITIES, TICKET_STATUSES, value_label
 from crm_tui.core.text import plural
 from screens.base import CrmScreen
-from screens.display import ACTIVE_TICKET_STATUSES, first_name, plain, sla_text
+from screens.display import ACTIVE_TICKET_STATUSES, SLA_WIDTH, TEAM_WIDTH, first_name, plain, sla_text
 from screens.exporting import ExportPlan, table_plan
 from screens.navigation import open_ticket
 from screens.pickers import ChoicePicker
@@ -71,29 +71,27 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
 
     def _source(self) -> ListSource:
         def columns(wide: bool) -> list[Column]:
-            cols = [Column("mark", "", 1), Column("number", "#", 5), Column("priority", "priority", 8),
-                    Column("status", "status", 7), Column("sla", "SLA", 13), Column("subject", "subject")]
-            if wide:
-                return [*cols, Column("customer", "customer", 22), Column("assignee", "assignee", 18),
-                        Column("team", "team", 8)]
-            return [*cols, Column("assignee", "assignee", 9)]
+            # The number identifies the ticket; when the row does not fit, team goes first, then
+            # the customer, then the assignee (the header names what went).
+            return [Column("mark", "", 1), Column("number", "#", 5, ident=True), Column("priority", "priority", 8),
+                    Column("status", "status", 7), Column("sla", "SLA", SLA_WIDTH), Column("subject", "subject"),
+                    Column("customer", "customer", 22, give_way=2),
+                    Column("assignee", "assignee", 18 if wide else 10, give_way=1),
+                    Column("team", "team", TEAM_WIDTH, give_way=3)]
 
         def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
             due, overdue = sla_text(row, ctx.now)
             priority_tone = {"urgent": "text-error", "high": "text-warning"}.get(row.get("priority") or "")
-            out = [ctx.mark(), plain(row.get("number")),
-                   Text(row.get("priority") or "", style=ctx.tone(priority_tone) if priority_tone else "",
-                        no_wrap=True),
-                   plain(value_label(row.get("status"))),
-                   Text(due, style=ctx.tone("text-error") if overdue else "", no_wrap=True),
-                   plain(row.get("subject"))]
-            # The window reads the names with each block; a row from elsewhere looks them up.
             assignee = row.get("assignee_name") or self._user(row.get("assignee_id"))
-            if ctx.wide:
-                customer = row.get("customer_name") or self._customer(row.get("customer_id"))
-                return [*out, plain(customer), plain(assignee or "unassigned"),
-                        plain(row.get("team"))]
-            return [*out, plain(first_name(assignee) or "-")]
+            customer = row.get("customer_name") or self._customer(row.get("customer_id"))
+            return [ctx.mark(), plain(row.get("number")),
+                    Text(row.get("priority") or "", style=ctx.tone(priority_tone) if priority_tone else "",
+                         no_wrap=True),
+                    plain(value_label(row.get("status"))),
+                    Text(due, style=ctx.tone("text-error") if overdue else "", no_wrap=True),
+                    plain(row.get("subject")), plain(customer),
+                    plain((assignee or "unassigned") if ctx.wide else (first_name(assignee) or "-")),
+                    plain(row.get("team"))]
 
         return ListSource(columns=columns, cells=cells, entity="ticket",
                           window=lambda: self.replica.lists.ticket_queue(self.queue_view, **self._query_args()))

@@ -71,11 +71,10 @@ class TodayScreen(CrmScreen):
             return self.replica.tasks.list(status=self.status, owner_id=self._owner(), after=after, limit=limit)
 
         def columns(wide: bool) -> list[Column]:
-            cols = [Column("mark", "", 1), Column("due", "due", 16), Column("title", "task")]
-            if wide:
-                return [*cols, Column("customer", "customer", 24), Column("about", "about", 24),
-                        Column("owner", "owner", 18)]
-            return [*cols, Column("customer", "customer", 18)]
+            # When the row does not fit, the owner goes first, then what the task is about.
+            return [Column("mark", "", 1), Column("due", "due", 16), Column("title", "task"),
+                    Column("customer", "customer", 24 if wide else 18, give_way=1),
+                    Column("about", "about", 24, give_way=2), Column("owner", "owner", 18, give_way=3)]
 
         def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
             if row.get("status") == "done":
@@ -83,11 +82,8 @@ class TodayScreen(CrmScreen):
             else:
                 tone = DUE_TONES.get(bucket(row.get("due_at"), ctx.now))
                 due = Text(due_text(row.get("due_at"), ctx.now), style=ctx.tone(tone) if tone else "", no_wrap=True)
-            out = [ctx.mark(), due, plain(row.get("title")), plain(self._customer(row.get("customer_id")))]
-            if ctx.wide:
-                owner = self._user(row.get("owner_id"))
-                return [*out, plain(self._about_text(row)), plain(owner or "-")]
-            return out
+            return [ctx.mark(), due, plain(row.get("title")), plain(self._customer(row.get("customer_id"))),
+                    plain(self._about_text(row)), plain(self._user(row.get("owner_id")) or "-")]
 
         return ListSource(columns=columns, fetch=fetch, next_key=lambda r: (r.get("due_at"), r["id"]), cells=cells,
                           entity="task")

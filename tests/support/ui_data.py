@@ -137,7 +137,7 @@ def orders() -> list[dict[str, Any]]:
             n += 1
             day = (NOW - dt.timedelta(days=j * 3 + i)).date()
             out.append({
-                "id": f"or_{n:04d}", "customer_id": cid(i), "number": f"SO-{10000 + n}", "order_date": day.isoformat(),
+                "id": f"or_{n:04d}", "customer_id": cid(i), "number": f"SO-{10000 + n:08d}", "order_date": day.isoformat(),
                 "amount": (n * 3571 % 9000 + 100) * 100 + (n * 37 % 100), "currency": "EUR" if n % 4 else "USD",
                 "status": statuses[n % len(statuses)], "created_at": _iso(NOW - dt.timedelta(days=j * 3 + i)),
                 "updated_at": _iso(NOW - dt.timedelta(days=j * 3 + i)),
@@ -150,10 +150,10 @@ TICKET_PRIORITY_CYCLE = ["urgent", "high", "normal", "low", "normal", "high", "n
 ASSIGNEE_CYCLE = ["us_ada", "us_grace", None, "us_alan", "us_ada", "us_grace"]
 SLA_OFFSET_HOURS = [-26, -3, 1, 4, 9, 20, 47, -1, 70, 6]
 N_TICKETS = 40
-# Tickets of cu_001 that mention its order SO-10001, written as people do.
+# Tickets of cu_001 that mention its order SO-00010001, written as people do.
 ORDER_WITH_HISTORY = "or_0001"  # cu_001's newest order, shipped
 QUIET_ORDER = "or_0002"  # no history, no ticket mentions it
-MENTIONS = {9: "Customer asks where order SO-10001 is; tracking shows no movement.",
+MENTIONS = {9: "Customer asks where order SO-00010001 is; tracking shows no movement.",
             17: "Two items missing from so-10001, the rest arrived fine."}
 
 

@@ -214,7 +214,7 @@ async def test_orders_are_one_window_onto_all_of_them(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(Customer360Screen("cu_001", tab="orders"))
-        await pilot.pause()
+        await settle(pilot)  # laid out and drawn, however loaded the machine
         table = app.screen.query_one("#c360-orders")
         mine = sorted((o for o in ui_data.orders() if o["customer_id"] == "cu_001"),
                       key=lambda o: (o["order_date"], o["id"]), reverse=True)

@@ -53,7 +53,7 @@ async def test_enter_on_an_order_opens_its_detail_with_history_and_the_tickets_t
         screen = await open_order_from_orders_tab(app, pilot)
         assert screen.order_id == ui_data.ORDER_WITH_HISTORY
         header = str(screen.query_one("#order-header").render())
-        assert "SO-10001" in header and "shipped" in header and "3,671.37 EUR" in header
+        assert "SO-00010001" in header and "shipped" in header and "3,671.37 EUR" in header
         assert "ordered 2026-11-24" in header and "Anna Schmidt" in header
         history = rows(screen, "order-history")
         assert [(e["kind"], e["status"]) for e in history] == [
@@ -149,7 +149,7 @@ async def test_the_order_detail_works_while_the_tickets_are_still_loading(make_a
         await app.push_screen(OrderDetailScreen(ui_data.ORDER_WITH_HISTORY))
         await pilot.pause()
         screen = app.screen
-        assert app.is_running and "SO-10001" in str(screen.query_one("#order-header").render())
+        assert app.is_running and "SO-00010001" in str(screen.query_one("#order-header").render())
         assert rows(screen, "order-tickets") == []  # the word index comes when tickets are complete
     replica.close()
 
