@@ -12,7 +12,7 @@ from screens.display import ago, money, plain, short_time, sla_text
 from screens.tables import Column, ListSource, RowContext
 
 if TYPE_CHECKING:
-    from screens.app import CrmApp
+    from screens.host import CrmHost
 
 # tab key -> (label, empty-state text)
 TABS = {
@@ -37,7 +37,7 @@ def conversation_summary(row: dict[str, Any], contact_name: Callable[[str], str]
     return " · ".join(p for p in parts if p)
 
 
-def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
+def customer_sources(app: CrmHost, customer_id: str) -> dict[str, ListSource]:
     reads = app.replica.reads
     lists = app.replica.lists
     names: dict[str, str] = {}

@@ -43,7 +43,7 @@ from screens.display import MARK_TONES, MARKS, plain
 from screens.inputs import CrmInput
 
 if TYPE_CHECKING:
-    from screens.app import CrmApp
+    from screens.host import CrmHost
 
 BLOCK = 100  # rows read from the replica at a time, around what is in view
 BLOCKS_KEPT = 12  # blocks of rows kept in memory
@@ -260,7 +260,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
     # ------------------------------------------------------------------ public
 
     @property
-    def crm(self) -> CrmApp:
+    def crm(self) -> CrmHost:
         return self.app  # type: ignore[return-value]
 
     @property
