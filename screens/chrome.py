@@ -30,6 +30,14 @@ SECTIONS = (
 class NavBar(Static):
     """The sections of the app with their keys; the current one highlighted."""
 
+    DEFAULT_CSS = """
+    NavBar {
+        height: 1;
+        background: $panel;
+        color: $text-muted;
+    }
+    """
+
     def on_mount(self) -> None:
         self.refresh_nav()
         app: CrmHost = self.app  # type: ignore[assignment]
@@ -55,6 +63,24 @@ class NavBar(Static):
 
 class StatusLine(Horizontal):
     """Sync state, last sync, unsynced counts and the signed-in user; always at the bottom."""
+
+    DEFAULT_CSS = """
+    StatusLine {
+        height: 1;
+        background: $panel;
+        padding: 0 1;
+        & > #status-sync {
+            width: 1fr;
+            text-wrap: nowrap;
+            text-overflow: ellipsis;
+        }
+        & > #status-user {
+            width: auto;
+            padding-left: 1;
+            color: $text-muted;
+        }
+    }
+    """
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-sync")

@@ -28,13 +28,13 @@ from textual import events, on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.color import Color
 from textual.containers import Vertical
 from textual.content import Content
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import RowKey
 
@@ -51,18 +51,23 @@ STRIPS_KEPT = 2000  # rendered rows kept
 KEYSET_CAP = 10_000  # rows a keyset-paged source (fetch/next_key) reads at most
 
 
-def tone(app: Any, name: str) -> Style:
-    """A Rich style in the current theme's colour called ``name`` (text-warning, text-error...).
+# Cell colours by theme variable: Rich text cannot name theme variables, so a table reads the colour
+# from its own component classes (tone--text-error ...), which follow the theme in use. 'muted' (a
+# colour relative to the background) is dim.
+TONES = ("text-success", "text-warning", "text-error", "text-accent", "text-muted")
+TONE_CSS = """
+    & > .tone--text-success { color: $text-success; }
+    & > .tone--text-warning { color: $text-warning; }
+    & > .tone--text-error { color: $text-error; }
+    & > .tone--text-accent { color: $text-accent; }
+    & > .tone--text-muted { text-style: dim; }
+"""
 
-    Table cells are Rich text, which cannot name theme variables; the colour is looked up in
-    the theme in use, so every theme works. 'muted' variables (relative colours) become dim."""
-    value = getattr(app, "theme_variables", {}).get(name)
-    if value:
-        try:
-            return Style(color=Color.parse(value).rich_color)
-        except Exception:  # a relative colour such as 'auto 60%'
-            pass
-    return Style(dim=True) if "muted" in name else Style()
+
+def tone(table: Widget, name: str) -> Style:
+    """A Rich style in the current theme's colour called ``name`` (text-warning, text-error...),
+    from ``table``'s component classes; no style for a name that is not one of TONES."""
+    return table.get_component_rich_style(f"tone--{name}", partial=True, default=Style())
 
 
 @dataclass
@@ -74,16 +79,17 @@ class Column:
 
 @dataclass
 class RowContext:
-    """What a row renderer may use besides the row: the unsynced state, the width, the clock."""
+    """What a row renderer may use besides the row: the table (for its tones), the unsynced state,
+    the width, the clock."""
 
-    app: Any
+    table: Widget
     state: str | None
     wide: bool
     now: dt.datetime
     flex_width: int = 20  # cells of the flexible column
 
     def tone(self, name: str) -> Style:
-        return tone(self.app, name)
+        return tone(self.table, name)
 
     def mark(self) -> Text:
         if self.state is None:
@@ -151,6 +157,16 @@ class CrmTable(DataTable):
         Binding("g", "first", "Top", show=False, id="list.top"),
         Binding("G", "last", "Bottom", show=False, id="list.bottom"),
     ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {f"tone--{name}" for name in TONES}
+    DEFAULT_CSS = """
+    CrmTable {
+        height: 1fr;
+        background: $surface;
+        /* Columns are sized to the screen; a long last cell is cut, never scrolled sideways. */
+        overflow-x: hidden;
+""" + TONE_CSS + """
+    }
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")
@@ -187,9 +203,11 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         Binding("pageup", "page(-1)", "Page up", show=False, id="list.page_up"),
         Binding("enter", "select", "Open", show=False, id="list.open"),
     ]
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"window-table--header", "window-table--cursor"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"window-table--header", "window-table--cursor",
+                                             *(f"tone--{name}" for name in TONES)}
     DEFAULT_CSS = """
     WindowTable {
+        height: 1fr;
         background: $surface;
         color: $foreground;
         overflow-x: hidden;
@@ -212,6 +230,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             color: $block-cursor-blurred-foreground;
             text-style: $block-cursor-blurred-text-style;
         }
+""" + TONE_CSS + """
     }
     """
 
@@ -492,7 +511,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _row_context(self, row: dict[str, Any]) -> RowContext:
         state = self._states.get(self.source.row_key(row)) if self._states else None
-        return RowContext(self.app, state, self._wide, self.crm.now(), self._flex_width)
+        return RowContext(self, state, self._wide, self.crm.now(), self._flex_width)
 
     def _line_of_cells(self, cells: list[Text]) -> list[Text]:
         """The row's lines: each cell cut (with an ellipsis) or padded to its column's width."""
@@ -579,6 +598,30 @@ class ListPanel(Vertical):
         Binding("slash", "filter", "Filter", id="list.filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="list.clear_filter"),
     ]
+    DEFAULT_CSS = """
+    ListPanel {
+        height: 1fr;
+        & > .list-filter {
+            display: none;
+            height: 1;
+            margin: 0 1;
+        }
+        & > .empty-state {
+            display: none;
+            height: auto;
+            padding: 1 2;
+            color: $text-muted;
+        }
+        &.-empty {
+            & > .empty-state {
+                display: block;
+            }
+            & > WindowTable {
+                height: 1;
+            }
+        }
+    }
+    """
 
     def __init__(self, source: ListSource, *, empty: str, table_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
