@@ -21,10 +21,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cache.codec import decode_value, encode_value
 from cache.errors import MalformedPage
 from cache.schema import FTS_COLUMNS, build_derived, build_fragments, drop_derived
 from cache.validate import validate_rows
+from crm_tui.core.codec import decode_value, encode_value
 from crm_tui.core.domain import CUSTOMER_CHILDREN, ENTITIES, Entity, format_datetime
 from crm_tui.core.protocol import PHASES, SEGMENT_OPS
 

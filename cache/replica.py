@@ -23,7 +23,6 @@ from typing import Any
 
 import sqlite_utils
 
-from cache.codec import decode_value, encode_value
 from cache.errors import ReplicaBusy, ReplicaError, ReplicaKeyError, ReplicaNotEncrypted
 from cache.exports import export_file
 from cache.history import SyncHistory
@@ -39,6 +38,7 @@ from cache.schema import check_version, migrate
 from cache.search import Search
 from cache.sqlite import connect_keyed, has_plaintext_header, sqlite3
 from cache.tasks import TaskReads
+from crm_tui.core.codec import decode_value, encode_value
 from crm_tui.core.domain import ENTITIES, Entity, entity, utcnow
 
 
