@@ -22,8 +22,7 @@ from textual.theme import Theme
 from textual.worker import Worker
 
 from cache.replica import Replica
-from crm_tui.config import Settings
-from crm_tui.core.syncstate import SyncReport, SyncRunner
+from crm_tui.core.syncstate import SyncRunner
 
 
 @dataclass(frozen=True)
@@ -57,8 +56,6 @@ class CrmHost(Protocol):
     @property
     def replica(self) -> Replica: ...
     @property
-    def settings(self) -> Settings: ...
-    @property
     def saver(self) -> SaveFollowUp: ...
     @property
     def sync_runner(self) -> SyncRunner | None: ...
@@ -70,10 +67,7 @@ class CrmHost(Protocol):
     @property
     def server_label(self) -> str | None: ...
 
-    sync_state: str
-    sync_detail: str
     last_error: str | None
-    last_report: SyncReport | None
 
     def now(self) -> dt.datetime: ...
     def data_changed(self) -> None: ...
