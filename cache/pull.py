@@ -22,13 +22,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cache.codec import decode_value, encode_value
 from cache.errors import MalformedPage
 from cache.quarantine import Quarantine
 from cache.revisions import Revisions
 from cache.schema import FTS_COLUMNS, build_derived, build_fragments, drop_derived
 from cache.store import Store
 from cache.validate import validate_rows
+from crm_tui.core.codec import decode_value, encode_value
 from crm_tui.core.domain import CUSTOMER_CHILDREN, ENTITIES, Entity
 from crm_tui.core.protocol import PHASES, SEGMENT_OPS
 

@@ -1,7 +1,7 @@
 """Records as the replica stores them: one by id, counts, and a row written from wire values.
 
 Wire values (tags as lists, booleans as bool) are encoded for their columns on the way in
-and decoded on the way out (``cache.codec``); ``_gen`` is the replica's own bookkeeping and
+and decoded on the way out (``crm_tui.core.codec``); ``_gen`` is the replica's own bookkeeping and
 never leaves this module.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cache.codec import decode_value, encode_value
 from cache.sqlite import sqlite3
 from cache.store import Store
+from crm_tui.core.codec import decode_value, encode_value
 from crm_tui.core.domain import ENTITIES, Entity, entity
 
 

@@ -11,13 +11,12 @@ and produce exactly the same values.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import operator
 import re
 from collections.abc import Sequence
 from typing import Any
 
-from cache.codec import encode_value
+from crm_tui.core.codec import SQL_BOOL, encode_value, tags_to_sql
 from crm_tui.core.domain import (
     COUNTRY_RE,
     CURRENCY_RE,
@@ -46,7 +45,6 @@ _SEP = "\n"
 _DATE_P = r"[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
 _DATETIME_P = _DATE_P + r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z"
 _DAY = operator.itemgetter(slice(0, 10))
-_BOOL = {True: 1, False: 0, None: None}
 
 
 def _repeat(body: str) -> re.Pattern[str]:
@@ -147,7 +145,7 @@ def _fast_column(f: Field, col: Sequence[Any], tags_memo: dict[tuple[Any, ...], 
         types = set(map(type, col))
         if not types <= {bool, _NONE} or (f.required and _NONE in types):
             raise _Slow
-        return list(map(_BOOL.__getitem__, col))
+        return list(map(SQL_BOOL.__getitem__, col))
     if k in ("date", "datetime"):
         strs = _strings(col, f)
         if not strs:
@@ -180,7 +178,7 @@ def _fast_column(f: Field, col: Sequence[Any], tags_memo: dict[tuple[Any, ...], 
             for t in v:
                 if type(t) is not str or not TAG_RE.match(t) or t != t.strip():
                     raise _Slow
-            tags_memo[key] = encoded = json.dumps(v, ensure_ascii=False)
+            tags_memo[key] = encoded = tags_to_sql(v)
             out.append(encoded)
         return out
     raise _Slow

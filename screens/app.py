@@ -26,12 +26,15 @@ from crm_tui.config import ConfigError, Settings
 from crm_tui.config_file import set_value
 from crm_tui.core.syncstate import EXIT_WIPED, SyncEvent, SyncReport, SyncRunner
 from crm_tui.core.text import plural
-from screens.chrome import StatusInfo
 from screens.commands import run_command
 from screens.conflicts import ConflictsScreen
+from screens.customer import Customer360Screen
 from screens.display import ago
 from screens.help import HelpScreen, binding_rows
+from screens.host import StatusInfo
+from screens.keys import APP_BINDINGS, all_binding_ids, binding_table
 from screens.messages import SaveStep, SyncFinished, SyncProgress
+from screens.order_detail import OrderDetailScreen
 from screens.palette import CrmCommands
 from screens.pickers import CommandLine, ConfirmModal
 from screens.pipeline import PipelineScreen
@@ -40,6 +43,7 @@ from screens.reports import ReportsScreen
 from screens.saving import Saver
 from screens.search import SearchScreen
 from screens.sync_screen import SyncScreen
+from screens.ticket_detail import TicketDetailScreen
 from screens.tickets import TicketQueueScreen
 from screens.today import TodayScreen
 
@@ -70,21 +74,7 @@ class CrmApp(App[None]):
     }
     DEFAULT_MODE = "search"
     COMMANDS = App.COMMANDS | {CrmCommands}
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "section('search')", "Search", show=False, id="app.search"),
-        Binding("2", "section('tickets')", "Tickets", show=False, id="app.tickets"),
-        Binding("3", "section('pipeline')", "Pipeline", show=False, id="app.pipeline"),
-        Binding("4", "section('sync')", "Sync", show=False, id="app.sync"),
-        Binding("5", "section('conflicts')", "Conflicts", show=False, id="app.conflicts"),
-        Binding("6", "section('rejected')", "Rejected", show=False, id="app.rejected"),
-        Binding("7", "section('reports')", "Reports", show=False, id="app.reports"),
-        Binding("8", "section('today')", "Today", show=False, id="app.today"),
-        Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("question_mark,f1", "help", "Help", id="app.help"),
-        Binding("colon", "command_line", "Command", show=False, id="app.command"),
-        Binding("f5", "sync_now", "Sync now", id="app.sync_now"),
-        Binding("ctrl+p", "command_palette", "Palette", show=False, priority=True, id="app.palette"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = APP_BINDINGS  # declared in screens/keys.py, the key table
 
     def __init__(
         self,
@@ -241,8 +231,6 @@ class CrmApp(App[None]):
         keys = self._keymap.get(binding_id)
         if keys:
             return keys.split(",")[0].replace("question_mark", "?").replace("colon", ":")
-        from screens.keys import binding_table
-
         for ident, keys, _does in binding_table():
             if ident == binding_id:
                 return self.get_key_display(Binding(keys.split(",")[0], ""))
@@ -410,6 +398,15 @@ class CrmApp(App[None]):
         while len(self.screen_stack) > 1:
             self.pop_screen()
 
+    def record_screen(self, entity_name: str, record_id: str, tab: str = "contacts") -> Screen:
+        """The screen that shows one customer (on ``tab``), ticket or order; screens.navigation
+        opens it, so the screens that link to each other need not import each other."""
+        if entity_name == "customer":
+            return Customer360Screen(record_id, tab=tab)
+        if entity_name == "ticket":
+            return TicketDetailScreen(record_id)
+        return OrderDetailScreen(record_id)
+
     def switch_mode(self, mode: str):
         result = super().switch_mode(mode)
         self.publish_status()
@@ -440,8 +437,6 @@ def _title(screen: Screen) -> str:
 
 def binding_ids() -> list[str]:
     """Every binding id in the app, for the keymap check and the docs."""
-    from screens.keys import all_binding_ids
-
     return all_binding_ids()
 
 

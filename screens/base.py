@@ -22,7 +22,7 @@ from screens.tables import ListPanel
 
 if TYPE_CHECKING:
     from cache.replica import Replica
-    from screens.app import CrmApp
+    from screens.host import CrmHost
 
 
 class CrmScreen(Screen):
@@ -40,7 +40,7 @@ class CrmScreen(Screen):
         self._seen_gen = -1
 
     @property
-    def crm(self) -> CrmApp:
+    def crm(self) -> CrmHost:
         return self.app  # type: ignore[return-value]
 
     @property

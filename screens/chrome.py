@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
@@ -13,7 +12,7 @@ from textual.widgets import Static
 from crm_tui.core.text import plural
 
 if TYPE_CHECKING:
-    from screens.app import CrmApp
+    from screens.host import CrmHost, StatusInfo
 
 # (mode, label, binding id) in the order the number keys go.
 SECTIONS = (
@@ -28,32 +27,24 @@ SECTIONS = (
 )
 
 
-@dataclass(frozen=True)
-class StatusInfo:
-    """Everything the status line shows, computed by the app from the replica and the sync state."""
-
-    state: str  # online, offline, syncing, sync by daemon, sync failed, offline (no server)
-    tone: str  # a theme variable: text-success, text-warning, text-error, text-muted
-    detail: str = ""  # bootstrap progress while syncing, or the last error
-    last_sync: str = "never"
-    pending: int = 0
-    conflicts: int = 0
-    rejected: int = 0
-    queued: int = 0  # saves in the save queue, not yet in the replica
-    queue_waiting: bool = False  # ... because a sync holds the replica's write lock
-    user: str = ""
-
-
 class NavBar(Static):
     """The sections of the app with their keys; the current one highlighted."""
 
+    DEFAULT_CSS = """
+    NavBar {
+        height: 1;
+        background: $panel;
+        color: $text-muted;
+    }
+    """
+
     def on_mount(self) -> None:
         self.refresh_nav()
-        app: CrmApp = self.app  # type: ignore[assignment]
+        app: CrmHost = self.app  # type: ignore[assignment]
         app.status_changed.subscribe(self, lambda _info: self.refresh_nav())
 
     def refresh_nav(self) -> None:
-        app: CrmApp = self.app  # type: ignore[assignment]
+        app: CrmHost = self.app  # type: ignore[assignment]
         items = [(app.key_for(binding_id), label, app.current_mode == mode) for mode, label, binding_id in SECTIONS]
         # Roomy when it fits; else one space between sections (80 columns hold all eight).
         roomy = sum(len(key) + len(label) + 3 for key, label, _ in items) <= (self.size.width or app.size.width)
@@ -73,12 +64,30 @@ class NavBar(Static):
 class StatusLine(Horizontal):
     """Sync state, last sync, unsynced counts and the signed-in user; always at the bottom."""
 
+    DEFAULT_CSS = """
+    StatusLine {
+        height: 1;
+        background: $panel;
+        padding: 0 1;
+        & > #status-sync {
+            width: 1fr;
+            text-wrap: nowrap;
+            text-overflow: ellipsis;
+        }
+        & > #status-user {
+            width: auto;
+            padding-left: 1;
+            color: $text-muted;
+        }
+    }
+    """
+
     def compose(self) -> ComposeResult:
         yield Static(id="status-sync")
         yield Static(id="status-user")
 
     def on_mount(self) -> None:
-        app: CrmApp = self.app  # type: ignore[assignment]
+        app: CrmHost = self.app  # type: ignore[assignment]
         app.status_changed.subscribe(self, self.show)
         self.show(app.status_info())
 
@@ -102,5 +111,5 @@ class StatusLine(Horizontal):
         self.query_one("#status-user", Static).update(Content(user))
 
     def on_resize(self) -> None:
-        app: CrmApp = self.app  # type: ignore[assignment]
+        app: CrmHost = self.app  # type: ignore[assignment]
         self.show(app.status_info())

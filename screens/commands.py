@@ -11,7 +11,7 @@ from screens.navigation import customer_matches, find_ticket, open_customer, ope
 from screens.pickers import ChoicePicker
 
 if TYPE_CHECKING:
-    from screens.app import CrmApp
+    from screens.host import CrmHost
 
 SECTION_WORDS = {
     "search": "search", "s": "search", "home": "search",
@@ -25,7 +25,7 @@ SECTION_WORDS = {
 }
 
 
-def run_command(app: CrmApp, text: str) -> bool:
+def run_command(app: CrmHost, text: str) -> bool:
     """Run one command line; an unknown or failing command is reported, never raised."""
     text = text.strip().lstrip(":").strip()
     if not text:
@@ -41,12 +41,12 @@ def run_command(app: CrmApp, text: str) -> bool:
     return False
 
 
-def _quit(app: CrmApp, _rest: str) -> bool:
+def _quit(app: CrmHost, _rest: str) -> bool:
     app.exit()
     return True
 
 
-def _section(app: CrmApp, mode: str, rest: str) -> bool:
+def _section(app: CrmHost, mode: str, rest: str) -> bool:
     if mode == "sync" and rest.lower() in ("now", "!"):
         app.action_sync_now()
         return True
@@ -61,13 +61,13 @@ def _section(app: CrmApp, mode: str, rest: str) -> bool:
     return True
 
 
-def _on_screen(app: CrmApp, method: str, arg: str) -> None:
+def _on_screen(app: CrmHost, method: str, arg: str) -> None:
     handler = getattr(app.screen, method, None)
     if handler is not None:
         handler(arg)
 
 
-def _customer(app: CrmApp, rest: str) -> bool:
+def _customer(app: CrmHost, rest: str) -> bool:
     """One match opens; several are offered to choose from (never one picked silently)."""
     if not rest:
         app.notify("customer needs an id or a name", severity="error")
@@ -91,7 +91,7 @@ def _customer(app: CrmApp, rest: str) -> bool:
     return True
 
 
-def _ticket(app: CrmApp, rest: str) -> bool:
+def _ticket(app: CrmHost, rest: str) -> bool:
     ticket_id = find_ticket(app, rest)
     if ticket_id is None:
         app.notify(f"No ticket matches {rest!r}." if rest else "ticket needs a number or an id",
@@ -100,7 +100,7 @@ def _ticket(app: CrmApp, rest: str) -> bool:
     return open_ticket(app, ticket_id)
 
 
-def _theme(app: CrmApp, rest: str) -> bool:
+def _theme(app: CrmHost, rest: str) -> bool:
     if not rest:
         app.search_themes()
         return True
@@ -111,7 +111,7 @@ def _theme(app: CrmApp, rest: str) -> bool:
     return True
 
 
-def _export(app: CrmApp, rest: str) -> bool:
+def _export(app: CrmHost, rest: str) -> bool:
     """`:export FILE`: what the screen in front shows, to CSV: a report (its own export), or any
     list, whole and with its filter (screens.exporting)."""
     if not rest:
@@ -123,12 +123,12 @@ def _export(app: CrmApp, rest: str) -> bool:
     return export_screen(app, rest)
 
 
-def _help(app: CrmApp, _rest: str) -> bool:
+def _help(app: CrmHost, _rest: str) -> bool:
     app.action_help()
     return True
 
 
-_HANDLERS: dict[str, Callable[[CrmApp, str], bool]] = {
+_HANDLERS: dict[str, Callable[[CrmHost, str], bool]] = {
     "q": _quit, "quit": _quit, "q!": _quit, "exit": _quit,
     "customer": _customer, "c": _customer, "cust": _customer,
     "ticket": _ticket,

@@ -140,7 +140,7 @@ class ConflictResolveScreen(ModalScreen[bool]):
         row = table.cursor_row
         table.clear()
         c = self.conflict
-        chosen = tone(self.app, "text-success")
+        chosen = tone(table, "text-success")
         if c.kind == "delete":
             keep = self.choices["record"]
             table.add_row(plain("record"), plain("(exists)"), Text("delete it", style=chosen if keep == "mine" else ""),

@@ -13,7 +13,7 @@ from screens.display import ORDER_NUMBER_WIDTH, SLA_WIDTH, ago, money, plain, sh
 from screens.tables import Column, ListSource, RowContext
 
 if TYPE_CHECKING:
-    from screens.app import CrmApp
+    from screens.host import CrmHost
 
 # tab key -> (label, empty-state text)
 TABS = {
@@ -38,7 +38,7 @@ def conversation_summary(row: dict[str, Any], contact_name: Callable[[str], str]
     return " · ".join(p for p in parts if p)
 
 
-def customer_sources(app: CrmApp, customer_id: str) -> dict[str, ListSource]:
+def customer_sources(app: CrmHost, customer_id: str) -> dict[str, ListSource]:
     reads = app.replica.reads
     lists = app.replica.lists
     names: dict[str, str] = {}

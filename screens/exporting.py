@@ -23,7 +23,7 @@ from screens.tables import WindowTable
 if TYPE_CHECKING:
     from textual.screen import Screen
 
-    from screens.app import CrmApp
+    from screens.host import CrmHost
 
 
 @dataclass
@@ -57,7 +57,7 @@ def default_plan(screen: Screen) -> ExportPlan | None:
     return table_plan(screen, table, getattr(screen, "LABEL", "") or type(screen).__name__)
 
 
-def export_screen(app: CrmApp, target: str) -> bool:
+def export_screen(app: CrmHost, target: str) -> bool:
     """`:export FILE` on the screen in front: starts the export; False when there is nothing to
     export or the file cannot be written there (the user is told)."""
     screen = app.screen
@@ -88,7 +88,7 @@ def export_screen(app: CrmApp, target: str) -> bool:
     return True
 
 
-def _write(app: CrmApp, path: Path, comments: list[str], plan: ExportPlan) -> int:
+def _write(app: CrmHost, path: Path, comments: list[str], plan: ExportPlan) -> int:
     # Its own connection to the replica, so the screens stay answerable while a big list goes out.
     with app.replica.reopen(cache_mb=8, temp_in_memory=False) as replica:
         def batches() -> Iterator[list[dict[str, Any]]]:

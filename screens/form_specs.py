@@ -21,7 +21,7 @@ from screens.forms import Options, RecordForm
 
 if TYPE_CHECKING:
     from cache.outbox import OutboxOp
-    from screens.app import CrmApp
+    from screens.host import CrmHost
 
 CUSTOMER_FIELDS = ["name", "company", "email", "phone", "city", "country", "tier", "territory", "owner_id", "tags",
                    "lifetime_value"]
@@ -32,19 +32,19 @@ ACTIVITY_FIELDS = ["kind", "subject", "body", "internal", "occurred_at"]
 CONVERSATION_FIELDS = ("subject", "body", "outcome", "duration_min", "contact_id", "occurred_at")
 
 
-def _me(app: CrmApp) -> dict[str, Any]:
+def _me(app: CrmHost) -> dict[str, Any]:
     return app.replica.reads.me() or {}
 
 
-def user_options(app: CrmApp) -> Options:
+def user_options(app: CrmHost) -> Options:
     return [(u.get("name") or uid, uid) for uid, u in app.replica.reads.users().items()]
 
 
-def territory_options(app: CrmApp) -> Options:
+def territory_options(app: CrmHost) -> Options:
     return [(t.get("name") or tid, tid) for tid, t in app.replica.reads.territories().items()]
 
 
-def writable_territories(app: CrmApp) -> Options:
+def writable_territories(app: CrmHost) -> Options:
     """The territories the signed-in user may put a customer in, theirs first in their own order:
     a sales rep only their own (the server refuses the others); agents and admins any."""
     known = territory_options(app)
@@ -55,16 +55,16 @@ def writable_territories(app: CrmApp) -> Options:
     return [(by_id[tid], tid) for tid in me.get("territories") or [] if tid in by_id]
 
 
-def ref_options(app: CrmApp) -> dict[str, Options]:
+def ref_options(app: CrmHost) -> dict[str, Options]:
     users = user_options(app)
     return {"territory": territory_options(app), "owner_id": users, "assignee_id": users}
 
 
-def _now(app: CrmApp) -> str:
+def _now(app: CrmHost) -> str:
     return format_datetime(app.now())
 
 
-def customer_form(app: CrmApp, record: dict[str, Any] | None = None) -> RecordForm:
+def customer_form(app: CrmHost, record: dict[str, Any] | None = None) -> RecordForm:
     """Edit ``record``, or a new customer (in one of the user's own territories: a rep's first
     one preselected; someone who may write any territory chooses)."""
     if record is None:
@@ -84,7 +84,7 @@ def customer_form(app: CrmApp, record: dict[str, Any] | None = None) -> RecordFo
     )
 
 
-def _duplicates(app: CrmApp, values: dict[str, Any]) -> str | None:
+def _duplicates(app: CrmHost, values: dict[str, Any]) -> str | None:
     """A new customer whose name or email is already a customer's: say which."""
     like = app.replica.reads.customers_like(name=values.get("name"), email=values.get("email"))
     if not like:
@@ -110,13 +110,13 @@ def _conversation_check(values: dict[str, Any]) -> dict[str, str]:
     return {**_subject_or_body(values), **_outcome_given(values)}
 
 
-def contact_options(app: CrmApp, customer_id: str) -> Options:
+def contact_options(app: CrmHost, customer_id: str) -> Options:
     """The customer's contacts, primary first, for "who was spoken to"."""
     return [(" · ".join(x for x in (c.get("name"), c.get("title")) if x) or c["id"], c["id"])
             for c in app.replica.reads.contacts(customer_id, limit=200)]
 
 
-def contact_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
+def contact_form(app: CrmHost, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
     if record is None:
         return RecordForm(
             "contact", title="New contact", fields=CONTACT_FIELDS, creating=True, fixed={"customer_id": customer_id},
@@ -129,7 +129,7 @@ def contact_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = 
     )
 
 
-def ticket_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
+def ticket_form(app: CrmHost, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
     options = ref_options(app)
     if record is None:
         me = _me(app)
@@ -149,7 +149,7 @@ def ticket_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = N
     )
 
 
-def deal_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
+def deal_form(app: CrmHost, customer_id: str, record: dict[str, Any] | None = None) -> RecordForm:
     options = {"owner_id": user_options(app)}
     if record is None:
         return RecordForm(
@@ -166,7 +166,7 @@ def deal_form(app: CrmApp, customer_id: str, record: dict[str, Any] | None = Non
     )
 
 
-def deal_outcome_form(app: CrmApp, record: dict[str, Any], stage: str) -> RecordForm:
+def deal_outcome_form(app: CrmHost, record: dict[str, Any], stage: str) -> RecordForm:
     """Mark a deal won or lost: the date it closed (today unless changed), and for a lost deal
     why. Sent whole (the stage with them), so the server judges the closing as one change."""
     rid = record["id"]
@@ -181,7 +181,7 @@ def deal_outcome_form(app: CrmApp, record: dict[str, Any], stage: str) -> Record
     )
 
 
-def order_request_form(app: CrmApp, order: dict[str, Any], kind: str) -> RecordForm:
+def order_request_form(app: CrmHost, order: dict[str, Any], kind: str) -> RecordForm:
     """Record a cancellation or refund request for an order: why the customer asks."""
     what = "Cancellation" if kind == "cancel_request" else "Refund"
     number = order.get("number") or order["id"]
@@ -197,7 +197,7 @@ def order_request_form(app: CrmApp, order: dict[str, Any], kind: str) -> RecordF
 
 
 def activity_form(
-    app: CrmApp,
+    app: CrmHost,
     customer_id: str,
     *,
     kind: str = "note",
@@ -229,7 +229,7 @@ def activity_form(
     )
 
 
-def edit_activity_form(app: CrmApp, record: dict[str, Any]) -> RecordForm:
+def edit_activity_form(app: CrmHost, record: dict[str, Any]) -> RecordForm:
     rid = record["id"]
     fields, options = ACTIVITY_FIELDS, {}
     if record.get("kind") in CONVERSATION_KINDS:
@@ -242,7 +242,7 @@ def edit_activity_form(app: CrmApp, record: dict[str, Any]) -> RecordForm:
     )
 
 
-def resend_form(app: CrmApp, op: OutboxOp) -> RecordForm:
+def resend_form(app: CrmHost, op: OutboxOp) -> RecordForm:
     """Fix a rejected op: its fields, prefilled, with the server's reasons beside them."""
     ent = entity(op.entity)
     error = op.error or {}

@@ -5,45 +5,39 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from screens.app import CrmApp
+    from screens.host import CrmHost
 
 
-def open_customer(app: CrmApp, customer_id: str | None, tab: str = "contacts") -> bool:
+def open_customer(app: CrmHost, customer_id: str | None, tab: str = "contacts") -> bool:
     """Push the customer 360 view; False (with a message) if the replica does not hold it."""
-    from screens.customer import Customer360Screen
-
     if not customer_id or app.replica.get("customer", customer_id) is None:
         app.notify(f"No customer {customer_id!r} in your replica.", severity="warning")
         return False
-    app.push_screen(Customer360Screen(customer_id, tab=tab))
+    app.push_screen(app.record_screen("customer", customer_id, tab=tab))
     return True
 
 
-def open_ticket(app: CrmApp, ticket_id: str | None) -> bool:
-    from screens.ticket_detail import TicketDetailScreen
-
+def open_ticket(app: CrmHost, ticket_id: str | None) -> bool:
     if not ticket_id or app.replica.get("ticket", ticket_id) is None:
         app.notify(f"No ticket {ticket_id!r} in your replica.", severity="warning")
         return False
-    app.push_screen(TicketDetailScreen(ticket_id))
+    app.push_screen(app.record_screen("ticket", ticket_id))
     return True
 
 
-def open_order(app: CrmApp, order_id: str | None) -> bool:
+def open_order(app: CrmHost, order_id: str | None) -> bool:
     """Push an order's detail; False (with a message) if the replica does not hold it."""
-    from screens.order_detail import OrderDetailScreen
-
     if not order_id or app.replica.get("order", order_id) is None:
         app.notify(f"No order {order_id!r} in your replica.", severity="warning")
         return False
-    app.push_screen(OrderDetailScreen(order_id))
+    app.push_screen(app.record_screen("order", order_id))
     return True
 
 
 CHOICES = 20
 
 
-def customer_matches(app: CrmApp, text: str) -> tuple[list[tuple[str, str]], int]:
+def customer_matches(app: CrmHost, text: str) -> tuple[list[tuple[str, str]], int]:
     """The customers ``text`` names, as (customer id, label) pairs, best first (at most CHOICES),
     and how many records matched in all: an id names one; else the search's hits (a contact
     stands for its customer)."""
@@ -61,7 +55,7 @@ def customer_matches(app: CrmApp, text: str) -> tuple[list[tuple[str, str]], int
     return list(out.items()), max(result.total, len(out))
 
 
-def find_ticket(app: CrmApp, text: str) -> str | None:
+def find_ticket(app: CrmHost, text: str) -> str | None:
     """A ticket id from an id or a number like 1042 / #1042."""
     text = text.strip()
     if not text:

@@ -13,14 +13,14 @@ from screens.chrome import SECTIONS
 from screens.navigation import open_customer, open_ticket
 
 if TYPE_CHECKING:
-    from screens.app import CrmApp
+    from screens.host import CrmHost
 
 CUSTOMER_HITS = 8
 
 
 class CrmCommands(Provider):
     def _commands(self) -> list[tuple[str, str, object]]:
-        app: CrmApp = self.app  # type: ignore[assignment]
+        app: CrmHost = self.app  # type: ignore[assignment]
         out: list[tuple[str, str, object]] = []
         for mode, label, binding_id in SECTIONS:
             out.append((f"Go to {label}", f"the {label.lower()} screen ({app.key_for(binding_id)})",
@@ -41,7 +41,7 @@ class CrmCommands(Provider):
             yield DiscoveryHit(Content(title), callback, text=title, help=help_text)  # type: ignore[arg-type]
 
     async def search(self, query: str) -> Hits:
-        app: CrmApp = self.app  # type: ignore[assignment]
+        app: CrmHost = self.app  # type: ignore[assignment]
         matcher = self.matcher(query)
         for title, help_text, callback in self._commands():
             score = matcher.match(title)

@@ -21,7 +21,7 @@ from crm_tui.core.domain import entity, validate_fields
 from screens.messages import SaveStep
 
 if TYPE_CHECKING:
-    from screens.app import CrmApp
+    from screens.host import CrmHost
 
 LOCK_WAIT = 1.0  # seconds the worker's connection waits for the lock before it says "busy"
 KEPT_OUTCOMES = 200
@@ -30,7 +30,7 @@ Then = Callable[[dict[str, Any] | None], None]
 
 
 class Saver:
-    def __init__(self, app: CrmApp) -> None:
+    def __init__(self, app: CrmHost) -> None:
         self.app = app
         self.waiting = False  # the worker found the replica's write lock held
         self._worker: Worker | None = None

@@ -98,9 +98,9 @@ class SyncScreen(CrmScreen):
             if run.get("ok") is None:
                 result = Text("running" if not end else "?", no_wrap=True)
             elif run["ok"]:
-                result = Text("ok", style=tone(self.app, "text-success"), no_wrap=True)
+                result = Text("ok", style=tone(table, "text-success"), no_wrap=True)
             else:
-                result = Text("failed", style=tone(self.app, "text-error"), no_wrap=True)
+                result = Text("failed", style=tone(table, "text-error"), no_wrap=True)
             table.add_row(plain(short_time(start)), plain(took), result, plain(run.get("pushed")),
                           plain(run.get("pulled")), plain(run.get("conflicts")), plain(run.get("rejected")),
                           plain(run.get("error") or ""), key=str(run["id"]))

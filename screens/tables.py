@@ -13,7 +13,7 @@ the `/` filter of a ``ListPanel`` narrows the query in SQL, over the whole resul
 Columns that do not fit give way in a stated order (``Column.give_way``: the highest number goes
 first) and the header names what went (``+customer, team``), so a narrow terminal hides columns
 with a hint rather than silently. A column that identifies its row (``Column.ident``: a ticket or
-order number) is never cut: it widens to the longest value read so far. See docs/screens.md.
+order number) is never cut: it widens to the longest value read so far. The order per list is in the README (Keys and lists).
 
 ``CrmTable`` stays the plain DataTable for small fixed tables (help, reports, sync history).
 """
@@ -33,13 +33,13 @@ from textual import events, on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.color import Color
 from textual.containers import Vertical
 from textual.content import Content
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import RowKey
 
@@ -49,7 +49,7 @@ from screens.display import MARK_TONES, MARKS, plain
 from screens.inputs import CrmInput
 
 if TYPE_CHECKING:
-    from screens.app import CrmApp
+    from screens.host import CrmHost
 
 BLOCK = 100  # rows read from the replica at a time, around what is in view
 BLOCKS_KEPT = 12  # blocks of rows kept in memory
@@ -57,18 +57,23 @@ STRIPS_KEPT = 2000  # rendered rows kept
 KEYSET_CAP = 10_000  # rows a keyset-paged source (fetch/next_key) reads at most
 
 
-def tone(app: Any, name: str) -> Style:
-    """A Rich style in the current theme's colour called ``name`` (text-warning, text-error...).
+# Cell colours by theme variable: Rich text cannot name theme variables, so a table reads the colour
+# from its own component classes (tone--text-error ...), which follow the theme in use. 'muted' (a
+# colour relative to the background) is dim.
+TONES = ("text-success", "text-warning", "text-error", "text-accent", "text-muted")
+TONE_CSS = """
+    & > .tone--text-success { color: $text-success; }
+    & > .tone--text-warning { color: $text-warning; }
+    & > .tone--text-error { color: $text-error; }
+    & > .tone--text-accent { color: $text-accent; }
+    & > .tone--text-muted { text-style: dim; }
+"""
 
-    Table cells are Rich text, which cannot name theme variables; the colour is looked up in
-    the theme in use, so every theme works. 'muted' variables (relative colours) become dim."""
-    value = getattr(app, "theme_variables", {}).get(name)
-    if value:
-        try:
-            return Style(color=Color.parse(value).rich_color)
-        except Exception:  # a relative colour such as 'auto 60%'
-            pass
-    return Style(dim=True) if "muted" in name else Style()
+
+def tone(table: Widget, name: str) -> Style:
+    """A Rich style in the current theme's colour called ``name`` (text-warning, text-error...),
+    from ``table``'s component classes; no style for a name that is not one of TONES."""
+    return table.get_component_rich_style(f"tone--{name}", partial=True, default=Style())
 
 
 FLEX_MIN = 12  # cells the flexible column keeps before other columns give way
@@ -93,16 +98,17 @@ class Column:
 
 @dataclass
 class RowContext:
-    """What a row renderer may use besides the row: the unsynced state, the width, the clock."""
+    """What a row renderer may use besides the row: the table (for its tones), the unsynced state,
+    the width, the clock."""
 
-    app: Any
+    table: Widget
     state: str | None
     wide: bool
     now: dt.datetime
     flex_width: int = 20  # cells of the flexible column
 
     def tone(self, name: str) -> Style:
-        return tone(self.app, name)
+        return tone(self.table, name)
 
     def mark(self) -> Text:
         if self.state is None:
@@ -170,6 +176,16 @@ class CrmTable(DataTable):
         Binding("g", "first", "Top", show=False, id="list.top"),
         Binding("G", "last", "Bottom", show=False, id="list.bottom"),
     ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {f"tone--{name}" for name in TONES}
+    DEFAULT_CSS = """
+    CrmTable {
+        height: 1fr;
+        background: $surface;
+        /* Columns are sized to the screen; a long last cell is cut, never scrolled sideways. */
+        overflow-x: hidden;
+""" + TONE_CSS + """
+    }
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")
@@ -206,9 +222,11 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         Binding("pageup", "page(-1)", "Page up", show=False, id="list.page_up"),
         Binding("enter", "select", "Open", show=False, id="list.open"),
     ]
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"window-table--header", "window-table--cursor"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"window-table--header", "window-table--cursor",
+                                             *(f"tone--{name}" for name in TONES)}
     DEFAULT_CSS = """
     WindowTable {
+        height: 1fr;
         background: $surface;
         color: $foreground;
         overflow-x: hidden;
@@ -231,6 +249,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             color: $block-cursor-blurred-foreground;
             text-style: $block-cursor-blurred-text-style;
         }
+""" + TONE_CSS + """
     }
     """
 
@@ -287,7 +306,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
     # ------------------------------------------------------------------ public
 
     @property
-    def crm(self) -> CrmApp:
+    def crm(self) -> CrmHost:
         return self.app  # type: ignore[return-value]
 
     @property
@@ -678,7 +697,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _row_context(self, row: dict[str, Any]) -> RowContext:
         state = self._states.get(self.source.row_key(row)) if self._states else None
-        return RowContext(self.app, state, self._wide, self.crm.now(), self._flex_width)
+        return RowContext(self, state, self._wide, self.crm.now(), self._flex_width)
 
     def _shown_cells(self, row: dict[str, Any]) -> list[Any]:
         """The row's cells for the columns shown (the source renders one per column it gave)."""
@@ -788,6 +807,30 @@ class ListPanel(Vertical):
         Binding("slash", "filter", "Filter", id="list.filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="list.clear_filter"),
     ]
+    DEFAULT_CSS = """
+    ListPanel {
+        height: 1fr;
+        & > .list-filter {
+            display: none;
+            height: 1;
+            margin: 0 1;
+        }
+        & > .empty-state {
+            display: none;
+            height: auto;
+            padding: 1 2;
+            color: $text-muted;
+        }
+        &.-empty {
+            & > .empty-state {
+                display: block;
+            }
+            & > WindowTable {
+                height: 1;
+            }
+        }
+    }
+    """
 
     def __init__(self, source: ListSource, *, empty: str, table_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

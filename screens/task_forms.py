@@ -17,16 +17,16 @@ from crm_tui.core.domain import ValidationError
 from screens.forms import RecordForm
 
 if TYPE_CHECKING:
-    from screens.app import CrmApp
+    from screens.host import CrmHost
 
 TASK_FIELDS = ["title", "due_at", "owner_id", "notes"]
 
 
-def _me(app: CrmApp) -> dict[str, Any]:
+def _me(app: CrmHost) -> dict[str, Any]:
     return app.replica.reads.me() or {}
 
 
-def _owners(app: CrmApp) -> list[tuple[str, Any]]:
+def _owners(app: CrmHost) -> list[tuple[str, Any]]:
     """Who may own a task: the users the replica knows, and the signed-in user in any case
     (before the first sync has brought the staff directory)."""
     owners = [(u.get("name") or uid, uid) for uid, u in app.replica.reads.users().items()]
@@ -43,7 +43,7 @@ def _due_text(value: str) -> str:
     return text[:-3] if text.endswith(":00") and len(text) == 19 else text
 
 
-def task_form(app: CrmApp, customer_id: str, *, ticket_id: str | None = None, deal_id: str | None = None,
+def task_form(app: CrmHost, customer_id: str, *, ticket_id: str | None = None, deal_id: str | None = None,
               title: str = "", record: dict[str, Any] | None = None) -> RecordForm:
     """A new follow-up on a customer (about one of its tickets or deals), or edit ``record``."""
     parsers = {"due_at": lambda text: parse_due(text, app.now())}
@@ -69,7 +69,7 @@ def task_form(app: CrmApp, customer_id: str, *, ticket_id: str | None = None, de
     )
 
 
-def follow_up(app: CrmApp, customer_id: str | None, *, ticket: dict[str, Any] | None = None,
+def follow_up(app: CrmHost, customer_id: str | None, *, ticket: dict[str, Any] | None = None,
               deal: dict[str, Any] | None = None) -> bool:
     """Open the form for a follow-up on a customer, a ticket or a deal (the one key `f`).
     False, with a message, when there is nothing to follow up."""
@@ -97,7 +97,7 @@ def follow_up(app: CrmApp, customer_id: str | None, *, ticket: dict[str, Any] | 
     return True
 
 
-def set_done(app: CrmApp, task: dict[str, Any], done: bool) -> bool:
+def set_done(app: CrmHost, task: dict[str, Any], done: bool) -> bool:
     """Complete (``done``) or reopen a task; says what happened. False if it could not be saved."""
     if (task.get("status") == "done") == done:
         app.notify(f"Already {'done' if done else 'open'}: {task.get('title')}")

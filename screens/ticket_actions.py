@@ -19,7 +19,7 @@ from screens.pickers import ChoicePicker
 from screens.task_forms import follow_up
 
 if TYPE_CHECKING:
-    from screens.app import CrmApp
+    from screens.host import CrmHost
 
 TRIAGE_BINDINGS: list[BindingType] = [
     Binding("a", "assign_me", "Assign me", id="ticket.assign_me"),
@@ -37,7 +37,7 @@ class TicketTriage:
     """Mixin for a screen that has a ``current_ticket()``; the screen lists TRIAGE_BINDINGS in its
     BINDINGS (Textual only collects bindings from widget classes)."""
 
-    crm: CrmApp
+    crm: CrmHost
 
     def current_ticket(self) -> dict[str, Any] | None:
         raise NotImplementedError

@@ -27,7 +27,6 @@ from crm_server.store.base import (
     StoreError,
     iter_chunks,
 )
-from crm_server.store.codec import codec_for
 from crm_server.store.gateway_sqlite import SQLitePollerLock
 from crm_server.store.pool import BoundedPool
 from crm_server.store.probe import Meter
@@ -35,6 +34,7 @@ from crm_server.store.schema import all_entity_indexes, q, writable_columns
 from crm_server.store.sql_tx import transaction
 from crm_server.store.sqlite_schema import create_or_upgrade
 from crm_server.store.sqlite_tx import SQLiteReadTx, SQLiteWriteTx
+from crm_tui.core.codec import codec_for
 from crm_tui.core.domain import Entity
 
 BUSY_TIMEOUT_MS = 10_000

@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 
 from crm_server.store.base import Position, RecordExists, StoreInfo
-from crm_server.store.codec import codec_for
 from crm_server.store.gateway_sqlite import SQLiteGatewayReads, SQLiteGatewayWrites
 from crm_server.store.sql_tx import SqlReadTx, SqlWriteTx
 from crm_server.store.sqlite_schema import json_row_expr
+from crm_tui.core.codec import codec_for
 from crm_tui.core.domain import ENTITIES, Entity
 
 _JSON = {e.name: json_row_expr(e) for e in ENTITIES.values()}
