@@ -20,6 +20,7 @@ from cache.schema import ACTIVE_TICKETS_SQL
 from cache.sqlite import sqlite3
 from cache.store import Store
 from cache.tasks import TaskReads
+from cache.windows import execute_hinted
 from crm_tui.core.domain import (
     ACTIVE_TICKET_STATUSES,
     DEAL_STAGES,
@@ -59,8 +60,8 @@ class Reads:
 
     # ------------------------------------------------------------------ helpers
 
-    def _rows(self, ent: Entity, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[dict[str, Any]]:
-        cur = self.conn.execute(sql, params)
+    def _rows(self, ent: Entity, sql: str, params: tuple[Any, ...] | list[Any] = (), hint: str = "") -> list[dict[str, Any]]:
+        cur = execute_hinted(self.conn, sql, params, hint)
         names = [d[0] for d in cur.description]
         return [decode_row(ent, r, names) for r in cur.fetchall()]
 
@@ -270,7 +271,7 @@ class Reads:
             hint = {"mine": "INDEXED BY ix_tickets_active_assignee", "unassigned": "INDEXED BY ix_tickets_active_assignee",
                     "team": "INDEXED BY ix_tickets_active_team"}.get(view, "INDEXED BY ix_tickets_active_sla")
         sql = f"SELECT * FROM tickets {hint} WHERE {' AND '.join(where) or '1'} ORDER BY sla_due, id LIMIT ?"
-        return self._rows(ent, sql, [*params, limit])
+        return self._rows(ent, sql, [*params, limit], hint)
 
     def ticket_queue_count(self, view: str = "all", *, user_id: str | None = None, team: str | None = None,
                            statuses: tuple[str, ...] = ACTIVE_TICKET_STATUSES, priorities: tuple[str, ...] = (),

@@ -13,7 +13,7 @@ are walked; whole rows are read for the window alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,18 @@ if TYPE_CHECKING:
 MAX_FILTER = 100  # characters of a `/` filter considered
 EXPORT_BATCH = 500  # rows an export holds at a time
 POSITION_SCAN_CAP = 200_000  # rows ranked to find a record's position; beyond, "not known"
+
+
+def execute_hinted(conn: sqlite3.Connection, sql: str, params: Sequence[Any], hint: str) -> sqlite3.Cursor:
+    """Run ``sql``, which names an index with ``hint`` (``INDEXED BY ...``); while a bootstrap has
+    dropped the derived indexes to bulk-load, the same query runs without it, reading the table
+    (a query naming a missing index fails: the queue died on 'no such index')."""
+    try:
+        return conn.execute(sql, params)
+    except Exception as exc:  # sqlite3 or sqlcipher3 OperationalError
+        if not hint.startswith("INDEXED BY ") or "no such index" not in str(exc):
+            raise
+        return conn.execute(sql.replace(hint, "", 1), params)
 
 
 def _like(text: str) -> str:
@@ -91,8 +103,8 @@ class Window:
             # columns, or else in the table's own order, several times faster than visiting the
             # table in an index's order (measured: bench scenario 8).
             hint = self.filter_hint or "NOT INDEXED"
-        return int(self.conn.execute(
-            f"SELECT count(*) FROM {self.table} {hint} WHERE {where}", params).fetchone()[0])
+        return int(execute_hinted(
+            self.conn, f"SELECT count(*) FROM {self.table} {hint} WHERE {where}", params, hint).fetchone()[0])
 
     def rowids(self, offset: int, limit: int, text: str = "", *, total: int | None = None) -> list[int]:
         """The rowids of the rows at positions ``offset`` .. ``offset + limit - 1``, in order.
@@ -110,12 +122,12 @@ class Window:
                 return []
             sql = (f"SELECT rowid FROM {self.table} {hint} WHERE {where} "
                    f"ORDER BY {self._order_sql(reverse=True)} LIMIT ? OFFSET ?")
-            ids = [r[0] for r in self.conn.execute(sql, [*params, back_limit, back_offset])]
+            ids = [r[0] for r in execute_hinted(self.conn, sql, [*params, back_limit, back_offset], hint)]
             ids.reverse()
             return ids
         sql = (f"SELECT rowid FROM {self.table} {hint} WHERE {where} "
                f"ORDER BY {self._order_sql()} LIMIT ? OFFSET ?")
-        return [r[0] for r in self.conn.execute(sql, [*params, limit, offset])]
+        return [r[0] for r in execute_hinted(self.conn, sql, [*params, limit, offset], hint)]
 
     def rows(self, offset: int, limit: int, text: str = "", *, total: int | None = None) -> list[dict[str, Any]]:
         """The records at positions ``offset`` .. ``offset + limit - 1`` (fewer at the end)."""
@@ -143,8 +155,8 @@ class Window:
         a time: one SELECT read as it goes, so an export of a million rows never holds more than
         one batch. ``conn``: another connection to the same replica (a worker thread's own)."""
         where, params, hint = self._filter(text)
-        cur = (conn or self.conn).execute(
-            f"SELECT * FROM {self.table} {hint} WHERE {where} ORDER BY {self._order_sql()}", params)
+        cur = execute_hinted(conn or self.conn,
+                             f"SELECT * FROM {self.table} {hint} WHERE {where} ORDER BY {self._order_sql()}", params, hint)
         try:
             names = [d[0] for d in cur.description]
             while rows := cur.fetchmany(size):
@@ -159,7 +171,7 @@ class Window:
         sql = (f"SELECT pos FROM (SELECT {self.key_column} AS k, row_number() OVER (ORDER BY {self._order_sql()}) - 1 AS pos "
                f"FROM (SELECT * FROM {self.table} {hint} WHERE {where} "
                f"ORDER BY {self._order_sql()} LIMIT ?)) WHERE k = ?")
-        row = self.conn.execute(sql, [*params, POSITION_SCAN_CAP, record_id]).fetchone()
+        row = execute_hinted(self.conn, sql, [*params, POSITION_SCAN_CAP, record_id], hint).fetchone()
         return row[0] if row else None
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 from cache.replica import Replica
-from cache.schema import MIGRATIONS, SCHEMA_VERSION
+from cache.schema import MIGRATIONS, SCHEMA_VERSION, drop_derived
 from crm_tui.core.domain import ENTITIES
 from support.records import customer_row
 
@@ -127,5 +127,28 @@ def test_a_replica_of_the_previous_schema_gets_the_covering_queue_index(tmp_path
                    if p.startswith(("SCAN tickets", "SEARCH tickets")))
         assert r.lists.ticket_queue("all").count("refund") == len(
             [n for n in range(300) if n % 7 == 0 and n % 5 < 3])
+    finally:
+        r.close()
+
+
+def test_the_queue_reads_while_a_bootstrap_has_dropped_its_indexes(tmp_path):
+    """A bootstrap drops the derived indexes while it bulk-loads; the queue (every view, counted,
+    walked, filtered) still answers from the table instead of naming an index that is not there
+    (the app died with 'no such index: ix_tickets_active_assignee' when 2 was pressed)."""
+    r = Replica(tmp_path / "r.db", tmp_path / "hot")
+    try:
+        fill(r)
+        drop_derived(r.conn)
+        r.set_meta("bulk_tables", ["tickets"])
+        active = [n for n in range(300) if n % 5 < 3]
+        for view in ("all", "mine", "unassigned", "team"):
+            window = r.lists.ticket_queue(view, user_id="u1", team="billing")
+            total = window.count()
+            assert window.count("refund") <= total
+            assert len(window.rows(max(total - 5, 0), 5)) == min(total, 5)
+        window = r.lists.ticket_queue("all")
+        assert window.count() == len(active)
+        assert [row["number"] for row in window.rows(len(active) - 1, 1)]
+        assert r.reads.ticket_queue("unassigned")
     finally:
         r.close()
