@@ -81,10 +81,10 @@ def test_search_while_bootstrapping(snap_compare, make_app, size):
 def customer(customer_id: str, *keys: str):
     async def run(pilot) -> None:
         await pilot.app.push_screen(Customer360Screen(customer_id))
-        await pilot.pause()
+        await settle(pilot)  # the tabs are mounted before a key moves between them
         if keys:
             await pilot.press(*keys)
-            await pilot.pause()
+            await settle(pilot)
 
     return run
 
