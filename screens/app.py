@@ -25,7 +25,7 @@ from cache.replica import Replica
 from crm_tui.config import ConfigError, Settings
 from crm_tui.config_file import set_value
 from crm_tui.core.syncstate import EXIT_WIPED, SyncEvent, SyncReport, SyncRunner
-from crm_tui.core.text import plural
+from crm_tui.core.text import plural, verb
 from screens.commands import run_command
 from screens.conflicts import ConflictsScreen
 from screens.customer import Customer360Screen
@@ -377,11 +377,12 @@ class CrmApp(App[None]):
         counts = self.replica.outbox.counts()
         waiting = counts.get("pending", 0)
         detail = (f"{plural(waiting, 'saved change')} not yet on the server "
-                  "stay in the replica and go with the next sync." if waiting else
+                  f"{verb(waiting, 'stays', 'stay')} in the replica and {verb(waiting, 'goes', 'go')} with the next sync."
+                  if waiting else
                   "Nothing waits to be sent.")
         if self.saver.queued:
             detail += (f" {plural(self.saver.queued, 'save')} still queued for the replica (a sync is "
-                       "writing to it) are kept and applied when crm-tui next opens it.")
+                       f"writing to it) {verb(self.saver.queued, 'is', 'are')} kept and applied when crm-tui next opens it.")
         if self.quit_note is not None:
             detail += " " + self.quit_note(bool(self.saver.queued) or self.replica.outbox.ever_queued())
 

@@ -28,6 +28,7 @@ from cache.sqlite import sqlite3
 from crm_tui.config import SyncSettings
 from crm_tui.core.domain import CUSTOMER_CHILDREN, ENTITIES
 from crm_tui.core.syncstate import SyncEvent, SyncReport
+from crm_tui.core.text import plural
 from sync.client import CrmClient
 from sync.errors import (
     AuthError,
@@ -176,7 +177,7 @@ class SyncEngine:
             if not ops:
                 break
             sent_this_run.update(op.seq for op in ops)
-            self.on_event(SyncEvent("push", f"sending {len(ops)} changes", report.pushed, total))
+            self.on_event(SyncEvent("push", f"sending {plural(len(ops), 'change')}", report.pushed, total))
             self._send(ops, report)
         return report
 

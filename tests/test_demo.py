@@ -93,7 +93,7 @@ def test_quitting_a_demo_with_saved_changes_keeps_them_and_says_where(monkeypatc
     code, asked, work = _demo_in_a_headless_terminal(monkeypatch, tmp_path, save_a_change)
     assert code == 0
     assert work.exists(), "the demo deleted the change it had promised to keep"
-    assert "1 saved change not yet on the server" in asked
+    assert "1 saved change not yet on the server stays in the replica" in asked
     assert f"kept in {work}" in asked and f"crm-tui demo --dir {work}" in asked
     assert f"the demo's files are kept in {work}" in capfd.readouterr().err
     # The change is there, found from any shell by the data dir alone (its own config dir).

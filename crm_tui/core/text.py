@@ -8,6 +8,11 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
+def verb(n: int, one: str, many: str) -> str:
+    """The verb agreeing with ``n`` things: 1 change stays, 2 changes stay."""
+    return one if n == 1 else many
+
+
 def counted(total: int, word: str, shown: int | None = None, *, many: str | None = None,
             at_least: bool = False) -> str:
     """How many rows a list has, and which of them it shows, the same way in every list:
