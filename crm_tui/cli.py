@@ -157,7 +157,10 @@ def login(obj: Context, server: str | None, token_stdin: bool, renew: bool) -> N
         fail("no token given (use CRM_TUI_TOKEN, --token-stdin, or type it at the prompt)", EXIT_USAGE)
     if not server.startswith(("http://", "https://")):
         fail(f"{server!r} is not an http:// or https:// URL", EXIT_USAGE)
-    clear_marker(obj.paths)  # a device wiped earlier starts afresh, with a new device id
+    try:
+        clear_marker(obj.paths)  # a device wiped earlier starts afresh, with a new device id
+    except OSError as exc:
+        fail(f"cannot use {obj.paths.data_dir}: {exc.strerror or exc}", EXIT_USAGE)
     device = device_id(obj.paths)
     try:
         with CrmClient(server, token, obj.settings.sync.model_copy(update={"max_retries": 1}),

@@ -44,8 +44,10 @@ def was_wiped(paths: Paths) -> str | None:
 
 
 def clear_marker(paths: Paths) -> None:
-    """Forget an earlier wipe (a new login starts afresh)."""
-    paths.wiped_marker.unlink(missing_ok=True)
+    """Forget an earlier wipe (a new login starts afresh). Nothing is written when there is no
+    marker (a read-only mount refuses even the removal of a file that is not there)."""
+    if paths.wiped_marker.exists():
+        paths.wiped_marker.unlink(missing_ok=True)
 
 
 def _remove(path: Path, result: WipeResult) -> None:

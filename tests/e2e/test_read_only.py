@@ -104,3 +104,14 @@ def test_read_only_commands_create_and_change_nothing_in_the_data_dir(synced):
         done = synced.cli(*args)
         assert done.returncode == 0, (args, done.stderr)
         assert _tree(synced.data_dir) == before, args
+
+
+def test_login_on_a_read_only_data_dir_that_was_wiped_says_so_in_one_line(synced, server):
+    """A new login forgets an earlier wipe by removing the marker; where the data dir cannot be
+    written, that is one line and exit 2, never a traceback (a read-only mount gave one)."""
+    synced.paths.wiped_marker.write_text("2026-12-01T00:00:00Z\n")
+    with read_only(synced.data_dir, synced.paths.cache_dir):
+        done = cli(synced, "login", "--server", server.url, input=server.tokens["alex"] + "\n")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"crm-tui: cannot use {synced.data_dir}: "), done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
