@@ -24,7 +24,7 @@ from cache.errors import ReplicaError, ReplicaKeyError
 from crm_tui import __version__, credentials
 from crm_tui.config import ConfigError, Settings, load_settings
 from crm_tui.core.syncstate import EXIT_WIPED, SyncEvent, SyncReport
-from crm_tui.logs import setup_logging
+from crm_tui.logs import setup_logging, to_log_file_only
 from crm_tui.paths import DataDirError, Paths
 from crm_tui.progress import terminal_progress
 
@@ -92,6 +92,8 @@ class Context:
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """The one line a failure is on stderr, also kept in the log file (with the exit code)."""
+    to_log_file_only(log, logging.WARNING, f"{message} (exit {code})")
     click.echo(f"crm-tui: {message}", err=True)
     sys.exit(code)
 

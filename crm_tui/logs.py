@@ -95,6 +95,11 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
             return False
         return True
 
+    def _open(self):  # type: ignore[no-untyped-def]  # logging's own signature
+        """The log file, private to the user like everything else in the data dir (0600)."""
+        fd = os.open(self.baseFilename, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)  # the handler keeps it
+
     def _follow_rotation(self) -> None:
         if self.stream is None:
             return
@@ -133,6 +138,15 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
                 os.close(self._lock_fd)
                 self._lock_fd = -1
         super().close()
+
+
+def to_log_file_only(logger: logging.Logger, level: int, message: str) -> None:
+    """``message`` to the log file alone (not to stderr, where the caller says it itself): a
+    failure's one line is also kept in the log. Nothing happens before logging is set up."""
+    record = logger.makeRecord(logger.name, level, "(crm-tui)", 0, message, (), None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, SharedRotatingFileHandler) and record.levelno >= handler.level:
+            handler.handle(record)
 
 
 def _handler(handler: logging.Handler) -> logging.Handler:

@@ -4,7 +4,9 @@ daemon quiet by default."""
 
 from __future__ import annotations
 
+import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -90,3 +92,19 @@ def test_an_unforeseen_error_is_one_line_and_its_traceback_goes_to_the_log(serve
     assert done.stderr == (f"crm-tui: unexpected error: RuntimeError: the disk said no (details in {log_file})\n")
     logged = log_file.read_text()
     assert "Traceback" in logged and "the disk said no" in logged
+
+
+def test_a_failure_s_one_line_is_also_in_the_log_file_private_to_the_user(tmp_path):
+    """README: every failure is one line on stderr and the details go to the log file. A login to
+    a server that is not there left no log at all, and a log file was made 0644."""
+    data = tmp_path / "d"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_TUI_")}
+    env.update(CRM_TUI_TOKEN="not-a-real-token", CRM_TUI_CONFIG_DIR=str(tmp_path / "cfg"))
+    done = subprocess.run([sys.executable, "-m", "crm_tui", "--data-dir", str(data), "login", "--server",
+                           "http://127.0.0.1:9"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 4, done.stderr
+    log_file = data / "log" / "crm-tui.log"
+    text = log_file.read_text()
+    assert "the server cannot be reached" in text and "(exit 4)" in text
+    assert "not-a-real-token" not in text
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
