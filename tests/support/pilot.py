@@ -8,6 +8,15 @@ from typing import Any
 from screens.app import CrmApp
 
 
+async def command(pilot, text: str) -> None:
+    """A `:` command as a user types it: `:`, the text, enter."""
+    await pilot.press("colon")
+    await pilot.pause()
+    pilot.app.screen.query_one("#command-input").value = text
+    await pilot.press("enter")
+    await pilot.pause()
+
+
 async def settle(pilot) -> None:
     """Wait until the app's workers are done (the save worker has applied what was saved, a
     sync or a report has finished), then until the screen has handled what they posted."""

@@ -15,7 +15,7 @@ from screens.search import SearchScreen
 from screens.sync_screen import SyncScreen
 from screens.ticket_detail import TicketDetailScreen
 from screens.tickets import TicketQueueScreen
-from support.pilot import settle
+from support.pilot import command, settle
 
 pytestmark = pytest.mark.anyio
 
@@ -24,14 +24,6 @@ SIZE = (120, 36)
 
 def notes(app) -> list[str]:
     return app.notified
-
-
-async def command(pilot, text: str) -> None:
-    await pilot.press("colon")
-    await pilot.pause()
-    pilot.app.screen.query_one("#command-input").value = text
-    await pilot.press("enter")
-    await pilot.pause()
 
 
 # ----------------------------------------------------------------------------- new customer

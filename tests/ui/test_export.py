@@ -15,19 +15,11 @@ from crm_tui.core.domain import DEAL_STAGES, ENTITIES
 from screens.customer import Customer360Screen
 from screens.tables import WindowTable
 from support import ui_data
-from support.pilot import settle
+from support.pilot import command, settle
 
 pytestmark = pytest.mark.anyio
 
 SIZE = (120, 36)
-
-
-async def command(pilot, text: str) -> None:
-    await pilot.press("colon")
-    await pilot.pause()
-    pilot.app.screen.query_one("#command-input").value = text
-    await pilot.press("enter")
-    await pilot.pause()
 
 
 async def export(pilot, path: Path) -> tuple[list[str], list[dict[str, str]]]:

@@ -11,6 +11,7 @@ from cache.reports import ReportFilter
 from screens.pickers import ChoicePicker
 from screens.reports import ReportsScreen
 from support import ui_data
+from support.pilot import command as typed_command
 from support.pilot import settle
 
 pytestmark = pytest.mark.anyio
@@ -19,11 +20,8 @@ SIZE = (120, 36)
 
 
 async def command(pilot, text: str) -> None:
-    await pilot.press("colon")
-    await pilot.pause()
-    pilot.app.screen.query_one("#command-input").value = text
-    await pilot.press("enter")
-    await settle(pilot)
+    await typed_command(pilot, text)
+    await settle(pilot)  # the report is computed off the UI thread
 
 
 async def _reports(pilot) -> ReportsScreen:
