@@ -46,12 +46,13 @@ from screens.sync_screen import SyncScreen
 from screens.ticket_detail import TicketDetailScreen
 from screens.tickets import TicketQueueScreen
 from screens.today import TodayScreen
+from screens.typeahead import KeysInOrder
 
 REMINDER_CHECK = 15  # seconds between looks for tasks that fell due (by the app's clock)
 REMINDERS_SHOWN = 3  # at most this many reminder toasts at once; the rest are counted
 
 
-class CrmApp(App[None]):
+class CrmApp(KeysInOrder):
     """The terminal CRM over a local replica.
 
     ``sync_runner(on_event) -> SyncReport`` runs one blocking sync (None: offline only);

@@ -1,0 +1,134 @@
+"""Forms typed into as a user does, keys arriving together as a terminal (or tmux) sends them
+(issue 10, "all day in the app"): what every field shows when the form is saved is what is saved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual import events
+from textual.widgets import Select, TextArea
+
+from screens.customer import Customer360Screen
+from screens.forms import RecordForm
+from screens.order_detail import OrderDetailScreen
+from screens.search import SearchScreen
+from support import ui_data
+from support.pilot import settle
+
+pytestmark = pytest.mark.anyio
+
+SIZE = (120, 36)
+
+
+async def typed_together(pilot, *keys: str) -> None:
+    """Keys read from the terminal in one go, as a fast typist or `tmux send-keys` sends them:
+    all of them reach the app before it has handled the first."""
+    for key in keys:
+        pilot.app.post_message(events.Key(key, key if len(key) == 1 else None))
+    await settle(pilot)
+
+
+def activity_ops(app) -> list[Any]:
+    return [o for o in app.replica.outbox.pending() if o.entity == "activity" and o.fields.get("outcome")]
+
+
+async def test_minutes_typed_right_after_choosing_the_outcome_of_a_call_are_saved(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen(ui_data.RICH_CUSTOMER))
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, RecordForm)
+        # subject, tab past the text, the outcome dropdown: open, one down, choose; tab, minutes, save.
+        await typed_together(pilot, *"Renewal", "tab", "tab", "enter", "down", "enter", "tab", "2", "5", "f2")
+        assert not isinstance(app.screen, RecordForm)
+        [op] = activity_ops(app)
+        assert {k: op.fields[k] for k in ("subject", "outcome", "duration_min")} == {
+            "subject": "Renewal", "outcome": "reached", "duration_min": 25}
+
+
+# What a user types into an empty box of each kind (a filled box is typed again as it reads).
+TYPED = {"email": "typed@example.com", "phone": "+49 30 5550100", "currency": "EUR", "country": "DE",
+         "close_date": "2026-12-31", "due_at": "2026-12-01 10:00", "tags": "vip", "probability": "40",
+         "amount": "1200", "lifetime_value": "1200", "duration_min": "25"}
+
+
+def keys_for_every_field(form: RecordForm) -> tuple[list[str], dict[str, str]]:
+    """Keys that fill each field in turn (a dropdown: open, one down, choose; a box: cleared and
+    typed), tab between them; and the text each box should then show."""
+    keys: list[str] = []
+    expected: dict[str, str] = {}
+    for name in form.field_names:
+        widget = form.query_one(f"#field-{name}")
+        if isinstance(widget, Select):
+            keys += ["enter", "down", "enter"]
+        elif isinstance(widget, TextArea):
+            text = f"Typed {name}"
+            keys += ["ctrl+a", *text] if not widget.text else list(text)
+            expected[name] = widget.text + text if widget.text else text
+        else:
+            text = widget.value or TYPED.get(name, f"Typed {name}")
+            keys += ["end", "ctrl+u", *text]
+            expected[name] = text
+        keys.append("tab")
+    return keys, expected
+
+
+async def open_order_request(app, pilot) -> None:
+    await app.push_screen(Customer360Screen(ui_data.RICH_CUSTOMER))
+    await pilot.pause()
+    await pilot.press("l", "enter")  # the Orders tab, its newest order
+    await pilot.pause()
+    assert isinstance(app.screen, OrderDetailScreen)
+    await pilot.press("f")  # a refund request: why the customer asks
+
+
+async def open_new_customer(app, pilot) -> None:
+    await app.push_screen(SearchScreen())
+    await pilot.pause()
+    await pilot.press("ctrl+n")
+
+
+def from_customer(key: str):
+    async def open_form(app, pilot) -> None:
+        await app.push_screen(Customer360Screen(ui_data.RICH_CUSTOMER))
+        await pilot.pause()
+        await pilot.press(key)
+    return open_form
+
+
+FORMS = {
+    "customer": ("customer", open_new_customer),
+    "contact": ("contact", from_customer("a")),
+    "ticket": ("ticket", from_customer("t")),
+    "deal": ("deal", from_customer("d")),
+    "note": ("activity", from_customer("n")),
+    "visit": ("activity", from_customer("v")),
+    "task": ("task", from_customer("f")),
+    "order request": ("order_event", open_order_request),
+}
+
+
+@pytest.mark.parametrize("form_name", FORMS)
+async def test_every_field_of_a_form_filled_in_one_go_is_saved_as_shown(make_app, form_name):
+    entity_name, open_form = FORMS[form_name]
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(app, pilot)
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, RecordForm)
+        keys, expected = keys_for_every_field(form)
+        await typed_together(pilot, *keys)
+        shown = {name: (w.text if isinstance(w, TextArea) else w.value)
+                 for name in expected for w in [form.query_one(f"#field-{name}")]}
+        assert shown == expected
+        values, errors = form.collect()
+        assert not errors
+        before = {op.seq for op in app.replica.outbox.pending()}
+        await typed_together(pilot, "f2")
+        assert app.screen is not form, str(form.query_one("#form-error").render())
+        [op] = [o for o in app.replica.outbox.pending() if o.seq not in before and o.entity == entity_name]
+        assert {k: op.fields.get(k) for k in values} == values
