@@ -96,6 +96,7 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         self.formats = dict(formats or {})
         self._warned: dict[str, Any] | None = None  # the values a warning was shown for
         self._pristine: tuple[dict[str, Any], dict[str, str]] | None = None
+        self._flagged: set[str] = set()  # fields once said to be wrong: judged again as they change
 
     # ------------------------------------------------------------------ layout
 
@@ -189,13 +190,13 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
                 errors[name] = str(exc)
         return values, errors
 
-    def show_errors(self, errors: dict[str, str]) -> None:
+    def show_errors(self, errors: dict[str, str], *, focus: bool = False) -> None:
+        """Show each message under its field (the rest above the buttons); ``focus`` moves the
+        cursor to the first field that is wrong, where the user fixes it."""
         general = []
+        failed = [name for name in self.field_names if errors.get(name)]
         for name in self.field_names:
-            label = self.query_one(f"#error-{name}", Static)
-            message = errors.get(name)
-            label.update(Content(f"↳ {message}") if message else Content(""))
-            label.display = bool(message)
+            self._show_field_error(name, errors.get(name))
         for name, message in errors.items():
             if name == "_":
                 general.append(message)
@@ -205,6 +206,50 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         box = self.query_one("#form-error", Static)
         box.update(Content("\n".join(general)))
         box.display = bool(general)
+        if focus and failed:
+            self.query_one(f"#field-{failed[0]}").focus()
+
+    def _show_field_error(self, name: str, message: str | None) -> None:
+        if message:
+            self._flagged.add(name)
+        label = self.query_one(f"#error-{name}", Static)
+        label.update(Content(f"↳ {message}") if message else Content(""))
+        label.display = bool(message)
+
+    def _field_error(self, name: str) -> str | None:
+        """What is wrong with field ``name`` now, judged as a save would (None: nothing)."""
+        values, errors = self.collect()
+        if name in errors:
+            return errors[name]
+        try:
+            validate_fields(self.ent, {**self.fixed, **values}, creating=self.creating)
+        except ValidationError as exc:
+            if exc.errors.get(name):
+                return exc.errors[name]
+        if self.check is not None:
+            return self.check({**self.fixed, **values}).get(name)
+        return None
+
+    def _recheck(self, widget: Widget | None) -> None:
+        """A field once said to be wrong is judged again as it changes: the hint goes once the
+        value is right (and comes back saying what is wrong), so no stale hint stays under it."""
+        wid = widget.id if widget is not None else None
+        if not wid or not wid.startswith("field-"):
+            return
+        name = wid.removeprefix("field-")
+        if self._pristine is None or name not in self._flagged:
+            return  # still opening (a Select says its first value), or never said to be wrong
+        if name in self.initial_errors:
+            values, _ = self.collect()
+            if values.get(name) == self._pristine[0].get(name):
+                return  # the server's reason stands until the value it refused is changed
+        self._show_field_error(name, self._field_error(name))
+
+    @on(CrmInput.Changed)
+    @on(Select.Changed)
+    @on(TextArea.Changed)
+    def _field_changed(self, event: CrmInput.Changed | Select.Changed | TextArea.Changed) -> None:
+        self._recheck(event.control)
 
     # ------------------------------------------------------------------ actions
 
@@ -217,12 +262,14 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
                 validate_fields(self.ent, {**self.fixed, **readable}, creating=self.creating)
             except ValidationError as exc:
                 errors = {**{k: v for k, v in exc.errors.items() if k not in errors}, **errors}
-            self.show_errors(errors)
+            if self.check is not None:
+                errors = {**self.check({**self.fixed, **readable}), **errors}
+            self.show_errors(errors, focus=True)
             return
         if self.check is not None:
             errors = self.check({**self.fixed, **values})
             if errors:
-                self.show_errors(errors)
+                self.show_errors(errors, focus=True)
                 return
         if self.warn is not None and self._warned != values:
             doubt = self.warn({**self.fixed, **values})
@@ -239,7 +286,7 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         try:
             result = self.save_fn({**self.fixed, **values})
         except ValidationError as exc:
-            self.show_errors(exc.errors)
+            self.show_errors(exc.errors, focus=True)
             return
         except (ReplicaError, KeyError) as exc:
             self.show_errors({"_": str(exc)})

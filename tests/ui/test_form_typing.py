@@ -132,3 +132,39 @@ async def test_every_field_of_a_form_filled_in_one_go_is_saved_as_shown(make_app
         assert app.screen is not form, str(form.query_one("#form-error").render())
         [op] = [o for o in app.replica.outbox.pending() if o.seq not in before and o.entity == entity_name]
         assert {k: op.fields.get(k) for k in values} == values
+
+
+# ----------------------------------------------------------------------------- errors and hints
+
+
+def hint(form: RecordForm, name: str) -> str:
+    label = form.query_one(f"#error-{name}")
+    return str(label.render()) if label.display else ""
+
+
+async def test_a_refused_save_puts_the_cursor_on_the_first_wrong_field_and_a_fixed_field_loses_its_hint(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen(ui_data.RICH_CUSTOMER))
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, RecordForm)
+        await pilot.press(*"Renewal", "tab", "tab", "tab", *"ten", "f2")  # no outcome, minutes in words
+        await pilot.pause()
+        assert app.screen is form
+        assert "say what came of the call" in hint(form, "outcome")
+        assert "whole number" in hint(form, "duration_min")
+        assert app.focused is form.query_one("#field-outcome")  # the first field that is wrong
+        await pilot.press("enter", "down", "enter")  # an outcome chosen: its hint goes at once
+        await pilot.pause()
+        assert hint(form, "outcome") == ""
+        assert "whole number" in hint(form, "duration_min")  # the other one is still wrong
+        await pilot.press("tab", "ctrl+u", "1")
+        await pilot.pause()
+        assert app.focused is form.query_one("#field-duration_min")
+        assert hint(form, "duration_min") == ""
+        await pilot.press("backspace", *"x")  # wrong again: the hint says so again
+        await pilot.pause()
+        assert "whole number" in hint(form, "duration_min")
