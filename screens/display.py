@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.text import Text
 
-from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, format_money, parse_datetime
+from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, format_money, parse_datetime, value_label
 
 # Unsynced states from ``outbox.record_state`` / ``outbox.unsynced_ids``.
 MARKS = {"pending": "●", "conflict": "!", "rejected": "✗"}
@@ -75,6 +75,11 @@ def sla_text(ticket: dict[str, Any], now: dt.datetime) -> tuple[str, bool]:
     if delta < 0:
         return f"overdue {span(delta)}", True
     return f"in {span(delta)}", False
+
+
+def stage_name(stage: str | None) -> str:
+    """A deal stage as the pipeline's columns name it: 'Negotiation' for ``negotiation``."""
+    return value_label(stage).capitalize()
 
 
 def money(minor: int | None, currency: str | None = None) -> str:

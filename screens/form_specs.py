@@ -15,8 +15,9 @@ from crm_tui.core.domain import (
     TICKET_TRANSITIONS,
     entity,
     format_datetime,
+    value_label,
 )
-from screens.display import money
+from screens.display import money, stage_name
 from screens.forms import Options, RecordForm
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ def ticket_form(app: CrmHost, customer_id: str, record: dict[str, Any] | None = 
     rid = record["id"]
     status = record.get("status") or "new"
     # Only the moves the workflow allows are offered.
-    options["status"] = [(s, s) for s in (status, *TICKET_TRANSITIONS.get(status, ()))]
+    options["status"] = [(value_label(s), s) for s in (status, *TICKET_TRANSITIONS.get(status, ()))]
     return RecordForm(
         "ticket", title=f"Edit ticket #{record.get('number') or rid}", fields=["status", *TICKET_FIELDS],
         values=record, options=options, save=lambda values: app.save("update", "ticket", values, record_id=rid),
@@ -172,13 +173,19 @@ def deal_outcome_form(app: CrmHost, record: dict[str, Any], stage: str) -> Recor
     rid = record["id"]
     title = record.get("title") or rid
     fields = ["close_date", "lost_reason"] if stage == "lost" else ["close_date"]
+    asked = "Say why it was lost, and when it closed." if stage == "lost" else "Say when it closed."
     return RecordForm(
-        "deal", title=f"Mark {title} {stage}", fields=fields, fixed={"stage": stage},
+        "deal", title=f"Mark {title} {value_label(stage)}", fields=fields, fixed={"stage": stage},
         values={"close_date": app.now().date().isoformat(), "lost_reason": record.get("lost_reason")},
-        note=f"It is {record.get('stage')} now. {'Say why it was lost, and w' if stage == 'lost' else 'W'}hen it "
-             "closed.",
+        note=f"It is now in {stage_name(record.get('stage'))}. {asked}",
         only_changes=False, save=lambda values: app.save("update", "deal", values, record_id=rid),
     )
+
+
+def _either(values: tuple[str, ...] | list[str]) -> str:
+    """'paid, shipped or delivered': a few enum values as a sentence names them."""
+    labels = [value_label(v) for v in values]
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} or {labels[-1]}"
 
 
 def order_request_form(app: CrmHost, order: dict[str, Any], kind: str) -> RecordForm:
@@ -189,8 +196,8 @@ def order_request_form(app: CrmHost, order: dict[str, Any], kind: str) -> Record
         "order_event", title=f"{what} request · {number}", fields=["reason"], creating=True,
         fixed={"customer_id": order["customer_id"], "order_id": order["id"], "kind": kind,
                "occurred_at": _now(app)},
-        note=(f"Order {number}: {order.get('status')}, {money(order.get('amount'), order.get('currency'))}. "
-              f"Requests are taken for {', '.join(ORDER_REQUEST_STATUSES[kind])} orders."),
+        note=(f"Order {number}: {value_label(order.get('status'))}, {money(order.get('amount'), order.get('currency'))}. "
+              f"Requests are taken for {_either(ORDER_REQUEST_STATUSES[kind])} orders."),
         check=lambda values: {} if (values.get("reason") or "").strip() else {"reason": "say why the customer asks for it"},
         save=lambda values: app.save("create", "order_event", values),
     )
@@ -256,7 +263,7 @@ def resend_form(app: CrmHost, op: OutboxOp) -> RecordForm:
     options = ref_options(app)
     if op.entity == "ticket" and "status" in names:
         base = op.base_values.get("status") or current.get("status") or "new"
-        options["status"] = [(s, s) for s in dict.fromkeys((op.fields.get("status"), base,
+        options["status"] = [(value_label(s), s) for s in dict.fromkeys((op.fields.get("status"), base,
                                                             *TICKET_TRANSITIONS.get(base, ()))) if s]
     field_errors = error.get("fields") if isinstance(error.get("fields"), dict) else {}
     return RecordForm(

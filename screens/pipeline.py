@@ -12,9 +12,9 @@ from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from cache.errors import ReplicaError
-from crm_tui.core.domain import DEAL_STAGES, ValidationError
+from crm_tui.core.domain import DEAL_STAGES, ValidationError, value_label
 from screens.base import CrmScreen
-from screens.display import MARKS, compact_money, compact_totals
+from screens.display import MARKS, compact_money, compact_totals, stage_name
 from screens.exporting import ExportPlan
 from screens.form_specs import deal_form, deal_outcome_form
 from screens.navigation import open_customer
@@ -122,7 +122,7 @@ class PipelineScreen(CrmScreen):
             summary = summaries.get(stage)
             header = self.query_one(f"#stage-header-{stage}", Static)
             count = summary.count if summary else 0
-            header.update(Content.assemble((stage.capitalize(), "bold"), "\n", (f"{count}", "bold"),
+            header.update(Content.assemble((stage_name(stage), "bold"), "\n", (f"{count:,}", "bold"),
                                            (f" · {compact_totals(summary.totals if summary else {})}",
                                             "$text-muted")))
             table = self.table(stage)
@@ -161,7 +161,7 @@ class PipelineScreen(CrmScreen):
         except (ValidationError, ReplicaError) as exc:
             self.app.notify(str(exc), severity="error")
             return
-        self.app.notify(f"{deal.get('title')}: {deal.get('stage')} → {stage}", timeout=3)
+        self.app.notify(f"{deal.get('title')}: {stage_name(deal.get('stage'))} → {stage_name(stage)}", timeout=3)
         self.crm.saver.after_save(result, lambda _record: self._follow_deal(stage, deal["id"]))
 
     def _follow_deal(self, stage: str, deal_id: str) -> None:
@@ -181,9 +181,9 @@ class PipelineScreen(CrmScreen):
         title = deal.get("title") or deal["id"]
         if stage in OUTCOMES:
             if step > 0:
-                self.app.notify(f"{title} is {stage}: an outcome, there is no next stage.", severity="warning")
+                self.app.notify(f"{title} is {value_label(stage)}: an outcome, there is no next stage.", severity="warning")
                 return
-            self._confirm(f"Reopen {title}?", f"It is {stage}; reopening puts it back in {OPEN_STAGES[-1]}.",
+            self._confirm(f"Reopen {title}?", f"It is marked {value_label(stage)}; reopening puts it back in {stage_name(OPEN_STAGES[-1])}.",
                           deal, OPEN_STAGES[-1])
             return
         index = OPEN_STAGES.index(stage) if stage in OPEN_STAGES else 0
@@ -204,12 +204,12 @@ class PipelineScreen(CrmScreen):
             self.app.notify("No deal selected.", severity="warning")
             return
         if deal.get("stage") == stage:
-            self.app.notify(f"{deal.get('title')} is already {stage}.")
+            self.app.notify(f"{deal.get('title')} is already marked {value_label(stage)}.")
             return
 
         def saved(result: dict[str, Any] | None) -> None:
             if result is not None:
-                self.app.notify(f"{deal.get('title')}: {deal.get('stage')} → {stage}", timeout=3)
+                self.app.notify(f"{deal.get('title')}: {stage_name(deal.get('stage'))} → {stage_name(stage)}", timeout=3)
                 self.crm.saver.after_save(result, lambda _record: self._follow_deal(stage, deal["id"]))
 
         self.app.push_screen(deal_outcome_form(self.crm, deal, stage), saved)

@@ -449,3 +449,12 @@ def add_tickets(replica: Replica, tickets: list[dict[str, Any]], chunk: int = 50
     for i in range(0, len(tickets), chunk):
         replica.pull.apply_page(_page([_upsert("ticket", tickets[i:i + chunk])], f"big{i}", has_more=False,
                                       phase="feed"))
+
+
+def many_territories(replica: Replica, count: int) -> None:
+    """A company with ``count`` territories (North, South, West and more), and a signed-in user
+    who may write any of them: the territory dropdown of a new customer is long."""
+    extra = [{**TERRITORIES[0], "id": f"te_region_{i:02d}", "name": f"Region {i:02d}"}
+             for i in range(1, count - len(TERRITORIES) + 1)]
+    replica.set_meta("me", {**ME, "all_territories": True})
+    replica.pull.apply_page(_page([_upsert("territory", extra)], "c3", has_more=False, phase="feed"))

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from textual import events
 from textual.widgets import Select, TextArea
+from textual.widgets._select import SelectOverlay
 
 from screens.customer import Customer360Screen
 from screens.forms import RecordForm
@@ -168,3 +169,46 @@ async def test_a_refused_save_puts_the_cursor_on_the_first_wrong_field_and_a_fix
         await pilot.press("backspace", *"x")  # wrong again: the hint says so again
         await pilot.pause()
         assert "whole number" in hint(form, "duration_min")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_the_territory_dropdown_of_a_new_customer_is_drawn_whole_on_screen(make_app, open_replica, size):
+    replica = open_replica("full")
+    ui_data.many_territories(replica, 14)
+    app = make_app(replica=replica)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        territory = app.screen.query_one("#field-territory")
+        territory.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        overlay = territory.query_one(SelectOverlay)
+        assert overlay.region.height >= 8  # a useful part of the list at once, the rest a scroll away
+        assert app.screen.region.contains_region(overlay.region)
+        await pilot.press("end", "enter")  # the last territory is reachable and chosen
+        await pilot.pause()
+        assert territory.value == "te_west"
+
+
+# ----------------------------------------------------------------------------- wording
+
+
+async def test_forms_say_stages_and_statuses_in_words(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "3")  # the pipeline
+        await pilot.pause()
+        app.screen.table("negotiation").focus()
+        await pilot.press("x")  # mark the deal lost
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, RecordForm)
+        note = str(form.query_one(".form-note").render())
+        assert note == "It is now in Negotiation. Say why it was lost, and when it closed."
+        await pilot.press("escape")
+        await pilot.pause()
+        await open_order_request(app, pilot)
+        await pilot.pause()
+        note = str(app.screen.query_one(".form-note").render())
+        assert note.endswith("Requests are taken for paid, shipped or delivered orders.")

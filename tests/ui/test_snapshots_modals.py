@@ -86,6 +86,22 @@ def test_form_new_customer(snap_compare, make_app, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=run)
 
 
+@pytest.mark.parametrize("size", [pytest.param((80, 24), id="80x24"), pytest.param((160, 45), id="160x45")])
+def test_form_new_customer_territory_dropdown(snap_compare, make_app, open_replica, size):
+    # Someone who may write any of 14 territories opens the list: it is drawn whole, inside the screen.
+    replica = open_replica("full")
+    ui_data.many_territories(replica, 14)
+
+    async def run(pilot):
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        pilot.app.screen.query_one("#field-territory").focus()
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(make_app(replica=replica), terminal_size=size, run_before=run)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_ticket_status_picker(snap_compare, make_app, size):
     # The first ticket in "mine" is new: only open, pending and solved are offered.
