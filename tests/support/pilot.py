@@ -50,3 +50,16 @@ def visible_text(widget) -> str:
     """The lines a Line-API widget (a list) shows now, as plain text: what the user reads."""
     height = widget.scrollable_content_region.height
     return "\n".join(widget.render_line(y).text for y in range(height))
+
+
+async def type_at_once(pilot, *keys: str) -> None:
+    """``keys`` reaching the app in one read, as a terminal hands over a fast typist's (or tmux's,
+    or a paste's) keys: none waits for the one before it to be handled, as pilot.press would."""
+    from textual import events
+
+    app = pilot.app
+    for key in keys:
+        event = events.Key(key, " " if key == "space" else key if len(key) == 1 else None)
+        event.set_sender(app)
+        app._driver.send_message(event)
+    await settle(pilot)
