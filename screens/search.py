@@ -177,6 +177,12 @@ class SearchScreen(CrmScreen):
         else:
             super().action_back()
 
+    def section_shown(self) -> None:
+        # `1` is for searching: the box takes what is typed next, also after esc had left it.
+        self.AUTO_FOCUS = type(self).AUTO_FOCUS  # type: ignore[misc]
+        if self.is_mounted:
+            self.search_box.focus()
+
     def on_descendant_focus(self) -> None:
         self.AUTO_FOCUS = type(self).AUTO_FOCUS  # type: ignore[misc]
 
