@@ -453,15 +453,39 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
                 if window is not self.window or text != self.filter_text:
                     return
                 continue
-            self.app.call_from_thread(self._counted, window, text, total)
+            self.app.call_from_thread(self.count_arrived, window, text, total)
             return
         self.app.call_from_thread(self.finish_count)
 
-    def _counted(self, window: Window, text: str, total: int) -> None:
+    def show(self, window: RowWindow, *, total: int, counting: bool) -> None:
+        """Show ``window`` whose first ``total`` rows are known, without counting it; with
+        ``counting``, the true count comes later (``count_arrived``), or at once from the
+        window's ``count`` when ``G`` needs the true end. The cursor goes to the top."""
+        self._stop_counting()
+        self._refresh_states()
+        self._ident_widths.clear()
+        self._layout()
+        self.window = window
+        self._blocks.clear()
+        self.filter_text = ""
+        self.total = self.unfiltered_total = total
+        self.counting = counting
+        self._size_to_rows()
+        self.refresh()
+        self.loaded_once = True
+        self._place_cursor(None, 0)
+        self._announce()
+
+    def count_arrived(self, window: RowWindow, text: str, total: int) -> None:
+        """The count of ``window`` (filtered by ``text``) from a worker; dropped when a newer
+        key or a reload made it stale."""
         if window is not self.window or text != self.filter_text or not self.counting:
             return  # a newer key (or a reload) made this count stale
         self.counting = False
+        self._drop_short_blocks()
         self.total = total
+        if not text:
+            self.unfiltered_total = total
         self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
         self.refresh()
         self._announce()
@@ -477,10 +501,18 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         if self.counting and self.window is not None:
             self._stop_counting()
             self.reads += 1
+            self._drop_short_blocks()
             self.total = self.window.count(self.filter_text)
+            if not self.filter_text:
+                self.unfiltered_total = self.total
             self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
             self.refresh()
             self._announce()
+
+    def _drop_short_blocks(self) -> None:
+        """Forget blocks read while only the first rows were known: they may end early."""
+        for block_no in [n for n, block in self._blocks.items() if len(block) < BLOCK]:
+            del self._blocks[block_no]
 
     def on_unmount(self) -> None:
         self._stop_counting()
