@@ -24,7 +24,7 @@ import datetime as dt
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeGuard
 
 from rich.segment import Segment
 from rich.style import Style
@@ -285,6 +285,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         # result comes from a worker on its own connection (``total`` is a lower bound meanwhile).
         self.counting = False
         self._count_replica: Any = None
+        self._pending_place: tuple[str | None, int] | None = None  # (key, row) for the cursor once counted
         self.loaded_once = False
         # What a test or the bench can count: rows rendered (not served from the kept strips)
         # and reads of the replica (a count or a block of rows).
@@ -394,8 +395,16 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._refresh_states()
         self._ident_widths.clear()  # a new result: identifying columns fit its own values
         self._layout()
-        self.window = self.source.open()
-        self._recount()
+        self.window = window = self.source.open()
+        self._pending_place = None
+        if self._counts_apart(window, self.filter_text):
+            # The first rows at once, the count from a worker: the cursor goes back to a row
+            # past them when the count has come.
+            self._first_block_then_count(window, self.filter_text)
+            if self.counting and keep_row >= self.total:
+                self._pending_place = (keep_key, keep_row)
+        else:
+            self._recount()
         if self.filter_text:
             self.reads += 1
             self.unfiltered_total = self.window.count("")
@@ -417,13 +426,19 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         keep = self.current_key
         self.filter_text = text
         window = self.window
-        if text and isinstance(window, Window) and window.count_in_background:
+        if self._counts_apart(window, text):
             self._first_block_then_count(window, text)
         else:
             self._stop_counting()
             self._recount()
         self._place_cursor(keep, 0)
         self._announce()
+
+    @staticmethod
+    def _counts_apart(window: RowWindow | None, text: str) -> TypeGuard[Window]:
+        """Whether ``window`` (filtered by ``text``) is counted by a worker, after its first rows."""
+        return isinstance(window, Window) and (window.count_in_background if text.strip()
+                                               else window.count_whole_in_background)
 
     def _first_block_then_count(self, window: Window, text: str) -> None:
         self._stop_counting()
@@ -453,15 +468,43 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
                 if window is not self.window or text != self.filter_text:
                     return
                 continue
-            self.app.call_from_thread(self._counted, window, text, total)
+            self.app.call_from_thread(self.count_arrived, window, text, total)
             return
         self.app.call_from_thread(self.finish_count)
 
-    def _counted(self, window: Window, text: str, total: int) -> None:
+    def show(self, window: RowWindow, *, total: int, counting: bool) -> None:
+        """Show ``window`` whose first ``total`` rows are known, without counting it; with
+        ``counting``, the true count comes later (``count_arrived``), or at once from the
+        window's ``count`` when ``G`` needs the true end. The cursor goes to the top."""
+        self._stop_counting()
+        self._refresh_states()
+        self._ident_widths.clear()
+        self._layout()
+        self.window = window
+        self._blocks.clear()
+        self.filter_text = ""
+        self.total = self.unfiltered_total = total
+        self.counting = counting
+        self._size_to_rows()
+        self.refresh()
+        self.loaded_once = True
+        self._place_cursor(None, 0)
+        self._announce()
+
+    def count_arrived(self, window: RowWindow, text: str, total: int) -> None:
+        """The count of ``window`` (filtered by ``text``) from a worker; dropped when a newer
+        key or a reload made it stale."""
         if window is not self.window or text != self.filter_text or not self.counting:
             return  # a newer key (or a reload) made this count stale
         self.counting = False
+        self._drop_short_blocks()
         self.total = total
+        if not text:
+            self.unfiltered_total = total
+        if self._pending_place is not None:
+            place, self._pending_place = self._pending_place, None
+            self._size_to_rows()
+            self._place_cursor(*place)
         self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
         self.refresh()
         self._announce()
@@ -477,10 +520,18 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         if self.counting and self.window is not None:
             self._stop_counting()
             self.reads += 1
+            self._drop_short_blocks()
             self.total = self.window.count(self.filter_text)
+            if not self.filter_text:
+                self.unfiltered_total = self.total
             self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
             self.refresh()
             self._announce()
+
+    def _drop_short_blocks(self) -> None:
+        """Forget blocks read while only the first rows were known: they may end early."""
+        for block_no in [n for n, block in self._blocks.items() if len(block) < BLOCK]:
+            del self._blocks[block_no]
 
     def on_unmount(self) -> None:
         self._stop_counting()

@@ -458,3 +458,24 @@ def many_territories(replica: Replica, count: int) -> None:
              for i in range(1, count - len(TERRITORIES) + 1)]
     replica.set_meta("me", {**ME, "all_territories": True})
     replica.pull.apply_page(_page([_upsert("territory", extra)], "c3", has_more=False, phase="feed"))
+
+
+def many_customers(n: int, name: str = "Quillfeather Holdings") -> list[dict[str, Any]]:
+    """``n`` customers called ``name`` and a 4-digit number (their name order is their number
+    order), in the first territory."""
+    out = []
+    for i in range(n):
+        created = NOW - dt.timedelta(days=100)
+        out.append({
+            "id": f"cb_{i:05d}", "name": f"{name} {i:04d}", "company": f"{name} {i:04d}",
+            "email": f"office{i}@{name.split()[0].lower()}.example", "phone": f"+49 89 4{i:06d}",
+            "city": "Berlin", "country": "DE", "tier": None, "territory": TERRITORIES[0]["id"],
+            "owner_id": None, "tags": [], "lifetime_value": 0,
+            "created_at": _iso(created), "updated_at": _iso(created),
+        })
+    return out
+
+
+def add_customers(replica: Replica, customers: list[dict[str, Any]]) -> None:
+    """Put ``customers`` in the replica the way a pull does."""
+    replica.pull.apply_page(_page([_upsert("customer", customers)], "cust-extra", has_more=False, phase="feed"))
