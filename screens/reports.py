@@ -157,7 +157,7 @@ class ReportsScreen(CrmScreen):
 
     def refresh_data(self) -> None:
         flt = self.report_filter()
-        keys = "   t territory · o owner · p period · l/h report · :export FILE" if self.size.width >= 120 else ""
+        keys = "   t territory · o owner · p period · c currency · l/h report · :export FILE" if self.size.width >= 120 else ""
         self.query_one("#report-filter", Static).update(Content.assemble((self._describe(flt), "bold"),
                                                                          (keys, "$text-muted")))
         fresh = self.replica.reports.figures(flt, self.now(), cached_only=True)
@@ -214,7 +214,7 @@ class ReportsScreen(CrmScreen):
             by_month = {m: a for m, c, a in rows if c == currency}
             self.revenue_series = [by_month.get(m, 0) for m in months]
             labels = [dt.date.fromisoformat(m + "-01").strftime("%b %y") for m in months]
-            plt.bar(labels, [a / 100 for a in self.revenue_series])
+            plt.bar(labels, [a / 100 for a in self.revenue_series], width=0.6)
             # Which month labels fit is decided here, not left to plotext (whose choice depends
             # on what it drew before): every month when there is room, else every 2nd or 3rd.
             step = max(1, -(-len(labels) * 8 // max(1, chart.size.width - 20)))
@@ -233,6 +233,7 @@ class ReportsScreen(CrmScreen):
         for c in currencies:
             table.add_row(plain(c["currency"]), plain(c["orders"]), plain(format_money(c["amount"])),
                           plain(compact_money(c["amount"] // len(months), c["currency"])), key=c["currency"])
+        table.display = bool(currencies)  # the chart's title says there were no orders
         if currency is not None:
             table.move_cursor(row=names.index(currency))
 
@@ -270,6 +271,7 @@ class ReportsScreen(CrmScreen):
             step = max(1, len(xs) // 6)
             plt.xticks(xs[::step], [w["week"][5:] for w in decided][::step])  # type: ignore[arg-type]  # ints are numbers
             plt.ylim(0, 100)
+            plt.yticks([0, 25, 50, 75, 100], ["0 %", "25 %", "50 %", "75 %", "100 %"])  # not 83.3, 66.7 ...
             plt.title("Share of tickets that met their SLA, by week opened")
         else:
             plt.title("No tickets with a decided SLA in this period")
