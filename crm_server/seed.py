@@ -3,12 +3,13 @@
 Per customer, on average: 2 contacts, 3 orders over the last 24 months, 0.5 tickets (every status
 and priority, SLA due times, some overdue), 0.3 deals (every stage; lost ones with a reason), 2
 activities (every kind; calls and visits with an outcome, a duration and mostly the contact spoken
-to) plus the first reply to most tickets, and 0.4 tasks (follow-ups, some about a ticket or a deal; overdue, due today, upcoming and
-done). Orders of the last 90 days have their status history (every status they went through, and
-the cancellation and refund requests that preceded a cancelled or refunded order; a few open
-requests). Tasks, ticket replies, and what was added for orders, calls and deals, draw from random
-streams of their own. Rows go in through the store's bulk loader (one transaction, indexes built at the end),
-and still get versions and change rows, so the feed and snapshots work on seeded data.
+to) plus the first reply to most tickets, and 0.4 tasks (follow-ups, some about a ticket or a
+deal; overdue, due today, upcoming and done). Orders of the last 90 days have their status history
+(every status they went through, and the cancellation and refund requests that preceded a
+cancelled or refunded order; a few open requests). Tasks, ticket replies, and what was added for
+orders, calls and deals, draw from random streams of their own. Rows go in through the store's
+bulk loader (one transaction, indexes built at the end), and still get versions and change rows,
+so the feed and snapshots work on seeded data.
 
 The data is coherent as a person reads it (tests/server/test_seed_coherence.py): created <=
 updated <= now for every record; about one order in seven is still on its way (pending, paid,
@@ -17,7 +18,7 @@ deals closed between their creation and today, open ones close ahead; follow-ups
 they are about and fall due after they are made, from a few days ago to two weeks ahead. Tickets
 are answered as in a healthy queue: every ticket that was worked on (pending, solved, closed, most
 open ones) has a first reply, an email from its agent, in hours, mostly within its SLA; new ones
-have none yet.
+are not given one.
 """
 
 from __future__ import annotations
