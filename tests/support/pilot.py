@@ -63,3 +63,13 @@ async def type_at_once(pilot, *keys: str) -> None:
         event.set_sender(app)
         app._driver.send_message(event)
     await settle(pilot)
+
+
+def footer_keys(app) -> list[str]:
+    """The keys the footer shows in full within the terminal's width ("f Follow-up"), left to
+    right: what a user reads at the bottom of the screen."""
+    from textual.widgets._footer import FooterKey
+
+    width = app.size.width
+    keys = [k for k in app.screen.query(FooterKey) if k.region.width and k.region.right <= width]
+    return [f"{k.key_display} {k.description}".strip() for k in sorted(keys, key=lambda k: k.region.x)]
