@@ -71,3 +71,13 @@ async def type_at_once(pilot, *keys: str) -> None:
     else:
         raise AssertionError(f"keys still waiting after 200 pauses: {list(app.type_ahead.waiting)}")
     await settle(pilot)
+
+
+def footer_keys(app) -> list[str]:
+    """The keys the footer shows in full within the terminal's width ("f Follow-up"), left to
+    right: what a user reads at the bottom of the screen."""
+    from textual.widgets._footer import FooterKey
+
+    width = app.size.width
+    keys = [k for k in app.screen.query(FooterKey) if k.region.width and k.region.right <= width]
+    return [f"{k.key_display} {k.description}".strip() for k in sorted(keys, key=lambda k: k.region.x)]

@@ -89,3 +89,15 @@ async def test_a_name_typed_at_once_after_ctrl_n_is_all_in_the_form(make_app):
         await type_at_once(pilot, "ctrl+n", *"Zed", "space", *"Ltd")
         assert isinstance(app.screen, RecordForm)
         assert app.screen.query_one("#field-name").value == "Zed Ltd"
+
+
+async def test_a_key_at_once_after_opening_an_order_acts_on_the_order(make_app):
+    from screens.order_detail import OrderDetailScreen
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen("cu_001", tab="orders"))
+        await settle(pilot)
+        await type_at_once(pilot, "enter", "o")
+        # o is the order's: back to its customer, on top of the order.
+        assert [type(s) for s in app.screen_stack[1:]] == [Customer360Screen, OrderDetailScreen, Customer360Screen]
