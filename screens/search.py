@@ -128,11 +128,19 @@ class SearchScreen(CrmScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="search-count", description="count matches")
     def _find_all(self, counter: Replica, window: SearchWindow) -> None:
-        try:
-            keys = counter.search.every(window.query)
-        except sqlite3.OperationalError:
-            return  # interrupted: a newer key made this search stale
-        self.app.call_from_thread(self._found_all, window, keys)
+        for _attempt in range(3):
+            try:
+                keys = counter.search.every(window.query)
+            except sqlite3.OperationalError:
+                # Interrupted: a newer key stopped the search before this one (SQLite then also
+                # stops statements that start before the stopped one has returned): search again
+                # unless this one is stale too.
+                if window is not self.window or window.complete:
+                    return
+                continue
+            self.app.call_from_thread(self._found_all, window, keys)
+            return
+        self.app.call_from_thread(self.results.finish_count)
 
     def _found_all(self, window: SearchWindow, keys: list[Any]) -> None:
         if window is not self.window or window.complete:

@@ -13,7 +13,9 @@ the `/` filter of a ``ListPanel`` narrows the query in SQL, over the whole resul
 Columns that do not fit give way in a stated order (``Column.give_way``: the highest number goes
 first) and the header names what went (``+customer, team``), so a narrow terminal hides columns
 with a hint rather than silently. A column that identifies its row (``Column.ident``: a ticket or
-order number) is never cut: it widens to the longest value read so far. The order per list is in the README (Keys and lists).
+order number) is never cut: it widens to the longest value read so far. Room the flexible column
+does not need for the values read goes to the columns whose values are cut (the last to give way
+first). The order per list is in the README (Keys and lists).
 
 ``CrmTable`` stays the plain DataTable for small fixed tables (help, reports, sync history).
 """
@@ -299,6 +301,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._shown: list[int] = []  # positions in _all_columns of the shown ones
         self.hidden_columns: list[str] = []  # labels of the columns that gave way
         self._ident_widths: dict[str, int] = {}
+        self._content_widths: dict[str, int] = {}  # the longest cell read per column (by key)
         self._widths: list[int] = []
         self._wide = False
         self._flex_width = 20
@@ -328,7 +331,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             self.reads += 1
             block = self.window.rows(block_no * BLOCK, BLOCK, self.filter_text, total=self.total)
             self._blocks[block_no] = block
-            self._measure_idents(block)
+            self._measure(block)
             while len(self._blocks) > BLOCKS_KEPT:
                 self._blocks.popitem(last=False)
         else:
@@ -394,6 +397,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         keep_row = self.cursor_row if keep_cursor else 0
         self._refresh_states()
         self._ident_widths.clear()  # a new result: identifying columns fit its own values
+        self._content_widths.clear()
         self._layout()
         self.window = window = self.source.open()
         self._pending_place = None
@@ -479,6 +483,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._stop_counting()
         self._refresh_states()
         self._ident_widths.clear()
+        self._content_widths.clear()
         self._layout()
         self.window = window
         self._blocks.clear()
@@ -674,6 +679,24 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         fixed = sum((natural[i] or 0) + 2 * self.cell_padding for i in shown)  # with the flexible one's padding
         flex = max(6, room - fixed)
         widths: list[int] = [w if (w := natural[i]) is not None else flex for i in shown]
+        # Room the flexible column's own values leave over goes to the columns whose values are
+        # cut, the last to give way first (a customer's name before the team).
+        flexible = [at for at, i in enumerate(shown) if natural[i] is None]
+        if flexible:
+            flex_col = cols[shown[flexible[0]]]
+            spare = flex - max(flex_col.min_width, self._content_widths.get(flex_col.key, 0))
+            needy = sorted((at for at, i in enumerate(shown)
+                            if natural[i] is not None and not cols[i].ident
+                            and self._content_widths.get(cols[i].key, 0) > widths[at]),
+                           key=lambda at: (cols[shown[at]].give_way, at))
+            for at in needy:
+                if spare <= 0:
+                    break
+                extra = min(spare, self._content_widths[cols[shown[at]].key] - widths[at])
+                widths[at] += extra
+                spare -= extra
+                flex -= extra
+            widths[flexible[0]] = flex
         if (wide, flex, widths, width, shown) == (self._wide, self._flex_width, self._widths, self._layout_width,
                                                    self._shown) and self._columns:
             return False
@@ -724,9 +747,11 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         else:
             super()._on_mouse_scroll_up(event)
 
-    def _measure_idents(self, block: list[dict[str, Any]]) -> None:
-        """Widen an identifying column to the longest value in a block just read: a number is
-        never cut. Lays the columns out again (and redraws) when one grew."""
+    def _measure(self, block: list[dict[str, Any]]) -> None:
+        """Measure a block just read: an identifying column widens to its longest value (a number
+        is never cut), and the longest cell of every column is kept, so room the flexible column
+        does not need goes to a column whose values are cut. Lays the columns out again (and
+        redraws) when one grew."""
         grew = False
         for col in self._all_columns:
             if not col.ident or col.width is None:
@@ -735,6 +760,20 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             if longest > self._ident_widths.get(col.key, col.width):
                 self._ident_widths[col.key] = longest
                 grew = True
+        if self._all_columns and any(not c.ident for c in self._all_columns):
+            longest_cells = [0] * len(self._all_columns)
+            for row in block:
+                cells = self.source.cells(row, self._row_context(row))
+                if len(cells) != len(self._all_columns):
+                    break
+                for i, cell in enumerate(cells):
+                    text = cell if isinstance(cell, Text) else plain(cell)
+                    width = max((line.cell_len for line in text.split("\n")), default=0)
+                    longest_cells[i] = max(longest_cells[i], width)
+            for col, width in zip(self._all_columns, longest_cells, strict=True):
+                if width > self._content_widths.get(col.key, 0):
+                    self._content_widths[col.key] = width
+                    grew = True
         if grew and self._layout():
             self.refresh()
 
