@@ -1,7 +1,8 @@
 """Deterministic, realistic demo data: the same ``seed`` and ``now`` always give the same rows.
 
-Per customer, on average: 2 contacts, 3 orders over the last 24 months, 0.5 tickets (every status
-and priority, SLA due times, some overdue), 0.3 deals (every stage; lost ones with a reason), 2
+Per customer, on average: 2 contacts, 3 orders over the last 24 months and 0.5 tickets over the
+last 12 (fewer for a customer newer than that: work comes in steadily, no week or month stands out;
+tickets of every status and priority, SLA due times, some overdue), 0.3 deals (every stage; lost ones with a reason), 2
 activities (every kind; calls and visits with an outcome, a duration and mostly the contact spoken
 to) plus the first reply to most tickets, and 0.4 tasks (follow-ups, some about a ticket or a
 deal; overdue, due today, upcoming and done). Orders of the last 90 days have their status history
@@ -12,8 +13,9 @@ bulk loader (one transaction, indexes built at the end), and still get versions 
 so the feed and snapshots work on seeded data.
 
 The data is coherent as a person reads it (tests/server/test_seed_coherence.py): created <=
-updated <= now for every record; about one order in seven is still on its way (pending, paid,
-shipped) or just delivered; an order's history fits between its placing and now; won and lost
+updated <= now for every record; the last fortnight's orders are still on their way (pending,
+paid, shipped) or just delivered; the open tickets are the last days' (and a few older ones left
+behind); amounts are in their currency's scale (whole units where it has no cents); an order's history fits between its placing and now; won and lost
 deals closed between their creation and today, open ones close ahead; follow-ups come after what
 they are about and fall due after they are made, from a few days ago to two weeks ahead. Tickets
 are answered as in a healthy queue: every ticket that was worked on (pending, solved, closed, most
@@ -39,6 +41,7 @@ from crm_tui.core.domain import (
     CONVERSATION_KINDS,
     ENTITIES,
     SLA_HOURS,
+    currency_decimals,
     format_datetime,
     parse_datetime,
     utcnow,
@@ -46,9 +49,9 @@ from crm_tui.core.domain import (
 
 FLUSH_EVERY = 5000  # customers per bulk insert round
 HISTORY_DAYS = 90  # orders this recent have their status history
-RECENT_ORDERS = 0.14  # share of orders still on their way (pending, paid, shipped) or just delivered
-# How many days ago (from, to) an order in that status was placed.
-RECENT_DAYS = {"pending": (0, 2), "paid": (0, 4), "shipped": (2, 9), "delivered": (5, 14)}
+ORDER_DAYS = 730  # orders span the last two years
+TICKET_DAYS = 365  # tickets the last year
+STALE_TICKETS = 0.04  # share of older tickets still open or pending: the backlog's long tail
 
 # The seed builds rows as tuples in wire column order (fast); fail loudly if the domain changes.
 _EXPECTED = {
@@ -74,6 +77,7 @@ for _name, _cols in _EXPECTED.items():
     if ENTITIES[_name].columns[:-1] != _cols:
         raise RuntimeError(f"crm_server.seed is out of date with the {_name} entity")
 
+# In euros; an amount in another currency is scaled by words.UNITS_PER_EUR.
 TIER_AMOUNTS = {"bronze": (20, 500), "silver": (100, 2_000), "gold": (500, 10_000), "platinum": (2_000, 50_000)}
 DEAL_PROBABILITY = {"lead": 10, "qualified": 25, "proposal": 50, "negotiation": 75, "won": 100, "lost": 0}
 
@@ -132,7 +136,8 @@ def seed_database(
         if any(tx.count(ENTITIES[e], None) for e in ("territory", "user", "customer")):
             raise SeedError("the database already has data; seed a new database file")
     gen = _Generator(random.Random(seed), _Clock(now or utcnow()), task_rng=random.Random(f"tasks-{seed}"),
-                     later=random.Random(f"crm-tui history {seed}"), replies=random.Random(f"replies-{seed}"))
+                     later=random.Random(f"crm-tui history {seed}"), replies=random.Random(f"replies-{seed}"),
+                     timeline=random.Random(f"timeline-{seed}"))
     records = 0
     with store.bulk_load() as loader:
         records += loader.add(ENTITIES["territory"], gen.territories())
@@ -153,10 +158,11 @@ def seed_database(
 
 class _Generator:
     def __init__(self, rng: random.Random, clock: _Clock, task_rng: random.Random, later: random.Random,
-                 replies: random.Random):
+                 replies: random.Random, timeline: random.Random):
         # ``later`` draws what orders, calls and deals gained since, ``replies`` the tickets' first
-        # answers, each leaving ``rng``'s stream as it was.
+        # answers, ``timeline`` when orders and tickets came in, each leaving ``rng``'s stream as it was.
         self.rng, self.clock, self.task_rng, self.later, self.replies = rng, clock, task_rng, later, replies
+        self.timeline = timeline
         # The current customer's tickets: id, opened, status, priority, subject, assignee, team.
         self.opened: list[tuple[str, dt.datetime, str, str, str, str | None, str]] = []
         self.ticket_number = 0
@@ -252,6 +258,21 @@ class _Generator:
             )
         return out
 
+    def _days_ago(self, span: int) -> int:
+        """How many days back (0 .. span - 1) something came in, any day alike. Work still grows
+        mildly: the customer base does (a customer has nothing from before it was created), so no
+        week or month stands out (tests/server/test_seed_coherence.py)."""
+        return self.timeline.randrange(span)
+
+    def _scaled(self, euros_minor: int, currency: str) -> int:
+        """An amount drawn in euro cents, in ``currency``'s scale (a rough rate): 9,400 KRW is
+        about 6 euros, so a 6,000-euro deal is some 9 million KRW; no cents where the currency
+        has none."""
+        amount = euros_minor * words.UNITS_PER_EUR.get(currency, 1.0)
+        if currency_decimals(currency) == 0:
+            return round(amount / 100) * 100
+        return round(amount)
+
     def _next(self, kind: str, prefix: str) -> str:
         self.counts[kind] += 1
         return f"{prefix}-{self.counts[kind]:07d}"
@@ -277,19 +298,20 @@ class _Generator:
         self.numbers: list[str] = []  # this customer's order numbers, for tickets that mention one
         self.placed: list[str] = []  # when each of them was placed
         for _ in range(rng.choice((0, 1, 2, 3, 3, 4, 5, 6))):
-            days = rng.randrange(0, min(age, 730))
-            if later.random() < RECENT_ORDERS:
-                # An order still on its way: placed recently enough for its status.
-                status = later.choice(("pending", "paid", "paid", "shipped", "shipped", "delivered"))
-                first, last = RECENT_DAYS[status]
-                days = later.randrange(first, min(last, age))
-            elif days < 14:
+            days = self._days_ago(ORDER_DAYS)
+            if days >= age:
+                continue  # before the customer's time: a newer customer has fewer orders
+            # Its status follows from its age: the last fortnight's orders are still on their way
+            # or just delivered; older ones were delivered, now and then cancelled or refunded.
+            if days < 14:
                 status = rng.choice(("paid", "shipped", "shipped", "delivered")) if days >= 3 else \
                     rng.choice(("pending", "paid"))
+                if days >= 9 and later.random() < 0.7:
+                    status = "delivered"
             else:
                 r = rng.random()
                 status = "delivered" if r < 0.85 else ("cancelled" if r < 0.92 else "refunded")
-            amount = rng.randrange(lo * 100, hi * 100)
+            amount = self._scaled(rng.randrange(lo * 100, hi * 100), currency)
             if status not in ("cancelled", "refunded"):
                 ltv += amount
             self.order_number += 1
@@ -341,14 +363,25 @@ class _Generator:
         ids = []
         self.opened.clear()
         for _ in range(2 if r < 0.075 else (1 if r < 0.425 else 0)):
-            status = rng.choice(("new", "open", "open", "pending", "pending", "solved", "solved", "closed", "closed", "closed"))
             priority = rng.choice(("low", "low", "normal", "normal", "normal", "normal", "high", "high", "urgent"))
-            # Open tickets are recent: most are inside their SLA, about a quarter overdue, as in a
-            # healthy queue. Solved and closed ones are older.
-            if status in ACTIVE_TICKET_STATUSES:
-                hours_ago = max(1, round(SLA_HOURS[priority] * rng.uniform(0.05, 1.33)))
+            # Tickets come in steadily over the last year (after the customer was created); what
+            # is still open follows from when: the queue's newest (inside their SLA or a little
+            # past it) are new or being worked on; the last fortnight's partly open or waiting
+            # on the customer; older ones nearly all solved or closed, a few left behind.
+            sla = SLA_HOURS[priority]
+            days = self._days_ago(TICKET_DAYS)
+            if days >= age - 1:
+                continue  # before the customer's time: a newer customer has had fewer tickets
+            hours_ago = max(1, days * 24 + self.timeline.randrange(24))
+            tl = self.timeline
+            if hours_ago <= sla * 1.33:
+                status = tl.choice(("new", "new", "open", "open", "pending"))
+            elif hours_ago <= 14 * 24:
+                status = tl.choice(("open", "pending", "solved", "solved", "solved", "closed"))
+            elif tl.random() < STALE_TICKETS:
+                status = tl.choice(("open", "pending"))
             else:
-                hours_ago = rng.randrange(24 * 7, 24 * (min(age, 365) - 1))  # after the customer was created
+                status = tl.choice(("solved", "closed", "closed"))
             created_dt = clock.now - dt.timedelta(hours=hours_ago, minutes=rng.randrange(60))
             created = format_datetime(created_dt)
             sla_due = format_datetime(created_dt + dt.timedelta(hours=SLA_HOURS[priority]))
@@ -405,7 +438,7 @@ class _Generator:
         self.deal_created[did] = created
         owner = rng.choice(reps) if reps else None
         lost_reason = self.later.choice(words.LOST_REASONS) if stage == "lost" else None
-        out.append((did, cid, title, stage, rng.randrange(lo * 300, hi * 1000), currency, DEAL_PROBABILITY[stage], close,
+        out.append((did, cid, title, stage, self._scaled(rng.randrange(lo * 300, hi * 1000), currency), currency, DEAL_PROBABILITY[stage], close,
                     owner, created, updated, lost_reason, territory))
         return [did]
 

@@ -24,6 +24,15 @@ COUNTRIES: dict[str, tuple[str, str, str]] = {
     "TH": ("+66", "THB", "th"),
 }
 
+# Rough units of each currency per euro (late 2026 magnitudes): the seed draws amounts in euros
+# and scales them, so a Korean order reads in the millions of won, not in euro-sized figures.
+UNITS_PER_EUR: dict[str, float] = {
+    "EUR": 1.0, "GBP": 0.86, "CHF": 0.94, "SEK": 11.4, "NOK": 11.7, "DKK": 7.46, "PLN": 4.3, "CZK": 25.0,
+    "HUF": 400.0, "AED": 4.0, "SAR": 4.1, "ZAR": 20.0, "USD": 1.09, "CAD": 1.5, "MXN": 20.0, "BRL": 6.0,
+    "ARS": 1000.0, "CLP": 1000.0, "AUD": 1.65, "NZD": 1.8, "JPY": 160.0, "KRW": 1450.0, "INR": 92.0,
+    "SGD": 1.45, "MYR": 4.9, "IDR": 17500.0, "THB": 38.0,
+}
+
 # (id, name, region, relative size, [(country, cities)])
 TERRITORIES: list[tuple[str, str, str, int, list[tuple[str, list[str]]]]] = [
     ("uk-ireland", "UK & Ireland", "EMEA", 9, [("GB", ["London", "Manchester", "Birmingham", "Leeds", "Glasgow", "Bristol"]), ("IE", ["Dublin", "Cork", "Galway"])]),

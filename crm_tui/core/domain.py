@@ -357,12 +357,40 @@ def parse_datetime(text: str) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(microsecond=0)
 
 
+# Currencies shown without a fractional part: ISO 4217's zero-minor-unit currencies, and HUF and
+# IDR, whose subunits are out of use (CLDR gives them no cash digits; prices are whole forints and
+# rupiah). Amounts are still stored in hundredths of the currency, like every other.
+ZERO_DECIMAL_CURRENCIES = frozenset((
+    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV",
+    "XAF", "XOF", "XPF", "HUF", "IDR",
+))
+
+
+def currency_decimals(currency: str | None) -> int:
+    """Decimal places an amount in ``currency`` is shown with: 0 for JPY, KRW, IDR, HUF ..., else 2."""
+    return 0 if currency in ZERO_DECIMAL_CURRENCIES else 2
+
+
+def format_major(minor: int, currency: str | None = None) -> str:
+    """An amount in major units as plain digits, the currency's decimals: '1234.50', '2632204'
+    for JPY (rounded half up to the whole yen)."""
+    sign = "-" if minor < 0 else ""
+    major, cents = divmod(abs(int(minor)), 100)
+    if currency_decimals(currency) == 0:
+        return f"{sign}{major + (cents >= 50)}"
+    return f"{sign}{major}.{cents:02d}"
+
+
 def format_money(minor: int | None, currency: str | None = None) -> str:
+    """'1,234.50 EUR', '2,632,204 JPY' (no cents where the currency has none), '' for None."""
     if minor is None:
         return ""
     sign = "-" if minor < 0 else ""
     major, cents = divmod(abs(int(minor)), 100)
-    text = f"{sign}{major:,}.{cents:02d}"
+    if currency_decimals(currency) == 0:
+        text = f"{sign}{major + (cents >= 50):,}"
+    else:
+        text = f"{sign}{major:,}.{cents:02d}"
     return f"{text} {currency}" if currency else text
 
 

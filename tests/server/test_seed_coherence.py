@@ -60,10 +60,13 @@ def test_every_order_status_is_common_enough_to_meet(records):
     orders = records["order"]
     statuses = Counter(o["status"] for o in orders)
     assert set(statuses) == set(ORDER_STATUSES)
-    # Orders still in progress are the ones people act on: a customer's newest orders.
+    # Orders still in progress are the ones people act on: the last days' orders (orders come in
+    # steadily over two years, so that is a small share: dozens here, hundreds in the demo).
     in_progress = sum(statuses[s] for s in ("pending", "paid", "shipped"))
-    assert in_progress >= 0.08 * len(orders), statuses
-    for status in ("pending", "paid", "shipped", "cancelled", "refunded"):
+    assert in_progress >= 0.01 * len(orders), statuses
+    for status in ("pending", "paid", "shipped"):
+        assert statuses[status] >= 10, statuses
+    for status in ("cancelled", "refunded"):
         assert statuses[status] >= 0.015 * len(orders), statuses
 
 
@@ -173,3 +176,56 @@ def test_tickets_are_answered_mostly_within_their_sla(records):
         weeks.setdefault(week, []).append(reply is not None and at(reply) <= at(t["sla_due"]))
     shares = {w: sum(v) / len(v) for w, v in weeks.items() if len(v) >= 5}
     assert len(shares) >= 10 and min(shares.values()) >= 0.4, shares
+
+
+def _counts(stamps: list[str], key) -> dict[str, int]:
+    out: Counter[str] = Counter()
+    for s in stamps:
+        out[key(at(s))] += 1
+    return out
+
+
+def test_tickets_and_orders_spread_over_the_period(records):
+    """A new user saw 4519 tickets opened in the demo's last week against 130-150 in every week
+    before, and November's revenue three times October's: the seed crowded every open ticket and
+    every order still on its way into the last days. Work arrives steadily (a mild upward trend):
+    no week or month holds more than a small multiple of the typical one."""
+    since = NOW - dt.timedelta(weeks=26)
+    weeks = _counts([t["created_at"] for t in records["ticket"] if at(t["created_at"]) >= since],
+                    lambda d: (d.date() - dt.timedelta(days=d.weekday())).isoformat())
+    assert len(weeks) >= 25
+    typical = sorted(weeks.values())[len(weeks) // 2]
+    assert max(weeks.values()) <= 2.5 * typical, sorted(weeks.items())
+    months = _counts([o["created_at"] for o in records["order"]], lambda d: d.strftime("%Y-%m"))
+    year = [months[m] for m in sorted(months)[-12:]]  # the reports' default period
+    assert len(months) >= 24 and max(year) <= 1.6 * sorted(year)[6], sorted(months.items())
+    two_years_ago = (NOW - dt.timedelta(days=700)).strftime("%Y-%m")
+    assert months[sorted(months)[-2]] <= 3 * months[two_years_ago], sorted(months.items())  # a trend, no cliff
+    # The backlog: open tickets are mostly recent, but not all from the last week.
+    active = [t for t in records["ticket"] if t["status"] in ("new", "open", "pending")]
+    last_week = [t for t in active if (NOW - at(t["created_at"])).days < 7]
+    assert active and len(last_week) < 0.8 * len(active), (len(last_week), len(active))
+    assert len(active) < 0.25 * len(records["ticket"]), (len(active), len(records["ticket"]))
+
+
+# Rough units per euro (late 2026 magnitudes), written here independently of the seed's table.
+RATES = {"EUR": 1, "USD": 1.1, "GBP": 0.85, "JPY": 160, "KRW": 1500, "IDR": 17000, "HUF": 400, "INR": 90,
+         "SEK": 11.5, "CZK": 25, "MXN": 20}
+
+
+def test_amounts_are_in_the_scale_of_their_currency(records):
+    """A new user saw deals of 9.4k KRW (about 6 euros) and orders of 230 HUF: every currency had
+    euro-sized figures. Amounts now follow each currency's scale (a median order in KRW is about
+    1500 times one in EUR), and zero-decimal currencies (ISO 4217: JPY, KRW, IDR, HUF ...) have
+    no cents."""
+    amounts: dict[str, list[int]] = {}
+    for o in records["order"] + records["deal"]:
+        amounts.setdefault(o["currency"], []).append(o["amount"])
+    medians = {c: sorted(v)[len(v) // 2] for c, v in amounts.items() if len(v) >= 20}
+    assert {"EUR", "JPY", "KRW", "HUF"} <= set(medians), medians
+    for currency, rate in RATES.items():
+        if currency in medians:
+            ratio = medians[currency] / medians["EUR"]
+            assert rate / 4 <= ratio <= rate * 4, (currency, ratio, rate)
+    for currency in ("JPY", "KRW", "IDR", "HUF", "CLP"):
+        assert all(a % 100 == 0 for a in amounts.get(currency, [])), currency
