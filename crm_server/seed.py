@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from crm_server import seed_data as words
 from crm_server.store import Store
 from crm_tui.core.domain import (
-    ACTIVE_TICKET_STATUSES,
     ACTIVITY_OUTCOMES,
     CONVERSATION_KINDS,
     ENTITIES,
