@@ -296,7 +296,8 @@ class _Generator:
         ltv = 0
         self.numbers: list[str] = []  # this customer's order numbers, for tickets that mention one
         self.placed: list[str] = []  # when each of them was placed
-        for _ in range(rng.choice((0, 1, 2, 3, 3, 4, 5, 6))):
+        # Drawn over two years, kept from the customer's creation: 3 on average are kept.
+        for _ in range(rng.choice((0, 1, 2, 3, 4, 4, 5, 6, 6, 7))):
             days = self._days_ago(ORDER_DAYS)
             if days >= age:
                 continue  # before the customer's time: a newer customer has fewer orders
@@ -361,7 +362,7 @@ class _Generator:
         r = rng.random()
         ids = []
         self.opened.clear()
-        for _ in range(2 if r < 0.075 else (1 if r < 0.425 else 0)):
+        for _ in range(2 if r < 0.09 else (1 if r < 0.475 else 0)):  # 0.5 kept on average, as for orders
             priority = rng.choice(("low", "low", "normal", "normal", "normal", "normal", "high", "high", "urgent"))
             # Tickets come in steadily over the last year (after the customer was created); what
             # is still open follows from when: the queue's newest (inside their SLA or a little
