@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from cache.hot import HotCache
 from cache.revisions import Revisions
 from cache.store import Store
-from crm_tui.core.domain import DEAL_STAGES, format_datetime
+from crm_tui.core.domain import DEAL_STAGES, format_datetime, format_major
 
 PERIODS = (3, 6, 12, 24)  # months a report can look back
 FUNNEL_STAGES = tuple(s for s in DEAL_STAGES if s != "lost")  # lead ... negotiation, won
@@ -243,11 +243,12 @@ class Reports:
 
 
 def csv_rows(report: str, figures: Any) -> Iterator[list[Any]]:
-    """A report's figures as CSV rows, header first (amounts in major units, as text)."""
+    """A report's figures as CSV rows, header first (amounts in major units, as text, with the
+    currency's decimals: none for JPY, KRW ...)."""
     if report == "revenue":
         yield ["month", "currency", "revenue"]
         for month, currency, amount in figures:
-            yield [month, currency, f"{amount / 100:.2f}"]
+            yield [month, currency, format_major(amount, currency)]
     elif report == "funnel":
         yield ["stage", "deals now", "reached", "conversion to next"]
         for s in figures["stages"]:

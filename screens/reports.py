@@ -17,7 +17,7 @@ from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
 from cache.reports import PERIODS, ReportFilter, csv_rows
-from crm_tui.core.domain import format_datetime, format_money
+from crm_tui.core.domain import format_amount, format_datetime
 from screens.base import CrmScreen
 from screens.display import compact_money, money_axis, plain
 from screens.pickers import ChoicePicker
@@ -231,7 +231,7 @@ class ReportsScreen(CrmScreen):
         table = self.query_one("#revenue-table", CrmTable)
         table.clear()
         for c in currencies:
-            table.add_row(plain(c["currency"]), plain(c["orders"]), plain(format_money(c["amount"])),
+            table.add_row(plain(c["currency"]), plain(c["orders"]), plain(format_amount(c["amount"], c["currency"])),
                           plain(compact_money(c["amount"] // len(months), c["currency"])), key=c["currency"])
         table.display = bool(currencies)  # the chart's title says there were no orders
         if currency is not None:

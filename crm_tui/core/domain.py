@@ -372,25 +372,26 @@ def currency_decimals(currency: str | None) -> int:
 
 
 def format_major(minor: int, currency: str | None = None) -> str:
-    """An amount in major units as plain digits, the currency's decimals: '1234.50', '2632204'
-    for JPY (rounded half up to the whole yen)."""
+    """An amount in major units as plain digits with the currency's decimals, for files:
+    '1234.50', '2632204' for JPY (rounded half up to the whole yen)."""
+    return format_amount(minor, currency).replace(",", "")
+
+
+def format_amount(minor: int, currency: str | None = None) -> str:
+    """An amount with thousands separators and the currency's decimals, no currency code:
+    '1,234.50', '2,632,204' for JPY (rounded half up to the whole yen)."""
     sign = "-" if minor < 0 else ""
     major, cents = divmod(abs(int(minor)), 100)
     if currency_decimals(currency) == 0:
-        return f"{sign}{major + (cents >= 50)}"
-    return f"{sign}{major}.{cents:02d}"
+        return f"{sign}{major + (cents >= 50):,}"
+    return f"{sign}{major:,}.{cents:02d}"
 
 
 def format_money(minor: int | None, currency: str | None = None) -> str:
     """'1,234.50 EUR', '2,632,204 JPY' (no cents where the currency has none), '' for None."""
     if minor is None:
         return ""
-    sign = "-" if minor < 0 else ""
-    major, cents = divmod(abs(int(minor)), 100)
-    if currency_decimals(currency) == 0:
-        text = f"{sign}{major + (cents >= 50):,}"
-    else:
-        text = f"{sign}{major:,}.{cents:02d}"
+    text = format_amount(minor, currency)
     return f"{text} {currency}" if currency else text
 
 

@@ -7,9 +7,9 @@ import csv
 
 import pytest
 
-from cache.reports import ReportFilter
+from cache.reports import ReportFilter, csv_rows
 from crm_tui.core.domain import format_money
-from screens.display import money_axis
+from screens.display import money, money_axis
 from screens.pickers import ChoicePicker
 from screens.reports import ReportsScreen
 from support import ui_data
@@ -19,6 +19,7 @@ from support.pilot import settle
 pytestmark = pytest.mark.anyio
 
 SIZE = (120, 36)
+TODAY = ui_data.NOW.date().isoformat()
 
 
 async def command(pilot, text: str) -> None:
@@ -151,3 +152,26 @@ async def test_revenue_charts_one_currency_and_lists_every_currency_beneath(make
 def test_money_axis_reads_as_money(top, currency, labels):
     ticks, texts = money_axis(top, currency)
     assert texts == labels and ticks[0] == 0 and ticks[-1] <= max(top, 0) and len(ticks) == len(texts)
+
+
+def test_zero_decimal_currencies_are_shown_in_whole_units():
+    """A new user saw JPY totals with cents (2,632,203.80): the yen, won, rupiah and forint have
+    none in use. Amounts keep their hundredths; they are shown (and exported) in whole units."""
+    assert money(263_220_380, "JPY") == "2,632,204 JPY"
+    assert money(940_000_000, "KRW") == "9,400,000 KRW"
+    assert money(-23_049, "HUF") == "-230 HUF"
+    assert money(123_450, "EUR") == "1,234.50 EUR"
+    assert list(csv_rows("revenue", [("2026-11", "JPY", 263_220_380), ("2026-11", "EUR", 123_450)]))[1:] == [
+        ["2026-11", "JPY", "2632204"], ["2026-11", "EUR", "1234.50"]]
+
+
+async def test_the_revenue_table_shows_yen_without_cents(make_app, replica):
+    replica.writes.create("order", {"customer_id": "cu_001", "order_date": TODAY,
+                                    "amount": 263_220_380, "currency": "JPY", "status": "delivered"})
+    app = make_app(replica=replica)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _reports(pilot)
+        table = screen.query_one("#revenue-table")
+        rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(table.row_count)}
+        assert rows["JPY"][1:3] == ["1", "2,632,204"]
+        assert rows["EUR"][2] == format_money(_revenue_expected("EUR")[1])  # cents where there are cents
