@@ -9,14 +9,18 @@ Definitions (the reports screen's help says the same):
 
 * Revenue: orders in the period by ``order_date``, cancelled and refunded ones left out, summed
   per month and currency (amounts in minor units; currencies are never added together: the
-  replica holds no exchange rates). Per currency, its orders and total; currencies rank by
+  replica holds no exchange rates). Per currency, its orders and total, and per month: the total
+  over the months elapsed since its first sale in the period (the current month by its days so
+  far); currencies rank by
   their number of orders, the one measure that compares across currencies. Territory and
   owner are the customer's.
 * Funnel: deals created in the period. A deal has *reached* a stage if it is in that stage or a
   later one (won counts as past every open stage); a lost deal is only counted as having entered
   the funnel, since the replica does not keep the stage it was lost from. Conversion of a stage
   is reached(next) / reached(this). Territory is the customer's, owner the deal's.
-* Tickets: tickets opened in the period, by the week (Monday) they were opened. The first
+* Tickets: tickets opened in the period, by the week (Monday) they were opened; the first week
+  starts on the period's first day when that is not a Monday, and each week says how many of
+  its days are in the period (the current one: up to today). The first
   response is the earliest activity on the ticket that is not internal and is an email (a reply)
   or a call, at or after the ticket was opened. A ticket met its SLA if that response came by its
   SLA due time; it breached it if the response came later, or never came and the due time has
@@ -40,6 +44,9 @@ from crm_tui.core.domain import DEAL_STAGES, format_datetime, format_major
 PERIODS = (3, 6, 12, 24)  # months a report can look back
 FUNNEL_STAGES = tuple(s for s in DEAL_STAGES if s != "lost")  # lead ... negotiation, won
 RESPONSE_KINDS = ("email", "call")
+# The figures' shape, in their hot-cache keys: figures an older version kept on disk (without an
+# SLA week's days, say) are not served to this one.
+FIGURES_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -73,11 +80,24 @@ class ReportFilter:
     def key(self) -> str:
         return f"{self.today}:{self.months}:{self.territory or '*'}:{self.owner or '*'}"
 
+    def months_elapsed(self, since: str | None = None) -> float:
+        """How many months of the period have happened, from its start (or the month ``since``,
+        YYYY-MM, if later) through today: whole months, and the current one by its days so far
+        (2026-12-02: 11 and 2/31 for 12 months). What a "per month" figure divides by."""
+        months = self.months_covered
+        first = months.index(since) if since in months else 0
+        day = dt.date.fromisoformat(self.today)
+        days_in_month = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+        return (len(months) - 1 - first) + day.day / days_in_month.day
+
     def describe(self, territory_name: str | None = None, owner_name: str | None = None) -> str:
-        """The filter in words, for the screen and the exported file."""
+        """The filter in words, for the screen and the exported file: '12 months: Jan 2026 to
+        2 Dec 2026 (this month so far)'."""
         territory = territory_name or self.territory or "all territories"
         owner = owner_name or self.owner or "all owners"
-        return f"{territory} · {owner} · {self.months} months ({self.start} to {self.today})"
+        start, today = dt.date.fromisoformat(self.start), dt.date.fromisoformat(self.today)
+        return (f"{territory} · {owner} · {self.months} months: {start:%b %Y} to {today.day} {today:%b %Y}"
+                " (this month so far)")
 
 
 @dataclass(frozen=True)
@@ -90,7 +110,8 @@ class FunnelStage:
 
 @dataclass(frozen=True)
 class SlaWeek:
-    week: str  # the Monday, ISO date
+    week: str  # its first day in the period: the Monday, or the period's first day
+    days: int  # its days in the period, up to today (7 but for the first and the current week)
     opened: int
     responded: int
     met: int
@@ -116,11 +137,12 @@ class Reports:
         self.conn = store.conn
 
     def _cached(self, name: str, flt: ReportFilter, build: Callable[[], T]) -> T:
-        return self._hot.get_or_build(f"report:{name}:{flt.key}", self._revisions.replica_stamp(), build)
+        return self._hot.get_or_build(f"report:v{FIGURES_VERSION}:{name}:{flt.key}", self._revisions.replica_stamp(),
+                                      build)
 
     def cached(self, name: str, flt: ReportFilter) -> Any:
         """A figure if the hot cache holds it for the data as it is now, else None (no work)."""
-        return self._hot.get_fresh(f"report:{name}:{flt.key}", self._revisions.replica_stamp())
+        return self._hot.get_fresh(f"report:v{FIGURES_VERSION}:{name}:{flt.key}", self._revisions.replica_stamp())
 
     def figures(self, flt: ReportFilter, now: dt.datetime, *, cached_only: bool = False) -> dict[str, Any] | None:
         """{"revenue", "currencies", "funnel", "sla"} for ``flt``. With ``cached_only``, None unless the hot
@@ -207,7 +229,8 @@ class Reports:
 
     def sla_by_week(self, flt: ReportFilter, now: dt.datetime) -> list[dict[str, Any]]:
         """One row (SlaWeek as a dict, compliance included) per week with tickets opened in the
-        period, oldest first. ``now`` decides whether an unanswered ticket has breached yet."""
+        period, oldest first; a week that began before the period starts at the period's first
+        day, and ``days`` says how many of its days are in the period. ``now`` decides whether an unanswered ticket has breached yet."""
         now = _minute(now)  # a minute's precision keeps the cache useful
         return self._cached(f"sla:{format_datetime(now)}", flt, lambda: self._sla(flt, now))
 
@@ -233,10 +256,13 @@ class Reports:
             elif due is not None and due < now_text:
                 w["breached"] += 1
         out = []
+        start, today = dt.date.fromisoformat(flt.start), dt.date.fromisoformat(flt.today)
         for week in sorted(weeks):
             w = weeks[week]
             hours = w["hours"]
-            row = SlaWeek(week, w["opened"], len(hours), w["met"], w["breached"],
+            monday = dt.date.fromisoformat(week)
+            first, last = max(monday, start), min(monday + dt.timedelta(days=6), today)
+            row = SlaWeek(first.isoformat(), (last - first).days + 1, w["opened"], len(hours), w["met"], w["breached"],
                           statistics.median(hours) if hours else None, statistics.fmean(hours) if hours else None)
             out.append({**asdict(row), "compliance": row.compliance})
         return out
@@ -256,10 +282,10 @@ def csv_rows(report: str, figures: Any) -> Iterator[list[Any]]:
             yield [s["stage"], s["count"], s["reached"], conv]
         yield ["lost", figures["lost"], "", ""]
     elif report == "sla":
-        yield ["week", "opened", "responded", "met sla", "breached sla", "compliance",
+        yield ["week", "days", "opened", "responded", "met sla", "breached sla", "compliance",
                "median first response h", "mean first response h"]
         for w in figures:
-            yield [w["week"], w["opened"], w["responded"], w["met"], w["breached"],
+            yield [w["week"], w["days"], w["opened"], w["responded"], w["met"], w["breached"],
                    "" if w["compliance"] is None else f"{w['compliance']:.4f}",
                    "" if w["median_hours"] is None else f"{w['median_hours']:.2f}",
                    "" if w["mean_hours"] is None else f"{w['mean_hours']:.2f}"]

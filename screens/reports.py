@@ -231,8 +231,11 @@ class ReportsScreen(CrmScreen):
         table = self.query_one("#revenue-table", CrmTable)
         table.clear()
         for c in currencies:
+            # Per month of the period that has happened since the currency's first sale in it.
+            first = next((m for m, cur, a in rows if cur == c["currency"] and a), None)
+            per_month = round(c["amount"] / flt.months_elapsed(since=first))
             table.add_row(plain(c["currency"]), plain(c["orders"]), plain(format_amount(c["amount"], c["currency"])),
-                          plain(compact_money(c["amount"] // len(months), c["currency"])), key=c["currency"])
+                          plain(compact_money(per_month, c["currency"])), key=c["currency"])
         table.display = bool(currencies)  # the chart's title says there were no orders
         if currency is not None:
             table.move_cursor(row=names.index(currency))

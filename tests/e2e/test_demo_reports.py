@@ -3,12 +3,13 @@ computed from the replica, checked against sums made here from the server's own 
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 from collections import defaultdict
 
 from server.helpers import list_all
 
-from cache.reports import ReportFilter
+from cache.reports import ReportFilter, csv_rows
 from support.client import ClientReplica
 from support.server import FIXED_NOW
 
@@ -41,3 +42,22 @@ def test_every_seeded_currency_is_in_the_revenue_table_with_the_servers_totals(s
     assert len(rows) > 10  # the demo sells in many currencies: one chart each would be unreadable
     assert {x["currency"]: [x["orders"], x["amount"]] for x in rows} == dict(expected)
     assert [x["orders"] for x in rows] == sorted((x["orders"] for x in rows), reverse=True)
+
+
+def test_weeks_of_the_sla_report_stay_inside_the_period(seeded_server, tmp_path):
+    """A new user's SLA export began with the week of 2025-12-29 for a period from 2026-01-01: a
+    week that starts before the period is shown from the period's first day, and says how many
+    of its days are in the period (the current week: up to today)."""
+    client = ClientReplica(tmp_path / "c", seeded_server, "alex")
+    assert client.sync().ok
+    flt = ReportFilter(FIXED_NOW.date().isoformat(), 3)  # from Tuesday 2026-09-01 to Wednesday 11-25
+    with seeded_server.client("ada") as c:
+        tickets = [t for t in list_all(c, "tickets") if flt.start <= t["created_at"][:10] <= flt.today]
+    with client.replica() as r:
+        weeks = r.reports.sla_by_week(flt, FIXED_NOW)
+    assert weeks[0]["week"] == "2026-09-01" and weeks[0]["days"] == 6
+    for w in weeks[1:]:  # Mondays; the current week (from 2026-11-23) has 3 days so far
+        assert dt.date.fromisoformat(w["week"]).weekday() == 0
+        assert w["days"] == (3 if w["week"] == "2026-11-23" else 7), w
+    assert sum(w["opened"] for w in weeks) == len(tickets)
+    assert list(csv_rows("sla", weeks))[1][:2] == ["2026-09-01", 6]

@@ -143,3 +143,22 @@ def test_figures_come_from_the_hot_cache_until_the_data_changes(replica):
     replica.writes.update("customer", "cu_003", {"city": "Turin"})  # any change to the replica
     assert replica.reports.cached("revenue", flt) is None
     assert replica.reports.revenue_by_month(flt) == first  # rebuilt, and the same figures
+
+
+def test_the_period_says_which_months_it_covers():
+    """A new user read "12 months (2026-01-01 to 2026-12-02)" and counted 11: the label names the
+    months, and that the current one is so far."""
+    assert ReportFilter("2026-12-02", 12).describe() == (
+        "all territories · all owners · 12 months: Jan 2026 to 2 Dec 2026 (this month so far)")
+    assert ReportFilter("2026-11-30", 3, "te_north").describe("North", "Ada") == (
+        "North · Ada · 3 months: Sep 2026 to 30 Nov 2026 (this month so far)")
+
+
+def test_months_elapsed_counts_the_part_of_the_period_that_has_happened():
+    """"per month" was the total over 12, also when the current month had only begun or the data
+    began later in the period."""
+    flt = ReportFilter("2026-12-02", 12)
+    assert flt.months_elapsed() == pytest.approx(11 + 2 / 31)
+    assert flt.months_elapsed(since="2026-09") == pytest.approx(3 + 2 / 31)
+    assert flt.months_elapsed(since="2024-01") == pytest.approx(11 + 2 / 31)  # never more than the period
+    assert ReportFilter("2026-11-30", 3).months_elapsed() == pytest.approx(3)

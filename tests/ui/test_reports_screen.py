@@ -9,7 +9,7 @@ import pytest
 
 from cache.reports import ReportFilter, csv_rows
 from crm_tui.core.domain import format_money
-from screens.display import money, money_axis
+from screens.display import compact_money, money, money_axis
 from screens.pickers import ChoicePicker
 from screens.reports import ReportsScreen
 from support import ui_data
@@ -175,3 +175,18 @@ async def test_the_revenue_table_shows_yen_without_cents(make_app, replica):
         rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(table.row_count)}
         assert rows["JPY"][1:3] == ["1", "2,632,204"]
         assert rows["EUR"][2] == format_money(_revenue_expected("EUR")[1])  # cents where there are cents
+
+
+async def test_per_month_divides_by_the_months_that_have_happened(make_app):
+    """"per month" was the 12-month total divided by 12 while the period's last month had run 25
+    days of 30: it divides by the months elapsed since the currency's first sale in the period."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _reports(pilot)
+        table = screen.query_one("#revenue-table")
+        rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(table.row_count)}
+        for currency in ("EUR", "USD"):
+            per_month, total = _revenue_expected(currency)
+            first = next(i for i, amount in enumerate(per_month) if amount)
+            elapsed = (11 - first) + 25 / 30  # whole months from the first sale, and 25 days of November
+            assert rows[currency][3] == compact_money(round(total / elapsed), currency), currency
