@@ -217,7 +217,9 @@ class ReportsScreen(CrmScreen):
             plt.bar(labels, [a / 100 for a in self.revenue_series], width=0.6)
             # Which month labels fit is decided here, not left to plotext (whose choice depends
             # on what it drew before): every month when there is room, else every 2nd or 3rd.
-            step = max(1, -(-len(labels) * 8 // max(1, chart.size.width - 20)))
+            # A chart on a tab that is not in front has no width yet: it will have the screen's.
+            width = chart.size.width or self.size.width
+            step = max(1, -(-len(labels) * 8 // max(1, width - 20)))
             ticks = list(range(1, len(labels) + 1))
             plt.xticks(ticks[::-1][::step][::-1], labels[::-1][::step][::-1])  # type: ignore[arg-type]  # ints are numbers
             self.revenue_axis = money_axis(max(self.revenue_series) / 100, currency)
@@ -270,7 +272,8 @@ class ReportsScreen(CrmScreen):
         if decided:
             # Numbers on the x axis, the weeks as tick labels (plotext reads "11-18" as a date).
             xs = list(range(len(decided)))
-            plt.plot(xs, [round(w["compliance"] * 100, 1) for w in decided], marker="braille", label="SLA met %")
+            # No legend: on a small chart the line ran through it; the title names the one line.
+            plt.plot(xs, [round(w["compliance"] * 100, 1) for w in decided], marker="braille")
             step = max(1, len(xs) // 6)
             plt.xticks(xs[::step], [w["week"][5:] for w in decided][::step])  # type: ignore[arg-type]  # ints are numbers
             plt.ylim(0, 100)

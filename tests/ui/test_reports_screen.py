@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 
 import pytest
 
@@ -190,3 +191,41 @@ async def test_per_month_divides_by_the_months_that_have_happened(make_app):
             first = next(i for i, amount in enumerate(per_month) if amount)
             elapsed = (11 - first) + 25 / 30  # whole months from the first sale, and 25 days of November
             assert rows[currency][3] == compact_money(round(total / elapsed), currency), currency
+
+
+MONTH_LABELS = [dt.date(2025 + (m > 0), (11 + m) % 12 + 1, 1).strftime("%b %y") for m in range(12)]  # Dec 25 ..
+
+
+async def test_the_revenue_axis_names_several_months_at_80_columns(make_app):
+    """A new user at 80x24 saw one month on the revenue chart's axis ("Dec 26"): figures that came
+    while another report was in front were drawn on a chart without a width. Every 2nd or 3rd
+    month is named, whenever the figures came."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _reports(pilot)
+        for keys in ((), ("l", "t", "j", "enter"), ("l", "t", "k", "enter")):  # filtered on another tab
+            await pilot.press(*keys)
+            await settle(pilot)
+            await pilot.press(*(("h",) if keys else ()))
+            await pilot.pause()
+            assert screen.active_report == "revenue"
+            axis = screen.query_one("#revenue-chart").render().plain.splitlines()[-1]
+            named = [m for m in MONTH_LABELS if m in axis]
+            assert len(named) >= 4 and named[-1] == "Nov 26", (keys, axis)
+
+
+async def test_the_sla_chart_has_no_legend_for_its_line_to_cross(make_app):
+    """At 80x24 the SLA line ran through its legend box. The chart has one line, which its title
+    names; nothing is drawn inside the plot but the line."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _reports(pilot)
+        await pilot.press("l", "l")
+        await pilot.pause()
+        lines = screen.query_one("#sla-chart").render().plain.splitlines()
+        assert "met their SLA" in lines[0]
+        top = next(i for i, line in enumerate(lines) if "┌" in line)
+        bottom = next(i for i, line in enumerate(lines) if "└" in line)
+        left = lines[top].index("┌")
+        canvas = [line[left + 1:line.rindex("│")] for line in lines[top + 1:bottom]]
+        assert not any(ch.isalpha() for line in canvas for ch in line), canvas
