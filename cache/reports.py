@@ -92,12 +92,11 @@ class ReportFilter:
 
     def describe(self, territory_name: str | None = None, owner_name: str | None = None) -> str:
         """The filter in words, for the screen and the exported file: '12 months: Jan 2026 to
-        2 Dec 2026 (this month so far)'."""
+        2 Dec 2026' (the current month so far; short enough for 80 columns)."""
         territory = territory_name or self.territory or "all territories"
         owner = owner_name or self.owner or "all owners"
         start, today = dt.date.fromisoformat(self.start), dt.date.fromisoformat(self.today)
-        return (f"{territory} · {owner} · {self.months} months: {start:%b %Y} to {today.day} {today:%b %Y}"
-                " (this month so far)")
+        return f"{territory} · {owner} · {self.months} months: {start:%b %Y} to {today.day} {today:%b %Y}"
 
 
 @dataclass(frozen=True)

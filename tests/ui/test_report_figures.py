@@ -147,11 +147,11 @@ def test_figures_come_from_the_hot_cache_until_the_data_changes(replica):
 
 def test_the_period_says_which_months_it_covers():
     """A new user read "12 months (2026-01-01 to 2026-12-02)" and counted 11: the label names the
-    months, and that the current one is so far."""
+    months, the current one up to today."""
     assert ReportFilter("2026-12-02", 12).describe() == (
-        "all territories · all owners · 12 months: Jan 2026 to 2 Dec 2026 (this month so far)")
+        "all territories · all owners · 12 months: Jan 2026 to 2 Dec 2026")
     assert ReportFilter("2026-11-30", 3, "te_north").describe("North", "Ada") == (
-        "North · Ada · 3 months: Sep 2026 to 30 Nov 2026 (this month so far)")
+        "North · Ada · 3 months: Sep 2026 to 30 Nov 2026")
 
 
 def test_months_elapsed_counts_the_part_of_the_period_that_has_happened():
