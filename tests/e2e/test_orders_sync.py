@@ -14,8 +14,16 @@ WHEN = "2026-11-25T10:00:00Z"
 
 
 def _paid_order(client: ClientReplica) -> dict:
+    """An order just paid for, on the replica: the seed's newest order set to paid on the server
+    (a small seed spread over two years may have none paid today), then synced."""
     with client.replica() as r:
-        oid = r.conn.execute("SELECT id FROM orders WHERE status = 'paid' ORDER BY id LIMIT 1").fetchone()[0]
+        oid = r.conn.execute("SELECT id FROM orders WHERE status IN ('pending', 'paid', 'delivered')"
+                             " ORDER BY order_date DESC, id LIMIT 1").fetchone()[0]
+        status = r.get("order", oid)["status"]
+    if status != "paid":
+        admin_update(client.server, "order", oid, {"status": "paid"})
+        assert client.sync().ok
+    with client.replica() as r:
         return r.get("order", oid)
 
 
@@ -130,7 +138,7 @@ def test_a_rep_gets_the_history_of_their_territorys_orders_only(server, tmp_path
     assert outside == total, "every event the rep holds is of a customer the rep holds"
     # A request on another territory's order never reaches the rep.
     with server.client("ada") as c:
-        foreign = next(o for o in list_all(c, "orders", status="paid")
+        foreign = next(o for o in list_all(c, "orders", status="delivered")
                        if server.get_record("customers", o["customer_id"], user="sam") is None)
     [r] = server.batch([make_op("create", "order_event", "oe-foreign", {
         "customer_id": foreign["customer_id"], "order_id": foreign["id"], "kind": "refund_request",
