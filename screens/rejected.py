@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Static
 from cache.errors import ReplicaError
 from cache.outbox import OutboxOp
 from crm_tui.core.domain import entity, format_value
+from crm_tui.core.text import plural
 from screens.base import CrmScreen
 from screens.display import plain, record_title
 from screens.form_specs import resend_form
@@ -65,7 +66,7 @@ class RejectedScreen(CrmScreen):
         table.reload()
         n = table.total
         self.query_one("#rejected-intro", Static).update(Content(
-            f"{n} change{'s' if n != 1 else ''} refused by the server · f fix · r re-send · x discard" if n
+            f"{plural(n, 'change')} refused by the server · f fix · r re-send · x discard" if n
             else "Rejected changes"))
         table.display = bool(n)
         self.query_one("#rejected-detail").display = bool(n)

@@ -18,8 +18,9 @@ from textual_plotext import PlotextPlot
 
 from cache.reports import PERIODS, ReportFilter, csv_rows
 from crm_tui.core.domain import format_datetime
+from crm_tui.core.text import grouped, plural
 from screens.base import CrmScreen
-from screens.display import compact_money, plain
+from screens.display import compact_money, figure, plain
 from screens.pickers import ChoicePicker
 from screens.tables import CrmTable
 
@@ -202,7 +203,7 @@ class ReportsScreen(CrmScreen):
             names = [s["stage"] for s in stages][::-1]
             plt.bar(names, [s["reached"] for s in stages][::-1], orientation="horizontal")
             plt.yticks(list(range(1, len(names) + 1)), names)  # every stage named, whatever plotext drew before
-            plt.title(f"Deals that reached each stage ({funnel['total']} created, {funnel['lost']} lost)")
+            plt.title(f"Deals that reached each stage ({grouped(funnel['total'])} created, {grouped(funnel['lost'])} lost)")
         else:
             plt.title("No deals created in this period")
         chart.refresh()
@@ -210,8 +211,8 @@ class ReportsScreen(CrmScreen):
         table.clear()
         for s in stages:
             conv = "" if s["conversion"] is None else f"{s['conversion'] * 100:.0f} %"
-            table.add_row(plain(s["stage"]), plain(s["count"]), plain(s["reached"]), plain(conv), key=s["stage"])
-        table.add_row(plain("lost"), plain(funnel["lost"]), plain(""), plain(""), key="lost")
+            table.add_row(plain(s["stage"]), figure(s["count"]), figure(s["reached"]), plain(conv), key=s["stage"])
+        table.add_row(plain("lost"), figure(funnel["lost"]), plain(""), plain(""), key="lost")
 
     def _show_sla(self, weeks: list[dict[str, Any]]) -> None:
         chart = self.query_one("#sla-chart", PlotextPlot)
@@ -235,8 +236,8 @@ class ReportsScreen(CrmScreen):
         for w in reversed(weeks):
             compliance = "" if w["compliance"] is None else f"{w['compliance'] * 100:.0f} %"
             median = "" if w["median_hours"] is None else _hours(w["median_hours"])
-            table.add_row(plain(w["week"]), plain(w["opened"]), plain(w["responded"]), plain(w["met"]),
-                          plain(w["breached"]), plain(compliance), plain(median), key=w["week"])
+            table.add_row(plain(w["week"]), figure(w["opened"]), figure(w["responded"]), figure(w["met"]),
+                          figure(w["breached"]), plain(compliance), plain(median), key=w["week"])
 
     # ------------------------------------------------------------------ export
 
@@ -266,7 +267,7 @@ class ReportsScreen(CrmScreen):
             for row in csv_rows(report, figures):
                 writer.writerow(row)
                 rows += 1
-        self.app.call_from_thread(self.app.notify, f"Exported {TABS[report].lower()} ({rows - 1} rows) to {path}")
+        self.app.call_from_thread(self.app.notify, f"Exported {TABS[report].lower()} ({plural(rows - 1, 'row')}) to {path}")
 
 
 def _hours(hours: float) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -212,3 +213,35 @@ async def test_forms_say_stages_and_statuses_in_words(make_app):
         await pilot.pause()
         note = str(app.screen.query_one(".form-note").render())
         assert note.endswith("Requests are taken for paid, shipped or delivered orders.")
+
+
+# ----------------------------------------------------------------------------- counts
+
+
+async def test_counts_in_the_thousands_are_grouped_wherever_a_user_reads_them(make_app, open_replica):
+    replica = open_replica("full")
+    ui_data.a_busy_year(replica)
+    app = make_app(replica=replica)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("escape", "2")  # the ticket queue, mine
+        await settle(pilot)
+        bar = str(app.screen.query_one("#queue-bar").render())
+        assert re.search(r"· 1,4\d\d tickets · 1,4\d\d overdue", bar), bar
+        await pilot.press("8")  # today
+        await settle(pilot)
+        bar = str(app.screen.query_one("#today-bar").render())
+        assert re.search(r"· 1,2\d\d overdue", bar), bar
+        await pilot.press("3")  # the pipeline
+        await settle(pilot)
+        header = str(app.screen.query_one("#stage-header-lead").render())
+        assert re.match(r"Lead\n1,10\d · ", header), header
+        await pilot.press("7")  # reports: the funnel's figures
+        await settle(pilot)
+        funnel = app.screen.query_one("#funnel-table")
+        lead = [str(cell) for cell in funnel.get_row("lead")]
+        assert re.fullmatch(r"1,1\d\d", lead[2]), lead
+        await app.push_screen(Customer360Screen("cu_001"))
+        await settle(pilot)
+        labels = {str(tab.label) for tab in app.screen.query("Tab")}
+        assert any(label.startswith("Tickets 1,4") for label in labels), labels
+        assert any(label.startswith("Deals 1,10") for label in labels), labels
