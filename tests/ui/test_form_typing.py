@@ -11,6 +11,7 @@ from textual import events
 from textual.widgets import Select, TextArea
 from textual.widgets._select import SelectOverlay
 
+from crm_tui.core.syncstate import SyncReport
 from screens.customer import Customer360Screen
 from screens.forms import RecordForm
 from screens.order_detail import OrderDetailScreen
@@ -245,3 +246,16 @@ async def test_counts_in_the_thousands_are_grouped_wherever_a_user_reads_them(ma
         labels = {str(tab.label) for tab in app.screen.query("Tab")}
         assert any(label.startswith("Tickets 1,4") for label in labels), labels
         assert any(label.startswith("Deals 1,10") for label in labels), labels
+
+
+def a_big_sync(on_event, periodic: bool = False) -> SyncReport:
+    return SyncReport(ok=True, pushed=1418, pulled=25_000, conflicts=1, rejected=1200)
+
+
+async def test_a_sync_that_moved_thousands_says_so_grouped(make_app):
+    app = make_app(sync_runner=a_big_sync)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await settle(pilot)
+        assert any(n.startswith("synced: pushed 1,418, pulled 25,000, 1 conflict, 1,200 rejected")
+                   for n in app.notified), app.notified
