@@ -23,8 +23,9 @@ from textual.message import Message
 from textual.timer import Timer
 
 # A key that neither stops nor comes back (its widget went away before reading it) must not hold
-# the keys after it for ever.
+# the keys after it for ever: it is let go after one to two of these.
 LOST_KEY_SECONDS = 1.0
+FOCUS_WAITS = 3  # turns of the app's queue a key waits for a new screen to focus something
 
 
 class TypedKey(events.Key):
@@ -58,7 +59,8 @@ class KeysInOrder(App[Any]):
         self._key_in_flight: TypedKey | None = None
         self._key_reserved = False  # the next waiting key is on its way to being sent
         self._keys_waiting: deque[events.Key] = deque()
-        self._lost_key_timer: Timer | None = None
+        self._lost_key_watch: Timer | None = None
+        self._key_seen_in_flight: TypedKey | None = None  # in flight at the last look
 
     async def on_event(self, event: events.Event) -> None:
         if type(event) is events.Key and not event.is_forwarded:
@@ -75,13 +77,18 @@ class KeysInOrder(App[Any]):
         if isinstance(event, TypedKey):
             self._key_handled(event)
 
-    async def _send_key(self, read: events.Key) -> None:
+    async def _send_key(self, read: events.Key, waited: int = 0) -> None:
+        if self.focused is None and waited < FOCUS_WAITS:
+            # A screen that has just opened focuses its first field a moment later: the key
+            # typed right after the one that opened it belongs there, not to the bare screen.
+            self._key_reserved = True
+            self.call_later(self._send_key, read, waited + 1)
+            return
         self._key_reserved = False
         key = TypedKey(read.key, read.character, self._key_handled)
         self._key_in_flight = key
-        if self._lost_key_timer is not None:
-            self._lost_key_timer.stop()
-        self._lost_key_timer = self.set_timer(LOST_KEY_SECONDS, lambda: self._key_handled(key))
+        if self._lost_key_watch is None:
+            self._lost_key_watch = self.set_interval(LOST_KEY_SECONDS, self._release_lost_key)
         await super().on_event(key)
         if not key.is_forwarded:  # a priority binding took it, or the app is closing
             self._key_handled(key)
@@ -90,9 +97,13 @@ class KeysInOrder(App[Any]):
         if self._key_in_flight is not key:
             return
         self._key_in_flight = None
-        if self._lost_key_timer is not None:
-            self._lost_key_timer.stop()
-            self._lost_key_timer = None
         if self._keys_waiting:
             self._key_reserved = True
             self.call_later(self._send_key, self._keys_waiting.popleft())
+
+    def _release_lost_key(self) -> None:
+        """A key still in flight a whole interval after it was last seen so is let go."""
+        key = self._key_in_flight
+        if key is not None and key is self._key_seen_in_flight:
+            self._key_handled(key)
+        self._key_seen_in_flight = self._key_in_flight
