@@ -122,7 +122,7 @@ class Lists:
             return {"id": str(c.id), "conflict": c}
 
         return Window(self.conn, "conflicts", decode, where="resolved_at IS NULL", order=(("id", False),),
-                      search=("entity", "record_id", "kind", "fields"))
+                      search=("entity", "record_id", "kind", "fields"), count_whole_in_background=True)
 
     def rejected(self) -> Window:
         """Changes the server refused, oldest first; each row is {id: seq, op: OutboxOp}."""
@@ -134,7 +134,8 @@ class Lists:
             return {"id": str(op.seq), "op": op}
 
         return Window(self.conn, "outbox", decode, key_column="seq", where="state = 'rejected'",
-                      order=(("seq", False),), search=("op", "entity", "record_id", "fields", "error"))
+                      order=(("seq", False),), search=("op", "entity", "record_id", "fields", "error"),
+                      count_whole_in_background=True)
 
 
 def _escape(text: str) -> str:

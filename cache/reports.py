@@ -8,8 +8,10 @@ replica's revision: it is served until any of the data changes, then rebuilt.
 Definitions (the reports screen's help says the same):
 
 * Revenue: orders in the period by ``order_date``, cancelled and refunded ones left out, summed
-  per month and currency (amounts in minor units; currencies are never added together).
-  Territory and owner are the customer's.
+  per month and currency (amounts in minor units; currencies are never added together: the
+  replica holds no exchange rates). Per currency, its orders and total; currencies rank by
+  their number of orders, the one measure that compares across currencies. Territory and
+  owner are the customer's.
 * Funnel: deals created in the period. A deal has *reached* a stage if it is in that stage or a
   later one (won counts as past every open stage); a lost deal is only counted as having entered
   the funnel, since the replica does not keep the stage it was lost from. Conversion of a stage
@@ -121,14 +123,16 @@ class Reports:
         return self._hot.get_fresh(f"report:{name}:{flt.key}", self._revisions.replica_stamp())
 
     def figures(self, flt: ReportFilter, now: dt.datetime, *, cached_only: bool = False) -> dict[str, Any] | None:
-        """{"revenue", "funnel", "sla"} for ``flt``. With ``cached_only``, None unless the hot
+        """{"revenue", "currencies", "funnel", "sla"} for ``flt``. With ``cached_only``, None unless the hot
         cache holds all three for the data as it is now (the UI thread asks this; a worker
         builds)."""
         if cached_only:
-            out = {"revenue": self.cached("revenue", flt), "funnel": self.cached("funnel", flt),
+            out = {"revenue": self.cached("revenue", flt), "currencies": self.cached("currencies", flt),
+                   "funnel": self.cached("funnel", flt),
                    "sla": self.cached(f"sla:{format_datetime(_minute(now))}", flt)}
             return out if all(v is not None for v in out.values()) else None
-        return {"revenue": self.revenue_by_month(flt), "funnel": self.funnel(flt), "sla": self.sla_by_week(flt, now)}
+        return {"revenue": self.revenue_by_month(flt), "currencies": self.revenue_by_currency(flt),
+                "funnel": self.funnel(flt), "sla": self.sla_by_week(flt, now)}
 
     @staticmethod
     def _scope(flt: ReportFilter, alias: str, *, dated: str, owner: str) -> tuple[str, str, list[Any]]:
@@ -164,6 +168,19 @@ class Reports:
             sums[(month, currency or "")] = int(total or 0)
         currencies = sorted({c for _, c in sums})
         return [(m, c, sums.get((m, c), 0)) for m in flt.months_covered for c in currencies]
+
+    def revenue_by_currency(self, flt: ReportFilter) -> list[dict[str, Any]]:
+        """Per currency sold in the period: {"currency", "orders", "amount" (minor units)}, the
+        currency with the most orders first (then the larger amount, then by name)."""
+        return self._cached("currencies", flt, lambda: self._currencies(flt))
+
+    def _currencies(self, flt: ReportFilter) -> list[dict[str, Any]]:
+        join, where, params = self._scope(flt, "o", dated="order_date", owner="c.owner_id")
+        rows = [{"currency": currency or "", "orders": int(n), "amount": int(total or 0)}
+                for currency, n, total in self.conn.execute(
+                    f"SELECT o.currency, count(*), sum(o.amount) FROM orders o{join} "
+                    f"WHERE {where} AND o.status NOT IN ('cancelled', 'refunded') GROUP BY 1", params)]
+        return sorted(rows, key=lambda r: (-r["orders"], -r["amount"], r["currency"]))
 
     # ------------------------------------------------------------------ funnel
 

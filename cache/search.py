@@ -12,17 +12,22 @@ tiers, each an index range scan or an unranked FTS5 scan with a LIMIT:
 1. exact hits: an email address, a phone number (digits compared), a ticket or order number;
 2. names that start with what was typed (B-tree range on ``name COLLATE NOCASE``);
 3. words in a name that start with the typed words (FTS5 column filter, prefix indexes);
-4. the typed words anywhere: company, email, phone, city (FTS5). One unranked MATCH gives both
-   the count and the candidates; a small match set is ranked here by where the words are;
+4. the typed words anywhere: company, email, phone, city (FTS5); a small match set is ranked
+   here by where the words are;
 5. substrings of an email or phone number (trigram index), for fragments like ``@acme`` or ``5512``.
 
-The total ("n of N") counts FTS matches up to a cap, reported as a lower bound beyond it.
+Each tier is read up to a limit, so the first N matches are the same whatever the limit: a
+keystroke reads the first few (``Search.first``, no count), and ``Search.every`` lists the whole
+match set in the same order, for a worker to count on its own connection (a ``SearchWindow``
+holds either). ``Search.__call__`` (the palette, pickers) counts FTS matches up to a cap,
+reported as a lower bound beyond it.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -118,71 +123,148 @@ def _fts_phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
+@dataclass(frozen=True)
+class MatchKey:
+    """One match, in the order a search lists it: its kind, its rowid, and what matched."""
+
+    kind: str  # customer, contact, ticket, order
+    rowid: int
+    match: str
+
+
+_TABLES = {"customer": "customers", "contact": "contacts", "ticket": "tickets", "order": "orders"}
+
+
+def _sql_limit(limit: int | None) -> int:
+    return -1 if limit is None else limit  # SQLite: a negative LIMIT is no limit
+
+
 class Search:
-    def __init__(self, store: Store):
-        self.conn = store.conn
+    """Search tiers over one connection. ``limit`` None everywhere means every match."""
+
+    def __init__(self, store: Store | None = None, *, conn: sqlite3.Connection | None = None):
+        """Search ``store``'s replica, or the one ``conn`` is a connection to."""
+        if conn is None:
+            if store is None:
+                raise ValueError("Search needs a store or a connection")
+            conn = store.conn
+        self.conn = conn
 
     def __call__(self, text: str, limit: int = 50) -> SearchResult:
-        """Search the replica. Never raises for any input text."""
+        """Search the replica: the first ``limit`` hits and how many match (counted up to
+        COUNT_CAP). Never raises for any input text."""
         raw = (text or "")[:MAX_QUERY]
-        query = raw.strip()
-        result = SearchResult(query=query)
-        if not query:
+        result = SearchResult(query=raw.strip())
+        if not result.query:
             return result
-        hits: list[SearchHit] = []
-        seen: set[tuple[str, str]] = set()
-
-        def add(batch: list[SearchHit]) -> None:
-            for h in batch:
-                if len(hits) >= limit:
-                    return
-                if (h.kind, h.id) not in seen:
-                    seen.add((h.kind, h.id))
-                    hits.append(h)
-
+        keys: list[MatchKey] = []
         total, capped = 0, False
         try:
-            add(self._exact(query, limit))
-            if "@" in query or (_PHONEISH.match(query) and sum(c.isdigit() for c in query) >= 5):
-                # An email address or a phone number: its exact hits and its fragments are the
-                # answer; the words in it ("com", "1") would only match half the replica.
-                add(self._fragment(query, limit))
-                total = len(hits)
-            else:
-                terms = words(query)
-                if terms:
-                    add(self._name_prefix(query, limit))
-                    found, total, capped = self._words(terms, complete_last=raw[-1:].isspace(), limit=limit)
-                    add(found)
-                if len(hits) < limit and len(query) >= 3:
-                    add(self._fragment(query, limit))
+            self._collect(raw, limit, keys)
+            total, capped = self._bounded_count(raw)
         except sqlite3.Error:
             # A search box must never take the app down; whatever was found so far stands.
             capped = False
-        result.hits = hits
-        result.total = max(total, len(hits))
+        result.hits = self.hits(keys)
+        result.total = max(total, len(result.hits))
         result.capped = capped
         return result
 
+    def first(self, text: str, limit: int) -> tuple[list[MatchKey], bool]:
+        """The first ``limit`` matches of ``text`` in order, read without counting the rest, and
+        whether they are all (fewer than ``limit`` found). Bounded reads only: what a keystroke
+        costs. Never raises for any input text (what was found before an error stands, as all)."""
+        keys: list[MatchKey] = []
+        try:
+            self._collect((text or "")[:MAX_QUERY], limit, keys)
+        except sqlite3.Error:
+            return keys, True
+        return keys, len(keys) < limit
+
+    def window(self, text: str, first: int) -> SearchWindow:
+        """The matches of ``text`` as a list window holding the first ``first`` of them (all,
+        when that is all there are): bounded reads only, what a keystroke costs."""
+        keys, complete = self.first(text, first)
+        return SearchWindow(self, (text or "")[:MAX_QUERY], keys, complete)
+
+    def every(self, text: str) -> list[MatchKey]:
+        """Every match of ``text``, in the order ``first`` lists them (its first rows are those
+        ``first`` returns). Reads the whole match set: run it apart from the UI (a worker, its
+        own connection). Raises sqlite3.OperationalError when interrupted."""
+        keys: list[MatchKey] = []
+        self._collect((text or "")[:MAX_QUERY], None, keys)
+        return keys
+
+    def _collect(self, raw: str, limit: int | None, keys: list[MatchKey]) -> None:
+        """Append the matches of ``raw`` to ``keys`` in order, tier by tier, each tier read up to
+        ``limit`` (so the first ``limit`` keys are the same whatever the limit)."""
+        query = raw.strip()
+        if not query:
+            return
+        seen: set[tuple[str, int]] = {(k.kind, k.rowid) for k in keys}
+
+        def add(batch: list[MatchKey]) -> None:
+            for k in batch:
+                if limit is not None and len(keys) >= limit:
+                    return
+                if (k.kind, k.rowid) not in seen:
+                    seen.add((k.kind, k.rowid))
+                    keys.append(k)
+
+        def room() -> bool:
+            return limit is None or len(keys) < limit
+
+        add(self._exact(query, limit))
+        if "@" in query or (_PHONEISH.match(query) and sum(c.isdigit() for c in query) >= 5):
+            # An email address or a phone number: its exact hits and its fragments are the
+            # answer; the words in it ("com", "1") would only match half the replica.
+            add(self._fragment(query, limit))
+            return
+        terms = words(query)
+        if terms:
+            add(self._name_prefix(query, limit))
+            add(self._words(terms, complete_last=raw[-1:].isspace(), limit=limit))
+        if room() and len(query) >= 3:
+            add(self._fragment(query, limit))
+
+    def _bounded_count(self, raw: str) -> tuple[int, bool]:
+        """How many customers and contacts have the typed words, counted up to COUNT_CAP (and
+        whether there are more). Email and phone searches count their hits instead (0 here)."""
+        query = raw.strip()
+        terms = words(query)
+        if not terms or "@" in query or (_PHONEISH.match(query) and sum(c.isdigit() for c in query) >= 5):
+            return 0, False
+        expr = fts_query(terms, complete_last=raw[-1:].isspace())
+        n = sum(self.conn.execute(f"SELECT count(*) FROM (SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ? "
+                                  "LIMIT ?)", (expr, COUNT_CAP + 1)).fetchone()[0]
+                for table in ("customers", "contacts"))
+        return min(n, COUNT_CAP), n > COUNT_CAP
+
     # ------------------------------------------------------------------ tiers
 
-    def _exact(self, query: str, limit: int) -> list[SearchHit]:
-        out: list[SearchHit] = []
+    def _rowids(self, sql: str, params: tuple[Any, ...], limit: int | None) -> list[int]:
+        if limit is not None and limit <= 0:
+            return []
+        return [r[0] for r in self.conn.execute(f"{sql} LIMIT ?", (*params, _sql_limit(limit)))]
+
+    def _exact(self, query: str, limit: int | None) -> list[MatchKey]:
+        out: list[MatchKey] = []
         if "@" in query:
-            out += self._customers("c.email = ? COLLATE NOCASE", (query,), limit, "email")
-            out += self._contacts("ct.email = ? COLLATE NOCASE", (query,), limit, "email")
+            out += self._keys("customer", "SELECT rowid FROM customers WHERE email = ? COLLATE NOCASE ORDER BY rowid",
+                              (query,), limit, "email")
+            out += self._keys("contact", "SELECT rowid FROM contacts WHERE email = ? COLLATE NOCASE ORDER BY rowid",
+                              (query,), limit, "email")
         if _PHONEISH.match(query):
             digits = re.sub(r"\D", "", query)
             if len(digits) >= 5:
-                out += self._customers(f"{phone_key_sql('c.phone')} = ?", (digits,), limit, "phone")
-                out += self._contacts(f"{phone_key_sql('ct.phone')} = ?", (digits,), limit, "phone")
+                out += self._keys("customer", f"SELECT rowid FROM customers WHERE {phone_key_sql('phone')} = ? "
+                                  "ORDER BY rowid", (digits,), limit, "phone")
+                out += self._keys("contact", f"SELECT rowid FROM contacts WHERE {phone_key_sql('phone')} = ? "
+                                  "ORDER BY rowid", (digits,), limit, "phone")
         m = _TICKET.match(query)
         if m:
-            number = int(m.group(1))
-            for rid, cust, num, subject, status in self.conn.execute(
-                "SELECT id, customer_id, number, subject, status FROM tickets WHERE number = ? LIMIT ?", (number, limit)
-            ):
-                out.append(SearchHit("ticket", rid, cust, f"#{num} {subject}", status, "number"))
+            out += self._keys("ticket", "SELECT rowid FROM tickets WHERE number = ?", (int(m.group(1)),), limit,
+                              "number")
         order = _ORDER.match(query)
         if order:
             out += self._orders(order.group(1), limit, prefix=True)
@@ -190,65 +272,57 @@ class Search:
             out += self._orders(query, limit, prefix=False)  # a bare number may be an order's too
         return out
 
-    def _orders(self, digits: str, limit: int, *, prefix: bool) -> list[SearchHit]:
+    def _keys(self, kind: str, sql: str, params: tuple[Any, ...], limit: int | None, match: str) -> list[MatchKey]:
+        return [MatchKey(kind, rowid, match) for rowid in self._rowids(sql, params, limit)]
+
+    def _orders(self, digits: str, limit: int | None, *, prefix: bool) -> list[MatchKey]:
         """Orders by number: the exact number with or without its zero padding, then (for a
         typed ``SO``) the numbers that begin with what was typed."""
         exact = list(dict.fromkeys((f"SO-{int(digits):0{ORDER_DIGITS}d}", f"SO-{digits}")))
-        sql = "SELECT id, customer_id, number, order_date, status FROM orders WHERE "
-        rows = self.conn.execute(
-            sql + f"number IN ({', '.join('?' * len(exact))}) ORDER BY number LIMIT ?", (*exact, limit)).fetchall()
+        out = self._keys("order", f"SELECT rowid FROM orders WHERE number IN ({', '.join('?' * len(exact))}) "
+                         "ORDER BY number", tuple(exact), limit, "number")
         if prefix:
             lo = f"SO-{digits}"
-            rows += self.conn.execute(sql + "number >= ? AND number < ? ORDER BY number LIMIT ?",
-                                      (lo, lo + "\uffff", limit)).fetchall()
-        seen: set[str] = set()
-        out = []
-        for rid, cust, num, date, status in rows:
-            if rid not in seen:
-                seen.add(rid)
-                out.append(SearchHit("order", rid, cust, num, f"{date} · {status}", "number"))
+            out += self._keys("order", "SELECT rowid FROM orders WHERE number >= ? AND number < ? ORDER BY number",
+                              (lo, lo + "\uffff"), limit, "number")
         return out
 
-    def _name_prefix(self, query: str, limit: int) -> list[SearchHit]:
+    def _name_prefix(self, query: str, limit: int | None) -> list[MatchKey]:
         lo, hi = query, query + "\U0010ffff"
-        out = self._customers(
-            "c.name >= ? COLLATE NOCASE AND c.name < ? COLLATE NOCASE", (lo, hi), limit, "name",
-            order="c.name COLLATE NOCASE")
-        out += self._contacts(
-            "ct.name >= ? COLLATE NOCASE AND ct.name < ? COLLATE NOCASE", (lo, hi), limit - len(out), "name",
-            order="ct.name COLLATE NOCASE")
+        out = self._keys("customer", "SELECT rowid FROM customers WHERE name >= ? COLLATE NOCASE "
+                         "AND name < ? COLLATE NOCASE ORDER BY name COLLATE NOCASE", (lo, hi), limit, "name")
+        out += self._keys("contact", "SELECT rowid FROM contacts WHERE name >= ? COLLATE NOCASE "
+                          "AND name < ? COLLATE NOCASE ORDER BY name COLLATE NOCASE", (lo, hi),
+                          None if limit is None else limit - len(out), "name")
         return out
 
-    def _words(self, terms: list[str], *, complete_last: bool, limit: int) -> tuple[list[SearchHit], int, bool]:
-        """Customers and contacts with every typed word: (hits, how many match, more than that?).
+    def _words(self, terms: list[str], *, complete_last: bool, limit: int | None) -> list[MatchKey]:
+        """Customers and contacts with every typed word.
 
-        One unranked MATCH per table, capped at COUNT_CAP + 1 rows, gives both the count and the
-        candidates. A small match set is ranked here by where the words are (name first); a big
-        one (a 1-3 letter prefix) shows names whose words start with the typed ones first,
-        through a LIMITed name-column MATCH that stops as soon as it has enough."""
+        A small match set (RANK_BELOW or fewer) is ranked here by where the words are (name
+        first); a big one (a 1-3 letter prefix) lists names whose words start with the typed
+        ones first, through a name-column MATCH, then the other matches in the index's order.
+        Only RANK_BELOW + 1 rows per table are read to tell the two apart: nothing is counted."""
         expr = fts_query(terms, complete_last=complete_last)
-        rowids = {}
-        for table in ("customers", "contacts"):
-            rowids[table] = [r[0] for r in self.conn.execute(
-                f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ? LIMIT ?", (expr, COUNT_CAP + 1))]
-        n = len(rowids["customers"]) + len(rowids["contacts"])
-        capped = n > COUNT_CAP
-        total = min(n, COUNT_CAP)
-        if n <= RANK_BELOW:
-            found = self._customers_by_rowid(rowids["customers"], "text")
-            found += self._contacts_by_rowid(rowids["contacts"], "text")
-            ranked = sorted(((_rank(h, terms), h) for h in found), key=lambda pair: pair[0])[:limit]
-            return [replace(h, match="name" if key[0] < 2 else "text") for key, h in ranked], total, capped
-        found = []
-        for table, fetch in (("customers", self._customers_by_rowid), ("contacts", self._contacts_by_rowid)):
-            named = [r[0] for r in self.conn.execute(
-                f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ? LIMIT ?", (f"{{name}} : ({expr})", limit))]
-            found += fetch(named, "name")
-        found += self._customers_by_rowid(rowids["customers"][:limit], "text")
-        found += self._contacts_by_rowid(rowids["contacts"][:limit], "text")
-        return found, total, capped
+        probe = None if limit is None else RANK_BELOW + 1
+        rowids = {table: self._rowids(f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?", (expr,), probe)
+                  for table in ("customers", "contacts")}
+        if len(rowids["customers"]) + len(rowids["contacts"]) <= RANK_BELOW:
+            keys = [MatchKey("customer", r, "text") for r in rowids["customers"]]
+            keys += [MatchKey("contact", r, "text") for r in rowids["contacts"]]
+            ranked = sorted(((_rank(h, terms), k) for k, h in zip(keys, self.hits(keys), strict=True)),
+                            key=lambda pair: pair[0])
+            return [replace(k, match="name" if rank[0] < 2 else "text") for rank, k in ranked][:limit]
+        out: list[MatchKey] = []
+        for table, kind in (("customers", "customer"), ("contacts", "contact")):
+            out += self._keys(kind, f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?",
+                              (f"{{name}} : ({expr})",), limit, "name")
+        for table, kind in (("customers", "customer"), ("contacts", "contact")):
+            ids = rowids[table] if limit is None else rowids[table][:limit]
+            out += [MatchKey(kind, r, "text") for r in ids]
+        return out
 
-    def _fragment(self, query: str, limit: int) -> list[SearchHit]:
+    def _fragment(self, query: str, limit: int | None) -> list[MatchKey]:
         needles = []
         lowered = query.lower()
         if "@" in lowered or "." in lowered or len(words(query)) == 1:
@@ -256,65 +330,127 @@ class Search:
         digits = re.sub(r"\D", "", query)
         if len(digits) >= 3 and _PHONEISH.match(query):
             needles.append(digits)
-        out: list[SearchHit] = []
+        out: list[MatchKey] = []
         for needle in needles:
             if len(needle) < 3:
                 continue
             phrase = _fts_phrase(needle)
-            rowids = [r[0] for r in self.conn.execute(
-                "SELECT rowid FROM customers_tri WHERE customers_tri MATCH ? LIMIT ?", (phrase, limit))]
-            out += self._customers_by_rowid(rowids, "fragment")
-            rowids = [r[0] for r in self.conn.execute(
-                "SELECT rowid FROM contacts_tri WHERE contacts_tri MATCH ? LIMIT ?", (phrase, limit))]
-            out += self._contacts_by_rowid(rowids, "fragment")
+            out += self._keys("customer", "SELECT rowid FROM customers_tri WHERE customers_tri MATCH ?", (phrase,),
+                              limit, "fragment")
+            out += self._keys("contact", "SELECT rowid FROM contacts_tri WHERE contacts_tri MATCH ?", (phrase,),
+                              limit, "fragment")
         return out
 
-    # ------------------------------------------------------------------ row fetching
+    # ------------------------------------------------------------------ rows
 
-    _CUSTOMER_COLS = "c.rowid, c.id, c.name, c.company, c.email, c.phone, c.city"
-    _CONTACT_COLS = "ct.rowid, ct.id, ct.customer_id, ct.name, ct.title, ct.email, c.name, c.company"
+    def hits(self, keys: list[MatchKey], conn: sqlite3.Connection | None = None) -> list[SearchHit]:
+        """The hits for ``keys``, in their order (a record deleted meanwhile is left out), read
+        with one statement per kind; ``conn``: another connection to the same replica."""
+        conn = conn or self.conn
+        by_kind: dict[str, list[int]] = {}
+        for k in keys:
+            by_kind.setdefault(k.kind, []).append(k.rowid)
+        rows: dict[tuple[str, int], tuple[Any, ...]] = {}
+        for kind, rowids in by_kind.items():
+            for start in range(0, len(rowids), 500):
+                chunk = rowids[start:start + 500]
+                sql = _ROWS_SQL[kind].format(marks=",".join("?" * len(chunk)))
+                rows.update(((kind, r[0]), r) for r in conn.execute(sql, chunk))
+        return [_HIT[k.kind](rows[(k.kind, k.rowid)], k.match) for k in keys if (k.kind, k.rowid) in rows]
 
-    def _customer_hit(self, row: tuple[Any, ...], match: str) -> SearchHit:
-        _, rid, name, company, email, phone, city = row
-        detail = " · ".join(x for x in (company, email or phone, city) if x)
-        return SearchHit("customer", rid, rid, name or rid, detail, match)
 
-    def _contact_hit(self, row: tuple[Any, ...], match: str) -> SearchHit:
-        _, rid, cust, name, title, email, cname, ccompany = row
-        who = cname or ccompany or cust
-        detail = " · ".join(x for x in (title, f"contact at {who}", email) if x)
-        return SearchHit("contact", rid, cust, name or rid, detail, match)
+def _customer_hit(row: tuple[Any, ...], match: str) -> SearchHit:
+    _, rid, name, company, email, phone, city = row
+    detail = " · ".join(x for x in (company, email or phone, city) if x)
+    return SearchHit("customer", rid, rid, name or rid, detail, match)
 
-    def _customers(self, where: str, params: tuple[Any, ...], limit: int, match: str, order: str = "c.rowid") -> list[SearchHit]:
-        if limit <= 0:
-            return []
-        rows = self.conn.execute(
-            f"SELECT {self._CUSTOMER_COLS} FROM customers c WHERE {where} ORDER BY {order} LIMIT ?", (*params, limit)
-        ).fetchall()
-        return [self._customer_hit(r, match) for r in rows]
 
-    def _contacts(self, where: str, params: tuple[Any, ...], limit: int, match: str, order: str = "ct.rowid") -> list[SearchHit]:
-        if limit <= 0:
-            return []
-        rows = self.conn.execute(
-            f"SELECT {self._CONTACT_COLS} FROM contacts ct LEFT JOIN customers c ON c.id = ct.customer_id "
-            f"WHERE {where} ORDER BY {order} LIMIT ?", (*params, limit)
-        ).fetchall()
-        return [self._contact_hit(r, match) for r in rows]
+def _contact_hit(row: tuple[Any, ...], match: str) -> SearchHit:
+    _, rid, cust, name, title, email, cname, ccompany = row
+    who = cname or ccompany or cust
+    detail = " · ".join(x for x in (title, f"contact at {who}", email) if x)
+    return SearchHit("contact", rid, cust, name or rid, detail, match)
 
-    def _customers_by_rowid(self, rowids: list[int], match: str) -> list[SearchHit]:
-        if not rowids:
-            return []
-        marks = ",".join("?" * len(rowids))
-        rows = {r[0]: r for r in self.conn.execute(
-            f"SELECT {self._CUSTOMER_COLS} FROM customers c WHERE c.rowid IN ({marks})", rowids)}
-        return [self._customer_hit(rows[i], match) for i in rowids if i in rows]
 
-    def _contacts_by_rowid(self, rowids: list[int], match: str) -> list[SearchHit]:
-        if not rowids:
-            return []
-        marks = ",".join("?" * len(rowids))
-        rows = {r[0]: r for r in self.conn.execute(
-            f"SELECT {self._CONTACT_COLS} FROM contacts ct LEFT JOIN customers c ON c.id = ct.customer_id "
-            f"WHERE ct.rowid IN ({marks})", rowids)}
-        return [self._contact_hit(rows[i], match) for i in rowids if i in rows]
+def _ticket_hit(row: tuple[Any, ...], match: str) -> SearchHit:
+    _, rid, cust, num, subject, status = row
+    return SearchHit("ticket", rid, cust, f"#{num} {subject}", status, match)
+
+
+def _order_hit(row: tuple[Any, ...], match: str) -> SearchHit:
+    _, rid, cust, num, date, status = row
+    return SearchHit("order", rid, cust, num, f"{date} · {status}", match)
+
+
+_HIT = {"customer": _customer_hit, "contact": _contact_hit, "ticket": _ticket_hit, "order": _order_hit}
+_ROWS_SQL = {
+    "customer": "SELECT c.rowid, c.id, c.name, c.company, c.email, c.phone, c.city FROM customers c "
+                "WHERE c.rowid IN ({marks})",
+    "contact": "SELECT ct.rowid, ct.id, ct.customer_id, ct.name, ct.title, ct.email, c.name, c.company "
+               "FROM contacts ct LEFT JOIN customers c ON c.id = ct.customer_id WHERE ct.rowid IN ({marks})",
+    "ticket": "SELECT rowid, id, customer_id, number, subject, status FROM tickets WHERE rowid IN ({marks})",
+    "order": "SELECT rowid, id, customer_id, number, order_date, status FROM orders WHERE rowid IN ({marks})",
+}
+
+
+@dataclass(eq=False)
+class SearchWindow:
+    """A search's matches as a list window (count, rows at any position, a record's position).
+
+    Made from ``Search.first`` (``complete`` false while more may match): until ``complete``
+    it holds only the first matches, and ``count`` finds them all at once on this thread (``G``
+    before the count from a worker has come); ``found_all`` takes that count's keys.
+
+    The search box is the list's filter: ``text`` (a `/` filter) is not accepted here."""
+
+    search: Search
+    query: str
+    keys: list[MatchKey]
+    complete: bool
+
+    @staticmethod
+    def _no_filter(text: str) -> None:
+        if text.strip():
+            raise ValueError("search results are narrowed in the search box, not with a `/` filter")
+
+    def found_all(self, keys: list[MatchKey]) -> None:
+        """Every match, from ``Search.every`` on another connection."""
+        self.keys = keys
+        self.complete = True
+
+    def count(self, text: str = "") -> int:
+        """How many match: all of them (found now when not yet complete)."""
+        self._no_filter(text)
+        if not self.complete:
+            self.found_all(self.search.every(self.query))
+        return len(self.keys)
+
+    def rows(self, offset: int, limit: int, text: str = "", *, total: int | None = None) -> list[dict[str, Any]]:
+        """The matches at positions ``offset`` .. ``offset + limit - 1`` as rows of the list."""
+        self._no_filter(text)
+        return [_hit_row(h) for h in self.search.hits(self.keys[max(0, offset):max(0, offset) + max(0, limit)])]
+
+    def batches(self, text: str = "", size: int = 500, *,
+                conn: sqlite3.Connection | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Every match (all found first), ``size`` at a time, read with ``conn`` if given."""
+        self._no_filter(text)
+        keys = self.keys if self.complete else Search(conn=conn or self.search.conn).every(self.query)
+        for start in range(0, len(keys), size):
+            yield [_hit_row(h) for h in self.search.hits(keys[start:start + size], conn)]
+
+    def position(self, record_id: str, text: str = "") -> int | None:
+        """Where the match keyed ``kind:id`` sits among those held, or None."""
+        self._no_filter(text)
+        kind, _, rid = record_id.partition(":")
+        table = _TABLES.get(kind)
+        if table is None:
+            return None
+        row = self.search.conn.execute(f"SELECT rowid FROM {table} WHERE id = ?", (rid,)).fetchone()
+        if row is None:
+            return None
+        return next((i for i, k in enumerate(self.keys) if k.kind == kind and k.rowid == row[0]), None)
+
+
+def _hit_row(h: SearchHit) -> dict[str, Any]:
+    return {"key": f"{h.kind}:{h.id}", "kind": h.kind, "id": h.id, "customer_id": h.customer_id,
+            "title": h.title, "detail": h.detail, "match": h.match}

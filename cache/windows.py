@@ -56,7 +56,8 @@ class Window:
     (name, SQL expression) pairs read with each block of rows (a customer's name, say), so a
     list does not look them up row by row as it paints. ``count_in_background`` tells a list
     that a filtered count may take long (it must look at every row): paint the first rows, count
-    apart.
+    apart; ``count_whole_in_background`` says the same of the unfiltered count (a table that
+    may hold any number of rows and whose list is opened often: conflicts, rejected changes).
     """
 
     conn: sqlite3.Connection
@@ -72,6 +73,7 @@ class Window:
     filter_hint: str | None = None
     extra_columns: tuple[tuple[str, str], ...] = ()
     count_in_background: bool = False
+    count_whole_in_background: bool = False
 
     # ------------------------------------------------------------------ SQL pieces
 

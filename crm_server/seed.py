@@ -3,18 +3,22 @@
 Per customer, on average: 2 contacts, 3 orders over the last 24 months, 0.5 tickets (every status
 and priority, SLA due times, some overdue), 0.3 deals (every stage; lost ones with a reason), 2
 activities (every kind; calls and visits with an outcome, a duration and mostly the contact spoken
-to) and 0.4 tasks (follow-ups, some about a ticket or a deal; overdue, due today, upcoming and
-done). Orders of the last 90 days have their status history (every status they went through, and
-the cancellation and refund requests that preceded a cancelled or refunded order; a few open
-requests). Tasks, and what was added for orders, calls and deals, draw from random streams of
-their own. Rows go in through the store's bulk loader (one transaction, indexes built at the end),
-and still get versions and change rows, so the feed and snapshots work on seeded data.
+to) plus the first reply to most tickets, and 0.4 tasks (follow-ups, some about a ticket or a
+deal; overdue, due today, upcoming and done). Orders of the last 90 days have their status history
+(every status they went through, and the cancellation and refund requests that preceded a
+cancelled or refunded order; a few open requests). Tasks, ticket replies, and what was added for
+orders, calls and deals, draw from random streams of their own. Rows go in through the store's
+bulk loader (one transaction, indexes built at the end), and still get versions and change rows,
+so the feed and snapshots work on seeded data.
 
 The data is coherent as a person reads it (tests/server/test_seed_coherence.py): created <=
 updated <= now for every record; about one order in seven is still on its way (pending, paid,
 shipped) or just delivered; an order's history fits between its placing and now; won and lost
 deals closed between their creation and today, open ones close ahead; follow-ups come after what
-they are about and fall due after they are made, from a few days ago to two weeks ahead.
+they are about and fall due after they are made, from a few days ago to two weeks ahead. Tickets
+are answered as in a healthy queue: every ticket that was worked on (pending, solved, closed, most
+open ones) has a first reply, an email from its agent, in hours, mostly within its SLA; new ones
+are not given one.
 """
 
 from __future__ import annotations
@@ -128,7 +132,7 @@ def seed_database(
         if any(tx.count(ENTITIES[e], None) for e in ("territory", "user", "customer")):
             raise SeedError("the database already has data; seed a new database file")
     gen = _Generator(random.Random(seed), _Clock(now or utcnow()), task_rng=random.Random(f"tasks-{seed}"),
-                     later=random.Random(f"crm-tui history {seed}"))
+                     later=random.Random(f"crm-tui history {seed}"), replies=random.Random(f"replies-{seed}"))
     records = 0
     with store.bulk_load() as loader:
         records += loader.add(ENTITIES["territory"], gen.territories())
@@ -148,9 +152,13 @@ def seed_database(
 
 
 class _Generator:
-    def __init__(self, rng: random.Random, clock: _Clock, task_rng: random.Random, later: random.Random):
-        # ``later`` draws what orders, calls and deals gained since, leaving ``rng``'s stream as it was.
-        self.rng, self.clock, self.task_rng, self.later = rng, clock, task_rng, later
+    def __init__(self, rng: random.Random, clock: _Clock, task_rng: random.Random, later: random.Random,
+                 replies: random.Random):
+        # ``later`` draws what orders, calls and deals gained since, ``replies`` the tickets' first
+        # answers, each leaving ``rng``'s stream as it was.
+        self.rng, self.clock, self.task_rng, self.later, self.replies = rng, clock, task_rng, later, replies
+        # The current customer's tickets: id, opened, status, priority, subject, assignee, team.
+        self.opened: list[tuple[str, dt.datetime, str, str, str, str | None, str]] = []
         self.ticket_number = 0
         self.order_number = 0
         self.counts = dict.fromkeys(ATTACHED[1:], 0)
@@ -235,6 +243,7 @@ class _Generator:
             deals = self._deals(out["deal"], cid, territory, tier, currency, reps, age)
             contacts = self._contacts(out["contact"], cid, territory, domain, phone_prefix, age)
             self._activities(out["activity"], cid, territory, tickets, deals, reps, age, contacts)
+            self._first_replies(out["activity"], cid, territory)
             self._tasks(out["task"], cid, territory, tickets, deals, owner)
             created = clock.stamp(rng, age)
             updated = clock.stamp(rng, rng.randrange(0, age))
@@ -330,6 +339,7 @@ class _Generator:
         rng, clock = self.rng, self.clock
         r = rng.random()
         ids = []
+        self.opened.clear()
         for _ in range(2 if r < 0.075 else (1 if r < 0.425 else 0)):
             status = rng.choice(("new", "open", "open", "pending", "pending", "solved", "solved", "closed", "closed", "closed"))
             priority = rng.choice(("low", "low", "normal", "normal", "normal", "normal", "high", "high", "urgent"))
@@ -356,7 +366,24 @@ class _Generator:
                 body = f"{body} About order {max(before)[1]}."
             out.append((tid, cid, self.ticket_number, subject, body,
                         status, priority, assignee, team, sla_due, created, updated, territory))
+            self.opened.append((tid, created_dt, status, priority, subject, assignee, team))
         return ids
+
+    def _first_replies(self, out: list, cid: str, territory: str) -> None:
+        """The first answer to each of the customer's tickets that was worked on: an email from its
+        agent, within the SLA six times in seven, never after now. New tickets wait for theirs."""
+        rng, now = self.replies, self.clock.now
+        for tid, created, status, priority, subject, assignee, team in self.opened:
+            if status == "new" or (status == "open" and rng.random() < 0.3):
+                continue
+            agent = assignee or rng.choice(self.agents[team])
+            sla = SLA_HOURS[priority]
+            hours = sla * (rng.uniform(0.03, 0.9) if rng.random() < 6 / 7 else rng.uniform(1.1, 3.0))
+            if created + dt.timedelta(hours=hours) > now:  # a recent ticket: answered since it came in
+                hours = (now - created).total_seconds() / 3600 * rng.uniform(0.1, 0.9)
+            occurred = format_datetime(created + dt.timedelta(hours=hours))
+            out.append((self._next("activity", "act"), cid, "email", f"Re: {subject}", rng.choice(words.TICKET_REPLIES),
+                        tid, None, agent, False, occurred, occurred, occurred, None, None, None, territory))
 
     def _deals(self, out: list, cid: str, territory: str, tier: str, currency: str, reps: list[str], age: int) -> list[str]:
         rng, clock = self.rng, self.clock

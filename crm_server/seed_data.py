@@ -121,6 +121,15 @@ TICKET_BODIES = (
     "Customer is fine with a call back tomorrow morning.",
 )
 
+# The first answer to a ticket: what an agent writes back to the customer.
+TICKET_REPLIES = (
+    "Thanks for reporting this. We are looking into it and will update you today.",
+    "We have reproduced the problem and passed it to the team that owns it.",
+    "Could you send us the order number and a screenshot of the message you see?",
+    "This is fixed on our side now; please try again and let us know.",
+    "We have corrected it and sent you an updated document.",
+)
+
 DEAL_TITLES = (
     "{year} renewal", "Expansion: {n} more seats", "Pilot project", "Premium support upsell",
     "New site rollout", "Multi-year agreement", "Hardware refresh", "Onboarding package",

@@ -28,7 +28,7 @@ from cache.errors import ReplicaError
 from cache.replica import Replica
 from crm_server.announce import wait_for_url
 from crm_tui import credentials
-from crm_tui.config import load_settings
+from crm_tui.config import Settings, load_settings
 from crm_tui.paths import OWN_CONFIG, Paths
 from crm_tui.progress import terminal_progress
 from crm_tui.replica_key import UnlockError
@@ -122,6 +122,21 @@ def _pick_agent(url: str, admin_token: str) -> str:
     return str(agents[0]["id"])
 
 
+def _replica_owner(paths: Paths, settings: Settings) -> str | None:
+    """The id of the user an existing replica belongs to (as its last sync stored them), or None
+    for a new replica or one never synced."""
+    if not paths.replica.exists():
+        return None
+    from crm_tui.replicas import open_replica
+
+    replica = open_replica(paths, settings, read_only=True)
+    try:
+        me = replica.reads.me()
+    finally:
+        replica.close()
+    return str(me["id"]) if me and me.get("id") else None
+
+
 def run_demo(customers: int = 20_000, work_dir: Path | None = None) -> int:
     with demo_workdir(work_dir) as work:
         return _run_demo(customers, work)
@@ -144,20 +159,22 @@ def _run_demo(customers: int, demo_dir: DemoDir) -> int:
         _say(f"could not start the demo server: {exc}")
         return 1
     try:
-        agent = _pick_agent(url, admin_token)
-        token = _server_cmd("user", "token", agent, db=db)
         paths = Paths(data_dir=demo_dir.replica_dir, cache_dir=demo_dir.replica_dir / "hot-cache",
                       config_dir=config_dir)
         paths.ensure()
-        # The demo's token is for its own throwaway server: a file in the demo's directory, not the keyring.
-        credentials.save(paths, credentials.Credentials(url, token), store="file")
-        _say(f"server {url} (log: {work / 'server.log'}); signed in as {agent}")
         settings = load_settings(config_dir / "config.toml")
 
         from crm_tui.replicas import replica_key_for
         from sync.runner import sync_once
 
         replica_key_for(paths, settings, interactive=sys.stdin.isatty())  # a passphrase, where no keyring
+        # A demo dir opened again signs in as the user its replica was filled for, whoever else
+        # the server has gained since.
+        agent = _replica_owner(paths, settings) or _pick_agent(url, admin_token)
+        token = _server_cmd("user", "token", agent, db=db)
+        # The demo's token is for its own throwaway server: a file in the demo's directory, not the keyring.
+        credentials.save(paths, credentials.Credentials(url, token), store="file")
+        _say(f"server {url} (log: {work / 'server.log'}); signed in as {agent}")
 
         _say("bootstrapping the replica (customers and contacts first, so search works early) ...")
         report = sync_once(paths, settings, terminal_progress(True))

@@ -7,12 +7,15 @@ in a thread worker, with its own connection; it reports back through small typed
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
@@ -46,13 +49,13 @@ from screens.sync_screen import SyncScreen
 from screens.ticket_detail import TicketDetailScreen
 from screens.tickets import TicketQueueScreen
 from screens.today import TodayScreen
-from screens.typeahead import KeysInOrder
+from screens.typeahead import TypeAhead
 
 REMINDER_CHECK = 15  # seconds between looks for tasks that fell due (by the app's clock)
 REMINDERS_SHOWN = 3  # at most this many reminder toasts at once; the rest are counted
 
 
-class CrmApp(KeysInOrder):
+class CrmApp(App[None]):
     """The terminal CRM over a local replica.
 
     ``sync_runner(on_event) -> SyncReport`` runs one blocking sync (None: offline only);
@@ -117,6 +120,7 @@ class CrmApp(KeysInOrder):
         self._keymap_errors = self._apply_keymap(settings.keymap)
         self.saver = Saver(self)
         self._reminded_until: dt.datetime | None = None  # tasks due up to here were reminded of
+        self.type_ahead = TypeAhead(self, super().on_event)
 
     # ------------------------------------------------------------------ setup
 
@@ -282,17 +286,38 @@ class CrmApp(KeysInOrder):
         self.publish_status()
         self._sync_worker = self._run_sync(periodic=quiet)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="sync", description="sync")
-    def _run_sync(self, periodic: bool) -> SyncReport:
+    @work(exclusive=True, exit_on_error=False, group="sync", description="sync")
+    async def _run_sync(self, periodic: bool) -> SyncReport:
         runner = self.sync_runner
         assert runner is not None
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[SyncReport] = loop.create_future()
 
         def on_event(event: SyncEvent) -> None:
-            self.call_from_thread(self.post_message, SyncProgress(event))
+            with contextlib.suppress(RuntimeError):  # the app has ended meanwhile
+                self.call_from_thread(self.post_message, SyncProgress(event))
 
-        # A background (periodic) run is left to a sync daemon if one serves the replica.
-        report = runner(on_event, periodic=periodic)
-        self.call_from_thread(self.post_message, SyncFinished(report))
+        def settle(outcome: Callable[[], None]) -> None:
+            with contextlib.suppress(RuntimeError):  # the app ended: nobody waits for the outcome
+                loop.call_soon_threadsafe(lambda: None if finished.done() else outcome())
+
+        def run() -> None:
+            try:
+                # A background (periodic) run is left to a sync daemon if one serves the replica.
+                report = runner(on_event, periodic=periodic)
+            except BaseException as exc:  # the worker's error state reports it
+                error = exc
+                settle(lambda: finished.set_exception(error))
+            else:
+                settle(lambda: finished.set_result(report))
+
+        # Not Textual's thread pool: the process would wait for its threads when the app ends,
+        # so quitting while a push waits for a slow server would hang until the answer came.
+        # What a sync left half-done when the process ends resumes with the next one (the
+        # sync contract holds for a kill at any instant).
+        threading.Thread(target=run, name="crm-sync", daemon=True).start()
+        report = await finished
+        self.post_message(SyncFinished(report))
         return report
 
     @on(SyncProgress)
@@ -357,6 +382,14 @@ class CrmApp(KeysInOrder):
 
     # ------------------------------------------------------------------ navigation and keys
 
+    async def on_event(self, event: events.Event) -> None:
+        # A key from the terminal goes where focus is once the keys before it have been handled
+        # (screens/typeahead.py); keys bubbling back up from widgets are handled as ever.
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            await self.type_ahead.key(event)
+        else:
+            await super().on_event(event)
+
     def exit(self, *args, **kwargs) -> None:
         self.saver.stop()  # what is still queued stays in the journal for the next start
         super().exit(*args, **kwargs)
@@ -399,6 +432,10 @@ class CrmApp(KeysInOrder):
             self.switch_mode(mode)
         while len(self.screen_stack) > 1:
             self.pop_screen()
+        from screens.base import CrmScreen
+
+        if isinstance(self.screen, CrmScreen):
+            self.screen.section_shown()
 
     def record_screen(self, entity_name: str, record_id: str, tab: str = "contacts") -> Screen:
         """The screen that shows one customer (on ``tab``), ticket or order; screens.navigation

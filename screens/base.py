@@ -90,6 +90,10 @@ class CrmScreen(Screen):
         stack = self.app.screen_stack
         return bool(stack) and stack[0] is self
 
+    def section_shown(self) -> None:
+        """Its section key was pressed (or `:`/the palette named the section): the screen is
+        the section's own again."""
+
     def action_back(self) -> None:
         """One layer out: clear a filter, else leave this screen, else go home."""
         for panel in self.query(ListPanel):

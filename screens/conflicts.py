@@ -69,12 +69,20 @@ class ConflictsScreen(CrmScreen):
         self.table.focus()
 
     def refresh_data(self) -> None:
+        # The first conflicts at once; a worker counts them all (the intro follows its count).
+        self.table.reload()
+        self._show_count()
+
+    @on(WindowTable.Changed, "#conflicts-table")
+    def _counted(self, event: WindowTable.Changed) -> None:
+        self._show_count()
+
+    def _show_count(self) -> None:
         table = self.table
-        table.reload()
         n = table.total
-        intro = self.query_one("#conflicts-intro", Static)
-        intro.update(Content(f"{plural(n, 'conflict')} · enter opens one to choose what stays"
-                             if n else "No conflicts"))
+        count = f"{n:,}+ conflicts (counting…)" if table.counting else plural(n, "conflict")
+        self.query_one("#conflicts-intro", Static).update(
+            Content(f"{count} · enter opens one to choose what stays" if n else "No conflicts"))
         table.display = bool(n)
         self.query_one("#conflicts-empty").display = not n
 

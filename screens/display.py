@@ -8,6 +8,7 @@ from plain strings: user data is never parsed as markup.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from rich.text import Text
@@ -121,6 +122,24 @@ def compact_money(minor: int | None, currency: str | None = None) -> str:
     else:
         text = f"{major:.0f}"
     return f"{text} {currency}" if currency else text
+
+
+def money_axis(top: float, currency: str) -> tuple[list[float], list[str]]:
+    """The ticks of a money axis from 0 to ``top`` (major units): a round step (1, 2 or 5 times a
+    power of ten) giving at most four ticks above 0, read as money: '0', '500k EUR', '1M EUR'."""
+    if top <= 0:
+        return [0.0], ["0"]
+    magnitude = 10 ** math.floor(math.log10(top / 4))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= top / 4)
+    ticks = [i * step for i in range(int(top // step) + 1)]
+    return ticks, ["0"] + [f"{_round_figure(t)} {currency}" for t in ticks[1:]]
+
+
+def _round_figure(value: float) -> str:
+    for size, suffix in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{round(value / size, 3):g}{suffix}"
+    return f"{round(value, 2):g}"
 
 
 def compact_totals(by_currency: dict[str, int]) -> str:

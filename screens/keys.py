@@ -36,6 +36,7 @@ def binding_owners() -> list[type]:
     from screens.order_detail import OrderDetailScreen
     from screens.pickers import ChoicePicker, CommandLine, ConfirmModal
     from screens.pipeline import PipelineScreen, StageTable
+    from screens.reader import MessageReader
     from screens.rejected import RejectedScreen
     from screens.reports import ReportsScreen
     from screens.search import SearchScreen
@@ -46,7 +47,7 @@ def binding_owners() -> list[type]:
 
     return [CrmScreen, WindowTable, CrmTable, ListPanel, SearchScreen, Customer360Screen, OrderDetailScreen, TicketQueueScreen,
             PipelineScreen, StageTable, TodayScreen, SyncScreen, ConflictResolveScreen, RejectedScreen, ReportsScreen, RecordForm,
-            ChoicePicker, ConfirmModal, CommandLine, HelpScreen]
+            MessageReader, ChoicePicker, ConfirmModal, CommandLine, HelpScreen]
 
 
 def binding_table() -> list[tuple[str, str, str]]:

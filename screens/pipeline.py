@@ -50,8 +50,8 @@ class PipelineScreen(CrmScreen):
         Binding("w", "mark('won')", "Won", id="pipeline.won"),
         Binding("x", "mark('lost')", "Lost", id="pipeline.lost"),
         Binding("e", "edit", "Edit", id="pipeline.edit"),
+        Binding("f", "follow_up", "Follow-up", id="pipeline.follow_up"),
         Binding("m", "toggle_mine", "Mine/all", id="pipeline.mine"),
-        Binding("f", "follow_up", "Follow-up", show=False, id="pipeline.follow_up"),
     ]
 
     def __init__(self) -> None:

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Static
 from cache.errors import ReplicaError
 from cache.outbox import OutboxOp
 from crm_tui.core.domain import entity, format_value
-from crm_tui.core.text import plural
+from crm_tui.core.text import grouped, plural
 from screens.base import CrmScreen
 from screens.display import plain, record_title
 from screens.form_specs import resend_form
@@ -62,12 +62,20 @@ class RejectedScreen(CrmScreen):
         return self.query_one("#rejected-table", WindowTable)
 
     def refresh_data(self) -> None:
+        # The first changes at once; a worker counts them all (the intro follows its count).
+        self.table.reload()
+        self._show_count()
+
+    @on(WindowTable.Changed, "#rejected-table")
+    def _counted(self, event: WindowTable.Changed) -> None:
+        self._show_count()
+
+    def _show_count(self) -> None:
         table = self.table
-        table.reload()
         n = table.total
+        count = f"{grouped(n)}+ changes (counting…)" if table.counting else plural(n, "change")
         self.query_one("#rejected-intro", Static).update(Content(
-            f"{plural(n, 'change')} refused by the server · f fix · r re-send · x discard" if n
-            else "Rejected changes"))
+            f"{count} refused by the server · f fix · r re-send · x discard" if n else "Rejected changes"))
         table.display = bool(n)
         self.query_one("#rejected-detail").display = bool(n)
         self.query_one("#rejected-empty").display = not n

@@ -8,19 +8,19 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
 from cache.reports import PERIODS, ReportFilter, csv_rows
-from crm_tui.core.domain import format_datetime
+from crm_tui.core.domain import format_datetime, format_money
 from crm_tui.core.text import grouped, plural
 from screens.base import CrmScreen
-from screens.display import compact_money, figure, plain
+from screens.display import compact_money, figure, money_axis, plain
 from screens.pickers import ChoicePicker
 from screens.tables import CrmTable
 
@@ -33,7 +33,9 @@ class ReportsScreen(CrmScreen):
     HELP = ("Figures over what your replica holds, for a territory (t), an owner (o) and a period (p); l/h switch "
             "reports; `:export FILE` writes the report in front to CSV, with the filter in its first lines. "
             "Revenue: orders by order date, cancelled and refunded left out, per month and currency (territory and "
-            "owner are the customer's). Funnel: deals created in the period; a deal has reached a stage if it is "
+            "owner are the customer's); currencies are never added up (the replica has no exchange rates), so the "
+            "chart shows one currency, at first the one most orders were in, and c (or enter on the table) picks "
+            "another; the table beneath has every currency's orders, total and monthly average. Funnel: deals created in the period; a deal has reached a stage if it is "
             "in it or past it (won is past every stage; a lost deal only entered the funnel); conversion is the "
             "share that reached the next stage (owner: the deal's). Tickets: by the week they were opened. The "
             "first response is the first email (reply) or call on the ticket that is not internal, after it was "
@@ -46,6 +48,7 @@ class ReportsScreen(CrmScreen):
         Binding("t", "pick_territory", "Territory", id="reports.territory"),
         Binding("o", "pick_owner", "Owner", id="reports.owner"),
         Binding("p", "pick_period", "Period", id="reports.period"),
+        Binding("c", "pick_currency", "Currency", id="reports.currency"),
     ]
 
     def __init__(self) -> None:
@@ -53,6 +56,11 @@ class ReportsScreen(CrmScreen):
         self.territory: str | None = None
         self.owner: str | None = None
         self.months = 12
+        self.currency: str | None = None  # the one charted; None: the one with the most orders
+        # What the revenue chart shows: its currency, the month's amounts (minor units), the y axis.
+        self.revenue_currency: str | None = None
+        self.revenue_series: list[int] = []
+        self.revenue_axis: tuple[list[float], list[str]] = ([], [])
         self.figures: dict[str, Any] | None = None
         self.shown_filter: ReportFilter | None = None
 
@@ -61,7 +69,7 @@ class ReportsScreen(CrmScreen):
         with TabbedContent(id="report-tabs"):
             with TabPane(TABS["revenue"], id="report-revenue"), Vertical():
                 yield PlotextPlot(id="revenue-chart", classes="report-chart")
-                yield Static(id="revenue-totals", classes="report-note")
+                yield CrmTable(id="revenue-table", classes="report-table")
             with TabPane(TABS["funnel"], id="report-funnel"), Horizontal():
                 yield PlotextPlot(id="funnel-chart", classes="report-chart")
                 yield CrmTable(id="funnel-table", classes="report-table")
@@ -71,6 +79,7 @@ class ReportsScreen(CrmScreen):
         yield Static(id="report-state", classes="report-note")
 
     def on_mount(self) -> None:
+        self.query_one("#revenue-table", CrmTable).add_columns("currency", "orders", "total", "per month")
         self.query_one("#funnel-table", CrmTable).add_columns("stage", "now", "reached", "conv.")
         self.query_one("#sla-table", CrmTable).add_columns(
             "week of", "opened", "answered", "met", "breached", "SLA met", "1st reply (median)")
@@ -112,6 +121,30 @@ class ReportsScreen(CrmScreen):
         self._pick("Period", [(str(n), f"last {n} months") for n in PERIODS], str(self.months),
                    lambda v: setattr(self, "months", int(v)))
 
+    def action_pick_currency(self) -> None:
+        currencies = (self.figures or {}).get("currencies") or []
+        if not currencies:
+            self.app.notify("No revenue in this period: there is no currency to pick.", severity="warning")
+            return
+        choices = [(c["currency"], f"{c['currency']}  {c['orders']} orders · {compact_money(c['amount'], c['currency'])}")
+                   for c in currencies]
+
+        def chosen(value: str | None) -> None:
+            if value is not None:
+                self._chart_currency(value)
+
+        self.app.push_screen(ChoicePicker("Currency", choices, current=self.revenue_currency), chosen)
+
+    @on(DataTable.RowSelected, "#revenue-table")
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self._chart_currency(event.row_key.value)
+
+    def _chart_currency(self, currency: str) -> None:
+        self.currency = currency
+        if self.figures is not None and self.shown_filter is not None:
+            self._show_revenue(self.shown_filter, self.figures["revenue"], self.figures["currencies"])
+
     def action_tab(self, step: int) -> None:
         tabs = self.query_one("#report-tabs", TabbedContent)
         keys = [f"report-{k}" for k in TABS]
@@ -125,7 +158,7 @@ class ReportsScreen(CrmScreen):
 
     def refresh_data(self) -> None:
         flt = self.report_filter()
-        keys = "   t territory · o owner · p period · l/h report · :export FILE" if self.size.width >= 120 else ""
+        keys = "   t territory · o owner · p period · c currency · l/h report · :export FILE" if self.size.width >= 120 else ""
         self.query_one("#report-filter", Static).update(Content.assemble((self._describe(flt), "bold"),
                                                                          (keys, "$text-muted")))
         fresh = self.replica.reports.figures(flt, self.now(), cached_only=True)
@@ -163,35 +196,47 @@ class ReportsScreen(CrmScreen):
             self._state("The first sync is still bringing records: the figures grow as it goes on.", "$text-warning")
         else:
             self._state("", "")
-        self._show_revenue(flt, figures["revenue"])
+        self._show_revenue(flt, figures["revenue"], figures["currencies"])
         self._show_funnel(figures["funnel"])
         self._show_sla(figures["sla"])
 
-    def _show_revenue(self, flt: ReportFilter, rows: list[tuple[str, str, int]]) -> None:
+    def _show_revenue(self, flt: ReportFilter, rows: list[tuple[str, str, int]],
+                      currencies: list[dict[str, Any]]) -> None:
+        # One currency at a time: amounts in different currencies cannot share an axis.
         chart = self.query_one("#revenue-chart", PlotextPlot)
         plt = chart.plt
         plt.clear_data()
         plt.clear_figure()
         months = flt.months_covered
-        currencies = sorted({c for _, c, _ in rows})
-        labels = [dt.date.fromisoformat(m + "-01").strftime("%b %y") for m in months]
-        totals = {c: sum(a for _, cur, a in rows if cur == c) for c in currencies}
-        if currencies:
-            series = [[next((a for m2, c2, a in rows if m2 == m and c2 == c), 0) / 100 for m in months]
-                      for c in currencies]
-            plt.multiple_bar(labels, series, labels=currencies)  # type: ignore[call-arg]  # plotext's stub lags its API
+        names = [c["currency"] for c in currencies]
+        currency = self.currency if self.currency in names else (names[0] if names else None)
+        self.revenue_currency = currency
+        if currency is not None:
+            by_month = {m: a for m, c, a in rows if c == currency}
+            self.revenue_series = [by_month.get(m, 0) for m in months]
+            labels = [dt.date.fromisoformat(m + "-01").strftime("%b %y") for m in months]
+            plt.bar(labels, [a / 100 for a in self.revenue_series], width=0.6)
             # Which month labels fit is decided here, not left to plotext (whose choice depends
             # on what it drew before): every month when there is room, else every 2nd or 3rd.
-            step = max(1, -(-len(labels) * 8 // max(1, chart.size.width - 10)))
+            step = max(1, -(-len(labels) * 8 // max(1, chart.size.width - 20)))
             ticks = list(range(1, len(labels) + 1))
             plt.xticks(ticks[::-1][::step][::-1], labels[::-1][::step][::-1])  # type: ignore[arg-type]  # ints are numbers
-            plt.title("Revenue by month (major units, per currency)")
+            self.revenue_axis = money_axis(max(self.revenue_series) / 100, currency)
+            plt.yticks(*self.revenue_axis)
+            others = f" · 1 of {len(names)} currencies, c for another" if len(names) > 1 else ""
+            plt.title(f"Revenue by month in {currency}{others}")
         else:
+            self.revenue_series, self.revenue_axis = [], ([], [])
             plt.title("No orders in this period")
         chart.refresh()
-        note = " · ".join(compact_money(t, c) for c, t in totals.items())
-        self.query_one("#revenue-totals", Static).update(
-            Content.assemble(("Total ", "bold"), note) if note else Content("No revenue in this period."))
+        table = self.query_one("#revenue-table", CrmTable)
+        table.clear()
+        for c in currencies:
+            table.add_row(plain(c["currency"]), figure(c["orders"]), plain(format_money(c["amount"])),
+                          plain(compact_money(c["amount"] // len(months), c["currency"])), key=c["currency"])
+        table.display = bool(currencies)  # the chart's title says there were no orders
+        if currency is not None:
+            table.move_cursor(row=names.index(currency))
 
     def _show_funnel(self, funnel: dict[str, Any]) -> None:
         stages = funnel["stages"]
@@ -227,6 +272,7 @@ class ReportsScreen(CrmScreen):
             step = max(1, len(xs) // 6)
             plt.xticks(xs[::step], [w["week"][5:] for w in decided][::step])  # type: ignore[arg-type]  # ints are numbers
             plt.ylim(0, 100)
+            plt.yticks([0, 25, 50, 75, 100], ["0 %", "25 %", "50 %", "75 %", "100 %"])  # not 83.3, 66.7 ...
             plt.title("Share of tickets that met their SLA, by week opened")
         else:
             plt.title("No tickets with a decided SLA in this period")

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on
+from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from cache.search import COUNT_CAP
+from cache.search import SearchWindow
+from cache.sqlite import sqlite3
 from cache.windows import ListWindow
+from crm_tui.core.text import counted
 from screens.base import CrmScreen
 from screens.display import plain
 from screens.exporting import ExportPlan
 from screens.form_specs import customer_form, writable_territories
 from screens.inputs import CrmInput
 from screens.navigation import open_customer, open_order, open_ticket
-from screens.tables import Column, ListSource, RowContext, WindowTable
+from screens.tables import Column, ListSource, RowContext, RowWindow, WindowTable
 
-LIMIT = 50
+if TYPE_CHECKING:
+    from cache.replica import Replica
+
+LIMIT = 50  # matches read per keystroke; the rest are found by a worker
 KIND_LABELS = {"customer": "customer", "contact": "contact", "ticket": "ticket", "order": "order"}
 HINT = ("Type a name, company, email, phone, city, a ticket number (#1042) or an order number (SO-10042).\n"
         "↓ or enter moves to the results · enter opens · esc leaves the box · ctrl+p palette · f1 help")
@@ -41,8 +46,10 @@ class SearchScreen(CrmScreen):
         super().__init__()
         self.query_text = ""
         self.searches = 0  # searches run (a test counts them per keystroke)
-        self.hits: list[dict[str, Any]] = []
-        self.summary = ""
+        self.counts_shown = 0  # whole match sets a worker found and the list took (a test counts them)
+        self.window: SearchWindow | None = None
+        self._counter: Replica | None = None  # the worker's own connection
+        self._arriving = False  # customers still arriving (a first sync under way)
 
     def compose_body(self):
         with Vertical(id="search-body"):
@@ -58,20 +65,16 @@ class SearchScreen(CrmScreen):
         def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
             return [plain(KIND_LABELS.get(row["kind"], row["kind"])), plain(row["title"]), plain(row["detail"])]
 
-        return ListSource(columns=columns, cells=cells, row_key=lambda row: row["key"],
-                          window=lambda: ListWindow(self.hits, key="key"))
+        def window() -> RowWindow:
+            return self.window if self.window is not None else ListWindow([], key="key")
+
+        return ListSource(columns=columns, cells=cells, row_key=lambda row: row["key"], window=window)
 
     def export_plan(self) -> ExportPlan | None:
-        """`:export`: every match of the query the search counts (up to COUNT_CAP), not only the
-        first LIMIT shown."""
-        if not self.query_text.strip():
+        """`:export`: every match of the query, not only those in view."""
+        if not self.query_text.strip() or self.window is None:
             return None
-        result = self.replica.search(self.query_text, limit=COUNT_CAP)
-        hits = [{"kind": h.kind, "id": h.id, "customer_id": h.customer_id, "title": h.title, "detail": h.detail,
-                 "match": h.match} for h in result.hits]
-        capped = f" (the first {COUNT_CAP:,})" if result.capped else ""
-        return ExportPlan("search results", f"search “{self.query_text}”{capped}", [(ListWindow(hits), "")],
-                          noun="match")
+        return ExportPlan("search results", f"search “{self.query_text}”", [(self.window, "")], noun="match")
 
     @property
     def results(self) -> WindowTable:
@@ -90,10 +93,10 @@ class SearchScreen(CrmScreen):
 
     @on(CrmInput.Changed, "#search-input")
     def _typed(self, event: CrmInput.Changed) -> None:
-        # Every keystroke searches at once: a search answers in a few milliseconds from the
-        # replica, so waiting for the typing to pause would only add latency. A keystroke whose
-        # text is already stale (newer keys reached the box while it waited) is dropped: the
-        # newest text's own Changed message follows and searches for it.
+        # Every keystroke searches at once: the first matches answer in a few milliseconds from
+        # the replica, so waiting for the typing to pause would only add latency. A keystroke
+        # whose text is already stale (newer keys reached the box while it waited) is dropped:
+        # the newest text's own Changed message follows and searches for it.
         if event.value != self.search_box.value:
             return
         if event.value == self.query_text and self.searches:
@@ -110,31 +113,97 @@ class SearchScreen(CrmScreen):
         self.refresh_data()
 
     def refresh_data(self) -> None:
+        """The first matches at once (bounded reads, no count); when there may be more, a
+        worker finds them all on its own connection and the list grows to the whole set."""
         self.searches += 1
-        result = self.replica.search(self.query_text, limit=LIMIT)
-        self.hits = [
-            {"key": f"{h.kind}:{h.id}", "kind": h.kind, "id": h.id, "customer_id": h.customer_id,
-             "title": h.title, "detail": h.detail}
-            for h in result.hits
-        ]
-        self.summary = result.summary
-        self.results.reload(keep_cursor=False)
+        self._stop_finding()
+        window = self.replica.search.window(self.query_text, LIMIT)
+        self.window = window
+        self.results.show(window, total=len(window.keys), counting=not window.complete)
+        if not window.complete:
+            if self._counter is None:
+                self._counter = self.replica.reopen(cache_mb=8)
+            self._find_all(self._counter, window)
         self._show_state()
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="search-count", description="count matches")
+    def _find_all(self, counter: Replica, window: SearchWindow) -> None:
+        for _attempt in range(3):
+            try:
+                keys = counter.search.every(window.query)
+            except sqlite3.OperationalError:
+                # Interrupted: a newer key stopped the search before this one (SQLite then also
+                # stops statements that start before the stopped one has returned): search again
+                # unless this one is stale too.
+                if window is not self.window or window.complete:
+                    return
+                continue
+            self.app.call_from_thread(self._found_all, window, keys)
+            return
+        self.app.call_from_thread(self.results.finish_count)
+
+    def _found_all(self, window: SearchWindow, keys: list[Any]) -> None:
+        if window is not self.window or window.complete:
+            return  # a newer search (or `G`, which counted at once) made this one stale
+        window.found_all(keys)
+        self.counts_shown += 1
+        self.results.count_arrived(window, "", len(keys))
+
+    def _stop_finding(self) -> None:
+        """Interrupt the search for every match under way: its result is never shown."""
+        if self.window is not None and not self.window.complete and self._counter is not None:
+            self._counter.conn.interrupt()
+
+    def on_unmount(self) -> None:
+        self._stop_finding()
+        if self._counter is not None:
+            counter, self._counter = self._counter, None
+            counter.close()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        # "showing 31–60" follows the rows in view, however the list was scrolled.
+        self.watch(self.results, "scroll_y", lambda _y: self._show_summary(), init=False)
+
+    @on(WindowTable.Changed, "#search-results")
+    def _counted(self, event: WindowTable.Changed) -> None:
+        self._show_summary()
+
+    def _in_view(self) -> tuple[int, int]:
+        table = self.results
+        first = int(table.scroll_y) // table.source.row_height
+        rows = max(1, table.scrollable_content_region.height - table.header_height)
+        return first + 1, min(table.total, first + rows)
+
+    def _summary(self) -> str:
+        table = self.results
+        if not self.query_text.strip():
+            return ""
+        total = table.total
+        text = counted(total, "match", many="matches", at_least=table.counting)
+        first, last = self._in_view()
+        if table.counting or first > 1 or last < total:
+            text += f" · showing {first:,}–{last:,}" if total else ""
+        if table.counting:
+            text += " · counting…"
+        return text
+
+    def _show_summary(self) -> None:
+        parts: list[str | tuple[str, str]] = []
+        if text := self._summary():
+            parts.append((text, "bold"))
+        if self._arriving:
+            parts.append((" · " if parts else "", "$text-muted"))
+            parts.append(("customers still arriving… results grow as the first sync goes on", "$text-warning"))
+        self.query_one("#search-summary", Static).update(Content.assemble(*parts))
+
     def _show_state(self) -> None:
-        summary = self.query_one("#search-summary", Static)
         empty = self.query_one("#search-empty", Static)
         has_customers = self.replica.reads.has_customers()
         complete = self.replica.get_meta("complete_entities") or []
-        arriving = has_customers and not {"customer", "contact"} <= set(complete)
-        parts: list[str | tuple[str, str]] = []
-        if self.summary:
-            parts.append((self.summary, "bold"))
-        if arriving:
-            parts.append((" · " if parts else "", "$text-muted"))
-            parts.append(("customers still arriving… results grow as the first sync goes on", "$text-warning"))
-        summary.update(Content.assemble(*parts))
-        if self.hits:
+        self._arriving = has_customers and not {"customer", "contact"} <= set(complete)
+        self._show_summary()
+        if self.results.total:
             empty.display = False
             self.results.display = True
             return
@@ -155,7 +224,7 @@ class SearchScreen(CrmScreen):
         self.search_box.focus()
 
     def action_results(self) -> None:
-        if self.hits:
+        if self.results.total:
             self.results.focus()
 
     def action_back(self) -> None:
@@ -166,7 +235,7 @@ class SearchScreen(CrmScreen):
             box.focus()
         elif box.has_focus:
             # Leave the box so the single-key bindings (section numbers, q) work.
-            if self.hits:
+            if self.results.total:
                 self.results.focus()
             else:
                 # Coming back from a modal (`:`, `?`, the palette), Textual would put the focus
@@ -176,6 +245,12 @@ class SearchScreen(CrmScreen):
                 self.set_focus(None)
         else:
             super().action_back()
+
+    def section_shown(self) -> None:
+        # `1` is for searching: the box takes what is typed next, also after esc had left it.
+        self.AUTO_FOCUS = type(self).AUTO_FOCUS  # type: ignore[misc]
+        if self.is_mounted:
+            self.search_box.focus()
 
     def on_descendant_focus(self) -> None:
         self.AUTO_FOCUS = type(self).AUTO_FOCUS  # type: ignore[misc]

@@ -13,7 +13,9 @@ the `/` filter of a ``ListPanel`` narrows the query in SQL, over the whole resul
 Columns that do not fit give way in a stated order (``Column.give_way``: the highest number goes
 first) and the header names what went (``+customer, team``), so a narrow terminal hides columns
 with a hint rather than silently. A column that identifies its row (``Column.ident``: a ticket or
-order number) is never cut: it widens to the longest value read so far. The order per list is in the README (Keys and lists).
+order number) is never cut: it widens to the longest value read so far. Room the flexible column
+does not need for the values read goes to the columns whose values are cut (the last to give way
+first). The order per list is in the README (Keys and lists).
 
 ``CrmTable`` stays the plain DataTable for small fixed tables (help, reports, sync history).
 """
@@ -24,7 +26,7 @@ import datetime as dt
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeGuard
 
 from rich.segment import Segment
 from rich.style import Style
@@ -285,6 +287,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         # result comes from a worker on its own connection (``total`` is a lower bound meanwhile).
         self.counting = False
         self._count_replica: Any = None
+        self._pending_place: tuple[str | None, int] | None = None  # (key, row) for the cursor once counted
         self.loaded_once = False
         # What a test or the bench can count: rows rendered (not served from the kept strips)
         # and reads of the replica (a count or a block of rows).
@@ -298,6 +301,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._shown: list[int] = []  # positions in _all_columns of the shown ones
         self.hidden_columns: list[str] = []  # labels of the columns that gave way
         self._ident_widths: dict[str, int] = {}
+        self._content_widths: dict[str, int] = {}  # the longest cell read per column (by key)
         self._widths: list[int] = []
         self._wide = False
         self._flex_width = 20
@@ -327,7 +331,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             self.reads += 1
             block = self.window.rows(block_no * BLOCK, BLOCK, self.filter_text, total=self.total)
             self._blocks[block_no] = block
-            self._measure_idents(block)
+            self._measure(block)
             while len(self._blocks) > BLOCKS_KEPT:
                 self._blocks.popitem(last=False)
         else:
@@ -393,9 +397,18 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         keep_row = self.cursor_row if keep_cursor else 0
         self._refresh_states()
         self._ident_widths.clear()  # a new result: identifying columns fit its own values
+        self._content_widths.clear()
         self._layout()
-        self.window = self.source.open()
-        self._recount()
+        self.window = window = self.source.open()
+        self._pending_place = None
+        if self._counts_apart(window, self.filter_text):
+            # The first rows at once, the count from a worker: the cursor goes back to a row
+            # past them when the count has come.
+            self._first_block_then_count(window, self.filter_text)
+            if self.counting and keep_row >= self.total:
+                self._pending_place = (keep_key, keep_row)
+        else:
+            self._recount()
         if self.filter_text:
             self.reads += 1
             self.unfiltered_total = self.window.count("")
@@ -417,13 +430,19 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         keep = self.current_key
         self.filter_text = text
         window = self.window
-        if text and isinstance(window, Window) and window.count_in_background:
+        if self._counts_apart(window, text):
             self._first_block_then_count(window, text)
         else:
             self._stop_counting()
             self._recount()
         self._place_cursor(keep, 0)
         self._announce()
+
+    @staticmethod
+    def _counts_apart(window: RowWindow | None, text: str) -> TypeGuard[Window]:
+        """Whether ``window`` (filtered by ``text``) is counted by a worker, after its first rows."""
+        return isinstance(window, Window) and (window.count_in_background if text.strip()
+                                               else window.count_whole_in_background)
 
     def _first_block_then_count(self, window: Window, text: str) -> None:
         self._stop_counting()
@@ -453,15 +472,44 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
                 if window is not self.window or text != self.filter_text:
                     return
                 continue
-            self.app.call_from_thread(self._counted, window, text, total)
+            self.app.call_from_thread(self.count_arrived, window, text, total)
             return
         self.app.call_from_thread(self.finish_count)
 
-    def _counted(self, window: Window, text: str, total: int) -> None:
+    def show(self, window: RowWindow, *, total: int, counting: bool) -> None:
+        """Show ``window`` whose first ``total`` rows are known, without counting it; with
+        ``counting``, the true count comes later (``count_arrived``), or at once from the
+        window's ``count`` when ``G`` needs the true end. The cursor goes to the top."""
+        self._stop_counting()
+        self._refresh_states()
+        self._ident_widths.clear()
+        self._content_widths.clear()
+        self._layout()
+        self.window = window
+        self._blocks.clear()
+        self.filter_text = ""
+        self.total = self.unfiltered_total = total
+        self.counting = counting
+        self._size_to_rows()
+        self.refresh()
+        self.loaded_once = True
+        self._place_cursor(None, 0)
+        self._announce()
+
+    def count_arrived(self, window: RowWindow, text: str, total: int) -> None:
+        """The count of ``window`` (filtered by ``text``) from a worker; dropped when a newer
+        key or a reload made it stale."""
         if window is not self.window or text != self.filter_text or not self.counting:
             return  # a newer key (or a reload) made this count stale
         self.counting = False
+        self._drop_short_blocks()
         self.total = total
+        if not text:
+            self.unfiltered_total = total
+        if self._pending_place is not None:
+            place, self._pending_place = self._pending_place, None
+            self._size_to_rows()
+            self._place_cursor(*place)
         self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
         self.refresh()
         self._announce()
@@ -477,10 +525,18 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         if self.counting and self.window is not None:
             self._stop_counting()
             self.reads += 1
+            self._drop_short_blocks()
             self.total = self.window.count(self.filter_text)
+            if not self.filter_text:
+                self.unfiltered_total = self.total
             self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
             self.refresh()
             self._announce()
+
+    def _drop_short_blocks(self) -> None:
+        """Forget blocks read while only the first rows were known: they may end early."""
+        for block_no in [n for n, block in self._blocks.items() if len(block) < BLOCK]:
+            del self._blocks[block_no]
 
     def on_unmount(self) -> None:
         self._stop_counting()
@@ -623,6 +679,24 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         fixed = sum((natural[i] or 0) + 2 * self.cell_padding for i in shown)  # with the flexible one's padding
         flex = max(6, room - fixed)
         widths: list[int] = [w if (w := natural[i]) is not None else flex for i in shown]
+        # Room the flexible column's own values leave over goes to the columns whose values are
+        # cut, the last to give way first (a customer's name before the team).
+        flexible = [at for at, i in enumerate(shown) if natural[i] is None]
+        if flexible:
+            flex_col = cols[shown[flexible[0]]]
+            spare = flex - max(flex_col.min_width, self._content_widths.get(flex_col.key, 0))
+            needy = sorted((at for at, i in enumerate(shown)
+                            if natural[i] is not None and not cols[i].ident
+                            and self._content_widths.get(cols[i].key, 0) > widths[at]),
+                           key=lambda at: (cols[shown[at]].give_way, at))
+            for at in needy:
+                if spare <= 0:
+                    break
+                extra = min(spare, self._content_widths[cols[shown[at]].key] - widths[at])
+                widths[at] += extra
+                spare -= extra
+                flex -= extra
+            widths[flexible[0]] = flex
         if (wide, flex, widths, width, shown) == (self._wide, self._flex_width, self._widths, self._layout_width,
                                                    self._shown) and self._columns:
             return False
@@ -673,9 +747,11 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         else:
             super()._on_mouse_scroll_up(event)
 
-    def _measure_idents(self, block: list[dict[str, Any]]) -> None:
-        """Widen an identifying column to the longest value in a block just read: a number is
-        never cut. Lays the columns out again (and redraws) when one grew."""
+    def _measure(self, block: list[dict[str, Any]]) -> None:
+        """Measure a block just read: an identifying column widens to its longest value (a number
+        is never cut), and the longest cell of every column is kept, so room the flexible column
+        does not need goes to a column whose values are cut. Lays the columns out again (and
+        redraws) when one grew."""
         grew = False
         for col in self._all_columns:
             if not col.ident or col.width is None:
@@ -684,6 +760,20 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             if longest > self._ident_widths.get(col.key, col.width):
                 self._ident_widths[col.key] = longest
                 grew = True
+        if self._all_columns and any(not c.ident for c in self._all_columns):
+            longest_cells = [0] * len(self._all_columns)
+            for row in block:
+                cells = self.source.cells(row, self._row_context(row))
+                if len(cells) != len(self._all_columns):
+                    break
+                for i, cell in enumerate(cells):
+                    text = cell if isinstance(cell, Text) else plain(cell)
+                    width = max((line.cell_len for line in text.split("\n")), default=0)
+                    longest_cells[i] = max(longest_cells[i], width)
+            for col, width in zip(self._all_columns, longest_cells, strict=True):
+                if width > self._content_widths.get(col.key, 0):
+                    self._content_widths[col.key] = width
+                    grew = True
         if grew and self._layout():
             self.refresh()
 

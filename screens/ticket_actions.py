@@ -21,15 +21,16 @@ from screens.task_forms import follow_up
 if TYPE_CHECKING:
     from screens.host import CrmHost
 
+# In the order the footer shows them: what a user does most first (at 80 columns the last are cut).
 TRIAGE_BINDINGS: list[BindingType] = [
-    Binding("a", "assign_me", "Assign me", id="ticket.assign_me"),
-    Binding("s", "set_status", "Status", id="ticket.status"),
-    Binding("p", "set_priority", "Priority", id="ticket.priority"),
     Binding("r", "reply", "Reply", id="ticket.reply"),
     Binding("i", "internal_note", "Note", id="ticket.note"),
-    Binding("e", "edit_ticket", "Edit", show=False, id="ticket.edit"),
-    Binding("o", "open_customer", "Customer", show=False, id="ticket.customer"),
-    Binding("f", "follow_up", "Follow-up", show=False, id="ticket.follow_up"),
+    Binding("s", "set_status", "Status", id="ticket.status"),
+    Binding("a", "assign_me", "Assign me", id="ticket.assign_me"),
+    Binding("o", "open_customer", "Customer", id="ticket.customer"),
+    Binding("f", "follow_up", "Follow-up", id="ticket.follow_up"),
+    Binding("e", "edit_ticket", "Edit", id="ticket.edit"),
+    Binding("p", "set_priority", "Priority", id="ticket.priority"),
 ]
 
 

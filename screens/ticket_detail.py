@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import on
 from textual.content import Content
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from crm_tui.core.domain import value_label
 from screens.base import CrmScreen
 from screens.display import MARK_LABELS, MARK_TONES, MARKS, ago, plain, sla_text
-from screens.tables import Column, ListPanel, ListSource, RowContext
+from screens.reader import MessageReader
+from screens.tables import Column, ListPanel, ListSource, RowContext, WindowTable
 from screens.ticket_actions import TRIAGE_BINDINGS, TicketTriage
 
 
@@ -19,7 +21,7 @@ class TicketDetailScreen(TicketTriage, CrmScreen):
     LABEL = "Ticket"
     HELP = ("A ticket and its conversation, newest first. Replies (r) go to the customer; internal notes (i) "
             "stay in the team. a assigns it to you, s moves its status, p sets its priority, e edits it, "
-            "o opens the customer, f makes a follow-up task about it.")
+            "o opens the customer, f makes a follow-up task about it. enter on a message shows it in full.")
     BINDINGS: ClassVar = [*TRIAGE_BINDINGS]
 
     def __init__(self, ticket_id: str) -> None:
@@ -88,6 +90,19 @@ class TicketDetailScreen(TicketTriage, CrmScreen):
                                                                       "$text-muted")))
         description.update(Content(t.get("description") or "(no description)"))
         description.display = True
+
+    @on(DataTable.RowSelected, "#ticket-activity")
+    def _read_message(self, event: DataTable.RowSelected) -> None:
+        """A message longer than its row, read in full."""
+        table = event.data_table
+        row = table.current_row() if isinstance(table, WindowTable) else None
+        if row is None:
+            return
+        reads = self.replica.reads
+        label = "internal" if row.get("internal") else ("to the customer" if row.get("kind") == "email" else "")
+        heading = " · ".join(x for x in (value_label(row.get("kind")), reads.user_name(row.get("author_id")),
+                                         ago(row.get("occurred_at"), self.now()), label) if x)
+        self.app.push_screen(MessageReader(heading, row.get("subject") or "", row.get("body") or ""))
 
     def current_ticket(self) -> dict[str, Any] | None:
         return self.replica.get("ticket", self.ticket_id)

@@ -36,7 +36,7 @@ class TodayScreen(CrmScreen):
             "the app is open, a reminder pops up. Times are UTC.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "toggle_done", "Done/reopen", id="today.done"),
-        Binding("e", "edit", "Edit", show=False, id="today.edit"),
+        Binding("e", "edit", "Edit", id="today.edit"),
         Binding("o", "open_customer", "Customer", id="today.customer"),
         Binding("v", "cycle_view", "Mine/all", id="today.view"),
         Binding("D", "toggle_status", "Open/done", id="today.status"),

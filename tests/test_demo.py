@@ -114,3 +114,33 @@ def test_quitting_a_demo_that_saved_nothing_removes_it_as_the_question_says(monk
     assert code == 0
     assert not work.exists()
     assert "Nothing was saved" in asked and "removed" in asked
+
+
+def test_a_demo_dir_opened_again_signs_in_as_its_replicas_owner(monkeypatch, tmp_path, capfd):
+    """`crm-tui demo --dir D` a second time, after the server gained a newer agent: the app is the
+    same user's, whose replica it opens (a new user found someone else's name in the status bar)."""
+    from screens.app import CrmApp
+
+    monkeypatch.setenv("CRM_TUI_CONFIG_DIR", str(tmp_path / "not-the-demos"))  # put back after the test
+    work = tmp_path / "demo"
+    signed_in: list[str] = []
+
+    async def quit_at_once(pilot) -> None:
+        await pilot.pause()
+        signed_in.append(pilot.app.replica.reads.me()["id"])
+        pilot.app.exit()
+
+    real_run = CrmApp.run
+    monkeypatch.setattr(CrmApp, "run", lambda app: real_run(app, headless=True, size=(120, 36),
+                                                            auto_pilot=quit_at_once))
+    assert demo.run_demo(customers=10, work_dir=work) == 0
+    [owner] = signed_in
+    # Newer agents, first by id and by age: a pick from the user list would now find one of them.
+    for name in ("Aaron Newcomer", "Zoe Newcomer"):
+        subprocess.run([sys.executable, "-m", "crm_server.cli", "user", "add", name, "--role", "agent",
+                        "--team", "support", "--db", str(work / "crm-server.db")],
+                       check=True, capture_output=True, timeout=60)
+    capfd.readouterr()
+    assert demo.run_demo(customers=10, work_dir=work) == 0
+    assert signed_in == [owner, owner]
+    assert f"signed in as {owner}" in capfd.readouterr().err

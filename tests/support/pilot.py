@@ -50,3 +50,34 @@ def visible_text(widget) -> str:
     """The lines a Line-API widget (a list) shows now, as plain text: what the user reads."""
     height = widget.scrollable_content_region.height
     return "\n".join(widget.render_line(y).text for y in range(height))
+
+
+async def type_at_once(pilot, *keys: str) -> None:
+    """``keys`` reaching the app in one read, as a terminal hands over a fast typist's (or tmux's,
+    or a paste's) keys: none waits for the one before it to be handled, as pilot.press would."""
+    from textual import events
+
+    app = pilot.app
+    for key in keys:
+        event = events.Key(key, " " if key == "space" else key if len(key) == 1 else None)
+        event.set_sender(app)
+        app._driver.send_message(event)
+    await settle(pilot)
+    # Until the app has handled every one of them (screens/typeahead.py routes one at a time).
+    for _ in range(200):
+        if not (app.type_ahead.busy or app.type_ahead.waiting):
+            break
+        await pilot.pause(0.01)
+    else:
+        raise AssertionError(f"keys still waiting after 200 pauses: {list(app.type_ahead.waiting)}")
+    await settle(pilot)
+
+
+def footer_keys(app) -> list[str]:
+    """The keys the footer shows in full within the terminal's width ("f Follow-up"), left to
+    right: what a user reads at the bottom of the screen."""
+    from textual.widgets._footer import FooterKey
+
+    width = app.size.width
+    keys = [k for k in app.screen.query(FooterKey) if k.region.width and k.region.right <= width]
+    return [f"{k.key_display} {k.description}".strip() for k in sorted(keys, key=lambda k: k.region.x)]

@@ -460,6 +460,27 @@ def many_territories(replica: Replica, count: int) -> None:
     replica.pull.apply_page(_page([_upsert("territory", extra)], "c3", has_more=False, phase="feed"))
 
 
+def many_customers(n: int, name: str = "Quillfeather Holdings") -> list[dict[str, Any]]:
+    """``n`` customers called ``name`` and a 4-digit number (their name order is their number
+    order), in the first territory."""
+    out = []
+    for i in range(n):
+        created = NOW - dt.timedelta(days=100)
+        out.append({
+            "id": f"cb_{i:05d}", "name": f"{name} {i:04d}", "company": f"{name} {i:04d}",
+            "email": f"office{i}@{name.split()[0].lower()}.example", "phone": f"+49 89 4{i:06d}",
+            "city": "Berlin", "country": "DE", "tier": None, "territory": TERRITORIES[0]["id"],
+            "owner_id": None, "tags": [], "lifetime_value": 0,
+            "created_at": _iso(created), "updated_at": _iso(created),
+        })
+    return out
+
+
+def add_customers(replica: Replica, customers: list[dict[str, Any]]) -> None:
+    """Put ``customers`` in the replica the way a pull does."""
+    replica.pull.apply_page(_page([_upsert("customer", customers)], "cust-extra", has_more=False, phase="feed"))
+
+
 def a_busy_year(replica: Replica, *, overdue_tickets: int = 1418, overdue_tasks: int = 1205,
                 leads: int = 1100) -> None:
     """Counts in the thousands: ``overdue_tickets`` of Ada's tickets past their SLA,

@@ -179,3 +179,64 @@ async def test_every_list_keeps_identifying_columns_whole_and_names_what_gave_wa
         assert tables
         for table in tables:
             check_list(table)
+
+
+# ----------------------------------------------------------------------------- spare room
+
+LONG_NAMES = {"cu_001": "Konstantinos Papadopoulos-Wellington", "cu_003": "Maximiliane Featherstonehaugh",
+              "cu_005": "Bartholomew Christophersen"}
+
+
+@pytest.fixture
+def long_named(open_replica, make_app):
+    """The full replica with three customers renamed to long names (they have tickets and tasks)."""
+    replica = open_replica("full")
+    ui_data.add_customers(replica, [{**c, "name": LONG_NAMES[c["id"]]} for c in ui_data.customers()
+                                    if c["id"] in LONG_NAMES])
+    return make_app(replica=replica)
+
+
+async def open_today(pilot):
+    await pilot.press("escape", "8")
+    await settle(pilot)
+    screen = pilot.app.screen
+    screen.view = "all"
+    screen.refresh_data()
+    await settle(pilot)
+    return screen.panel.table
+
+
+async def test_the_queue_at_160_shows_long_customer_names_whole_from_the_subjects_spare_room(long_named):
+    async with long_named.run_test(size=(160, 45)) as pilot:
+        screen = await open_queue(pilot)
+        shown = lines(screen.panel.table)
+        rows = [line for line in shown[1:] if any(name in line for name in ("Konstantinos", "Bartholomew",
+                                                                              "Maximiliane"))]
+        assert rows
+        for line in rows:
+            assert any(name in line for name in LONG_NAMES.values()), line
+        # The subjects still read whole: the room came from what they did not use.
+        assert any("Invoice shows the wrong VAT " in line and LONG_NAMES["cu_001"] in line for line in rows)
+
+
+async def test_today_at_160_shows_long_customer_names_whole(long_named):
+    async with long_named.run_test(size=(160, 45)) as pilot:
+        table = await open_today(pilot)
+        shown = "\n".join(lines(table))
+        for name in LONG_NAMES.values():
+            assert name in shown, shown
+        assert "#1001 Invoice shows the wrong VAT" in shown  # what the task is about, whole too
+
+
+async def test_today_at_80_gives_the_task_columns_spare_room_to_the_customer(long_named):
+    async with long_named.run_test(size=(80, 24)) as pilot:
+        table = await open_today(pilot)
+        shown = lines(table)
+        row = next(line for line in shown if "Call back about the VAT invoice" in line)
+        # The longest task reads whole and the customer's name starts right after it: no blank
+        # room left in the task column while the name is cut; first names read whole.
+        assert "Call back about the VAT invoice  Konstantinos Papadopo" in row, row
+        for line in shown[1:]:
+            for name in LONG_NAMES.values():
+                if name.split()[0] in line:
+                    assert f"{name.split()[0]} " in line, line

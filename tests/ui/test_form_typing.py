@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 import pytest
-from textual import events
 from textual.widgets import Select, TextArea
 from textual.widgets._select import SelectOverlay
 
@@ -17,7 +16,7 @@ from screens.forms import RecordForm
 from screens.order_detail import OrderDetailScreen
 from screens.search import SearchScreen
 from support import ui_data
-from support.pilot import settle
+from support.pilot import settle, type_at_once
 
 pytestmark = pytest.mark.anyio
 
@@ -27,9 +26,7 @@ SIZE = (120, 36)
 async def typed_together(pilot, *keys: str) -> None:
     """Keys read from the terminal in one go, as a fast typist or `tmux send-keys` sends them:
     all of them reach the app before it has handled the first."""
-    for key in keys:
-        pilot.app.post_message(events.Key(key, key if len(key) == 1 else None))
-    await settle(pilot)
+    await type_at_once(pilot, *keys)
 
 
 def activity_ops(app) -> list[Any]:

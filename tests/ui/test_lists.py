@@ -282,3 +282,30 @@ async def test_the_cursor_stays_on_its_ticket_when_the_queue_is_read_again(big_a
         screen.refresh_data()
         await pilot.pause()
         assert table.current_key == key and table.cursor_row == 5000
+
+
+async def test_a_filtered_queue_read_again_counts_its_matches_apart(big_app):
+    """A sync or a save reads the queue again under its `/` filter: the first matches at once,
+    the count over the whole queue from the worker again, never on the app's connection."""
+    queue = active_queue()
+    fire = [t for t in queue if ui_data.BIG_QUEUE_MARK.lower() in t["subject"].lower()]
+    async with big_app.run_test(size=SIZE) as pilot:
+        screen = await open_all_tickets(pilot)
+        table = screen.panel.table
+        await pilot.press("slash", *"on fire", "enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert table.row_count == len(fire)
+        statements: list[str] = []
+        big_app.replica.conn.set_trace_callback(statements.append)
+        try:
+            screen.refresh_data()
+            await pilot.pause()
+        finally:
+            big_app.replica.conn.set_trace_callback(None)
+        assert not [s for s in statements if "count(" in s and "LIKE" in s], statements
+        assert table.row_at(0)["id"] == fire[0]["id"]
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert table.row_count == len(fire) and not table.counting
+        assert f"{len(fire):,} match “on fire”" in bar(screen)

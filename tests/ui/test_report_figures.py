@@ -45,6 +45,25 @@ def test_revenue_by_month_is_every_month_of_the_period_in_every_currency(replica
     assert sum(a for _, _, a in rows) == sum(expected.values())
 
 
+@pytest.mark.parametrize("territory", [None, "te_north"])
+def test_revenue_by_currency_is_orders_and_totals_most_orders_first(replica, territory):
+    months = _months(12)
+    customers = _customers()
+    orders: Counter[str] = Counter()
+    totals: dict[str, int] = defaultdict(int)
+    for o in ui_data.orders():
+        if o["status"] in ("cancelled", "refunded") or o["order_date"][:7] not in months:
+            continue
+        if territory and customers[o["customer_id"]]["territory"] != territory:
+            continue
+        orders[o["currency"]] += 1
+        totals[o["currency"]] += o["amount"]
+    rows = replica.reports.revenue_by_currency(ReportFilter(TODAY, 12, territory=territory))
+    assert [r["currency"] for r in rows] == [c for c, _ in orders.most_common()] == ["EUR", "USD"]
+    assert {r["currency"]: (r["orders"], r["amount"]) for r in rows} == {
+        c: (orders[c], totals[c]) for c in orders}
+
+
 def test_revenue_for_an_owner_counts_only_their_customers(replica):
     customers = _customers()
     expected = sum(o["amount"] for o in ui_data.orders()

@@ -8,6 +8,8 @@ import csv
 import pytest
 
 from cache.reports import ReportFilter
+from crm_tui.core.domain import format_money
+from screens.display import money_axis
 from screens.pickers import ChoicePicker
 from screens.reports import ReportsScreen
 from support import ui_data
@@ -92,3 +94,60 @@ async def test_export_elsewhere_says_there_is_nothing_to_export(make_app):
         await pilot.press("escape")
         await command(pilot, "export x.csv")
         assert any("Nothing to export" in n for n in app.notified)
+
+
+def _revenue_expected(currency: str) -> tuple[list[int], int]:
+    """Per month of the last 12 (oldest first) and in all, the revenue in ``currency``, summed here
+    from the seeded orders."""
+    today = ui_data.NOW.date().isoformat()
+    months = ReportFilter(today, 12).months_covered
+    per_month = dict.fromkeys(months, 0)
+    for o in ui_data.orders():
+        if o["currency"] == currency and o["status"] not in ("cancelled", "refunded") and o["order_date"][:7] in per_month:
+            per_month[o["order_date"][:7]] += o["amount"]
+    return list(per_month.values()), sum(per_month.values())
+
+
+def _orders_in(currency: str) -> int:
+    months = set(ReportFilter(ui_data.NOW.date().isoformat(), 12).months_covered)
+    return sum(o["currency"] == currency and o["status"] not in ("cancelled", "refunded")
+               and o["order_date"][:7] in months for o in ui_data.orders())
+
+
+async def test_revenue_charts_one_currency_and_lists_every_currency_beneath(make_app):
+    """A new user saw 27 currencies drawn as 27 series in one chart. The chart shows one currency
+    (the one most orders were in; `c` picks another) on a money axis, and the table beneath has
+    every currency with its orders and total."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _reports(pilot)
+        assert screen.revenue_currency == "EUR"  # 3 orders in 4 are in EUR
+        eur_months, eur_total = _revenue_expected("EUR")
+        assert screen.revenue_series == eur_months
+        table = screen.query_one("#revenue-table")
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert [r[0] for r in rows] == ["EUR", "USD"]
+        assert rows[0][1:3] == [str(_orders_in("EUR")), format_money(eur_total)]
+        assert rows[1][1:3] == [str(_orders_in("USD")), format_money(_revenue_expected("USD")[1])]
+        assert all(label.endswith(" EUR") for label in screen.revenue_axis[1][1:])
+
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, ChoicePicker)
+        await pilot.press("j", "enter")  # USD, the second currency
+        await settle(pilot)
+        assert screen.revenue_currency == "USD"
+        assert screen.revenue_series == _revenue_expected("USD")[0]
+        assert all(label.endswith(" USD") for label in screen.revenue_axis[1][1:])
+
+
+@pytest.mark.parametrize(("top", "currency", "labels"), [
+    (1_234_567.891, "EUR", ["0", "500k EUR", "1M EUR"]),
+    (350_000, "USD", ["0", "100k USD", "200k USD", "300k USD"]),
+    (2_600_000, "JPY", ["0", "1M JPY", "2M JPY"]),
+    (1_800, "GBP", ["0", "500 GBP", "1k GBP", "1.5k GBP"]),
+    (0, "EUR", ["0"]),
+])
+def test_money_axis_reads_as_money(top, currency, labels):
+    ticks, texts = money_axis(top, currency)
+    assert texts == labels and ticks[0] == 0 and ticks[-1] <= max(top, 0) and len(ticks) == len(texts)
