@@ -23,6 +23,8 @@ from support.feedload import FeedFollower, run_harness
 from support.server import ServerProcess, UserSpec, make_op
 from support.standby import ReplicatedPostgres
 
+pytestmark = pytest.mark.slow  # make test-slow: a PostgreSQL primary and its streaming standby
+
 PRIMARY_APP, STANDBY_APP = "crm-primary", "crm-standby"
 USERS = (UserSpec("ada", "admin"), UserSpec("sam", "sales", ("dach",)))
 
