@@ -16,14 +16,14 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from crm_server.accounts import AccountError, renew_token
-from crm_server.auth import RateLimiter, Session, authenticate, renew_after, utc_text
+from crm_server.auth import RateLimiter, Session, TokenGate, authenticate, renew_after, token_gate, utc_text
 from crm_server.batch import WriteThrough, apply_batch, batch_ops
 from crm_server.errors import Unauthorized
 from crm_server.feed import pull_changes
 from crm_server.http_errors import install_error_handlers
 from crm_server.limits import RequestLimits, read_json
 from crm_server.openapi_docs import ERRORS, FEED_ERRORS
-from crm_server.reads import ReadRouter
+from crm_server.reads import Freshness, ReadRouter
 from crm_server.records_api import add_record_routes
 from crm_server.scope import load_caller
 from crm_server.store import Store
@@ -149,11 +149,24 @@ def create_app(
             description="the opaque cursor of the previous page; omit (or empty) to start a snapshot",
         ),
         limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description=f"records per page, 1-{MAX_PAGE}"),
-        user_id: str = Depends(authenticate),
+        gate: TokenGate = Depends(token_gate),
     ) -> Response:
         """The next page of records and changes in the caller's scope, and the cursor after it."""
-        body = request.app.state.reads.run(
-            lambda store, fresh: pull_changes(store, user_id, cursor or None, limit, fresh=fresh))
+        primary = request.app.state.store
+
+        def page(store: Store, fresh: Freshness | None) -> bytes:
+            if fresh is None:
+                # On the primary the token is checked inside the page's read transaction.
+                return pull_changes(store, None, cursor or None, limit, check=gate.check)
+            # A standby may lack a token issued or revoked a moment ago: checked on the primary.
+            caller = gate.caller or gate.check_on(primary)
+            return pull_changes(store, caller.id, cursor or None, limit, fresh=fresh)
+
+        try:
+            body = request.app.state.reads.run(page)
+        finally:
+            if gate.caller is not None:
+                gate.admit(request)
         return Response(body, media_type="application/json")
 
     @router.post(

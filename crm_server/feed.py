@@ -10,6 +10,7 @@ territories' ranges of the change log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -88,8 +89,8 @@ class _Page:
         return out
 
 
-def pull_changes(store: Store, user_id: str, cursor_text: str | None, limit: int,
-                 *, fresh: Freshness | None = None) -> bytes:
+def pull_changes(store: Store, user_id: str | None, cursor_text: str | None, limit: int,
+                 *, fresh: Freshness | None = None, check: Callable[[ReadTx], Caller] | None = None) -> bytes:
     """One page of the change feed for ``user_id``, as the JSON body to send.
 
     On a read standby ``fresh`` is given: the page is built only when the standby's snapshot
@@ -100,14 +101,27 @@ def pull_changes(store: Store, user_id: str, cursor_text: str | None, limit: int
     when the cursor cannot be continued (other database, purged history, role changed between all
     and own territories), and Unauthorized when the user is gone. Never sends a record outside
     the user's scope as of this page's snapshot.
+
+    ``check`` (instead of ``user_id``) checks the request's token in the page's own read
+    transaction and gives the caller (crm_server.auth.TokenGate.check): one transaction for the
+    token, the user and the page. Only on the primary: a standby may not have replayed a token
+    issued or revoked a moment ago (those writes move no commit mark ``fresh`` could wait for).
     """
+    if check is not None and fresh is not None:
+        raise ValueError("the token is checked on the primary, not in a standby's snapshot")
     with store.read() as tx:
+        caller: Caller | None
+        if check is not None:
+            caller = check(tx)
         info = tx.info()
         if fresh is not None:
             fresh.require(info)
-        caller = load_caller(tx, user_id)
-        if caller is None:
-            raise Unauthorized("this token's user no longer exists or is inactive")
+        if check is None:
+            assert user_id is not None, "pull_changes needs a user id or a token check"
+            caller = load_caller(tx, user_id)
+            if caller is None:
+                raise Unauthorized("this token's user no longer exists or is inactive")
+        assert caller is not None
         if cursor_text is None:
             cur = _start_snapshot(tx, caller, info)
         else:
