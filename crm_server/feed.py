@@ -54,12 +54,13 @@ class _Page:
             self.segments.append(seg)
         seg["_parts"].append(text)
 
-    def upsert_id(self, ent: Entity, record_id: str) -> None:
+    def upsert_id(self, ent: Entity, record_id: str, part_date: Any = None) -> None:
         seg = self._tail("upsert", ent.name)
         if seg is None:
-            seg = {"op": "upsert", "entity": ent.name, "columns": list(ent.columns), "_ids": []}
+            seg = {"op": "upsert", "entity": ent.name, "columns": list(ent.columns), "_ids": [], "_dates": []}
             self.segments.append(seg)
         seg["_ids"].append(record_id)
+        seg["_dates"].append(part_date)
 
     def ids(self, op: str, entity: str, record_id: str) -> None:
         seg = self._tail(op, entity)
@@ -69,12 +70,15 @@ class _Page:
         seg["ids"].append(record_id)
 
     def finish(self, tx: ReadTx) -> list[dict[str, Any]]:
-        """Fetch the rows of feed upserts (one query per entity) and render every segment."""
-        wanted: dict[str, list[str]] = {}
+        """Fetch the rows of feed upserts (one query per entity; orders from the partitions of
+        their change rows' dates only) and render every segment."""
+        wanted: dict[str, tuple[list[str], list[Any]]] = {}
         for seg in self.segments:
             if "_ids" in seg:
-                wanted.setdefault(seg["entity"], []).extend(seg["_ids"])
-        fetched = {name: tx.rows_json(ENTITIES[name], ids) for name, ids in wanted.items()}
+                ids, dates = wanted.setdefault(seg["entity"], ([], []))
+                ids.extend(seg["_ids"])
+                dates.extend(seg.pop("_dates"))
+        fetched = {name: tx.rows_json(ENTITIES[name], ids, dates) for name, (ids, dates) in wanted.items()}
         out = []
         for seg in self.segments:
             if "_ids" in seg:
@@ -263,7 +267,7 @@ def _feed(tx: ReadTx, cur: FeedCursor, info: StoreInfo, limit: int, page: _Page)
         elif scope is not None and ch.territory is not None and ch.territory not in scope:
             continue
         elif ch.kind == "upsert":
-            page.upsert_id(ent, ch.record_id)
+            page.upsert_id(ent, ch.record_id, ch.part_date)
         else:
             page.ids("delete", ent.name, ch.record_id)
     if len(rows) >= limit:
