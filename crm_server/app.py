@@ -23,7 +23,7 @@ from crm_server.feed import pull_changes
 from crm_server.http_errors import install_error_handlers
 from crm_server.limits import RequestLimits, read_json
 from crm_server.openapi_docs import ERRORS, FEED_ERRORS
-from crm_server.reads import Freshness, ReadRouter
+from crm_server.reads import ReadRouter
 from crm_server.records_api import add_record_routes
 from crm_server.scope import load_caller
 from crm_server.store import Store
@@ -152,18 +152,17 @@ def create_app(
         gate: TokenGate = Depends(token_gate),
     ) -> Response:
         """The next page of records and changes in the caller's scope, and the cursor after it."""
-        primary = request.app.state.store
-
-        def page(store: Store, fresh: Freshness | None) -> bytes:
-            if fresh is None:
-                # On the primary the token is checked inside the page's read transaction.
-                return pull_changes(store, None, cursor or None, limit, check=gate.check)
-            # A standby may lack a token issued or revoked a moment ago: checked on the primary.
-            caller = gate.caller or gate.check_on(primary)
-            return pull_changes(store, caller.id, cursor or None, limit, fresh=fresh)
-
+        reads: ReadRouter = request.app.state.reads
         try:
-            body = request.app.state.reads.run(page)
+            if reads.standby is None:
+                # One read transaction: the token check, then the page.
+                body = pull_changes(reads.primary, None, cursor or None, limit, check=gate.check)
+            else:
+                # A standby may lack a token issued or revoked a moment ago (such writes move no
+                # commit it could be waited for): the token is checked on the primary first.
+                caller = gate.check_on(reads.primary)
+                body = reads.run(lambda store, fresh: pull_changes(store, caller.id, cursor or None, limit,
+                                                                   fresh=fresh))
         finally:
             if gate.caller is not None:
                 gate.admit(request)
