@@ -17,12 +17,15 @@ import math
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crm_server.errors import DeviceRevoked, InvalidQuery, RateLimited, TokenExpired, Unauthorized
+from crm_server.reads import Freshness, ReadRouter
 from crm_server.scope import Caller, load_caller
 from crm_server.store import ReadTx, Store
 from crm_server.store.tokens import TokenInfo
@@ -32,6 +35,8 @@ DEVICE_HEADER = "X-CRM-Device"
 DEVICE_NAME_HEADER = "X-CRM-Device-Name"
 DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 SEEN_EVERY = 300  # a device's "last seen" is written at most this often (seconds)
+
+T = TypeVar("T")
 
 bearer = HTTPBearer(auto_error=False, description="an API token from `crm-server user add` or `user token`")
 
@@ -185,3 +190,32 @@ def authenticate(request: Request, gate: TokenGate = Depends(token_gate)) -> str
     (400: a malformed device id), RateLimited (429)."""
     gate.check_on(request.app.state.store)
     return gate.admit(request)
+
+
+def read_as_caller(request: Request, gate: TokenGate, work: Callable[[ReadTx, Caller], T]) -> T:
+    """``work(tx, caller)`` in a read transaction, for the caller of ``gate``'s token.
+
+    Without a read standby the token is checked in that same transaction (one transaction for
+    the device, token, user and the read). With one (``serve --read-db``) the token is checked on
+    the primary first: a token issued or revoked a moment ago moves no commit the standby could be
+    waited for; then the read goes where :class:`~crm_server.reads.ReadRouter` sends it."""
+    reads: ReadRouter = request.app.state.reads
+    try:
+        if reads.standby is None:
+            with reads.primary.read() as tx:
+                return work(tx, gate.check(tx))
+        user_id = gate.check_on(reads.primary).id
+
+        def read(store: Store, fresh: Freshness | None) -> T:
+            with store.read() as tx:
+                if fresh is not None:
+                    fresh.require(tx.info())
+                caller = load_caller(tx, user_id)
+                if caller is None:
+                    raise Unauthorized("this token's user no longer exists or is inactive")
+                return work(tx, caller)
+
+        return reads.run(read)
+    finally:
+        if gate.caller is not None:
+            gate.admit(request)

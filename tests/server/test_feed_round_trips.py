@@ -67,3 +67,24 @@ def test_a_feed_page_is_one_read_transaction_with_the_token_check_inside(logged,
     orders_read = [s for s in ran if 'FROM "orders"' in s]
     assert len(orders_read) == 1, "\n".join(ran)
     assert len(ran) <= 15, "\n".join(ran)
+
+
+def test_a_record_read_and_a_list_are_one_read_transaction_each(logged, tmp_path):
+    url = f"{logged.create_database()}?application_name={APP}"
+    srv = ServerProcess(tmp_path / "crm.db", database=url, seed_customers=20,
+                        users=(UserSpec("ada", "admin"), UserSpec("sam", "sales", ("dach",))))
+    with srv, srv.client("sam", headers=DEVICE) as sam:
+        (customer,) = sam.get("/v1/customers", params={"limit": 1}).json()["items"]  # notes the device
+        runs = []
+        for path, params in ((f"/v1/customers/{customer['id']}", {}), ("/v1/contacts", {"limit": 5})):
+            since = len(logged.log_text())
+            response = sam.get(path, params=params)
+            runs.append((response, _ran(logged, since)))
+        gone = sam.get("/v1/customers/cus-nobody")
+    assert gone.status_code == 404
+    (one, ran_one), (listed, ran_list) = runs
+    assert one.status_code == 200 and one.json()["id"] == customer["id"]
+    assert listed.status_code == 200 and listed.json()["items"]
+    for ran in (ran_one, ran_list):
+        assert len([s for s in ran if s.upper().startswith("BEGIN")]) == 1, "\n".join(ran)
+        assert len([s for s in ran if 'FROM "users"' in s]) == 1, "\n".join(ran)
