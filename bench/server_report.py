@@ -271,7 +271,7 @@ FINDINGS = [
     "**Feed pages.** A page's fixed cost on PostgreSQL is round trips. Without a read standby the token check "
     "now runs inside the page's own read transaction (one BEGIN and ROLLBACK instead of two, the user "
     "read once: 15 statements instead of 18 for a rep's feed page with a known device, counted by "
-    "tests/server/test_feed_round_trips.py); with `--read-db` the token is still checked on the primary first, "
+    "tests/server/test_feed_round_trips.py; record reads and lists likewise); with `--read-db` the token is still checked on the primary first, "
     "since a token issued or revoked a moment ago moves no commit the standby could be waited for. The "
     "transaction reads the device, token and user, the snapshot head, the store's identity and the "
     "last commit (one statement), on a snapshot's first page the count of every entity in scope (one "
