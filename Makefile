@@ -35,13 +35,16 @@ haproxy:
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq --no-install-recommends haproxy >/dev/null; }
 
+# `make test` runs every test not marked slow; `make test-slow` runs the slow ones (CI runs both:
+# .ci/run). Slow (tests/conftest.py says how it is decided): everything on PostgreSQL, the sync
+# contract through HAProxy in front of two servers on one PostgreSQL, a server killed in the middle
+# of a push (tests/balancer/), the server benchmark's harness (tests/benchmark/), and the long
+# end-to-end suites (the CLI, daemons, TLS, faults and hostile networks, the demo).
 test: lint secret-service haproxy
-	$(BIN)/pytest -n 2 --ignore=tests/bottlecrm --ignore=tests/balancer --ignore=tests/benchmark $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m "not slow" --ignore=tests/bottlecrm --ignore=tests/balancer --ignore=tests/benchmark $(PYTEST_ARGS)
 
-# Slower end-to-end suites: the sync contract through HAProxy in front of two servers on one
-# PostgreSQL, and a server killed in the middle of a push (tests/support/balancer.py).
 test-slow: $(STAMP) secret-service haproxy
-	$(BIN)/pytest -n 2 tests/balancer tests/benchmark $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m slow --ignore=tests/bottlecrm $(PYTEST_ARGS)
 
 # A real BottleCRM on loopback (installed once into ~/.cache/crm-tui-bottlecrm; docs/gateway.md).
 bottlecrm: $(STAMP)

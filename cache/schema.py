@@ -16,7 +16,7 @@ from cache.errors import ReplicaError, SchemaTooNew
 from cache.sqlite import sqlite3
 from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, ENTITIES, Entity
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Entities added after the first schema, by the replica version that brought each: version 1
 # creates the others; the migration to a listed version creates its entity.
@@ -378,6 +378,18 @@ def _covering_active_queue_v6(db: sqlite_utils.Database) -> None:
             conn.execute(sql)
 
 
+def _open_conflicts_index_v7(db: sqlite_utils.Database) -> None:
+    """v7: the conflicts waiting for the user have an index of their own, in place of one over
+    every conflict (resolved conflicts are kept, and the status line's count after each change
+    read every one of them). Every look-up of conflicts asks for open ones only: the count and
+    the list in id order (one key, NULL: its entries are in rowid order) and a record's."""
+    db.conn.execute("DROP INDEX IF EXISTS ix_conflicts_record")
+    db.conn.execute("CREATE INDEX IF NOT EXISTS ix_conflicts_open ON conflicts(resolved_at) "
+                    "WHERE resolved_at IS NULL")
+    db.conn.execute("CREATE INDEX IF NOT EXISTS ix_conflicts_open_record ON conflicts(entity, record_id, resolved_at) "
+                    "WHERE resolved_at IS NULL")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _create_v1,
     2: _split_search_triggers_v2,
@@ -385,6 +397,7 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     4: _orders_calls_and_outcomes_v4,
     5: _refetch_table_v5,
     6: _covering_active_queue_v6,
+    7: _open_conflicts_index_v7,
 }
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from crm_server.accounts import AccountError, renew_token
-from crm_server.auth import RateLimiter, Session, authenticate, renew_after, utc_text
+from crm_server.auth import RateLimiter, Session, TokenGate, authenticate, renew_after, token_gate, utc_text
 from crm_server.batch import WriteThrough, apply_batch, batch_ops
 from crm_server.errors import Unauthorized
 from crm_server.feed import pull_changes
@@ -149,11 +149,23 @@ def create_app(
             description="the opaque cursor of the previous page; omit (or empty) to start a snapshot",
         ),
         limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description=f"records per page, 1-{MAX_PAGE}"),
-        user_id: str = Depends(authenticate),
+        gate: TokenGate = Depends(token_gate),
     ) -> Response:
         """The next page of records and changes in the caller's scope, and the cursor after it."""
-        body = request.app.state.reads.run(
-            lambda store, fresh: pull_changes(store, user_id, cursor or None, limit, fresh=fresh))
+        reads: ReadRouter = request.app.state.reads
+        try:
+            if reads.standby is None:
+                # One read transaction: the token check, then the page.
+                body = pull_changes(reads.primary, None, cursor or None, limit, check=gate.check)
+            else:
+                # A standby may lack a token issued or revoked a moment ago (such writes move no
+                # commit it could be waited for): the token is checked on the primary first.
+                caller = gate.check_on(reads.primary)
+                body = reads.run(lambda store, fresh: pull_changes(store, caller.id, cursor or None, limit,
+                                                                   fresh=fresh))
+        finally:
+            if gate.caller is not None:
+                gate.admit(request)
         return Response(body, media_type="application/json")
 
     @router.post(

@@ -10,6 +10,7 @@ territories' ranges of the change log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -53,12 +54,13 @@ class _Page:
             self.segments.append(seg)
         seg["_parts"].append(text)
 
-    def upsert_id(self, ent: Entity, record_id: str) -> None:
+    def upsert_id(self, ent: Entity, record_id: str, part_date: Any = None) -> None:
         seg = self._tail("upsert", ent.name)
         if seg is None:
-            seg = {"op": "upsert", "entity": ent.name, "columns": list(ent.columns), "_ids": []}
+            seg = {"op": "upsert", "entity": ent.name, "columns": list(ent.columns), "_ids": [], "_dates": []}
             self.segments.append(seg)
         seg["_ids"].append(record_id)
+        seg["_dates"].append(part_date)
 
     def ids(self, op: str, entity: str, record_id: str) -> None:
         seg = self._tail(op, entity)
@@ -68,12 +70,15 @@ class _Page:
         seg["ids"].append(record_id)
 
     def finish(self, tx: ReadTx) -> list[dict[str, Any]]:
-        """Fetch the rows of feed upserts (one query per entity) and render every segment."""
-        wanted: dict[str, list[str]] = {}
+        """Fetch the rows of feed upserts (one query per entity; orders from the partitions of
+        their change rows' dates only) and render every segment."""
+        wanted: dict[str, tuple[list[str], list[Any]]] = {}
         for seg in self.segments:
             if "_ids" in seg:
-                wanted.setdefault(seg["entity"], []).extend(seg["_ids"])
-        fetched = {name: tx.rows_json(ENTITIES[name], ids) for name, ids in wanted.items()}
+                ids, dates = wanted.setdefault(seg["entity"], ([], []))
+                ids.extend(seg["_ids"])
+                dates.extend(seg.pop("_dates"))
+        fetched = {name: tx.rows_json(ENTITIES[name], ids, dates) for name, (ids, dates) in wanted.items()}
         out = []
         for seg in self.segments:
             if "_ids" in seg:
@@ -88,8 +93,8 @@ class _Page:
         return out
 
 
-def pull_changes(store: Store, user_id: str, cursor_text: str | None, limit: int,
-                 *, fresh: Freshness | None = None) -> bytes:
+def pull_changes(store: Store, user_id: str | None, cursor_text: str | None, limit: int,
+                 *, fresh: Freshness | None = None, check: Callable[[ReadTx], Caller] | None = None) -> bytes:
     """One page of the change feed for ``user_id``, as the JSON body to send.
 
     On a read standby ``fresh`` is given: the page is built only when the standby's snapshot
@@ -100,14 +105,27 @@ def pull_changes(store: Store, user_id: str, cursor_text: str | None, limit: int
     when the cursor cannot be continued (other database, purged history, role changed between all
     and own territories), and Unauthorized when the user is gone. Never sends a record outside
     the user's scope as of this page's snapshot.
+
+    ``check`` (instead of ``user_id``) checks the request's token in the page's own read
+    transaction and gives the caller (crm_server.auth.TokenGate.check): one transaction for the
+    token, the user and the page. Only on the primary: a standby may not have replayed a token
+    issued or revoked a moment ago (those writes move no commit mark ``fresh`` could wait for).
     """
+    if check is not None and fresh is not None:
+        raise ValueError("the token is checked on the primary, not in a standby's snapshot")
     with store.read() as tx:
+        caller: Caller | None
+        if check is not None:
+            caller = check(tx)
         info = tx.info()
         if fresh is not None:
             fresh.require(info)
-        caller = load_caller(tx, user_id)
-        if caller is None:
-            raise Unauthorized("this token's user no longer exists or is inactive")
+        if check is None:
+            assert user_id is not None, "pull_changes needs a user id or a token check"
+            caller = load_caller(tx, user_id)
+            if caller is None:
+                raise Unauthorized("this token's user no longer exists or is inactive")
+        assert caller is not None
         if cursor_text is None:
             cur = _start_snapshot(tx, caller, info)
         else:
@@ -249,7 +267,7 @@ def _feed(tx: ReadTx, cur: FeedCursor, info: StoreInfo, limit: int, page: _Page)
         elif scope is not None and ch.territory is not None and ch.territory not in scope:
             continue
         elif ch.kind == "upsert":
-            page.upsert_id(ent, ch.record_id)
+            page.upsert_id(ent, ch.record_id, ch.part_date)
         else:
             page.ids("delete", ent.name, ch.record_id)
     if len(rows) >= limit:

@@ -14,12 +14,11 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, create_model
 
-from crm_server.auth import authenticate
-from crm_server.errors import InvalidQuery, NotFound, Unauthorized
+from crm_server.auth import TokenGate, read_as_caller, token_gate
+from crm_server.errors import InvalidQuery, NotFound
 from crm_server.openapi_docs import ERRORS
-from crm_server.reads import Freshness
-from crm_server.scope import load_caller
-from crm_server.store import Store
+from crm_server.scope import Caller
+from crm_server.store import ReadTx
 from crm_server.store.schema import filter_fields
 from crm_tui.core.domain import ENTITIES, ID_RE, Entity
 from crm_tui.core.protocol import DEFAULT_LIST, MAX_LIST
@@ -83,25 +82,19 @@ def _get_endpoint(ent: Entity):
         request: Request = kw["request"]
         record_id = kw["id"]
 
-        def read(store: Store, fresh: Freshness | None) -> Response:
-            with store.read() as tx:
-                if fresh is not None:
-                    fresh.require(tx.info())
-                caller = load_caller(tx, kw["user_id"])
-                if caller is None:
-                    raise Unauthorized("this token's user no longer exists or is inactive")
-                stored = tx.get(ent, record_id) if ID_RE.match(record_id) else None
-                if stored is None or not caller.sees(stored.territory):
-                    raise NotFound(f"no such {ent.label.lower()}")
-                return _json(stored.record)
+        def read(tx: ReadTx, caller: Caller) -> Response:
+            stored = tx.get(ent, record_id) if ID_RE.match(record_id) else None
+            if stored is None or not caller.sees(stored.territory):
+                raise NotFound(f"no such {ent.label.lower()}")
+            return _json(stored.record)
 
-        return request.app.state.reads.run(read)
+        return read_as_caller(request, kw["gate"], read)
 
     get_record.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             _kw("request", inspect.Parameter.empty, Request),
             _kw("id", Path(description=f"the {ent.name}'s id"), str),
-            _kw("user_id", Depends(authenticate), str),
+            _kw("gate", Depends(token_gate), TokenGate),
         ]
     )
     return get_record
@@ -114,35 +107,30 @@ def _list_endpoint(ent: Entity):
     def list_records(**kw: Any) -> Response:
         """Records in the caller's scope in id order after ``after``, with equality filters."""
         request: Request = kw["request"]
-        unknown = sorted(set(request.query_params) - allowed)
-        if unknown:
-            raise InvalidQuery(
-                f"unknown query parameter {unknown[0]!r}; {ent.table} can be filtered on "
-                + (", ".join(f.name for f in filters) or "nothing"),
-                fields={u[:64]: "is not a filter of " + ent.table for u in unknown[:20]},
-            )
-        repeated = [k for k in allowed if len(request.query_params.getlist(k)) > 1]
-        if repeated:
-            raise InvalidQuery(f"{repeated[0]} was given more than once", fields={repeated[0]: "give it once"})
         values = {f.name: kw[f.name] for f in filters if kw[f.name] is not None}
         limit = kw["limit"]
 
-        def read(store: Store, fresh: Freshness | None) -> list[dict[str, Any]]:
-            with store.read() as tx:
-                if fresh is not None:
-                    fresh.require(tx.info())
-                caller = load_caller(tx, kw["user_id"])
-                if caller is None:
-                    raise Unauthorized("this token's user no longer exists or is inactive")
-                return tx.list_records(ent, after=kw["after"], limit=limit, filters=values,
-                                       territories=caller.scope())
+        def read(tx: ReadTx, caller: Caller) -> list[dict[str, Any]]:
+            # Checked after the token (inside the same transaction), as before the token check
+            # joined it: a revoked device is told so whatever it asks.
+            unknown = sorted(set(request.query_params) - allowed)
+            if unknown:
+                raise InvalidQuery(
+                    f"unknown query parameter {unknown[0]!r}; {ent.table} can be filtered on "
+                    + (", ".join(f.name for f in filters) or "nothing"),
+                    fields={u[:64]: "is not a filter of " + ent.table for u in unknown[:20]},
+                )
+            repeated = [k for k in allowed if len(request.query_params.getlist(k)) > 1]
+            if repeated:
+                raise InvalidQuery(f"{repeated[0]} was given more than once", fields={repeated[0]: "give it once"})
+            return tx.list_records(ent, after=kw["after"], limit=limit, filters=values, territories=caller.scope())
 
-        items = request.app.state.reads.run(read)
+        items = read_as_caller(request, kw["gate"], read)
         return _json({"items": items, "next": items[-1]["id"] if len(items) == limit else None})
 
     params = [
         _kw("request", inspect.Parameter.empty, Request),
-        _kw("user_id", Depends(authenticate), str),
+        _kw("gate", Depends(token_gate), TokenGate),
         _kw("after", Query(None, max_length=64, description="the last id of the previous page"), str | None),
         _kw("limit", Query(DEFAULT_LIST, ge=1, le=MAX_LIST, description=f"1-{MAX_LIST} records"), int),
     ]

@@ -11,7 +11,7 @@ from typing import Any
 
 from crm_tui.config import Settings
 from crm_tui.core.agenda import UPCOMING_DAYS, bucket, day_bounds, due_text
-from crm_tui.core.text import plural
+from crm_tui.core.text import grouped, plural
 from crm_tui.paths import Paths
 from crm_tui.replicas import open_replica
 
@@ -71,7 +71,7 @@ def format_agenda(info: dict[str, Any], now: dt.datetime) -> str:
             continue
         label = f"Next {info['days']} days" if key == "upcoming" else title
         lines.append("")
-        lines.append(f"{label} ({len(items)})")
+        lines.append(f"{label} ({grouped(len(items))})")
         for t in items:
             when = due_text(t["due_at"], now)
             text = t["title"] or t["id"]
@@ -84,7 +84,7 @@ def format_agenda(info: dict[str, Any], now: dt.datetime) -> str:
     if c["later"]:
         tail.append(f"{plural(c['later'], 'task')} due later")
     if c["done_today"]:
-        tail.append(f"{c['done_today']} done today")
+        tail.append(f"{grouped(c['done_today'])} done today")
     if tail:
         lines.append("")
         lines.append("; ".join(tail) + ".")

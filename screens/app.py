@@ -120,6 +120,15 @@ class CrmApp(App[None]):
         self._keymap_errors = self._apply_keymap(settings.keymap)
         self.saver = Saver(self)
         self._reminded_until: dt.datetime | None = None  # tasks due up to here were reminded of
+        # The status line's unsynced counts: read once here, so the first frame shows them;
+        # after that by a worker on its own connection (``recount_status``), never on this thread.
+        self._status_counts: dict[str, int] = replica.outbox.counts()
+        self._count_replica: Replica | None = None
+        self._counts_wanted = 0
+        self._counts_running = False
+        self._count_lock = threading.Lock()  # the count's connection: used by one thread at a time
+        self._closed_counts = False
+        self.status_counts_read = 0  # counts the worker has brought back (tests count them)
         self.type_ahead = TypeAhead(self, super().on_event)
 
     # ------------------------------------------------------------------ setup
@@ -255,7 +264,7 @@ class CrmApp(App[None]):
         self.publish_status()
 
     def status_info(self) -> StatusInfo:
-        counts = self.replica.outbox.counts()
+        counts = self._status_counts
         me = self.replica.reads.me()
         tone = {"online": "text-success", "syncing": "text-accent", "sync by daemon": "text-success",
                 "no background sync": "text-warning",
@@ -269,7 +278,46 @@ class CrmApp(App[None]):
         )
 
     def publish_status(self) -> None:
+        """Show the status line again now, with the last known unsynced counts; new counts
+        follow from a worker (the replica may have changed)."""
         self.status_changed.publish(self.status_info())
+        self.recount_status()
+
+    def recount_status(self) -> None:
+        """Count what is unsynced again, in a worker on its own connection: a burst of requests
+        while a count runs makes one more count after it, never one per request."""
+        self._counts_wanted += 1
+        if self._counts_running:
+            return
+        self._counts_running = True
+        self._count_status(self._counts_wanted)
+
+    @work(thread=True, exit_on_error=False, group="status-counts", description="count unsynced")
+    def _count_status(self, wanted: int) -> None:
+        try:
+            with self._count_lock:
+                if self._closed_counts:
+                    return
+                if self._count_replica is None:
+                    # Its own connection: the UI's reads never wait on a count.
+                    self._count_replica = self.replica.reopen(cache_mb=2)
+                counts = self._count_replica.outbox.counts()
+        except Exception:
+            with contextlib.suppress(RuntimeError):  # the app has ended meanwhile
+                self.call_from_thread(self._counts_arrived, wanted, None)
+            raise
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(self._counts_arrived, wanted, counts)
+
+    def _counts_arrived(self, wanted: int, counts: dict[str, int] | None) -> None:
+        self._counts_running = False
+        if counts is not None:
+            self.status_counts_read += 1
+            if counts != self._status_counts:
+                self._status_counts = counts
+                self.status_changed.publish(self.status_info())
+        if wanted != self._counts_wanted and counts is not None:
+            self.recount_status()  # the replica changed again while this count ran
 
     # ------------------------------------------------------------------ sync
 
@@ -389,6 +437,15 @@ class CrmApp(App[None]):
             await self.type_ahead.key(event)
         else:
             await super().on_event(event)
+
+    def on_unmount(self) -> None:
+        if self._count_replica is not None:
+            self._count_replica.conn.interrupt()  # a count under way stops; nobody waits for it
+        with self._count_lock:
+            self._closed_counts = True
+            if self._count_replica is not None:
+                self._count_replica.close()
+                self._count_replica = None
 
     def exit(self, *args, **kwargs) -> None:
         self.saver.stop()  # what is still queued stays in the journal for the next start

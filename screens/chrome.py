@@ -9,7 +9,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
-from crm_tui.core.text import plural
+from crm_tui.core.text import grouped, plural
 
 if TYPE_CHECKING:
     from screens.host import CrmHost, StatusInfo
@@ -101,11 +101,11 @@ class StatusLine(Horizontal):
             waiting = " (replica busy)" if info.queue_waiting else ""
             parts.append((f" · {plural(info.queued, 'save')} queued{waiting}", "bold $text-warning"))
         if info.pending:
-            parts.append((f" · {info.pending} pending", "$text-warning"))
+            parts.append((f" · {grouped(info.pending)} pending", "$text-warning"))
         if info.conflicts:
             parts.append((f" · {plural(info.conflicts, 'conflict')}", "bold $text-error"))
         if info.rejected:
-            parts.append((f" · {info.rejected} rejected", "bold $text-error"))
+            parts.append((f" · {grouped(info.rejected)} rejected", "bold $text-error"))
         self.query_one("#status-sync", Static).update(Content.assemble(*parts))
         user = info.user.split(" ")[0] if narrow else info.user
         self.query_one("#status-user", Static).update(Content(user))

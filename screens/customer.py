@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from crm_tui.core.text import plural
+from crm_tui.core.text import grouped, plural
 from screens.base import CrmScreen
 from screens.customer_lists import TABS, customer_sources
 from screens.display import MARK_LABELS, MARK_TONES, MARKS, money, totals
@@ -105,7 +105,7 @@ class Customer360Screen(CrmScreen):
         for key, count_key in (("contacts", "contacts"), ("orders", "orders"), ("tickets", "tickets"),
                                ("deals", "deals"), ("tasks", "open_tasks"), ("activity", "activities")):
             tab = tabs.get_tab(f"tab-{key}")
-            tab.label = Content(f"{TABS[key][0]} {counts.get(count_key, 0)}")
+            tab.label = Content(f"{TABS[key][0]} {grouped(counts.get(count_key, 0))}")
 
     # ------------------------------------------------------------------ tabs
 

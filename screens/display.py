@@ -14,6 +14,7 @@ from typing import Any
 from rich.text import Text
 
 from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, format_money, parse_datetime, value_label
+from crm_tui.core.text import grouped
 
 # Unsynced states from ``outbox.record_state`` / ``outbox.unsynced_ids``.
 MARKS = {"pending": "●", "conflict": "!", "rejected": "✗"}
@@ -96,6 +97,11 @@ def totals(by_currency: dict[str, int]) -> str:
 def plain(value: Any) -> Text:
     """A table cell showing ``value`` literally (never as markup)."""
     return Text("" if value is None else str(value), no_wrap=True, overflow="ellipsis")
+
+
+def figure(value: int | None) -> Text:
+    """A table cell showing a count, thousands grouped (``1,418``)."""
+    return Text("" if value is None else grouped(value), no_wrap=True)
 
 
 def first_name(name: str | None) -> str:

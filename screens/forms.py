@@ -54,6 +54,10 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
     what it is compared with to tell a change). `esc` on a form that was changed asks before throwing the typing away.
     """
 
+    # The first field has the cursor as soon as the form is shown (not a moment later, after the
+    # scroll area around the fields): what is typed right after the key that opened it goes there.
+    AUTO_FOCUS = ".form-row > Select, .form-row > CrmInput, .form-row > CrmTextArea"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
         Binding("f2,ctrl+s", "save", "Save", id="form.save"),
@@ -155,9 +159,6 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         self.query_one("#form-error").display = False
         if self.initial_errors:
             self.show_errors(self.initial_errors)
-        first = self.query(".form-row > Select, .form-row > CrmInput, .form-row > CrmTextArea")
-        if first:
-            first.first().focus()
         self.call_after_refresh(self._remember_pristine)
 
     def _remember_pristine(self) -> None:

@@ -12,7 +12,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from crm_tui.core.domain import ORDER_REQUEST_STATUSES, value_label
-from crm_tui.core.text import plural
+from crm_tui.core.text import grouped, plural
 from screens.base import CrmScreen
 from screens.display import MARK_LABELS, MARK_TONES, MARKS, ago, money, plain
 from screens.form_specs import order_request_form
@@ -109,7 +109,7 @@ class OrderDetailScreen(CrmScreen):
             Content.assemble(("History", "bold"), (f"  {plural(history, 'event')}", "$text-muted")))
         number = (self.order or {}).get("number") or "this order"
         self.query_one("#order-tickets-title", Static).update(
-            Content.assemble((f"Tickets mentioning {number}", "bold"), (f"  {tickets}", "$text-muted")))
+            Content.assemble((f"Tickets mentioning {number}", "bold"), (f"  {grouped(tickets)}", "$text-muted")))
 
     def _show_header(self) -> None:
         header = self.query_one("#order-header", Static)

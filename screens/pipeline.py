@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from cache.errors import ReplicaError
 from crm_tui.core.domain import DEAL_STAGES, ValidationError, value_label
+from crm_tui.core.text import grouped
 from screens.base import CrmScreen
 from screens.display import MARKS, compact_money, compact_totals, stage_name
 from screens.exporting import ExportPlan
@@ -122,7 +123,7 @@ class PipelineScreen(CrmScreen):
             summary = summaries.get(stage)
             header = self.query_one(f"#stage-header-{stage}", Static)
             count = summary.count if summary else 0
-            header.update(Content.assemble((stage_name(stage), "bold"), "\n", (f"{count:,}", "bold"),
+            header.update(Content.assemble((stage_name(stage), "bold"), "\n", (grouped(count), "bold"),
                                            (f" · {compact_totals(summary.totals if summary else {})}",
                                             "$text-muted")))
             table = self.table(stage)

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Static
 from cache.errors import ReplicaError
 from cache.outbox import OutboxOp
 from crm_tui.core.domain import entity, format_value
-from crm_tui.core.text import plural
+from crm_tui.core.text import grouped, plural
 from screens.base import CrmScreen
 from screens.display import plain, record_title
 from screens.form_specs import resend_form
@@ -73,7 +73,7 @@ class RejectedScreen(CrmScreen):
     def _show_count(self) -> None:
         table = self.table
         n = table.total
-        count = f"{n:,}+ changes (counting…)" if table.counting else plural(n, "change")
+        count = f"{grouped(n)}+ changes (counting…)" if table.counting else plural(n, "change")
         self.query_one("#rejected-intro", Static).update(Content(
             f"{count} refused by the server · f fix · r re-send · x discard" if n else "Rejected changes"))
         table.display = bool(n)

@@ -18,8 +18,9 @@ from textual_plotext import PlotextPlot
 
 from cache.reports import PERIODS, ReportFilter, csv_rows
 from crm_tui.core.domain import format_amount, format_datetime
+from crm_tui.core.text import grouped, plural
 from screens.base import CrmScreen
-from screens.display import compact_money, money_axis, plain
+from screens.display import compact_money, figure, money_axis, plain
 from screens.pickers import ChoicePicker
 from screens.tables import CrmTable
 
@@ -239,7 +240,7 @@ class ReportsScreen(CrmScreen):
             # Per month of the period that has happened since the currency's first sale in it.
             first = next((m for m, cur, a in rows if cur == c["currency"] and a), None)
             per_month = round(c["amount"] / flt.months_elapsed(since=first))
-            table.add_row(plain(c["currency"]), plain(c["orders"]), plain(format_amount(c["amount"], c["currency"])),
+            table.add_row(plain(c["currency"]), figure(c["orders"]), plain(format_amount(c["amount"], c["currency"])),
                           plain(compact_money(per_month, c["currency"])), key=c["currency"])
         table.display = bool(currencies)  # the chart's title says there were no orders
         if currency is not None:
@@ -255,7 +256,7 @@ class ReportsScreen(CrmScreen):
             names = [s["stage"] for s in stages][::-1]
             plt.bar(names, [s["reached"] for s in stages][::-1], orientation="horizontal")
             plt.yticks(list(range(1, len(names) + 1)), names)  # every stage named, whatever plotext drew before
-            plt.title(f"Deals that reached each stage ({funnel['total']} created, {funnel['lost']} lost)")
+            plt.title(f"Deals that reached each stage ({grouped(funnel['total'])} created, {grouped(funnel['lost'])} lost)")
         else:
             plt.title("No deals created in this period")
         chart.refresh()
@@ -263,8 +264,8 @@ class ReportsScreen(CrmScreen):
         table.clear()
         for s in stages:
             conv = "" if s["conversion"] is None else f"{s['conversion'] * 100:.0f} %"
-            table.add_row(plain(s["stage"]), plain(s["count"]), plain(s["reached"]), plain(conv), key=s["stage"])
-        table.add_row(plain("lost"), plain(funnel["lost"]), plain(""), plain(""), key="lost")
+            table.add_row(plain(s["stage"]), figure(s["count"]), figure(s["reached"]), plain(conv), key=s["stage"])
+        table.add_row(plain("lost"), figure(funnel["lost"]), plain(""), plain(""), key="lost")
 
     def _show_sla(self, weeks: list[dict[str, Any]]) -> None:
         chart = self.query_one("#sla-chart", PlotextPlot)
@@ -290,8 +291,8 @@ class ReportsScreen(CrmScreen):
         for w in reversed(weeks):
             compliance = "" if w["compliance"] is None else f"{w['compliance'] * 100:.0f} %"
             median = "" if w["median_hours"] is None else _hours(w["median_hours"])
-            table.add_row(plain(w["week"]), plain(w["opened"]), plain(w["responded"]), plain(w["met"]),
-                          plain(w["breached"]), plain(compliance), plain(median), key=w["week"])
+            table.add_row(plain(w["week"]), figure(w["opened"]), figure(w["responded"]), figure(w["met"]),
+                          figure(w["breached"]), plain(compliance), plain(median), key=w["week"])
 
     # ------------------------------------------------------------------ export
 
@@ -321,7 +322,7 @@ class ReportsScreen(CrmScreen):
             for row in csv_rows(report, figures):
                 writer.writerow(row)
                 rows += 1
-        self.app.call_from_thread(self.app.notify, f"Exported {TABS[report].lower()} ({rows - 1} rows) to {path}")
+        self.app.call_from_thread(self.app.notify, f"Exported {TABS[report].lower()} ({plural(rows - 1, 'row')}) to {path}")
 
 
 def _hours(hours: float) -> str:

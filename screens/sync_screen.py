@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import Static, TabbedContent, TabPane
 
+from crm_tui.core.text import grouped
 from screens.base import CrmScreen
 from screens.display import ago, parse_ts, plain, record_title, short_time, span
 from screens.tables import CrmTable, tone
@@ -116,8 +117,8 @@ class SyncScreen(CrmScreen):
             table.add_row(plain(op.op), plain(what), plain(fields),
                           plain(f"{op.sent_count}×" if op.sent_count else "not yet"), key=str(op.seq))
         tabs = self.query_one("#sync-tabs", TabbedContent)
-        tabs.get_tab("sync-pending-tab").label = Content(f"Pending {self.replica.outbox.counts()['pending']}")
-        tabs.get_tab("sync-quarantine-tab").label = Content(f"Quarantined {len(self.replica.reads.quarantined())}")
+        tabs.get_tab("sync-pending-tab").label = Content(f"Pending {grouped(self.replica.outbox.counts()['pending'])}")
+        tabs.get_tab("sync-quarantine-tab").label = Content(f"Quarantined {grouped(len(self.replica.reads.quarantined()))}")
 
     def _show_quarantine(self) -> None:
         table = self.query_one("#sync-quarantine", CrmTable)

@@ -12,7 +12,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from crm_tui.core.domain import TICKET_PRIORITIES, TICKET_STATUSES, value_label
-from crm_tui.core.text import plural
+from crm_tui.core.text import grouped, plural
 from screens.base import CrmScreen
 from screens.display import ACTIVE_TICKET_STATUSES, SLA_WIDTH, TEAM_WIDTH, first_name, plain, sla_text
 from screens.exporting import ExportPlan, table_plan
@@ -136,11 +136,11 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
                                               (plural(table.unfiltered_total, "ticket"), "bold")]
         if table.filter_text:
             if table.counting:  # the first rows are shown; the count over the whole queue follows
-                parts.append((f" · {table.total:,}+ match “{table.filter_text}” (counting…)", "bold"))
+                parts.append((f" · {grouped(table.total)}+ match “{table.filter_text}” (counting…)", "bold"))
             else:
-                parts.append((f" · {table.total:,} match “{table.filter_text}”", "bold"))
+                parts.append((f" · {grouped(table.total)} match “{table.filter_text}”", "bold"))
         if overdue:
-            parts.append((f" · {overdue} overdue", "bold $text-error"))
+            parts.append((f" · {grouped(overdue)} overdue", "bold $text-error"))
         if self.size.width >= 100:
             parts.append(("   v view · F status · P priority", "$text-muted"))
         self.query_one("#queue-bar", Static).update(Content.assemble(*parts))

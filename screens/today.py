@@ -16,6 +16,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from crm_tui.core.agenda import UPCOMING_DAYS, bucket, due_text
+from crm_tui.core.text import grouped
 from screens.base import CrmScreen
 from screens.display import plain, short_time
 from screens.exporting import ExportPlan, table_plan
@@ -152,16 +153,16 @@ class TodayScreen(CrmScreen):
             c = self.replica.tasks.counts(self.now(), owner_id=self._owner())
             roomy = self.size.width >= 100
             parts.append(" · ")
-            parts.append((f"{c.overdue} overdue", "bold $text-error") if c.overdue else "0 overdue")
+            parts.append((f"{grouped(c.overdue)} overdue", "bold $text-error") if c.overdue else "0 overdue")
             parts.append(" · ")
-            today = f"{c.today} due today" if roomy else f"{c.today} today"
+            today = f"{grouped(c.today)} due today" if roomy else f"{grouped(c.today)} today"
             parts.append((today, "bold $text-warning") if c.today else today)
-            parts.append(f" · {c.upcoming} in the next {UPCOMING_DAYS} days" if roomy else
-                         f" · {c.upcoming} next {UPCOMING_DAYS} d")
+            parts.append(f" · {grouped(c.upcoming)} in the next {UPCOMING_DAYS} days" if roomy else
+                         f" · {grouped(c.upcoming)} next {UPCOMING_DAYS} d")
             if c.later:
-                parts.append(f" · {c.later} later")
+                parts.append(f" · {grouped(c.later)} later")
             if c.done_today:
-                parts.append((f" · {c.done_today} done today" if roomy else f" · {c.done_today} done",
+                parts.append((f" · {grouped(c.done_today)} done today" if roomy else f" · {grouped(c.done_today)} done",
                               "$text-success"))
         if self._loading():
             parts.append((" · still loading", "$text-warning"))

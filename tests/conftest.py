@@ -8,6 +8,12 @@ directory runs against both by overriding it::
     def backend(request):
         return request.param
 
+Which tests are slow (``make test-slow``, not ``make test``): every test on PostgreSQL (the
+``postgres``/``postgres_url`` fixtures, or a ``backend`` of "postgresql" or "balanced"), the
+suites under tests/balancer/ and tests/benchmark/, and modules marked ``pytest.mark.slow``
+(the long end-to-end suites: processes killed, networks misbehaving, daemons, TLS).
+``pytest_collection_modifyitems`` below adds the ``slow`` marker; CI runs both halves.
+
 Every test process gets a private Secret Service (tests/support/secret_service.py) and points the
 keyring library at it, so replica keys and tokens go to a real keyring that is not the
 developer's; replicas are encrypted, as they are by default for users.
@@ -27,6 +33,26 @@ from support.balancer import BalancedServer
 from support.postgres import PostgresServer
 from support.secret_service import SecretService
 from support.server import ServerProcess
+
+SLOW_DIRS = ("balancer", "benchmark")  # under tests/: every test there is slow
+POSTGRES_FIXTURES = {"postgres", "postgres_url"}
+POSTGRES_BACKENDS = {"postgresql", "balanced"}
+
+
+def runs_on_postgres(item: pytest.Item) -> bool:
+    """Does this test start or use a PostgreSQL server (so it belongs to ``make test-slow``)?"""
+    if POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("backend") in POSTGRES_BACKENDS
+
+
+def pytest_collection_modifyitems(config, items):
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        parts = item.path.resolve().relative_to(tests_dir).parts
+        if parts[0] in SLOW_DIRS or runs_on_postgres(item):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)

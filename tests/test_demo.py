@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from crm_tui import demo
 from support.pilot import settle
 
@@ -81,6 +83,7 @@ def _demo_in_a_headless_terminal(monkeypatch, tmp_path, user_steps) -> tuple[int
     return code, asked[0], work
 
 
+@pytest.mark.slow  # make test-slow: the demo end to end (seed, server, login, the app)
 def test_quitting_a_demo_with_saved_changes_keeps_them_and_says_where(monkeypatch, tmp_path, capfd):
     monkeypatch.setenv("CRM_TUI_SYNC_IN_APP", "false")  # the change is still unsynced when the user quits
     async def save_a_change(pilot) -> None:
@@ -105,6 +108,7 @@ def test_quitting_a_demo_with_saved_changes_keeps_them_and_says_where(monkeypatc
     assert info["pending_ops"] == 1 and info["server"].startswith("http://127.0.0.1:")
 
 
+@pytest.mark.slow  # make test-slow: the demo end to end (seed, server, login, the app)
 def test_quitting_a_demo_that_saved_nothing_removes_it_as_the_question_says(monkeypatch, tmp_path):
     async def look_around(pilot) -> None:
         await pilot.press("escape", "2")  # the ticket queue

@@ -64,6 +64,7 @@ class ChangeRow(NamedTuple):
     kind: str  # "upsert", "delete" or "move"
     territory: str | None  # the record's territory at this change (a move: the new one)
     old_territory: str | None = None  # a move: the territory the customer left
+    part_date: Any = None  # an upsert of a partitioned record (orders): its partition key, where stored
 
     @property
     def pos(self) -> Position:
@@ -224,8 +225,10 @@ class ReadTx(GatewayReads, ABC):
         """
 
     @abstractmethod
-    def rows_json(self, ent: Entity, ids: Sequence[str]) -> dict[str, str]:
-        """Record id -> JSON text of the row (a list in ``ent.columns`` order), for live ids."""
+    def rows_json(self, ent: Entity, ids: Sequence[str], dates: Sequence[Any] = ()) -> dict[str, str]:
+        """Record id -> JSON text of the row (a list in ``ent.columns`` order), for live ids.
+        ``dates`` (a partitioned entity: each id's partition key, from its change row, or None)
+        lets the read skip the partitions none of the ids is in."""
 
     @abstractmethod
     def changes_after(

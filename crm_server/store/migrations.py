@@ -104,12 +104,28 @@ def _orders_calls_and_outcomes(db: SchemaEditor) -> None:
         add_field("activity", name)(db)
 
 
+def _change_log_carries_dates(db: SchemaEditor) -> None:
+    """PostgreSQL: the change log's upsert rows carry the partition key of their record (orders:
+    order_date), filled in for the rows already there, so a feed page reads an order from its
+    month's partition only. SQLite has no partitions: nothing to do."""
+    if db.backend != "postgresql":
+        return
+    from crm_server.store.schema import PARTITIONED
+
+    db.execute("ALTER TABLE changes ADD COLUMN IF NOT EXISTS part_date date")
+    for name, key in PARTITIONED.items():
+        db.execute(f"UPDATE changes AS c SET part_date = r.{key} FROM {ENTITIES[name].table} AS r"
+                   " WHERE c.entity = %s AND c.kind = 'upsert' AND c.record_id = r.id", (name,))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "typed store info; feed by territory; op result times; an index per API filter", _first_release),
     Migration(3, "tokens expire; devices, and the tokens used on each (remote wipe)", _token_expiry_and_devices),
     Migration(4, "the gateway's state on PostgreSQL too (SQLite has had it since version 2)", _gateway_on_postgresql),
     Migration(5, "tasks and follow-ups", add_entity("task")),
     Migration(6, "order history and requests; call outcomes; why deals were lost", _orders_calls_and_outcomes),
+    Migration(7, "PostgreSQL: the change log carries each order's date (feed pages read its month only)",
+              _change_log_carries_dates),
 )
 
 LATEST = MIGRATIONS[-1].version

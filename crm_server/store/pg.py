@@ -353,10 +353,11 @@ class PostgresBulkLoader(BulkLoader):
                         for i in tags:
                             values[i] = None if values[i] is None else Jsonb(list(values[i]))
                         copy.write_row((*values, s))
-                with cur.copy("COPY changes (seq, xid, entity, record_id, kind, territory) FROM STDIN") as copy:
+                with cur.copy("COPY changes (seq, xid, entity, record_id, kind, territory, part_date) FROM STDIN") as copy:
                     for r, s in zip(chunk, seqs, strict=True):
                         territory = None if territory_idx is None else r[territory_idx]
-                        copy.write_row((s, xid, ent.name, r[0], "upsert", territory))
+                        part = None if date_idx is None else r[date_idx]
+                        copy.write_row((s, xid, ent.name, r[0], "upsert", territory, part))
                 total += len(chunk)
         return total
 

@@ -47,7 +47,8 @@ BASE_SQL = [
         record_id text NOT NULL,
         kind text NOT NULL,
         territory text,
-        old_territory text
+        old_territory text,
+        part_date date
     )""",
     """CREATE TABLE IF NOT EXISTS op_results (
         op_id text PRIMARY KEY,

@@ -7,6 +7,7 @@ feed position is compared, how a row is locked, how sequence numbers are taken.
 
 from __future__ import annotations
 
+import datetime as dt
 import heapq
 import itertools
 from abc import abstractmethod
@@ -57,6 +58,9 @@ class SqlReadTx(TokenReads, ReadTx):
 
     # SELECT list of a change row; the first column is the position's transaction part.
     CHANGE_COLUMNS = "0, seq, entity, record_id, kind, territory, old_territory"
+    # Whether change rows carry ``part_date``: the partition key (orders: order_date) of the
+    # record on its upsert row, so the feed reads a changed order from its month only.
+    CHANGE_DATE = False
 
     def __init__(self, conn: Any):
         self.conn = conn
@@ -247,7 +251,7 @@ class SqlReadTx(TokenReads, ReadTx):
         rows, n, last = self._exec(sql, params).fetchone()
         return rows, int(n), last
 
-    def rows_json(self, ent: Entity, ids: Sequence[str]) -> dict[str, str]:
+    def rows_json(self, ent: Entity, ids: Sequence[str], dates: Sequence[Any] = ()) -> dict[str, str]:
         out: dict[str, str] = {}
         expr = self.json_row(ent)
         for start in range(0, len(ids), _CHUNK):
@@ -345,16 +349,26 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
         return self._get(ent, record_id, self.LOCK)
 
     def _log(self, seq: int, ent: Entity, record_id: str, kind: str, territory: str | None, old_version: int | None,
-             old_territory: str | None = None) -> None:
-        """Make (seq, record) the record's only upsert/delete change row (or add a move row)."""
+             old_territory: str | None = None, part_date: Any = None) -> None:
+        """Make (seq, record) the record's only upsert/delete change row (or add a move row);
+        ``part_date``: an upsert's partition key (see CHANGE_DATE)."""
         if old_version is not None:
             self._exec("DELETE FROM changes WHERE seq = ? AND kind = 'upsert'", (old_version,))
         cols, values = self.change_values(seq)
+        extra, more = (", part_date", [part_date]) if self.CHANGE_DATE else ("", [])
         self._exec(
-            f"INSERT INTO changes ({cols}, entity, record_id, kind, territory, old_territory)"
-            f" VALUES ({','.join('?' * len(values))}, ?, ?, ?, ?, ?)",
-            (*values, ent.name, record_id, kind, territory, old_territory),
+            f"INSERT INTO changes ({cols}, entity, record_id, kind, territory, old_territory{extra})"
+            f" VALUES ({','.join('?' * len(values))}, ?, ?, ?, ?, ?{', ?' * len(more)})",
+            (*values, ent.name, record_id, kind, territory, old_territory, *more),
         )
+
+    def _part_date(self, ent: Entity, record: Mapping[str, Any]) -> Any:
+        """The partition key of ``record`` for its change row (None: ``ent`` is not partitioned)."""
+        key = PARTITIONED.get(ent.name)
+        if key is None or not self.CHANGE_DATE:
+            return None
+        value = record.get(key)
+        return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
     def insert(self, ent: Entity, record: Mapping[str, Any]) -> int:
         names = [c for c in ent.columns if c != "version"]
@@ -374,7 +388,7 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
         self._exec(
             f"INSERT INTO {q(ent.table)} ({', '.join(map(q, names))}) VALUES ({', '.join('?' * len(names))})", values
         )
-        self._log(seq, ent, record["id"], "upsert", territory, None)
+        self._log(seq, ent, record["id"], "upsert", territory, None, part_date=self._part_date(ent, record))
         return seq
 
     def insert_many(self, items: Sequence[tuple[Entity, Mapping[str, Any]]]) -> list[int]:
@@ -399,7 +413,8 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
                 territory = record.get("territory") if ent.anchor == "self" else None
             values.append(seq)
             tables.setdefault(ent.name, (ent, []))[1].append(values)
-            changes.append((*self.change_values(seq)[1], ent.name, record["id"], "upsert", territory, None))
+            change = (*self.change_values(seq)[1], ent.name, record["id"], "upsert", territory, None)
+            changes.append((*change, self._part_date(ent, record)) if self.CHANGE_DATE else change)
         for ent, rows in tables.values():
             names = [c for c in ent.columns if c != "version"]
             if ent.anchor == "customer_id":
@@ -407,7 +422,8 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
             names.append("version")
             self._insert_rows(ent, names, rows)
         cols = self.change_values(seqs[0])[0].split(", ")
-        self._insert_rows(None, [*cols, "entity", "record_id", "kind", "territory", "old_territory"], changes)
+        names = [*cols, "entity", "record_id", "kind", "territory", "old_territory"]
+        self._insert_rows(None, [*names, "part_date"] if self.CHANGE_DATE else names, changes)
         return seqs
 
     def _insert_rows(self, ent: Entity | None, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -430,7 +446,8 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
             (*values, seq, self.dump_versions(fv), record_id),
         )
         territory = changes.get("territory", current.territory) if ent.anchor == "self" else current.territory
-        self._log(seq, ent, record_id, "upsert", territory, current.version)
+        self._log(seq, ent, record_id, "upsert", territory, current.version,
+                  part_date=self._part_date(ent, {**current.record, **changes}))
         if ent.anchor == "self" and territory != current.territory:
             self._move_customer(record_id, current.territory, territory)
         return seq
@@ -439,15 +456,17 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
         (move_seq,) = self.alloc()
         self._log(move_seq, ENTITIES["customer"], customer_id, "move", new, None, old_territory=old)
         for child in CUSTOMER_CHILDREN:
+            key = PARTITIONED.get(child.name) if self.CHANGE_DATE else None
             rows = self._exec(
-                f"SELECT id, version FROM {q(child.table)} WHERE customer_id = ? ORDER BY id{self.LOCK}", (customer_id,)
+                f"SELECT id, version{'' if key is None else ', ' + q(key)} FROM {q(child.table)}"
+                f" WHERE customer_id = ? ORDER BY id{self.LOCK}", (customer_id,)
             ).fetchall()
             if not rows:
                 continue
             seqs = self.alloc(len(rows))
-            for s, (rid, old_version) in zip(seqs, rows, strict=True):
+            for s, (rid, old_version, *part) in zip(seqs, rows, strict=True):
                 self._exec(f"UPDATE {q(child.table)} SET territory = ?, version = ? WHERE id = ?", (new, s, rid))
-                self._log(s, child, rid, "upsert", new, old_version)
+                self._log(s, child, rid, "upsert", new, old_version, part_date=part[0] if part else None)
 
     def delete(self, ent: Entity, record_id: str) -> int:
         current = self.lock(ent, record_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from crm_tui.core.text import plural
+from crm_tui.core.text import grouped, plural
 
 # The exit code of every crm-tui command (the app too) once an admin revoked this device and its
 # local data was deleted; the shipped systemd unit does not restart on it.
@@ -64,11 +64,11 @@ class SyncReport:
             return self.error or "an admin revoked this device"
         if not self.ok:
             return f"sync failed: {self.error}"
-        parts = [f"pushed {self.pushed}", f"pulled {self.pulled}"]
+        parts = [f"pushed {grouped(self.pushed)}", f"pulled {grouped(self.pulled)}"]
         if self.conflicts:
             parts.append(plural(self.conflicts, "conflict"))
         if self.rejected:
-            parts.append(f"{self.rejected} rejected")
+            parts.append(f"{grouped(self.rejected)} rejected")
         return "synced: " + ", ".join(parts)
 
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 
+def grouped(n: int) -> str:
+    """A count as people read it, thousands grouped: ``1418`` -> ``1,418``."""
+    return f"{n:,}"
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``n`` and the noun in the right number: 1 open ticket, 2 open tickets, 1,200 customers."""
-    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+    return f"{grouped(n)} {word if n == 1 else (many or word + 's')}"
 
 
 def verb(n: int, one: str, many: str) -> str:
@@ -20,8 +25,8 @@ def counted(total: int, word: str, shown: int | None = None, *, many: str | None
     true total may be higher, ``1,000+ matches``)."""
     text = plural(total, word, many)
     if at_least:
-        number = f"{total:,}"
+        number = grouped(total)
         text = f"{number}+{text[len(number):]}"
     if shown is None or (shown >= total and not at_least):
         return text
-    return f"{text} · showing 1–{shown:,}" if shown else f"{text} · none shown"
+    return f"{text} · showing 1–{grouped(shown)}" if shown else f"{text} · none shown"

@@ -16,6 +16,8 @@ from support.client import ClientReplica, assert_replica_matches_server
 from support.postgres import BACKENDS
 from support.server import make_op
 
+pytestmark = pytest.mark.slow  # make test-slow: backups, restores and restarted servers
+
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend(request) -> str:

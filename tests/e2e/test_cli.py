@@ -9,9 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from crm_tui import keyring_store
 from support.client import ROOT, ClientReplica
 from support.server import make_op
+
+pytestmark = pytest.mark.slow  # make test-slow: the real CLI in a subprocess, many times
 
 
 def fresh_client(tmp_path, server, user="alex") -> ClientReplica:

@@ -17,6 +17,8 @@ from support.faultproxy import FaultProxy, Match, transform_json
 from support.readme import readme_exit_codes
 from sync.lock import holder_pid
 
+pytestmark = pytest.mark.slow  # make test-slow: the real CLI in a subprocess, once per row
+
 
 def nowhere() -> SimpleNamespace:
     """For scenarios that never reach a server: an address nothing listens on, a token never sent."""

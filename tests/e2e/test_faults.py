@@ -23,6 +23,8 @@ from support.faultproxy import (
 )
 from support.server import make_op
 
+pytestmark = pytest.mark.slow  # make test-slow: many servers, proxies and killed processes
+
 
 def replica_fingerprint(client: ClientReplica):
     with client.replica() as r:

@@ -24,6 +24,8 @@ from support.faultproxy import (
 )
 from support.server import make_op
 
+pytestmark = pytest.mark.slow  # make test-slow: faults that run into their time limits
+
 
 def first_customer(server, territory=None):
     with server.client("ada") as http:

@@ -28,6 +28,8 @@ from support.faultproxy import FaultProxy, Gate, gate
 from support.server import make_op
 from sync.lock import holder_pid
 
+pytestmark = pytest.mark.slow  # make test-slow: daemons, apps and killed syncs side by side
+
 SIZE = (120, 36)
 
 

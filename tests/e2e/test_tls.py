@@ -10,6 +10,8 @@ import trustme
 from support.certs import tls_server_options, write_ca, write_server_cert
 from support.client import ClientReplica, assert_replica_matches_server
 
+pytestmark = pytest.mark.slow  # make test-slow: HTTPS servers and the real CLI in a subprocess
+
 
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:

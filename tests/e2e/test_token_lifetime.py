@@ -10,12 +10,15 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from crm_server.auth import new_token, token_hash
 from crm_server.store import open_store
 from crm_tui import credentials, keyring_store
 from crm_tui.device import device_id
 from support.client import ROOT, ClientReplica
+
+pytestmark = pytest.mark.slow  # make test-slow: the real CLI in a subprocess, many times
 
 
 def token_for(server, user: str, *, days_left: float, lifetime_days: float) -> str:

@@ -115,9 +115,9 @@ def test_a_replica_of_the_previous_schema_gets_the_covering_queue_index(tmp_path
     conn.execute("DROP INDEX ix_tickets_active_sla")
     conn.execute("CREATE INDEX ix_tickets_active_sla ON tickets(sla_due, id) "
                  "WHERE status IN ('new', 'open', 'pending')")
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    conn.execute("PRAGMA user_version = 5")
     conn.close()
-    assert SCHEMA_VERSION - 1 == 5 and 6 in MIGRATIONS
+    assert 6 in MIGRATIONS
     r = Replica(path, tmp_path / "hot")
     try:
         assert r.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -299,3 +299,32 @@ def test_a_version_5_database_gets_order_history_call_outcomes_and_lost_reasons(
     finally:
         store.close()
     assert lost["record"]["title"] == "Old deal" and lost["record"]["lost_reason"] == "Went with a competitor"
+
+
+def test_a_version_6_postgresql_database_gets_order_dates_in_its_change_log(postgres_url, tmp_path, request):
+    """The release before the change log carried order dates: upgraded in place, its schema is a
+    new database's, and the change rows of its orders get their orders' dates (what lets a feed
+    page read an order from its month's partition only: tests/server/test_partitions.py)."""
+    _open_raw("postgresql", postgres_url, MIGRATIONS)
+    store = open_store(postgres_url)
+    try:
+        apply_batch(store, SYSTEM.id, [
+            {"op_id": "t1", "op": "create", "entity": "territory", "id": "dach", "fields": {"name": "DACH"}},
+            {"op_id": "c1", "op": "create", "entity": "customer", "id": "c1", "fields": {"name": "Old", "territory": "dach"}},
+            {"op_id": "o1", "op": "create", "entity": "order", "id": "o1",
+             "fields": {"customer_id": "c1", "order_date": "2026-06-15", "amount": 700, "currency": "EUR",
+                        "status": "paid"}},
+        ])
+    finally:
+        store.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE changes DROP COLUMN part_date")
+        conn.execute("UPDATE store_info SET schema_version = 6")
+    fresh = request.getfixturevalue("postgres").create_database()
+    _open_raw("postgresql", postgres_url, MIGRATIONS)
+    _open_raw("postgresql", fresh, MIGRATIONS)
+    assert _schema("postgresql", postgres_url) == _schema("postgresql", fresh)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        dates = conn.execute("SELECT entity, part_date FROM changes WHERE kind = 'upsert' ORDER BY seq").fetchall()
+    assert dates == [("territory", None), ("customer", None), ("order", dt.date(2026, 6, 15)), ("order_event", None)]
+    assert _schema("postgresql", postgres_url)["version"] == LATEST == 7

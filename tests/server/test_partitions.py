@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import orjson
 import pytest
 
+from crm_server.accounts import add_user
 from crm_server.batch import apply_batch
+from crm_server.cursor import FeedCursor, encode_cursor
+from crm_server.feed import pull_changes
 from crm_server.scope import SYSTEM
 from crm_server.seed import seed_database
 from crm_server.store import open_store
@@ -99,3 +103,64 @@ def test_an_order_dated_outside_the_partitions_lands_and_maintenance_gives_it_a_
     with store.read() as tx:
         assert tx.conn.execute("SELECT count(*) FROM orders_2019_03").fetchone()[0] == 0
         assert tx.get(ENTITIES_ORDER, "old-order").record["order_date"] == "2026-11-02"
+
+
+def test_a_feed_page_reads_its_changed_orders_from_their_months_only(store):
+    """The change log carries each order's date: a feed page with three changed orders reads
+    the three months they are in, not every month's partition (bench/SERVER.md, "Feed pages")."""
+    admin, _ = add_user(store, "feed-admin", role="admin")
+    with store.read() as tx:
+        info = tx.info()
+        picked = tx.conn.execute(
+            "SELECT id, version, order_date FROM (SELECT DISTINCT ON (to_char(order_date, 'YYYY-MM')) id, version,"
+            " order_date FROM orders WHERE order_date BETWEEN '2025-03-01' AND '2026-08-31'"
+            " ORDER BY to_char(order_date, 'YYYY-MM'), id) AS m ORDER BY order_date LIMIT 3").fetchall()
+    assert len(picked) == 3
+    cursor = encode_cursor(FeedCursor(user=admin["id"], epoch=info.epoch, phase="feed", pos=info.head,
+                                      territories=None, history=info.history), info.cursor_key)
+    ops = [{"op_id": f"feed-{rid}", "op": "update", "entity": "order", "id": rid, "base_version": version,
+            "fields": {"amount": 4242}} for rid, version, _ in picked]
+    assert {r["status"] for r in apply_batch(store, SYSTEM.id, ops)} == {"applied"}
+    with store.metered() as meter:
+        page = orjson.loads(pull_changes(store, admin["id"], cursor, 100))
+    rows = [row for seg in page["segments"] if seg.get("entity") == "order" for row in seg["rows"]]
+    assert sorted(row[0] for row in rows) == sorted(rid for rid, _, _ in picked)
+    selects = [(sql, params) for sql, params in meter.statements if '"orders"' in sql]
+    assert len(selects) == 1, selects
+    read: set[str] = set()
+    for plan in store.plans(selects):
+        read |= {r for r in relations(plan["Plan"]) if r.startswith("orders_")}
+    assert read == {f"orders_{d.year}_{d.month:02d}" for _, _, d in picked}
+    assert len(all_order_partitions(store)) > 24
+
+
+def test_every_orders_change_row_carries_the_orders_date_after_any_write(store):
+    """Seeded (COPY), created one by one and in a batch, re-dated, and moved with their customer
+    to another territory: each order's upsert row in the change log carries its current date."""
+    with store.read() as tx:
+        cid, territory = tx.conn.execute(
+            "SELECT c.id, c.territory FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id)"
+            " ORDER BY c.id LIMIT 1").fetchone()
+        oid, version = tx.conn.execute("SELECT id, version FROM orders WHERE customer_id = %s ORDER BY id LIMIT 1",
+                                       (cid,)).fetchone()
+        cversion = tx.conn.execute("SELECT version FROM customers WHERE id = %s", (cid,)).fetchone()[0]
+    new = [{"op_id": f"po-{i}", "op": "create", "entity": "order", "id": f"po-{i}",
+            "fields": {"customer_id": cid, "order_date": day, "amount": 10, "currency": "EUR", "status": "paid"}}
+           for i, day in enumerate(("2025-01-09", "2026-10-30", "2026-02-01"))]
+    other = "france" if territory != "france" else "dach"
+    for ops in (new[:1], new[1:], [
+        {"op_id": "po-redate", "op": "update", "entity": "order", "id": oid, "base_version": version,
+         "fields": {"order_date": "2024-12-24"}},
+    ], [{"op_id": "po-move", "op": "update", "entity": "customer", "id": cid, "base_version": cversion,
+         "fields": {"territory": other}}]):
+        assert {r["status"] for r in apply_batch(store, SYSTEM.id, ops)} == {"applied"}, ops
+    with store.read() as tx:
+        wrong = tx.conn.execute(
+            "SELECT o.id, o.order_date, c.part_date FROM orders o JOIN changes c ON c.entity = 'order'"
+            " AND c.kind = 'upsert' AND c.record_id = o.id WHERE c.part_date IS DISTINCT FROM o.order_date").fetchall()
+        dates = dict(tx.conn.execute("SELECT record_id, part_date FROM changes WHERE entity = 'order'"
+                                     " AND kind = 'upsert' AND record_id IN ('po-0', 'po-1', 'po-2', %s)",
+                                     (oid,)).fetchall())
+    assert wrong == []
+    assert dates == {"po-0": dt.date(2025, 1, 9), "po-1": dt.date(2026, 10, 30), "po-2": dt.date(2026, 2, 1),
+                     oid: dt.date(2024, 12, 24)}

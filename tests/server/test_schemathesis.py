@@ -6,7 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from support.server import UserSpec
+
+pytestmark = pytest.mark.slow  # make test-slow: thousands of generated requests against the live server
 
 # Schema-valid requests may still be refused: a cursor is opaque (any string fits the schema, few
 # are cursors) and a well-formed op may name a record that does not exist.

@@ -160,6 +160,7 @@ class _Checker:
             assert territory is None or territory in scope, f"{user} (scope {scope}) got {entity} {record['id']} of {territory}"
 
 
+@pytest.mark.slow  # make test-slow: 25 generated plans, each many requests against the live server
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(plan=actions, territories=st.lists(st.sets(st.sampled_from(PLAY), max_size=2), min_size=2, max_size=2))
 def test_no_response_ever_carries_a_record_outside_the_callers_scope(srv, plan, territories):

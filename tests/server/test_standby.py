@@ -23,6 +23,8 @@ from support.feedload import FeedFollower, run_harness
 from support.server import ServerProcess, UserSpec, make_op
 from support.standby import ReplicatedPostgres
 
+pytestmark = pytest.mark.slow  # make test-slow: a PostgreSQL primary and its streaming standby
+
 PRIMARY_APP, STANDBY_APP = "crm-primary", "crm-standby"
 USERS = (UserSpec("ada", "admin"), UserSpec("sam", "sales", ("dach",)))
 
@@ -264,3 +266,32 @@ def test_a_standby_that_goes_away_sends_reads_to_the_primary(org, quick):
     log = quick.log_text()
     assert log.count("the read standby cannot be used") == 1, log[-2000:]
     assert replica.versions() == org.truth(["dach"])
+
+
+def test_a_token_issued_or_a_device_revoked_a_moment_ago_is_judged_on_the_primary(org, quick):
+    """Issuing a token or revoking a device moves no commit a standby could be waited for: with
+    the standby's replay paused, a new token works at once, and a revoked device is refused at
+    once (403 device_revoked), for the feed and for record reads alike."""
+    from crm_server.accounts import issue_token, revoke_device
+
+    quick.add_user("vic", "sales", ("dach",))  # not sam: a revoked device takes its tokens with it
+    device = {"X-CRM-Device": "standby-lost-laptop-01"}
+    with quick.client("vic", headers=device) as vic:
+        assert vic.get("/v1/changes", params={"limit": 5}).status_code == 200  # the device is known
+    org.pg.wait_replayed()
+    org.pg.pause_replay()
+    store = open_store(org.primary_url)
+    try:
+        fresh_token = issue_token(store, quick.user_ids["vic"])
+        with quick.client(None, headers={"Authorization": f"Bearer {fresh_token}"}) as new:
+            assert new.get("/v1/changes", params={"limit": 5}).status_code == 200
+            assert new.get("/v1/customers", params={"limit": 5}).status_code == 200
+        revoke_device(store, quick.user_ids["vic"], device["X-CRM-Device"])
+        with quick.client("vic", headers=device) as vic:
+            for path in ("/v1/changes", "/v1/customers", "/v1/customers/cus-0000001"):
+                got = vic.get(path)
+                assert got.status_code == 403 and got.json()["error"]["code"] == "device_revoked", (path, got.text)
+    finally:
+        store.close()
+        org.pg.resume_replay()
+    org.pg.wait_replayed()

@@ -479,3 +479,20 @@ def many_customers(n: int, name: str = "Quillfeather Holdings") -> list[dict[str
 def add_customers(replica: Replica, customers: list[dict[str, Any]]) -> None:
     """Put ``customers`` in the replica the way a pull does."""
     replica.pull.apply_page(_page([_upsert("customer", customers)], "cust-extra", has_more=False, phase="feed"))
+
+
+def a_busy_year(replica: Replica, *, overdue_tickets: int = 1418, overdue_tasks: int = 1205,
+                leads: int = 1100) -> None:
+    """Counts in the thousands: ``overdue_tickets`` of Ada's tickets past their SLA,
+    ``overdue_tasks`` of her tasks past due, and ``leads`` of her deals in the first stage."""
+    base_ticket, base_task, base_deal = tickets()[0], tasks()[0], deals()[0]
+    late = _iso(NOW - dt.timedelta(days=2))
+    many_tickets = [{**base_ticket, "id": f"ti_busy_{i:05d}", "number": 50_000 + i, "customer_id": cid(1),
+                     "status": "open", "assignee_id": "us_ada", "team": "support", "sla_due": late}
+                    for i in range(overdue_tickets)]
+    many_tasks = [{**base_task, "id": f"tk_busy_{i:05d}", "customer_id": cid(1), "owner_id": "us_ada",
+                   "status": "open", "done_at": None, "due_at": late} for i in range(overdue_tasks)]
+    many_deals = [{**base_deal, "id": f"de_busy_{i:05d}", "customer_id": cid(1), "owner_id": "us_ada",
+                   "stage": "lead", "title": f"Lead {i}"} for i in range(leads)]
+    replica.pull.apply_page(_page([_upsert("ticket", many_tickets), _upsert("task", many_tasks),
+                                   _upsert("deal", many_deals)], "c4", has_more=False, phase="feed"))

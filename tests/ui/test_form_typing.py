@@ -3,18 +3,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from textual.widgets import Select, TextArea
 from textual.widgets._select import SelectOverlay
 
+from crm_tui.core.syncstate import SyncReport
 from screens.customer import Customer360Screen
 from screens.forms import RecordForm
 from screens.order_detail import OrderDetailScreen
 from screens.search import SearchScreen
 from support import ui_data
-from support.pilot import type_at_once
+from support.pilot import settle, type_at_once
 
 pytestmark = pytest.mark.anyio
 
@@ -36,11 +38,9 @@ async def test_minutes_typed_right_after_choosing_the_outcome_of_a_call_are_save
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(Customer360Screen(ui_data.RICH_CUSTOMER))
         await pilot.pause()
-        await pilot.press("c")
-        await pilot.pause()
-        assert isinstance(app.screen, RecordForm)
-        # subject, tab past the text, the outcome dropdown: open, one down, choose; tab, minutes, save.
-        await typed_together(pilot, *"Renewal", "tab", "tab", "enter", "down", "enter", "tab", "2", "5", "f2")
+        # c opens the form; subject, tab past the text, the outcome dropdown: open, one down, choose;
+        # tab, minutes, save.
+        await typed_together(pilot, "c", *"Renewal", "tab", "tab", "enter", "down", "enter", "tab", "2", "5", "f2")
         assert not isinstance(app.screen, RecordForm)
         [op] = activity_ops(app)
         assert {k: op.fields[k] for k in ("subject", "outcome", "duration_min")} == {
@@ -209,3 +209,48 @@ async def test_forms_say_stages_and_statuses_in_words(make_app):
         await pilot.pause()
         note = str(app.screen.query_one(".form-note").render())
         assert note.endswith("Requests are taken for paid, shipped or delivered orders.")
+
+
+# ----------------------------------------------------------------------------- counts
+
+
+async def test_counts_in_the_thousands_are_grouped_wherever_a_user_reads_them(make_app, open_replica):
+    replica = open_replica("full")
+    ui_data.a_busy_year(replica)
+    app = make_app(replica=replica)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("escape", "2")  # the ticket queue, mine
+        await settle(pilot)
+        bar = str(app.screen.query_one("#queue-bar").render())
+        assert re.search(r"· 1,4\d\d tickets · 1,4\d\d overdue", bar), bar
+        await pilot.press("8")  # today
+        await settle(pilot)
+        bar = str(app.screen.query_one("#today-bar").render())
+        assert re.search(r"· 1,2\d\d overdue", bar), bar
+        await pilot.press("3")  # the pipeline
+        await settle(pilot)
+        header = str(app.screen.query_one("#stage-header-lead").render())
+        assert re.match(r"Lead\n1,10\d · ", header), header
+        await pilot.press("7")  # reports: the funnel's figures
+        await settle(pilot)
+        funnel = app.screen.query_one("#funnel-table")
+        lead = [str(cell) for cell in funnel.get_row("lead")]
+        assert re.fullmatch(r"1,1\d\d", lead[2]), lead
+        await app.push_screen(Customer360Screen("cu_001"))
+        await settle(pilot)
+        labels = {str(tab.label) for tab in app.screen.query("Tab")}
+        assert any(label.startswith("Tickets 1,4") for label in labels), labels
+        assert any(label.startswith("Deals 1,10") for label in labels), labels
+
+
+def a_big_sync(on_event, periodic: bool = False) -> SyncReport:
+    return SyncReport(ok=True, pushed=1418, pulled=25_000, conflicts=1, rejected=1200)
+
+
+async def test_a_sync_that_moved_thousands_says_so_grouped(make_app):
+    app = make_app(sync_runner=a_big_sync)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await settle(pilot)
+        assert any(n.startswith("synced: pushed 1,418, pulled 25,000, 1 conflict, 1,200 rejected")
+                   for n in app.notified), app.notified
