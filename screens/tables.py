@@ -885,6 +885,13 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         super().notify_style_update()
         self._strips.clear()
 
+    def clock_moved(self) -> None:
+        """The app's clock moved on: the rows in view are drawn again ("31 s ago" becomes
+        "1 min ago", an SLA falls overdue) from the rows already read; nothing is re-read."""
+        if self._strips:
+            self._strips.clear()
+            self.refresh()
+
 
 # The name the screens knew the list by before it became a window.
 PagedTable = WindowTable
