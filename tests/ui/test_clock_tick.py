@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
-from screens.ticket_detail import TicketDetailScreen
 from screens.tables import WindowTable
+from screens.ticket_detail import TicketDetailScreen
 from support import ui_data
 
 pytestmark = pytest.mark.anyio
