@@ -34,6 +34,10 @@ async def test_the_status_line_and_a_ticket_thread_say_again_how_long_ago_as_the
         table = app.screen.query_one("#ticket-activity", WindowTable)
         assert "synced 30 s ago" in status_text(app)
         assert "31 s ago" in table.line_text(0) and "Called back" in table.line_text(0)
+        drawn = table.rows_rendered
+        app.clock_tick()
+        await pilot.pause()
+        assert table.rows_rendered == drawn, "a tick of a clock that stood still draws nothing again"
 
         now[0] = ui_data.NOW + dt.timedelta(seconds=90)
         app.clock_tick()
