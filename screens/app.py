@@ -52,6 +52,8 @@ from screens.today import TodayScreen
 from screens.typeahead import TypeAhead
 
 REMINDER_CHECK = 15  # seconds between looks for tasks that fell due (by the app's clock)
+CLOCK_TICK = 5  # seconds between refreshes of the relative times on screen ("synced 30 s ago")
+QUIET_TICKS = 2  # ticks of a sync run without a word from it before the status says it waits for the server
 REMINDERS_SHOWN = 3  # at most this many reminder toasts at once; the rest are counted
 
 
@@ -116,6 +118,8 @@ class CrmApp(App[None]):
         self.revoked_message: str | None = None  # set when an admin revoked this device
         self.last_error: str | None = None
         self._sync_worker: Worker | None = None
+        self._sync_said: tuple[str, str] = ("", "")  # the running sync's last (phase, message)
+        self._quiet_ticks = 0  # clock ticks since the running sync last said anything
         self._last_seen_sync: str | None = None
         self._keymap_errors = self._apply_keymap(settings.keymap)
         self.saver = Saver(self)
@@ -162,7 +166,7 @@ class CrmApp(App[None]):
         self.theme_changed_signal.subscribe(self, lambda _theme: self.data_changed())
         self.theme_changed_signal.subscribe(self, self._keep_theme)
         # Relative times ("synced 3 min ago") age even when nothing happens.
-        self.set_interval(30, self.publish_status)
+        self.set_interval(CLOCK_TICK, self.clock_tick)
         # Tasks that were due before the app opened are on the Today screen; reminders are for
         # those that fall due while it is open.
         self._reminded_until = self.now()
@@ -319,6 +323,22 @@ class CrmApp(App[None]):
         if wanted != self._counts_wanted and counts is not None:
             self.recount_status()  # the replica changed again while this count ran
 
+    def clock_tick(self) -> None:
+        """Every few seconds: what says how long ago something was is said again by the app's
+        clock (the status line, the rows in view), and a sync run that has not said anything for
+        a while is shown waiting for the server."""
+        from screens.base import CrmScreen
+
+        if self._sync_worker is not None and self._sync_worker.is_running and self.sync_state == "syncing":
+            self._quiet_ticks += 1
+            phase, said = self._sync_said
+            if self._quiet_ticks >= QUIET_TICKS and phase != "wait":
+                self.sync_detail = f"{said} · waiting for the server" if said else "waiting for the server"
+        screen = self.screen
+        if isinstance(screen, CrmScreen):
+            screen.clock_moved()
+        self.publish_status()
+
     # ------------------------------------------------------------------ sync
 
     def action_sync_now(self, quiet: bool = False) -> None:
@@ -330,7 +350,12 @@ class CrmApp(App[None]):
             if not quiet:
                 self.notify("A sync is already running.")
             return
-        self.sync_state, self.sync_detail = "syncing", ""
+        if self.sync_state == "offline":
+            # Offline until the server answers: another try is no news until it does.
+            self.sync_detail = "trying the server again"
+        else:
+            self.sync_state, self.sync_detail = "syncing", ""
+        self._sync_said, self._quiet_ticks = ("", ""), 0
         self.publish_status()
         self._sync_worker = self._run_sync(periodic=quiet)
 
@@ -373,6 +398,10 @@ class CrmApp(App[None]):
         event = message.event
         if event.phase in ("done", "error"):
             return
+        self._sync_said, self._quiet_ticks = (event.phase, event.message), 0
+        # Offline as soon as a request finds no server (the run goes on retrying); syncing again
+        # as soon as it says anything else.
+        self.sync_state = "offline" if event.phase == "offline" else "syncing"
         self.sync_detail = event.message
         self.publish_status()
         if event.search_ready or event.phase in ("snapshot", "backfill"):

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from screens.chrome import NavBar, StatusLine
-from screens.tables import ListPanel
+from screens.tables import ListPanel, WindowTable
 
 if TYPE_CHECKING:
     from cache.replica import Replica
@@ -68,6 +68,13 @@ class CrmScreen(Screen):
 
     def refresh_data(self) -> None:
         """Re-read everything shown from the replica."""
+
+    def clock_moved(self) -> None:
+        """The app's clock ticked: the lists in view say again how long ago their rows were.
+        Screens with other clock-dependent text (a header's SLA) say that again too."""
+        for table in self.query(WindowTable):
+            if table.display:
+                table.clock_moved()
 
     def sync_data(self) -> None:
         """Refresh if the replica changed since this screen last read it (a screen not yet

@@ -111,6 +111,11 @@ class OrderDetailScreen(CrmScreen):
         self.query_one("#order-tickets-title", Static).update(
             Content.assemble((f"Tickets mentioning {number}", "bold"), (f"  {grouped(tickets)}", "$text-muted")))
 
+    def clock_moved(self) -> None:
+        super().clock_moved()
+        if self.is_mounted:
+            self._show_header()  # "updated 3 min ago" ages too
+
     def _show_header(self) -> None:
         header = self.query_one("#order-header", Static)
         o = self.order

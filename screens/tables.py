@@ -295,6 +295,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.reads = 0
         self._blocks: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
         self._strips: OrderedDict[Any, list[Strip]] = OrderedDict()
+        self._drawn_at: dt.datetime | None = None  # the app's clock when a row was last drawn
         self._states: dict[str, str] = {}
         self._columns: list[Column] = []  # the columns shown
         self._all_columns: list[Column] = []  # all the source's columns at this width
@@ -787,7 +788,8 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _row_context(self, row: dict[str, Any]) -> RowContext:
         state = self._states.get(self.source.row_key(row)) if self._states else None
-        return RowContext(self, state, self._wide, self.crm.now(), self._flex_width)
+        self._drawn_at = self.crm.now()
+        return RowContext(self, state, self._wide, self._drawn_at, self._flex_width)
 
     def _shown_cells(self, row: dict[str, Any]) -> list[Any]:
         """The row's cells for the columns shown (the source renders one per column it gave)."""
@@ -884,6 +886,14 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
+
+    def clock_moved(self) -> None:
+        """The app's clock moved on: the rows in view are drawn again ("31 s ago" becomes
+        "1 min ago", an SLA falls overdue) from the rows already read; nothing is re-read, and
+        nothing is drawn again while the clock stands still (a frozen clock)."""
+        if self._strips and self.crm.now() != self._drawn_at:
+            self._strips.clear()
+            self.refresh()
 
 
 # The name the screens knew the list by before it became a window.

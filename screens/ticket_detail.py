@@ -66,6 +66,11 @@ class TicketDetailScreen(TicketTriage, CrmScreen):
         self._show_header()
         self.query_one("#ticket-panel", ListPanel).reload()
 
+    def clock_moved(self) -> None:
+        super().clock_moved()
+        if self.is_mounted:
+            self._show_header()  # its SLA ("overdue 5 min") ages too
+
     def _show_header(self) -> None:
         header = self.query_one("#ticket-header", Static)
         description = self.query_one("#ticket-description", Static)

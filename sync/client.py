@@ -118,6 +118,10 @@ class CrmClient:
         self._stop = stop
         self._sleep = sleep
         self.requests_made = 0
+        # Told of each failed attempt that will be retried: ``on_retry(reason, unreachable, attempt)``,
+        # ``unreachable`` when no answer came at all (refused, unroutable, timed out), so a caller can
+        # say "offline" at once while the retries go on (attempt: the one that failed, from 1).
+        self.on_retry: Callable[[str, bool, int], None] | None = None
         self.run_deadline: float | None = None  # time.monotonic() by which the whole sync run ends
         logs.add_secret(token)
         s = self.settings
@@ -274,6 +278,7 @@ class CrmClient:
             if self.run_deadline is not None:
                 deadline = min(deadline, self.run_deadline)
             delay: float | None = None
+            unreachable = False
             try:
                 self.requests_made += 1
                 answer = self._exchange(method, path, deadline, **kw)
@@ -284,11 +289,13 @@ class CrmClient:
                     reason = f"no complete answer within {s.request_timeout:g} s (sync.request_timeout)"
                 else:
                     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                unreachable = True
             except httpx.RequestError as exc:  # refused, reset, truncated, undecodable ...
                 refused = tls.refusal(exc, self.base_url)
                 if refused is not None:  # a certificate we must not trust: no retry can change that
                     raise CertificateRefused(refused) from None
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                unreachable = isinstance(exc, httpx.ConnectError)  # refused, no route, no such host
             else:
                 status = answer.status
                 log.debug("%s %s -> %d, %d bytes, %.2f s", method, path, status, len(answer.body),
@@ -330,6 +337,8 @@ class CrmClient:
             if self._past_run_deadline(delay):
                 raise self._run_over(f"; last: {reason}")
             attempt += 1
+            if self.on_retry is not None:
+                self.on_retry(reason, unreachable, attempt)
             self._wait(delay)
 
     def _checked(self, path: str, answer: _Answer) -> _Answer:

@@ -85,6 +85,7 @@ class SyncEngine:
         run_id: int | None = None
         self.deadline = time.monotonic() + self.settings.run_timeout
         self.client.run_deadline = self.deadline
+        self.client.on_retry = self._retrying
         try:
             run_id = self.replica.history.start_run()
             me = self.refresh_me()
@@ -115,9 +116,19 @@ class SyncEngine:
             report.error = f"unexpected error: {type(exc).__name__}: {exc}"
         finally:
             self.client.run_deadline = None
+            self.client.on_retry = None
         self._finish_run(run_id, report)
         self.on_event(SyncEvent("done" if report.ok else "error", report.summary))
         return report
+
+    def _retrying(self, reason: str, unreachable: bool, attempt: int) -> None:
+        """A request failed and is retried: say so now, not when the retries run out (an
+        unreachable server is "offline" from its first refused or unanswered attempt)."""
+        retries = f"retry {attempt} of {self.settings.max_retries}"
+        if unreachable:
+            self.on_event(SyncEvent("offline", f"the server does not answer; {retries}"))
+        else:
+            self.on_event(SyncEvent("retry", f"{reason}; {retries}"))
 
     def refresh_me(self) -> dict[str, Any]:
         """Who the token belongs to. A replica holds one user's data and queued writes: a token

@@ -28,7 +28,8 @@ def human_seconds(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class SyncEvent:
-    """Progress of a sync run. ``phase``: push, pull, snapshot, backfill, resync, done, error."""
+    """Progress of a sync run. ``phase``: push, pull, snapshot, backfill, resync, done, error;
+    offline (the server is unreachable; the run retries) and retry (a failed request is retried)."""
 
     phase: str
     message: str

@@ -52,9 +52,12 @@ def visible_text(widget) -> str:
     return "\n".join(widget.render_line(y).text for y in range(height))
 
 
-async def type_at_once(pilot, *keys: str) -> None:
+async def type_at_once(pilot, *keys: str, workers: bool = True) -> None:
     """``keys`` reaching the app in one read, as a terminal hands over a fast typist's (or tmux's,
-    or a paste's) keys: none waits for the one before it to be handled, as pilot.press would."""
+    or a paste's) keys: none waits for the one before it to be handled, as pilot.press would.
+    ``workers=False``: wait only for the keys, not for the workers they started (a sync held by
+    a test's FaultProxy)."""
+    wait = settle if workers else _no_workers
     from textual import events
 
     app = pilot.app
@@ -62,7 +65,7 @@ async def type_at_once(pilot, *keys: str) -> None:
         event = events.Key(key, " " if key == "space" else key if len(key) == 1 else None)
         event.set_sender(app)
         app._driver.send_message(event)
-    await settle(pilot)
+    await wait(pilot)
     # Until the app has handled every one of them (screens/typeahead.py routes one at a time).
     for _ in range(200):
         if not (app.type_ahead.busy or app.type_ahead.waiting):
@@ -70,7 +73,12 @@ async def type_at_once(pilot, *keys: str) -> None:
         await pilot.pause(0.01)
     else:
         raise AssertionError(f"keys still waiting after 200 pauses: {list(app.type_ahead.waiting)}")
-    await settle(pilot)
+    await wait(pilot)
+
+
+async def _no_workers(pilot) -> None:
+    await pilot.pause()
+    await pilot.pause()
 
 
 def footer_keys(app) -> list[str]:
