@@ -42,6 +42,13 @@ def run_command(app: CrmHost, text: str) -> bool:
 
 
 def _quit(app: CrmHost, _rest: str) -> bool:
+    """`:q` asks as `q` does (what waits to be sent); `:q!` is the vim way to quit without asking
+    (nothing is lost either way: unsent changes stay in the replica)."""
+    app.call_later(app.action_quit)
+    return True
+
+
+def _quit_now(app: CrmHost, _rest: str) -> bool:
     app.exit()
     return True
 
@@ -129,7 +136,7 @@ def _help(app: CrmHost, _rest: str) -> bool:
 
 
 _HANDLERS: dict[str, Callable[[CrmHost, str], bool]] = {
-    "q": _quit, "quit": _quit, "q!": _quit, "exit": _quit,
+    "q": _quit, "quit": _quit, "exit": _quit, "q!": _quit_now,
     "customer": _customer, "c": _customer, "cust": _customer,
     "ticket": _ticket,
     "theme": _theme,

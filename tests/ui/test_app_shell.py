@@ -6,6 +6,7 @@ import pytest
 
 from screens.customer import Customer360Screen
 from screens.forms import RecordForm
+from screens.pickers import ConfirmModal
 from screens.keys import all_binding_ids, binding_table
 from screens.search import SearchScreen
 from screens.tickets import TicketQueueScreen
@@ -123,6 +124,9 @@ async def test_colon_commands(make_app):
         assert app.current_mode == "search" and app.screen.query_one("#search-input").value == "keller"
         await pilot.press("escape", "escape")
         await command(pilot, "q")
+        assert isinstance(app.screen, ConfirmModal) and app.is_running  # asks, as q does
+        await pilot.press("y")
+        await settle(pilot)
         assert not app.is_running
 
 
