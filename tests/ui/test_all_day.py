@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from textual.widgets import Select
+
+from screens import form_specs, task_forms
+from screens.forms import RecordForm
 from screens.pickers import ConfirmModal
 from support.pilot import command, settle
 
@@ -59,3 +63,72 @@ async def test_colon_q_bang_quits_without_asking(make_app):
         await command(pilot, "q!")
         await settle(pilot)
         assert not app.is_running
+
+
+# ----------------------------------------------------------------------------- where a form starts
+
+
+async def test_reply_starts_in_the_body_and_typing_keeps_the_subject(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        ticket = app.screen.current_ticket()
+        await pilot.press("r")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, RecordForm)
+        await pilot.press(*"Thanks")
+        await pilot.pause()
+        assert form.query_one("#field-subject").value == f"Re: {ticket['subject']}"
+        assert form.query_one("#field-body").text == "Thanks"
+
+
+def _focused_value(widget) -> str:
+    if isinstance(widget, Select):
+        return "" if widget.value == Select.NULL else str(widget.value)
+    return widget.text if hasattr(widget, "text") and not hasattr(widget, "value") else widget.value
+
+
+FORMS = {
+    "new customer": lambda app: form_specs.customer_form(app),
+    "new contact": lambda app: form_specs.contact_form(app, "cu_001"),
+    "open a ticket": lambda app: form_specs.ticket_form(app, "cu_001"),
+    "new deal": lambda app: form_specs.deal_form(app, "cu_001"),
+    "log a note": lambda app: form_specs.activity_form(app, "cu_001"),
+    "log a call": lambda app: form_specs.activity_form(app, "cu_001", kind="call", title="Log a call"),
+    "internal note": lambda app: form_specs.activity_form(app, "cu_001", internal=True, subject="Internal note",
+                                                          ticket_id="ti_001", fields=("subject", "body")),
+    "mark lost": lambda app: form_specs.deal_outcome_form(app, app.replica.get("deal", "de_001"), "lost"),
+    "refund request": lambda app: form_specs.order_request_form(
+        app, app.replica.reads.orders("cu_001")[0], "refund_request"),
+    "follow-up": lambda app: task_forms.task_form(app, "cu_001", title="Follow up with Keller"),
+}
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+async def test_a_new_form_starts_in_a_field_to_fill_never_on_a_prefilled_one(make_app, name):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        await settle(pilot)
+        form = FORMS[name](app)
+        await app.push_screen(form)
+        await settle(pilot)
+        focused = app.focused
+        assert focused is not None and focused.id and focused.id.startswith("field-")
+        assert _focused_value(focused) == "", f"{name}: starts on {focused.id}, prefilled {_focused_value(focused)!r}"
+
+
+async def test_a_form_with_every_field_prefilled_starts_with_nothing_selected(make_app):
+    # Editing a contact: typing adds to the name, never replaces it.
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        await settle(pilot)
+        contact = app.replica.reads.contacts("cu_001", limit=1)[0]
+        await app.push_screen(form_specs.contact_form(app, "cu_001", contact))
+        await settle(pilot)
+        await pilot.press(*" Jr")
+        await pilot.pause()
+        assert app.screen.query_one("#field-name").value == f"{contact['name']} Jr"
