@@ -132,3 +132,49 @@ async def test_a_form_with_every_field_prefilled_starts_with_nothing_selected(ma
         await pilot.press(*" Jr")
         await pilot.pause()
         assert app.screen.query_one("#field-name").value == f"{contact['name']} Jr"
+
+
+# ----------------------------------------------------------------------------- esc in the search box
+
+
+async def test_esc_in_the_search_box_leaves_it_keeping_the_query_then_esc_clears(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press(*"schmidt")
+        await settle(pilot)
+        found = screen.results.total
+        assert found > 1
+        assert "esc leaves the box" in str(screen.query_one("#search-summary").render())
+        await pilot.press("escape")
+        await settle(pilot)
+        # Out of the box, on the results: the query and its results stay, G moves in them.
+        assert screen.search_box.value == "schmidt" and screen.results.total == found
+        assert screen.results.has_focus
+        assert "esc clears the search" in str(screen.query_one("#search-summary").render())
+        await pilot.press("G")
+        await settle(pilot)
+        assert screen.search_box.value == "schmidt"
+        assert screen.results.cursor_row == found - 1
+        await pilot.press("escape")
+        await settle(pilot)
+        # esc again clears it; what is typed next is a new search.
+        assert screen.search_box.value == "" and screen.search_box.has_focus
+        await pilot.press(*"anna")
+        await settle(pilot)
+        assert screen.search_box.value == "anna"
+
+
+async def test_esc_in_a_box_whose_query_found_nothing_leaves_the_box_keeping_the_query(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press(*"zzqx")
+        await settle(pilot)
+        assert screen.results.total == 0
+        await pilot.press("escape")
+        await settle(pilot)
+        assert screen.search_box.value == "zzqx" and not screen.search_box.has_focus
+        await pilot.press("2")  # single keys are commands again
+        await settle(pilot)
+        assert app.current_mode == "tickets"
