@@ -479,3 +479,9 @@ def many_customers(n: int, name: str = "Quillfeather Holdings") -> list[dict[str
 def add_customers(replica: Replica, customers: list[dict[str, Any]]) -> None:
     """Put ``customers`` in the replica the way a pull does."""
     replica.pull.apply_page(_page([_upsert("customer", customers)], "cust-extra", has_more=False, phase="feed"))
+
+
+def add_records(replica: Replica, entity_name: str, records: list[dict[str, Any]]) -> None:
+    """Put ``records`` of ``entity_name`` in the replica the way a pull does."""
+    replica.pull.apply_page(_page([_upsert(entity_name, records)], f"add-{entity_name}-{records[0]['id']}",
+                                  has_more=False, phase="feed"))

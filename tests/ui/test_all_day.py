@@ -11,6 +11,7 @@ from textual.widgets import Select
 from screens import form_specs, task_forms
 from screens.forms import RecordForm
 from screens.pickers import ConfirmModal
+from support import ui_data
 from support.pilot import command, settle
 
 pytestmark = pytest.mark.anyio
@@ -178,3 +179,52 @@ async def test_esc_in_a_box_whose_query_found_nothing_leaves_the_box_keeping_the
         await pilot.press("2")  # single keys are commands again
         await settle(pilot)
         assert app.current_mode == "tickets"
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+async def _on_deal(pilot, stage: str, deal_id: str):
+    await pilot.press("escape", "3")
+    await settle(pilot)
+    screen = pilot.app.screen
+    table = screen.table(stage)
+    table.focus()
+    table.move_cursor(row=table.get_row_index(deal_id), animate=False)
+    await pilot.pause()
+    return screen
+
+
+async def test_stage_totals_lead_with_the_currency_of_most_deals(make_app):
+    app = make_app()
+    deal = {**app.replica.get("deal", "de_001"), "id": "de_aed", "currency": "AED", "amount": 1_200_000_00,
+            "stage": "lead", "version": 1}
+    ui_data.add_records(app.replica, "deal", [deal])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _on_deal(pilot, "lead", "de_aed")
+        header = str(app.screen.query_one("#stage-header-lead").render())
+        lead = [d for d in ui_data.deals() if d["stage"] == "lead"]
+        most = max(("EUR", "USD"), key=lambda c: sum(d["currency"] == c for d in lead))
+        totals = header.split(" · ", 1)[1]
+        assert totals.split(" + ")[0].endswith(most), header
+        assert totals.split(" + ")[-1].endswith("AED"), header  # one deal: last
+
+
+@pytest.mark.parametrize(("stage", "deal_id", "key", "says"), [
+    ("won", "de_011", "x", "was won; mark it lost instead?"),
+    ("lost", "de_012", "w", "was lost; mark it won instead?"),
+])
+async def test_changing_an_outcome_asks_first(make_app, stage, deal_id, key, says):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _on_deal(pilot, stage, deal_id)
+        await pilot.press(key)
+        await settle(pilot)
+        assert says in _confirm_text(app)
+        await pilot.press("n")
+        await settle(pilot)
+        assert not isinstance(app.screen, (ConfirmModal, RecordForm))
+        assert app.replica.get("deal", deal_id)["stage"] == stage
+        await pilot.press(key, "y")
+        await settle(pilot)
+        assert isinstance(app.screen, RecordForm)  # then the outcome's own form, as ever
