@@ -5,14 +5,14 @@ order detail, the conflict dialog, the customer picker, order search results, th
 from __future__ import annotations
 
 import pytest
-
 from textual.widgets import Select
 
 from screens import form_specs, task_forms
 from screens.forms import RecordForm
+from screens.order_detail import OrderDetailScreen
 from screens.pickers import ConfirmModal
 from support import ui_data
-from support.pilot import command, settle
+from support.pilot import command, footer_keys, settle
 
 pytestmark = pytest.mark.anyio
 
@@ -228,3 +228,27 @@ async def test_changing_an_outcome_asks_first(make_app, stage, deal_id, key, say
         await pilot.press(key, "y")
         await settle(pilot)
         assert isinstance(app.screen, RecordForm)  # then the outcome's own form, as ever
+
+
+# ----------------------------------------------------------------------------- order detail
+
+
+async def test_a_delivered_order_offers_a_refund_request_only_and_its_header_shows_the_request(make_app):
+    app = make_app()
+    order_id = "or_0007"
+    assert app.replica.get("order", order_id)["status"] == "delivered"
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        await app.push_screen(OrderDetailScreen(order_id))
+        await settle(pilot)
+        keys = footer_keys(app)
+        assert "f Refund request" in keys
+        assert not any(k.startswith("x ") for k in keys), keys  # a delivered order cannot be cancelled
+        header = app.screen.query_one("#order-header")
+        assert "refund request" not in str(header.render())
+        await pilot.press("f")
+        await settle(pilot)
+        await pilot.press(*"Arrived broken", "f2")
+        await settle(pilot)
+        assert isinstance(app.screen, OrderDetailScreen)
+        assert "refund request just now" in str(header.render())
