@@ -252,3 +252,19 @@ async def test_a_delivered_order_offers_a_refund_request_only_and_its_header_sho
         await settle(pilot)
         assert isinstance(app.screen, OrderDetailScreen)
         assert "refund request just now" in str(header.render())
+
+
+# ----------------------------------------------------------------------------- conflicts
+
+
+async def test_the_conflict_dialog_says_what_is_known_of_the_other_change(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "5")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        text = str(app.screen.query_one(".conflict-explain").render())
+        assert "someone else" not in text
+        # The protocol carries no author for a change, only its time and version: said as such.
+        assert "changed on the server" in text and "version 3" in text and " ago" in text
