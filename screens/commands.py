@@ -89,9 +89,15 @@ def _customer(app: CrmHost, rest: str) -> bool:
         if customer_id:
             open_customer(app, customer_id)
 
+    # Say what is listed: customers found by their own name, and those found through a contact.
+    via_contact = sum(label.split(" · ")[0].endswith(" (contact)") for _cid, label in matches)
+    parts = [plural(len(matches) - via_contact, "customer")] if len(matches) > via_contact else []
+    if via_contact:
+        parts.append(f"{via_contact} through a contact")
+    if total > len(matches):
+        parts.append(f"{plural(total, 'match', 'matches')} in all")
     app.push_screen(
-        ChoicePicker(f"“{rest}”: {plural(total, 'match', 'matches')} · {plural(len(matches), 'customer')} "
-                     "to choose from", matches,
+        ChoicePicker(f"“{rest}”: {' · '.join(parts)}", matches,
                      hint="enter opens · esc cancels · more words narrow it (:customer schmidt berlin)"),
         chosen,
     )

@@ -10,7 +10,7 @@ from textual.widgets import Select
 from screens import form_specs, task_forms
 from screens.forms import RecordForm
 from screens.order_detail import OrderDetailScreen
-from screens.pickers import ConfirmModal
+from screens.pickers import ChoicePicker, ConfirmModal
 from support import ui_data
 from support.pilot import command, footer_keys, settle
 
@@ -268,3 +268,28 @@ async def test_the_conflict_dialog_says_what_is_known_of_the_other_change(make_a
         assert "someone else" not in text
         # The protocol carries no author for a change, only its time and version: said as such.
         assert "changed on the server" in text and "version 3" in text and " ago" in text
+
+
+# ----------------------------------------------------------------------------- the customer picker
+
+
+async def test_customer_picker_counts_what_it_lists_and_is_wide_enough_at_wide_terminals(make_app):
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("escape")
+        await command(pilot, "customer an")
+        await settle(pilot)
+        picker = app.screen
+        assert isinstance(picker, ChoicePicker)
+        labels = [label for _value, label in picker.choices]
+        via_contact = sum(" (contact)" in label for label in labels)
+        assert via_contact and via_contact < len(labels)
+        title = picker.title_text
+        direct = len(labels) - via_contact
+        assert f"{direct} customer{'s' if direct != 1 else ''}" in title, title
+        assert f"{via_contact} through a contact" in title, title
+        # Each entry on one line: the picker is as wide as its longest entry (within the screen).
+        options = picker.query_one("OptionList")
+        assert options.option_count == len(labels)
+        longest = max(len(label) for label in labels)
+        assert options.scrollable_content_region.width >= min(longest, 160 - 12), (longest, options.size)
