@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Select
 
+from crm_tui.core.domain import format_money
 from screens import form_specs, task_forms
 from screens.forms import RecordForm
 from screens.order_detail import OrderDetailScreen
@@ -293,3 +294,20 @@ async def test_customer_picker_counts_what_it_lists_and_is_wide_enough_at_wide_t
         assert options.option_count == len(labels)
         longest = max(len(label) for label in labels)
         assert options.scrollable_content_region.width >= min(longest, 160 - 12), (longest, options.size)
+
+
+# ----------------------------------------------------------------------------- order search results
+
+
+async def test_an_order_found_by_number_shows_its_customer_and_amount(make_app):
+    app = make_app()
+    order = app.replica.get("order", "or_0007")
+    customer = app.replica.get("customer", order["customer_id"])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press(*order["number"])
+        await settle(pilot)
+        row = app.screen.results.current_row()
+        assert row["kind"] == "order" and row["title"] == order["number"]
+        assert customer["name"] in row["detail"], row["detail"]
+        assert format_money(order["amount"], order["currency"]) in row["detail"], row["detail"]
+        assert "delivered" in row["detail"] and order["order_date"] in row["detail"]
