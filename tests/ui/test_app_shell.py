@@ -6,8 +6,8 @@ import pytest
 
 from screens.customer import Customer360Screen
 from screens.forms import RecordForm
-from screens.pickers import ConfirmModal
 from screens.keys import all_binding_ids, binding_table
+from screens.pickers import ConfirmModal
 from screens.search import SearchScreen
 from screens.tickets import TicketQueueScreen
 from support.pilot import settle
