@@ -13,7 +13,7 @@ from screens.forms import RecordForm
 from screens.order_detail import OrderDetailScreen
 from screens.pickers import ChoicePicker, ConfirmModal
 from support import ui_data
-from support.pilot import command, footer_keys, settle
+from support.pilot import command, footer_keys, settle, visible_text
 
 pytestmark = pytest.mark.anyio
 
@@ -311,3 +311,22 @@ async def test_an_order_found_by_number_shows_its_customer_and_amount(make_app):
         assert customer["name"] in row["detail"], row["detail"]
         assert format_money(order["amount"], order["currency"]) in row["detail"], row["detail"]
         assert "delivered" in row["detail"] and order["order_date"] in row["detail"]
+
+
+# ----------------------------------------------------------------------------- the ticket queue
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_an_unassigned_ticket_reads_the_same_at_any_width_and_the_bar_fits(make_app, size):
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        app.screen.set_view("all")
+        await settle(pilot)
+        shown = visible_text(app.screen.panel.table)
+        assert "unassigned" in shown
+        assert not any(line.rstrip().endswith(" -") for line in shown.splitlines())
+        bar = str(app.screen.query_one("#queue-bar").render())
+        assert len(bar) <= size[0] - 1, bar  # nothing cut off at the right
+        assert "v view" in bar  # how to change the view is said at any width
