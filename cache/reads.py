@@ -148,7 +148,7 @@ class Reads:
         order_totals: dict[str, int] = {}
         for currency, total in c.execute(
             "SELECT currency, sum(amount) FROM orders WHERE customer_id = ? AND status NOT IN ('cancelled', 'refunded') "
-            "GROUP BY currency", (customer_id,)
+            "GROUP BY currency ORDER BY count(*) DESC, sum(amount) DESC, currency", (customer_id,)
         ):
             order_totals[currency or ""] = total or 0
         territory = c.execute("SELECT name FROM territories WHERE id = ?", (customer.get("territory"),)).fetchone()
@@ -314,7 +314,8 @@ class Reads:
     # ------------------------------------------------------------------ pipeline
 
     def pipeline(self, owner_id: str | None = None) -> list[StageSummary]:
-        """Count and total amount (per currency) of deals in each stage."""
+        """Count and total amount (per currency) of deals in each stage; each stage's totals in
+        order of how many deals they hold (then how much), so the main currencies come first."""
         def build() -> list[StageSummary]:
             out = {s: StageSummary(s) for s in DEAL_STAGES}
             sql = "SELECT stage, currency, count(*), sum(amount) FROM deals"
@@ -322,7 +323,8 @@ class Reads:
             if owner_id:
                 sql += " WHERE owner_id = ?"
                 params = (owner_id,)
-            for stage, currency, n, total in self.conn.execute(sql + " GROUP BY stage, currency", params):
+            for stage, currency, n, total in self.conn.execute(
+                    sql + " GROUP BY stage, currency ORDER BY count(*) DESC, sum(amount) DESC, currency", params):
                 if stage not in out:
                     continue
                 out[stage].count += n

@@ -34,6 +34,7 @@ from typing import Any
 from cache.schema import phone_key_sql
 from cache.sqlite import sqlite3
 from cache.store import Store
+from crm_tui.core.domain import format_money
 from crm_tui.core.text import counted
 
 COUNT_CAP = 1000
@@ -378,8 +379,11 @@ def _ticket_hit(row: tuple[Any, ...], match: str) -> SearchHit:
 
 
 def _order_hit(row: tuple[Any, ...], match: str) -> SearchHit:
-    _, rid, cust, num, date, status = row
-    return SearchHit("order", rid, cust, num, f"{date} · {status}", match)
+    _, rid, cust, num, date, status, amount, currency, cname, ccompany = row
+    # Which order it is at a glance: whose, how much, when, where it stands.
+    money = format_money(amount, currency) if amount is not None else ""
+    detail = " · ".join(x for x in (cname or ccompany or cust, money, date, status) if x)
+    return SearchHit("order", rid, cust, num, detail, match)
 
 
 _HIT = {"customer": _customer_hit, "contact": _contact_hit, "ticket": _ticket_hit, "order": _order_hit}
@@ -389,7 +393,8 @@ _ROWS_SQL = {
     "contact": "SELECT ct.rowid, ct.id, ct.customer_id, ct.name, ct.title, ct.email, c.name, c.company "
                "FROM contacts ct LEFT JOIN customers c ON c.id = ct.customer_id WHERE ct.rowid IN ({marks})",
     "ticket": "SELECT rowid, id, customer_id, number, subject, status FROM tickets WHERE rowid IN ({marks})",
-    "order": "SELECT rowid, id, customer_id, number, order_date, status FROM orders WHERE rowid IN ({marks})",
+    "order": "SELECT o.rowid, o.id, o.customer_id, o.number, o.order_date, o.status, o.amount, o.currency, c.name, "
+             "c.company FROM orders o LEFT JOIN customers c ON c.id = o.customer_id WHERE o.rowid IN ({marks})",
 }
 
 

@@ -91,9 +91,12 @@ class Context:
         return self._settings
 
 
-def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    """The one line a failure is on stderr, also kept in the log file (with the exit code)."""
-    to_log_file_only(log, logging.WARNING, f"{message} (exit {code})")
+def fail(message: str, code: int = EXIT_FAILED, *, keep_in_log: bool = True) -> NoReturn:
+    """The one line a failure is on stderr, also kept in the log file (with the exit code) unless
+    ``keep_in_log`` is false: a command that only reads, on a data dir that does not exist, must
+    not create one (with a log directory in it) to say so."""
+    if keep_in_log:
+        to_log_file_only(log, logging.WARNING, f"{message} (exit {code})")
     click.echo(f"crm-tui: {message}", err=True)
     sys.exit(code)
 
@@ -370,7 +373,7 @@ def agenda(obj: Context, as_json: bool, everyone: bool, days: int, quiet: bool) 
 
     if not obj.paths.replica.exists():
         fail(f"there is no replica at {obj.paths.replica} yet: `crm-tui login` and `crm-tui sync --once` make one",
-             EXIT_NOT_CONFIGURED)
+             EXIT_NOT_CONFIGURED, keep_in_log=obj.paths.data_dir.is_dir())
     with contextlib.suppress(UnlockError, ReplicaError):
         replica_key_for(obj.paths, obj.settings, interactive=sys.stdin.isatty())
     now = obj.settings.make_clock()()  # the one clock (settings.clock / CRM_TUI_CLOCK, else the wall clock)

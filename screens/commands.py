@@ -42,6 +42,13 @@ def run_command(app: CrmHost, text: str) -> bool:
 
 
 def _quit(app: CrmHost, _rest: str) -> bool:
+    """`:q` asks as `q` does (what waits to be sent); `:q!` is the vim way to quit without asking
+    (nothing is lost either way: unsent changes stay in the replica)."""
+    app.call_later(app.action_quit)
+    return True
+
+
+def _quit_now(app: CrmHost, _rest: str) -> bool:
     app.exit()
     return True
 
@@ -82,9 +89,15 @@ def _customer(app: CrmHost, rest: str) -> bool:
         if customer_id:
             open_customer(app, customer_id)
 
+    # Say what is listed: customers found by their own name, and those found through a contact.
+    via_contact = sum(label.split(" · ")[0].endswith(" (contact)") for _cid, label in matches)
+    parts = [plural(len(matches) - via_contact, "customer")] if len(matches) > via_contact else []
+    if via_contact:
+        parts.append(f"{via_contact} through a contact")
+    if total > len(matches):
+        parts.append(f"{plural(total, 'match', 'matches')} in all")
     app.push_screen(
-        ChoicePicker(f"“{rest}”: {plural(total, 'match', 'matches')} · {plural(len(matches), 'customer')} "
-                     "to choose from", matches,
+        ChoicePicker(f"“{rest}”: {' · '.join(parts)}", matches,
                      hint="enter opens · esc cancels · more words narrow it (:customer schmidt berlin)"),
         chosen,
     )
@@ -129,7 +142,7 @@ def _help(app: CrmHost, _rest: str) -> bool:
 
 
 _HANDLERS: dict[str, Callable[[CrmHost, str], bool]] = {
-    "q": _quit, "quit": _quit, "q!": _quit, "exit": _quit,
+    "q": _quit, "quit": _quit, "exit": _quit, "q!": _quit_now,
     "customer": _customer, "c": _customer, "cust": _customer,
     "ticket": _ticket,
     "theme": _theme,

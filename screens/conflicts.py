@@ -23,7 +23,7 @@ from cache.errors import ReplicaError
 from crm_tui.core.domain import entity, format_value
 from crm_tui.core.text import plural
 from screens.base import CrmScreen
-from screens.display import plain, record_title
+from screens.display import ago, plain, record_title
 from screens.tables import Column, CrmTable, ListSource, RowContext, WindowTable, tone
 
 
@@ -38,7 +38,7 @@ def _show(entity_name: str, field_name: str, value: Any) -> str:
 
 class ConflictsScreen(CrmScreen):
     LABEL = "Conflicts"
-    HELP = ("Changes you made that clashed with someone else's change to the same field. enter opens one: "
+    HELP = ("Changes you made that clashed with a change saved on the server to the same field. enter opens one: "
             "for each field choose yours (m) or the server's (t), then apply (a). Choosing yours queues it "
             "again against the server's latest version.")
 
@@ -131,8 +131,13 @@ class ConflictResolveScreen(ModalScreen[bool]):
                 explain = ("You deleted this record, but the server changed it since. Mine deletes it anyway; "
                            "theirs keeps the server's copy.")
             else:
-                explain = ("You and someone else changed the same fields. Choose per field: m keeps yours, "
-                           "t takes the server's. Fields you did not both change were merged already.")
+                # The server's records carry no author of a change, only when it was saved and
+                # its version: that is what the user is told.
+                when = record.get("updated_at") if record else None
+                saved = f", saved there {ago(when, app.now())}" if when else ""
+                version = f" (version {c.server_version}{saved})" if c.server_version is not None else saved
+                explain = (f"The same fields were changed on the server{version} and by you. Choose per field: "
+                           "m keeps yours, t takes the server's. Fields you did not both change were merged already.")
             yield Static(Content(explain), classes="conflict-explain")
             yield CrmTable(id="conflict-fields")
             yield Static(Content("m mine · t theirs · M/T all · a apply · esc cancel"), classes="dialog-hint")

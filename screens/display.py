@@ -89,8 +89,9 @@ def money(minor: int | None, currency: str | None = None) -> str:
 
 
 def totals(by_currency: dict[str, int]) -> str:
-    """'238,000.00 USD + 12.00 EUR' for a per-currency total, or '-' for none."""
-    parts = [money(v, c or None) for c, v in sorted(by_currency.items()) if v]
+    """'238,000.00 USD + 12.00 EUR' for a per-currency total, or '-' for none; in the order given
+    (the replica gives the currency of most records first)."""
+    parts = [money(v, c or None) for c, v in by_currency.items() if v]
     return " + ".join(parts) if parts else "-"
 
 
@@ -143,7 +144,8 @@ def _round_figure(value: float) -> str:
 
 
 def compact_totals(by_currency: dict[str, int]) -> str:
-    parts = [compact_money(v, c or None) for c, v in sorted(by_currency.items()) if v]
+    """'238k USD + 1.2M AED': ``totals`` for a narrow column, in the order given."""
+    parts = [compact_money(v, c or None) for c, v in by_currency.items() if v]
     return " + ".join(parts) if parts else "-"
 
 

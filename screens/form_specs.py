@@ -177,7 +177,8 @@ def deal_outcome_form(app: CrmHost, record: dict[str, Any], stage: str) -> Recor
     return RecordForm(
         "deal", title=f"Mark {title} {value_label(stage)}", fields=fields, fixed={"stage": stage},
         values={"close_date": app.now().date().isoformat(), "lost_reason": record.get("lost_reason")},
-        note=f"It is now in {stage_name(record.get('stage'))}. {asked}",
+        note=(f"It was marked {value_label(record.get('stage'))}; this marks it {value_label(stage)} instead. {asked}"
+              if record.get("stage") in ("won", "lost") else f"It is now in {stage_name(record.get('stage'))}. {asked}"),
         only_changes=False, save=lambda values: app.save("update", "deal", values, record_id=rid),
     )
 

@@ -54,9 +54,10 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
     what it is compared with to tell a change). `esc` on a form that was changed asks before throwing the typing away.
     """
 
-    # The first field has the cursor as soon as the form is shown (not a moment later, after the
-    # scroll area around the fields): what is typed right after the key that opened it goes there.
-    AUTO_FOCUS = ".form-row > Select, .form-row > CrmInput, .form-row > CrmTextArea"
+    # The cursor is put in the field to fill as the form is mounted (on_mount, _first_to_fill), so
+    # what is typed right after the key that opened it goes there; Textual's own auto-focus (which
+    # would select a prefilled field's text, to be typed over) is off.
+    AUTO_FOCUS = None
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="form.cancel"),
@@ -159,7 +160,28 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
         self.query_one("#form-error").display = False
         if self.initial_errors:
             self.show_errors(self.initial_errors)
+        start = self._first_to_fill()
+        if isinstance(start, CrmInput):
+            start.focus_keeping_text()
+        elif start is not None:
+            start.focus()
         self.call_after_refresh(self._remember_pristine)
+
+    def _first_to_fill(self) -> Widget | None:
+        """Where the cursor starts: the first field the server refused, else the first empty
+        required field, else the first empty one, else the first (its text kept, never selected:
+        typing into a prefilled subject would replace it)."""
+        fields = [(name, self.query_one(f"#field-{name}")) for name in self.field_names]
+        if not fields:
+            return None
+        for name, widget in fields:
+            if name in self.initial_errors:
+                return widget
+        empty = [(name, widget) for name, widget in fields if _blank(widget)]
+        for name, widget in empty:
+            if self.ent.by_name[name].required:
+                return widget
+        return empty[0][1] if empty else fields[0][1]
 
     def _remember_pristine(self) -> None:
         self._pristine = self.collect()
@@ -321,3 +343,12 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
     def _submitted(self, event: CrmInput.Submitted) -> None:
         event.stop()
         self.action_save()
+
+
+def _blank(widget: Widget) -> bool:
+    """Whether a form field holds nothing yet (a Select with no choice, an empty box)."""
+    if isinstance(widget, Select):
+        return widget.value == Select.NULL
+    if isinstance(widget, TextArea):
+        return not widget.text.strip()
+    return not str(getattr(widget, "value", "")).strip()

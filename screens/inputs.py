@@ -32,9 +32,25 @@ class CrmInput(Input):
     backspaces deleted them. Here the box runs its own keys itself, as it reads them."""
 
     EDITING_KEYS = _editing_keys()
+    _keep_text_once = False
 
     def on_mount(self) -> None:
         self.cursor_blink = _blink(self)
+
+    def focus_keeping_text(self) -> None:
+        """Focus with the cursor after the text, nothing selected: what is typed adds to a
+        prefilled value instead of replacing it (Input selects all on focus)."""
+        self._keep_text_once = True
+        self.focus()
+
+    def _on_focus(self, event: events.Focus) -> None:
+        # Textual runs Input's own focus handler after this one (handlers run down the classes):
+        # it selects all unless told not to, this once.
+        if self._keep_text_once:
+            self._keep_text_once = False
+            self.select_on_focus = False
+            self.cursor_position = len(self.value)
+            self.call_later(setattr, self, "select_on_focus", True)
 
     async def _on_key(self, event: events.Key) -> None:
         action = self.EDITING_KEYS.get(event.key)

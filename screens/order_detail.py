@@ -24,8 +24,8 @@ class OrderDetailScreen(CrmScreen):
     LABEL = "Order"
     HELP = ("One order: number, status, amount and dates; its history (every status it reached and the "
             "cancellation and refund requests recorded for it), and the customer's tickets that mention "
-            "its number. x records a cancellation request, f a refund request (each asks why; the server "
-            "takes them only for an order they can apply to). enter on a ticket opens it, o opens the "
+            "its number. x records a cancellation request (pending or paid orders), f a refund request (paid, "
+            "shipped or delivered ones); each asks why, and only the one the order's status allows is offered. enter on a ticket opens it, o opens the "
             "customer. tab moves between the history and the tickets.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "request('cancel_request')", "Cancel request", id="order.cancel_request"),
@@ -98,8 +98,16 @@ class OrderDetailScreen(CrmScreen):
 
     # ------------------------------------------------------------------ data
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Only the requests this order's status allows are offered (a delivered order can be
+        # refunded, never cancelled): the footer shows what the key would do, not a refusal.
+        if action == "request" and parameters and self.order is not None:
+            return self.order.get("status") in ORDER_REQUEST_STATUSES.get(str(parameters[0]), ())
+        return True
+
     def refresh_data(self) -> None:
         self.order = self.replica.get("order", self.order_id)
+        self.refresh_bindings()
         self._show_header()
         for panel in self.query(ListPanel):
             panel.reload()
@@ -130,14 +138,28 @@ class OrderDetailScreen(CrmScreen):
                                               (money(o.get("amount"), o.get("currency")), "bold")]
         if state:
             first.append((f"  {MARKS[state]} {MARK_LABELS[state]}", f"bold $text-{MARK_TONES[state]}"))
-        dates = " · ".join(x for x in (
+        parts = [x for x in (
             f"ordered {o.get('order_date') or '-'}",
             f"created {ago(o.get('created_at'), self.now())}" if o.get("created_at") else "",
             f"updated {ago(o.get('updated_at'), self.now())}" if o.get("updated_at") else "",
-        ) if x)
+            self._latest_request(o),
+        ) if x]
+        if len(" · ".join(parts)) > self.size.width - 2 and len(parts) > 2:
+            parts = [p for p in parts if not p.startswith("created ")]  # one line on a narrow terminal
+        dates = " · ".join(parts)
         who = " · ".join(x for x in (customer.get("name"), customer.get("company")) if x)
         header.update(Content.assemble(*first, "\n", (dates, "$text-muted"), "\n",
                                        (f"customer {who or o.get('customer_id')}", "$text-muted")))
+
+    def _latest_request(self, order: dict[str, Any]) -> str:
+        """'refund request just now': the newest request recorded since the order last changed
+        (a request is an event of its own; the order's `updated` does not move for it)."""
+        requests = [e for e in self.replica.reads.order_history(self.order_id)
+                    if e.get("kind") in ORDER_REQUEST_STATUSES and (e.get("occurred_at") or "") > (order.get("updated_at") or "")]
+        if not requests:
+            return ""
+        newest = max(requests, key=lambda e: e.get("occurred_at") or "")
+        return f"{value_label(newest.get('kind'))} {ago(newest.get('occurred_at'), self.now())}"
 
     # ------------------------------------------------------------------ actions
 

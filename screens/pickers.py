@@ -42,6 +42,9 @@ class ChoicePicker(ModalScreen[str | None]):
             yield Static(Content(self.hint or "enter chooses · esc cancels"), classes="dialog-hint")
 
     def on_mount(self) -> None:
+        # As wide as the longest entry (each on one line), at least the usual 50, within the screen.
+        longest = max([len(label) for _value, label in self.choices] + [len(self.title_text)], default=0)
+        self.query_one(".picker-dialog").styles.width = max(50, min(longest + 8, self.app.size.width - 4))
         options = self.query_one(OptionList)
         values = [v for v, _ in self.choices]
         options.highlighted = values.index(self.current) if self.current in values else 0

@@ -207,6 +207,23 @@ class PipelineScreen(CrmScreen):
         if deal.get("stage") == stage:
             self.app.notify(f"{deal.get('title')} is already marked {value_label(stage)}.")
             return
+        was = deal.get("stage")
+        if was in OUTCOMES:
+            # Turning one outcome into the other rewrites what was recorded: asked first.
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._mark(deal, stage)
+
+            title = deal.get("title") or deal["id"]
+            self.app.push_screen(ConfirmModal(
+                f"{title} was {value_label(was)}; mark it {value_label(stage)} instead?",
+                f"It is recorded as {value_label(was)}"
+                + (f" (closed {deal['close_date']})" if deal.get("close_date") else "")
+                + f". y marks it {value_label(stage)}, n keeps it."), answered)
+            return
+        self._mark(deal, stage)
+
+    def _mark(self, deal: dict[str, Any], stage: str) -> None:
 
         def saved(result: dict[str, Any] | None) -> None:
             if result is not None:

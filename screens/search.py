@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 LIMIT = 50  # matches read per keystroke; the rest are found by a worker
 KIND_LABELS = {"customer": "customer", "contact": "contact", "ticket": "ticket", "order": "order"}
 HINT = ("Type a name, company, email, phone, city, a ticket number (#1042) or an order number (SO-10042).\n"
-        "↓ or enter moves to the results · enter opens · esc leaves the box · ctrl+p palette · f1 help")
+        "↓ or enter moves to the results · enter opens · esc leaves the box, again clears it · ctrl+p palette · f1 help")
 
 
 class SearchScreen(CrmScreen):
@@ -195,6 +195,11 @@ class SearchScreen(CrmScreen):
         if self._arriving:
             parts.append((" · " if parts else "", "$text-muted"))
             parts.append(("customers still arriving… results grow as the first sync goes on", "$text-warning"))
+        if text:
+            # What esc does from here, when the line has room for it.
+            esc = " · " + ("esc leaves the box" if self.search_box.has_focus else "esc clears the search")
+            if sum(len(p[0]) for p in parts) + len(esc) <= self.size.width:
+                parts.append((esc, "$text-muted"))
         self.query_one("#search-summary", Static).update(Content.assemble(*parts))
 
     def _show_state(self) -> None:
@@ -228,13 +233,11 @@ class SearchScreen(CrmScreen):
             self.results.focus()
 
     def action_back(self) -> None:
+        """esc backs out one layer: out of the box (the query and its results kept, so single keys
+        like G act on them), then clears the search and returns to the box."""
         box = self.search_box
-        if box.value:
-            box.value = ""
-            self._search_now()
-            box.focus()
-        elif box.has_focus:
-            # Leave the box so the single-key bindings (section numbers, q) work.
+        if box.has_focus:
+            # Leave the box so the single-key bindings (section numbers, q, g/G) work.
             if self.results.total:
                 self.results.focus()
             else:
@@ -243,6 +246,11 @@ class SearchScreen(CrmScreen):
                 # return to it (/ or a click).
                 self.AUTO_FOCUS = ""  # type: ignore[misc]  # Textual reads it per instance
                 self.set_focus(None)
+                self._show_summary()
+        elif box.value:
+            box.value = ""
+            self._search_now()
+            box.focus()
         else:
             super().action_back()
 
@@ -254,6 +262,7 @@ class SearchScreen(CrmScreen):
 
     def on_descendant_focus(self) -> None:
         self.AUTO_FOCUS = type(self).AUTO_FOCUS  # type: ignore[misc]
+        self._show_summary()  # what esc does now
 
     def action_new_customer(self) -> None:
         if not writable_territories(self.crm):

@@ -90,7 +90,7 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
                     plain(value_label(row.get("status"))),
                     Text(due, style=ctx.tone("text-error") if overdue else "", no_wrap=True),
                     plain(row.get("subject")), plain(customer),
-                    plain((assignee or "unassigned") if ctx.wide else (first_name(assignee) or "-")),
+                    plain((assignee if ctx.wide else first_name(assignee)) or "unassigned"),
                     plain(row.get("team"))]
 
         return ListSource(columns=columns, cells=cells, entity="ticket",
@@ -141,8 +141,12 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
                 parts.append((f" · {grouped(table.total)} match “{table.filter_text}”", "bold"))
         if overdue:
             parts.append((f" · {grouped(overdue)} overdue", "bold $text-error"))
-        if self.size.width >= 100:
-            parts.append(("   v view · F status · P priority", "$text-muted"))
+        # The keys that change what is listed, in as many words as the line has room for.
+        used = sum(len(p if isinstance(p, str) else p[0]) for p in parts)
+        for hint in ("   v view · F status · P priority", " · v view · F/P filter", " · v view"):
+            if used + len(hint) <= self.size.width - 2:
+                parts.append((hint, "$text-muted"))
+                break
         self.query_one("#queue-bar", Static).update(Content.assemble(*parts))
 
     def export_plan(self) -> ExportPlan:

@@ -496,3 +496,9 @@ def a_busy_year(replica: Replica, *, overdue_tickets: int = 1418, overdue_tasks:
                    "stage": "lead", "title": f"Lead {i}"} for i in range(leads)]
     replica.pull.apply_page(_page([_upsert("ticket", many_tickets), _upsert("task", many_tasks),
                                    _upsert("deal", many_deals)], "c4", has_more=False, phase="feed"))
+
+
+def add_records(replica: Replica, entity_name: str, records: list[dict[str, Any]]) -> None:
+    """Put ``records`` of ``entity_name`` in the replica the way a pull does."""
+    replica.pull.apply_page(_page([_upsert(entity_name, records)], f"add-{entity_name}-{records[0]['id']}",
+                                  has_more=False, phase="feed"))

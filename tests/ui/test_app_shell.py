@@ -7,6 +7,7 @@ import pytest
 from screens.customer import Customer360Screen
 from screens.forms import RecordForm
 from screens.keys import all_binding_ids, binding_table
+from screens.pickers import ConfirmModal
 from screens.search import SearchScreen
 from screens.tickets import TicketQueueScreen
 from support.pilot import settle
@@ -35,7 +36,11 @@ async def test_esc_backs_out_one_layer_and_never_quits(make_app):
         box = app.screen.query_one("#search-input")
         await pilot.press(*"anna")
         await settle(pilot)
+        await pilot.press("escape")  # leaves the box, the search kept
+        await pilot.pause()
+        assert box.value == "anna" and not box.has_focus
         await pilot.press("escape")  # clears the search
+        await pilot.pause()
         assert box.value == ""
         await app.push_screen(Customer360Screen("cu_001"))
         await pilot.press("slash")
@@ -121,8 +126,11 @@ async def test_colon_commands(make_app):
         assert any("Unknown command" in n for n in notes(app))
         await command(pilot, "search keller")
         assert app.current_mode == "search" and app.screen.query_one("#search-input").value == "keller"
-        await pilot.press("escape", "escape")
+        await pilot.press("escape")  # out of the box, the search kept: `:` is a command again
         await command(pilot, "q")
+        assert isinstance(app.screen, ConfirmModal) and app.is_running  # asks, as q does
+        await pilot.press("y")
+        await settle(pilot)
         assert not app.is_running
 
 
