@@ -252,22 +252,6 @@ def test_serve_refuses_a_read_db_that_is_not_a_standby_of_the_db(org, tmp_path):
         assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
 
 
-def test_a_standby_that_goes_away_sends_reads_to_the_primary(org, quick):
-    # Last in this module: the standby does not come back.
-    replica = WatchedReplica()
-    with quick.client("sam") as sam:
-        replica.pull(sam)
-        org.pg.halt_standby()
-        (made,) = quick.batch([_activity("sb-down-1", "cus-0000001")], user="sam")
-        replica.pull(sam)
-        listed = sam.get("/v1/activities", params={"customer_id": "cus-0000001"})
-    assert replica.records["activity"]["sb-down-1"]["version"] == made["version"]
-    assert listed.status_code == 200 and "sb-down-1" in [a["id"] for a in listed.json()["items"]]
-    log = quick.log_text()
-    assert log.count("the read standby cannot be used") == 1, log[-2000:]
-    assert replica.versions() == org.truth(["dach"])
-
-
 def test_a_token_issued_or_a_device_revoked_a_moment_ago_is_judged_on_the_primary(org, quick):
     """Issuing a token or revoking a device moves no commit a standby could be waited for: with
     the standby's replay paused, a new token works at once, and a revoked device is refused at
@@ -295,3 +279,19 @@ def test_a_token_issued_or_a_device_revoked_a_moment_ago_is_judged_on_the_primar
         store.close()
         org.pg.resume_replay()
     org.pg.wait_replayed()
+
+
+def test_a_standby_that_goes_away_sends_reads_to_the_primary(org, quick):
+    # Last in this module: the standby does not come back.
+    replica = WatchedReplica()
+    with quick.client("sam") as sam:
+        replica.pull(sam)
+        org.pg.halt_standby()
+        (made,) = quick.batch([_activity("sb-down-1", "cus-0000001")], user="sam")
+        replica.pull(sam)
+        listed = sam.get("/v1/activities", params={"customer_id": "cus-0000001"})
+    assert replica.records["activity"]["sb-down-1"]["version"] == made["version"]
+    assert listed.status_code == 200 and "sb-down-1" in [a["id"] for a in listed.json()["items"]]
+    log = quick.log_text()
+    assert log.count("the read standby cannot be used") == 1, log[-2000:]
+    assert replica.versions() == org.truth(["dach"])
