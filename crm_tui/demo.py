@@ -170,13 +170,17 @@ def _run_demo(customers: int, demo_dir: DemoDir) -> int:
         replica_key_for(paths, settings, interactive=sys.stdin.isatty())  # a passphrase, where no keyring
         # A demo dir opened again signs in as the user its replica was filled for, whoever else
         # the server has gained since.
-        agent = _replica_owner(paths, settings) or _pick_agent(url, admin_token)
+        owner = _replica_owner(paths, settings)
+        agent = owner or _pick_agent(url, admin_token)
         token = _server_cmd("user", "token", agent, db=db)
         # The demo's token is for its own throwaway server: a file in the demo's directory, not the keyring.
         credentials.save(paths, credentials.Credentials(url, token), store="file")
         _say(f"server {url} (log: {work / 'server.log'}); signed in as {agent}")
 
-        _say("bootstrapping the replica (customers and contacts first, so search works early) ...")
+        if owner:
+            _say(f"catching up the replica in {paths.replica} with the server ...")
+        else:
+            _say("bootstrapping the replica (customers and contacts first, so search works early) ...")
         report = sync_once(paths, settings, terminal_progress(True))
         if not report.ok:
             _say(f"bootstrap failed: {report.error}")
@@ -191,10 +195,20 @@ def _run_demo(customers: int, demo_dir: DemoDir) -> int:
         _say(str(exc))
         return 1
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        _say("server stopped")
+        _stop_server(proc, work / "server.log")
+
+
+def _stop_server(proc: subprocess.Popen[str], log: Path) -> None:
+    """Stop the demo server, and say so, or say that it had already ended (killed from outside,
+    or crashed: its log says why)."""
+    ended = proc.poll()
+    if ended is not None:
+        _say(f"the demo server had already ended (exit code {ended}; its log: {log})")
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    _say("server stopped")

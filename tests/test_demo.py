@@ -39,7 +39,7 @@ def test_a_named_dir_is_kept_for_the_next_run(tmp_path):
     assert (tmp_path / "keep" / "crm-server.db").exists()
 
 
-def test_a_killed_demo_server_is_reaped_not_left_a_zombie(tmp_path):
+def test_a_killed_demo_server_is_reaped_not_left_a_zombie(tmp_path, capsys):
     db = tmp_path / "crm.db"
     subprocess.run([sys.executable, "-m", "crm_server.cli", "seed", "--db", str(db), "--customers", "0"],
                    check=True, capture_output=True, timeout=120)
@@ -51,6 +51,10 @@ def test_a_killed_demo_server_is_reaped_not_left_a_zombie(tmp_path):
         while _state(proc.pid) is not None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _state(proc.pid) is None, f"server left as state {_state(proc.pid)!r}"
+        # When the demo ends, it says the server had already ended, not that it stopped it.
+        demo._stop_server(proc, tmp_path / "server.log")
+        said = capsys.readouterr().err
+        assert "the demo server had already ended (exit code -9" in said and "server stopped" not in said
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -147,4 +151,7 @@ def test_a_demo_dir_opened_again_signs_in_as_its_replicas_owner(monkeypatch, tmp
     capfd.readouterr()
     assert demo.run_demo(customers=10, work_dir=work) == 0
     assert signed_in == [owner, owner]
-    assert f"signed in as {owner}" in capfd.readouterr().err
+    said = capfd.readouterr().err
+    assert f"signed in as {owner}" in said
+    # The replica it reuses is caught up, not bootstrapped again (as the first run said).
+    assert "catching up the replica" in said and "bootstrapping" not in said
