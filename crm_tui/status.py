@@ -11,7 +11,7 @@ from cache.sqlite import has_plaintext_header
 from crm_tui import credentials, replica_key
 from crm_tui.config import Settings
 from crm_tui.core.domain import ENTITIES, parse_datetime, utcnow
-from crm_tui.core.syncstate import human_seconds
+from crm_tui.core.text import span
 from crm_tui.device import device_id
 from crm_tui.paths import Paths
 from crm_tui.replicas import open_replica
@@ -128,7 +128,7 @@ def collect_status(paths: Paths, settings: Settings, limit: int | None = SHOWN) 
 
 
 def _ago(seconds: float | None) -> str:
-    return "never" if seconds is None else f"{human_seconds(seconds)} ago"
+    return "never" if seconds is None else f"{span(seconds)} ago"
 
 
 def _who_syncs(info: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from rich.text import Text
 
 from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, format_money, parse_datetime, value_label
-from crm_tui.core.text import grouped
+from crm_tui.core.text import grouped, span
 
 # Unsynced states from ``outbox.record_state`` / ``outbox.unsynced_ids``.
 MARKS = {"pending": "●", "conflict": "!", "rejected": "✗"}
@@ -29,18 +29,6 @@ def parse_ts(value: str | None) -> dt.datetime | None:
         return parse_datetime(value)
     except ValueError:
         return None
-
-
-def span(seconds: float) -> str:
-    """A duration a person reads at a glance: '45 s', '12 min', '5 h', '3 d'."""
-    seconds = abs(seconds)
-    if seconds < 60:
-        return f"{int(seconds)} s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min"
-    if seconds < 172_800:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86_400)} d"
 
 
 def ago(value: str | None, now: dt.datetime) -> str:

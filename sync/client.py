@@ -31,7 +31,7 @@ import orjson
 from crm_tui import __version__, logs
 from crm_tui.config import SyncSettings
 from crm_tui.core.protocol import API_PREFIX, MAX_LIST
-from crm_tui.core.syncstate import human_seconds
+from crm_tui.core.text import span
 from sync import tls
 from sync.errors import (
     AuthError,
@@ -326,7 +326,7 @@ class CrmClient:
                 if retry_after is not None:
                     if retry_after > s.max_retry_after or self._past_run_deadline(retry_after):
                         raise ServerUnavailable(
-                            f"server unavailable ({reason}); it asks to retry after {human_seconds(retry_after)}",
+                            f"server unavailable ({reason}); it asks to retry after {span(retry_after)}",
                             retry_after=retry_after)
                     delay = retry_after
             log.debug("%s %s failed (attempt %d): %s", method, path, attempt + 1, reason)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crm_tui.core.syncstate import human_seconds
+from crm_tui.core.text import span
 
 
 class SyncError(Exception):
@@ -47,7 +47,7 @@ class DeadlineExceeded(ServerUnavailable):
 
     @classmethod
     def after(cls, run_timeout: float, detail: str = "") -> DeadlineExceeded:
-        return cls(f"the sync did not finish within {human_seconds(run_timeout)} (sync.run_timeout); "
+        return cls(f"the sync did not finish within {span(run_timeout)} (sync.run_timeout); "
                    f"it resumes where it stopped{detail}")
 
 

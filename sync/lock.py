@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from crm_tui.core.syncstate import human_seconds
+from crm_tui.core.text import span
 from sync.errors import LockHeld, Stopped
 
 POLL = 0.2  # seconds between attempts while waiting for a lock
@@ -56,7 +56,7 @@ class SyncLock:
         while not self.try_acquire():
             holder = holder_pid(self.path)
             if time.monotonic() >= deadline:
-                waited = f" after {human_seconds(wait)} (sync.lock_wait)" if wait else ""
+                waited = f" after {span(wait)} (sync.lock_wait)" if wait else ""
                 raise LockHeld(f"another {self.what} (pid {holder or '?'}) holds this replica{waited}", holder)
             if on_wait is not None and not told:
                 on_wait(holder)

@@ -15,17 +15,6 @@ from crm_tui.core.text import grouped, plural
 EXIT_WIPED = 6
 
 
-def human_seconds(seconds: float) -> str:
-    """12 s, 5 min, 3.5 h, 2.1 days: a wait, a limit or an age, for a person."""
-    if seconds < 90:
-        return f"{int(seconds)} s"
-    if seconds < 5400:
-        return f"{int(seconds // 60)} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
 @dataclass(frozen=True)
 class SyncEvent:
     """Progress of a sync run. ``phase``: push, pull, snapshot, backfill, resync, done, error;

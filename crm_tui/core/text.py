@@ -30,3 +30,16 @@ def counted(total: int, word: str, shown: int | None = None, *, many: str | None
     if shown is None or (shown >= total and not at_least):
         return text
     return f"{text} · showing 1–{grouped(shown)}" if shown else f"{text} · none shown"
+
+
+def span(seconds: float) -> str:
+    """A duration a person reads at a glance: '45 s', '12 min', '5 h', '3 d' (a wait, a limit, an
+    age; the one duration wording of the app, its CLI and its sync messages)."""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 172_800:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86_400)} d"
