@@ -8,7 +8,7 @@ front (BEGIN IMMEDIATE) so a reader never sees half a change.
 transactions, replica_meta, the clock), handing each part only the others it works with:
 ``reads``, ``lists``, ``tasks``, ``search``, ``reports`` (what the screens show); ``writes``
 (local saves and conflict resolutions); ``outbox`` (the queue of ops), ``conflicts``,
-``rejected``, ``refetch``; ``pull`` (``ServerApply``: pulled pages, and the server's records
+``rejected``, ``refetch``; ``server_apply`` (``ServerApply``: pulled pages, and the server's records
 that push ``results`` and refetches bring); ``history`` (sync runs) and ``saves`` (the save
 journal). The parts never import this module.
 
@@ -190,8 +190,8 @@ class Replica:
         self.refetch = Refetch(store)
         self.writes = LocalWrites(store, records, revisions, self.outbox, self.conflicts, self.reads.me)
         self.rejected = RejectedOps(store, records, revisions, self.outbox, self.refetch)
-        self.pull = ServerApply(store, revisions, quarantine)
-        self.results = PushResults(store, self.outbox, self.conflicts, self.refetch, self.pull)
+        self.server_apply = ServerApply(store, revisions, quarantine)
+        self.results = PushResults(store, self.outbox, self.conflicts, self.refetch, self.server_apply)
         self.saves = SaveQueue(self.path, key, clock=clock)
 
     # ------------------------------------------------------------------ lifecycle

@@ -232,14 +232,14 @@ class SyncEngine:
                 for child in CUSTOMER_CHILDREN:
                     records = list(self.client.list_all(child.table, customer_id=record_id))
                     if records:
-                        self.replica.pull.apply_records(child, records)
+                        self.replica.server_apply.apply_records(child, records)
             else:
                 ent = ENTITIES[entity_name]
                 record = self.client.get(ent.table, record_id)
                 if record is None:
-                    self.replica.pull.remove_records(ent, [record_id])
+                    self.replica.server_apply.remove_records(ent, [record_id])
                 else:
-                    self.replica.pull.apply_records(ent, [record])
+                    self.replica.server_apply.apply_records(ent, [record])
             done.append((entity_name, record_id))
         if done:
             self.replica.refetch.done(done)

@@ -126,10 +126,10 @@ class FeedPull:
         except ResyncRequired as exc:
             log.warning("the server asked for a resync: %s", exc)
             self.on_event(SyncEvent("resync", "the server asked for a full resync; replacing the replica"))
-            self.replica.pull.start_resync()
+            self.replica.server_apply.start_resync()
             self._pages(report)
         if self.replica.get_meta("resync_active"):
-            dropped = self.replica.pull.finish_resync()
+            dropped = self.replica.server_apply.finish_resync()
             log.info("resync finished; %d stale records dropped", dropped)
 
     def _fetch(self, cursor: str | None, gen: int) -> tuple[str | None, int, dict[str, Any]]:
@@ -150,7 +150,7 @@ class FeedPull:
         # overlap the replica's. A fetched page that never gets applied (an error, a stop, a
         # failed check) is simply dropped. Checking a page's rows (prepare_page) happens in the
         # fetching thread too, overlapping the database work of the page before it.
-        gen = self.replica.pull.generation()
+        gen = self.replica.server_apply.generation()
         guard = FeedGuard(self.settings, self.replica.cursor)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-prefetch") as pool:
             ahead: Future[tuple[str | None, int, dict[str, Any]]] = pool.submit(self._fetch, self.replica.cursor, gen)
@@ -161,7 +161,7 @@ class FeedPull:
                 guard.check(sent, page, limit)
                 if page["has_more"]:
                     ahead = pool.submit(self._fetch, page["cursor"], gen)
-                stats = self.replica.pull.apply_page(page)
+                stats = self.replica.server_apply.apply_page(page)
                 report.pulled += stats.records
                 if stats.quarantined:
                     report.messages.append(f"{stats.quarantined} invalid records from the server were set aside")

@@ -30,7 +30,7 @@ def test_a_record_is_stored_as_the_same_text_by_the_replica_and_the_server(tmp_p
 
     replica = Replica(tmp_path / "replica.db", tmp_path / "hot", key=TEST_KEY)
     try:
-        replica.pull.apply_page({"cursor": "A", "has_more": False, "phase": "feed", "segments": [
+        replica.server_apply.apply_page({"cursor": "A", "has_more": False, "phase": "feed", "segments": [
             {"op": "upsert", "entity": "customer", "columns": list(CUSTOMER.columns),
              "rows": [list(row.values())]}]})
         in_replica = replica.conn.execute("SELECT tags FROM customers WHERE id = 'c1'").fetchone()[0]
@@ -45,7 +45,7 @@ def test_booleans_and_tags_read_back_as_written_through_the_replica(tmp_path):
     contact = ENTITIES["contact"]
     replica = Replica(tmp_path / "replica.db", tmp_path / "hot", key=TEST_KEY)
     try:
-        replica.pull.apply_page({"cursor": "A", "has_more": False, "phase": "feed", "segments": [
+        replica.server_apply.apply_page({"cursor": "A", "has_more": False, "phase": "feed", "segments": [
             {"op": "upsert", "entity": "customer", "columns": list(CUSTOMER.columns),
              "rows": [customer_row("c1", tags=[])]},
             {"op": "upsert", "entity": "contact", "columns": list(contact.columns), "rows": [

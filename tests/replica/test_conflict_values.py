@@ -20,7 +20,7 @@ def page(rows, cursor):
 def replica(tmp_path):
     r = Replica(tmp_path / "replica.db", tmp_path / "hot")
     r.set_meta("me", {"id": "u1", "name": "Ada", "role": "agent"})
-    r.pull.apply_page(page([customer_row("c1", version=5)], "1"))
+    r.server_apply.apply_page(page([customer_row("c1", version=5)], "1"))
     yield r
     r.close()
 
@@ -67,7 +67,7 @@ def test_editing_a_field_under_an_open_conflict_changes_mine_and_queues_nothing(
     assert [op.fields for op in replica.outbox.pending()] == [{"tier": "silver"}]
     assert_shows_mine_or_theirs(replica)
     # A newer server value refreshes theirs; the screen keeps mine.
-    replica.pull.apply_page(page([customer_row("c1", version=30, city="Dresden")], "2"))
+    replica.server_apply.apply_page(page([customer_row("c1", version=30, city="Dresden")], "2"))
     [conflict] = replica.conflicts.unresolved()
     assert conflict.fields["city"]["theirs"] == "Dresden"
     assert replica.get("customer", "c1")["city"] == "Bonn"

@@ -20,7 +20,7 @@ from crm_tui.core.domain import CUSTOMER
 r = Replica(sys.argv[1], sys.argv[2], key=bytes(range(32)))
 rec = {c: None for c in CUSTOMER.columns}
 rec.update(id="c1", name="Ada", territory="t1", version=1)
-r.pull.apply_page({"cursor": "c", "has_more": False, "phase": "feed", "segments": [
+r.server_apply.apply_page({"cursor": "c", "has_more": False, "phase": "feed", "segments": [
     {"op": "upsert", "entity": "customer", "columns": list(CUSTOMER.columns), "rows": [[rec[c] for c in CUSTOMER.columns]]}]})
 for i in range(100000):
     note = r.writes.create("activity", {"customer_id": "c1", "kind": "note", "body": f"note {i}",

@@ -35,7 +35,7 @@ def seeded(tmp_path, key):
     """A replica holding a customer, a pending note and a built 360 view, its WAL not yet folded in."""
     replica = Replica(tmp_path / "replica.db", tmp_path / "hot", key=key)
     replica.set_meta("me", {"id": "u1", "name": "Ada", "role": "agent"})
-    replica.pull.apply_page(customer_page("c1", NAME, EMAIL))
+    replica.server_apply.apply_page(customer_page("c1", NAME, EMAIL))
     replica.writes.create("activity", {"customer_id": "c1", "kind": "note", "body": NOTE,
                                        "occurred_at": "2026-11-25T10:00:00Z"})
     assert replica.reads.customer_360("c1") is not None  # stored in the hot cache

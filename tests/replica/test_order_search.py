@@ -19,7 +19,7 @@ def _order(oid: str, number: str) -> list:
 def replica(tmp_path):
     r = Replica(tmp_path / "replica.db", tmp_path / "hot", key=TEST_KEY)
     columns = list(ENTITIES["order"].columns)
-    r.pull.apply_page({"cursor": "c1", "has_more": False, "phase": "feed", "segments": [
+    r.server_apply.apply_page({"cursor": "c1", "has_more": False, "phase": "feed", "segments": [
         {"op": "upsert", "entity": "order", "columns": columns,
          "rows": [_order("o1", "SO-00010042"), _order("o2", "SO-00010043"), _order("o3", "SO-00100420")]}]})
     yield r

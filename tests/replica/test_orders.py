@@ -55,7 +55,7 @@ def event(eid, oid="o1", kind="status", status=None, reason=None, at="2026-11-20
 def replica(tmp_path):
     r = Replica(tmp_path / "replica.db", tmp_path / "hot", key=TEST_KEY)
     r.set_meta("me", {"id": "u1", "name": "Ada", "role": "agent", "team": "support-l1"})
-    r.pull.apply_page(page([upsert("customer", [customer_row("c1"), customer_row("c2")]),
+    r.server_apply.apply_page(page([upsert("customer", [customer_row("c1"), customer_row("c2")]),
                             upsert("order", [order("o1"), order("o2", number="SO-00000007", status="shipped"),
                                              order("o3", cid="c2", number="SO-00000008")])]))
     yield r
@@ -63,7 +63,7 @@ def replica(tmp_path):
 
 
 def test_an_orders_history_is_read_oldest_first(replica):
-    replica.pull.apply_page(page([upsert("order_event", [
+    replica.server_apply.apply_page(page([upsert("order_event", [
         event("e3", status="paid", at="2026-11-21T09:00:00Z"),
         event("e1", status="pending", at="2026-11-20T09:00:00Z"),
         event("e2", kind="refund_request", reason="Arrived damaged", at="2026-11-22T09:00:00Z"),
@@ -77,7 +77,7 @@ def test_an_orders_history_is_read_oldest_first(replica):
 @pytest.mark.parametrize("text", [
     "Where is SO-00010042?", "order so-10042 never arrived", "Re: SO10042", "about order 10042", "so00010042 late"])
 def test_tickets_that_mention_an_order_are_found_as_people_write_the_number(replica, text):
-    replica.pull.apply_page(page([upsert("ticket", [
+    replica.server_apply.apply_page(page([upsert("ticket", [
         ticket("t1", description=text, n=1),
         ticket("t2", subject="SO-00010042 for someone else", cid="c2", n=2),
         ticket("t3", subject="Invoice address", description="SO-00100420 is another order", n=3),
@@ -86,7 +86,7 @@ def test_tickets_that_mention_an_order_are_found_as_people_write_the_number(repl
 
 
 def test_mentions_are_found_through_the_word_index_never_a_scan_of_tickets(replica):
-    replica.pull.apply_page(page([upsert("ticket", [ticket("t1", subject="SO-00010042 late")])], cursor="c2"))
+    replica.server_apply.apply_page(page([upsert("ticket", [ticket("t1", subject="SO-00010042 late")])], cursor="c2"))
     replica.writes.update("ticket", "t1", {"subject": "Late delivery", "description": "It was SO-00000007"})
     assert replica.reads.tickets_mentioning("c1", "SO-00010042") == []
     assert [t["id"] for t in replica.reads.tickets_mentioning("c1", "SO-00000007")] == ["t1"]
@@ -121,7 +121,7 @@ def test_a_request_the_server_would_reject_is_refused_locally_and_nothing_is_que
 
 
 def test_the_status_history_cannot_be_edited_or_deleted_locally(replica):
-    replica.pull.apply_page(page([upsert("order_event", [event("e1", status="paid")])], cursor="c2"))
+    replica.server_apply.apply_page(page([upsert("order_event", [event("e1", status="paid")])], cursor="c2"))
     with pytest.raises(ValidationError):
         replica.writes.update("order_event", "e1", {"reason": "rewrite"})
     with pytest.raises(ValidationError):
@@ -130,7 +130,7 @@ def test_the_status_history_cannot_be_edited_or_deleted_locally(replica):
 
 
 def test_call_outcomes_and_closed_deals_follow_the_servers_rules(replica):
-    replica.pull.apply_page(page([upsert("contact", [row("contact", id="k1", customer_id="c1", name="Kim")]),
+    replica.server_apply.apply_page(page([upsert("contact", [row("contact", id="k1", customer_id="c1", name="Kim")]),
                                   upsert("deal", [row("deal", id="d1", customer_id="c1", title="Fleet",
                                                       stage="negotiation")])], cursor="c2"))
     call = replica.writes.create("activity", {"customer_id": "c1", "kind": "call", "outcome": "reached",
@@ -149,7 +149,7 @@ def test_call_outcomes_and_closed_deals_follow_the_servers_rules(replica):
 
 
 def test_the_unassigned_view_lists_active_tickets_nobody_has(replica):
-    replica.pull.apply_page(page([upsert("ticket", [
+    replica.server_apply.apply_page(page([upsert("ticket", [
         ticket("t1", assignee=None, n=1), ticket("t2", assignee="u1", n=2), ticket("t3", assignee="u2", n=3),
         ticket("t4", assignee=None, status="solved", n=4)])], cursor="c2"))
     reads = replica.reads
@@ -163,11 +163,11 @@ def test_a_bootstrap_builds_the_tickets_word_index_when_tickets_are_complete(tmp
     r = Replica(tmp_path / "boot.db", tmp_path / "hot", key=TEST_KEY)
     try:
         progress = {"entity": "ticket", "done": 3, "total": 6, "complete": ["territory", "user", "customer"]}
-        r.pull.apply_page(page([upsert("customer", [customer_row("c1")]),
+        r.server_apply.apply_page(page([upsert("customer", [customer_row("c1")]),
                                 upsert("ticket", [ticket("t1", description="SO-00010042 missing")])],
                                cursor="s1", has_more=True, phase="snapshot", progress=progress))
         assert r.reads.tickets_mentioning("c1", "SO-00010042") == [], "not yet indexed, and no error"
-        r.pull.apply_page(page([upsert("order", [order("o1")]), upsert("order_event", [event("e1", status="paid")])],
+        r.server_apply.apply_page(page([upsert("order", [order("o1")]), upsert("order_event", [event("e1", status="paid")])],
                                cursor="f1", phase="feed"))
         assert [t["id"] for t in r.reads.tickets_mentioning("c1", "SO-00010042")] == ["t1"]
         assert [e["id"] for e in r.reads.order_history("o1")] == ["e1"]
@@ -197,7 +197,7 @@ def test_a_replica_of_schema_3_gets_order_history_outcomes_and_the_ticket_index(
     try:
         assert r.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert [t["id"] for t in r.reads.tickets_mentioning("c1", "SO-00000005")] == ["t1"], "old tickets indexed"
-        r.pull.apply_page(page([upsert("order_event", [event("e1", oid="o9", status="paid")]),
+        r.server_apply.apply_page(page([upsert("order_event", [event("e1", oid="o9", status="paid")]),
                                 upsert("deal", [row("deal", id="d1", customer_id="c1", title="T", stage="lost",
                                                     lost_reason="Price")])]))
         assert r.reads.order_history("o9")[0]["status"] == "paid"

@@ -34,7 +34,7 @@ def ticket(n: int, status: str, subject: str, **rec) -> list:
 def fill(r: Replica) -> None:
     rows = [ticket(n, ("new", "open", "pending", "solved", "closed")[n % 5],
                    "Request for a refund" if n % 7 == 0 else "Delivery is late") for n in range(300)]
-    r.pull.apply_page(page([upsert("customer", [customer_row("c1")]), upsert("ticket", rows)]))
+    r.server_apply.apply_page(page([upsert("customer", [customer_row("c1")]), upsert("ticket", rows)]))
 
 
 def plan(conn, sql: str, params) -> list[str]:

@@ -47,7 +47,7 @@ def replica(tmp_path):
 
 
 def test_page_and_cursor_commit_together(replica):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1"), customer_row("c2")])], cursor="A"))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1"), customer_row("c2")])], cursor="A"))
     assert replica.cursor == "A"
     assert replica.count("customer") == 2
     assert replica.get("customer", "c1")["tags"] == ["vip"]
@@ -68,9 +68,9 @@ def test_page_and_cursor_commit_together(replica):
     ],
 )
 def test_malformed_page_changes_nothing(replica, bad):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1")])], cursor="A"))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1")])], cursor="A"))
     with pytest.raises(MalformedPage):
-        replica.pull.apply_page(bad)
+        replica.server_apply.apply_page(bad)
     assert replica.cursor == "A"
     assert replica.count("customer") == 1
 
@@ -78,7 +78,7 @@ def test_malformed_page_changes_nothing(replica, bad):
 def test_invalid_record_is_quarantined_and_the_rest_applies(replica):
     bad = customer_row("c2", version="seven")
     worse = customer_row("c3", email="not an email")
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1"), bad, worse])], cursor="B"))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1"), bad, worse])], cursor="B"))
     assert replica.cursor == "B"
     assert replica.get("customer", "c1") is not None
     assert replica.get("customer", "c2") is None and replica.get("customer", "c3") is None
@@ -88,21 +88,21 @@ def test_invalid_record_is_quarantined_and_the_rest_applies(replica):
 
 
 def test_tombstone_exit_and_lost_territory_remove_records(replica):
-    replica.pull.apply_page(page([
+    replica.server_apply.apply_page(page([
         upsert("customer", [customer_row("c1"), customer_row("c2"), customer_row("c3", territory="t2")]),
         upsert("contact", [contact_row("k1", "c1"), contact_row("k2", "c2"), contact_row("k3", "c3")]),
     ]))
-    replica.pull.apply_page(page([{"op": "delete", "entity": "contact", "ids": ["k1"]}], cursor="2"))
+    replica.server_apply.apply_page(page([{"op": "delete", "entity": "contact", "ids": ["k1"]}], cursor="2"))
     assert replica.get("contact", "k1") is None
-    replica.pull.apply_page(page([{"op": "exit", "entity": "customer", "ids": ["c2"]}], cursor="3"))
+    replica.server_apply.apply_page(page([{"op": "exit", "entity": "customer", "ids": ["c2"]}], cursor="3"))
     assert replica.get("customer", "c2") is None and replica.get("contact", "k2") is None
-    replica.pull.apply_page(page([{"op": "exit_territory", "territory": "t2"}], cursor="4"))
+    replica.server_apply.apply_page(page([{"op": "exit_territory", "territory": "t2"}], cursor="4"))
     assert replica.get("customer", "c3") is None and replica.get("contact", "k3") is None
     assert replica.get("customer", "c1") is not None
 
 
 def test_local_write_is_in_the_outbox_when_update_returns(replica, tmp_path):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
     replica.writes.update("customer", "c1", {"phone": "+1 555 0100"})
     # A second connection (another process) sees both the change and the queued op.
     other = Replica(tmp_path / "replica.db", tmp_path / "hot2", key=TEST_KEY)
@@ -115,7 +115,7 @@ def test_local_write_is_in_the_outbox_when_update_returns(replica, tmp_path):
 
 
 def test_edits_coalesce_into_one_op_with_the_earliest_base(replica):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
     replica.writes.update("customer", "c1", {"phone": "+1 555 0100"})
     replica.writes.update("customer", "c1", {"city": "Paris"})
     replica.writes.update("customer", "c1", {"phone": "+1 555 0199"})
@@ -130,7 +130,7 @@ def test_edits_coalesce_into_one_op_with_the_earliest_base(replica):
 
 
 def test_an_op_once_sent_is_never_changed(replica):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
     replica.writes.update("customer", "c1", {"city": "Paris"})
     [sent] = replica.outbox.next_batch(10)
     replica.writes.update("customer", "c1", {"city": "Rome"})
@@ -142,7 +142,7 @@ def test_an_op_once_sent_is_never_changed(replica):
 
 
 def test_create_then_delete_before_push_sends_nothing(replica):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1")])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1")])]))
     note = replica.writes.create("activity", {"customer_id": "c1", "kind": "note", "body": "hi",
                                               "occurred_at": "2026-11-25T10:00:00Z"})
     assert note["author_id"] == "u1"
@@ -152,7 +152,7 @@ def test_create_then_delete_before_push_sends_nothing(replica):
 
 
 def test_bad_values_are_refused_with_field_messages_and_nothing_written(replica):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1")])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1")])]))
     with pytest.raises(ValidationError) as err:
         replica.writes.update("customer", "c1", {"email": "nope", "tier": "diamond", "version": 3})
     assert set(err.value.errors) == {"email", "tier", "version"}
@@ -165,7 +165,7 @@ def test_bad_values_are_refused_with_field_messages_and_nothing_written(replica)
 
 
 def test_ticket_workflow_is_enforced_locally(replica):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1")])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1")])]))
     t = replica.writes.create("ticket", {"customer_id": "c1", "subject": "Broken", "status": "new",
                                          "priority": "high"})
     assert t["sla_due"]
@@ -176,17 +176,17 @@ def test_ticket_workflow_is_enforced_locally(replica):
 
 
 def test_pull_never_overwrites_a_pending_field_and_rebases(replica):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
     replica.writes.update("customer", "c1", {"phone": "+1 555 0100"})
     # The server changed another field: the local phone stays, the op re-bases to version 9.
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=9, city="Hamburg")])], cursor="2"))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", version=9, city="Hamburg")])], cursor="2"))
     rec = replica.get("customer", "c1")
     assert (rec["phone"], rec["city"], rec["version"]) == ("+1 555 0100", "Hamburg", 9)
     [op] = replica.outbox.pending()
     assert op.base_version == 9
     # The server also changed the phone: local value still wins, but the op keeps its base so
     # the server will report the clash instead of silently overwriting.
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=12, phone="+44 20 7946")])],
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", version=12, phone="+44 20 7946")])],
                                  cursor="3"))
     assert replica.get("customer", "c1")["phone"] == "+1 555 0100"
     [op] = replica.outbox.pending()
@@ -194,14 +194,14 @@ def test_pull_never_overwrites_a_pending_field_and_rebases(replica):
 
 
 def test_pending_delete_is_not_undone_by_a_pull(replica):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
     replica.writes.delete("customer", "c1")
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=6)])], cursor="2"))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", version=6)])], cursor="2"))
     assert replica.get("customer", "c1") is None
 
 
 def test_results_applied_conflict_rejected(replica):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5), customer_row("c2")])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", version=5), customer_row("c2")])]))
     replica.writes.update("customer", "c1", {"phone": "+1 555 0100", "city": "Paris"})
     replica.writes.update("customer", "c2", {"city": "Lyon"})
     ops = replica.outbox.next_batch(10)
@@ -235,7 +235,7 @@ def test_results_applied_conflict_rejected(replica):
 
 
 def test_resolving_with_theirs_takes_the_server_value(replica):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
     replica.writes.update("customer", "c1", {"phone": "+1 555 0100"})
     [op] = replica.outbox.next_batch(10)
     server = dict(zip(CUSTOMER.columns, customer_row("c1", version=20, phone="+44 20 7946"), strict=True))
@@ -249,7 +249,7 @@ def test_resolving_with_theirs_takes_the_server_value(replica):
 
 
 def test_discarding_a_rejected_update_restores_the_server_value(replica):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", version=5)])]))
     replica.writes.update("customer", "c1", {"city": "Paris"})
     [op] = replica.outbox.next_batch(10)
     replica.results.apply([op], [{"op_id": op.op_id, "status": "rejected",
@@ -261,7 +261,7 @@ def test_discarding_a_rejected_update_restores_the_server_value(replica):
 
 
 def test_customer_360_is_cached_and_invalidated_exactly(replica):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1"), customer_row("c2")]),
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1"), customer_row("c2")]),
                                   upsert("contact", [contact_row("k1", "c1")])]))
     first = replica.reads.customer_360("c1")
     assert first["counts"]["contacts"] == 1
@@ -269,18 +269,18 @@ def test_customer_360_is_cached_and_invalidated_exactly(replica):
     replica.reads.customer_360("c1")
     assert replica.hot.misses == misses  # warm
     # A change to another customer leaves c1's entry alone...
-    replica.pull.apply_page(page([upsert("contact", [contact_row("k2", "c2")])], cursor="2"))
+    replica.server_apply.apply_page(page([upsert("contact", [contact_row("k2", "c2")])], cursor="2"))
     replica.reads.customer_360("c1")
     assert replica.hot.misses == misses
     # ...a change to c1's contacts (pulled or local) rebuilds it.
-    replica.pull.apply_page(page([upsert("contact", [contact_row("k3", "c1")])], cursor="3"))
+    replica.server_apply.apply_page(page([upsert("contact", [contact_row("k3", "c1")])], cursor="3"))
     assert replica.reads.customer_360("c1")["counts"]["contacts"] == 2
     replica.writes.create("contact", {"customer_id": "c1", "name": "Grace"})
     assert replica.reads.customer_360("c1")["counts"]["contacts"] == 3
 
 
 def test_hot_cache_directory_is_private_and_disposable(replica, tmp_path):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1")])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1")])]))
     replica.reads.customer_360("c1")
     assert stat.S_IMODE(os.stat(tmp_path / "hot").st_mode) == 0o700
     replica.hot.close()
@@ -290,13 +290,13 @@ def test_hot_cache_directory_is_private_and_disposable(replica, tmp_path):
 
 
 def test_resync_keeps_pending_and_drops_what_the_snapshot_lacked(replica):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1"), customer_row("c2")])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1"), customer_row("c2")])]))
     replica.writes.update("customer", "c2", {"city": "Oslo"})
-    replica.pull.start_resync()
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=7)])], cursor="S", phase="snapshot"))
+    replica.server_apply.start_resync()
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", version=7)])], cursor="S", phase="snapshot"))
     # Until the new snapshot is complete the old data is still there to search.
     assert replica.get("customer", "c2") is not None
-    dropped = replica.pull.finish_resync()
+    dropped = replica.server_apply.finish_resync()
     assert dropped == 0  # c2 has a pending edit, so it stays
     assert replica.get("customer", "c2")["city"] == "Oslo"
     replica.results.apply(replica.outbox.next_batch(10), [])
@@ -310,7 +310,7 @@ def test_search_tiers(replica):
         customer_row("c3", name="Blacksmith Ltd", company="Smiley Corp", email="hello@black.example"),
         customer_row("c4", name="Zed", email="zed@zed.example", city="Smolensk"),
     ]
-    replica.pull.apply_page(page([upsert("customer", rows), upsert("contact", [
+    replica.server_apply.apply_page(page([upsert("customer", rows), upsert("contact", [
         contact_row("k1", "c4", name="John Smith", email="john@zed.example")])]))
     res = replica.search("smi")
     kinds = [(h.id, h.match) for h in res.hits]
@@ -331,7 +331,7 @@ def test_search_tiers(replica):
     ['"', '""', 'name:', 'AND', 'OR NOT', '(', ')', '*', 'NEAR(', 'a" OR "b', '{name}:x', '^', '-', 'smi*',
      'NEAR(a b, 3)', '\x00', 'ü', '🙂', "'; DROP TABLE customers; --"]))
 def test_any_search_text_is_valid(replica, text):
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", name="Ünal \"Quote\" (Paren)")])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", name="Ünal \"Quote\" (Paren)")])]))
     result = replica.search(text)
     assert result.total >= len(result.hits)
     json.dumps([h.__dict__ for h in result.hits])
@@ -347,20 +347,20 @@ def test_bootstrap_builds_indexes_per_table_once_complete_and_search_works(repli
     expected = _derived(fresh)
     fresh.close()
     progress = {"entity": "customer", "done": 2, "total": 4, "complete": ["territory", "user"]}
-    replica.pull.apply_page({**page([upsert("customer", [customer_row("c1", name="Smith & Co")])],
+    replica.server_apply.apply_page({**page([upsert("customer", [customer_row("c1", name="Smith & Co")])],
                                     cursor="s1", has_more=True, phase="snapshot"), "progress": progress})
     assert "ix_customers_name" not in _derived(replica)  # down while customers stream in
     # A save during the bootstrap is searchable once customers are complete.
     replica.writes.create("customer", {"name": "Smithers Local", "territory": "t1"})
     progress = {"entity": "contact", "done": 3, "total": 4, "complete": ["territory", "user", "customer"]}
-    replica.pull.apply_page({**page([upsert("customer", [customer_row("c2", name="Other")]),
+    replica.server_apply.apply_page({**page([upsert("customer", [customer_row("c2", name="Other")]),
                                      upsert("contact", [contact_row("k1", "c2", name="Jo Smithson")])],
                                     cursor="s2", has_more=True, phase="snapshot"), "progress": progress})
     derived = _derived(replica)
     assert "ix_customers_name" in derived and "customers_fts_ai" in derived
     assert "ix_contacts_name" not in derived
     assert {h.title for h in replica.search("smi").hits} >= {"Smith & Co", "Smithers Local"}
-    replica.pull.apply_page(page([upsert("contact", [contact_row("k2", "c2")])], cursor="f1", phase="feed"))
+    replica.server_apply.apply_page(page([upsert("contact", [contact_row("k2", "c2")])], cursor="f1", phase="feed"))
     assert _derived(replica) == expected
     assert "Jo Smithson" in {h.title for h in replica.search("smi").hits}
     replica.writes.update("customer", "c2", {"name": "Smirnoff"})
@@ -370,7 +370,7 @@ def test_bootstrap_builds_indexes_per_table_once_complete_and_search_works(repli
 def test_a_save_while_another_process_holds_the_lock_is_a_clear_error(replica, tmp_path):
     from cache.errors import ReplicaBusy
 
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1")])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1")])]))
     impatient = Replica(tmp_path / "replica.db", tmp_path / "hot-2", key=TEST_KEY, busy_timeout=0.1)
     replica.conn.execute("BEGIN IMMEDIATE")  # e.g. the sync worker building an index
     try:
@@ -408,7 +408,7 @@ def test_a_v1_replica_is_migrated_in_place(tmp_path):
         assert r.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         triggers = {n for (n,) in r.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert "customers_search_ai" not in triggers and {"customers_fts_au", "contacts_tri_au"} <= triggers
-        r.pull.apply_page(page([upsert("customer", [customer_row("c1", name="Migrated Mary")])]))
+        r.server_apply.apply_page(page([upsert("customer", [customer_row("c1", name="Migrated Mary")])]))
         assert [h.id for h in r.search("migrated").hits] == ["c1"]
     finally:
         r.close()
@@ -460,7 +460,7 @@ def test_finished_words_match_whole_words_and_weak_words_are_dropped(replica):
         customer_row("c2", name="Anna Smithers", company="Globex Ltd"),
         customer_row("c3", name="Zed", company="Zed Ltd"),
     ]
-    replica.pull.apply_page(page([upsert("customer", rows)]))
+    replica.server_apply.apply_page(page([upsert("customer", rows)]))
     assert {h.id for h in replica.search("smith").hits} == {"c1", "c2"}  # still typing: a prefix
     assert {h.id for h in replica.search("smith ").hits} == {"c1"}  # a finished word: whole
     assert {h.id for h in replica.search("smith sons").hits} == {"c1"}
@@ -472,7 +472,7 @@ def test_finished_words_match_whole_words_and_weak_words_are_dropped(replica):
 def test_an_email_or_phone_search_skips_the_word_index(replica):
     rows = [customer_row("c1", email="info@acme.example", phone="+49 30 1234567"),
             customer_row("c2", email="sales@acme.example", phone="+49 40 7654321")]
-    replica.pull.apply_page(page([upsert("customer", rows)]))
+    replica.server_apply.apply_page(page([upsert("customer", rows)]))
     res = replica.search("info@acme.example")
     assert [(h.id, h.match) for h in res.hits] == [("c1", "email")]
     res = replica.search("+49 40 7654321")
@@ -483,14 +483,14 @@ def test_an_email_or_phone_search_skips_the_word_index(replica):
 def test_a_record_restored_by_discarding_a_rejected_delete_outlives_a_resync_under_way(replica):
     """Both ways of inserting a row stamp it with the sync generation: a record put back by a
     discard during a replacement sync is not swept as if the new snapshot lacked it."""
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c1", version=5), customer_row("c2")])]))
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c1", version=5), customer_row("c2")])]))
     replica.writes.delete("customer", "c1")
     [op] = replica.outbox.next_batch(10)
     replica.results.apply([op], [{"op_id": op.op_id, "status": "rejected",
                                          "error": {"code": "forbidden", "message": "no"}}])
-    replica.pull.start_resync()
-    replica.pull.apply_page(page([upsert("customer", [customer_row("c2")])], cursor="S", phase="snapshot"))
+    replica.server_apply.start_resync()
+    replica.server_apply.apply_page(page([upsert("customer", [customer_row("c2")])], cursor="S", phase="snapshot"))
     replica.rejected.discard(op.seq)
     assert replica.get("customer", "c1") is not None
-    replica.pull.finish_resync()
+    replica.server_apply.finish_resync()
     assert replica.get("customer", "c1")["version"] == 5

@@ -32,7 +32,7 @@ def fill(r: Replica) -> None:
     """RESOLVED conflicts the user resolved, OPEN still waiting, one rejected change."""
     r.set_meta("me", {"id": "u1", "name": "Ada", "role": "agent"})
     ids = [f"c{n:03d}" for n in range(RESOLVED + OPEN + 1)]
-    r.pull.apply_page(page([customer_row(cid, version=5) for cid in ids], "1"))
+    r.server_apply.apply_page(page([customer_row(cid, version=5) for cid in ids], "1"))
     for cid in ids[:RESOLVED + OPEN]:
         r.writes.update("customer", cid, {"city": "Munich"})
     ops = r.outbox.next_batch(1000)

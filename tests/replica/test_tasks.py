@@ -43,7 +43,7 @@ def open_replica(path):
 def replica(tmp_path):
     r = open_replica(tmp_path)
     r.set_meta("me", {"id": "u1", "name": "Ada", "role": "agent"})
-    r.pull.apply_page(page([upsert("customer", [dict(zip(ENTITIES["customer"].columns, customer_row(c), strict=True))
+    r.server_apply.apply_page(page([upsert("customer", [dict(zip(ENTITIES["customer"].columns, customer_row(c), strict=True))
                                                 for c in ("c1", "c2")])]))
     yield r
     r.close()
@@ -52,7 +52,7 @@ def replica(tmp_path):
 def _as_version_2(tmp_path, *, complete, bulk=None):
     """A replica as crm-tui made it before tasks: no tasks table, schema version 2."""
     r = open_replica(tmp_path)
-    r.pull.apply_page(page([upsert("customer", [dict(zip(ENTITIES["customer"].columns, customer_row("c1"),
+    r.server_apply.apply_page(page([upsert("customer", [dict(zip(ENTITIES["customer"].columns, customer_row("c1"),
                                                          strict=True))])]))
     r.writes.update("customer", "c1", {"city": "Bonn"})  # a pending edit that must survive
     r.set_meta("complete_entities", complete)
@@ -80,7 +80,7 @@ def test_a_version_2_replica_gets_tasks_and_keeps_its_data_and_pending_edits(tmp
         assert {"ix_tasks_status_due", "ix_tasks_owner_due", "ix_tasks_customer"} <= _indexes(r)
         # It had every record of the older kinds, so it has every task there is: none yet, not "loading".
         assert r.get_meta("complete_entities") == [*old, "task"]
-        r.pull.apply_page(page([upsert("task", [task("t1")])], cursor="c2"))
+        r.server_apply.apply_page(page([upsert("task", [task("t1")])], cursor="c2"))
         assert r.tasks.counts(NOW).today == 1
     finally:
         r.close()
@@ -95,7 +95,7 @@ def test_a_replica_upgraded_mid_bootstrap_builds_the_task_indexes_with_the_other
         assert "task" not in r.get_meta("complete_entities")
         # Reads work with the indexes down (nothing forces one).
         assert r.tasks.list() == [] and r.tasks.counts(NOW).overdue == 0
-        r.pull.apply_page(page([upsert("task", [task("t1")])], cursor="b2", phase="snapshot", has_more=False))
+        r.server_apply.apply_page(page([upsert("task", [task("t1")])], cursor="b2", phase="snapshot", has_more=False))
         assert {"ix_tasks_status_due", "ix_tasks_owner_due"} <= _indexes(r)
         assert r.get_meta("bulk_tables") is None
     finally:
@@ -103,7 +103,7 @@ def test_a_replica_upgraded_mid_bootstrap_builds_the_task_indexes_with_the_other
 
 
 def test_today_lists_open_tasks_soonest_first_and_counts_each_group(replica):
-    replica.pull.apply_page(page([upsert("task", [
+    replica.server_apply.apply_page(page([upsert("task", [
         task("late", due="2026-11-23T10:00:00Z"),
         task("soon", due="2026-11-25T08:59:00Z"),
         task("today", due="2026-11-25T17:00:00Z"),
@@ -130,7 +130,7 @@ def test_today_lists_open_tasks_soonest_first_and_counts_each_group(replica):
 
 
 def test_reminders_are_for_tasks_that_fell_due_in_the_window_only(replica):
-    replica.pull.apply_page(page([upsert("task", [
+    replica.server_apply.apply_page(page([upsert("task", [
         task("before", due="2026-11-25T08:59:00Z"),
         task("in", due="2026-11-25T09:10:00Z"),
         task("edge", due="2026-11-25T09:15:00Z"),
@@ -144,7 +144,7 @@ def test_reminders_are_for_tasks_that_fell_due_in_the_window_only(replica):
 
 
 def test_a_follow_up_is_queued_completed_and_reopened_as_one_create_then_an_update(replica):
-    replica.pull.apply_page(page([upsert("ticket", [{"id": "tk1", "customer_id": "c1", "number": 7, "subject": "Late",
+    replica.server_apply.apply_page(page([upsert("ticket", [{"id": "tk1", "customer_id": "c1", "number": 7, "subject": "Late",
                                                      "status": "open", "priority": "high"}])]))
     created = replica.writes.create("task", {"customer_id": "c1", "title": "Call back", "due_at": "2026-11-26T09:00:00Z",
                                              "owner_id": "u1", "status": "open", "ticket_id": "tk1"})
@@ -162,7 +162,7 @@ def test_a_follow_up_is_queued_completed_and_reopened_as_one_create_then_an_upda
 
 
 def test_a_task_about_another_customers_ticket_or_a_bad_due_time_is_refused_and_nothing_written(replica):
-    replica.pull.apply_page(page([upsert("ticket", [{"id": "tk2", "customer_id": "c2", "number": 8, "subject": "x",
+    replica.server_apply.apply_page(page([upsert("ticket", [{"id": "tk2", "customer_id": "c2", "number": 8, "subject": "x",
                                                      "status": "open", "priority": "low"}])]))
     with pytest.raises(ValidationError) as exc:
         replica.writes.create("task", {"customer_id": "c1", "title": "x", "due_at": "2026-11-26T09:00:00Z",

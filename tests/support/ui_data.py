@@ -1,7 +1,7 @@
 """A deterministic replica for the UI tests: fixed ids, names and dates around a fixed clock.
 
 The replica is filled the honest way: server-shaped change pages go through
-``replica.pull.apply_page``; the pending ops, the conflict and the rejected ops come from local
+``replica.server_apply.apply_page``; the pending ops, the conflict and the rejected ops come from local
 writes, ``outbox.next_batch`` and ``results.apply`` with server-shaped results. Only the
 sync history (which the sync engine writes and no cache API exposes for writing) is inserted
 directly.
@@ -298,13 +298,13 @@ def bad_customer() -> dict[str, Any]:
 def fill(replica: Replica) -> None:
     """Fill an empty replica with the whole data set, its outbox states and its sync history."""
     replica.set_meta("me", ME)
-    replica.pull.apply_page(_page(
+    replica.server_apply.apply_page(_page(
         [_upsert("territory", TERRITORIES), _upsert("user", USERS), _upsert("customer", [*customers(), bad_customer()]),
          _upsert("contact", contacts())],
         "c1", has_more=True, phase="snapshot",
         progress={"entity": "contact", "done": 1, "total": 2, "complete": ["territory", "user", "customer", "contact"]},
     ))
-    replica.pull.apply_page(_page(
+    replica.server_apply.apply_page(_page(
         [_upsert("ticket", tickets()), _upsert("deal", deals()), _upsert("order", orders()),
          _upsert("order_event", order_events()),
          _upsert("activity", activities()), _upsert("task", tasks())],
@@ -318,7 +318,7 @@ def fill(replica: Replica) -> None:
 def fill_bootstrapping(replica: Replica) -> None:
     """A replica in the middle of its first sync: a few customers, contacts not yet in."""
     replica.set_meta("me", ME)
-    replica.pull.apply_page(_page(
+    replica.server_apply.apply_page(_page(
         [_upsert("territory", TERRITORIES), _upsert("user", USERS), _upsert("customer", customers()[:10])],
         "b1", has_more=True, phase="snapshot",
         progress={"entity": "customer", "done": 10, "total": 30, "complete": ["territory", "user"]},
@@ -447,7 +447,7 @@ def many_tickets(n: int, start: int = 10_000) -> list[dict[str, Any]]:
 def add_tickets(replica: Replica, tickets: list[dict[str, Any]], chunk: int = 5000) -> None:
     """Put ``tickets`` in the replica the way a pull does, a page per ``chunk``."""
     for i in range(0, len(tickets), chunk):
-        replica.pull.apply_page(_page([_upsert("ticket", tickets[i:i + chunk])], f"big{i}", has_more=False,
+        replica.server_apply.apply_page(_page([_upsert("ticket", tickets[i:i + chunk])], f"big{i}", has_more=False,
                                       phase="feed"))
 
 
@@ -457,7 +457,7 @@ def many_territories(replica: Replica, count: int) -> None:
     extra = [{**TERRITORIES[0], "id": f"te_region_{i:02d}", "name": f"Region {i:02d}"}
              for i in range(1, count - len(TERRITORIES) + 1)]
     replica.set_meta("me", {**ME, "all_territories": True})
-    replica.pull.apply_page(_page([_upsert("territory", extra)], "c3", has_more=False, phase="feed"))
+    replica.server_apply.apply_page(_page([_upsert("territory", extra)], "c3", has_more=False, phase="feed"))
 
 
 def many_customers(n: int, name: str = "Quillfeather Holdings") -> list[dict[str, Any]]:
@@ -478,7 +478,7 @@ def many_customers(n: int, name: str = "Quillfeather Holdings") -> list[dict[str
 
 def add_customers(replica: Replica, customers: list[dict[str, Any]]) -> None:
     """Put ``customers`` in the replica the way a pull does."""
-    replica.pull.apply_page(_page([_upsert("customer", customers)], "cust-extra", has_more=False, phase="feed"))
+    replica.server_apply.apply_page(_page([_upsert("customer", customers)], "cust-extra", has_more=False, phase="feed"))
 
 
 def a_busy_year(replica: Replica, *, overdue_tickets: int = 1418, overdue_tasks: int = 1205,
@@ -494,11 +494,11 @@ def a_busy_year(replica: Replica, *, overdue_tickets: int = 1418, overdue_tasks:
                    "status": "open", "done_at": None, "due_at": late} for i in range(overdue_tasks)]
     many_deals = [{**base_deal, "id": f"de_busy_{i:05d}", "customer_id": cid(1), "owner_id": "us_ada",
                    "stage": "lead", "title": f"Lead {i}"} for i in range(leads)]
-    replica.pull.apply_page(_page([_upsert("ticket", many_tickets), _upsert("task", many_tasks),
+    replica.server_apply.apply_page(_page([_upsert("ticket", many_tickets), _upsert("task", many_tasks),
                                    _upsert("deal", many_deals)], "c4", has_more=False, phase="feed"))
 
 
 def add_records(replica: Replica, entity_name: str, records: list[dict[str, Any]]) -> None:
     """Put ``records`` of ``entity_name`` in the replica the way a pull does."""
-    replica.pull.apply_page(_page([_upsert(entity_name, records)], f"add-{entity_name}-{records[0]['id']}",
+    replica.server_apply.apply_page(_page([_upsert(entity_name, records)], f"add-{entity_name}-{records[0]['id']}",
                                   has_more=False, phase="feed"))

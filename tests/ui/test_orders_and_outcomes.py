@@ -138,7 +138,7 @@ async def test_the_order_detail_works_while_the_tickets_are_still_loading(make_a
     replica.set_meta("me", ui_data.ME)
     order = next(o for o in ui_data.orders() if o["id"] == ui_data.ORDER_WITH_HISTORY)
     ticket = next(t for t in ui_data.tickets() if t["id"] == "ti_009")
-    replica.pull.apply_page(ui_data._page(
+    replica.server_apply.apply_page(ui_data._page(
         [ui_data._upsert("territory", ui_data.TERRITORIES), ui_data._upsert("user", ui_data.USERS),
          ui_data._upsert("customer", ui_data.customers()[:1]), ui_data._upsert("ticket", [ticket]),
          ui_data._upsert("order", [order])],

@@ -43,7 +43,7 @@ def assert_whole_card_in_view(table, index: int) -> None:
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 async def test_a_deal_marked_won_is_a_whole_card_in_a_scrolled_won_column(make_app, open_replica, size):
     replica = open_replica("full")
-    replica.pull.apply_page(ui_data._page([ui_data._upsert("deal", more_won_deals())], "won", has_more=False,
+    replica.server_apply.apply_page(ui_data._page([ui_data._upsert("deal", more_won_deals())], "won", has_more=False,
                                           phase="feed"))
     app = make_app(replica=replica)
     async with app.run_test(size=size) as pilot:
