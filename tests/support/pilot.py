@@ -17,6 +17,21 @@ async def command(pilot, text: str) -> None:
     await pilot.pause()
 
 
+async def open_call_form(pilot):
+    """The rich customer's 360 with "log a call" (`c`) open on it: the form, as a user sees it."""
+    from screens.customer import Customer360Screen
+    from screens.forms import RecordForm
+    from support import ui_data
+
+    await pilot.app.push_screen(Customer360Screen(ui_data.RICH_CUSTOMER))
+    await pilot.pause()
+    await pilot.press("c")
+    await pilot.pause()
+    form = pilot.app.screen
+    assert isinstance(form, RecordForm)
+    return form
+
+
 async def settle(pilot) -> None:
     """Wait until the app's workers are done (the save worker has applied what was saved, a
     sync or a report has finished), then until the screen has handled what they posted."""

@@ -16,7 +16,7 @@ from screens.forms import RecordForm
 from screens.order_detail import OrderDetailScreen
 from screens.search import SearchScreen
 from support import ui_data
-from support.pilot import settle, type_at_once
+from support.pilot import open_call_form, settle, type_at_once
 
 pytestmark = pytest.mark.anyio
 
@@ -146,12 +146,7 @@ def hint(form: RecordForm, name: str) -> str:
 async def test_a_refused_save_puts_the_cursor_on_the_first_wrong_field_and_a_fixed_field_loses_its_hint(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await app.push_screen(Customer360Screen(ui_data.RICH_CUSTOMER))
-        await pilot.pause()
-        await pilot.press("c")
-        await pilot.pause()
-        form = app.screen
-        assert isinstance(form, RecordForm)
+        form = await open_call_form(pilot)
         await pilot.press(*"Renewal", "tab", "tab", "tab", *"ten", "f2")  # no outcome, minutes in words
         await pilot.pause()
         assert app.screen is form

@@ -14,7 +14,7 @@ from screens.search import SearchScreen
 from screens.ticket_detail import TicketDetailScreen
 from screens.tickets import TicketQueueScreen
 from support import ui_data
-from support.pilot import footer_keys, settle
+from support.pilot import footer_keys, open_call_form, settle
 
 pytestmark = pytest.mark.anyio
 
@@ -160,12 +160,7 @@ async def test_the_order_detail_works_while_the_tickets_are_still_loading(make_a
 async def test_a_call_records_its_outcome_duration_and_the_contact_spoken_to(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await app.push_screen(Customer360Screen(ui_data.RICH_CUSTOMER))
-        await pilot.pause()
-        await pilot.press("c")
-        await pilot.pause()
-        form = app.screen
-        assert isinstance(form, RecordForm)
+        form = await open_call_form(pilot)
         contact = form.query_one("#field-contact_id")
         offered = [value for _label, value in contact._options if isinstance(value, str)]
         assert sorted(offered) == ["co_001_1", "co_001_2", "co_001_3"]
@@ -317,11 +312,7 @@ async def test_choices_and_lists_show_labels_not_raw_enum_names(make_app):
     the domain, crm_tui.core.domain.value_label)."""
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await app.push_screen(Customer360Screen(ui_data.RICH_CUSTOMER))
-        await pilot.pause()
-        await pilot.press("c")
-        await pilot.pause()
-        form = app.screen
+        form = await open_call_form(pilot)
         outcome = form.query_one("#field-outcome")
         labels = {value: str(label) for label, value in outcome._options if isinstance(value, str)}
         assert labels["no_answer"] == "no answer" and labels["not_interested"] == "not interested"
