@@ -67,6 +67,25 @@ def sla_text(ticket: dict[str, Any], now: dt.datetime) -> tuple[str, bool]:
     return f"in {span(delta)}", False
 
 
+def count_axis(top: int, steps: int = 4) -> tuple[list[int], list[str]]:
+    """Ticks for an axis of counts from 0 to at least ``top``: whole, round numbers, grouped
+    ('0', '2,000', '4,000'), never '1421.8'."""
+    if top <= 0:
+        return [0], ["0"]
+    step = 1
+    while step * steps < top:
+        step = _next_round(step)
+    ticks = list(range(0, top + 1, step))
+    return ticks, [grouped(t) for t in ticks]
+
+
+def _next_round(step: int) -> int:
+    """1, 2, 5, 10, 20, 50, ...: the next round step after ``step``."""
+    lead = int(str(step)[0])
+    scale = 10 ** (len(str(step)) - 1)
+    return {1: 2, 2: 5}.get(lead, 10) * scale
+
+
 def stage_name(stage: str | None) -> str:
     """A deal stage as the pipeline's columns name it: 'Negotiation' for ``negotiation``."""
     return value_label(stage).capitalize()

@@ -10,7 +10,7 @@ import pytest
 
 from cache.reports import ReportFilter, csv_rows
 from crm_tui.core.domain import format_money
-from screens.display import compact_money, money, money_axis
+from screens.display import compact_money, count_axis, money, money_axis
 from screens.pickers import ChoicePicker
 from screens.reports import ReportsScreen
 from support import ui_data
@@ -80,6 +80,21 @@ async def test_switching_reports_and_exporting_the_funnel(make_app, tmp_path):
         rows = list(csv.reader(target.read_text().splitlines()[3:]))
         assert rows[0][0] == "stage" and [r[0] for r in rows[1:]] == ["lead", "qualified", "proposal",
                                                                        "negotiation", "won", "lost"]
+        # On screen the stages are named as the pipeline's columns name them (the file keeps ids).
+        table = screen.query_one("#funnel-table")
+        names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert names == ["Lead", "Qualified", "Proposal", "Negotiation", "Won", "Lost"]
+
+
+@pytest.mark.parametrize("top, labels", [
+    (5_687, ["0", "2,000", "4,000"]),  # a new user saw 0.0 1421.8 2843.5 4265.2 5687.0 deals
+    (7, ["0", "2", "4", "6"]),
+    (3, ["0", "1", "2", "3"]),
+    (0, ["0"]),
+])
+def test_the_funnel_axis_counts_whole_deals_grouped(top, labels):
+    ticks, texts = count_axis(top)
+    assert texts == labels and all(isinstance(t, int) for t in ticks) and ticks[-1] <= max(top, 0)
 
 
 async def test_export_to_a_folder_that_does_not_exist_is_one_clear_line(make_app, tmp_path):
