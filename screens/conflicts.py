@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Static
 from cache.conflicts import Conflict
 from cache.errors import ReplicaError
 from crm_tui.core.domain import entity, format_value
-from crm_tui.core.text import plural
+from crm_tui.core.text import grouped, plural
 from screens.base import CrmScreen
 from screens.display import ago, plain, record_title
 from screens.tables import Column, CrmTable, ListSource, RowContext, WindowTable, tone
@@ -80,7 +80,7 @@ class ConflictsScreen(CrmScreen):
     def _show_count(self) -> None:
         table = self.table
         n = table.total
-        count = f"{n:,}+ conflicts (counting…)" if table.counting else plural(n, "conflict")
+        count = f"{grouped(n)}+ conflicts (counting…)" if table.counting else plural(n, "conflict")
         self.query_one("#conflicts-intro", Static).update(
             Content(f"{count} · enter opens one to choose what stays" if n else "No conflicts"))
         table.display = bool(n)

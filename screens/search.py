@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 from cache.search import SearchWindow
 from cache.sqlite import sqlite3
 from cache.windows import ListWindow
-from crm_tui.core.text import counted
+from crm_tui.core.text import counted, grouped
 from screens.base import CrmScreen
 from screens.display import plain
 from screens.exporting import ExportPlan
@@ -183,7 +183,7 @@ class SearchScreen(CrmScreen):
         text = counted(total, "match", many="matches", at_least=table.counting)
         first, last = self._in_view()
         if table.counting or first > 1 or last < total:
-            text += f" · showing {first:,}–{last:,}" if total else ""
+            text += f" · showing {grouped(first)}–{grouped(last)}" if total else ""
         if table.counting:
             text += " · counting…"
         return text
