@@ -45,6 +45,7 @@ from screens.rejected import RejectedScreen
 from screens.reports import ReportsScreen
 from screens.saving import Saver
 from screens.search import SearchScreen
+from screens.side_connection import SideClosed, SideConnection
 from screens.sync_screen import SyncScreen
 from screens.ticket_detail import TicketDetailScreen
 from screens.tickets import TicketQueueScreen
@@ -127,11 +128,10 @@ class CrmApp(App[None]):
         # The status line's unsynced counts: read once here, so the first frame shows them;
         # after that by a worker on its own connection (``recount_status``), never on this thread.
         self._status_counts: dict[str, int] = replica.outbox.counts()
-        self._count_replica: Replica | None = None
+        # Its own connection (one thread at a time): the UI's reads never wait on a count.
+        self._count_side = SideConnection(lambda: self.replica.reopen(cache_mb=2))
         self._counts_wanted = 0
         self._counts_running = False
-        self._count_lock = threading.Lock()  # the count's connection: used by one thread at a time
-        self._closed_counts = False
         self.status_counts_read = 0  # counts the worker has brought back (tests count them)
         self.type_ahead = TypeAhead(self, super().on_event)
 
@@ -299,13 +299,10 @@ class CrmApp(App[None]):
     @work(thread=True, exit_on_error=False, group="status-counts", description="count unsynced")
     def _count_status(self, wanted: int) -> None:
         try:
-            with self._count_lock:
-                if self._closed_counts:
-                    return
-                if self._count_replica is None:
-                    # Its own connection: the UI's reads never wait on a count.
-                    self._count_replica = self.replica.reopen(cache_mb=2)
-                counts = self._count_replica.outbox.counts()
+            with self._count_side.use() as replica:
+                counts = replica.outbox.counts()
+        except SideClosed:
+            return  # the app has ended
         except Exception:
             with contextlib.suppress(RuntimeError):  # the app has ended meanwhile
                 self.call_from_thread(self._counts_arrived, wanted, None)
@@ -468,13 +465,7 @@ class CrmApp(App[None]):
             await super().on_event(event)
 
     def on_unmount(self) -> None:
-        if self._count_replica is not None:
-            self._count_replica.conn.interrupt()  # a count under way stops; nobody waits for it
-        with self._count_lock:
-            self._closed_counts = True
-            if self._count_replica is not None:
-                self._count_replica.close()
-                self._count_replica = None
+        self._count_side.close()  # a count under way stops; its connection closes after it
 
     def exit(self, *args, **kwargs) -> None:
         self.saver.stop()  # what is still queued stays in the journal for the next start

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.binding import Binding, BindingType
@@ -20,10 +20,8 @@ from screens.exporting import ExportPlan
 from screens.form_specs import customer_form, writable_territories
 from screens.inputs import CrmInput
 from screens.navigation import open_customer, open_order, open_ticket
+from screens.side_connection import SideClosed, SideConnection
 from screens.tables import Column, ListSource, RowContext, RowWindow, WindowTable
-
-if TYPE_CHECKING:
-    from cache.replica import Replica
 
 LIMIT = 50  # matches read per keystroke; the rest are found by a worker
 KIND_LABELS = {"customer": "customer", "contact": "contact", "ticket": "ticket", "order": "order"}
@@ -48,7 +46,8 @@ class SearchScreen(CrmScreen):
         self.searches = 0  # searches run (a test counts them per keystroke)
         self.counts_shown = 0  # whole match sets a worker found and the list took (a test counts them)
         self.window: SearchWindow | None = None
-        self._counter: Replica | None = None  # the worker's own connection
+        # The worker's own connection, one thread at a time (screens/side_connection.py).
+        self._counter = SideConnection(lambda: self.replica.reopen(cache_mb=8))
         self._arriving = False  # customers still arriving (a first sync under way)
 
     def compose_body(self):
@@ -121,26 +120,34 @@ class SearchScreen(CrmScreen):
         self.window = window
         self.results.show(window, total=len(window.keys), counting=not window.complete)
         if not window.complete:
-            if self._counter is None:
-                self._counter = self.replica.reopen(cache_mb=8)
-            self._find_all(self._counter, window)
+            self._find_all(window)
         self._show_state()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="search-count", description="count matches")
-    def _find_all(self, counter: Replica, window: SearchWindow) -> None:
-        for _attempt in range(3):
-            try:
-                keys = counter.search.every(window.query)
-            except sqlite3.OperationalError:
-                # Interrupted: a newer key stopped the search before this one (SQLite then also
-                # stops statements that start before the stopped one has returned): search again
-                # unless this one is stale too.
-                if window is not self.window or window.complete:
-                    return
-                continue
-            self.app.call_from_thread(self._found_all, window, keys)
+    def _find_all(self, window: SearchWindow) -> None:
+        def stale() -> bool:
+            return window is not self.window or window.complete
+
+        keys: list[Any] | None = None
+        try:
+            with self._counter.use(stale) as counter:
+                for _attempt in range(3):
+                    try:
+                        keys = counter.search.every(window.query)
+                        break
+                    except sqlite3.OperationalError:
+                        # Interrupted: a newer key stopped the search before this one (SQLite then
+                        # also stops statements that start before the stopped one has returned):
+                        # search again unless this one is stale too.
+                        if stale():
+                            return
+        except SideClosed:
             return
-        self.app.call_from_thread(self.results.finish_count)
+        # The connection is let go of before the UI thread is asked anything: it may be closing it.
+        if keys is not None:
+            self.app.call_from_thread(self._found_all, window, keys)
+        else:
+            self.app.call_from_thread(self.results.finish_count)
 
     def _found_all(self, window: SearchWindow, keys: list[Any]) -> None:
         if window is not self.window or window.complete:
@@ -151,14 +158,11 @@ class SearchScreen(CrmScreen):
 
     def _stop_finding(self) -> None:
         """Interrupt the search for every match under way: its result is never shown."""
-        if self.window is not None and not self.window.complete and self._counter is not None:
-            self._counter.conn.interrupt()
+        if self.window is not None and not self.window.complete:
+            self._counter.interrupt()
 
     def on_unmount(self) -> None:
-        self._stop_finding()
-        if self._counter is not None:
-            counter, self._counter = self._counter, None
-            counter.close()
+        self._counter.close()  # interrupts a search under way and waits for its thread to let go
 
     def on_mount(self) -> None:
         super().on_mount()

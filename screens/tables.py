@@ -49,6 +49,7 @@ from cache.sqlite import sqlite3
 from cache.windows import ListWindow, Window
 from screens.display import MARK_TONES, MARKS, plain
 from screens.inputs import CrmInput
+from screens.side_connection import SideClosed, SideConnection
 
 if TYPE_CHECKING:
     from screens.host import CrmHost
@@ -286,7 +287,8 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         # A `/` filter over a big window shows its first rows at once; its count over the whole
         # result comes from a worker on its own connection (``total`` is a lower bound meanwhile).
         self.counting = False
-        self._count_replica: Any = None
+        # Its own connection, one thread at a time: the UI's reads never queue behind a count of 500k rows.
+        self._counter = SideConnection(lambda: self.crm.replica.reopen(cache_mb=8))
         self._pending_place: tuple[str | None, int] | None = None  # (key, row) for the cursor once counted
         self.loaded_once = False
         # What a test or the bench can count: rows rendered (not served from the kept strips)
@@ -456,26 +458,34 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
         self.refresh()
         if self.counting:
-            if self._count_replica is None:
-                # Its own connection: the UI's reads never queue behind a count of 500k rows.
-                self._count_replica = self.crm.replica.reopen(cache_mb=8)
-            self._count(replace(window, conn=self._count_replica.conn), window, text)
+            self._count(window, text)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="list-count", description="count matches")
-    def _count(self, counter: Window, window: Window, text: str) -> None:
-        for _attempt in range(3):
-            try:
-                total = counter.count(text)
-            except sqlite3.OperationalError:
-                # Interrupted: a newer key cancelled the count before this one (SQLite then also
-                # stops statements that start before the cancelled one has returned): count
-                # again unless this one is stale too.
-                if window is not self.window or text != self.filter_text:
-                    return
-                continue
-            self.app.call_from_thread(self.count_arrived, window, text, total)
+    def _count(self, window: Window, text: str) -> None:
+        def stale() -> bool:
+            return window is not self.window or text != self.filter_text
+
+        total: int | None = None
+        try:
+            with self._counter.use(stale) as replica:
+                counter = replace(window, conn=replica.conn)
+                for _attempt in range(3):
+                    try:
+                        total = counter.count(text)
+                        break
+                    except sqlite3.OperationalError:
+                        # Interrupted: a newer key cancelled the count before this one (SQLite then
+                        # also stops statements that start before the cancelled one has returned):
+                        # count again unless this one is stale too.
+                        if stale():
+                            return
+        except SideClosed:
             return
-        self.app.call_from_thread(self.finish_count)
+        # The connection is let go of before the UI thread is asked anything: it may be closing it.
+        if total is not None:
+            self.app.call_from_thread(self.count_arrived, window, text, total)
+        else:
+            self.app.call_from_thread(self.finish_count)
 
     def show(self, window: RowWindow, *, total: int, counting: bool) -> None:
         """Show ``window`` whose first ``total`` rows are known, without counting it; with
@@ -517,8 +527,8 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _stop_counting(self) -> None:
         """Cancel a count under way: its statement is interrupted, its result never shown."""
-        if self.counting and self._count_replica is not None:
-            self._count_replica.conn.interrupt()
+        if self.counting:
+            self._counter.interrupt()
         self.counting = False
 
     def finish_count(self) -> None:
@@ -541,9 +551,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def on_unmount(self) -> None:
         self._stop_counting()
-        if self._count_replica is not None:
-            replica, self._count_replica = self._count_replica, None
-            replica.close()
+        self._counter.close()  # waits for a count under way to let go of the connection
 
     def _announce(self) -> None:
         """Post Changed from the table itself: a message made while an ancestor handles one of
