@@ -389,7 +389,7 @@ def _lists(L: list[str], li: dict[str, Any] | None) -> None:
     if not li or not li["G"].get("n"):
         return
     L += ["## 8. Whole lists: `G` and `/` on the full ticket queue (headless Textual, 120×40)", "",
-          f"The queue in its \"all\" view: {li['queue_rows']:,} active tickets. `G` from the top, timed from the key "
+          f"The queue in its \"all\" view, status \"any\": {li['queue_rows']:,} tickets (every one). `G` from the top, timed from the key "
           "event to the first frame rendered with the cursor on the last row; `/` then "
           f"{', '.join(f'`{x}`' for x in li['filters'])} typed a key at a time, each key timed to the first frame "
           "showing the rows for the text so far. Floors: the SQL beneath, on the same connection.", "",
