@@ -17,7 +17,7 @@ from cache.records import decode_row
 from cache.search import fts_query, words
 from cache.store import Store
 from cache.windows import Window
-from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, ENTITIES
+from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, ENTITIES, TICKET_STATUSES
 
 NAME_MATCHES = 1000  # customers a `/` filter looks up by name (FTS prefix), at most
 
@@ -51,6 +51,8 @@ class Lists:
         if set(statuses) == set(ACTIVE_TICKET_STATUSES):
             hint = {"mine": "INDEXED BY ix_tickets_active_assignee", "unassigned": "INDEXED BY ix_tickets_active_assignee",
                     "team": "INDEXED BY ix_tickets_active_team"}.get(view, "INDEXED BY ix_tickets_active_sla")
+        elif set(statuses) == set(TICKET_STATUSES) and view == "all" and not priorities:
+            hint = "INDEXED BY ix_tickets_sla"  # every ticket in queue order: never a sort of them all
 
         def extra(text: str) -> list[tuple[str, list[Any]]]:
             out: list[tuple[str, list[Any]]] = self._user_named("assignee_id")(text)

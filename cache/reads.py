@@ -295,6 +295,8 @@ class Reads:
         statuses = tuple(s for s in statuses if s in TICKET_STATUSES)
         if set(statuses) == set(ACTIVE_TICKET_STATUSES):
             where.append(_ACTIVE_SQL)  # matches the partial indexes word for word
+        elif set(statuses) == set(TICKET_STATUSES):
+            pass  # every ticket: no condition, so the queue walks ix_tickets_sla in order
         elif statuses:
             where.append(f"status IN ({', '.join('?' * len(statuses))})")
             params.extend(statuses)

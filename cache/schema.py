@@ -16,7 +16,7 @@ from cache.errors import ReplicaError, SchemaTooNew
 from cache.sqlite import sqlite3
 from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, ENTITIES, Entity
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # Entities added after the first schema, by the replica version that brought each: version 1
 # creates the others; the migration to a listed version creates its entity.
@@ -56,6 +56,7 @@ INDEXES: list[tuple[str, str, str]] = [
     ("orders", "ix_orders_number", "number"),
     ("tickets", "ix_tickets_customer", "customer_id, created_at DESC"),
     ("tickets", "ix_tickets_status_sla", "status, sla_due"),
+    ("tickets", "ix_tickets_sla", "sla_due, id"),  # every ticket, whatever its status, in queue order
     ("tickets", "ix_tickets_assignee_sla", "assignee_id, status, sla_due"),
     ("tickets", "ix_tickets_team_sla", "team, status, sla_due"),
     ("tickets", "ix_tickets_number", "number"),
@@ -390,6 +391,16 @@ def _open_conflicts_index_v7(db: sqlite_utils.Database) -> None:
                     "WHERE resolved_at IS NULL")
 
 
+def _every_ticket_index_v8(db: sqlite_utils.Database) -> None:
+    """v8: every ticket in queue order (SLA due, then id), for the queue with the status filter
+    "any": each block of it sorted the whole table (500k tickets at 1M customers)."""
+    conn = db.conn
+    row = conn.execute("SELECT value FROM replica_meta WHERE key = 'bulk_tables'").fetchone()
+    if row is not None and "tickets" in json.loads(row[0]):
+        return  # tickets are bulk-loading: their indexes, this one too, are built when they are complete
+    conn.execute("CREATE INDEX IF NOT EXISTS ix_tickets_sla ON tickets(sla_due, id)")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     1: _create_v1,
     2: _split_search_triggers_v2,
@@ -398,6 +409,7 @@ MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
     5: _refetch_table_v5,
     6: _covering_active_queue_v6,
     7: _open_conflicts_index_v7,
+    8: _every_ticket_index_v8,
 }
 
 

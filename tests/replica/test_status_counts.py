@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from cache.replica import Replica
+from cache.schema import SCHEMA_VERSION
 from cache.sqlite import sqlite3
 from crm_tui.core.domain import ENTITIES
 from support.records import customer_row
@@ -101,7 +102,7 @@ def test_a_replica_of_the_previous_schema_gets_the_open_conflicts_index(tmp_path
     conn.close()
     r = Replica(path, tmp_path / "hot")
     try:
-        assert r.conn.execute("PRAGMA user_version").fetchone()[0] == 7
+        assert r.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         plans, counts = count_plans(r)
         assert counts["conflicts"] == OPEN
         assert plans and all("COVERING INDEX ix_conflicts_open " in p for p in plans), plans
