@@ -18,8 +18,8 @@ tiers, each an index range scan or an unranked FTS5 scan with a LIMIT:
 
 Each tier is read up to a limit, so the first N matches are the same whatever the limit: a
 keystroke reads the first few (``Search.first``, no count), and ``Search.every`` lists the whole
-match set in the same order, for a worker to count on its own connection (a ``SearchWindow``
-holds either). ``Search.__call__`` (the palette, pickers) counts FTS matches up to a cap,
+match set in the same order, held compactly (``Matches``: arrays of rowids), for a worker to
+count on its own connection (a ``SearchWindow`` holds either). ``Search.__call__`` (the palette, pickers) counts FTS matches up to a cap,
 reported as a lower bound beyond it.
 """
 
@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from typing import Any
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
 
 from cache.schema import phone_key_sql
 from cache.sqlite import sqlite3
@@ -135,9 +137,127 @@ class MatchKey:
 
 _TABLES = {"customer": "customers", "contact": "contacts", "ticket": "tickets", "order": "orders"}
 
+_BITMAP_ROWIDS = 1 << 27  # rowids below this are remembered one bit each (16 MB at most per kind)
 
-def _sql_limit(limit: int | None) -> int:
-    return -1 if limit is None else limit  # SQLite: a negative LIMIT is no limit
+
+class _Seen:
+    """The rowids of one kind a search has listed: a bitmap over rowids (an eighth of a byte
+    per row of the table, whatever the match set), a set for rowids too big for it."""
+
+    __slots__ = ("big", "bits")
+
+    def __init__(self) -> None:
+        self.bits = bytearray()
+        self.big: set[int] = set()
+
+    def add(self, rowid: int) -> bool:
+        """Remember ``rowid``; False when it was already there."""
+        if not 0 <= rowid < _BITMAP_ROWIDS:
+            if rowid in self.big:
+                return False
+            self.big.add(rowid)
+            return True
+        byte, bit = rowid >> 3, 1 << (rowid & 7)
+        bits = self.bits
+        if byte >= len(bits):
+            bits.extend(bytes(min(max(byte + 1 - len(bits), len(bits) // 2), (_BITMAP_ROWIDS >> 3) - len(bits))))
+        if bits[byte] & bit:
+            return False
+        bits[byte] |= bit
+        return True
+
+
+Run = tuple[str, str, Iterable[int]]  # kind, what matched, rowids in order
+
+
+class Matches(Sequence[MatchKey]):
+    """A search's matches in order, compactly: runs of one kind and one reason, each an
+    ``array`` of rowids (8 bytes a match). ``MatchKey``s are made only for the positions asked
+    for. ``add`` lists a rowid once (where it first appears) and stops at ``limit``; ``close``
+    drops what it needed to tell that (the matches stay)."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        self._runs: list[tuple[str, str, array[int]]] = []
+        self._ends: list[int] = []  # matches up to and including each run
+        self._seen: dict[str, _Seen] | None = {}
+
+    def full(self) -> bool:
+        return self.limit is not None and len(self) >= self.limit
+
+    def add(self, kind: str, match: str, rowids: Iterable[int]) -> None:
+        """Append ``rowids`` (of ``kind``, matched by ``match``) not listed yet, up to the limit."""
+        if self._seen is None:
+            raise ValueError("matches closed: nothing more can be added")
+        if self.full():
+            return
+        seen = self._seen.setdefault(kind, _Seen())
+        if self._runs and self._runs[-1][:2] == (kind, match):
+            run = self._runs[-1][2]
+        else:
+            run = array("q")
+            self._runs.append((kind, match, run))
+            self._ends.append(len(self))
+        room = -1 if self.limit is None else self.limit - len(self)
+        start = len(run)
+        for rowid in rowids:
+            if seen.add(rowid):
+                run.append(rowid)
+                room -= 1
+                if room == 0:
+                    break
+        self._ends[-1] += len(run) - start
+        if not run:
+            self._runs.pop()
+            self._ends.pop()
+
+    def close(self) -> Matches:
+        """No more matches: forget which rows were seen (their bitmaps)."""
+        self._seen = None
+        return self
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    @overload
+    def __getitem__(self, index: int) -> MatchKey: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[MatchKey]: ...
+
+    def __getitem__(self, index: int | slice) -> MatchKey | list[MatchKey]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            return list(self._keys(start, stop))
+        i = index + len(self) if index < 0 else index
+        if not 0 <= i < len(self):
+            raise IndexError(index)
+        return next(self._keys(i, i + 1))
+
+    def _keys(self, start: int, stop: int) -> Iterator[MatchKey]:
+        r = bisect_right(self._ends, start)
+        while start < stop and r < len(self._runs):
+            kind, match, run = self._runs[r]
+            begin = self._ends[r] - len(run)
+            for rowid in run[start - begin:min(stop, self._ends[r]) - begin]:
+                yield MatchKey(kind, rowid, match)
+            start = self._ends[r]
+            r += 1
+
+    def __iter__(self) -> Iterator[MatchKey]:
+        return self._keys(0, len(self))
+
+    def position(self, kind: str, rowid: int) -> int | None:
+        """Where the match of ``kind`` ``rowid`` is listed, or None."""
+        for (k, _match, run), end in zip(self._runs, self._ends, strict=True):
+            if k == kind:
+                try:
+                    return end - len(run) + run.index(rowid)
+                except ValueError:
+                    continue
+        return None
 
 
 class Search:
@@ -158,29 +278,29 @@ class Search:
         result = SearchResult(query=raw.strip())
         if not result.query:
             return result
-        keys: list[MatchKey] = []
+        keys = Matches(limit)
         total, capped = 0, False
         try:
-            self._collect(raw, limit, keys)
+            self._collect(raw, keys)
             total, capped = self._bounded_count(raw)
         except sqlite3.Error:
             # A search box must never take the app down; whatever was found so far stands.
             capped = False
-        result.hits = self.hits(keys)
+        result.hits = self.hits(keys.close())
         result.total = max(total, len(result.hits))
         result.capped = capped
         return result
 
-    def first(self, text: str, limit: int) -> tuple[list[MatchKey], bool]:
+    def first(self, text: str, limit: int) -> tuple[Matches, bool]:
         """The first ``limit`` matches of ``text`` in order, read without counting the rest, and
         whether they are all (fewer than ``limit`` found). Bounded reads only: what a keystroke
         costs. Never raises for any input text (what was found before an error stands, as all)."""
-        keys: list[MatchKey] = []
+        keys = Matches(limit)
         try:
-            self._collect((text or "")[:MAX_QUERY], limit, keys)
+            self._collect((text or "")[:MAX_QUERY], keys)
         except sqlite3.Error:
-            return keys, True
-        return keys, len(keys) < limit
+            return keys.close(), True
+        return keys.close(), len(keys) < limit
 
     def window(self, text: str, first: int) -> SearchWindow:
         """The matches of ``text`` as a list window holding the first ``first`` of them (all,
@@ -188,32 +308,26 @@ class Search:
         keys, complete = self.first(text, first)
         return SearchWindow(self, (text or "")[:MAX_QUERY], keys, complete)
 
-    def every(self, text: str) -> list[MatchKey]:
+    def every(self, text: str) -> Matches:
         """Every match of ``text``, in the order ``first`` lists them (its first rows are those
-        ``first`` returns). Reads the whole match set: run it apart from the UI (a worker, its
-        own connection). Raises sqlite3.OperationalError when interrupted."""
-        keys: list[MatchKey] = []
-        self._collect((text or "")[:MAX_QUERY], None, keys)
-        return keys
+        ``first`` returns), held compactly (8 bytes a match; rows are streamed from SQLite, never
+        a Python object per match). Reads the whole match set: run it apart from the UI (a
+        worker, its own connection). Raises sqlite3.OperationalError when interrupted."""
+        keys = Matches()
+        self._collect((text or "")[:MAX_QUERY], keys)
+        return keys.close()
 
-    def _collect(self, raw: str, limit: int | None, keys: list[MatchKey]) -> None:
-        """Append the matches of ``raw`` to ``keys`` in order, tier by tier, each tier read up to
-        ``limit`` (so the first ``limit`` keys are the same whatever the limit)."""
+    def _collect(self, raw: str, keys: Matches) -> None:
+        """Add the matches of ``raw`` to ``keys`` in order, tier by tier, each tier read up to
+        ``keys.limit`` (so the first ``limit`` keys are the same whatever the limit)."""
         query = raw.strip()
         if not query:
             return
-        seen: set[tuple[str, int]] = {(k.kind, k.rowid) for k in keys}
+        limit = keys.limit
 
-        def add(batch: list[MatchKey]) -> None:
-            for k in batch:
-                if limit is not None and len(keys) >= limit:
-                    return
-                if (k.kind, k.rowid) not in seen:
-                    seen.add((k.kind, k.rowid))
-                    keys.append(k)
-
-        def room() -> bool:
-            return limit is None or len(keys) < limit
+        def add(runs: list[Run]) -> None:
+            for run in runs:
+                keys.add(*run)
 
         add(self._exact(query, limit))
         if "@" in query or (_PHONEISH.match(query) and sum(c.isdigit() for c in query) >= 5):
@@ -225,7 +339,7 @@ class Search:
         if terms:
             add(self._name_prefix(query, limit))
             add(self._words(terms, complete_last=raw[-1:].isspace(), limit=limit))
-        if room() and len(query) >= 3:
+        if not keys.full() and len(query) >= 3:
             add(self._fragment(query, limit))
 
     def _bounded_count(self, raw: str) -> tuple[int, bool]:
@@ -242,30 +356,40 @@ class Search:
         return min(n, COUNT_CAP), n > COUNT_CAP
 
     # ------------------------------------------------------------------ tiers
+    # Each tier is a list of runs (kind, what matched, rowids). With a limit the rowids are read
+    # at once (a bounded list); without one (every match) they are streamed from the statement
+    # as ``Matches`` takes them, so no tier holds a whole match set in Python.
 
-    def _rowids(self, sql: str, params: tuple[Any, ...], limit: int | None) -> list[int]:
-        if limit is not None and limit <= 0:
+    def _rowids(self, sql: str, params: tuple[Any, ...], limit: int | None) -> Iterable[int]:
+        if limit is None:
+            return self._stream(f"{sql} LIMIT -1", params)
+        if limit <= 0:
             return []
-        return [r[0] for r in self.conn.execute(f"{sql} LIMIT ?", (*params, _sql_limit(limit)))]
+        return [r[0] for r in self.conn.execute(f"{sql} LIMIT ?", (*params, limit))]
 
-    def _exact(self, query: str, limit: int | None) -> list[MatchKey]:
-        out: list[MatchKey] = []
+    def _stream(self, sql: str, params: tuple[Any, ...]) -> Iterator[int]:
+        """The rowids ``sql`` selects, read as they are taken (the statement runs then)."""
+        for (rowid,) in self.conn.execute(sql, params):
+            yield rowid
+
+    def _exact(self, query: str, limit: int | None) -> list[Run]:
+        out: list[Run] = []
         if "@" in query:
-            out += self._keys("customer", "SELECT rowid FROM customers WHERE email = ? COLLATE NOCASE ORDER BY rowid",
-                              (query,), limit, "email")
-            out += self._keys("contact", "SELECT rowid FROM contacts WHERE email = ? COLLATE NOCASE ORDER BY rowid",
-                              (query,), limit, "email")
+            out.append(self._keys("customer", "SELECT rowid FROM customers WHERE email = ? COLLATE NOCASE "
+                                  "ORDER BY rowid", (query,), limit, "email"))
+            out.append(self._keys("contact", "SELECT rowid FROM contacts WHERE email = ? COLLATE NOCASE "
+                                  "ORDER BY rowid", (query,), limit, "email"))
         if _PHONEISH.match(query):
             digits = re.sub(r"\D", "", query)
             if len(digits) >= 5:
-                out += self._keys("customer", f"SELECT rowid FROM customers WHERE {phone_key_sql('phone')} = ? "
-                                  "ORDER BY rowid", (digits,), limit, "phone")
-                out += self._keys("contact", f"SELECT rowid FROM contacts WHERE {phone_key_sql('phone')} = ? "
-                                  "ORDER BY rowid", (digits,), limit, "phone")
+                out.append(self._keys("customer", f"SELECT rowid FROM customers WHERE {phone_key_sql('phone')} = ? "
+                                      "ORDER BY rowid", (digits,), limit, "phone"))
+                out.append(self._keys("contact", f"SELECT rowid FROM contacts WHERE {phone_key_sql('phone')} = ? "
+                                      "ORDER BY rowid", (digits,), limit, "phone"))
         m = _TICKET.match(query)
         if m:
-            out += self._keys("ticket", "SELECT rowid FROM tickets WHERE number = ?", (int(m.group(1)),), limit,
-                              "number")
+            out.append(self._keys("ticket", "SELECT rowid FROM tickets WHERE number = ?", (int(m.group(1)),), limit,
+                                  "number"))
         order = _ORDER.match(query)
         if order:
             out += self._orders(order.group(1), limit, prefix=True)
@@ -273,57 +397,65 @@ class Search:
             out += self._orders(query, limit, prefix=False)  # a bare number may be an order's too
         return out
 
-    def _keys(self, kind: str, sql: str, params: tuple[Any, ...], limit: int | None, match: str) -> list[MatchKey]:
-        return [MatchKey(kind, rowid, match) for rowid in self._rowids(sql, params, limit)]
+    def _keys(self, kind: str, sql: str, params: tuple[Any, ...], limit: int | None, match: str) -> Run:
+        return (kind, match, self._rowids(sql, params, limit))
 
-    def _orders(self, digits: str, limit: int | None, *, prefix: bool) -> list[MatchKey]:
+    def _orders(self, digits: str, limit: int | None, *, prefix: bool) -> list[Run]:
         """Orders by number: the exact number with or without its zero padding, then (for a
         typed ``SO``) the numbers that begin with what was typed."""
         exact = list(dict.fromkeys((f"SO-{int(digits):0{ORDER_DIGITS}d}", f"SO-{digits}")))
-        out = self._keys("order", f"SELECT rowid FROM orders WHERE number IN ({', '.join('?' * len(exact))}) "
-                         "ORDER BY number", tuple(exact), limit, "number")
+        out = [self._keys("order", f"SELECT rowid FROM orders WHERE number IN ({', '.join('?' * len(exact))}) "
+                          "ORDER BY number", tuple(exact), limit, "number")]
         if prefix:
             lo = f"SO-{digits}"
-            out += self._keys("order", "SELECT rowid FROM orders WHERE number >= ? AND number < ? ORDER BY number",
-                              (lo, lo + "\uffff"), limit, "number")
+            out.append(self._keys("order", "SELECT rowid FROM orders WHERE number >= ? AND number < ? "
+                                  "ORDER BY number", (lo, lo + "\uffff"), limit, "number"))
         return out
 
-    def _name_prefix(self, query: str, limit: int | None) -> list[MatchKey]:
+    def _name_prefix(self, query: str, limit: int | None) -> list[Run]:
         lo, hi = query, query + "\U0010ffff"
-        out = self._keys("customer", "SELECT rowid FROM customers WHERE name >= ? COLLATE NOCASE "
-                         "AND name < ? COLLATE NOCASE ORDER BY name COLLATE NOCASE", (lo, hi), limit, "name")
-        out += self._keys("contact", "SELECT rowid FROM contacts WHERE name >= ? COLLATE NOCASE "
-                          "AND name < ? COLLATE NOCASE ORDER BY name COLLATE NOCASE", (lo, hi),
-                          None if limit is None else limit - len(out), "name")
-        return out
+        sql = ("SELECT rowid FROM {table} WHERE name >= ? COLLATE NOCASE AND name < ? COLLATE NOCASE "
+               "ORDER BY name COLLATE NOCASE")
+        if limit is None:
+            return [self._keys(kind, sql.format(table=_TABLES[kind]), (lo, hi), None, "name")
+                    for kind in ("customer", "contact")]
+        # The customers first; the contacts fill what they left of the limit.
+        customers = list(self._rowids(sql.format(table="customers"), (lo, hi), limit))
+        contacts = self._rowids(sql.format(table="contacts"), (lo, hi), limit - len(customers))
+        return [("customer", "name", customers), ("contact", "name", contacts)]
 
-    def _words(self, terms: list[str], *, complete_last: bool, limit: int | None) -> list[MatchKey]:
+    def _words(self, terms: list[str], *, complete_last: bool, limit: int | None) -> list[Run]:
         """Customers and contacts with every typed word.
 
         A small match set (RANK_BELOW or fewer) is ranked here by where the words are (name
         first); a big one (a 1-3 letter prefix) lists names whose words start with the typed
         ones first, through a name-column MATCH, then the other matches in the index's order.
-        Only RANK_BELOW + 1 rows per table are read to tell the two apart: nothing is counted."""
+        Only RANK_BELOW + 1 rows per table are read to tell the two apart: nothing is counted
+        (every match of a big set is streamed, read again after the names)."""
         expr = fts_query(terms, complete_last=complete_last)
-        probe = None if limit is None else RANK_BELOW + 1
-        rowids = {table: self._rowids(f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?", (expr,), probe)
-                  for table in ("customers", "contacts")}
-        if len(rowids["customers"]) + len(rowids["contacts"]) <= RANK_BELOW:
-            keys = [MatchKey("customer", r, "text") for r in rowids["customers"]]
-            keys += [MatchKey("contact", r, "text") for r in rowids["contacts"]]
+        probe = {table: list(self._rowids(f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?", (expr,),
+                                          RANK_BELOW + 1))
+                 for table in ("customers", "contacts")}
+        if len(probe["customers"]) + len(probe["contacts"]) <= RANK_BELOW:
+            keys = [MatchKey("customer", r, "text") for r in probe["customers"]]
+            keys += [MatchKey("contact", r, "text") for r in probe["contacts"]]
             ranked = sorted(((_rank(h, terms), k) for k, h in zip(keys, self.hits(keys), strict=True)),
                             key=lambda pair: pair[0])
-            return [replace(k, match="name" if rank[0] < 2 else "text") for rank, k in ranked][:limit]
-        out: list[MatchKey] = []
+            runs: list[Run] = [(k.kind, "name" if rank[0] < 2 else "text", (k.rowid,)) for rank, k in ranked]
+            return runs[:limit]
+        out: list[Run] = []
         for table, kind in (("customers", "customer"), ("contacts", "contact")):
-            out += self._keys(kind, f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?",
-                              (f"{{name}} : ({expr})",), limit, "name")
+            out.append(self._keys(kind, f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?",
+                                  (f"{{name}} : ({expr})",), limit, "name"))
         for table, kind in (("customers", "customer"), ("contacts", "contact")):
-            ids = rowids[table] if limit is None else rowids[table][:limit]
-            out += [MatchKey(kind, r, "text") for r in ids]
+            if limit is None:
+                out.append(self._keys(kind, f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?", (expr,),
+                                      None, "text"))
+            else:
+                out.append((kind, "text", probe[table][:limit]))
         return out
 
-    def _fragment(self, query: str, limit: int | None) -> list[MatchKey]:
+    def _fragment(self, query: str, limit: int | None) -> list[Run]:
         needles = []
         lowered = query.lower()
         if "@" in lowered or "." in lowered or len(words(query)) == 1:
@@ -331,20 +463,20 @@ class Search:
         digits = re.sub(r"\D", "", query)
         if len(digits) >= 3 and _PHONEISH.match(query):
             needles.append(digits)
-        out: list[MatchKey] = []
+        out: list[Run] = []
         for needle in needles:
             if len(needle) < 3:
                 continue
             phrase = _fts_phrase(needle)
-            out += self._keys("customer", "SELECT rowid FROM customers_tri WHERE customers_tri MATCH ?", (phrase,),
-                              limit, "fragment")
-            out += self._keys("contact", "SELECT rowid FROM contacts_tri WHERE contacts_tri MATCH ?", (phrase,),
-                              limit, "fragment")
+            out.append(self._keys("customer", "SELECT rowid FROM customers_tri WHERE customers_tri MATCH ?", (phrase,),
+                                  limit, "fragment"))
+            out.append(self._keys("contact", "SELECT rowid FROM contacts_tri WHERE contacts_tri MATCH ?", (phrase,),
+                                  limit, "fragment"))
         return out
 
     # ------------------------------------------------------------------ rows
 
-    def hits(self, keys: list[MatchKey], conn: sqlite3.Connection | None = None) -> list[SearchHit]:
+    def hits(self, keys: Sequence[MatchKey], conn: sqlite3.Connection | None = None) -> list[SearchHit]:
         """The hits for ``keys``, in their order (a record deleted meanwhile is left out), read
         with one statement per kind; ``conn``: another connection to the same replica."""
         conn = conn or self.conn
@@ -410,7 +542,7 @@ class SearchWindow:
 
     search: Search
     query: str
-    keys: list[MatchKey]
+    keys: Matches
     complete: bool
 
     @staticmethod
@@ -418,7 +550,7 @@ class SearchWindow:
         if text.strip():
             raise ValueError("search results are narrowed in the search box, not with a `/` filter")
 
-    def found_all(self, keys: list[MatchKey]) -> None:
+    def found_all(self, keys: Matches) -> None:
         """Every match, from ``Search.every`` on another connection."""
         self.keys = keys
         self.complete = True
@@ -453,7 +585,7 @@ class SearchWindow:
         row = self.search.conn.execute(f"SELECT rowid FROM {table} WHERE id = ?", (rid,)).fetchone()
         if row is None:
             return None
-        return next((i for i, k in enumerate(self.keys) if k.kind == kind and k.rowid == row[0]), None)
+        return self.keys.position(kind, row[0])
 
 
 def _hit_row(h: SearchHit) -> dict[str, Any]:

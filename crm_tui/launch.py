@@ -6,6 +6,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cache.errors import ReplicaError
 from cache.replica import Replica
@@ -16,6 +17,11 @@ from crm_tui.paths import Paths
 from crm_tui.replica_key import UnlockError
 from crm_tui.replicas import open_replica
 from crm_tui.wipe import was_wiped, wipe_device, wipe_message
+
+# The app's own replica connection: a small page cache (the app reads a screenful at a time; whole
+# scans run on workers' connections), sorts on disk unless encrypted, a few seconds' wait for the
+# sync worker's write lock. The benchmark's memory scenario opens its replica with these too.
+UI_REPLICA: dict[str, Any] = {"busy_timeout": 5.0, "cache_mb": 16, "temp_in_memory": False}
 
 
 def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None,
@@ -36,8 +42,7 @@ def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None
         # A passphrase is asked for here, before the app owns the terminal; the sync worker's
         # own connections reuse the unlocked key. The UI waits at most a few seconds for the
         # sync worker's write lock, then says so.
-        replica = open_replica(paths, settings, interactive=sys.stdin.isatty(), busy_timeout=5.0, cache_mb=16,
-                               temp_in_memory=False)
+        replica = open_replica(paths, settings, interactive=sys.stdin.isatty(), **UI_REPLICA)
     except (ReplicaError, UnlockError) as exc:
         print(f"crm-tui: {exc}", file=sys.stderr)
         return 1

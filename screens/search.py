@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from cache.search import SearchWindow
+from cache.search import Matches, SearchWindow
 from cache.sqlite import sqlite3
 from cache.windows import ListWindow
 from crm_tui.core.text import counted, grouped
@@ -149,7 +149,7 @@ class SearchScreen(CrmScreen):
         else:
             self.app.call_from_thread(self.results.finish_count)
 
-    def _found_all(self, window: SearchWindow, keys: list[Any]) -> None:
+    def _found_all(self, window: SearchWindow, keys: Matches) -> None:
         if window is not self.window or window.complete:
             return  # a newer search (or `G`, which counted at once) made this one stale
         window.found_all(keys)

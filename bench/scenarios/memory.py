@@ -40,6 +40,14 @@ class _Stages(dict):
         self.hwm[key] = vm_hwm(psutil.Process().pid)
 
 
+def open_app_replica(cfg: dict[str, Any], **options: Any):
+    """The bench replica opened as `crm-tui` opens its own (the launcher's page cache and temp
+    store, not the library's defaults: the app's memory is what is measured)."""
+    from crm_tui.launch import UI_REPLICA
+
+    return variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg, **UI_REPLICA, **options)
+
+
 def tui(cfg: dict[str, Any]) -> dict[str, Any]:
     from crm_tui.config import Settings
     from screens.app import CrmApp
@@ -49,7 +57,7 @@ def tui(cfg: dict[str, Any]) -> dict[str, Any]:
     stages["imported"] = _rss()
 
     async def main() -> None:
-        replica = variant.open_replica(cfg["replica"], cfg["hot_dir"], cfg, clock=Settings(**SETTINGS).make_clock())
+        replica = open_app_replica(cfg, clock=Settings(**SETTINGS).make_clock())
         stages["replica_open"] = _rss()
         app = CrmApp(replica, Settings(**SETTINGS), sync_runner=None)
         async with app.run_test(size=SIZE) as pilot:
