@@ -66,12 +66,14 @@ class SideConnection:
         """Interrupt what runs and close the connection; when the thread using it does not let go
         within CLOSE_WAIT, it closes the connection itself when it does."""
         self._closed = True
-        self.interrupt()
-        if self._user.acquire(timeout=CLOSE_WAIT):
-            try:
-                self._close_now()
-            finally:
-                self._user.release()
+        for _step in range(int(CLOSE_WAIT / WAIT_STEP)):
+            self.interrupt()  # again each step: an interrupt between two statements is lost
+            if self._user.acquire(timeout=WAIT_STEP):
+                try:
+                    self._close_now()
+                finally:
+                    self._user.release()
+                return
 
     def _close_now(self) -> None:
         with self._guard:
