@@ -165,8 +165,8 @@ class CrmApp(App[None]):
         if self.saver.queued:
             self.saver.start()  # saves queued when the app last quit
         if self.sync_runner is not None and self.settings.sync_in_app:
-            self.action_sync_now(quiet=True)
-            self.set_interval(self.settings.sync.interval, lambda: self.action_sync_now(quiet=True))
+            self._background_sync()
+            self.set_interval(self.settings.sync.interval, self._background_sync)
         else:
             # Someone else (the daemon) may sync this replica: notice when it has.
             if self.sync_runner is not None:
@@ -372,6 +372,18 @@ class CrmApp(App[None]):
 
     # ------------------------------------------------------------------ sync
 
+    def _background_sync(self) -> None:
+        """The app's own background run (at start, every ``sync.interval``, after a save), unless
+        a sync daemon serves the replica: then the status goes on saying so (no "syncing" for a
+        run the app leaves to it) and shows what the daemon's runs did."""
+        pid = self.daemon_probe() if self.daemon_probe is not None else None
+        if pid:
+            self._by_daemon(pid)
+            self._check_outside_sync(publish=False)
+            self.publish_status()
+            return
+        self.action_sync_now(quiet=True)
+
     def sync_soon(self) -> None:
         """A save queued a change for the server: push it soon, not at the next ``sync.interval``
         (and find out soon whether the server is there). One request for a burst: saves within
@@ -393,7 +405,7 @@ class CrmApp(App[None]):
             self._by_daemon(pid)
             self.publish_status()
         elif self.settings.sync_in_app:
-            self.action_sync_now(quiet=True)
+            self._background_sync()
 
     def action_sync_now(self, quiet: bool = False) -> None:
         if self.sync_runner is None:

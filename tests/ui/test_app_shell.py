@@ -247,7 +247,29 @@ async def test_a_daemon_that_goes_away_hands_background_sync_back_to_the_app(mak
             if app.status_info().state == "online":
                 break
         assert app.status_info().state == "online"
-        assert calls == [True, True]
+        assert calls == [True]  # the one run after the daemon went: none while it served
+
+
+async def test_while_a_daemon_serves_the_status_never_flickers_to_syncing(make_app):
+    """The app's background runs are left to the daemon: the status says "sync by daemon" from
+    the start and at every interval, never "syncing" for a run the app does not do."""
+    runs: list[bool] = []
+
+    def runner(on_event, periodic=False):
+        runs.append(periodic)
+        return SyncReport(ok=True, by_daemon=True, daemon_pid=4242)
+
+    app = make_app(sync_runner=runner, daemon_probe=lambda: 4242, sync={"interval": 1})
+    states: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.status_changed.subscribe(app, lambda info: states.append(info.state), immediate=True)
+        for _ in range(60):  # a few intervals
+            await pilot.pause(0.05)
+        await app.workers.wait_for_complete()
+        assert app.status_info().state == "sync by daemon"
+    assert "syncing" not in states, states
+    assert states and set(states) == {"sync by daemon"}
+    assert runs == []  # nothing for the app to run
 
 
 async def test_theme_from_settings_and_command(make_app):
