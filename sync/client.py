@@ -31,7 +31,7 @@ import orjson
 from crm_tui import __version__, logs
 from crm_tui.config import SyncSettings
 from crm_tui.core.protocol import API_PREFIX, MAX_LIST
-from crm_tui.core.text import span
+from crm_tui.core.text import plural, span
 from sync import tls
 from sync.errors import (
     AuthError,
@@ -336,7 +336,8 @@ class CrmClient:
             log.debug("%s %s failed (attempt %d): %s", method, path, attempt + 1, reason)
             if attempt >= s.max_retries:
                 # "in this run": the status counts the failed attempts in a row across runs.
-                raise ServerUnavailable(f"{self.base_url} failed {attempt + 1} times in this run; last: {reason}",
+                tries = plural(attempt + 1, "time")
+                raise ServerUnavailable(f"{self.base_url} failed {tries} in this run; last: {reason}",
                                         reason=None if unreachable else reason)
             if delay is None:
                 delay = random.uniform(0, min(s.backoff_max, s.backoff_base * (2**attempt)))

@@ -105,14 +105,20 @@ async def test_one_save_reaches_the_server_without_waiting_for_the_interval(serv
                 await started(app, pilot)
                 before = proxy.requests.count(BATCH)
                 [cid] = customer_ids(server, 1)
+                said: list[str] = []
+                app.status_changed.subscribe(app, lambda info: said.append(info.detail), immediate=True)
+                app.last_report = None
                 app.save("update", "customer", {"city": "Nudgeville"}, record_id=cid)
                 await until(pilot, lambda: server_city(server, cid) == "Nudgeville",
                             "the save never reached the server within the hour-long interval")
-                await until(pilot, lambda: not running(app), "the sync never ended")
+                await until(pilot, lambda: app.last_report is not None and not running(app), "the sync never ended")
+                await pilot.pause()
                 assert proxy.requests.count(BATCH) - before == 1
                 assert app.sync_nudges == 1
                 assert app.replica.outbox.counts()["pending"] == 0
                 assert "online" in status_text(app)
+                # What the run said as it pulled its own change back: in the right number.
+                assert "pulled 1 change" in said, said
         finally:
             stop.set()
             app.replica.close()
