@@ -261,6 +261,16 @@ def test_status_counts_the_failed_attempts_of_every_process_in_a_row(server, tmp
     assert "offline       the server does not answer; 9 failed attempts so far (since " in out, out
 
 
+def test_a_run_without_retries_says_it_failed_once(server, tmp_path):
+    client = ClientReplica(tmp_path / "alex", server, "alex", max_retries=0)
+    server.proc.kill()
+    server.proc.wait()
+    report = client.sync()
+    assert report.offline and report.failed_attempts == 1
+    assert "failed 1 time in this run" in (report.error or ""), report.error
+    assert report.offline_detail == "the server does not answer; 1 failed attempt so far"
+
+
 async def test_the_sync_screen_names_the_last_runs_error_not_an_older_one(server, tmp_path):
     with FaultProxy(server.url) as proxy:
         client = ClientReplica(tmp_path / "alex", server, "alex", url=proxy.url, **HOUR)
