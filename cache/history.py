@@ -8,6 +8,7 @@ from typing import Any
 from cache.store import Store
 
 KEEP_RUNS = 500
+FAILED_ATTEMPTS = "failed_attempts"  # replica_meta: requests in a row that found no answer
 
 
 class SyncHistory:
@@ -39,6 +40,31 @@ class SyncHistory:
             )
             self._store.set_meta("last_sync_at" if ok else "last_failed_at", now)
             self._store.set_meta("last_error", error)
+
+    # ------------------------------------------------------------------ failed attempts in a row
+
+    def failed_attempt(self, reason: str | None = None) -> int:
+        """One more request found no server (or a server asking to come back later): the count
+        of failed attempts in a row goes up by one, across runs and processes (runs of a replica
+        happen one at a time), until ``answered``. ``reason``: what the server answered, None
+        when no answer came. Returns the new count."""
+        with self._store.transaction():
+            now = self._store.now()
+            kept = self._store.get_meta(FAILED_ATTEMPTS) or {}
+            count = int(kept.get("count", 0)) + 1
+            self._store.set_meta(FAILED_ATTEMPTS, {"count": count, "since": kept.get("since") or now, "last": now,
+                                                   "reason": reason})
+        return count
+
+    def answered(self) -> None:
+        """The server answered: the failed attempts in a row are over."""
+        if self._store.get_meta(FAILED_ATTEMPTS):
+            self._store.set_meta(FAILED_ATTEMPTS, None)
+
+    def failed_attempts(self) -> dict[str, Any] | None:
+        """{count, since, last, reason} while the server has not answered since it last failed, else None."""
+        kept = self._store.get_meta(FAILED_ATTEMPTS)
+        return kept if isinstance(kept, dict) and kept.get("count") else None
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest runs first: {id, started_at, finished_at, ok, pushed, pulled, conflicts,

@@ -32,7 +32,7 @@ def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None
     ``quit_note(saved)`` adds to the quit question; ``before_close(replica)`` sees the replica
     once the app has ended, before it is closed."""
     from screens.app import CrmApp
-    from sync.runner import daemon_pid, sync_once, wiped_before_message
+    from sync.runner import daemon_pid, sync_once, wake_daemon, wiped_before_message
 
     if (when := was_wiped(paths)) is not None:
         print(f"crm-tui: {wiped_before_message(paths, when)}", file=sys.stderr)
@@ -60,7 +60,8 @@ def run_app(paths: Paths, settings: Settings, *, config_file: Path | None = None
     try:
         app = CrmApp(replica, settings, sync_runner=runner, server_label=creds.server if creds else None,
                      config_path=config_file or paths.config_file,
-                     daemon_probe=lambda: daemon_pid(paths), quit_note=quit_note)
+                     daemon_probe=lambda: daemon_pid(paths), daemon_wake=lambda: wake_daemon(paths),
+                     quit_note=quit_note)
         app.run()
     finally:
         stop.set()

@@ -11,6 +11,7 @@ from cache.sqlite import has_plaintext_header
 from crm_tui import credentials, replica_key
 from crm_tui.config import Settings
 from crm_tui.core.domain import ENTITIES, parse_datetime, utcnow
+from crm_tui.core.syncstate import failed_attempts_text
 from crm_tui.core.text import span
 from crm_tui.device import device_id
 from crm_tui.paths import Paths
@@ -107,6 +108,7 @@ def collect_status(paths: Paths, settings: Settings, limit: int | None = SHOWN) 
                 "cursor_age_seconds": _age(last_sync, now),
                 "last_failed_at": replica.get_meta("last_failed_at"),
                 "last_error": replica.get_meta("last_error"),
+                "failed_attempts": replica.history.failed_attempts(),
                 "pending_ops": counts["pending"],
                 "conflicts": counts["conflicts"],
                 "rejected_ops": counts["rejected"],
@@ -167,6 +169,10 @@ def format_status(info: dict[str, Any]) -> str:
         lines.append("records       " + ", ".join(f"{ENTITIES[k].table} {v:,}" for k, v in recs.items()))
         state = "bootstrapped" if info["bootstrapped"] else ("bootstrapping" if info["has_cursor"] else "empty")
         lines.append(f"sync          {state}; last sync {_ago(info['cursor_age_seconds'])}")
+        if failing := info.get("failed_attempts"):
+            # The same words as the app's status line: the count across runs and processes.
+            lines.append(f"offline       {failed_attempts_text(int(failing['count']), failing.get('reason'))}"
+                         f" (since {failing['since']})")
         lines.append(f"pending ops   {info['pending_ops']:,}")
         lines.append(f"conflicts     {info['conflicts']:,}")
         for c in info["conflict_details"]:

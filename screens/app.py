@@ -22,12 +22,13 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 from textual.theme import Theme
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from cache.replica import Replica
 from crm_tui.config import ConfigError, Settings
 from crm_tui.config_file import set_value
-from crm_tui.core.syncstate import EXIT_WIPED, SyncEvent, SyncReport, SyncRunner
+from crm_tui.core.syncstate import EXIT_WIPED, SyncEvent, SyncReport, SyncRunner, failed_attempts_text
 from crm_tui.core.text import plural, verb
 from screens.commands import run_command
 from screens.conflicts import ConflictsScreen
@@ -56,6 +57,8 @@ REMINDER_CHECK = 15  # seconds between looks for tasks that fell due (by the app
 CLOCK_TICK = 5  # seconds between refreshes of the relative times on screen ("synced 30 s ago")
 QUIET_TICKS = 2  # ticks of a sync run without a word from it before the status says it waits for the server
 REMINDERS_SHOWN = 3  # at most this many reminder toasts at once; the rest are counted
+# Seconds from a save to the sync it asks for: the saves typed meanwhile go in the same push.
+NUDGE_DELAY = 1.0
 
 
 class CrmApp(App[None]):
@@ -64,7 +67,9 @@ class CrmApp(App[None]):
     ``sync_runner(on_event) -> SyncReport`` runs one blocking sync (None: offline only);
     "now" (overdue marks, relative times, what saves are stamped with) is the replica's clock,
     handed to it when it was opened (``Settings.make_clock``); ``server_label`` is shown on the sync screen only;
-    ``config_path`` is the config file a theme chosen in the app is saved to (None: not kept).
+    ``config_path`` is the config file a theme chosen in the app is saved to (None: not kept);
+    ``daemon_probe()`` is the pid of a sync daemon serving the replica (or None), and
+    ``daemon_wake()`` asks that daemon to sync now (its pid, or None when none serves).
     """
 
     TITLE = "crm-tui"
@@ -92,6 +97,7 @@ class CrmApp(App[None]):
         server_label: str | None = None,
         config_path: Path | None = None,
         daemon_probe: Callable[[], int | None] | None = None,
+        daemon_wake: Callable[[], int | None] | None = None,
         quit_note: Callable[[bool], str] | None = None,
     ) -> None:
         super().__init__()
@@ -100,6 +106,7 @@ class CrmApp(App[None]):
         self.quit_note = quit_note
         # Who else syncs this replica: the pid of a sync daemon serving it, or None.
         self.daemon_probe = daemon_probe
+        self.daemon_wake = daemon_wake
         self.replica = replica
         self.settings = settings
         self.sync_runner = sync_runner
@@ -119,6 +126,10 @@ class CrmApp(App[None]):
         self.revoked_message: str | None = None  # set when an admin revoked this device
         self.last_error: str | None = None
         self._sync_worker: Worker | None = None
+        self._nudge: Timer | None = None  # a sync asked for by a save, NUDGE_DELAY after it
+        self._sync_again = False  # a save came while a sync ran: one more run after it
+        self.sync_nudges = 0  # syncs that saves asked for (tests count them)
+        self._daemon_failing = False  # the daemon's last attempts found no server
         self._sync_said: tuple[str, str] = ("", "")  # the running sync's last (phase, message)
         self._quiet_ticks = 0  # clock ticks since the running sync last said anything
         self._last_seen_sync: str | None = None
@@ -154,8 +165,8 @@ class CrmApp(App[None]):
         if self.saver.queued:
             self.saver.start()  # saves queued when the app last quit
         if self.sync_runner is not None and self.settings.sync_in_app:
-            self.action_sync_now(quiet=True)
-            self.set_interval(self.settings.sync.interval, lambda: self.action_sync_now(quiet=True))
+            self._background_sync()
+            self.set_interval(self.settings.sync.interval, self._background_sync)
         else:
             # Someone else (the daemon) may sync this replica: notice when it has.
             if self.sync_runner is not None:
@@ -198,15 +209,27 @@ class CrmApp(App[None]):
         """With the app's own background sync off, say truthfully whether a daemon syncs."""
         pid = self.daemon_probe() if self.daemon_probe is not None else None
         if pid:
-            self.sync_state, self.sync_detail = "sync by daemon", f"pid {pid}"
+            self._by_daemon(pid)
         elif self.daemon_probe is not None:
             self.sync_state = "no background sync"
             self.sync_detail = f"no sync daemon runs; {self.key_for('app.sync_now')} syncs now"
 
-    def _check_outside_sync(self) -> None:
+    def _by_daemon(self, pid: int | None) -> None:
+        """A sync daemon (pid) syncs this replica: say so, and whether its server answers (the
+        failed attempts its runs counted in the replica; the same words as the app's own runs)."""
+        self.sync_state = "sync by daemon"
+        failing = self.replica.history.failed_attempts()
+        self._daemon_failing = failing is not None
+        parts = [f"pid {pid}"] if pid else []
+        if failing is not None:
+            parts.append(failed_attempts_text(int(failing["count"]), failing.get("reason")))
+        self.sync_detail = " · ".join(parts)
+
+    def _check_outside_sync(self, publish: bool = True) -> None:
         if self.sync_runner is not None and self.sync_state in ("sync by daemon", "no background sync"):
             self._note_daemon()
-            self.publish_status()
+            if publish:
+                self.publish_status()
         last = self.replica.get_meta("last_sync_at")
         if last != self._last_seen_sync:
             self._last_seen_sync = last
@@ -273,6 +296,8 @@ class CrmApp(App[None]):
         tone = {"online": "text-success", "syncing": "text-accent", "sync by daemon": "text-success",
                 "no background sync": "text-warning",
                 "offline": "text-warning", "sync failed": "text-error"}.get(self.sync_state, "text-muted")
+        if self.sync_state == "sync by daemon" and self._daemon_failing:
+            tone = "text-warning"  # the daemon's server does not answer
         return StatusInfo(
             state=self.sync_state, tone=tone, detail=self.sync_detail,
             last_sync=ago(self.replica.get_meta("last_sync_at"), self.now()),
@@ -331,12 +356,53 @@ class CrmApp(App[None]):
             phase, said = self._sync_said
             if self._quiet_ticks >= QUIET_TICKS and phase != "wait":
                 self.sync_detail = f"{said} · waiting for the server" if said else "waiting for the server"
+        elif self.sync_state == "sync by daemon":
+            if self.settings.sync_in_app and self.daemon_probe is not None and not self.daemon_probe():
+                self.sync_soon()  # the daemon is gone: the app syncs again itself, from now on
+            else:
+                # A daemon's run (one a save asked for, say) shows as soon as it has ended.
+                self._check_outside_sync(publish=False)
         screen = self.screen
         if isinstance(screen, CrmScreen):
             screen.clock_moved()
         self.publish_status()
 
     # ------------------------------------------------------------------ sync
+
+    def _background_sync(self) -> None:
+        """The app's own background run (at start, every ``sync.interval``, after a save), unless
+        a sync daemon serves the replica: then the status goes on saying so (no "syncing" for a
+        run the app leaves to it) and shows what the daemon's runs did."""
+        pid = self.daemon_probe() if self.daemon_probe is not None else None
+        if pid:
+            self._by_daemon(pid)
+            self._check_outside_sync(publish=False)
+            self.publish_status()
+            return
+        self.action_sync_now(quiet=True)
+
+    def sync_soon(self) -> None:
+        """A save queued a change for the server: push it soon, not at the next ``sync.interval``
+        (and find out soon whether the server is there). One request for a burst: saves within
+        NUDGE_DELAY of the first go in one sync; a save while a sync runs gets one more after it."""
+        if self.sync_runner is None or self._nudge is not None:
+            return
+        self._nudge = self.set_timer(NUDGE_DELAY, self._nudged, name="sync soon")
+
+    def _nudged(self) -> None:
+        self._nudge = None
+        if self._sync_worker is not None and self._sync_worker.is_running:
+            self._sync_again = True  # that run may have read the outbox before the save
+            return
+        self.sync_nudges += 1
+        # A daemon serving the replica syncs it (SIGUSR1, its "sync now"); the app reads the
+        # result from the replica (``_check_outside_sync``).
+        pid = self.daemon_wake() if self.daemon_wake is not None else None
+        if pid:
+            self._by_daemon(pid)
+            self.publish_status()
+        elif self.settings.sync_in_app:
+            self._background_sync()
 
     def action_sync_now(self, quiet: bool = False) -> None:
         if self.sync_runner is None:
@@ -410,16 +476,22 @@ class CrmApp(App[None]):
         report = message.report
         self.last_report = report
         self.sync_detail = ""
+        self._last_seen_sync = self.replica.get_meta("last_sync_at")
+        self._after_run()
         if report.revoked:
             # The local data is gone (or going): nothing more is shown; the launcher says why.
             self.revoked_message = report.summary
             self.exit(return_code=EXIT_WIPED)
             return
         if report.by_daemon:
-            self.sync_state = "sync by daemon"
-            self.sync_detail = f"pid {report.daemon_pid}" if report.daemon_pid else ""
+            self._by_daemon(report.daemon_pid)
+            self.last_error = None  # the daemon's runs record theirs in the replica
         elif report.offline:
             self.sync_state = "offline"
+            # What the run said last, with its last attempt counted; and the error that goes
+            # with it (not an older run's).
+            self.sync_detail = report.offline_detail
+            self.last_error = None  # this run's error is the replica's last_error (the Sync screen)
         elif not report.ok:
             self.sync_state = "sync failed"
             self.last_error = report.error
@@ -432,10 +504,19 @@ class CrmApp(App[None]):
                             f"Rejected ({self.key_for('app.rejected')}).", title="Sync", severity="warning")
         self.data_changed()
 
+    def _after_run(self) -> None:
+        """A sync run ended: saves that came while it ran go in one more, soon."""
+        if self._sync_again:
+            self._sync_again = False
+            self.sync_soon()
+
     def save(self, action: str, entity_name: str, fields: dict | None = None, *,
              record_id: str | None = None) -> dict:
-        """Queue a save; see ``screens.saving.Saver.save``."""
-        return self.saver.save(action, entity_name, fields, record_id=record_id)
+        """Queue a save (see ``screens.saving.Saver.save``), and a sync soon to send it."""
+        result = self.saver.save(action, entity_name, fields, record_id=record_id)
+        if action != "discard":  # a discarded change sends nothing
+            self.sync_soon()
+        return result
 
     @on(SaveStep)
     def _save_step(self, message: SaveStep) -> None:
@@ -448,6 +529,7 @@ class CrmApp(App[None]):
         if event.worker.group != "sync" or event.state != WorkerState.ERROR:
             return
         error = event.worker.error
+        self._after_run()
         self.sync_state = "sync failed"
         self.sync_detail = ""
         self.last_error = f"{type(error).__name__}: {error}" if error else "unknown error"

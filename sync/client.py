@@ -31,7 +31,7 @@ import orjson
 from crm_tui import __version__, logs
 from crm_tui.config import SyncSettings
 from crm_tui.core.protocol import API_PREFIX, MAX_LIST
-from crm_tui.core.text import span
+from crm_tui.core.text import plural, span
 from sync import tls
 from sync.errors import (
     AuthError,
@@ -122,6 +122,7 @@ class CrmClient:
         # ``unreachable`` when no answer came at all (refused, unroutable, timed out), so a caller can
         # say "offline" at once while the retries go on (attempt: the one that failed, from 1).
         self.on_retry: Callable[[str, bool, int], None] | None = None
+        self.on_answer: Callable[[], None] | None = None  # told of each 2xx answer
         self.run_deadline: float | None = None  # time.monotonic() by which the whole sync run ends
         logs.add_secret(token)
         s = self.settings
@@ -301,7 +302,10 @@ class CrmClient:
                 log.debug("%s %s -> %d, %d bytes, %.2f s", method, path, status, len(answer.body),
                           time.monotonic() - now)
                 if 200 <= status < 300:
-                    return self._checked(path, answer)
+                    checked = self._checked(path, answer)
+                    if self.on_answer is not None:
+                        self.on_answer()
+                    return checked
                 if 300 <= status < 400:
                     where = answer.headers.get("location") or "no address"
                     raise Redirected(
@@ -327,11 +331,14 @@ class CrmClient:
                     if retry_after > s.max_retry_after or self._past_run_deadline(retry_after):
                         raise ServerUnavailable(
                             f"server unavailable ({reason}); it asks to retry after {span(retry_after)}",
-                            retry_after=retry_after)
+                            retry_after=retry_after, reason=f"{reason}; it asks to retry after {span(retry_after)}")
                     delay = retry_after
             log.debug("%s %s failed (attempt %d): %s", method, path, attempt + 1, reason)
             if attempt >= s.max_retries:
-                raise ServerUnavailable(f"{self.base_url} failed {attempt + 1} times; last: {reason}")
+                # "in this run": the status counts the failed attempts in a row across runs.
+                tries = plural(attempt + 1, "time")
+                raise ServerUnavailable(f"{self.base_url} failed {tries} in this run; last: {reason}",
+                                        reason=None if unreachable else reason)
             if delay is None:
                 delay = random.uniform(0, min(s.backoff_max, s.backoff_base * (2**attempt)))
             if self._past_run_deadline(delay):

@@ -13,6 +13,7 @@ The engine knows nothing of Textual: progress goes out through a plain callback.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -27,7 +28,7 @@ from cache.replica import Replica
 from cache.sqlite import sqlite3
 from crm_tui.config import SyncSettings
 from crm_tui.core.domain import CUSTOMER_CHILDREN, ENTITIES
-from crm_tui.core.syncstate import SyncEvent, SyncReport
+from crm_tui.core.syncstate import SyncEvent, SyncReport, failed_attempts_text
 from crm_tui.core.text import plural
 from sync.client import CrmClient
 from sync.errors import (
@@ -35,6 +36,7 @@ from sync.errors import (
     DeadlineExceeded,
     DeviceRevoked,
     ProtocolError,
+    Redirected,
     RequestRejected,
     ResponseTooLarge,
     ServerUnavailable,
@@ -69,6 +71,7 @@ class SyncEngine:
         self.on_event = on_event or _ignore
         self.stop = stop or threading.Event()
         self.deadline: float | None = None
+        self._failed = 0  # failed attempts in a row, as last counted (-1: not looked at yet)
 
     def _check_stop(self) -> None:
         if self.stop.is_set():
@@ -86,6 +89,8 @@ class SyncEngine:
         self.deadline = time.monotonic() + self.settings.run_timeout
         self.client.run_deadline = self.deadline
         self.client.on_retry = self._retrying
+        self.client.on_answer = self._answered
+        self._failed = -1  # not known yet: the first answer clears what earlier runs counted
         try:
             run_id = self.replica.history.start_run()
             me = self.refresh_me()
@@ -95,6 +100,10 @@ class SyncEngine:
             self.pull(report)
             report.ok = True
         except ServerUnavailable as exc:
+            if not isinstance(exc, DeadlineExceeded):  # the last attempt, which is not retried
+                reason = str(exc) if isinstance(exc, Redirected) else exc.reason
+                report.failed_attempts = self._failed_attempt(reason)
+                report.offline_detail = failed_attempts_text(report.failed_attempts, reason)
             report.offline = True
             report.retry_after = exc.retry_after
             report.error = str(exc)
@@ -117,18 +126,35 @@ class SyncEngine:
         finally:
             self.client.run_deadline = None
             self.client.on_retry = None
+            self.client.on_answer = None
         self._finish_run(run_id, report)
         self.on_event(SyncEvent("done" if report.ok else "error", report.summary))
         return report
 
     def _retrying(self, reason: str, unreachable: bool, attempt: int) -> None:
         """A request failed and is retried: say so now, not when the retries run out (an
-        unreachable server is "offline" from its first refused or unanswered attempt)."""
-        retries = f"retry {attempt} of {self.settings.max_retries}"
+        unreachable server is "offline" from its first refused or unanswered attempt). The
+        number said is the failed attempts in a row across runs (``history.failed_attempt``),
+        not this request's retry: a new run never counts from 1 again while the server is gone."""
+        failed = self._failed_attempt(None if unreachable else reason)
         if unreachable:
-            self.on_event(SyncEvent("offline", f"the server does not answer; {retries}"))
+            self.on_event(SyncEvent("offline", failed_attempts_text(failed)))
         else:
-            self.on_event(SyncEvent("retry", f"{reason}; {retries}"))
+            self.on_event(SyncEvent("retry", failed_attempts_text(failed, reason)))
+
+    def _failed_attempt(self, reason: str | None) -> int:
+        try:
+            self._failed = self.replica.history.failed_attempt(reason)
+        except (ReplicaError, sqlite3.Error):  # a replica busy past its timeout: count on in memory
+            self._failed = max(self._failed, 0) + 1
+        return self._failed
+
+    def _answered(self) -> None:
+        """The server answered: the failed attempts in a row (of this run or earlier ones) are over."""
+        if self._failed:
+            with contextlib.suppress(ReplicaError, sqlite3.Error):
+                self.replica.history.answered()
+            self._failed = 0
 
     def refresh_me(self) -> dict[str, Any]:
         """Who the token belongs to. A replica holds one user's data and queued writes: a token

@@ -31,10 +31,12 @@ class DeviceWiped(SyncError):
 
 class ServerUnavailable(SyncError):
     """The server could not be reached, kept failing after every retry, or asked us to come back
-    later than we wait (``retry_after``: seconds, when it said)."""
+    later than we wait (``retry_after``: seconds, when it said). ``reason``: the last failure when
+    the server did answer (an HTTP 503), None when no answer came at all."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, *, reason: str | None = None):
         self.retry_after = retry_after
+        self.reason = reason
         super().__init__(message)
 
 

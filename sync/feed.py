@@ -29,6 +29,7 @@ from cache.pull import prepare_page
 from cache.replica import Replica
 from crm_tui.config import SyncSettings
 from crm_tui.core.syncstate import SyncEvent, SyncReport
+from crm_tui.core.text import plural
 from sync.client import CrmClient
 from sync.errors import FeedStalled, ResponseTooLarge, ResyncRequired
 
@@ -175,7 +176,7 @@ class FeedPull:
         phase = page["phase"]
         search_ready = phase == "feed" or ("customer" in complete and "contact" in complete)
         if phase == "feed":
-            msg = f"pulled {report.pulled} changes"
+            msg = f"pulled {plural(report.pulled, 'change')}"
         else:
             msg = f"{phase}: {progress.get('entity') or ''} {progress.get('done', 0):,}/{progress.get('total', 0):,}"
         self.on_event(SyncEvent(phase if phase != "feed" else "pull", msg,

@@ -16,6 +16,8 @@ The rules when the app, a daemon and one-shot `sync --once` runs share a replica
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 from collections.abc import Callable
 
@@ -45,6 +47,20 @@ def _ignore(_: SyncEvent) -> None:
 def daemon_pid(paths: Paths) -> int | None:
     """The pid of the sync daemon serving this replica, or None."""
     return holder_pid(paths.daemon_lock)
+
+
+def wake_daemon(paths: Paths) -> int | None:
+    """Ask the sync daemon serving this replica to sync now (SIGUSR1, as `kill -USR1` does; a
+    request while it runs makes one more run after it). Returns its pid, or None when no daemon
+    serves the replica (or it is gone before it could be asked)."""
+    pid = daemon_pid(paths)
+    if not pid or pid < 0:
+        return None
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except (ProcessLookupError, PermissionError):
+        return None
+    return pid
 
 
 def sync_once(paths: Paths, settings: Settings, on_event: Progress | None = None,
@@ -177,4 +193,4 @@ def run_daemon(paths: Paths, settings: Settings, stop: threading.Event, interval
     return 0
 
 
-__all__ = ["SyncEvent", "SyncReport", "daemon_pid", "run_daemon", "sync_once"]
+__all__ = ["SyncEvent", "SyncReport", "daemon_pid", "run_daemon", "sync_once", "wake_daemon"]

@@ -45,6 +45,10 @@ class SyncReport:
     renewed_until: str | None = None  # the token was renewed this run; the new one expires then
     revoked: bool = False  # an admin revoked this device (the caller wipes the local data)
     wiped: bool = False  # ... and the local data was deleted
+    # Requests that found no answer (or an answer asking to come back) in a row, across runs and
+    # processes, since the server last answered (0 once it has): what "offline" says.
+    failed_attempts: int = 0
+    offline_detail: str = ""  # what the status says after an offline run (failed_attempts_text)
 
     @property
     def summary(self) -> str:
@@ -60,6 +64,15 @@ class SyncReport:
         if self.rejected:
             parts.append(f"{grouped(self.rejected)} rejected")
         return "synced: " + ", ".join(parts)
+
+
+def failed_attempts_text(n: int, reason: str | None = None) -> str:
+    """What the status says while the server fails: ``n`` failed attempts in a row, counted
+    across runs until the server answers again, so the number only ever grows (a count per run
+    or per request would start again at 1 with each run). ``reason``: the last failure, when
+    the server did answer (an HTTP 503); None: no answer at all."""
+    so_far = f"{plural(n, 'failed attempt')} so far"
+    return f"{reason}; {so_far}" if reason else f"the server does not answer; {so_far}"
 
 
 # A runner the CLI hands to the app: ``runner(on_event, periodic=...)`` runs one sync, reporting

@@ -17,6 +17,7 @@ from screens.pipeline import OPEN_STAGES, PipelineScreen
 from screens.tickets import TicketQueueScreen
 from support.app import open_app
 from support.client import ClientReplica
+from support.faultproxy import FaultProxy, gate
 from support.pilot import settle
 from support.server import make_op
 
@@ -51,34 +52,50 @@ async def sync_now(app: CrmApp, pilot) -> None:
 
 
 async def test_search_open_edit_then_synced_to_the_server(server, tmp_path):
-    client = ClientReplica(tmp_path / "alex", server, "alex")
-    assert client.sync().ok
-    target = server.get_record("customers", "cus-0000003")
-    app = open_app(client)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(app, pilot)
-        await pilot.press(*target["name"][:12].lower())
-        await settle(pilot)
-        results = app.screen.query_one("#search-results")
-        assert results.current_row()["id"] == target["id"]
-        await pilot.press("enter", "enter")
-        await pilot.pause()
-        assert isinstance(app.screen, Customer360Screen)
-        await pilot.press("e")
-        await pilot.pause()
-        assert isinstance(app.screen, RecordForm)
-        app.screen.query_one("#field-city").value = "Trondheim"
-        await pilot.press("f2")
-        await settle(pilot)
-        [op] = app.replica.outbox.pending()
-        assert op.fields == {"city": "Trondheim"}
-        assert "pending sync" in str(app.screen.query_one("#c360-header").render())
+    with FaultProxy(server.url) as proxy:
+        client = ClientReplica(tmp_path / "alex", server, "alex", url=proxy.url, interval=3600)
+        assert client.sync().ok
+        target = server.get_record("customers", "cus-0000003")
+        app = open_app(client)
+        async with app.run_test(size=SIZE) as pilot:
+            await started(app, pilot)
+            await pilot.press(*target["name"][:12].lower())
+            await settle(pilot)
+            results = app.screen.query_one("#search-results")
+            assert results.current_row()["id"] == target["id"]
+            await pilot.press("enter", "enter")
+            await pilot.pause()
+            assert isinstance(app.screen, Customer360Screen)
+            await pilot.press("e")
+            await pilot.pause()
+            assert isinstance(app.screen, RecordForm)
+            app.screen.query_one("#field-city").value = "Trondheim"
+            # The save asks for a sync of its own (no f5, an hour-long interval): its push is held
+            # at a gate while the test looks at what waits to be sent.
+            held = gate()
+            proxy.add_rule(held, method="POST", path="/v1/batch", times=1)
+            app.last_report = None
+            await pilot.press("f2")
+            for _ in range(400):
+                if held.entered.is_set():
+                    break
+                await pilot.pause(0.05)
+            assert held.entered.is_set(), "the save never asked for a sync"
+            await pilot.pause()
+            [op] = app.replica.outbox.pending()
+            assert op.fields == {"city": "Trondheim"}
+            assert "pending sync" in str(app.screen.query_one("#c360-header").render())
 
-        await sync_now(app, pilot)
-        assert app.last_report.ok and app.last_report.pushed == 1, app.last_report
-        assert app.replica.outbox.counts()["pending"] == 0
-        assert "pending sync" not in str(app.screen.query_one("#c360-header").render())
-    app.replica.close()
+            held.open()
+            for _ in range(400):
+                if app.last_report is not None and app.sync_state != "syncing":
+                    break
+                await pilot.pause(0.05)
+            await pilot.pause()
+            assert app.last_report.ok and app.last_report.pushed == 1, app.last_report
+            assert app.replica.outbox.counts()["pending"] == 0
+            assert "pending sync" not in str(app.screen.query_one("#c360-header").render())
+        app.replica.close()
     assert server.get_record("customers", target["id"])["city"] == "Trondheim"
 
 

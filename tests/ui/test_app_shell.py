@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crm_tui.core.syncstate import SyncReport
 from screens.customer import Customer360Screen
 from screens.forms import RecordForm
 from screens.keys import all_binding_ids, binding_table
@@ -219,6 +220,56 @@ async def test_sync_in_app_off_says_whether_a_daemon_really_syncs(make_app):
                 break
         info = app.status_info()
         assert info.state == "sync by daemon" and info.detail == "pid 4242"
+
+
+async def test_a_daemon_that_goes_away_hands_background_sync_back_to_the_app(make_app):
+    """With sync_in_app on, the app leaves its runs to a daemon while one serves; once it is gone
+    the status does not say "sync by daemon" until the next interval: the next clock tick starts
+    the app's own run."""
+    daemon: list[int | None] = [4242]
+    calls: list[bool] = []
+
+    def runner(on_event, periodic=False):
+        calls.append(periodic)
+        if periodic and daemon[0]:
+            return SyncReport(ok=True, by_daemon=True, daemon_pid=daemon[0])
+        return SyncReport(ok=True)
+
+    app = make_app(sync_runner=runner, daemon_probe=lambda: daemon[0], sync={"interval": 3600})
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.status_info().state == "sync by daemon" and app.status_info().detail == "pid 4242"
+        daemon[0] = None  # the daemon stops
+        app.clock_tick()
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.status_info().state == "online":
+                break
+        assert app.status_info().state == "online"
+        assert calls == [True]  # the one run after the daemon went: none while it served
+
+
+async def test_while_a_daemon_serves_the_status_never_flickers_to_syncing(make_app):
+    """The app's background runs are left to the daemon: the status says "sync by daemon" from
+    the start and at every interval, never "syncing" for a run the app does not do."""
+    runs: list[bool] = []
+
+    def runner(on_event, periodic=False):
+        runs.append(periodic)
+        return SyncReport(ok=True, by_daemon=True, daemon_pid=4242)
+
+    app = make_app(sync_runner=runner, daemon_probe=lambda: 4242, sync={"interval": 1})
+    states: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.status_changed.subscribe(app, lambda info: states.append(info.state), immediate=True)
+        for _ in range(60):  # a few intervals
+            await pilot.pause(0.05)
+        await app.workers.wait_for_complete()
+        assert app.status_info().state == "sync by daemon"
+    assert "syncing" not in states, states
+    assert states and set(states) == {"sync by daemon"}
+    assert runs == []  # nothing for the app to run
 
 
 async def test_theme_from_settings_and_command(make_app):
