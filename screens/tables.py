@@ -286,6 +286,9 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         # A `/` filter over a big window shows its first rows at once; its count over the whole
         # result comes from a worker on its own connection (``total`` is a lower bound meanwhile).
         self.counting = False
+        # Under a `/` filter, the count of the whole result (``unfiltered_total``) may come from
+        # the same worker too (a queue read again under its filter): true until it has come.
+        self.unfiltered_counting = False
         self._count_replica: Any = None
         self._pending_place: tuple[str | None, int] | None = None  # (key, row) for the cursor once counted
         self.loaded_once = False
@@ -400,8 +403,11 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._ident_widths.clear()  # a new result: identifying columns fit its own values
         self._content_widths.clear()
         self._layout()
+        self._stop_counting()
         self.window = window = self.source.open()
         self._pending_place = None
+        # Under a filter, the whole result's count comes apart too when the window says so.
+        self.unfiltered_counting = bool(self.filter_text) and self._counts_apart(window, "")
         if self._counts_apart(window, self.filter_text):
             # The first rows at once, the count from a worker: the cursor goes back to a row
             # past them when the count has come.
@@ -410,11 +416,12 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
                 self._pending_place = (keep_key, keep_row)
         else:
             self._recount()
-        if self.filter_text:
+        if not self.filter_text:
+            self.unfiltered_total = self.total
+        elif not self.unfiltered_counting:
             self.reads += 1
             self.unfiltered_total = self.window.count("")
-        else:
-            self.unfiltered_total = self.total
+        self._start_counting(window)
         self.loaded_once = True
         self._place_cursor(keep_key, keep_row)
         self._announce()
@@ -429,13 +436,25 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         if text == self.filter_text:
             return
         keep = self.current_key
+        # The whole result's count, if a worker was still at it, is wanted still.
+        whole_pending = self.unfiltered_counting or (self.counting and not self.filter_text)
         self.filter_text = text
         window = self.window
-        if self._counts_apart(window, text):
+        self.unfiltered_counting = bool(text) and whole_pending
+        if not text and not whole_pending and window is not None and self.loaded_once:
+            # Back to the whole result, whose count is known: nothing to count again.
+            self._stop_counting()
+            self._blocks.clear()
+            self.total = self.unfiltered_total
+            self._size_to_rows()
+            self.refresh()
+        elif self._counts_apart(window, text):
             self._first_block_then_count(window, text)
         else:
             self._stop_counting()
             self._recount()
+        if window is not None:
+            self._start_counting(window)
         self._place_cursor(keep, 0)
         self._announce()
 
@@ -446,36 +465,62 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
                                                else window.count_whole_in_background)
 
     def _first_block_then_count(self, window: Window, text: str) -> None:
+        """Read the first block of rows (``total`` is what it holds); when it is full, the
+        count follows from the worker ``_start_counting`` starts (``counting`` until then)."""
         self._stop_counting()
         self._blocks.clear()
         self.reads += 1
         first = window.rows(0, BLOCK, text)  # walked from the top: no count needed
         self._blocks[0] = first
+        self._measure(first)  # as any block read: a column whose values are cut may take room
         self.total = len(first)
         self.counting = len(first) == BLOCK
-        self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
+        self._size_to_rows()
         self.refresh()
-        if self.counting:
-            if self._count_replica is None:
-                # Its own connection: the UI's reads never queue behind a count of 500k rows.
-                self._count_replica = self.crm.replica.reopen(cache_mb=8)
-            self._count(replace(window, conn=self._count_replica.conn), window, text)
+
+    def _start_counting(self, window: RowWindow) -> None:
+        """Start the worker for what is still to count: the (filtered) result, and under a
+        filter the whole one, on the table's own connection."""
+        texts = ([self.filter_text] if self.counting else []) + (
+            [""] if self.unfiltered_counting and self.filter_text else [])
+        if not texts or not isinstance(window, Window):
+            return
+        if self._count_replica is None:
+            # Its own connection: the UI's reads never queue behind a count of 500k rows.
+            self._count_replica = self.crm.replica.reopen(cache_mb=8)
+        self._count(replace(window, conn=self._count_replica.conn), window, tuple(texts))
+
+    def _wanted(self, window: RowWindow, text: str) -> bool:
+        """Whether a count of ``window`` filtered by ``text`` is still wanted (not stale)."""
+        if window is not self.window:
+            return False
+        return (self.counting and text == self.filter_text) or (
+            self.unfiltered_counting and not text and bool(self.filter_text))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="list-count", description="count matches")
-    def _count(self, counter: Window, window: Window, text: str) -> None:
-        for _attempt in range(3):
-            try:
-                total = counter.count(text)
-            except sqlite3.OperationalError:
-                # Interrupted: a newer key cancelled the count before this one (SQLite then also
-                # stops statements that start before the cancelled one has returned): count
-                # again unless this one is stale too.
-                if window is not self.window or text != self.filter_text:
-                    return
-                continue
-            self.app.call_from_thread(self.count_arrived, window, text, total)
-            return
-        self.app.call_from_thread(self.finish_count)
+    def _count(self, counter: Window, window: Window, texts: tuple[str, ...]) -> None:
+        for text in texts:
+            for _attempt in range(3):
+                try:
+                    total = counter.count(text)
+                except sqlite3.OperationalError:
+                    # Interrupted: a newer key cancelled the count before this one (SQLite then
+                    # also stops statements that start before the cancelled one has returned):
+                    # count again unless this one is stale too.
+                    if not self._wanted(window, text):
+                        return
+                    continue
+                self.app.call_from_thread(self.count_arrived, window, text, total)
+                break
+            else:
+                self.app.call_from_thread(self._count_here, window, text)
+                return
+
+    def _count_here(self, window: Window, text: str) -> None:
+        """The worker could not count (interrupted time and again): count on this thread."""
+        if self._wanted(window, text):
+            self.reads += 1
+            self.count_arrived(window, text, window.count(text))
 
     def show(self, window: RowWindow, *, total: int, counting: bool) -> None:
         """Show ``window`` whose first ``total`` rows are known, without counting it; with
@@ -491,6 +536,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.filter_text = ""
         self.total = self.unfiltered_total = total
         self.counting = counting
+        self.unfiltered_counting = False
         self._size_to_rows()
         self.refresh()
         self.loaded_once = True
@@ -500,8 +546,17 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
     def count_arrived(self, window: RowWindow, text: str, total: int) -> None:
         """The count of ``window`` (filtered by ``text``) from a worker; dropped when a newer
         key or a reload made it stale."""
-        if window is not self.window or text != self.filter_text or not self.counting:
-            return  # a newer key (or a reload) made this count stale
+        if window is not self.window:
+            return  # a reload made this count stale
+        if not text and self.filter_text:
+            # The whole result's count, under a filter: the list itself stays as it is.
+            if self.unfiltered_counting:
+                self.unfiltered_counting = False
+                self.unfiltered_total = total
+                self._announce()
+            return
+        if text != self.filter_text or not self.counting:
+            return  # a newer key made this count stale
         self.counting = False
         self._drop_short_blocks()
         self.total = total
@@ -511,18 +566,19 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             place, self._pending_place = self._pending_place, None
             self._size_to_rows()
             self._place_cursor(*place)
-        self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
+        self._size_to_rows()
         self.refresh()
         self._announce()
 
     def _stop_counting(self) -> None:
         """Cancel a count under way: its statement is interrupted, its result never shown."""
-        if self.counting and self._count_replica is not None:
+        if (self.counting or self.unfiltered_counting) and self._count_replica is not None:
             self._count_replica.conn.interrupt()
         self.counting = False
 
     def finish_count(self) -> None:
-        """Count now, on this thread, if a count is under way (``G`` needs the true end)."""
+        """Count now, on this thread, if a count is under way (``G`` needs the true end); the
+        whole result's count under a filter, if it was under way too, goes on apart."""
         if self.counting and self.window is not None:
             self._stop_counting()
             self.reads += 1
@@ -530,8 +586,9 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             self.total = self.window.count(self.filter_text)
             if not self.filter_text:
                 self.unfiltered_total = self.total
-            self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
+            self._size_to_rows()
             self.refresh()
+            self._start_counting(self.window)
             self._announce()
 
     def _drop_short_blocks(self) -> None:
