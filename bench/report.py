@@ -84,6 +84,13 @@ def rows(res: dict[str, Any]) -> list[Row]:
                        "≤ 100 ms", _ok(f["p95"] <= li["budget"]),
                        f"raw SQL filtered count + first block {_ms(ff['p95'], 1)}",
                        f"+{_ms(f['p95'] - ff['p95'], 1)} above the SQL"))
+        v, vf = li.get("view") or {}, li.get("view_floor") or {}
+        if v.get("n") and vf.get("n"):
+            per = li.get("statements_per") or {}
+            out.append(Row("lists-view", "8. Queue view change (`v`) → first rows painted, p95", _ms(v["p95"], 1),
+                           "≤ 100 ms", _ok(v["p95"] <= li["budget"]),
+                           f"raw SQL first block {_ms(vf['p95'], 2)}; counts on the UI thread: "
+                           f"{per.get('view_counts')}", f"+{_ms(v['p95'] - vf['p95'], 1)} above the SQL"))
     err("lists", "8. Whole lists")
     c = sc.get("c360")
     if c:
@@ -398,8 +405,10 @@ def _lists(L: list[str], li: dict[str, Any] | None) -> None:
                        ("contrast: last block by a forward OFFSET", "G_forward_offset"),
                        ("**`/` key → filtered rows painted**", "filter"),
                        ("floor: filtered count + first block", "filter_floor"),
-                       ("of which the filtered count", "filter_count_floor")):
-        x = li[key]
+                       ("of which the filtered count", "filter_count_floor"),
+                       ("**`v` → the next view's first rows painted**", "view"),
+                       ("floor: the view's first block", "view_floor")):
+        x = li.get(key) or {}
         if x.get("n"):
             L.append(f"| {label} | {_ms(x['p50'], 1)} | {_ms(x['p95'], 1)} | {_ms(x['p99'], 1)} | {_ms(x['max'], 1)} | "
                      f"{x['n']} |")
@@ -407,7 +416,12 @@ def _lists(L: list[str], li: dict[str, Any] | None) -> None:
     L += ["", f"Matches over the whole queue: {matches}. Last row shown after `G`: `{li.get('last_row_shown', '')}`.", ""]
     per = li.get("statements_per") or {}
     if per:
-        L += [f"SQL statements the app ran per action (most seen): `G` {per.get('G')}, `/` key {per.get('filter')}.", ""]
+        L += [f"SQL statements the app ran per action (most seen): `G` {per.get('G')}, `/` key {per.get('filter')}"
+              + (f", `v` {per.get('view')}, of which counting or summing tickets on the UI thread "
+                 f"{per.get('view_counts')} (the queue's count and overdue count come from workers)"
+                 if per.get("view") is not None else "") + ".", ""]
+    if li.get("view_rows"):
+        L += ["Rows per view after `v`: " + ", ".join(f"{k} {n:,}" for k, n in li["view_rows"].items()) + ".", ""]
 
 
 def _c360(L: list[str], c: dict[str, Any] | None) -> None:

@@ -70,7 +70,44 @@ class Lists:
                  ("assignee_name", "(SELECT name FROM users WHERE users.id = tickets.assignee_id)"))
         return self._records("ticket", " AND ".join(where) or "1", params, (("sla_due", False), ("id", False)),
                              ("subject", "team"), hint=hint, extra_search=extra, filter_hint=hint or None,
-                             extra_columns=names, count_in_background=True)
+                             extra_columns=names, count_in_background=True, count_whole_in_background=True)
+
+    def _customer_named(self, column: str) -> Any:
+        """A `/` filter's alternative: the customer's name has words that start with the text."""
+        def extra(text: str) -> list[tuple[str, list[Any]]]:
+            terms = words(text)
+            if not terms:
+                return []
+            return [(f"{column} IN (SELECT id FROM customers WHERE rowid IN (SELECT rowid FROM customers_fts "
+                     "WHERE customers_fts MATCH ? LIMIT ?))", [f"{{name}} : ({fts_query(terms)})", NAME_MATCHES])]
+        return extra
+
+    # ------------------------------------------------------------------ tasks (Today)
+
+    def tasks(self, status: str = "open", *, owner_id: str | None = None) -> Window:
+        """Tasks of one status, one owner's (None: everyone's): open ones soonest due first, done
+        ones most recently due first (then id), along ``ix_tasks_owner_due`` or
+        ``ix_tasks_status_due``; a `/` filter looks in the title and notes, the owner's name and
+        the customer's name (words that start with what was typed)."""
+        where, params = ["status = ?"], [status]
+        hint = "INDEXED BY ix_tasks_status_due"
+        if owner_id is not None:
+            where.insert(0, "owner_id = ?")
+            params.insert(0, owner_id)
+            hint = "INDEXED BY ix_tasks_owner_due"
+        desc = status == "done"
+        users, customers = self._user_named("owner_id"), self._customer_named("customer_id")
+
+        def extra(text: str) -> list[tuple[str, list[Any]]]:
+            out: list[tuple[str, list[Any]]] = users(text)
+            out.extend(customers(text))
+            return out
+
+        names = (("customer_name", "(SELECT name FROM customers WHERE customers.id = tasks.customer_id)"),)
+        # Everyone's tasks may number hundreds of thousands: counted apart, filtered or not.
+        return self._records("task", " AND ".join(where), params, (("due_at", desc), ("id", desc)),
+                             ("title", "notes"), hint=hint, extra_search=extra, extra_columns=names,
+                             count_in_background=True, count_whole_in_background=True)
 
     # ------------------------------------------------------------------ a customer's lists
 
@@ -109,8 +146,9 @@ class Lists:
         if owner_id:
             where += " AND owner_id = ?"
             params.append(owner_id)
+        # A stage may hold any number of deals and the board reads six at once: each counts apart.
         return self._records("deal", where, params, (("close_date", False), ("id", False)),
-                             ("title", "close_date"))
+                             ("title", "close_date"), count_whole_in_background=True)
 
     # ------------------------------------------------------------------ outbox
 

@@ -335,6 +335,13 @@ class Reads:
 
         return self._hot.get_or_build(f"pipeline:{owner_id or '*'}", self._revisions.replica_stamp(), build)
 
+    def pipeline_cached(self, owner_id: str | None = None) -> list[StageSummary] | None:
+        """``pipeline(owner_id)`` if the hot cache holds it for the data as it is now, else None
+        (no work: the UI thread asks this; a worker builds)."""
+        fresh: list[StageSummary] | None = self._hot.get_fresh(f"pipeline:{owner_id or '*'}",
+                                                               self._revisions.replica_stamp())
+        return fresh
+
     def deals_in_stage(self, stage: str, *, owner_id: str | None = None, after: tuple[str | None, str] | None = None,
                        limit: int = 50) -> list[dict[str, Any]]:
         """Deals of one stage by close date (soonest first), keyset-paginated on (close_date, id)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from crm_tui.core.text import plural
+from crm_tui.core.text import counted, plural
 from screens.exporting import export_screen
 from screens.navigation import customer_matches, find_ticket, open_customer, open_ticket
 from screens.pickers import ChoicePicker
@@ -79,7 +79,7 @@ def _customer(app: CrmHost, rest: str) -> bool:
     if not rest:
         app.notify("customer needs an id or a name", severity="error")
         return False
-    matches, total = customer_matches(app, rest)
+    matches, total, capped = customer_matches(app, rest)
     if not matches:
         app.notify(f"No customer matches {rest!r}.", severity="error")
         return False
@@ -94,8 +94,9 @@ def _customer(app: CrmHost, rest: str) -> bool:
     parts = [plural(len(matches) - via_contact, "customer")] if len(matches) > via_contact else []
     if via_contact:
         parts.append(f"{via_contact} through a contact")
-    if total > len(matches):
-        parts.append(f"{plural(total, 'match', 'matches')} in all")
+    if total > len(matches) or capped:
+        # The search counts up to a bound: past it, "1,000+", never a round number that is not true.
+        parts.append(f"{counted(total, 'match', many='matches', at_least=capped)} in all")
     app.push_screen(
         ChoicePicker(f"“{rest}”: {' · '.join(parts)}", matches,
                      hint="enter opens · esc cancels · more words narrow it (:customer schmidt berlin)"),

@@ -66,7 +66,8 @@ def export_screen(app: CrmHost, target: str) -> bool:
     if plan is None or not plan.lists:
         app.notify("Nothing to export on this screen.", severity="warning")
         return False
-    if not any(window.count(text) for window, text in plan.lists):
+    # One row read says whether there is anything (a count would look at every row, here on the UI thread).
+    if not any(window.rows(0, 1, text) for window, text in plan.lists):
         app.notify(f"Nothing to export: the {plan.what} list is empty.", severity="warning")
         return False
     path = Path(target).expanduser()

@@ -37,22 +37,23 @@ def open_order(app: CrmHost, order_id: str | None) -> bool:
 CHOICES = 20
 
 
-def customer_matches(app: CrmHost, text: str) -> tuple[list[tuple[str, str]], int]:
+def customer_matches(app: CrmHost, text: str) -> tuple[list[tuple[str, str]], int, bool]:
     """The customers ``text`` names, as (customer id, label) pairs, best first (at most CHOICES),
-    and how many records matched in all: an id names one; else the search's hits (a contact
-    stands for its customer)."""
+    how many records matched in all, and whether that count was capped (more matched: the
+    search counts up to a bound): an id names one; else the search's hits (a contact stands
+    for its customer)."""
     text = text.strip()
     if not text:
-        return [], 0
+        return [], 0, False
     if app.replica.get("customer", text) is not None:
-        return [(text, text)], 1
+        return [(text, text)], 1, False
     result = app.replica.search(text, limit=CHOICES)
     out: dict[str, str] = {}
     for hit in result.hits:
         if hit.customer_id and hit.customer_id not in out:
             label = hit.title if hit.kind == "customer" else f"{hit.title} ({hit.kind})"
             out[hit.customer_id] = f"{label} · {hit.detail}" if hit.detail else label
-    return list(out.items()), max(result.total, len(out))
+    return list(out.items()), max(result.total, len(out)), result.capped
 
 
 def find_ticket(app: CrmHost, text: str) -> str | None:

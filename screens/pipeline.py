@@ -12,9 +12,11 @@ from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from cache.errors import ReplicaError
+from cache.reads import StageSummary
 from crm_tui.core.domain import DEAL_STAGES, ValidationError, value_label
 from crm_tui.core.text import grouped
 from screens.base import CrmScreen
+from screens.counting import CountApart
 from screens.display import MARKS, compact_money, compact_totals, stage_name
 from screens.exporting import ExportPlan
 from screens.form_specs import deal_form, deal_outcome_form
@@ -59,6 +61,9 @@ class PipelineScreen(CrmScreen):
         self.only_mine = False
         self._follow: tuple[str, str] | None = None
         self._customers: dict[str, str] = {}
+        # Each stage's count and totals look at every deal: counted apart, shown when they come.
+        self.stage_counts = CountApart[list[StageSummary]](self, "pipeline-totals")
+        self._totals_of: tuple[str | None] | None = None  # whose deals the headers total (mine or all)
 
     def compose_body(self):
         with Horizontal(id="pipeline-board"):
@@ -118,14 +123,19 @@ class PipelineScreen(CrmScreen):
 
     def refresh_data(self) -> None:
         self._customers.clear()
-        summaries = {s.stage: s for s in self.replica.reads.pipeline(self._owner())}
+        owner = self._owner()
+        summaries = self.replica.reads.pipeline_cached(owner)
+        if summaries is not None:  # the hot cache has them for the replica as it is now
+            self.stage_counts.drop()
+            self._show_totals(summaries)
+        else:
+            if self._totals_of != (owner,):
+                # Other deals (mine, all): never the last totals. The same board read again (a
+                # save, a sync) keeps its last totals until the new ones come.
+                self._show_totals(None)
+            self.stage_counts.ask(lambda replica: replica.reads.pipeline(owner), self._show_totals)
+        self._totals_of = (owner,)
         for stage in DEAL_STAGES:
-            summary = summaries.get(stage)
-            header = self.query_one(f"#stage-header-{stage}", Static)
-            count = summary.count if summary else 0
-            header.update(Content.assemble((stage_name(stage), "bold"), "\n", (grouped(count), "bold"),
-                                           (f" · {compact_totals(summary.totals if summary else {})}",
-                                            "$text-muted")))
             table = self.table(stage)
             table.reload()
             self.query_one(f"#stage-empty-{stage}").display = table.row_count == 0
@@ -138,6 +148,23 @@ class PipelineScreen(CrmScreen):
                 table.move_cursor(row=table.get_row_index(deal_id), animate=False)
             except KeyError:  # the deal left the board (another owner, say)
                 pass
+
+    def _show_totals(self, summaries: list[StageSummary] | None) -> None:
+        """Each stage's header: its name, how many deals and their total (None: being counted)."""
+        by_stage = {s.stage: s for s in summaries or []}
+        for stage in DEAL_STAGES:
+            header = self.query_one(f"#stage-header-{stage}", Static)
+            if summaries is None:
+                header.update(Content.assemble((stage_name(stage), "bold"), "\n", ("counting…", "$text-muted")))
+                continue
+            summary = by_stage.get(stage)
+            count = summary.count if summary else 0
+            header.update(Content.assemble((stage_name(stage), "bold"), "\n", (grouped(count), "bold"),
+                                           (f" · {compact_totals(summary.totals if summary else {})}",
+                                            "$text-muted")))
+
+    def on_unmount(self) -> None:
+        self.stage_counts.close()
 
     # ------------------------------------------------------------------ keys
 

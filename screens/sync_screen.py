@@ -16,6 +16,7 @@ from screens.display import ago, parse_ts, plain, record_title, short_time, span
 from screens.tables import CrmTable, tone
 
 PENDING_SHOWN = 200
+QUARANTINE_SHOWN = 100
 
 
 class SyncScreen(CrmScreen):
@@ -86,6 +87,10 @@ class SyncScreen(CrmScreen):
         if error and info.state != "online":
             lines += ["\n", (f"last error: {error}", "$text-error")]
         self.query_one("#sync-state", Static).update(Content.assemble(*lines))
+        # How many changes wait: the status line's count, made apart from the UI (it grows
+        # with the outbox); the tab follows it whenever it comes.
+        tabs = self.query_one("#sync-tabs", TabbedContent)
+        tabs.get_tab("sync-pending-tab").label = Content(f"Pending {grouped(info.pending)}")
 
     def _show_history(self) -> None:
         table = self.query_one("#sync-history", CrmTable)
@@ -116,13 +121,16 @@ class SyncScreen(CrmScreen):
             fields = ", ".join(sorted(op.fields)) if op.op != "delete" else ""
             table.add_row(plain(op.op), plain(what), plain(fields),
                           plain(f"{op.sent_count}×" if op.sent_count else "not yet"), key=str(op.seq))
-        tabs = self.query_one("#sync-tabs", TabbedContent)
-        tabs.get_tab("sync-pending-tab").label = Content(f"Pending {grouped(self.replica.outbox.counts()['pending'])}")
-        tabs.get_tab("sync-quarantine-tab").label = Content(f"Quarantined {grouped(len(self.replica.reads.quarantined()))}")
 
     def _show_quarantine(self) -> None:
         table = self.query_one("#sync-quarantine", CrmTable)
         table.clear()
-        for row in self.replica.reads.quarantined():
+        # The newest ones, and whether there are more than are listed ("100+").
+        rows = self.replica.reads.quarantined(QUARANTINE_SHOWN + 1)
+        more = "+" if len(rows) > QUARANTINE_SHOWN else ""
+        rows = rows[:QUARANTINE_SHOWN]
+        tabs = self.query_one("#sync-tabs", TabbedContent)
+        tabs.get_tab("sync-quarantine-tab").label = Content(f"Quarantined {grouped(len(rows))}{more}")
+        for row in rows:
             table.add_row(plain(row.get("entity")), plain(row.get("record_id")), plain(row.get("error")),
                           key=str(row["id"]))

@@ -287,6 +287,9 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         # A `/` filter over a big window shows its first rows at once; its count over the whole
         # result comes from a worker on its own connection (``total`` is a lower bound meanwhile).
         self.counting = False
+        # Under a `/` filter, the count of the whole result (``unfiltered_total``) may come from
+        # the same worker too (a queue read again under its filter): true until it has come.
+        self.unfiltered_counting = False
         # Its own connection, one thread at a time: the UI's reads never queue behind a count of 500k rows.
         self._counter = SideConnection(lambda: self.crm.replica.reopen(cache_mb=8))
         self._pending_place: tuple[str | None, int] | None = None  # (key, row) for the cursor once counted
@@ -402,8 +405,11 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._ident_widths.clear()  # a new result: identifying columns fit its own values
         self._content_widths.clear()
         self._layout()
+        self._stop_counting()
         self.window = window = self.source.open()
         self._pending_place = None
+        # Under a filter, the whole result's count comes apart too when the window says so.
+        self.unfiltered_counting = bool(self.filter_text) and self._counts_apart(window, "")
         if self._counts_apart(window, self.filter_text):
             # The first rows at once, the count from a worker: the cursor goes back to a row
             # past them when the count has come.
@@ -412,11 +418,12 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
                 self._pending_place = (keep_key, keep_row)
         else:
             self._recount()
-        if self.filter_text:
+        if not self.filter_text:
+            self.unfiltered_total = self.total
+        elif not self.unfiltered_counting:
             self.reads += 1
             self.unfiltered_total = self.window.count("")
-        else:
-            self.unfiltered_total = self.total
+        self._start_counting(window)
         self.loaded_once = True
         self._place_cursor(keep_key, keep_row)
         self._announce()
@@ -431,13 +438,25 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         if text == self.filter_text:
             return
         keep = self.current_key
+        # The whole result's count, if a worker was still at it, is wanted still.
+        whole_pending = self.unfiltered_counting or (self.counting and not self.filter_text)
         self.filter_text = text
         window = self.window
-        if self._counts_apart(window, text):
+        self.unfiltered_counting = bool(text) and whole_pending
+        if not text and not whole_pending and window is not None and self.loaded_once:
+            # Back to the whole result, whose count is known: nothing to count again.
+            self._stop_counting()
+            self._blocks.clear()
+            self.total = self.unfiltered_total
+            self._size_to_rows()
+            self.refresh()
+        elif self._counts_apart(window, text):
             self._first_block_then_count(window, text)
         else:
             self._stop_counting()
             self._recount()
+        if window is not None:
+            self._start_counting(window)
         self._place_cursor(keep, 0)
         self._announce()
 
@@ -448,44 +467,74 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
                                                else window.count_whole_in_background)
 
     def _first_block_then_count(self, window: Window, text: str) -> None:
+        """Read the first block of rows (``total`` is what it holds); when it is full, the
+        count follows from the worker ``_start_counting`` starts (``counting`` until then)."""
         self._stop_counting()
         self._blocks.clear()
         self.reads += 1
         first = window.rows(0, BLOCK, text)  # walked from the top: no count needed
         self._blocks[0] = first
+        self._measure(first)  # as any block read: a column whose values are cut may take room
         self.total = len(first)
         self.counting = len(first) == BLOCK
-        self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
+        self._size_to_rows()
         self.refresh()
-        if self.counting:
-            self._count(window, text)
+
+    def _start_counting(self, window: RowWindow) -> None:
+        """Start the worker for what is still to count: the (filtered) result, and under a
+        filter the whole one, on the table's own connection."""
+        texts = ([self.filter_text] if self.counting else []) + (
+            [""] if self.unfiltered_counting and self.filter_text else [])
+        if not texts or not isinstance(window, Window):
+            return
+        self._count(window, tuple(texts))
+
+    def _wanted(self, window: RowWindow, text: str) -> bool:
+        """Whether a count of ``window`` filtered by ``text`` is still wanted (not stale)."""
+        if window is not self.window:
+            return False
+        return (self.counting and text == self.filter_text) or (
+            self.unfiltered_counting and not text and bool(self.filter_text))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="list-count", description="count matches")
-    def _count(self, window: Window, text: str) -> None:
-        def stale() -> bool:
-            return window is not self.window or text != self.filter_text
+    def _count(self, window: Window, texts: tuple[str, ...]) -> None:
+        for text in texts:
+            total = self._count_one(window, text)
+            if total is None:
+                return  # stale, or the table is gone
+            if total < 0:
+                self.app.call_from_thread(self._count_here, window, text)
+                return
+            # The connection is let go of before the UI thread is asked anything: it may be closing it.
+            self.app.call_from_thread(self.count_arrived, window, text, total)
 
-        total: int | None = None
+    def _count_one(self, window: Window, text: str) -> int | None:
+        """On the worker's thread: the count of ``window`` filtered by ``text``; None when it went
+        stale or the table is gone, -1 when it was interrupted time and again."""
+        def stale() -> bool:
+            return not self._wanted(window, text)
+
         try:
             with self._counter.use(stale) as replica:
                 counter = replace(window, conn=replica.conn)
                 for _attempt in range(3):
                     try:
-                        total = counter.count(text)
-                        break
+                        return int(counter.count(text))
                     except sqlite3.OperationalError:
                         # Interrupted: a newer key cancelled the count before this one (SQLite then
                         # also stops statements that start before the cancelled one has returned):
                         # count again unless this one is stale too.
                         if stale():
-                            return
+                            return None
         except SideClosed:
-            return
-        # The connection is let go of before the UI thread is asked anything: it may be closing it.
-        if total is not None:
-            self.app.call_from_thread(self.count_arrived, window, text, total)
-        else:
-            self.app.call_from_thread(self.finish_count)
+            return None
+        return -1
+
+    def _count_here(self, window: Window, text: str) -> None:
+        """The worker could not count (interrupted time and again): count on this thread."""
+        if self._wanted(window, text):
+            self.reads += 1
+            self.count_arrived(window, text, window.count(text))
 
     def show(self, window: RowWindow, *, total: int, counting: bool) -> None:
         """Show ``window`` whose first ``total`` rows are known, without counting it; with
@@ -501,6 +550,7 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.filter_text = ""
         self.total = self.unfiltered_total = total
         self.counting = counting
+        self.unfiltered_counting = False
         self._size_to_rows()
         self.refresh()
         self.loaded_once = True
@@ -510,8 +560,17 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
     def count_arrived(self, window: RowWindow, text: str, total: int) -> None:
         """The count of ``window`` (filtered by ``text``) from a worker; dropped when a newer
         key or a reload made it stale."""
-        if window is not self.window or text != self.filter_text or not self.counting:
-            return  # a newer key (or a reload) made this count stale
+        if window is not self.window:
+            return  # a reload made this count stale
+        if not text and self.filter_text:
+            # The whole result's count, under a filter: the list itself stays as it is.
+            if self.unfiltered_counting:
+                self.unfiltered_counting = False
+                self.unfiltered_total = total
+                self._announce()
+            return
+        if text != self.filter_text or not self.counting:
+            return  # a newer key made this count stale
         self.counting = False
         self._drop_short_blocks()
         self.total = total
@@ -521,18 +580,19 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             place, self._pending_place = self._pending_place, None
             self._size_to_rows()
             self._place_cursor(*place)
-        self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
+        self._size_to_rows()
         self.refresh()
         self._announce()
 
     def _stop_counting(self) -> None:
         """Cancel a count under way: its statement is interrupted, its result never shown."""
-        if self.counting:
+        if self.counting or self.unfiltered_counting:
             self._counter.interrupt()
         self.counting = False
 
     def finish_count(self) -> None:
-        """Count now, on this thread, if a count is under way (``G`` needs the true end)."""
+        """Count now, on this thread, if a count is under way (``G`` needs the true end); the
+        whole result's count under a filter, if it was under way too, goes on apart."""
         if self.counting and self.window is not None:
             self._stop_counting()
             self.reads += 1
@@ -540,8 +600,9 @@ class WindowTable(ScrollView, can_focus=True, inherit_bindings=False):
             self.total = self.window.count(self.filter_text)
             if not self.filter_text:
                 self.unfiltered_total = self.total
-            self.virtual_size = Size(self._layout_width, self.total * self.source.row_height + self.header_height)
+            self._size_to_rows()
             self.refresh()
+            self._start_counting(self.window)
             self._announce()
 
     def _drop_short_blocks(self) -> None:

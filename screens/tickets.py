@@ -12,8 +12,9 @@ from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from crm_tui.core.domain import TICKET_PRIORITIES, TICKET_STATUSES, value_label
-from crm_tui.core.text import grouped, plural
+from crm_tui.core.text import counted, grouped, plural
 from screens.base import CrmScreen
+from screens.counting import CountApart
 from screens.display import ACTIVE_TICKET_STATUSES, SLA_WIDTH, TEAM_WIDTH, first_name, plain, sla_text
 from screens.exporting import ExportPlan, table_plan
 from screens.navigation import open_ticket
@@ -47,7 +48,12 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
         self.priority_filter = "any"
         self._names: dict[str, str] = {}
         self._customers: dict[str, str] = {}
-        self._overdue = 0
+        # How many tickets of the view are overdue: counted apart (it grows with the queue),
+        # None until the count for the view shown has come.
+        self._overdue: int | None = 0
+        self._overdue_of: tuple[str, str, str] | None = None  # the (view, status, priority) it is of
+        self.overdue_counts = CountApart[int](self, "queue-overdue")
+        self._counted_total: tuple[tuple[str, str, str], int] | None = None  # the last whole count, of which view
 
     def compose_body(self):
         yield Static(id="queue-bar", classes="toolbar")
@@ -118,12 +124,27 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
         self._customers.clear()
         if not self.me.get("id") and self.queue_view == "mine":
             self.queue_view = "all"
-        self._overdue = 0
         if self.status_filter == "active" and self.priority_filter == "any":
-            args = self._query_args()
-            self._overdue = self.replica.reads.overdue_count(self.now(), self.queue_view, user_id=args["user_id"],
-                                                             team=args["team"])
+            # Counted apart: the first rows paint at once, the overdue count follows.
+            args, now, view = self._query_args(), self.now(), self.queue_view
+            if self._overdue_of != (view, self.status_filter, self.priority_filter):
+                # Another view: never an earlier view's count. The same view read again (a
+                # save, a sync) keeps its last count until the new one comes.
+                self._overdue, self._overdue_of = None, (view, self.status_filter, self.priority_filter)
+            self.overdue_counts.ask(
+                lambda replica: replica.reads.overdue_count(now, view, user_id=args["user_id"], team=args["team"]),
+                self._overdue_counted)
+        else:
+            self.overdue_counts.drop()
+            self._overdue, self._overdue_of = 0, None
         self.panel.reload()  # its Changed message redraws the bar
+
+    def _overdue_counted(self, overdue: int) -> None:
+        self._overdue = overdue
+        self._show_bar()
+
+    def on_unmount(self) -> None:
+        self.overdue_counts.close()
 
     def _show_bar(self) -> None:
         table = self.panel.table
@@ -132,8 +153,19 @@ class TicketQueueScreen(TicketTriage, CrmScreen):
                "unassigned": "unassigned"}[self.queue_view]
         status = "active" if self.status_filter == "active" else f"status {self.status_filter}"
         priority = "any priority" if self.priority_filter == "any" else f"priority {self.priority_filter}"
-        parts: list[str | tuple[str, str]] = [(who, "bold"), f" · {status} · {priority} · ",
-                                              (plural(table.unfiltered_total, "ticket"), "bold")]
+        parts: list[str | tuple[str, str]] = [(who, "bold"), f" · {status} · {priority} · "]
+        view = (self.queue_view, self.status_filter, self.priority_filter)
+        whole_counting = table.unfiltered_counting if table.filter_text else table.counting
+        if not whole_counting:
+            self._counted_total = (view, table.unfiltered_total)
+            parts.append((plural(table.unfiltered_total, "ticket"), "bold"))
+        elif self._counted_total is not None and self._counted_total[0] == view:
+            # The same view read again (a save, a sync): its last count until the new one comes.
+            parts.append((plural(self._counted_total[1], "ticket"), "bold"))
+        elif table.filter_text:
+            parts.append(("counting tickets…", "bold"))
+        else:  # the first rows are shown; the count over the whole view follows
+            parts.append((f"{counted(table.unfiltered_total, 'ticket', at_least=True)} (counting…)", "bold"))
         if table.filter_text:
             if table.counting:  # the first rows are shown; the count over the whole queue follows
                 parts.append((f" · {grouped(table.total)}+ match “{table.filter_text}” (counting…)", "bold"))

@@ -15,9 +15,11 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
+from cache.tasks import AgendaCounts
 from crm_tui.core.agenda import UPCOMING_DAYS, bucket, due_text
 from crm_tui.core.text import grouped
 from screens.base import CrmScreen
+from screens.counting import CountApart
 from screens.display import plain, short_time
 from screens.exporting import ExportPlan, table_plan
 from screens.navigation import open_customer
@@ -49,6 +51,11 @@ class TodayScreen(CrmScreen):
         self._names: dict[str, str] = {}
         self._customers: dict[str, str] = {}
         self._about: dict[str, str] = {}
+        # How many open tasks are overdue, due today...: they look at every task of the view,
+        # so they are counted apart; None until the counts for the view shown have come.
+        self._counts: AgendaCounts | None = None
+        self._counts_of: tuple[str, str] | None = None  # the (view, status) they are of
+        self.agenda_counts = CountApart[AgendaCounts](self, "today-counts")
 
     def compose_body(self):
         yield Static(id="today-bar", classes="toolbar")
@@ -68,9 +75,6 @@ class TodayScreen(CrmScreen):
     # ------------------------------------------------------------------ source
 
     def _source(self) -> ListSource:
-        def fetch(after: Any, limit: int) -> list[dict[str, Any]]:
-            return self.replica.tasks.list(status=self.status, owner_id=self._owner(), after=after, limit=limit)
-
         def columns(wide: bool) -> list[Column]:
             # When the row does not fit, the owner goes first, then what the task is about.
             return [Column("mark", "", 1), Column("due", "due", 16), Column("title", "task"),
@@ -83,11 +87,13 @@ class TodayScreen(CrmScreen):
             else:
                 tone = DUE_TONES.get(bucket(row.get("due_at"), ctx.now))
                 due = Text(due_text(row.get("due_at"), ctx.now), style=ctx.tone(tone) if tone else "", no_wrap=True)
-            return [ctx.mark(), due, plain(row.get("title")), plain(self._customer(row.get("customer_id"))),
+            customer = row.get("customer_name") or self._customer(row.get("customer_id"))
+            return [ctx.mark(), due, plain(row.get("title")), plain(customer),
                     plain(self._about_text(row)), plain(self._user(row.get("owner_id")) or "-")]
 
-        return ListSource(columns=columns, fetch=fetch, next_key=lambda r: (r.get("due_at"), r["id"]), cells=cells,
-                          entity="task")
+        # The whole list, a window onto it (everyone's tasks may be hundreds of thousands).
+        return ListSource(columns=columns, cells=cells, entity="task",
+                          window=lambda: self.replica.lists.tasks(self.status, owner_id=self._owner()))
 
     def _user(self, uid: str | None) -> str:
         if not uid:
@@ -128,7 +134,23 @@ class TodayScreen(CrmScreen):
             self.view = "all"
         self.panel.empty_text = self._empty_text()
         self.panel.table.reload(keep_cursor=keep_cursor)
+        if self._counts_of != (self.view, self.status):
+            # Another view: its counts, not the last one's, once they come. The same view read
+            # again (a save, a sync) keeps its last counts until the new ones come.
+            self._counts, self._counts_of = None, (self.view, self.status)
+        if self.status == "done":
+            self.agenda_counts.drop()
+        else:
+            now, owner = self.now(), self._owner()
+            self.agenda_counts.ask(lambda replica: replica.tasks.counts(now, owner_id=owner), self._counted)
         self._show_bar()
+
+    def _counted(self, counts: AgendaCounts) -> None:
+        self._counts = counts
+        self._show_bar()
+
+    def on_unmount(self) -> None:
+        self.agenda_counts.close()
 
     def _loading(self) -> bool:
         complete = self.replica.get_meta("complete_entities") or []
@@ -149,8 +171,9 @@ class TodayScreen(CrmScreen):
         parts: list[str | tuple[str, str]] = [(f"Today · {who}", "bold")]
         if self.status == "done":
             parts.append(" · done tasks, most recently due first")
+        elif (c := self._counts) is None:
+            parts.append((" · counting…", "$text-muted"))
         else:
-            c = self.replica.tasks.counts(self.now(), owner_id=self._owner())
             roomy = self.size.width >= 100
             parts.append(" · ")
             parts.append((f"{grouped(c.overdue)} overdue", "bold $text-error") if c.overdue else "0 overdue")

@@ -1,5 +1,7 @@
 """Scenario 8: whole lists. `G` on the full ticket queue → its last row painted; `/` filtering the
-full queue → the matching rows and their count painted, per keystroke (headless Textual, p50/p95).
+full queue → the matching rows and their count painted, per keystroke; `v` switching the queue's
+view → the new view's first rows painted, with the SQL the app ran on its own connection (the UI
+thread's) meanwhile: none of it may count the queue (headless Textual, p50/p95).
 
 The app runs on the full replica, the queue in its "all" view with the status filter "any" (every
 ticket of the organisation, 500k at 1M customers: the whole list, not the active part agents work). For `G` the
@@ -9,10 +11,17 @@ is typed one key at a time, each key timed to the first frame showing the rows f
 far (the queue counts a big filter's matches apart, after painting its first rows; the count is
 awaited after each filter's last key); the box is cleared between filters.
 
+For `v` each view (mine, team, all, unassigned) is timed from the key event to the first frame
+showing that view; the statements on the app's connection are recorded from the key to that frame,
+and those that count or sum tickets (the queue's count, its overdue count: they grow with the
+queue) are counted apart: the queue counts them in workers, so that number stays 0. The counts
+are awaited before the next key.
+
 Floors, in the same process and rounds: the raw SQL beneath each action on the same connection —
 for `G` the last block of rows (walked from the end of the index; the count is known already), for `/` the
-filtered count and the first block of matching rows. Also, for contrast, the last block read by
-walking the index forward (a plain OFFSET), which a list without the reversed walk would pay.
+filtered count and the first block of matching rows, for `v` the new view's first block of rows.
+Also, for contrast, the last block read by walking the index forward (a plain OFFSET), which a list
+without the reversed walk would pay.
 """
 
 from __future__ import annotations
@@ -27,7 +36,14 @@ from bench.stats import summary
 
 SIZE = (120, 40)
 FILTERS = ("refund", "csv", "vat")
+VIEWS = ("team", "all", "unassigned", "mine")  # the order `v` steps through them from "mine"
 BLOCK = 100
+
+
+def _counts_tickets(sql: str) -> bool:
+    """Whether ``sql`` counts or sums tickets: a statement whose cost grows with the queue."""
+    low = sql.lower()
+    return "from tickets" in low and ("count(" in low or "sum(" in low)
 
 
 def _floor_G(window: Any, total: int, rec: dict[str, list[float]]) -> None:
@@ -37,6 +53,12 @@ def _floor_G(window: Any, total: int, rec: dict[str, list[float]]) -> None:
     t = time.perf_counter()
     window.rows(max(0, total - BLOCK), BLOCK)  # no total: the forward walk past every row before
     rec["G_forward_offset"].append(time.perf_counter() - t)
+
+
+def _floor_view(window: Any, rec: dict[str, list[float]]) -> None:
+    t = time.perf_counter()
+    window.rows(0, BLOCK)
+    rec["view_floor"].append(time.perf_counter() - t)
 
 
 def _floor_filter(window: Any, text: str, rec: dict[str, list[float]]) -> None:
@@ -63,6 +85,8 @@ async def _round(cfg: dict[str, Any], rec: dict[str, list[float]], extra: dict[s
         screen.status_filter = "any"  # every ticket, whatever its status: the whole list
         screen.set_view("all")
         await pilot.pause()
+        await app.workers.wait_for_complete()  # the queue's count comes from a worker
+        await pilot.pause()
         table = screen.panel.table
         table.focus()
         await pilot.pause()
@@ -70,7 +94,8 @@ async def _round(cfg: dict[str, Any], rec: dict[str, list[float]], extra: dict[s
         extra["queue_rows"] = table.total
         # Statements the app runs per action (the floors run theirs outside the counted span).
         statements: list[str] = []
-        counts: dict[str, list[int]] = extra.setdefault("statements", {"G": [], "filter": []})
+        counts: dict[str, list[int]] = extra.setdefault("statements", {"G": [], "filter": [], "view": [],
+                                                                        "view_counts": []})
         replica.conn.set_trace_callback(
             lambda sql: statements.append(sql) if sql.lstrip().upper().startswith("SELECT") else None)
 
@@ -119,12 +144,40 @@ async def _round(cfg: dict[str, Any], rec: dict[str, list[float]], extra: dict[s
             await pilot.pause()
             matches[text] = table.total
         extra["filter_matches"] = matches
+        screen.panel.clear_filter()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+        # `v`: each view in turn, from "mine"; its counts are awaited before the next key.
+        screen.set_view("mine")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table.focus()
+        await pilot.pause()
+        paint = _Paint(app, lambda v: screen.queue_view == v and table.window is not None, lambda _v: False)
+        rows: dict[str, int] = {}
+        for view in VIEWS:
+            _floor_view(replica.lists.ticket_queue(view, **screen._query_args()), rec)
+            await asyncio.sleep(0.05)
+            paint.arm(view)
+            statements.clear()
+            t0 = time.perf_counter()
+            app._driver.send_message(_key_event("v"))
+            await asyncio.wait_for(paint.event.wait(), 30)
+            rec["view"].append(paint.t_paint - t0)  # type: ignore[operator]
+            paint.target = None
+            counts["view"].append(len(statements))
+            counts["view_counts"].append(sum(_counts_tickets(sql) for sql in statements))
+            await app.workers.wait_for_complete()  # the view's count and overdue count, apart
+            await pilot.pause()
+            rows[view] = table.total
+        extra["view_rows"] = rows
     replica.close()
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
     rec: dict[str, list[float]] = {k: [] for k in ("G", "G_floor", "G_forward_offset", "filter", "filter_floor",
-                                                   "filter_count_floor")}
+                                                   "filter_count_floor", "view", "view_floor")}
     extra: dict[str, Any] = {}
 
     async def main() -> None:
@@ -137,5 +190,6 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     out["statements_per"] = {k: max(v) if v else None for k, v in extra.get("statements", {}).items()}
     out.pop("statements", None)
     out["filters"] = list(FILTERS)
+    out["views"] = list(VIEWS)
     out["budget"] = cfg.get("budget", 0.100)
     return out

@@ -61,6 +61,24 @@ async def test_export_writes_the_queue_view_whole_and_names_it(make_app, tmp_pat
         assert any(f"{len(rows)} ticket" in n for n in app.notified)
 
 
+async def test_export_starts_without_counting_the_list_on_the_ui_thread(make_app, tmp_path):
+    """Whether there is anything to export is one row read, not a count of the whole queue
+    (which grows with it) on the app's connection; the rows go out from the worker's."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        app.screen.set_view("all")
+        await settle(pilot)
+        statements: list[str] = []
+        app.replica.conn.set_trace_callback(statements.append)
+        try:
+            _comments, rows = await export(pilot, tmp_path / "queue.csv")
+        finally:
+            app.replica.conn.set_trace_callback(None)
+        assert rows and not [s for s in statements if "count(" in s.lower() and "from tickets" in s.lower()], statements
+
+
 async def test_export_of_a_filtered_queue_writes_every_match_not_only_those_in_view(make_app, tmp_path):
     app = make_app()
     async with app.run_test(size=(120, 16)) as pilot:  # a short screen: few rows in view

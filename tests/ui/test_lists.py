@@ -7,15 +7,17 @@ over the whole queue, the results for the last text typed) and what the app does
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 from textual import events
 
+from crm_tui.core.domain import format_datetime
 from screens.search import SearchScreen
 from screens.tickets import TicketQueueScreen
 from support import ui_data
-from support.pilot import visible_text
+from support.pilot import settle, visible_text
 
 pytestmark = pytest.mark.anyio
 
@@ -39,6 +41,17 @@ def big_queue_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def big_app(big_queue_template, make_app, tmp_path):
     replica = ui_data.copy_replica(big_queue_template, tmp_path / "big")
+    yield make_app(replica=replica)
+    replica.close()
+
+
+LATER = ui_data.NOW + dt.timedelta(days=7)  # thousands of the big queue's tickets are overdue by then
+
+
+@pytest.fixture
+def later_app(big_queue_template, make_app, tmp_path):
+    """The big queue a week on, by a clock that stands still: its overdue count is in the thousands."""
+    replica = ui_data.copy_replica(big_queue_template, tmp_path / "big", clock=lambda: LATER)
     yield make_app(replica=replica)
     replica.close()
 
@@ -198,20 +211,117 @@ async def test_filter_finds_the_assignee_by_name(big_app):
         assert "Grace" in table.row_text(0)
 
 
-async def test_opening_the_queue_reads_a_count_and_one_block(big_app):
-    async with big_app.run_test(size=SIZE) as pilot:
+def counts_over_tickets(statements: list[str]) -> list[str]:
+    """The statements that count tickets (the queue, its overdue ones): what grows with the queue."""
+    return [s for s in statements if "count(" in s.lower() and "from tickets" in s.lower()]
+
+
+def in_view(view: str) -> list[dict]:
+    """The active tickets of a queue view, for the signed-in user (Ada, team support)."""
+    queue = active_queue()
+    if view == "mine":
+        return [t for t in queue if t["assignee_id"] == ui_data.ME["id"]]
+    if view == "team":
+        return [t for t in queue if t["team"] == ui_data.ME["team"]]
+    if view == "unassigned":
+        return [t for t in queue if t["assignee_id"] is None]
+    return queue
+
+
+def overdue(tickets: list[dict]) -> int:
+    """How many of ``tickets`` are past their SLA by ``later_app``'s clock."""
+    return sum(t["sla_due"] < format_datetime(LATER) for t in tickets)
+
+
+async def test_opening_the_queue_reads_one_block_and_counts_apart(later_app):
+    """Opening the queue reads the rows in view on the app's connection; the queue's count and
+    its overdue count (each looks at every ticket of the view) come from workers, and the bar
+    shows them when they have come."""
+    async with later_app.run_test(size=SIZE) as pilot:
         await pilot.press("escape")
         statements: list[str] = []
-        big_app.replica.conn.set_trace_callback(statements.append)
-        await pilot.press("2")
-        await pilot.pause()
-        big_app.replica.conn.set_trace_callback(None)
-        table = big_app.screen.panel.table
-        assert table.reads == 2  # the count, then the block of rows in view
+        later_app.replica.conn.set_trace_callback(statements.append)
+        try:
+            await pilot.press("2")
+            await pilot.pause()
+        finally:
+            later_app.replica.conn.set_trace_callback(None)
+        screen = later_app.screen
+        table = screen.panel.table
+        assert table.reads == 1  # the block of rows in view, no count
+        assert counts_over_tickets(statements) == []
         tickets = [s for s in statements if "FROM tickets" in s]
-        # count, row ids of the block, its rows, overdue count: never the whole queue.
-        assert len(tickets) <= 4, tickets
-        assert not any("LIMIT" not in s and "count(" not in s and "rowid IN" not in s for s in tickets), tickets
+        # row ids of the block and its rows: never the whole queue.
+        assert len(tickets) <= 2, tickets
+        assert not any("LIMIT" not in s and "rowid IN" not in s for s in tickets), tickets
+        await settle(pilot)
+        mine = in_view("mine")
+        assert overdue(mine) > 0
+        assert table.row_count == len(mine) > 100 and not table.counting
+        assert f"{len(mine):,} tickets · {overdue(mine):,} overdue" in bar(screen), bar(screen)
+
+
+async def test_changing_the_view_counts_no_tickets_on_the_app_connection(later_app):
+    """v (each view), F and P: the rows of the new view at once, no count over the tickets on
+    the app's connection; the bar ends with the count and the overdue count of the view shown."""
+    async with later_app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        screen = later_app.screen
+        assert isinstance(screen, TicketQueueScreen)
+        table = screen.panel.table
+        for view in ("team", "all", "unassigned", "mine"):
+            statements: list[str] = []
+            later_app.replica.conn.set_trace_callback(statements.append)
+            try:
+                await pilot.press("v")
+                await pilot.pause()
+            finally:
+                later_app.replica.conn.set_trace_callback(None)
+            assert screen.queue_view == view
+            assert counts_over_tickets(statements) == [], (view, statements)
+            await settle(pilot)
+            tickets = in_view(view)
+            assert table.row_count == len(tickets) and not table.counting
+            assert f"{len(tickets):,} tickets" in bar(screen), bar(screen)
+            late = overdue(tickets)
+            assert (f"· {late:,} overdue" in bar(screen)) if late else ("overdue" not in bar(screen)), (view, bar(screen))
+        # A priority filter: no overdue count at all, and no count over the tickets on the app's connection.
+        statements = []
+        later_app.replica.conn.set_trace_callback(statements.append)
+        try:
+            screen.priority_filter = "urgent"
+            screen.refresh_data()
+            await pilot.pause()
+        finally:
+            later_app.replica.conn.set_trace_callback(None)
+        assert counts_over_tickets(statements) == []
+        await settle(pilot)
+        urgent = [t for t in in_view("mine") if t["priority"] == "urgent"]
+        assert f"{len(urgent):,} tickets" in bar(screen) and "overdue" not in bar(screen), bar(screen)
+
+
+async def test_a_count_for_an_earlier_view_is_never_shown(later_app):
+    """Views changed faster than the counts come: the bar shows the counts of the last view,
+    and only its overdue count ever reaches the screen."""
+    async with later_app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        screen = later_app.screen
+        table = screen.panel.table
+        shown = screen.overdue_counts.shown
+        screen.set_view("all")
+        screen.set_view("team")
+        screen.set_view("unassigned")
+        # Until the counts come, the bar says it is counting, not an earlier view's numbers.
+        screen._show_bar()
+        assert "(counting…)" in bar(screen) and "overdue" not in bar(screen), bar(screen)
+        await settle(pilot)
+        unassigned = in_view("unassigned")
+        assert table.row_count == len(unassigned) and not table.counting
+        assert f"unassigned · active · any priority · {len(unassigned):,} tickets · {overdue(unassigned):,} overdue" \
+            in bar(screen), bar(screen)
+        assert screen.overdue_counts.shown - shown == 1
 
 
 async def test_typing_fast_searches_only_for_the_last_text(make_app):
@@ -303,9 +413,21 @@ async def test_a_filtered_queue_read_again_counts_its_matches_apart(big_app):
             await pilot.pause()
         finally:
             big_app.replica.conn.set_trace_callback(None)
-        assert not [s for s in statements if "count(" in s and "LIKE" in s], statements
+        # Neither the matches nor the whole queue (the bar's "N tickets") are counted there.
+        assert counts_over_tickets(statements) == [], statements
         assert table.row_at(0)["id"] == fire[0]["id"]
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-        assert table.row_count == len(fire) and not table.counting
-        assert f"{len(fire):,} match “on fire”" in bar(screen)
+        assert table.row_count == len(fire) and not table.counting and not table.unfiltered_counting
+        assert f"{len(queue):,} tickets · {len(fire):,} match “on fire”" in bar(screen), bar(screen)
+        assert "counting" not in bar(screen)
+        # Back to the whole queue: its count is known, nothing is counted again.
+        statements.clear()
+        big_app.replica.conn.set_trace_callback(statements.append)
+        try:
+            await pilot.press("escape")
+            await pilot.pause()
+        finally:
+            big_app.replica.conn.set_trace_callback(None)
+        assert counts_over_tickets(statements) == [], statements
+        assert table.row_count == len(queue) and f"{len(queue):,} tickets" in bar(screen)

@@ -32,7 +32,7 @@ async def type_text(pilot, text: str) -> None:
 def section(key: str):
     async def run(pilot) -> None:
         await pilot.press("escape", key)
-        await pilot.pause()
+        await settle(pilot)  # what a screen counts apart (a queue's overdue tickets) has come
 
     return run
 
@@ -172,6 +172,7 @@ def test_ticket_queue_all(snap_compare, make_app, size):
     async def run(pilot):
         await section("2")(pilot)
         await pilot.press("v", "v")
+        await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run)
 
@@ -181,6 +182,7 @@ def test_ticket_queue_unassigned(snap_compare, make_app, size):
     async def run(pilot):
         await section("2")(pilot)
         await pilot.press("v", "v", "v")
+        await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run)
 

@@ -41,7 +41,7 @@ def messages(app) -> list[str]:
 
 async def open_today(pilot) -> None:
     await pilot.press("escape", "8")
-    await pilot.pause()
+    await settle(pilot)  # the bar's counts come from a worker
 
 
 async def test_today_lists_my_open_tasks_overdue_first_and_counts_each_group(make_app):
