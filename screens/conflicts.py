@@ -15,7 +15,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from cache.conflicts import Conflict
@@ -23,6 +22,7 @@ from cache.errors import ReplicaError
 from crm_tui.core.domain import entity, format_value
 from crm_tui.core.text import grouped, plural
 from screens.base import CrmScreen
+from screens.dialog import CrmModal
 from screens.display import ago, plain, record_title
 from screens.tables import Column, CrmTable, ListSource, RowContext, WindowTable, tone
 
@@ -100,8 +100,24 @@ class ConflictsScreen(CrmScreen):
         self.app.push_screen(ConflictResolveScreen(conflict), done)
 
 
-class ConflictResolveScreen(ModalScreen[bool]):
+class ConflictResolveScreen(CrmModal[bool]):
     """Choose, field by field, whose value stays; apply settles the conflict."""
+
+    DEFAULT_CSS = """
+    ConflictResolveScreen {
+        & > .conflict-dialog {
+            width: 100;
+        }
+        & .conflict-explain {
+            height: auto;
+            padding-bottom: 1;
+        }
+        & #conflict-fields {
+            height: auto;
+            max-height: 12;
+        }
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "choose('mine')", "Mine", id="conflict.mine"),

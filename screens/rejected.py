@@ -29,6 +29,14 @@ class RejectedScreen(CrmScreen):
     HELP = ("Changes the server refused, with its reason. f (or enter) opens the change in a form to fix and "
             "re-send it; r re-sends it unchanged (after the server side was fixed); x discards it and puts "
             "back the server's value.")
+    DEFAULT_CSS = """
+    RejectedScreen .rejected-detail {
+        height: auto;
+        max-height: 8;
+        padding: 0 1;
+        border-top: solid $primary-muted;
+    }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "fix", "Fix", id="rejected.fix"),
         Binding("r", "resend", "Re-send", id="rejected.resend"),
