@@ -28,6 +28,31 @@ if TYPE_CHECKING:
 class CrmScreen(Screen):
     """A full screen of the app. Subclasses implement ``compose_body`` and ``refresh_data``."""
 
+    # The frame and the parts every screen lays out the same way: a one-line toolbar over a list, a
+    # record's header, a text standing in for an empty list.
+    DEFAULT_CSS = """
+    CrmScreen {
+        & > .screen-body {
+            height: 1fr;
+        }
+        & .toolbar {
+            height: 1;
+            padding: 0 1;
+            background: $boost;
+        }
+        & .record-header {
+            height: auto;
+            max-height: 5;
+            padding: 0 1;
+            background: $boost;
+        }
+        & .empty-state {
+            height: auto;
+            padding: 1 2;
+            color: $text-muted;
+        }
+    }
+    """
     HELP: ClassVar[str] = ""  # what the screen is for, shown by `?`
     LABEL: ClassVar[str] = ""  # what people call the screen (help's title)
     AUTO_FOCUS: ClassVar[str | None] = "WindowTable, CrmTable"

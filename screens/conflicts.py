@@ -15,16 +15,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from cache.conflicts import Conflict
 from cache.errors import ReplicaError
 from crm_tui.core.domain import entity, format_value
-from crm_tui.core.text import grouped, plural
-from screens.base import CrmScreen
+from screens.counted_list import CountedListScreen
+from screens.dialog import CrmModal
 from screens.display import ago, plain, record_title
-from screens.tables import Column, CrmTable, ListSource, RowContext, WindowTable, tone
+from screens.tables import Column, CrmTable, ListSource, RowContext, tone
 
 
 def _show(entity_name: str, field_name: str, value: Any) -> str:
@@ -36,19 +35,18 @@ def _show(entity_name: str, field_name: str, value: Any) -> str:
     return format_value(f, value)
 
 
-class ConflictsScreen(CrmScreen):
+class ConflictsScreen(CountedListScreen):
     LABEL = "Conflicts"
     HELP = ("Changes you made that clashed with a change saved on the server to the same field. enter opens one: "
             "for each field choose yours (m) or the server's (t), then apply (a). Choosing yours queues it "
             "again against the server's latest version.")
+    PREFIX = "conflicts"
+    NOUN = "conflict"
+    INTRO = "{count} · enter opens one to choose what stays"
+    NONE_INTRO = "No conflicts"
+    EMPTY = "No conflicts: everything you changed merged cleanly."
 
-    def compose_body(self):
-        yield Static(id="conflicts-intro", classes="toolbar")
-        yield WindowTable(self._source(), id="conflicts-table")
-        yield Static("No conflicts: everything you changed merged cleanly.", classes="empty-state",
-                     id="conflicts-empty")
-
-    def _source(self) -> ListSource:
+    def list_source(self) -> ListSource:
         def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
             c: Conflict = row["conflict"]
             record = self.replica.get(c.entity, c.record_id)
@@ -59,32 +57,6 @@ class ConflictsScreen(CrmScreen):
         return ListSource(columns=lambda wide: [Column("kind", "kind", 12), Column("record", "record"),
                                                 Column("fields", "fields", 40 if wide else 24)],
                           cells=cells, window=self.replica.lists.conflicts)
-
-    @property
-    def table(self) -> WindowTable:
-        return self.query_one("#conflicts-table", WindowTable)
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.table.focus()
-
-    def refresh_data(self) -> None:
-        # The first conflicts at once; a worker counts them all (the intro follows its count).
-        self.table.reload()
-        self._show_count()
-
-    @on(WindowTable.Changed, "#conflicts-table")
-    def _counted(self, event: WindowTable.Changed) -> None:
-        self._show_count()
-
-    def _show_count(self) -> None:
-        table = self.table
-        n = table.total
-        count = f"{grouped(n)}+ conflicts (counting…)" if table.counting else plural(n, "conflict")
-        self.query_one("#conflicts-intro", Static).update(
-            Content(f"{count} · enter opens one to choose what stays" if n else "No conflicts"))
-        table.display = bool(n)
-        self.query_one("#conflicts-empty").display = not n
 
     @on(DataTable.RowSelected, "#conflicts-table")
     def _open(self, event: DataTable.RowSelected) -> None:
@@ -100,8 +72,24 @@ class ConflictsScreen(CrmScreen):
         self.app.push_screen(ConflictResolveScreen(conflict), done)
 
 
-class ConflictResolveScreen(ModalScreen[bool]):
+class ConflictResolveScreen(CrmModal[bool]):
     """Choose, field by field, whose value stays; apply settles the conflict."""
+
+    DEFAULT_CSS = """
+    ConflictResolveScreen {
+        & > .conflict-dialog {
+            width: 100;
+        }
+        & .conflict-explain {
+            height: auto;
+            padding-bottom: 1;
+        }
+        & #conflict-fields {
+            height: auto;
+            max-height: 12;
+        }
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "choose('mine')", "Mine", id="conflict.mine"),

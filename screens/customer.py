@@ -36,6 +36,14 @@ class Customer360Screen(CrmScreen):
             "highlighted task done or reopens it. Each list is the whole of it: g and G go to the first and last "
             "row, / filters all of it. Changes you make show at once with a ● pending marker until the next sync "
             "carries them to the server.")
+    DEFAULT_CSS = """
+    Customer360Screen #c360-tabs {
+        height: 1fr;
+        & TabPane {
+            padding: 0;
+        }
+    }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "note", "Note", id="c360.note"),
         Binding("c", "call", "Call", id="c360.call"),

@@ -18,7 +18,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Label, Select, Static, TextArea
 
@@ -32,6 +31,7 @@ from crm_tui.core.domain import (
     validate_fields,
     value_label,
 )
+from screens.dialog import CrmModal
 from screens.inputs import CrmInput, CrmTextArea
 from screens.pickers import ConfirmModal
 
@@ -42,7 +42,7 @@ ParseFn = Callable[[str], Any]  # what was typed -> a wire value; ValueError wit
 WarnFn = Callable[[dict[str, Any]], str | None]  # values -> a doubt worth a second look, or None
 
 
-class RecordForm(ModalScreen[dict[str, Any] | None]):
+class RecordForm(CrmModal[dict[str, Any] | None]):
     """Create or edit one record. Dismisses with what ``save`` returned, or None if cancelled.
 
     ``values`` prefill the fields (the record being edited, or defaults); ``fixed`` values are
@@ -52,6 +52,50 @@ class RecordForm(ModalScreen[dict[str, Any] | None]):
     overrides; ``parsers`` read a field's text in a way of their own (a due time typed as
     ``tomorrow``) instead of ``domain.parse_input``, and ``formats`` show a field's value (and
     what it is compared with to tell a change). `esc` on a form that was changed asks before throwing the typing away.
+    """
+
+    DEFAULT_CSS = """
+    RecordForm {
+        & > .form-dialog {
+            width: 80;
+        }
+        & .form-fields {
+            height: auto;
+            max-height: 16;
+        }
+        & .form-row {
+            height: auto;
+        }
+        & .form-label {
+            width: 16;
+            padding-right: 1;
+            color: $text-muted;
+        }
+        & .form-row Select, & .form-row CrmInput {
+            width: 1fr;
+        }
+        & .form-text {
+            width: 1fr;
+            height: 3;
+        }
+        & .field-error {
+            height: auto;
+            padding-left: 16;
+            color: $text-error;
+        }
+        & .form-error, & .form-note {
+            height: auto;
+            color: $text-error;
+            padding: 0 0 1 0;
+        }
+        & .form-buttons {
+            height: 1;
+            margin-top: 1;
+        }
+        & .form-buttons Button {
+            margin-right: 2;
+        }
+    }
     """
 
     # The cursor is put in the field to fill as the form is mounted (on_mount, _first_to_fill), so

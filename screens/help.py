@@ -11,9 +11,10 @@ from typing import ClassVar
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Static
 
+from screens.dialog import CrmModal
 from screens.display import plain
 from screens.tables import CrmTable
 
@@ -40,8 +41,24 @@ def binding_rows(app: App, screen: Screen) -> list[tuple[str, str, str]]:
     return [(", ".join(by_id[i][0]), by_id[i][1], i if "." in i else "") for i in order]
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(CrmModal[None]):
     """A modal listing the keys of the screen behind it."""
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        & > .help-dialog {
+            width: 90;
+            height: 90%;
+        }
+        & .help-text {
+            height: auto;
+            padding-bottom: 1;
+        }
+        & .help-keys {
+            height: 1fr;
+        }
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,f1", "dismiss", "Close", id="help.close"),

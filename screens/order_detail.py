@@ -27,6 +27,22 @@ class OrderDetailScreen(CrmScreen):
             "its number. x records a cancellation request (pending or paid orders), f a refund request (paid, "
             "shipped or delivered ones); each asks why, and only the one the order's status allows is offered. enter on a ticket opens it, o opens the "
             "customer. tab moves between the history and the tickets.")
+    DEFAULT_CSS = """
+    OrderDetailScreen {
+        & .section-title {
+            height: 1;
+            padding: 0 1;
+            background: $boost;
+        }
+        & #order-history-panel {
+            height: 1fr;
+            max-height: 12;
+        }
+        & #order-tickets-panel {
+            height: 1fr;
+        }
+    }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "request('cancel_request')", "Cancel request", id="order.cancel_request"),
         Binding("f", "request('refund_request')", "Refund request", id="order.refund_request"),

@@ -13,11 +13,24 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from screens.dialog import CrmModal
 from screens.inputs import CrmInput
 
 
-class ChoicePicker(ModalScreen[str | None]):
+class ChoicePicker(CrmModal[str | None]):
     """Choose one value; dismisses with it, or None on esc."""
+
+    DEFAULT_CSS = """
+    ChoicePicker {
+        & > .picker-dialog {
+            width: 50;
+        }
+        & .picker-options {
+            height: auto;
+            max-height: 12;
+        }
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="picker.cancel"),
@@ -65,8 +78,15 @@ class ChoicePicker(ModalScreen[str | None]):
         self.query_one(OptionList).action_cursor_up()
 
 
-class ConfirmModal(ModalScreen[bool]):
+class ConfirmModal(CrmModal[bool]):
     """A yes/no question about a step that cannot be undone."""
+
+    DEFAULT_CSS = """
+    ConfirmModal .confirm-detail {
+        height: auto;
+        padding: 1 0;
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
@@ -91,6 +111,38 @@ class ConfirmModal(ModalScreen[bool]):
 
 class CommandLine(ModalScreen[str | None]):
     """The `:` command line at the bottom of the screen; enter runs, esc closes."""
+
+    DEFAULT_CSS = """
+    CommandLine {
+        align: center bottom;
+        background: $background 0%;
+        &:ansi {
+            background: $background 0%;  /* ANSI themes too */
+        }
+        & > .command-line {
+            height: auto;
+            width: 100%;
+            background: $panel;
+        }
+        & .command-hint {
+            height: auto;
+            padding: 0 1;
+            color: $text-muted;
+        }
+        & .command-row {
+            height: 1;
+        }
+        & .command-prompt {
+            width: 2;
+            padding-left: 1;
+            text-style: bold;
+        }
+        & #command-input {
+            width: 1fr;
+            height: 1;
+        }
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="command.cancel"),

@@ -32,6 +32,13 @@ OPEN_STAGES = tuple(s for s in DEAL_STAGES if s not in OUTCOMES)
 class StageTable(WindowTable):
     """A stage's deals; left/right move between stages instead of scrolling sideways."""
 
+    DEFAULT_CSS = """
+    StageTable {
+        padding-left: 1;
+        scrollbar-size-vertical: 1;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left,h", "screen.focus_stage(-1)", "Previous stage", show=False, id="pipeline.prev_stage"),
         Binding("right,l", "screen.focus_stage(1)", "Next stage", show=False, id="pipeline.next_stage"),
@@ -46,6 +53,28 @@ class PipelineScreen(CrmScreen):
             "outcomes, not stages), < on a won or lost deal offers to reopen it. Each card shows the deal, its "
             "customer, its amount and close date. e edits it, enter opens its customer, m shows only your "
             "deals, f makes a follow-up task about the deal.")
+    DEFAULT_CSS = """
+    PipelineScreen {
+        & #pipeline-board {
+            height: 1fr;
+        }
+        & .stage-column {
+            width: 1fr;
+            height: 1fr;
+            border-right: vkey $primary-muted;
+        }
+        & .stage-header {
+            height: 2;
+            padding: 0 0 0 1;
+            background: $boost;
+            text-wrap: nowrap;
+            text-overflow: ellipsis;
+        }
+        & .stage-empty {
+            padding: 0 1;
+        }
+    }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("greater_than_sign,L", "move(1)", "Next stage", id="pipeline.forward"),
         Binding("less_than_sign,H", "move(-1)", "Prev stage", id="pipeline.back"),

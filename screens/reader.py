@@ -8,12 +8,32 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from screens.dialog import CrmModal
 
-class MessageReader(ModalScreen[None]):
+
+class MessageReader(CrmModal[None]):
     """``heading`` (who, when, what kind) over the message's subject and its whole body."""
+
+    DEFAULT_CSS = """
+    MessageReader {
+        & > .reader-dialog {
+            width: 100;
+            height: auto;
+            max-height: 90%;
+        }
+        & .reader-heading {
+            height: auto;
+            color: $text-muted;
+            padding-bottom: 1;
+        }
+        & .reader-body {
+            height: auto;
+            max-height: 1fr;
+        }
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter,q", "close", "Close", id="reader.close"),

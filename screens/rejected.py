@@ -6,43 +6,51 @@ user decides what becomes of it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from textual import on
 from textual.binding import Binding, BindingType
 from textual.content import Content
+from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from cache.errors import ReplicaError
 from cache.outbox import OutboxOp
 from crm_tui.core.domain import entity, format_value
-from crm_tui.core.text import grouped, plural
-from screens.base import CrmScreen
+from screens.counted_list import CountedListScreen
 from screens.display import plain, record_title
 from screens.form_specs import resend_form
 from screens.pickers import ConfirmModal
-from screens.tables import Column, ListSource, RowContext, WindowTable
+from screens.tables import Column, ListSource, RowContext
 
 
-class RejectedScreen(CrmScreen):
+class RejectedScreen(CountedListScreen):
     LABEL = "Rejected"
     HELP = ("Changes the server refused, with its reason. f (or enter) opens the change in a form to fix and "
             "re-send it; r re-sends it unchanged (after the server side was fixed); x discards it and puts "
             "back the server's value.")
+    DEFAULT_CSS = """
+    RejectedScreen .rejected-detail {
+        height: auto;
+        max-height: 8;
+        padding: 0 1;
+        border-top: solid $primary-muted;
+    }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "fix", "Fix", id="rejected.fix"),
         Binding("r", "resend", "Re-send", id="rejected.resend"),
         Binding("x", "discard", "Discard", id="rejected.discard"),
     ]
 
-    def compose_body(self):
-        yield Static(id="rejected-intro", classes="toolbar")
-        yield WindowTable(self._source(), id="rejected-table")
-        yield Static(id="rejected-detail", classes="rejected-detail")
-        yield Static("Nothing was rejected: the server took every change you made.", classes="empty-state",
-                     id="rejected-empty")
+    PREFIX = "rejected"
+    NOUN = "change"
+    INTRO = "{count} refused by the server · f fix · r re-send · x discard"
+    NONE_INTRO = "Rejected changes"
+    EMPTY = "Nothing was rejected: the server took every change you made."
 
-    def _source(self) -> ListSource:
+    def list_source(self) -> ListSource:
         def cells(row: dict[str, Any], ctx: RowContext) -> list[Any]:
             op: OutboxOp = row["op"]
             record = self.replica.get(op.entity, op.record_id)
@@ -53,32 +61,11 @@ class RejectedScreen(CrmScreen):
                                                 Column("reason", "reason", 60 if wide else 28)],
                           cells=cells, window=self.replica.lists.rejected)
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.table.focus()
+    def compose_under_list(self) -> Iterable[Widget]:
+        yield Static(id="rejected-detail", classes="rejected-detail")
 
-    @property
-    def table(self) -> WindowTable:
-        return self.query_one("#rejected-table", WindowTable)
-
-    def refresh_data(self) -> None:
-        # The first changes at once; a worker counts them all (the intro follows its count).
-        self.table.reload()
-        self._show_count()
-
-    @on(WindowTable.Changed, "#rejected-table")
-    def _counted(self, event: WindowTable.Changed) -> None:
-        self._show_count()
-
-    def _show_count(self) -> None:
-        table = self.table
-        n = table.total
-        count = f"{grouped(n)}+ changes (counting…)" if table.counting else plural(n, "change")
-        self.query_one("#rejected-intro", Static).update(Content(
-            f"{count} refused by the server · f fix · r re-send · x discard" if n else "Rejected changes"))
-        table.display = bool(n)
+    def count_shown(self, n: int) -> None:
         self.query_one("#rejected-detail").display = bool(n)
-        self.query_one("#rejected-empty").display = not n
         self._show_detail()
 
     def current_op(self) -> OutboxOp | None:

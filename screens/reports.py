@@ -44,6 +44,42 @@ class ReportsScreen(CrmScreen):
             "first response is the first email (reply) or call on the ticket that is not internal, after it was "
             "opened; the SLA is met if it came by the SLA due time, breached if later or never and the due time "
             "has passed (owner: the assignee). Computed in the background and kept until the replica changes.")
+    DEFAULT_CSS = """
+    ReportsScreen {
+        & #report-tabs {
+            height: 1fr;
+            & TabPane {
+                padding: 0;
+            }
+            & TabPane > Vertical, & TabPane > Horizontal {
+                height: 1fr;
+            }
+        }
+        & .report-chart {
+            height: 1fr;
+            min-height: 6;
+        }
+        & #report-funnel .report-chart {
+            width: 3fr;
+        }
+        & #report-funnel .report-table {
+            width: 2fr;
+            height: 1fr;
+        }
+        & #report-sla .report-table {
+            height: 1fr;
+            max-height: 8;
+        }
+        & #report-revenue .report-table {
+            height: auto;
+            max-height: 40%;  /* every currency on a tall terminal; the chart keeps the rest */
+        }
+        & .report-note {
+            height: auto;
+            padding: 0 1;
+        }
+    }
+    """
     AUTO_FOCUS: ClassVar[str | None] = "ContentTabs"  # a table in a hidden tab would switch to it
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l,right_square_bracket", "tab(1)", "Next report", show=False, id="reports.next_tab"),

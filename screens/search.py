@@ -34,6 +34,21 @@ class SearchScreen(CrmScreen):
     HELP = ("Search the local replica as you type: customers and contacts by name, company, email, "
             "phone or city; tickets by number; orders by number. Nothing waits on the network.")
     AUTO_FOCUS: ClassVar[str | None] = "#search-input"
+    DEFAULT_CSS = """
+    SearchScreen {
+        & #search-body {
+            height: 1fr;
+        }
+        & #search-input {
+            margin: 1 1 0 1;
+        }
+        & #search-summary {
+            height: 1;
+            padding: 0 1;
+            color: $text-muted;
+        }
+    }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_search", "Search", id="search.focus"),
         Binding("down", "results", "Results", show=False, id="search.results"),

@@ -25,6 +25,14 @@ class SyncScreen(CrmScreen):
             "pushed, then the server's changes pulled. l and h (or ] and [) switch tabs: History lists recent runs; Pending lists your "
             "changes waiting to go; Quarantined lists records from the server that failed validation and "
             "were set aside (the rest of the sync went on).")
+    DEFAULT_CSS = """
+    SyncScreen #sync-tabs {
+        height: 1fr;
+        & TabPane {
+            padding: 0;
+        }
+    }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "app.sync_now", "Sync now", show=False, id="sync.now"),
         Binding("l,right_square_bracket", "tab(1)", "Next tab", id="sync.next_tab"),

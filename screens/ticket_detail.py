@@ -22,6 +22,15 @@ class TicketDetailScreen(TicketTriage, CrmScreen):
     HELP = ("A ticket and its conversation, newest first. Replies (r) go to the customer; internal notes (i) "
             "stay in the team. a assigns it to you, s moves its status, p sets its priority, e edits it, "
             "o opens the customer, f makes a follow-up task about it. enter on a message shows it in full.")
+    DEFAULT_CSS = """
+    TicketDetailScreen .ticket-description {
+        height: auto;
+        max-height: 4;
+        padding: 0 1;
+        color: $text-muted;
+        border-bottom: solid $primary-muted;
+    }
+    """
     BINDINGS: ClassVar = [*TRIAGE_BINDINGS]
 
     def __init__(self, ticket_id: str) -> None:
