@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from crm_server.store.gateway_state import GatewayReads, GatewayWrites
-from crm_server.store.tokens import Device, TokenInfo
+from crm_server.store.tokens import Device, TokenCheck, TokenInfo
 from crm_tui.core.domain import Entity
 
 Position = tuple[int, int]  # (transaction order, sequence number): the change feed's order
@@ -149,6 +149,17 @@ class ReadTx(GatewayReads, ABC):
     @abstractmethod
     def token_info(self, token_hash: str) -> TokenInfo | None:
         """A token's user, expiry, lifetime and whether a device it was used on was revoked."""
+
+    def token_check(self, token_hash: str, device_id: str | None) -> TokenCheck:
+        """What a request's token check needs: whether ``device_id`` was revoked, the token,
+        the device of the token's user and whether the token was used on it (no device: only the
+        token). A store may read them with one statement."""
+        info = self.token_info(token_hash)
+        if device_id is None:
+            return TokenCheck(False, info, None, False)
+        return TokenCheck(self.device_revoked(device_id), info,
+                          None if info is None else self.device(info.user_id, device_id),
+                          self.token_used_on(token_hash, device_id))
 
     @abstractmethod
     def device(self, user_id: str, device_id: str) -> Device | None:
