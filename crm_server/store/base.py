@@ -288,6 +288,11 @@ class WriteTx(GatewayWrites, ReadTx):
         transaction ends. Read a record this way before deciding how to change it."""
 
     @abstractmethod
+    def lock_many(self, ent: Entity, record_ids: Sequence[str]) -> dict[str, StoredRecord]:
+        """:meth:`lock` of many records at once (in id order, one statement per few thousand
+        ids): record id -> live record, for those of ``record_ids`` that exist."""
+
+    @abstractmethod
     def next_number(self, counter: str) -> int:
         """The next value of a named counter ("ticket", "order"): unique and increasing. A number
         taken in a savepoint that rolls back may be skipped (PostgreSQL sequences never go back)."""
@@ -345,6 +350,16 @@ class WriteTx(GatewayWrites, ReadTx):
 
         Raises RecordMissing when a customer does not exist and RecordExists when an id is taken;
         then some of the records may have been inserted: call it inside a :meth:`savepoint`.
+        """
+
+    @abstractmethod
+    def update_many(self, items: Sequence[tuple[Entity, StoredRecord, Mapping[str, Any]]]) -> list[int]:
+        """:meth:`update` of many records at once, a few statements in all: (entity, the record as
+        :meth:`lock_many` read it in this transaction, the changed fields) each. Returns their
+        new versions, increasing in the order given (as if each had been updated in turn).
+
+        Each record at most once; none may change a customer's territory (that is a move:
+        :meth:`update`). Fields the caller did not change keep their versions.
         """
 
     @abstractmethod
