@@ -405,9 +405,15 @@ class _BatchRun:
                 continue
             planned.append((k, op, ent, current, changes, conflicts))
         if planned:
-            # No savepoint: every check is behind, the records are locked, and nothing of these
-            # writes is expected to fail but the database itself (which fails the batch).
-            self._write_updates(planned, results)
+            touched = dict(self.touched)
+            try:
+                with tx.savepoint():
+                    self._write_updates(planned, results)
+            except RecordExists:
+                # The same ops were applied meanwhile (the batch re-sent while its first copy ran,
+                # whose locks this one waited for): one by one, they are replayed.
+                self.touched = touched
+                return [self.apply(raw) for raw, _, _ in run]
         return [r for r in results if r is not None]
 
     def _write_updates(self, planned: Sequence[tuple[int, Op, Entity, StoredRecord, dict[str, Any], list[dict]]],
@@ -478,6 +484,9 @@ class _BatchRun:
         except RecordMissing:  # deleted by a concurrent writer after the checks above
             return _rejected(op.op_id, "not_found", "a record this op needs no longer exists")
         except RecordExists:  # created by a concurrent writer after the checks above
+            again = self.tx.op_result(op.op_id)
+            if again is not None:  # by this very op, sent twice at once (a retry while the first ran)
+                return self._replay(op, ent, again)
             return _rejected(op.op_id, "exists", f"a {ent.label.lower()} with id {op.id} already exists")
         except ValidationError as exc:
             return _rejected(op.op_id, "validation", "some fields are invalid", exc.errors)

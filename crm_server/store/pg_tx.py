@@ -64,16 +64,17 @@ class PostgresReadTx(PgGatewayReads, SqlReadTx):
 
     def __init__(self, conn: psycopg.Connection, statements: list[tuple[str, Sequence[Any]]] | None = None,
                  *, begin: str | None = None):
-        self._pending: list[str] = []
+        self._pending: list[tuple[str, Any]] = []
         super().__init__(conn)
         # When given, every statement run is recorded here (the query-plan probes of the tests).
         self.statements = statements
         if begin is not None:
             self.later(begin)
 
-    # Statements whose answer nothing waits for (BEGIN, SAVEPOINT, RELEASE SAVEPOINT) are not sent
-    # on their own: they wait here and go with the next statement, in one round trip (psycopg's
-    # pipeline mode), in order. Whoever uses ``conn`` directly gets them sent first.
+    # Statements whose answer nothing waits for (BEGIN, SAVEPOINT, RELEASE SAVEPOINT, the writes of
+    # a run of updates) are not sent on their own: they wait here and go with the next statement,
+    # in one round trip (psycopg's pipeline mode), in order. Whoever uses ``conn`` directly gets
+    # them sent first.
 
     @property
     def conn(self) -> Any:  # a psycopg.Connection
@@ -86,14 +87,15 @@ class PostgresReadTx(PgGatewayReads, SqlReadTx):
     def conn(self, value: Any) -> None:
         self._conn = value
 
-    def later(self, sql: str) -> None:
-        """Send ``sql`` (no parameters, no answer wanted) with the next statement."""
-        self._pending.append(sql)
+    def later(self, sql: str, params: Any = None) -> None:
+        """Send ``sql`` (psycopg's placeholders; no answer wanted) with the next statement. An
+        error it meets is raised by that statement."""
+        self._pending.append((sql, params))
 
     def _send_pending(self) -> None:
         pending, self._pending = self._pending, []
-        for sql in pending:
-            self._conn.execute(sql)
+        for sql, params in pending:
+            self._conn.execute(sql, params)
 
     def _send(self, sql: str, params: Any = ()) -> Any:
         """Run ``sql`` (psycopg's placeholders) after what waits; returns the cursor."""
@@ -261,9 +263,11 @@ class PostgresWriteTx(PgGatewayWrites, PostgresReadTx, SqlWriteTx):
         sql = (f"UPDATE {q(ent.table)} AS t SET {sets}"
                f" FROM unnest({', '.join(f'%b::{t}[]' for t in types)}) AS u({', '.join(map(q, [*cols, 'id']))})"
                " WHERE t.id = u.id")
-        if self.statements is not None:
-            self.statements.append((sql, ("rows", len(rows))))
-        self._send(sql, [list(column) for column in zip(*rows, strict=True)])
+        # Its answer is not needed: it goes with the change log's statements (update_many).
+        self.later(sql, [list(column) for column in zip(*rows, strict=True)])
+
+    def _exec_later(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.later(self.sql(sql), params)
 
     def commit(self) -> None:
         """The commit clock's update and COMMIT go in one round trip (pipeline mode): the clock's
@@ -271,7 +275,7 @@ class PostgresWriteTx(PgGatewayWrites, PostgresReadTx, SqlWriteTx):
         between them, never for a trip back to this process (and its wait for Python's GIL).
         What waits to be sent (a RELEASE SAVEPOINT) goes first; a transaction that never sent a
         statement has nothing to commit."""
-        if self._pending[:1] == [self.BEGIN]:
+        if self._pending[:1] == [(self.BEGIN, None)]:
             return
         with self._conn.pipeline():
             self._send_pending()
@@ -292,10 +296,10 @@ class PostgresWriteTx(PgGatewayWrites, PostgresReadTx, SqlWriteTx):
         self._end_savepoint(name, [f"RELEASE SAVEPOINT {name}"])
 
     def _end_savepoint(self, name: str, then: list[str]) -> None:
-        if self._pending[-1:] == [f"SAVEPOINT {name}"]:
+        if self._pending[-1:] == [(f"SAVEPOINT {name}", None)]:
             self._pending.pop()  # never sent: nothing to undo or release
         else:
-            self._pending += then
+            self._pending += [(sql, None) for sql in then]
 
     def next_numbers(self, counter: str, n: int) -> list[int]:
         if counter not in ("ticket", "order"):
@@ -317,10 +321,13 @@ class PostgresWriteTx(PgGatewayWrites, PostgresReadTx, SqlWriteTx):
             raise RecordExists(f"a record exists already: {exc}") from None
 
     def save_op_result(self, op_id: str, user_id: str, ent: Entity, record_id: str, result: dict) -> None:
-        self._exec(
-            "INSERT INTO op_results (op_id, user_id, entity, record_id, result) VALUES (?, ?, ?, ?, ?)",
-            (op_id, user_id, ent.name, record_id, Jsonb(result)),
-        )
+        try:
+            self._exec(
+                "INSERT INTO op_results (op_id, user_id, entity, record_id, result) VALUES (?, ?, ?, ?, ?)",
+                (op_id, user_id, ent.name, record_id, Jsonb(result)),
+            )
+        except psycopg.errors.UniqueViolation as exc:  # a concurrent batch applied this op first
+            raise RecordExists(f"an op result exists already: {exc}") from None
 
     def save_op_results(self, rows: Sequence[tuple[str, str, Entity, str, dict]]) -> None:
         if not rows:

@@ -432,6 +432,10 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
         self._insert_rows(None, [*names, "part_date"] if self.CHANGE_DATE else names, changes)
         return seqs
 
+    def _exec_later(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement whose answer is not needed (a backend may send it with the next one)."""
+        self._exec(sql, params)
+
     def _update_rows(self, ent: Entity, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Set the columns ``names``, then version and field_versions, of the records of ``ent``
         whose id ends each row (one statement for all the rows)."""
@@ -490,7 +494,8 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
         # Each record's only upsert row moves to its new version (see _log).
         for start in range(0, len(old_versions), _CHUNK):
             chunk = old_versions[start : start + _CHUNK]
-            self._exec(f"DELETE FROM changes WHERE seq IN ({','.join('?' * len(chunk))}) AND kind = 'upsert'", chunk)
+            self._exec_later(f"DELETE FROM changes WHERE seq IN ({','.join('?' * len(chunk))}) AND kind = 'upsert'",
+                             chunk)
         cols = self.change_values(seqs[0])[0].split(", ")
         change_names = [*cols, "entity", "record_id", "kind", "territory", "old_territory"]
         self._insert_rows(None, [*change_names, "part_date"] if self.CHANGE_DATE else change_names, changes)
