@@ -26,7 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crm_server.errors import DeviceRevoked, InvalidQuery, RateLimited, TokenExpired, Unauthorized
 from crm_server.reads import Freshness, ReadRouter
-from crm_server.scope import Caller, load_caller
+from crm_server.scope import Caller, caller_of, load_caller
 from crm_server.store import ReadTx, Store
 from crm_server.store.tokens import TokenInfo
 
@@ -136,7 +136,7 @@ class TokenGate:
         if info.expires_at is not None and now >= info.expires_at:
             raise TokenExpired(f"this API token expired on {utc_text(info.expires_at)}; ask an admin for a new one "
                                "(`crm-server user token NAME`) and run `crm-tui login` again")
-        caller = load_caller(tx, info.user_id)
+        caller = caller_of(check.user) if check.user_read else load_caller(tx, info.user_id)
         if caller is None:
             raise Unauthorized("this token's user no longer exists or is inactive")
         if device is not None:

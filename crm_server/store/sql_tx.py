@@ -28,12 +28,13 @@ from crm_server.store.base import (
     WriteTx,
 )
 from crm_server.store.schema import PARTITIONED, is_scoped, q, select_columns
-from crm_server.store.tokens import TokenReads, TokenWrites
+from crm_server.store.tokens import Device, TokenCheck, TokenInfo, TokenReads, TokenWrites
 from crm_tui.core.domain import CUSTOMER_CHILDREN, ENTITIES, Entity
 
 _CHUNK = 5000  # ids per IN (...) list
 _COLS = {e.name: select_columns(e) for e in ENTITIES.values()}
 ORDER = ENTITIES["order"]
+USER = ENTITIES["user"]
 # Orders that count as revenue.
 REVENUE_EXCLUDES = ("cancelled", "refunded")
 
@@ -119,6 +120,27 @@ class SqlReadTx(TokenReads, ReadTx):
 
     def user_id_for_token(self, token_hash: str) -> str | None:
         return self._one("SELECT user_id FROM tokens WHERE hash = ?", (token_hash,))
+
+    def token_check(self, token_hash: str, device_id: str | None) -> TokenCheck:
+        # The token, the device and the token's user in one statement (every request starts
+        # with them; on PostgreSQL each would be a round trip).
+        user_cols = ", ".join(f"u.{q(c)}" for c in USER.columns)
+        row = self._exec(
+            "SELECT t.user_id, t.expires_at, t.lifetime, t.revoked_device,"
+            " EXISTS (SELECT 1 FROM devices WHERE device_id = ? AND revoked_at IS NOT NULL),"
+            " d.user_id, d.device_id, d.name, d.first_seen, d.last_seen, d.revoked_at,"
+            " EXISTS (SELECT 1 FROM device_tokens WHERE token_hash = ? AND device_id = ?),"
+            f" {user_cols}, u.field_versions"
+            " FROM (SELECT 1) AS one LEFT JOIN tokens AS t ON t.hash = ?"
+            " LEFT JOIN devices AS d ON d.user_id = t.user_id AND d.device_id = ?"
+            " LEFT JOIN users AS u ON u.id = t.user_id",
+            (device_id, token_hash, device_id, token_hash, device_id),
+        ).fetchone()
+        info = None if row[0] is None else TokenInfo(
+            row[0], None if row[1] is None else int(row[1]), None if row[2] is None else int(row[2]), row[3])
+        device = None if row[5] is None else Device(*row[5:11])
+        user = None if row[12] is None else self._stored(USER, row[12:])
+        return TokenCheck(bool(row[4]), info, device, bool(row[11]), user=user, user_read=True)
 
     def _exec_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """One statement run for each of ``rows`` (the driver sends them together)."""

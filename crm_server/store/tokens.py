@@ -89,12 +89,14 @@ class Device:
 
 @dataclass(frozen=True, slots=True)
 class TokenCheck:
-    """What a request's token check reads (one statement): see :meth:`TokenReads.token_check`."""
+    """What a request's token check reads: see :meth:`crm_server.store.base.ReadTx.token_check`."""
 
     device_revoked: bool  # a device of this id (of any user) was revoked
     token: TokenInfo | None
     device: Device | None  # the device of the token's user, as last seen
     used_on: bool  # the token was used on (or issued to) the device before
+    user: Any = None  # the token's user (a StoredRecord, None: no such user), when user_read
+    user_read: bool = False
 
 
 _DEVICE = "SELECT user_id, device_id, name, first_seen, last_seen, revoked_at FROM devices"
@@ -113,26 +115,6 @@ class TokenReads:
             return None
         return TokenInfo(row[0], None if row[1] is None else int(row[1]), None if row[2] is None else int(row[2]),
                          row[3])
-
-    def token_check(self, token_hash: str, device_id: str | None) -> TokenCheck:
-        """:meth:`device_revoked`, :meth:`token_info`, the token user's :meth:`device` and
-        :meth:`token_used_on`, in one statement (every request starts with them: on PostgreSQL
-        each would be a round trip)."""
-        if device_id is None:
-            return TokenCheck(False, self.token_info(token_hash), None, False)
-        row = self._exec(
-            "SELECT t.user_id, t.expires_at, t.lifetime, t.revoked_device,"
-            " EXISTS (SELECT 1 FROM devices WHERE device_id = ? AND revoked_at IS NOT NULL),"
-            " d.user_id, d.device_id, d.name, d.first_seen, d.last_seen, d.revoked_at,"
-            " EXISTS (SELECT 1 FROM device_tokens WHERE token_hash = ? AND device_id = ?)"
-            " FROM (SELECT 1) AS one LEFT JOIN tokens AS t ON t.hash = ?"
-            " LEFT JOIN devices AS d ON d.user_id = t.user_id AND d.device_id = ?",
-            (device_id, token_hash, device_id, token_hash, device_id),
-        ).fetchone()
-        info = None if row[0] is None else TokenInfo(
-            row[0], None if row[1] is None else int(row[1]), None if row[2] is None else int(row[2]), row[3])
-        device = None if row[5] is None else Device(*row[5:11])
-        return TokenCheck(bool(row[4]), info, device, bool(row[11]))
 
     def device(self, user_id: str, device_id: str) -> Device | None:
         row = self._exec(f"{_DEVICE} WHERE user_id = ? AND device_id = ?", (user_id, device_id)).fetchone()

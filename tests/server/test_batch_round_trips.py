@@ -60,7 +60,7 @@ def test_a_batch_of_edits_costs_the_same_statements_for_100_edits_as_for_10(logg
     assert {r["record"]["id"]: (r["version"], r["record"]["phone"]) for r in results} == {
         i: (c["version"], c["phone"]) for i, c in after.items()}
     assert len(ran_large) == len(ran_small), "\n".join(ran_large)
-    assert len(ran_large) <= 18, "\n".join(ran_large)
+    assert len(ran_large) <= 17, "\n".join(ran_large)
     # The token check's read transaction and the batch's write transaction, each a few waits.
     assert trips_large == trips_small, (trips_small, trips_large)
-    assert trips_large <= 11, trips_large
+    assert trips_large <= 10, trips_large
