@@ -433,9 +433,10 @@ class _BatchRun:
                 self.touched[(ent.name, op.id, name)] = version
             ids, keys = by_ent.setdefault(ent.name, (ent, [], set()))[1:]
             ids.append(op.id)
-            if ent.name in PARTITIONED:
-                keys.add(current.record.get(PARTITIONED[ent.name]))
-        # Read back as get() reads them; an order's date is not changed here, so its month is known.
+            if ent.name in PARTITIONED:  # the order's date as written (an edit may move it to another month)
+                key = PARTITIONED[ent.name]
+                keys.add(changes[key] if key in changes else current.record.get(key))
+        # Read back as get() reads them, orders only from their months' partitions.
         written = {name: tx.get_many(ent, ids, partitions=() if None in keys else sorted(keys))
                    for name, (ent, ids, keys) in by_ent.items()}
         rows = []

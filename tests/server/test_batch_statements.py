@@ -277,6 +277,7 @@ def _edit_batch(v: dict[str, int]) -> list[dict]:
         edit("e19", "contact", "p-1", {"title": "CEO"}, v["p-1"]),  # a record e4 changed
         edit("e20", "customer", "c-2", {"owner_id": "nobody"}, v["c-2"]),  # no such user
         edit("e21", "customer", "c-2", {"owner_id": "sam", "tags": ["vip", "b2b"]}, v["c-2"]),
+        edit("e22", "order", "o-1", {"order_date": "2026-10-02"}, v["o-1"]),  # to another month's partition
     ]
 
 
@@ -340,8 +341,9 @@ def test_a_batch_of_edits_gets_the_results_of_one_op_after_the_other(store_targe
         ("e11", "rejected", "invalid_op"), ("e12", "rejected", "scope"), ("e13", "rejected", "deleted"),
         ("e14", "applied", None), ("e15", "conflict", None), ("e16", "rejected", "validation"),
         ("e17", "applied", None), ("e18", "applied", None), ("e19", "merged", None),
-        ("e20", "rejected", "not_found"), ("e21", "applied", None),
+        ("e20", "rejected", "not_found"), ("e21", "applied", None), ("e22", "merged", None),
     ]
+    assert batch[-1]["record"]["order_date"] == "2026-10-02"
     assert batch[10]["replayed"] and batch[16]["conflicts"] == [{"field": "phone", "server": "+1 555", "client": "+49 6"}]
 
 
