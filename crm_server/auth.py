@@ -26,7 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crm_server.errors import DeviceRevoked, InvalidQuery, RateLimited, TokenExpired, Unauthorized
 from crm_server.reads import Freshness, ReadRouter
-from crm_server.scope import Caller, load_caller
+from crm_server.scope import Caller, caller_of, load_caller
 from crm_server.store import ReadTx, Store
 from crm_server.store.tokens import TokenInfo
 
@@ -123,9 +123,10 @@ class TokenGate:
         device, digest, now = self.device, self.digest, self.now
         # A revoked device is told so whatever token it sends (even one since deleted or
         # expired): that answer is what makes it wipe its local data.
-        if device is not None and tx.device_revoked(device):
+        check = tx.token_check(digest, device)  # one statement
+        if device is not None and check.device_revoked:
             raise DeviceRevoked("an admin revoked this device; its local data is to be deleted")
-        info = tx.token_info(digest)
+        info = check.token
         if info is None:
             raise Unauthorized("this API token is not known; ask an admin for a new one")
         if info.revoked_device is not None:
@@ -135,14 +136,14 @@ class TokenGate:
         if info.expires_at is not None and now >= info.expires_at:
             raise TokenExpired(f"this API token expired on {utc_text(info.expires_at)}; ask an admin for a new one "
                                "(`crm-server user token NAME`) and run `crm-tui login` again")
-        caller = load_caller(tx, info.user_id)
+        caller = caller_of(check.user) if check.user_read else load_caller(tx, info.user_id)
         if caller is None:
             raise Unauthorized("this token's user no longer exists or is inactive")
         if device is not None:
-            known = tx.device(info.user_id, device)
+            known = check.device
             self._stale = (known is None or now - known.last_seen >= SEEN_EVERY
                            or (self.device_name is not None and known.name != self.device_name)
-                           or not tx.token_used_on(digest, device))
+                           or not check.used_on)
         self.info, self.caller = info, caller
         return caller
 

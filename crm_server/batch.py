@@ -1,7 +1,11 @@
 """Batch writes, ``POST /v1/batch``: many ops, one result each (docs/sync-protocol.md).
 
-The whole batch is one write transaction and every op runs in its own savepoint: a rejected op rolls back only itself. An op's result is stored in
-the same savepoint as its effect, which is what makes a re-sent batch apply exactly once.
+The whole batch is one write transaction. An op applied on its own runs in its own savepoint: a
+rejected op rolls back only itself. Runs of consecutive creates, and of consecutive updates of
+distinct records, are checked first and written together (a few statements for the run, the
+results those of one op after the other; a rejected op of a run writes nothing). An op's result
+is stored in the same transaction as its effect, which is what makes a re-sent batch apply
+exactly once.
 """
 
 from __future__ import annotations
@@ -173,6 +177,7 @@ class _BatchRun:
         run: list[tuple[Any, Op, Entity]] = []
         made: set[str] = set()  # ids the run creates
         op_ids: set[str] = set()
+        edits: list[tuple[Any, Op, Entity]] = []  # a run of updates (see _update_run)
         for raw in ops:
             fast = self._fast_create(raw)
             if fast is not None and run:
@@ -180,17 +185,28 @@ class _BatchRun:
                 refs = {v for f in ent.fields if f.kind == "ref" and isinstance(v := op.fields.get(f.name), str)}
                 if op.op_id in op_ids or op.id in made or refs & made:
                     fast = None  # depends on the run: the run goes first, then this op on its own
-            if fast is None:
-                if run:
-                    results += self._create_run(run)
-                    run, made, op_ids = [], set(), set()
+            edit = self._fast_update(raw) if fast is None else None
+            if edit is not None and edits and self._depends(edit, edits):
+                results += self._update_run(edits)  # the run goes first; this op starts the next one
+                edits = []
+            if edits and edit is None:
+                results += self._update_run(edits)
+                edits = []
+            if run and fast is None:
+                results += self._create_run(run)
+                run, made, op_ids = [], set(), set()
+            if edit is not None:
+                edits.append((raw, *edit))
+            elif fast is None:
                 results.append(self.apply(raw))
-                continue
-            run.append((raw, *fast))
-            made.add(fast[0].id)
-            op_ids.add(fast[0].op_id)
+            else:
+                run.append((raw, *fast))
+                made.add(fast[0].id)
+                op_ids.add(fast[0].op_id)
         if run:
             results += self._create_run(run)
+        if edits:
+            results += self._update_run(edits)
         return results
 
     def _fast_create(self, raw: Any) -> tuple[Op, Entity] | None:
@@ -304,6 +320,135 @@ class _BatchRun:
             rows.append((op.op_id, self.caller.id, ent, op.id, result))
         tx.save_op_results(rows)
 
+    def _fast_update(self, raw: Any) -> tuple[Op, Entity] | None:
+        """(op, entity) when ``raw`` is a well-formed update :meth:`_update_run` can take: of a
+        customer or a customer's record, moving nothing (no customer's territory, no order's
+        status, which writes a status event), with a base version."""
+        if self.through is not None or not isinstance(raw, dict):
+            return None
+        op_id, fields = raw.get("op_id"), raw.get("fields")
+        if raw.get("op") != "update" or not isinstance(op_id, str) or not ID_RE.match(op_id) or not isinstance(fields, dict):
+            return None
+        name = raw.get("entity")
+        ent = ENTITIES.get(name) if isinstance(name, str) else None
+        if ent is None or ent.admin_only or ent.anchor not in ("self", "customer_id") or ent.name == "order_event":
+            return None
+        if (ent.anchor == "self" and "territory" in fields) or (ent.name == "order" and "status" in fields):
+            return None
+        if _has_lone_surrogates(raw):
+            return None
+        try:
+            op = Op.model_validate(raw)
+        except ShapeError:
+            return None
+        return (op, ent) if op.base_version is not None else None
+
+    @staticmethod
+    def _depends(edit: tuple[Op, Entity], edits: Sequence[tuple[Any, Op, Entity]]) -> bool:
+        """Whether an update must see the effect of one of ``edits`` (the same op id or record,
+        or a reference to a record they change): then it goes in a run after theirs."""
+        op, ent = edit
+        refs = {v for f in ent.fields if f.kind == "ref" and isinstance(v := op.fields.get(f.name), str)}
+        return any(o.op_id == op.op_id or o.id == op.id or o.id in refs for _, o, _ in edits)
+
+    def _update_run(self, run: Sequence[tuple[Any, Op, Entity]]) -> list[dict[str, Any]]:
+        """Updates of distinct records (none referring to another of the run), each checked as
+        :meth:`_update` checks it and all written with :meth:`WriteTx.update_many`: their op
+        results, their records (locked: :meth:`WriteTx.lock_many`, in id order) and the records
+        their new values refer to are read with a statement each, not a dozen statements per op.
+        The results are those of one op after the other."""
+        tx = self.tx
+        stored = tx.op_results([op.op_id for _, op, _ in run])
+        by_ent: dict[str, tuple[Entity, list[str]]] = {}
+        for _, op, ent in run:
+            if op.op_id not in stored:
+                by_ent.setdefault(ent.name, (ent, []))[1].append(op.id)
+        locked: dict[tuple[str, str], StoredRecord] = {}
+        for name, (ent, ids) in sorted(by_ent.items()):  # a fixed order of locks
+            locked.update(((name, i), r) for i, r in tx.lock_many(ent, ids).items())
+        cleans: dict[int, dict[str, Any]] = {}
+        refs: dict[str, set[str]] = {}
+        for k, (_, op, ent) in enumerate(run):
+            if op.op_id in stored or (ent.name, op.id) not in locked:
+                continue
+            try:
+                cleans[k] = clean = validate_fields(ent, op.fields, creating=False)
+            except ValidationError:
+                continue  # raised again by _plan_update, in its turn among the checks
+            for name, value in clean.items():
+                f = ent.by_name[name]
+                if f.kind == "ref" and f.ref is not None and value is not None:
+                    refs.setdefault(f.ref, set()).add(value)
+        known: dict[tuple[str, str], StoredRecord | None] = {}
+        for target, wanted in refs.items():
+            found = tx.get_many(ENTITIES[target], sorted(wanted))
+            known.update(((target, i), found.get(i)) for i in wanted)
+
+        def get(ent: Entity, record_id: str) -> StoredRecord | None:
+            key = (ent.name, record_id)
+            return known[key] if key in known else tx.get(ent, record_id)
+
+        results: list[dict[str, Any] | None] = [None] * len(run)
+        planned: list[tuple[int, Op, Entity, StoredRecord, dict[str, Any], list[dict]]] = []
+        for k, (_, op, ent) in enumerate(run):
+            if op.op_id in stored:
+                results[k] = self._replay(op, ent, stored[op.op_id])
+                continue
+            try:
+                current = self._seen(ent, op.id, locked.get((ent.name, op.id)))
+                changes, conflicts = self._plan_update(op, ent, current, get, cleans.get(k))
+            except OpRejected as exc:
+                results[k] = _rejected(op.op_id, exc.code, exc.message, exc.fields)
+                continue
+            except ValidationError as exc:
+                results[k] = _rejected(op.op_id, "validation", "some fields are invalid", exc.errors)
+                continue
+            planned.append((k, op, ent, current, changes, conflicts))
+        if planned:
+            touched = dict(self.touched)
+            try:
+                with tx.savepoint():
+                    self._write_updates(planned, results)
+            except RecordExists:
+                # The same ops were applied meanwhile (the batch re-sent while its first copy ran,
+                # whose locks this one waited for): one by one, they are replayed.
+                self.touched = touched
+                return [self.apply(raw) for raw, _, _ in run]
+        return [r for r in results if r is not None]
+
+    def _write_updates(self, planned: Sequence[tuple[int, Op, Entity, StoredRecord, dict[str, Any], list[dict]]],
+                       results: list[dict[str, Any] | None]) -> None:
+        tx = self.tx
+        writes = [(ent, current, changes) for _, _, ent, current, changes, _ in planned if changes]
+        for ent, _, changes in writes:
+            if "updated_at" in ent.by_name:
+                changes["updated_at"] = self.stamp
+        versions = iter(tx.update_many(writes))
+        by_ent: dict[str, tuple[Entity, list[str], set[Any]]] = {}
+        for _, op, ent, current, changes, _ in planned:
+            if not changes:
+                continue
+            version = next(versions)
+            for name in changes:
+                self.touched[(ent.name, op.id, name)] = version
+            ids, keys = by_ent.setdefault(ent.name, (ent, [], set()))[1:]
+            ids.append(op.id)
+            if ent.name in PARTITIONED:  # the order's date as written (an edit may move it to another month)
+                key = PARTITIONED[ent.name]
+                keys.add(changes[key] if key in changes else current.record.get(key))
+        # Read back as get() reads them, orders only from their months' partitions.
+        written = {name: tx.get_many(ent, ids, partitions=() if None in keys else sorted(keys))
+                   for name, (ent, ids, keys) in by_ent.items()}
+        rows = []
+        for k, op, ent, current, changes, conflicts in planned:
+            stored = written[ent.name][op.id] if changes else current
+            in_scope = self.caller.sees(stored.territory)
+            results[k] = result = _result(op.op_id, self._update_status(op, current, conflicts), version=stored.version,
+                                          record=stored.record if in_scope else None, in_scope=in_scope,
+                                          conflicts=conflicts)
+            rows.append((op.op_id, self.caller.id, ent, op.id, result))
+        tx.save_op_results(rows)
+
     def apply(self, raw: Any) -> dict[str, Any]:
         """One op's result; never raises for anything in the op itself."""
         op_id = raw.get("op_id") if isinstance(raw, dict) else None
@@ -340,6 +485,9 @@ class _BatchRun:
         except RecordMissing:  # deleted by a concurrent writer after the checks above
             return _rejected(op.op_id, "not_found", "a record this op needs no longer exists")
         except RecordExists:  # created by a concurrent writer after the checks above
+            again = self.tx.op_result(op.op_id)
+            if again is not None:  # by this very op, sent twice at once (a retry while the first ran)
+                return self._replay(op, ent, again)
             return _rejected(op.op_id, "exists", f"a {ent.label.lower()} with id {op.id} already exists")
         except ValidationError as exc:
             return _rejected(op.op_id, "validation", "some fields are invalid", exc.errors)
@@ -362,7 +510,10 @@ class _BatchRun:
     def _visible(self, ent: Entity, record_id: str) -> StoredRecord:
         """The live record, locked for this batch, if the caller may see it; otherwise OpRejected
         (deleted / not_found)."""
-        current = self.tx.lock(ent, record_id)
+        return self._seen(ent, record_id, self.tx.lock(ent, record_id))
+
+    def _seen(self, ent: Entity, record_id: str, current: StoredRecord | None) -> StoredRecord:
+        """``current`` (the record as locked) if the caller may see it; otherwise OpRejected."""
         if current is not None and self.caller.sees(current.territory):
             return current
         if current is None:
@@ -451,24 +602,7 @@ class _BatchRun:
         if op.base_version is None:
             raise OpRejected("invalid_op", "an update needs the base_version it was based on", {"base_version": "is required"})
         current = self._visible(ent, op.id)
-        clean = validate_fields(ent, op.fields, creating=False)
-        conflicts, changes = [], {}
-        for name, value in clean.items():
-            server = current.record.get(name)
-            if value == server:
-                continue  # changed on both sides to the same value, or not changed at all
-            changed_at = current.field_versions.get(name, 0)
-            if changed_at > op.base_version and self.touched.get((ent.name, op.id, name)) != changed_at:
-                conflicts.append({"field": name, "server": server, "client": value})
-                continue
-            changes[name] = value
-        self._check_refs(ent, changes, current.record.get("customer_id"))
-        if ent.name == "customer" and "territory" in changes:
-            self._check_territory(changes["territory"])
-        if ent.name == "ticket" and "status" in changes:
-            check_ticket_transition(current.record["status"], changes["status"])
-        if changes or ent.name == "order_event":
-            self._check_rules(ent, {**current.record, **changes}, changes, current.record)
+        changes, conflicts = self._plan_update(op, ent, current, self.tx.get)
         if changes:
             if "updated_at" in ent.by_name:
                 changes["updated_at"] = self.stamp
@@ -479,8 +613,39 @@ class _BatchRun:
                 self._record_status(current.record, changes["status"])
             for name in changes:
                 self.touched[(ent.name, op.id, name)] = version
-        status = "conflict" if conflicts else ("merged" if current.version > op.base_version else "applied")
-        return self._written(status, op, ent, conflicts)
+        return self._written(self._update_status(op, current, conflicts), op, ent, conflicts)
+
+    def _plan_update(self, op: Op, ent: Entity, current: StoredRecord, get: Callable[[Entity, str], StoredRecord | None],
+                     clean: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict]]:
+        """The checks of an update of ``current`` (locked), in order: (the fields to change, the
+        conflicts). ``clean``: its fields already validated; ``get`` reads referenced records.
+        Raises OpRejected / ValidationError; writes nothing."""
+        assert op.base_version is not None
+        if clean is None:
+            clean = validate_fields(ent, op.fields, creating=False)
+        conflicts, changes = [], {}
+        for name, value in clean.items():
+            server = current.record.get(name)
+            if value == server:
+                continue  # changed on both sides to the same value, or not changed at all
+            changed_at = current.field_versions.get(name, 0)
+            if changed_at > op.base_version and self.touched.get((ent.name, op.id, name)) != changed_at:
+                conflicts.append({"field": name, "server": server, "client": value})
+                continue
+            changes[name] = value
+        self._check_refs(ent, changes, current.record.get("customer_id"), get)
+        if ent.name == "customer" and "territory" in changes:
+            self._check_territory(changes["territory"])
+        if ent.name == "ticket" and "status" in changes:
+            check_ticket_transition(current.record["status"], changes["status"])
+        if changes or ent.name == "order_event":
+            self._check_rules(ent, {**current.record, **changes}, changes, current.record)
+        return changes, conflicts
+
+    @staticmethod
+    def _update_status(op: Op, current: StoredRecord, conflicts: list[dict]) -> str:
+        assert op.base_version is not None
+        return "conflict" if conflicts else ("merged" if current.version > op.base_version else "applied")
 
     def _delete(self, op: Op, ent: Entity) -> dict[str, Any]:
         if op.base_version is None:

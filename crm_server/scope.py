@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crm_server.store import ReadTx
+from crm_server.store import ReadTx, StoredRecord
 from crm_tui.core.domain import ENTITIES
 
 USER = ENTITIES["user"]
@@ -53,7 +53,11 @@ def load_caller(tx: ReadTx, user_id: str) -> Caller | None:
     """The caller for ``user_id`` as of this transaction; None if the user is gone or inactive."""
     if user_id == SYSTEM.id:
         return SYSTEM
-    stored = tx.get(USER, user_id)
+    return caller_of(tx.get(USER, user_id))
+
+
+def caller_of(stored: StoredRecord | None) -> Caller | None:
+    """The caller a stored user record makes; None if there is none or the user is inactive."""
     if stored is None:
         return None
     user = stored.record

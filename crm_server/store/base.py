@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from crm_server.store.gateway_state import GatewayReads, GatewayWrites
-from crm_server.store.tokens import Device, TokenInfo
+from crm_server.store.tokens import Device, TokenCheck, TokenInfo
 from crm_tui.core.domain import Entity
 
 Position = tuple[int, int]  # (transaction order, sequence number): the change feed's order
@@ -149,6 +149,17 @@ class ReadTx(GatewayReads, ABC):
     @abstractmethod
     def token_info(self, token_hash: str) -> TokenInfo | None:
         """A token's user, expiry, lifetime and whether a device it was used on was revoked."""
+
+    def token_check(self, token_hash: str, device_id: str | None) -> TokenCheck:
+        """What a request's token check needs: whether ``device_id`` was revoked, the token,
+        the device of the token's user and whether the token was used on it (no device: only the
+        token). A store may read them with one statement."""
+        info = self.token_info(token_hash)
+        if device_id is None:
+            return TokenCheck(False, info, None, False)
+        return TokenCheck(self.device_revoked(device_id), info,
+                          None if info is None else self.device(info.user_id, device_id),
+                          self.token_used_on(token_hash, device_id))
 
     @abstractmethod
     def device(self, user_id: str, device_id: str) -> Device | None:
@@ -277,6 +288,11 @@ class WriteTx(GatewayWrites, ReadTx):
         transaction ends. Read a record this way before deciding how to change it."""
 
     @abstractmethod
+    def lock_many(self, ent: Entity, record_ids: Sequence[str]) -> dict[str, StoredRecord]:
+        """:meth:`lock` of many records at once (in id order, one statement per few thousand
+        ids): record id -> live record, for those of ``record_ids`` that exist."""
+
+    @abstractmethod
     def next_number(self, counter: str) -> int:
         """The next value of a named counter ("ticket", "order"): unique and increasing. A number
         taken in a savepoint that rolls back may be skipped (PostgreSQL sequences never go back)."""
@@ -334,6 +350,16 @@ class WriteTx(GatewayWrites, ReadTx):
 
         Raises RecordMissing when a customer does not exist and RecordExists when an id is taken;
         then some of the records may have been inserted: call it inside a :meth:`savepoint`.
+        """
+
+    @abstractmethod
+    def update_many(self, items: Sequence[tuple[Entity, StoredRecord, Mapping[str, Any]]]) -> list[int]:
+        """:meth:`update` of many records at once, a few statements in all: (entity, the record as
+        :meth:`lock_many` read it in this transaction, the changed fields) each. Returns their
+        new versions, increasing in the order given (as if each had been updated in turn).
+
+        Each record at most once; none may change a customer's territory (that is a move:
+        :meth:`update`). Fields the caller did not change keep their versions.
         """
 
     @abstractmethod

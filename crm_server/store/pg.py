@@ -165,7 +165,7 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------------ transactions
 
-    def _transaction(self, begin: str, make_tx: Any, *, commit: bool) -> Any:
+    def _transaction(self, begin: str | None, make_tx: Any, *, commit: bool) -> Any:
         return transaction(self._connection(), begin, make_tx, db_error=psycopg.Error, to_store_error=_store_error,
                            rollback=_rollback, commit=commit)
 
@@ -173,13 +173,15 @@ class PostgresStore(Store):
     def read(self) -> Iterator[PostgresReadTx]:
         meter = getattr(self._meter, "current", None)
         statements = None if meter is None else meter.statements
-        with self._transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-                               lambda conn: PostgresReadTx(conn, statements), commit=False) as tx:
+        # BEGIN goes with the transaction's first statement (one round trip less).
+        with self._transaction(None, lambda conn: PostgresReadTx(
+                conn, statements, begin="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"), commit=False) as tx:
             yield tx
 
     def write(self) -> AbstractContextManager[PostgresWriteTx]:
         statements = getattr(self._meter, "writes", None)
-        return self._transaction("BEGIN", lambda conn: PostgresWriteTx(conn, statements), commit=True)
+        return self._transaction(None, lambda conn: PostgresWriteTx(conn, statements, begin=PostgresWriteTx.BEGIN),
+                                 commit=True)
 
     @contextmanager
     def bulk_load(self) -> Iterator[PostgresBulkLoader]:

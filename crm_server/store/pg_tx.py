@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -61,10 +62,49 @@ class PostgresReadTx(PgGatewayReads, SqlReadTx):
     POSITION_ORDER = "xid, seq"
     CHANGE_DATE = True
 
-    def __init__(self, conn: psycopg.Connection, statements: list[tuple[str, Sequence[Any]]] | None = None):
+    def __init__(self, conn: psycopg.Connection, statements: list[tuple[str, Sequence[Any]]] | None = None,
+                 *, begin: str | None = None):
+        self._pending: list[tuple[str, Any]] = []
         super().__init__(conn)
         # When given, every statement run is recorded here (the query-plan probes of the tests).
         self.statements = statements
+        if begin is not None:
+            self.later(begin)
+
+    # Statements whose answer nothing waits for (BEGIN, SAVEPOINT, RELEASE SAVEPOINT, the writes of
+    # a run of updates) are not sent on their own: they wait here and go with the next statement,
+    # in one round trip (psycopg's pipeline mode), in order. Whoever uses ``conn`` directly gets
+    # them sent first.
+
+    @property
+    def conn(self) -> Any:  # a psycopg.Connection
+        if self._pending:
+            with self._conn.pipeline():
+                self._send_pending()
+        return self._conn
+
+    @conn.setter
+    def conn(self, value: Any) -> None:
+        self._conn = value
+
+    def later(self, sql: str, params: Any = None) -> None:
+        """Send ``sql`` (psycopg's placeholders; no answer wanted) with the next statement. An
+        error it meets is raised by that statement."""
+        self._pending.append((sql, params))
+
+    def _send_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for sql, params in pending:
+            self._conn.execute(sql, params)
+
+    def _send(self, sql: str, params: Any = ()) -> Any:
+        """Run ``sql`` (psycopg's placeholders) after what waits; returns the cursor."""
+        if not self._pending:
+            return self._conn.execute(sql, params)
+        with self._conn.pipeline():
+            self._send_pending()
+            cur = self._conn.execute(sql, params)
+        return cur
 
     def sql(self, text: str) -> str:
         out = _SQL.get(text)
@@ -75,14 +115,16 @@ class PostgresReadTx(PgGatewayReads, SqlReadTx):
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self.statements is not None:
             self.statements.append((self.sql(sql), tuple(params)))
-        return self.conn.execute(self.sql(sql), params)
+        return self._send(self.sql(sql), params)
 
     def _exec_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         # psycopg sends the rows in pipeline mode: one round trip for all of them.
         if self.statements is not None:
             self.statements.append((self.sql(sql), ("executemany", len(rows))))
-        with self.conn.cursor() as cur:
-            cur.executemany(self.sql(sql), rows)
+        with self._conn.pipeline():
+            self._send_pending()
+            with self._conn.cursor() as cur:
+                cur.executemany(self.sql(sql), rows)
 
     def to_wire(self, ent: Entity, row: Sequence[Any]) -> dict[str, Any]:
         values = list(row)
@@ -175,15 +217,20 @@ class PostgresWriteTx(PgGatewayWrites, PostgresReadTx, SqlWriteTx):
 
     LOCK = " FOR UPDATE"
     SHARE = " FOR SHARE"
+    BEGIN = "BEGIN"
 
-    def __init__(self, conn: psycopg.Connection, statements: list[tuple[str, Sequence[Any]]] | None = None):
-        super().__init__(conn, statements)
+    def __init__(self, conn: psycopg.Connection, statements: list[tuple[str, Sequence[Any]]] | None = None,
+                 *, begin: str | None = None):
+        super().__init__(conn, statements, begin=begin)
         self._xid: int | None = None
 
     def alloc(self, n: int = 1) -> list[int]:
-        if self._xid is None:
-            self._xid = int(self._one("SELECT pg_current_xact_id()::text::bigint"))
         self.allocated = True
+        if self._xid is None:  # the transaction id and the numbers: one round trip
+            rows = self._exec("SELECT pg_current_xact_id()::text::bigint, nextval('change_seq')"
+                              " FROM generate_series(1, ?)", (n,)).fetchall()
+            self._xid = int(rows[0][0])
+            return sorted(int(r[1]) for r in rows)
         if n == 1:
             return [int(self._one("SELECT nextval('change_seq')"))]
         return sorted(int(r[0]) for r in self._exec("SELECT nextval('change_seq') FROM generate_series(1, ?)", (n,)))
@@ -206,15 +253,53 @@ class PostgresWriteTx(PgGatewayWrites, PostgresReadTx, SqlWriteTx):
                f" SELECT * FROM unnest({', '.join(f'%b::{t}[]' for t in types)})")
         if self.statements is not None:
             self.statements.append((sql, ("rows", len(rows))))
-        self.conn.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        self._send(sql, [list(column) for column in zip(*rows, strict=True)])
+
+    def _update_rows(self, ent: Entity, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        # One statement, one (binary) array per column, as _insert_rows: not a statement per row.
+        cols = [*names, "version", "field_versions"]
+        types = [*(_column_type(ent, n) for n in names), "bigint", "jsonb", "text"]
+        sets = ", ".join(f"{q(c)} = u.{q(c)}" for c in cols)
+        sql = (f"UPDATE {q(ent.table)} AS t SET {sets}"
+               f" FROM unnest({', '.join(f'%b::{t}[]' for t in types)}) AS u({', '.join(map(q, [*cols, 'id']))})"
+               " WHERE t.id = u.id")
+        # Its answer is not needed: it goes with the change log's statements (update_many).
+        self.later(sql, [list(column) for column in zip(*rows, strict=True)])
+
+    def _exec_later(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.later(self.sql(sql), params)
 
     def commit(self) -> None:
         """The commit clock's update and COMMIT go in one round trip (pipeline mode): the clock's
         row lock, which every committing writer takes in turn, is held only for the server's time
-        between them, never for a trip back to this process (and its wait for Python's GIL)."""
-        with self.conn.pipeline():
+        between them, never for a trip back to this process (and its wait for Python's GIL).
+        What waits to be sent (a RELEASE SAVEPOINT) goes first; a transaction that never sent a
+        statement has nothing to commit."""
+        if self._pending[:1] == [(self.BEGIN, None)]:
+            return
+        with self._conn.pipeline():
+            self._send_pending()
             self.note_commit()
-            self.conn.execute("COMMIT")
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        # SAVEPOINT and RELEASE go with the next statement; a block that sent nothing sends neither.
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        self.later(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._end_savepoint(name, [f"ROLLBACK TO SAVEPOINT {name}", f"RELEASE SAVEPOINT {name}"])
+            raise
+        self._end_savepoint(name, [f"RELEASE SAVEPOINT {name}"])
+
+    def _end_savepoint(self, name: str, then: list[str]) -> None:
+        if self._pending[-1:] == [(f"SAVEPOINT {name}", None)]:
+            self._pending.pop()  # never sent: nothing to undo or release
+        else:
+            self._pending += [(sql, None) for sql in then]
 
     def next_numbers(self, counter: str, n: int) -> list[int]:
         if counter not in ("ticket", "order"):
@@ -236,10 +321,13 @@ class PostgresWriteTx(PgGatewayWrites, PostgresReadTx, SqlWriteTx):
             raise RecordExists(f"a record exists already: {exc}") from None
 
     def save_op_result(self, op_id: str, user_id: str, ent: Entity, record_id: str, result: dict) -> None:
-        self._exec(
-            "INSERT INTO op_results (op_id, user_id, entity, record_id, result) VALUES (?, ?, ?, ?, ?)",
-            (op_id, user_id, ent.name, record_id, Jsonb(result)),
-        )
+        try:
+            self._exec(
+                "INSERT INTO op_results (op_id, user_id, entity, record_id, result) VALUES (?, ?, ?, ?, ?)",
+                (op_id, user_id, ent.name, record_id, Jsonb(result)),
+            )
+        except psycopg.errors.UniqueViolation as exc:  # a concurrent batch applied this op first
+            raise RecordExists(f"an op result exists already: {exc}") from None
 
     def save_op_results(self, rows: Sequence[tuple[str, str, Entity, str, dict]]) -> None:
         if not rows:

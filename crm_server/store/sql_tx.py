@@ -28,12 +28,13 @@ from crm_server.store.base import (
     WriteTx,
 )
 from crm_server.store.schema import PARTITIONED, is_scoped, q, select_columns
-from crm_server.store.tokens import TokenReads, TokenWrites
+from crm_server.store.tokens import Device, TokenCheck, TokenInfo, TokenReads, TokenWrites
 from crm_tui.core.domain import CUSTOMER_CHILDREN, ENTITIES, Entity
 
 _CHUNK = 5000  # ids per IN (...) list
 _COLS = {e.name: select_columns(e) for e in ENTITIES.values()}
 ORDER = ENTITIES["order"]
+USER = ENTITIES["user"]
 # Orders that count as revenue.
 REVENUE_EXCLUDES = ("cancelled", "refunded")
 
@@ -120,6 +121,27 @@ class SqlReadTx(TokenReads, ReadTx):
     def user_id_for_token(self, token_hash: str) -> str | None:
         return self._one("SELECT user_id FROM tokens WHERE hash = ?", (token_hash,))
 
+    def token_check(self, token_hash: str, device_id: str | None) -> TokenCheck:
+        # The token, the device and the token's user in one statement (every request starts
+        # with them; on PostgreSQL each would be a round trip).
+        user_cols = ", ".join(f"u.{q(c)}" for c in USER.columns)
+        row = self._exec(
+            "SELECT t.user_id, t.expires_at, t.lifetime, t.revoked_device,"
+            " EXISTS (SELECT 1 FROM devices WHERE device_id = ? AND revoked_at IS NOT NULL),"
+            " d.user_id, d.device_id, d.name, d.first_seen, d.last_seen, d.revoked_at,"
+            " EXISTS (SELECT 1 FROM device_tokens WHERE token_hash = ? AND device_id = ?),"
+            f" {user_cols}, u.field_versions"
+            " FROM (SELECT 1) AS one LEFT JOIN tokens AS t ON t.hash = ?"
+            " LEFT JOIN devices AS d ON d.user_id = t.user_id AND d.device_id = ?"
+            " LEFT JOIN users AS u ON u.id = t.user_id",
+            (device_id, token_hash, device_id, token_hash, device_id),
+        ).fetchone()
+        info = None if row[0] is None else TokenInfo(
+            row[0], None if row[1] is None else int(row[1]), None if row[2] is None else int(row[2]), row[3])
+        device = None if row[5] is None else Device(*row[5:11])
+        user = None if row[12] is None else self._stored(USER, row[12:])
+        return TokenCheck(bool(row[4]), info, device, bool(row[11]), user=user, user_read=True)
+
     def _exec_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """One statement run for each of ``rows`` (the driver sends them together)."""
         self.conn.executemany(self.sql(sql), rows)
@@ -133,8 +155,11 @@ class SqlReadTx(TokenReads, ReadTx):
 
     def get_many(self, ent: Entity, record_ids: Sequence[str], *, share: bool = False,
                  partitions: Sequence[Any] = ()) -> dict[str, StoredRecord]:
+        return self._get_many(ent, record_ids, self.SHARE if share else "", partitions)
+
+    def _get_many(self, ent: Entity, record_ids: Sequence[str], suffix: str,
+                  partitions: Sequence[Any] = ()) -> dict[str, StoredRecord]:
         extra = ", territory" if ent.anchor == "customer_id" else ""
-        suffix = self.SHARE if share else ""
         ids = sorted(set(record_ids))  # locks taken in id order: two batches never wait on each other in a ring
         keys = sorted({self.to_sql(ent, PARTITIONED[ent.name], k) for k in partitions}) if ent.name in PARTITIONED else []
         prune = f" AND {q(PARTITIONED[ent.name])} IN ({','.join('?' * len(keys))})" if keys else ""
@@ -348,6 +373,9 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
     def lock(self, ent: Entity, record_id: str) -> StoredRecord | None:
         return self._get(ent, record_id, self.LOCK)
 
+    def lock_many(self, ent: Entity, record_ids: Sequence[str]) -> dict[str, StoredRecord]:
+        return self._get_many(ent, record_ids, self.LOCK)
+
     def _log(self, seq: int, ent: Entity, record_id: str, kind: str, territory: str | None, old_version: int | None,
              old_territory: str | None = None, part_date: Any = None) -> None:
         """Make (seq, record) the record's only upsert/delete change row (or add a move row);
@@ -426,6 +454,16 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
         self._insert_rows(None, [*names, "part_date"] if self.CHANGE_DATE else names, changes)
         return seqs
 
+    def _exec_later(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement whose answer is not needed (a backend may send it with the next one)."""
+        self._exec(sql, params)
+
+    def _update_rows(self, ent: Entity, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Set the columns ``names``, then version and field_versions, of the records of ``ent``
+        whose id ends each row (one statement for all the rows)."""
+        sets = ", ".join([*(f"{q(n)} = ?" for n in names), "version = ?", "field_versions = ?"])
+        self._exec_many(f"UPDATE {q(ent.table)} SET {sets} WHERE id = ?", rows)
+
     def _insert_rows(self, ent: Entity | None, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert ``rows`` (values of the columns ``names``) into ``ent``'s table (None: changes)."""
         table = "changes" if ent is None else q(ent.table)
@@ -451,6 +489,39 @@ class SqlWriteTx(TokenWrites, SqlReadTx, WriteTx):
         if ent.anchor == "self" and territory != current.territory:
             self._move_customer(record_id, current.territory, territory)
         return seq
+
+    def update_many(self, items: Sequence[tuple[Entity, StoredRecord, Mapping[str, Any]]]) -> list[int]:
+        if not items:
+            return []
+        seqs = self.alloc(len(items))  # after the locks (lock_many): versions of a record only grow
+        groups: dict[tuple[str, tuple[str, ...]], tuple[Entity, list[list[Any]]]] = {}
+        old_versions: list[int] = []
+        changes: list[tuple[Any, ...]] = []
+        for (ent, current, fields), seq in zip(items, seqs, strict=True):
+            record_id = current.record["id"]
+            if ent.anchor == "self" and fields.get("territory", current.territory) != current.territory:
+                raise ValueError(f"update_many cannot move {ent.name} {record_id!r} to another territory")
+            versions = dict(current.field_versions)
+            for name in fields:
+                versions[name] = seq
+            values = [self.to_sql(ent, n, v) for n, v in fields.items()]
+            groups.setdefault((ent.name, tuple(fields)), (ent, []))[1].append(
+                [*values, seq, self.dump_versions(versions), record_id])
+            old_versions.append(current.version)
+            change = (*self.change_values(seq)[1], ent.name, record_id, "upsert", current.territory, None)
+            part = self._part_date(ent, {**current.record, **fields})
+            changes.append((*change, part) if self.CHANGE_DATE else change)
+        for (_, names), (ent, rows) in groups.items():
+            self._update_rows(ent, names, rows)
+        # Each record's only upsert row moves to its new version (see _log).
+        for start in range(0, len(old_versions), _CHUNK):
+            chunk = old_versions[start : start + _CHUNK]
+            self._exec_later(f"DELETE FROM changes WHERE seq IN ({','.join('?' * len(chunk))}) AND kind = 'upsert'",
+                             chunk)
+        cols = self.change_values(seqs[0])[0].split(", ")
+        change_names = [*cols, "entity", "record_id", "kind", "territory", "old_territory"]
+        self._insert_rows(None, [*change_names, "part_date"] if self.CHANGE_DATE else change_names, changes)
+        return seqs
 
     def _move_customer(self, customer_id: str, old: str | None, new: str | None) -> None:
         (move_seq,) = self.alloc()
@@ -514,7 +585,7 @@ Tx = TypeVar("Tx")
 @contextmanager
 def transaction(
     connection: AbstractContextManager[Any],
-    begin: str,
+    begin: str | None,
     make_tx: Callable[[Any], Tx],
     *,
     db_error: type[Exception],
@@ -527,7 +598,8 @@ def transaction(
     happens the connection goes back to the pool with no transaction open."""
     with connection as conn:
         try:
-            conn.execute(begin)
+            if begin is not None:  # None: the transaction object sends it (see PostgresReadTx)
+                conn.execute(begin)
             tx = make_tx(conn)
             yield tx
             if commit:

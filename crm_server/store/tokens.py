@@ -87,6 +87,18 @@ class Device:
     revoked_at: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class TokenCheck:
+    """What a request's token check reads: see :meth:`crm_server.store.base.ReadTx.token_check`."""
+
+    device_revoked: bool  # a device of this id (of any user) was revoked
+    token: TokenInfo | None
+    device: Device | None  # the device of the token's user, as last seen
+    used_on: bool  # the token was used on (or issued to) the device before
+    user: Any = None  # the token's user (a StoredRecord, None: no such user), when user_read
+    user_read: bool = False
+
+
 _DEVICE = "SELECT user_id, device_id, name, first_seen, last_seen, revoked_at FROM devices"
 
 
