@@ -9,7 +9,10 @@ from __future__ import annotations
 import pytest
 from textual._xterm_parser import XTermParser
 
-from support.pilot import settle
+from screens.help import HelpScreen
+from screens.pickers import ChoicePicker, ConfirmModal
+from screens.search import SearchScreen
+from support.pilot import command, footer_keys, settle
 
 pytestmark = pytest.mark.anyio
 
@@ -31,6 +34,88 @@ async def terminal_alt(pilot, character: str) -> None:
     await settle(pilot)
 
 
+# ----------------------------------------------------------------------------- esc in the search box
+
+
+@pytest.mark.parametrize("query", ["schmidt", "zzqx"])  # with results, and with none
+async def test_esc_esc_then_2_shows_the_ticket_queue_and_the_box_is_empty(make_app, query):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press(*query)
+        await settle(pilot)
+        await pilot.press("escape", "escape")
+        await settle(pilot)
+        assert screen.search_box.value == "" and not screen.search_box.has_focus
+        await pilot.press("2")
+        await settle(pilot)
+        assert app.current_mode == "tickets"
+        await pilot.press("escape")  # the queue's esc goes home
+        await settle(pilot)
+        assert app.screen is screen and screen.search_box.value == ""
+
+
+async def test_q_after_esc_cleared_the_box_asks_to_quit_instead_of_searching_for_q(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"anna", "escape", "escape", "q")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal) and app.screen.question == "Quit crm-tui?"
+
+
+async def test_a_letter_typed_on_the_results_goes_into_the_box_and_list_keys_still_move(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press(*"schmidt")
+        await settle(pilot)
+        await pilot.press("escape")  # on the results, the query kept
+        await settle(pilot)
+        assert screen.results.has_focus
+        await pilot.press("j")  # a list key moves in the results
+        await settle(pilot)
+        assert screen.results.cursor_row == 1 and screen.search_box.value == "schmidt"
+        await pilot.press("x")  # no key here means x: it is typed, after what is there
+        await settle(pilot)
+        assert screen.search_box.has_focus and screen.search_box.value == "schmidtx"
+        await pilot.press("backspace", "escape", "escape", *"bruno")  # cleared, then a new search
+        await settle(pilot)
+        assert screen.search_box.value == "bruno" and screen.query_text == "bruno"
+
+
+# ----------------------------------------------------------------------------- digits in the box, and how to leave it
+
+
+async def test_digits_type_into_the_box_and_the_footer_and_hint_say_how_to_switch_sections(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        hint = str(screen.query_one("#search-empty").render())
+        assert "esc leaves the box, then 1–8 switch sections and q quits" in hint
+        keys = footer_keys(app)
+        assert "esc Leave box" in keys and "/ Search" not in keys  # / is a character in the box
+        await pilot.press(*"0176")  # a phone number's first digits
+        await settle(pilot)
+        assert screen.search_box.value == "0176" and app.current_mode == "search"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert "esc Leave box" not in footer_keys(app)
+        await pilot.press("2")
+        await settle(pilot)
+        assert app.current_mode == "tickets"
+
+
+async def test_help_in_the_box_lists_esc_as_leaving_it(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        await settle(pilot)
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        assert ("esc", "Leave box", "search.leave") in help_screen.rows
+        assert "esc leaves it" in help_screen.help_text
+
+
 # ----------------------------------------------------------------------------- keys the keymap moved, while a box has the focus
 
 
@@ -50,3 +135,100 @@ async def test_a_section_key_moved_by_the_keymap_works_while_a_box_has_the_focus
         assert app.current_mode == ("today" if where == "list filter" else "tickets")
 
 
+# ----------------------------------------------------------------------------- focus after a modal
+
+
+async def _open_and_close(pilot, opener: str) -> None:
+    app = pilot.app
+    below = app.screen
+    if opener == "picker":
+        await command(pilot, "customer an")  # several match: a picker asks which
+        await settle(pilot)
+        assert isinstance(app.screen, ChoicePicker)
+    elif opener.startswith("picker:"):  # a screen's own picker, by its key
+        await pilot.press(opener.removeprefix("picker:"))
+        await settle(pilot)
+        assert isinstance(app.screen, ChoicePicker)
+    else:
+        await pilot.press(opener)
+        await settle(pilot)
+    assert app.screen is not below
+    await pilot.press("escape")
+    await settle(pilot)
+    assert app.screen is below
+
+
+@pytest.mark.parametrize("opener", ["f1", "ctrl+p"])
+async def test_after_a_modal_opened_from_the_box_the_cursor_is_back_in_the_box(make_app, opener):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press(*"ann")
+        await settle(pilot)
+        await _open_and_close(pilot, opener)
+        assert screen.search_box.has_focus
+        await pilot.press("a", "2")
+        await settle(pilot)
+        assert screen.search_box.value == "anna2" and app.current_mode == "search"
+
+
+@pytest.mark.parametrize("opener", ["f1", "question_mark", "colon", "ctrl+p", "picker"])
+@pytest.mark.parametrize("where", ["results", "nowhere"])
+async def test_after_a_modal_the_focus_is_where_it_was_and_2_switches(make_app, opener, where):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press(*"schmidt", "escape")  # on the results, the query kept
+        if where == "nowhere":
+            await pilot.press("escape")  # the search cleared, out of the box
+        await settle(pilot)
+        before = app.focused
+        assert before is (screen.results if where == "results" else None)
+        await _open_and_close(pilot, opener)
+        assert app.focused is before
+        await pilot.press("2")
+        await settle(pilot)
+        assert app.current_mode == "tickets"
+
+
+@pytest.mark.parametrize("key", ["2", "3", "4", "5", "6", "7", "8"])
+@pytest.mark.parametrize("opener", ["question_mark", "ctrl+p", "colon"])
+async def test_every_section_keeps_its_focus_after_a_modal_and_its_section_keys_work(make_app, key, opener):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", key)
+        await settle(pilot)
+        below, before = app.screen, app.focused
+        await _open_and_close(pilot, opener)
+        assert app.screen is below and app.focused is before
+        await pilot.press("1")
+        await settle(pilot)
+        assert isinstance(app.screen, SearchScreen) and app.screen.search_box.has_focus
+
+
+@pytest.mark.parametrize(("key", "picker"), [("7", "t"), ("7", "p"), ("2", "F"), ("2", "P")])
+async def test_after_a_sections_picker_its_focus_is_back_and_section_keys_work(make_app, key, picker):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", key)
+        await settle(pilot)
+        below, before = app.screen, app.focused
+        await _open_and_close(pilot, f"picker:{picker}")
+        assert app.screen is below and app.focused is before
+        await pilot.press("8")
+        await settle(pilot)
+        assert app.current_mode == "today"
+
+
+async def test_keys_typed_after_esc_left_a_list_filter_are_commands(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        await pilot.press("slash", *"x1")  # a filter box takes digits too
+        await settle(pilot)
+        box = app.screen.query_one(".list-filter")
+        assert box.has_focus and box.value == "x1"
+        await pilot.press("escape", "3")  # esc clears the filter and leaves the box
+        await settle(pilot)
+        assert app.current_mode == "pipeline"
