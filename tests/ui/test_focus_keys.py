@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 from textual._xterm_parser import XTermParser
 
+from screens.customer import Customer360Screen
+from screens.forms import RecordForm
 from screens.help import HelpScreen
 from screens.pickers import ChoicePicker, ConfirmModal
 from screens.search import SearchScreen
@@ -114,6 +116,78 @@ async def test_help_in_the_box_lists_esc_as_leaving_it(make_app):
         assert isinstance(help_screen, HelpScreen)
         assert ("esc", "Leave box", "search.leave") in help_screen.rows
         assert "esc leaves it" in help_screen.help_text
+
+
+# ----------------------------------------------------------------------------- alt+key is esc, then the key
+
+
+async def test_alt_2_in_the_search_box_switches_to_tickets(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press(*"anna")
+        await settle(pilot)
+        await terminal_alt(pilot, "2")
+        assert app.current_mode == "tickets"
+        assert screen.search_box.value == "anna"  # esc left the box keeping the query; no "2" typed
+
+
+async def _filled_note(pilot) -> RecordForm:
+    await pilot.app.push_screen(Customer360Screen("cu_005"))
+    await pilot.press("n")
+    await settle(pilot)
+    form = pilot.app.screen
+    assert isinstance(form, RecordForm)
+    await pilot.press(*"Half")
+    await settle(pilot)
+    assert form.query_one("#field-subject").value == "Half"
+    return form
+
+
+@pytest.mark.parametrize("how", ["alt+q", "esc then q"])
+async def test_alt_q_on_a_filled_form_is_esc_then_q(make_app, how):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        form = await _filled_note(pilot)
+        if how == "alt+q":
+            await terminal_alt(pilot, "q")
+        else:
+            await pilot.press("escape", "q")
+            await settle(pilot)
+        # The form asks before it throws the text away; q does not quit over the question.
+        assert isinstance(app.screen, ConfirmModal) and app.screen.question == "Discard this form?"
+        assert app.is_running and form.query_one("#field-subject").value == "Half"
+        await pilot.press("n")
+        await settle(pilot)
+        assert app.screen is form and form.query_one("#field-subject").value == "Half"
+
+
+@pytest.mark.parametrize("how", ["alt+q", "esc then q"])
+async def test_alt_q_on_an_untouched_form_closes_it_then_asks_to_quit(make_app, how):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(Customer360Screen("cu_005"))
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, RecordForm)
+        if how == "alt+q":
+            await terminal_alt(pilot, "q")
+        else:
+            await pilot.press("escape", "q")
+            await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal) and app.screen.question == "Quit crm-tui?"
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, Customer360Screen)
+
+
+async def test_an_alt_key_bound_in_the_keymap_keeps_its_binding_and_types_nothing(make_app):
+    app = make_app(keymap={"app.tickets": "alt+t"})
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await terminal_alt(pilot, "t")  # the cursor is in the search box
+        assert app.current_mode == "tickets"
+        assert screen.search_box.value == ""
 
 
 # ----------------------------------------------------------------------------- keys the keymap moved, while a box has the focus
