@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import Binding, BindingsMap, BindingType
 from textual.containers import Vertical
+from textual.dom import DOMNode
+from textual.keys import key_to_character
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -116,6 +118,32 @@ class CrmScreen(Screen):
         self.sync_data()
 
     # ------------------------------------------------------------------ keys
+
+    @property
+    def _binding_chain(self) -> list[tuple[DOMNode, BindingsMap]]:
+        """Textual's binding chain (from the focused widget up to the app), with the user's keymap
+        applied *before* the keys a focused box types (digits, letters) are left out of the bindings
+        around it. Textual leaves them out first, so a binding the keymap moved off such a key
+        (`app.tickets` from 2 to f9) was lost while a box had the focus: f9 did nothing."""
+        focused = self.focused
+        if focused is not None and focused.loading:
+            focused = None
+        nodes: list[DOMNode] = [self, self.app] if focused is None else list(focused.ancestors_with_self)
+        chain = [(node, node._bindings.copy()) for node in nodes]
+        keymap = self.app._keymap
+        if keymap:
+            for node, bindings in chain:
+                result = bindings.apply_keymap(keymap)
+                if result.clashed_bindings:
+                    self.app.handle_bindings_clash(result.clashed_bindings, node)
+        typers: list[DOMNode] = []
+        for node, bindings in chain:
+            for typer in typers:
+                for key in list(bindings.key_to_bindings):
+                    if typer.check_consume_key(key, key_to_character(key)):
+                        del bindings.key_to_bindings[key]
+            typers.append(node)
+        return chain
 
     @property
     def is_root(self) -> bool:

@@ -12,6 +12,13 @@ def _blink(widget: Input | TextArea) -> bool:
     return bool(getattr(widget.app, "cursor_blink", True))
 
 
+def _alt(event: events.Key) -> bool:
+    """An alt+ key: a command, never text. A terminal sends alt+t with the character "t", which
+    Textual's boxes would type before any binding (`alt+t` in the keymap) saw the key. An alt+ key
+    that nothing binds never reaches a box: it is esc then the key (screens/typeahead.py)."""
+    return event.key.startswith("alt+")
+
+
 def _editing_keys() -> dict[str, str]:
     """Input's own keys (backspace, delete, cursor moves, enter…) and the action each runs."""
     keys: dict[str, str] = {}
@@ -54,6 +61,9 @@ class CrmInput(Input):
 
     async def _on_key(self, event: events.Key) -> None:
         action = self.EDITING_KEYS.get(event.key)
+        if action is None and _alt(event):
+            event.prevent_default()  # not typed by Input's own handler: on to the bindings
+            return
         if action is None:
             await super()._on_key(event)
             return
@@ -65,3 +75,8 @@ class CrmInput(Input):
 class CrmTextArea(TextArea):
     def on_mount(self) -> None:
         self.cursor_blink = _blink(self)
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Textual runs TextArea's own handler after this one, unless told not to.
+        if _alt(event):
+            event.prevent_default()  # not typed by TextArea's own handler: on to the bindings

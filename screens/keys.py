@@ -39,13 +39,13 @@ def binding_owners() -> list[type]:
     from screens.reader import MessageReader
     from screens.rejected import RejectedScreen
     from screens.reports import ReportsScreen
-    from screens.search import SearchScreen
+    from screens.search import SearchBox, SearchScreen
     from screens.sync_screen import SyncScreen
     from screens.tables import CrmTable, ListPanel, WindowTable
     from screens.tickets import TicketQueueScreen
     from screens.today import TodayScreen
 
-    return [CrmScreen, WindowTable, CrmTable, ListPanel, SearchScreen, Customer360Screen, OrderDetailScreen, TicketQueueScreen,
+    return [CrmScreen, WindowTable, CrmTable, ListPanel, SearchScreen, SearchBox, Customer360Screen, OrderDetailScreen, TicketQueueScreen,
             PipelineScreen, StageTable, TodayScreen, SyncScreen, ConflictResolveScreen, RejectedScreen, ReportsScreen, RecordForm,
             MessageReader, ChoicePicker, ConfirmModal, CommandLine, HelpScreen]
 

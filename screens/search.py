@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
@@ -26,13 +26,25 @@ from screens.tables import Column, ListSource, RowContext, RowWindow, WindowTabl
 LIMIT = 50  # matches read per keystroke; the rest are found by a worker
 KIND_LABELS = {"customer": "customer", "contact": "contact", "ticket": "ticket", "order": "order"}
 HINT = ("Type a name, company, email, phone, city, a ticket number (#1042) or an order number (SO-10042).\n"
-        "↓ or enter moves to the results · enter opens · esc leaves the box, again clears it · ctrl+p palette · f1 help")
+        "↓ or enter moves to the results · esc leaves the box, then 1–8 switch sections and q quits · "
+        "ctrl+p palette · f1 help")
+
+
+class SearchBox(CrmInput):
+    """The search box. It takes every key typed, digits too (phone and order numbers are searched
+    for), so the footer says, while the cursor is in it, how to leave it for the single-key commands."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "screen.back", "Leave box", id="search.leave"),
+    ]
 
 
 class SearchScreen(CrmScreen):
     LABEL = "Search"
     HELP = ("Search the local replica as you type: customers and contacts by name, company, email, "
-            "phone or city; tickets by number; orders by number. Nothing waits on the network.")
+            "phone or city; tickets by number; orders by number. Nothing waits on the network.\n"
+            "The box takes every key, digits too: esc leaves it (the query stays; esc again clears it), "
+            "then 1–8 switch sections and q quits. A letter or / goes back to typing in the box.")
     AUTO_FOCUS: ClassVar[str | None] = "#search-input"
     DEFAULT_CSS = """
     SearchScreen {
@@ -67,7 +79,7 @@ class SearchScreen(CrmScreen):
 
     def compose_body(self):
         with Vertical(id="search-body"):
-            yield CrmInput(placeholder="Search customers, contacts, #tickets, SO-orders", id="search-input")
+            yield SearchBox(placeholder="Search customers, contacts, #tickets, SO-orders", id="search-input")
             yield Static(id="search-summary")
             yield WindowTable(self._source(), id="search-results")
             yield Static(id="search-empty", classes="empty-state")
@@ -253,25 +265,52 @@ class SearchScreen(CrmScreen):
 
     def action_back(self) -> None:
         """esc backs out one layer: out of the box (the query and its results kept, so single keys
-        like G act on them), then clears the search and returns to the box."""
+        like G act on them), then clears the search. Either way the cursor is left out of the box,
+        so what follows is a command (a section number, q) — a letter goes back into the box."""
         box = self.search_box
         if box.has_focus:
             # Leave the box so the single-key bindings (section numbers, q, g/G) work.
             if self.results.total:
                 self.results.focus()
             else:
-                # Coming back from a modal (`:`, `?`, the palette), Textual would put the focus
-                # back in the box: the user left it, so digits and q stay commands until they
-                # return to it (/ or a click).
-                self.AUTO_FOCUS = ""  # type: ignore[misc]  # Textual reads it per instance
-                self.set_focus(None)
-                self._show_summary()
+                self._leave_box()
         elif box.value:
             box.value = ""
             self._search_now()
-            box.focus()
+            self._leave_box()
         else:
             super().action_back()
+
+    def _leave_box(self) -> None:
+        # Coming back from a modal (`:`, `?`, the palette), Textual would put the focus back in
+        # the box: the user left it, so digits and q stay commands until they return to it
+        # (/, a letter, or a click).
+        self.AUTO_FOCUS = ""  # type: ignore[misc]  # Textual reads it per instance
+        self.set_focus(None)
+        self._show_summary()
+
+    def on_key(self, event: events.Key) -> None:
+        """A letter (or any character no key here is bound to) typed outside the box goes into
+        it: the user is searching again. Bound keys (1–8, q, j/k/G on the results) keep their
+        meaning; they reach their bindings after this."""
+        box = self.search_box
+        character = event.character or ""
+        if box.has_focus or not event.is_printable or not character.strip():
+            return
+        if event.key in self.active_bindings:
+            return
+        event.stop()
+        event.prevent_default()
+        box.cursor_position = len(box.value)
+        box.insert_text_at_cursor(character)
+        box.focus_keeping_text()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # `/` goes to the box: in the box, it is a character to search for (the footer says so
+        # by not offering it).
+        if action == "focus_search" and self.is_mounted and self.search_box.has_focus:
+            return False
+        return super().check_action(action, parameters)
 
     def section_shown(self) -> None:
         # `1` is for searching: the box takes what is typed next, also after esc had left it.

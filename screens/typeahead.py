@@ -7,6 +7,11 @@ went to the old screen's list, or nowhere, while the new screen was still being 
 focused. ``TypeAhead`` holds each key until everything the one before it set off has been
 handled: the key itself, the messages it posted (a row selected, a screen pushed), the new
 screen's mount and focus. Keys are never dropped, only delayed by a few message hops.
+
+A terminal cannot tell `esc` followed quickly by a key from that key with alt held: tmux, and
+many terminals, send both as ESC and the key in one read, which Textual reads as `alt+q`. An
+`alt+` key that nothing where the focus is binds is taken for what the user typed: `esc`, then
+the key, each routed as any key is (``escape_then_key``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from textual import events
+from textual.app import ScreenStackError
+from textual.keys import key_to_character
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -48,7 +55,13 @@ class TypeAhead:
         if self.busy or not self.waiting:
             return
         self.busy = True
-        await self.route(self.waiting.popleft())
+        event = self.waiting.popleft()
+        split = escape_then_key(self.app, event)
+        if split is not None:
+            # The key goes on once what esc set off (a box left, a modal closed) has settled.
+            event, key = split
+            self.waiting.appendleft(key)
+        await self.route(event)
         self._settle(0, [])
 
     def _settle(self, round_: int, seen: list[MessagePump]) -> None:
@@ -87,3 +100,26 @@ class TypeAhead:
         self.busy = False
         if self.waiting:
             self.app.call_later(self._route_next)
+
+
+def escape_then_key(app: App, event: events.Key) -> tuple[events.Key, events.Key] | None:
+    """``alt+X`` as the `esc` and `X` it was typed as (see the module's doc), when X is a
+    character key and no binding where the focus is (the user's keymap applied) takes ``alt+X``;
+    else None."""
+    modifier, _, key = event.key.partition("+")
+    if modifier != "alt" or not key:
+        return None
+    if key.startswith("shift+") and len(key) == len("shift+") + 1:
+        key = key[-1].upper()  # alt+shift+g: the key is G
+    character = key_to_character(key)
+    if character is None or not character.isprintable():
+        return None  # alt+left, alt+enter… are keys of their own
+    try:
+        # Private to Textual: every binding from the focused widget up to the app, as the key
+        # would meet them (priority bindings included), after the keymap.
+        chain = app.screen._binding_chain
+    except ScreenStackError:
+        return None
+    if any(event.key in bindings.key_to_bindings for _node, bindings in chain):
+        return None
+    return events.Key("escape", "\x1b"), events.Key(key, character)
