@@ -15,9 +15,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
 
-from screens.chrome import NavBar, StatusLine
+from screens.chrome import CrmFooter, NavBar, StatusLine
 from screens.tables import ListPanel, WindowTable
 
 if TYPE_CHECKING:
@@ -59,7 +58,7 @@ class CrmScreen(Screen):
         with Vertical(classes="screen-body"):
             yield from self.compose_body()
         yield StatusLine(classes="status-line")
-        yield Footer(compact=True, show_command_palette=False)
+        yield CrmFooter()
 
     def compose_body(self) -> Iterable:
         return ()
