@@ -108,7 +108,8 @@ class PipelineScreen(CrmScreen):
         """`:export`: every stage's deals, stage by stage in board order (mine only when so)."""
         lists = [(self.table(stage).window, "") for stage in DEAL_STAGES if self.table(stage).window is not None]
         view = "only my deals" if self.only_mine else "all deals in the replica"
-        return ExportPlan("pipeline", f"{view}, every stage ({', '.join(DEAL_STAGES)})", lists, noun="deal")
+        return ExportPlan("pipeline", f"{view}, every stage ({', '.join(stage_name(s) for s in DEAL_STAGES)})", lists,
+                          noun="deal")
 
     # ------------------------------------------------------------------ data
 

@@ -138,6 +138,25 @@ def value_label(value: object) -> str:
     text = str(value)
     return VALUE_LABELS.get(text, text.replace("_", " "))
 
+def stage_label(stage: object) -> str:
+    """A deal stage as the pipeline's columns name it: 'Negotiation' for ``negotiation``."""
+    return value_label(stage).capitalize()
+
+
+def record_title(entity_name: str, record_id: str, record: Mapping[str, Any] | None) -> str:
+    """How a person recognises a record: a name, a ticket number, a deal title; else its id."""
+    if not record:
+        return record_id
+    if entity_name == "ticket" and record.get("number"):
+        return f"#{record['number']} {record.get('subject') or ''}".strip()
+    if entity_name == "order" and record.get("number"):
+        return str(record["number"])
+    for key in ("name", "title", "subject"):
+        if record.get(key):
+            return str(record[key])
+    return record_id
+
+
 # The ticket workflow: new -> open -> pending -> solved -> closed, with the moves agents need
 # (straight to solved, back to open, reopen a solved ticket). Closed is final.
 TICKET_TRANSITIONS: dict[str, tuple[str, ...]] = {

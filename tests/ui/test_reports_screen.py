@@ -285,3 +285,12 @@ async def test_every_report_is_titled_at_70_and_80_columns(make_app, kind, tab, 
             chart = screen.query_one(f"#{screen.active_report}-chart")
             first = chart.render().plain.splitlines()[0].strip()
             assert words in first, (width, first)
+
+
+def test_the_funnel_export_names_each_stage_beside_its_id():
+    """The funnel's file said `negotiation` where the screen says Negotiation: both are in it."""
+    figures = {"stages": [{"stage": "lead", "count": 4, "reached": 24, "conversion": 0.6667},
+                          {"stage": "negotiation", "count": 5, "reached": 8, "conversion": 0.375}], "lost": 4}
+    rows = list(csv_rows("funnel", figures))
+    assert rows[0][:2] == ["stage", "stage name"]
+    assert [r[:2] for r in rows[1:]] == [["lead", "Lead"], ["negotiation", "Negotiation"], ["lost", "Lost"]]
