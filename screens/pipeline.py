@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
@@ -27,6 +27,20 @@ OUTCOMES = ("won", "lost")
 OPEN_STAGES = tuple(s for s in DEAL_STAGES if s not in OUTCOMES)
 
 
+def fit_totals(totals: dict[str, int], width: int) -> str:
+    """A stage's totals in ``width`` cells, no amount ever cut: those that fit whole, then '+N'
+    for the N currencies that do not ('124k USD +1')."""
+    parts = [compact_money(v, c or None) for c, v in totals.items() if v] or ["-"]
+    shown = parts[0]
+    for i in range(1, len(parts)):
+        rest = len(parts) - i - 1
+        more = f"{shown} + {parts[i]}"
+        if len(more) + (len(f" +{rest}") if rest else 0) > width:
+            return f"{shown} +{len(parts) - i}"
+        shown = more
+    return shown
+
+
 class StageTable(WindowTable):
     """A stage's deals; left/right move between stages instead of scrolling sideways."""
 
@@ -42,7 +56,8 @@ class PipelineScreen(CrmScreen):
             "arrows) move between stages, j/k between deals. > and < move an open deal to the next or previous "
             "open stage; w marks it won and x lost (each asks when it closed, and a lost deal why: they are "
             "outcomes, not stages), < on a won or lost deal offers to reopen it. Each card shows the deal, its "
-            "customer, its amount and close date. e edits it, enter opens its customer, m shows only your "
+            "customer, its amount and close date; a stage's header its deals and their total per currency (where the "
+            "column is narrow, +2 counts two more currencies that did not fit). e edits it, enter opens its customer, m shows only your "
             "deals, f makes a follow-up task about the deal.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("greater_than_sign,L", "move(1)", "Next stage", id="pipeline.forward"),
@@ -59,6 +74,7 @@ class PipelineScreen(CrmScreen):
         self.only_mine = False
         self._follow: tuple[str, str] | None = None
         self._customers: dict[str, str] = {}
+        self._summaries: dict[str, Any] = {}
 
     def compose_body(self):
         with Horizontal(id="pipeline-board"):
@@ -119,14 +135,9 @@ class PipelineScreen(CrmScreen):
 
     def refresh_data(self) -> None:
         self._customers.clear()
-        summaries = {s.stage: s for s in self.replica.reads.pipeline(self._owner())}
+        self._summaries = {s.stage: s for s in self.replica.reads.pipeline(self._owner())}
+        self._show_headers()
         for stage in DEAL_STAGES:
-            summary = summaries.get(stage)
-            header = self.query_one(f"#stage-header-{stage}", Static)
-            count = summary.count if summary else 0
-            header.update(Content.assemble((stage_name(stage), "bold"), "\n", (grouped(count), "bold"),
-                                           (f" · {compact_totals(summary.totals if summary else {})}",
-                                            "$text-muted")))
             table = self.table(stage)
             table.reload()
             self.query_one(f"#stage-empty-{stage}").display = table.row_count == 0
@@ -139,6 +150,33 @@ class PipelineScreen(CrmScreen):
                 table.move_cursor(row=table.get_row_index(deal_id), animate=False)
             except KeyError:  # the deal left the board (another owner, say)
                 pass
+
+    def _show_headers(self) -> None:
+        """Each stage's name, count and totals ('4 · 238k USD'). When a column is too narrow for
+        that, the totals go on a line of their own in every header (the cards stay aligned), as
+        many currencies as fit whole and '+N' for the rest: an amount is never cut."""
+        rows = []
+        for stage in DEAL_STAGES:
+            summary = self._summaries.get(stage)
+            header = self.query_one(f"#stage-header-{stage}", Static)
+            # The header's text width (size is inside its padding); an unlaid column: its share of the screen.
+            width = header.size.width or (self.size.width or self.app.size.width) // len(DEAL_STAGES) - 2
+            rows.append((stage, header, summary.count if summary else 0, summary.totals if summary else {}, width))
+        tall = any(len(grouped(count)) + 3 + len(compact_totals(totals)) > width for _, _, count, totals, width in rows)
+        for stage, header, count, totals, width in rows:
+            header.styles.height = 3 if tall else 2
+            if tall:
+                text = Content.assemble((stage_name(stage), "bold"), "\n", (grouped(count), "bold"),
+                                        (" deal" if count == 1 else " deals", "$text-muted"), "\n",
+                                        (fit_totals(totals, width), "$text-muted"))
+            else:
+                text = Content.assemble((stage_name(stage), "bold"), "\n", (grouped(count), "bold"),
+                                        (f" · {compact_totals(totals)}", "$text-muted"))
+            header.update(text)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._summaries:
+            self.call_after_refresh(self._show_headers)  # once the columns have their new widths
 
     # ------------------------------------------------------------------ keys
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Select
 
-from crm_tui.core.domain import format_money
+from crm_tui.core.domain import DEAL_STAGES, format_money
 from screens import form_specs, task_forms
+from screens.display import compact_money
 from screens.forms import RecordForm
 from screens.order_detail import OrderDetailScreen
 from screens.pickers import ChoicePicker, ConfirmModal
@@ -330,3 +331,26 @@ async def test_an_unassigned_ticket_reads_the_same_at_any_width_and_the_bar_fits
         bar = str(app.screen.query_one("#queue-bar").render())
         assert len(bar) <= size[0] - 1, bar  # nothing cut off at the right
         assert "v view" in bar  # how to change the view is said at any width
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_stage_totals_are_never_cut(make_app, size):
+    """At 80 columns the pipeline's stage headers read `4 · 238k U…`: an amount without its
+    currency. Each header shows its count, and its totals whole (a currency that does not fit is
+    counted, `+1`), never cut."""
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("escape", "3")
+        await settle(pilot)
+        summaries = {s.stage: s for s in app.replica.reads.pipeline()}
+        for stage in DEAL_STAGES:
+            header = app.screen.query_one(f"#stage-header-{stage}")
+            text = str(header.render())
+            lines = text.splitlines()
+            assert all(len(line) <= header.size.width for line in lines), (stage, lines)
+            assert "…" not in text
+            summary = summaries[stage]
+            lead = compact_money(*next(iter(summary.totals.items()))[::-1])
+            assert lead in text and str(summary.count) in text, (stage, text)
+            others = len(summary.totals) - 1
+            assert all(compact_money(v, c) in text for c, v in summary.totals.items()) or f"+{others}" in text
