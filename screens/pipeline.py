@@ -29,14 +29,16 @@ OPEN_STAGES = tuple(s for s in DEAL_STAGES if s not in OUTCOMES)
 
 def fit_totals(totals: dict[str, int], width: int) -> str:
     """A stage's totals in ``width`` cells, no amount ever cut: those that fit whole, then '+N'
-    for the N currencies that do not ('124k USD +1')."""
+    for the N currencies that do not ('124k USD +1'), or only '+' where '+N' does not fit
+    ('11.4M EUR +')."""
     parts = [compact_money(v, c or None) for c, v in totals.items() if v] or ["-"]
     shown = parts[0]
     for i in range(1, len(parts)):
         rest = len(parts) - i - 1
         more = f"{shown} + {parts[i]}"
         if len(more) + (len(f" +{rest}") if rest else 0) > width:
-            return f"{shown} +{len(parts) - i}"
+            counted = f"{shown} +{len(parts) - i}"
+            return counted if len(counted) <= width else f"{shown} +" if len(shown) + 2 <= width else shown
         shown = more
     return shown
 
@@ -57,7 +59,7 @@ class PipelineScreen(CrmScreen):
             "open stage; w marks it won and x lost (each asks when it closed, and a lost deal why: they are "
             "outcomes, not stages), < on a won or lost deal offers to reopen it. Each card shows the deal, its "
             "customer, its amount and close date; a stage's header its deals and their total per currency (where the "
-            "column is narrow, +2 counts two more currencies that did not fit). e edits it, enter opens its customer, m shows only your "
+            "column is narrow, +2 counts two more currencies that did not fit, + alone some more). e edits it, enter opens its customer, m shows only your "
             "deals, f makes a follow-up task about the deal.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("greater_than_sign,L", "move(1)", "Next stage", id="pipeline.forward"),

@@ -354,3 +354,17 @@ async def test_stage_totals_are_never_cut(make_app, size):
             assert lead in text and str(summary.count) in text, (stage, text)
             others = len(summary.totals) - 1
             assert all(compact_money(v, c) in text for c, v in summary.totals.items()) or f"+{others}" in text
+
+
+@pytest.mark.parametrize(("totals", "width", "shown"), [
+    ({"USD": 124_000_00, "EUR": 150_000_00}, 11, "124k USD +1"),
+    ({"USD": 124_000_00, "EUR": 150_000_00}, 19, "124k USD + 150k EUR"),
+    # The demo's 26 currencies in a 11-cell column: the lead amount whole, '+' for the others.
+    ({"EUR": 11_400_000_00, **{f"C{i:02d}": 100 for i in range(25)}}, 11, "11.4M EUR +"),
+    ({"EUR": 11_400_000_00, **{f"C{i:02d}": 100 for i in range(25)}}, 13, "11.4M EUR +25"),
+    ({}, 11, "-"),
+])
+def test_stage_totals_fit_their_column_whole(totals, width, shown):
+    from screens.pipeline import fit_totals
+
+    assert fit_totals(totals, width) == shown
