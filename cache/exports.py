@@ -23,7 +23,7 @@ import json
 import os
 import struct
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -151,18 +151,20 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def write_csv(out: io.TextIOBase, comments: Iterable[str], batches: Iterable[Iterable[dict[str, Any]]]) -> int:
+def write_csv(out: io.TextIOBase, comments: Iterable[str], batches: Iterable[Iterable[dict[str, Any]]],
+              names: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None) -> int:
     """Write ``comments`` (each as a ``# `` line: what was exported and the filter that produced
     it), a header line and every row of ``batches`` as CSV, one batch at a time (the raw stored
-    values, as the protocol has them). Columns are the first row's fields. Returns the rows written."""
+    values, as the protocol has them, and with ``names`` (``ExportNames.named``) the names the
+    screen shows beside the ids). Columns are the first row's fields. Returns the rows written."""
     for line in comments:
         out.write(f"# {line}\n")
     writer = csv.writer(out)
     columns: list[str] | None = None
     written = 0
     for batch in batches:
-        for row in batch:
-            flat = _flat(row)
+        flats = [_flat(row) for row in batch]
+        for flat in names(flats) if names is not None else flats:
             if columns is None:
                 columns = list(flat)
                 writer.writerow(columns)

@@ -119,6 +119,17 @@ class Reads:
 
     # ------------------------------------------------------------------ customer 360
 
+    def customer_currency(self, customer_id: str) -> str | None:
+        """The currency a customer trades in (its lifetime value is in it): that of most of its
+        orders, else of most of its deals; None when it has neither."""
+        for table in ("orders", "deals"):
+            row = self.conn.execute(
+                f"SELECT currency FROM {table} WHERE customer_id = ? AND currency IS NOT NULL "
+                "GROUP BY currency ORDER BY count(*) DESC, currency LIMIT 1", (customer_id,)).fetchone()
+            if row:
+                return str(row[0])
+        return None
+
     def customer_360(self, customer_id: str) -> dict[str, Any] | None:
         """The customer with counts, totals and the most recent of everything attached to it.
 

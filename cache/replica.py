@@ -32,6 +32,7 @@ import sqlite_utils
 
 from cache.conflicts import Conflicts
 from cache.errors import ReplicaError, ReplicaKeyError, ReplicaNotEncrypted
+from cache.export_names import ExportNames
 from cache.exports import export_file
 from cache.history import SyncHistory
 from cache.hot import HotCache
@@ -216,6 +217,10 @@ class Replica:
         """A text stream for an export to ``destination``; see ``cache.exports.export_file``
         (in progress, the rows are sealed in this replica's directory, never in plaintext)."""
         return export_file(self.path.parent, Path(destination), overwrite=overwrite)
+
+    def export_names(self) -> ExportNames:
+        """The names an export puts beside its ids (``cache.export_names``), for one export."""
+        return ExportNames(self.store)
 
     def reopen(self, **options: Any) -> Replica:
         """Another connection to this replica (same key and hot cache), e.g. for a worker thread;

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from cache.hot import HotCache
 from cache.revisions import Revisions
 from cache.store import Store
-from crm_tui.core.domain import DEAL_STAGES, format_datetime, format_major
+from crm_tui.core.domain import DEAL_STAGES, format_datetime, format_major, stage_label
 
 PERIODS = (3, 6, 12, 24)  # months a report can look back
 FUNNEL_STAGES = tuple(s for s in DEAL_STAGES if s != "lost")  # lead ... negotiation, won
@@ -275,11 +275,12 @@ def csv_rows(report: str, figures: Any) -> Iterator[list[Any]]:
         for month, currency, amount in figures:
             yield [month, currency, format_major(amount, currency)]
     elif report == "funnel":
-        yield ["stage", "deals now", "reached", "conversion to next"]
+        # The stage's id (to join on) and its name as the screen shows it.
+        yield ["stage", "stage name", "deals now", "reached", "conversion to next"]
         for s in figures["stages"]:
             conv = "" if s["conversion"] is None else f"{s['conversion']:.4f}"
-            yield [s["stage"], s["count"], s["reached"], conv]
-        yield ["lost", figures["lost"], "", ""]
+            yield [s["stage"], stage_label(s["stage"]), s["count"], s["reached"], conv]
+        yield ["lost", stage_label("lost"), figures["lost"], "", ""]
     elif report == "sla":
         yield ["week", "days", "opened", "responded", "met sla", "breached sla", "compliance",
                "median first response h", "mean first response h"]

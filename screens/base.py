@@ -17,9 +17,8 @@ from textual.containers import Vertical
 from textual.dom import DOMNode
 from textual.keys import key_to_character
 from textual.screen import Screen
-from textual.widgets import Footer
 
-from screens.chrome import NavBar, StatusLine
+from screens.chrome import CrmFooter, NavBar, StatusLine
 from screens.tables import ListPanel, WindowTable
 
 if TYPE_CHECKING:
@@ -86,7 +85,7 @@ class CrmScreen(Screen):
         with Vertical(classes="screen-body"):
             yield from self.compose_body()
         yield StatusLine(classes="status-line")
-        yield Footer(compact=True, show_command_palette=False)
+        yield CrmFooter()
 
     def compose_body(self) -> Iterable:
         return ()

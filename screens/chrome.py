@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.widgets import Static
+from textual.widgets import Footer, Static
+from textual.widgets._footer import FooterKey
 
 from crm_tui.core.text import grouped, plural
 
@@ -113,3 +116,54 @@ class StatusLine(Horizontal):
     def on_resize(self) -> None:
         app: CrmHost = self.app  # type: ignore[assignment]
         self.show(app.status_info())
+
+
+# The footer's keys that give way first when not all fit, in this order: f5 (the app syncs by
+# itself, the status line says how it went), then / (a list's filter). Then each screen's own
+# keys from the right (a screen lists its keys most-used first), then q. `?` never gives way:
+# help lists every key, those the footer had no room for included.
+GIVE_WAY_FIRST = ("app.sync_now", "list.filter")
+GIVE_WAY_LAST = ("app.quit",)
+NEVER_GIVES_WAY = ("app.help",)
+
+
+class CrmFooter(Footer):
+    """The footer of every screen: each key it shows is readable whole; when they do not all
+    fit, keys give way in a stated order (GIVE_WAY_FIRST, the screen's own from the right,
+    GIVE_WAY_LAST) and `? Help` stays, which lists them all."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(compact=True, show_command_palette=False, **kwargs)
+        self._width = 0
+        self.left_out: list[str] = []  # binding ids the footer had no room for
+
+    def compose(self) -> ComposeResult:
+        keys = [k for k in super().compose() if isinstance(k, FooterKey)]
+        ids = {binding.action: binding.id or binding.action for _, binding, _, _ in self.screen.active_bindings.values()}
+        self._width = self.size.width or self.app.size.width
+        shown = _fitting(keys, [ids.get(k.action, k.action) for k in keys], self._width)
+        self.left_out = [ids.get(k.action, k.action) for k in keys if k not in shown]
+        yield from shown
+
+    def on_resize(self, event: events.Resize) -> None:
+        if event.size.width != self._width and self._bindings_ready:
+            self.call_after_refresh(self.recompose)
+
+
+def _fitting(keys: list[FooterKey], ids: list[str], width: int) -> list[FooterKey]:
+    """The keys that fit in ``width`` cells (each key, a space, its description, a space between
+    keys), those that give way taken out in the stated order."""
+    def cells(key: FooterKey) -> int:
+        return cell_len(key.key_display) + (1 + cell_len(key.description) if key.description else 0) + 1
+
+    own = [i for i, ident in enumerate(ids) if ident not in (*GIVE_WAY_FIRST, *GIVE_WAY_LAST, *NEVER_GIVES_WAY)]
+    order = ([i for name in GIVE_WAY_FIRST for i, ident in enumerate(ids) if ident == name] + own[::-1]
+             + [i for name in GIVE_WAY_LAST for i, ident in enumerate(ids) if ident == name])
+    kept = set(range(len(keys)))
+    total = sum(cells(k) for k in keys) - 1
+    for i in order:
+        if total <= width:
+            break
+        kept.discard(i)
+        total -= cells(keys[i])
+    return [k for i, k in enumerate(keys) if i in kept]

@@ -19,19 +19,22 @@ from textual.widgets import DataTable, Static
 
 from cache.conflicts import Conflict
 from cache.errors import ReplicaError
-from crm_tui.core.domain import entity, format_value
+from crm_tui.core.domain import entity, format_money, format_value
 from screens.counted_list import CountedListScreen
 from screens.dialog import CrmModal
 from screens.display import ago, plain, record_title
+from screens.form_specs import record_currency
 from screens.tables import Column, CrmTable, ListSource, RowContext, tone
 
 
-def _show(entity_name: str, field_name: str, value: Any) -> str:
+def _show(entity_name: str, field_name: str, value: Any, currency: str | None = None) -> str:
     f = entity(entity_name).by_name.get(field_name)
     if value is None:
         return "(empty)"
     if f is None:
         return json.dumps(value) if not isinstance(value, str) else value
+    if f.kind == "money":
+        return format_money(value, currency)  # in the record's currency: no decimals for JPY
     return format_value(f, value)
 
 
@@ -142,6 +145,15 @@ class ConflictResolveScreen(CrmModal[bool]):
         table.clear()
         c = self.conflict
         chosen = tone(table, "text-success")
+        app: Any = self.app
+        record = app.replica.get(c.entity, c.record_id)
+        stored = record_currency(app, c.entity, c.record_id, record)
+        currency_change = c.fields.get("currency") or {}
+
+        def show(name: str, values: dict[str, Any], side: str) -> str:
+            # An amount in its side's currency: no decimals for JPY, KRW ...
+            return _show(c.entity, name, values.get(side), currency_change.get(side) or stored)
+
         if c.kind == "delete":
             keep = self.choices["record"]
             table.add_row(plain("record"), plain("(exists)"), Text("delete it", style=chosen if keep == "mine" else ""),
@@ -149,17 +161,17 @@ class ConflictResolveScreen(CrmModal[bool]):
             # What the server changed, so "keep" is an informed choice.
             for name, values in c.fields.items():
                 f = entity(c.entity).by_name.get(name)
-                table.add_row(plain(f"  {f.label if f else name}"), plain(_show(c.entity, name, values.get("base"))),
-                              plain("(deleted)"), plain(_show(c.entity, name, values.get("theirs"))), plain(""),
+                table.add_row(plain(f"  {f.label if f else name}"), plain(show(name, values, "base")),
+                              plain("(deleted)"), plain(show(name, values, "theirs")), plain(""),
                               key=f"info:{name}")
         else:
             for name, values in c.fields.items():
                 keep = self.choices[name]
                 f = entity(c.entity).by_name.get(name)
                 table.add_row(
-                    plain(f.label if f else name), plain(_show(c.entity, name, values.get("base"))),
-                    Text(_show(c.entity, name, values.get("mine")), style=chosen if keep == "mine" else ""),
-                    Text(_show(c.entity, name, values.get("theirs")), style=chosen if keep == "theirs" else ""),
+                    plain(f.label if f else name), plain(show(name, values, "base")),
+                    Text(show(name, values, "mine"), style=chosen if keep == "mine" else ""),
+                    Text(show(name, values, "theirs"), style=chosen if keep == "theirs" else ""),
                     plain(keep), key=name)
         if table.row_count:
             table.move_cursor(row=min(max(row, 0), table.row_count - 1), animate=False)

@@ -63,6 +63,7 @@ class Customer360Screen(CrmScreen):
         self.customer_id = customer_id
         self.initial_tab = tab if tab in TABS else "contacts"
         self.c360: dict[str, Any] | None = None
+        self.currency: str | None = None
 
     def compose_body(self):
         yield Static(id="c360-header", classes="record-header")
@@ -80,6 +81,8 @@ class Customer360Screen(CrmScreen):
 
     def refresh_data(self) -> None:
         self.c360 = self.replica.reads.customer_360(self.customer_id)
+        # Its lifetime value is in the currency it trades in (no decimals for JPY, KRW ...).
+        self.currency = self.replica.reads.customer_currency(self.customer_id)
         self._show_header()
         for panel in self.query(ListPanel):
             panel.reload()
@@ -104,7 +107,7 @@ class Customer360Screen(CrmScreen):
         second = " · ".join(x for x in (
             f"owner {self.c360.get('owner_name') or '-'}",
             f"territory {self.c360.get('territory_name') or '-'}",
-            f"lifetime value {money(c.get('lifetime_value')) or '-'}",
+            f"lifetime value {money(c.get('lifetime_value'), self.currency) or '-'}",
             plural(counts["open_tickets"], "open ticket"),
             f"orders {totals(self.c360.get('order_totals') or {})}",
         ) if x)

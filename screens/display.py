@@ -13,7 +13,8 @@ from typing import Any
 
 from rich.text import Text
 
-from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, format_money, parse_datetime, value_label
+from crm_tui.core.domain import ACTIVE_TICKET_STATUSES, format_money, parse_datetime, stage_label
+from crm_tui.core.domain import record_title as record_title  # how the screens name a record
 from crm_tui.core.text import grouped, span
 
 # Unsynced states from ``outbox.record_state`` / ``outbox.unsynced_ids``.
@@ -88,7 +89,7 @@ def _next_round(step: int) -> int:
 
 def stage_name(stage: str | None) -> str:
     """A deal stage as the pipeline's columns name it: 'Negotiation' for ``negotiation``."""
-    return value_label(stage).capitalize()
+    return stage_label(stage)
 
 
 def money(minor: int | None, currency: str | None = None) -> str:
@@ -154,17 +155,3 @@ def compact_totals(by_currency: dict[str, int]) -> str:
     """'238k USD + 1.2M AED': ``totals`` for a narrow column, in the order given."""
     parts = [compact_money(v, c or None) for c, v in by_currency.items() if v]
     return " + ".join(parts) if parts else "-"
-
-
-def record_title(entity_name: str, record_id: str, record: dict[str, Any] | None) -> str:
-    """How a person recognises a record: a name, a ticket number, a deal title; else its id."""
-    if not record:
-        return record_id
-    if entity_name == "ticket" and record.get("number"):
-        return f"#{record['number']} {record.get('subject') or ''}".strip()
-    if entity_name == "order" and record.get("number"):
-        return str(record["number"])
-    for key in ("name", "title", "subject"):
-        if record.get(key):
-            return str(record[key])
-    return record_id

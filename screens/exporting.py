@@ -5,7 +5,9 @@ in focus (else the first on the screen) is exported with its `/` filter. The row
 from the replica in a thread worker on its own connection (``Window.batches``: one SELECT read
 a batch at a time), through the replica's export hook (sealed while written, the file appears
 whole or not at all). The file's first lines say what was exported and the filter that
-produced it; the rows are the raw stored values, as the protocol has them.
+produced it; the rows are the raw stored values, as the protocol has them, with the names the
+screen shows beside the ids (``cache.export_names``: ``customer_id, customer_name``, ``stage,
+stage_name`` ...), looked up a batch at a time.
 """
 
 from __future__ import annotations
@@ -97,4 +99,4 @@ def _write(app: CrmHost, path: Path, comments: list[str], plan: ExportPlan) -> i
                 yield from window.batches(text, conn=replica.conn)
 
         with replica.export_file(path, overwrite=True) as fh:
-            return write_csv(fh, comments, batches())
+            return write_csv(fh, comments, batches(), replica.export_names().named)

@@ -61,6 +61,14 @@ def ref_options(app: CrmHost) -> dict[str, Options]:
     return {"territory": territory_options(app), "owner_id": users, "assignee_id": users}
 
 
+def record_currency(app: CrmHost, entity_name: str, record_id: str, record: dict[str, Any] | None) -> str | None:
+    """The currency a record's amounts are in: its own currency field; a customer's lifetime
+    value, the currency the customer trades in."""
+    if entity_name == "customer":
+        return app.replica.reads.customer_currency(record_id)
+    return (record or {}).get("currency")
+
+
 def _now(app: CrmHost) -> str:
     return format_datetime(app.now())
 
@@ -82,6 +90,7 @@ def customer_form(app: CrmHost, record: dict[str, Any] | None = None) -> RecordF
     return RecordForm(
         "customer", title=f"Edit customer · {record.get('name') or rid}", fields=CUSTOMER_FIELDS, values=record,
         options=ref_options(app), save=lambda values: app.save("update", "customer", values, record_id=rid),
+        currency=app.replica.reads.customer_currency(rid),
     )
 
 
@@ -270,6 +279,7 @@ def resend_form(app: CrmHost, op: OutboxOp) -> RecordForm:
     return RecordForm(
         op.entity, title=f"Fix and re-send: {op.op} {ent.label.lower()}", fields=names, fixed=fixed,
         values={**current, **op.fields}, options=options, errors=field_errors, only_changes=False,
+        currency=record_currency(app, op.entity, op.record_id, {**op.base_values, **current, **op.fields}),
         note=f"The server refused this change: {error.get('message') or 'no reason given'}",
         save=lambda values: app.save("resend", op.entity, values, record_id=str(op.seq)),
     )

@@ -23,8 +23,10 @@ from textual.widgets import Button, Label, Select, Static, TextArea
 
 from cache.errors import ReplicaError
 from crm_tui.core.domain import (
+    CURRENCY_RE,
     Field,
     ValidationError,
+    currency_decimals,
     entity,
     format_value,
     parse_input,
@@ -52,6 +54,12 @@ class RecordForm(CrmModal[dict[str, Any] | None]):
     overrides; ``parsers`` read a field's text in a way of their own (a due time typed as
     ``tomorrow``) instead of ``domain.parse_input``, and ``formats`` show a field's value (and
     what it is compared with to tell a change). `esc` on a form that was changed asks before throwing the typing away.
+
+    Money fields are in the currency the form's currency field says (as typed), else its fixed
+    or prefilled currency, else ``currency`` (a customer's lifetime value: the currency the
+    customer trades in): shown in its decimals, and in a currency without decimals (JPY, KRW ...)
+    an amount typed with a fractional part is refused under its field; a line above the buttons
+    says so while such a currency is in use. An amount left as it was shown is kept as stored.
     """
 
     DEFAULT_CSS = """
@@ -126,6 +134,7 @@ class RecordForm(CrmModal[dict[str, Any] | None]):
         warn: WarnFn | None = None,
         parsers: dict[str, ParseFn] | None = None,
         formats: dict[str, Callable[[Any], str]] | None = None,
+        currency: str | None = None,
     ) -> None:
         super().__init__()
         self.ent = entity(entity_name)
@@ -143,6 +152,9 @@ class RecordForm(CrmModal[dict[str, Any] | None]):
         self.warn = warn
         self.parsers = dict(parsers or {})
         self.formats = dict(formats or {})
+        # The currency the money fields were shown in, and each one's text then and value.
+        self.currency = self.fixed.get("currency") or self.values.get("currency") or currency
+        self._money_shown: dict[str, tuple[str, Any]] = {}
         self._warned: dict[str, Any] | None = None  # the values a warning was shown for
         self._pristine: tuple[dict[str, Any], dict[str, str]] | None = None
         self._flagged: set[str] = set()  # fields once said to be wrong: judged again as they change
@@ -161,6 +173,8 @@ class RecordForm(CrmModal[dict[str, Any] | None]):
                         yield Label(Content(f.label + (" *" if f.required else "")), classes="form-label")
                         yield self._widget(f)
                     yield Static(classes="field-error", id=f"error-{name}")
+            if any(self.ent.by_name[n].kind == "money" for n in self.field_names):
+                yield Static(classes="form-note money-hint", id="money-hint")
             yield Static(classes="form-error", id="form-error")
             with Horizontal(classes="form-buttons"):
                 yield Button("Save", variant="primary", id="form-save", compact=True)
@@ -186,7 +200,12 @@ class RecordForm(CrmModal[dict[str, Any] | None]):
             )
         if f.kind == "text":
             return CrmTextArea(current or "", id=wid, compact=True, classes="form-text", soft_wrap=True)
-        text = self.formats[f.name](current) if f.name in self.formats and current is not None else format_value(f, current)
+        if f.name in self.formats and current is not None:
+            text = self.formats[f.name](current)
+        else:
+            text = format_value(f, current, self.currency)
+        if f.kind == "money":
+            self._money_shown[f.name] = (text.strip(), current)
         return CrmInput(text, id=wid, compact=True)
 
     def _choices(self, f: Field) -> Options | None:
@@ -204,6 +223,7 @@ class RecordForm(CrmModal[dict[str, Any] | None]):
         self.query_one("#form-error").display = False
         if self.initial_errors:
             self.show_errors(self.initial_errors)
+        self._show_money_hint()
         start = self._first_to_fill()
         if isinstance(start, CrmInput):
             start.focus_keeping_text()
@@ -237,10 +257,20 @@ class RecordForm(CrmModal[dict[str, Any] | None]):
 
     # ------------------------------------------------------------------ values
 
+    def money_currency(self) -> str | None:
+        """The currency the money fields are in now: the currency field as typed (or chosen),
+        else the form's fixed, prefilled or given one."""
+        if "currency" in self.field_names:
+            widget = self.query_one("#field-currency")
+            value = widget.value if isinstance(widget, Select) else str(getattr(widget, "value", "")).strip().upper()
+            return value if isinstance(value, str) and CURRENCY_RE.match(value) else None
+        return self.currency
+
     def collect(self) -> tuple[dict[str, Any], dict[str, str]]:
         """What the fields say, parsed; and a message for each field that could not be read."""
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
+        currency = self.money_currency()
         for name in self.field_names:
             f = self.ent.by_name[name]
             widget = self.query_one(f"#field-{name}")
@@ -251,11 +281,24 @@ class RecordForm(CrmModal[dict[str, Any] | None]):
                     values[name] = widget.text if widget.text.strip() else None
                 elif name in self.parsers and widget.value.strip():  # type: ignore[attr-defined]
                     values[name] = self.parsers[name](widget.value)  # type: ignore[attr-defined]
+                elif (name in self._money_shown and currency == self.currency
+                      and widget.value.strip() == self._money_shown[name][0]):  # type: ignore[attr-defined]
+                    values[name] = self._money_shown[name][1]  # as stored (12,345.50 shown as 12,346 yen)
                 else:
-                    values[name] = parse_input(f, widget.value)  # type: ignore[attr-defined]
+                    values[name] = parse_input(f, widget.value, currency)  # type: ignore[attr-defined]
             except ValueError as exc:
                 errors[name] = str(exc)
         return values, errors
+
+    def _show_money_hint(self) -> None:
+        """While the money fields' currency has no decimals, say so above the buttons."""
+        if not self.query("#money-hint"):
+            return
+        hint = self.query_one("#money-hint", Static)
+        currency = self.money_currency()
+        whole = currency is not None and currency_decimals(currency) == 0
+        hint.update(Content(f"Amounts in {currency} are whole: no decimals (12,000, not 12,000.50)." if whole else ""))
+        hint.display = whole
 
     def show_errors(self, errors: dict[str, str], *, focus: bool = False) -> None:
         """Show each message under its field (the rest above the buttons); ``focus`` moves the
@@ -317,6 +360,10 @@ class RecordForm(CrmModal[dict[str, Any] | None]):
     @on(TextArea.Changed)
     def _field_changed(self, event: CrmInput.Changed | Select.Changed | TextArea.Changed) -> None:
         self._recheck(event.control)
+        if event.control is not None and event.control.id == "field-currency":
+            self._show_money_hint()
+            for name in self._money_shown:  # an amount's decimals are judged in the currency now typed
+                self._recheck(self.query_one(f"#field-{name}"))
 
     # ------------------------------------------------------------------ actions
 

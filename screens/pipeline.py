@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
@@ -27,6 +27,22 @@ from screens.task_forms import follow_up
 
 OUTCOMES = ("won", "lost")
 OPEN_STAGES = tuple(s for s in DEAL_STAGES if s not in OUTCOMES)
+
+
+def fit_totals(totals: dict[str, int], width: int) -> str:
+    """A stage's totals in ``width`` cells, no amount ever cut: those that fit whole, then '+N'
+    for the N currencies that do not ('124k USD +1'), or only '+' where '+N' does not fit
+    ('11.4M EUR +')."""
+    parts = [compact_money(v, c or None) for c, v in totals.items() if v] or ["-"]
+    shown = parts[0]
+    for i in range(1, len(parts)):
+        rest = len(parts) - i - 1
+        more = f"{shown} + {parts[i]}"
+        if len(more) + (len(f" +{rest}") if rest else 0) > width:
+            counted = f"{shown} +{len(parts) - i}"
+            return counted if len(counted) <= width else f"{shown} +" if len(shown) + 2 <= width else shown
+        shown = more
+    return shown
 
 
 class StageTable(WindowTable):
@@ -51,7 +67,8 @@ class PipelineScreen(CrmScreen):
             "arrows) move between stages, j/k between deals. > and < move an open deal to the next or previous "
             "open stage; w marks it won and x lost (each asks when it closed, and a lost deal why: they are "
             "outcomes, not stages), < on a won or lost deal offers to reopen it. Each card shows the deal, its "
-            "customer, its amount and close date. e edits it, enter opens its customer, m shows only your "
+            "customer, its amount and close date; a stage's header its deals and their total per currency (where the "
+            "column is narrow, +2 counts two more currencies that did not fit, + alone some more). e edits it, enter opens its customer, m shows only your "
             "deals, f makes a follow-up task about the deal.")
     DEFAULT_CSS = """
     PipelineScreen {
@@ -93,6 +110,7 @@ class PipelineScreen(CrmScreen):
         # Each stage's count and totals look at every deal: counted apart, shown when they come.
         self.stage_counts = CountApart[list[StageSummary]](self, "pipeline-totals")
         self._totals_of: tuple[str | None] | None = None  # whose deals the headers total (mine or all)
+        self._summaries: dict[str, Any] | None = None  # None: being counted
 
     def compose_body(self):
         with Horizontal(id="pipeline-board"):
@@ -142,7 +160,8 @@ class PipelineScreen(CrmScreen):
         """`:export`: every stage's deals, stage by stage in board order (mine only when so)."""
         lists = [(self.table(stage).window, "") for stage in DEAL_STAGES if self.table(stage).window is not None]
         view = "only my deals" if self.only_mine else "all deals in the replica"
-        return ExportPlan("pipeline", f"{view}, every stage ({', '.join(DEAL_STAGES)})", lists, noun="deal")
+        return ExportPlan("pipeline", f"{view}, every stage ({', '.join(stage_name(s) for s in DEAL_STAGES)})", lists,
+                          noun="deal")
 
     # ------------------------------------------------------------------ data
 
@@ -180,17 +199,41 @@ class PipelineScreen(CrmScreen):
 
     def _show_totals(self, summaries: list[StageSummary] | None) -> None:
         """Each stage's header: its name, how many deals and their total (None: being counted)."""
-        by_stage = {s.stage: s for s in summaries or []}
-        for stage in DEAL_STAGES:
-            header = self.query_one(f"#stage-header-{stage}", Static)
-            if summaries is None:
+        self._summaries = None if summaries is None else {s.stage: s for s in summaries}
+        self._show_headers()
+
+    def _show_headers(self) -> None:
+        """Each stage's name, count and totals ('4 · 238k USD'). When a column is too narrow for
+        that, the totals go on a line of their own in every header (the cards stay aligned), as
+        many currencies as fit whole and '+N' for the rest: an amount is never cut."""
+        if self._summaries is None:
+            for stage in DEAL_STAGES:
+                header = self.query_one(f"#stage-header-{stage}", Static)
+                header.styles.height = 2
                 header.update(Content.assemble((stage_name(stage), "bold"), "\n", ("counting…", "$text-muted")))
-                continue
-            summary = by_stage.get(stage)
-            count = summary.count if summary else 0
-            header.update(Content.assemble((stage_name(stage), "bold"), "\n", (grouped(count), "bold"),
-                                           (f" · {compact_totals(summary.totals if summary else {})}",
-                                            "$text-muted")))
+            return
+        rows = []
+        for stage in DEAL_STAGES:
+            summary = self._summaries.get(stage)
+            header = self.query_one(f"#stage-header-{stage}", Static)
+            # The header's text width (size is inside its padding); an unlaid column: its share of the screen.
+            width = header.size.width or (self.size.width or self.app.size.width) // len(DEAL_STAGES) - 2
+            rows.append((stage, header, summary.count if summary else 0, summary.totals if summary else {}, width))
+        tall = any(len(grouped(count)) + 3 + len(compact_totals(totals)) > width for _, _, count, totals, width in rows)
+        for stage, header, count, totals, width in rows:
+            header.styles.height = 3 if tall else 2
+            if tall:
+                text = Content.assemble((stage_name(stage), "bold"), "\n", (grouped(count), "bold"),
+                                        (" deal" if count == 1 else " deals", "$text-muted"), "\n",
+                                        (fit_totals(totals, width), "$text-muted"))
+            else:
+                text = Content.assemble((stage_name(stage), "bold"), "\n", (grouped(count), "bold"),
+                                        (f" · {compact_totals(totals)}", "$text-muted"))
+            header.update(text)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._summaries:
+            self.call_after_refresh(self._show_headers)  # once the columns have their new widths
 
     def on_unmount(self) -> None:
         self.stage_counts.close()

@@ -17,10 +17,10 @@ from textual.widgets import DataTable, Static
 
 from cache.errors import ReplicaError
 from cache.outbox import OutboxOp
-from crm_tui.core.domain import entity, format_value
+from crm_tui.core.domain import entity, format_money, format_value
 from screens.counted_list import CountedListScreen
 from screens.display import plain, record_title
-from screens.form_specs import resend_form
+from screens.form_specs import record_currency, resend_form
 from screens.pickers import ConfirmModal
 from screens.tables import Column, ListSource, RowContext
 
@@ -89,7 +89,11 @@ class RejectedScreen(CountedListScreen):
             parts.append("\n  delete the record")
         for name, value in op.fields.items():
             f = ent.by_name.get(name)
-            shown = format_value(f, value) if f else str(value)
+            if f is not None and f.kind == "money" and value is not None:
+                record = {**op.base_values, **(self.replica.get(op.entity, op.record_id) or {}), **op.fields}
+                shown = format_money(value, record_currency(self.crm, op.entity, op.record_id, record))
+            else:
+                shown = format_value(f, value) if f else str(value)
             parts.append(f"\n  {f.label if f else name}: {shown or '(empty)'}")
             if name in errors:
                 parts.append((f"  ↳ {errors[name]}", "$text-error"))

@@ -27,7 +27,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from crm_tui.core.ids import ID_RE as ID_RE  # re-exported: the domain checks ids with it
@@ -137,6 +137,25 @@ def value_label(value: object) -> str:
         return ""
     text = str(value)
     return VALUE_LABELS.get(text, text.replace("_", " "))
+
+def stage_label(stage: object) -> str:
+    """A deal stage as the pipeline's columns name it: 'Negotiation' for ``negotiation``."""
+    return value_label(stage).capitalize()
+
+
+def record_title(entity_name: str, record_id: str, record: Mapping[str, Any] | None) -> str:
+    """How a person recognises a record: a name, a ticket number, a deal title; else its id."""
+    if not record:
+        return record_id
+    if entity_name == "ticket" and record.get("number"):
+        return f"#{record['number']} {record.get('subject') or ''}".strip()
+    if entity_name == "order" and record.get("number"):
+        return str(record["number"])
+    for key in ("name", "title", "subject"):
+        if record.get(key):
+            return str(record[key])
+    return record_id
+
 
 # The ticket workflow: new -> open -> pending -> solved -> closed, with the moves agents need
 # (straight to solved, back to open, reopen a solved ticket). Closed is final.
@@ -395,15 +414,22 @@ def format_money(minor: int | None, currency: str | None = None) -> str:
     return f"{text} {currency}" if currency else text
 
 
-def parse_money(text: str) -> int:
-    """'1,234.5' -> 123450 minor units. Raises ValueError with a readable message."""
+def parse_money(text: str, currency: str | None = None) -> int:
+    """'1,234.5' -> 123450 minor units. Raises ValueError with a readable message. In a currency
+    shown without decimals (JPY, KRW ...) an amount with a fractional part is refused, not
+    rounded: '12000.50' for yen is a typo or another currency's amount, and the user says which."""
     cleaned = text.strip().replace(",", "").replace("_", "").replace(" ", "")
+    whole = currency_decimals(currency) == 0
+    example = "12000" if whole else "1234.50"
     try:
         amount = Decimal(cleaned)
     except InvalidOperation:
-        raise ValueError("not an amount; type digits like 1234.50") from None
+        raise ValueError(f"not an amount; type digits like {example}") from None
     if not amount.is_finite():
-        raise ValueError("not an amount; type digits like 1234.50")
+        raise ValueError(f"not an amount; type digits like {example}")
+    if whole and amount != amount.to_integral_value():
+        nearest = format_amount(int(amount.quantize(Decimal("1"), rounding=ROUND_HALF_UP)) * 100, currency)
+        raise ValueError(f"{currency} has no decimals: type a whole amount, like {nearest}")
     if amount != amount.quantize(Decimal("0.01")):
         raise ValueError("at most two decimal places")
     return int(amount * 100)
@@ -634,8 +660,9 @@ def sla_due_for(priority: str, created: dt.datetime) -> str:
 # ----------------------------------------------------------------------------- forms
 
 
-def parse_input(f: Field, text: str) -> Any:
-    """Turn what a person typed into a form into a wire value (not yet validated).
+def parse_input(f: Field, text: str, currency: str | None = None) -> Any:
+    """Turn what a person typed into a form into a wire value (not yet validated); an amount in
+    ``currency`` (whole units for JPY, KRW ...).
 
     Raises ValueError with a message to show next to the field.
     """
@@ -648,7 +675,7 @@ def parse_input(f: Field, text: str) -> Any:
         except ValueError:
             raise ValueError("must be a whole number") from None
     if f.kind == "money":
-        return parse_money(text)
+        return parse_money(text, currency)
     if f.kind == "bool":
         lowered = text.lower()
         if lowered in ("y", "yes", "true", "1", "x", "on"):
@@ -668,12 +695,13 @@ def parse_input(f: Field, text: str) -> Any:
     return text
 
 
-def format_value(f: Field, value: Any) -> str:
-    """The text a form shows for a wire value (the inverse of parse_input)."""
+def format_value(f: Field, value: Any, currency: str | None = None) -> str:
+    """The text a form shows for a wire value (the inverse of parse_input); a money field in
+    ``currency``'s decimals (none for JPY, KRW ...), without the code."""
     if value is None:
         return ""
     if f.kind == "money":
-        return format_money(value)
+        return format_amount(value, currency)
     if f.kind == "bool":
         return "yes" if value else "no"
     if f.kind == "tags":

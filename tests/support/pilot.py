@@ -104,3 +104,24 @@ def footer_keys(app) -> list[str]:
     width = app.size.width
     keys = [k for k in app.screen.query(FooterKey) if k.region.width and k.region.right <= width]
     return [f"{k.key_display} {k.description}".strip() for k in sorted(keys, key=lambda k: k.region.x)]
+
+
+def screen_lines(app) -> list[str]:
+    """The terminal's lines as the user reads them now (the app's screenshot, as text)."""
+    import html
+    import re
+    from collections import defaultdict
+
+    svg = app.export_screenshot()
+    rows: dict[float, list[tuple[float, str]]] = defaultdict(list)
+    for m in re.finditer(r'<text[^>]*?x="([\d.]+)"[^>]*?y="([\d.]+)"[^>]*>(.*?)</text>', svg, re.S):
+        text = html.unescape(re.sub(r"<[^>]+>", "", m.group(3))).replace("\xa0", " ")
+        rows[round(float(m.group(2)), 1)].append((float(m.group(1)), text))
+    lines = []
+    for y in sorted(rows):
+        line = ""
+        for x, text in sorted(rows[y]):
+            col = round(x / 12.2)
+            line = line.ljust(col)[:col] + text + line[col + len(text):]
+        lines.append(line.rstrip())
+    return lines

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Select
 
-from crm_tui.core.domain import format_money
+from crm_tui.core.domain import DEAL_STAGES, format_money
 from screens import form_specs, task_forms
+from screens.display import compact_money
 from screens.forms import RecordForm
 from screens.order_detail import OrderDetailScreen
 from screens.pickers import ChoicePicker, ConfirmModal
@@ -331,3 +332,40 @@ async def test_an_unassigned_ticket_reads_the_same_at_any_width_and_the_bar_fits
         bar = str(app.screen.query_one("#queue-bar").render())
         assert len(bar) <= size[0] - 1, bar  # nothing cut off at the right
         assert "v view" in bar  # how to change the view is said at any width
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_stage_totals_are_never_cut(make_app, size):
+    """At 80 columns the pipeline's stage headers read `4 · 238k U…`: an amount without its
+    currency. Each header shows its count, and its totals whole (a currency that does not fit is
+    counted, `+1`), never cut."""
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("escape", "3")
+        await settle(pilot)
+        summaries = {s.stage: s for s in app.replica.reads.pipeline()}
+        for stage in DEAL_STAGES:
+            header = app.screen.query_one(f"#stage-header-{stage}")
+            text = str(header.render())
+            lines = text.splitlines()
+            assert all(len(line) <= header.size.width for line in lines), (stage, lines)
+            assert "…" not in text
+            summary = summaries[stage]
+            lead = compact_money(*next(iter(summary.totals.items()))[::-1])
+            assert lead in text and str(summary.count) in text, (stage, text)
+            others = len(summary.totals) - 1
+            assert all(compact_money(v, c) in text for c, v in summary.totals.items()) or f"+{others}" in text
+
+
+@pytest.mark.parametrize(("totals", "width", "shown"), [
+    ({"USD": 124_000_00, "EUR": 150_000_00}, 11, "124k USD +1"),
+    ({"USD": 124_000_00, "EUR": 150_000_00}, 19, "124k USD + 150k EUR"),
+    # The demo's 26 currencies in a 11-cell column: the lead amount whole, '+' for the others.
+    ({"EUR": 11_400_000_00, **{f"C{i:02d}": 100 for i in range(25)}}, 11, "11.4M EUR +"),
+    ({"EUR": 11_400_000_00, **{f"C{i:02d}": 100 for i in range(25)}}, 13, "11.4M EUR +25"),
+    ({}, 11, "-"),
+])
+def test_stage_totals_fit_their_column_whole(totals, width, shown):
+    from screens.pipeline import fit_totals
+
+    assert fit_totals(totals, width) == shown

@@ -11,8 +11,9 @@ import pytest
 
 from cache.records import decode_row
 from cache.windows import Window
-from crm_tui.core.domain import DEAL_STAGES, ENTITIES
+from crm_tui.core.domain import DEAL_STAGES, ENTITIES, TICKET_STATUSES, record_title
 from screens.customer import Customer360Screen
+from screens.display import stage_name
 from screens.tables import WindowTable
 from support import ui_data
 from support.pilot import command, settle
@@ -184,3 +185,115 @@ def test_an_export_reads_the_replica_a_batch_at_a_time(replica):
     assert len(first) == 25 and decoded == 25  # one batch read, not the 120 orders
     sizes = [len(first), *(len(b) for b in batches)]
     assert sizes == [25, 25, 25, 25, 20] and decoded == ui_data.RICH_ORDERS
+
+
+# ----------------------------------------------------------------------------- names beside ids
+
+NAMED = {"customer_id": "customer", "owner_id": "user", "assignee_id": "user", "author_id": "user",
+         "contact_id": "contact", "territory": "territory", "ticket_id": "ticket", "deal_id": "deal",
+         "order_id": "order"}
+
+
+def expected_name(app, entity_name: str, record_id: str) -> str:
+    """The name the screens show for a record: read here from the replica, record by record."""
+    record = app.replica.get(entity_name, record_id) if record_id else None
+    return record_title(entity_name, record_id, record) if record else ""
+
+
+def check_names(app, rows: list[dict[str, str]]) -> set[str]:
+    """Each id column is followed by its name column, and every row's name is the record's.
+    Returns the name columns checked."""
+    header = list(rows[0])
+    checked = set()
+    for column, entity_name in NAMED.items():
+        if column not in header:
+            continue
+        name_column = column.removesuffix("_id") + "_name"
+        assert header[header.index(column) + 1] == name_column, header
+        for r in rows:
+            assert r[name_column] == expected_name(app, entity_name, r[column]), (column, r)
+        checked.add(name_column)
+    if "stage" in header:
+        assert header[header.index("stage") + 1] == "stage_name"
+        assert all(r["stage_name"] == stage_name(r["stage"]) for r in rows)
+        checked.add("stage_name")
+    if "record_id" in header:
+        assert header[header.index("record_id") + 1] == "record_name"
+        assert all(r["record_name"] == expected_name(app, r["entity"], r["record_id"]) for r in rows)
+        assert all(r["record_name"] for r in rows)
+        checked.add("record_name")
+    return checked
+
+
+async def test_the_pipeline_export_names_stages_customers_and_owners(make_app, tmp_path):
+    """The pipeline's export said `negotiation` and `cu_007` where the board shows Negotiation
+    and the customer's name: each id keeps its column and the name the screen shows follows it."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", "3")
+        await settle(pilot)
+        comments, rows = await export(pilot, tmp_path / "pipeline.csv")
+        assert check_names(app, rows) == {"stage_name", "customer_name", "owner_name"}
+        assert {r["stage_name"] for r in rows} == {stage_name(s) for s in DEAL_STAGES}
+        assert any(r["owner_name"] == "Katherine Johnson" for r in rows)
+        assert "every stage (Lead, Qualified, Proposal, Negotiation, Won, Lost)" in comments[1]
+
+
+@pytest.mark.parametrize(("key", "wanted"), [
+    ("2", {"customer_name", "assignee_name"}), ("8", {"customer_name", "owner_name"}),
+    ("5", {"record_name"}), ("6", {"record_name"}),
+])
+async def test_section_exports_name_what_their_ids_stand_for(make_app, tmp_path, key, wanted):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape", key)
+        await settle(pilot)
+        if key == "2":
+            app.screen.set_view("all")
+            await settle(pilot)
+        if key == "8":
+            app.screen.view = "all"
+            app.screen.refresh_data()
+            await settle(pilot)
+        _, rows = await export(pilot, tmp_path / "list.csv")
+        assert wanted <= check_names(app, rows)
+
+
+@pytest.mark.parametrize(("tab", "wanted"), [
+    ("orders", {"customer_name"}), ("contacts", {"customer_name"}), ("tickets", {"customer_name", "assignee_name"}),
+    ("deals", {"customer_name", "stage_name", "owner_name"}), ("activity", {"customer_name", "author_name"}),
+    ("tasks", {"customer_name", "owner_name"}),
+])
+async def test_customer_tab_exports_name_what_their_ids_stand_for(make_app, tmp_path, tab, wanted):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        await app.push_screen(Customer360Screen(ui_data.RICH_CUSTOMER, tab=tab))
+        await settle(pilot)
+        _, rows = await export(pilot, tmp_path / f"{tab}.csv")
+        assert wanted <= check_names(app, rows)
+        assert all(r["customer_name"] == "Anna Schmidt" for r in rows)
+
+
+async def test_search_export_names_each_hits_customer(make_app, tmp_path):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"example")
+        await settle(pilot)
+        await pilot.press("down")
+        _, rows = await export(pilot, tmp_path / "search.csv")
+        assert "customer_name" in check_names(app, rows)
+        assert all(r["customer_name"] for r in rows if r["kind"] == "contact")
+
+
+def test_names_are_looked_up_a_batch_at_a_time(replica):
+    """Streaming holds: the names of one batch are held, never those of the whole list."""
+    window = replica.lists.ticket_queue("all", statuses=TICKET_STATUSES)
+    names = replica.export_names()
+    seen_customers = set()
+    for batch in window.batches(size=10):
+        named = names.named([dict(r) for r in batch])
+        assert names.held <= len(batch)
+        assert all(r["customer_name"] for r in named)
+        seen_customers |= {r["customer_id"] for r in named}
+    assert len(seen_customers) > 10  # more names than one batch held, in all

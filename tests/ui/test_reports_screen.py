@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 
 import pytest
 
 from cache.reports import ReportFilter, csv_rows
 from crm_tui.core.domain import format_money
-from screens.display import compact_money, count_axis, money, money_axis
+from screens.display import compact_money, count_axis, money, money_axis, stage_name
 from screens.pickers import ChoicePicker
 from screens.reports import ReportsScreen
 from support import ui_data
 from support.pilot import command as typed_command
-from support.pilot import settle
+from support.pilot import screen_lines, settle
 
 pytestmark = pytest.mark.anyio
 
@@ -244,3 +245,52 @@ async def test_the_sla_chart_has_no_legend_for_its_line_to_cross(make_app):
         left = lines[top].index("┌")
         canvas = [line[left + 1:line.rindex("│")] for line in lines[top + 1:bottom]]
         assert not any(ch.isalpha() for line in canvas for ch in line), canvas
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)])
+async def test_the_funnel_title_and_every_column_are_readable(make_app, size):
+    """At 80x24 a new user saw a funnel without its title and the conversion column cut ("conv").
+    The chart is titled (in fewer words where it is narrow) and every stage's row shows its deals
+    now, reached and the conversion to the next stage, headed in full."""
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        screen = await _reports(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        lines = screen_lines(app)
+        funnel = screen.figures["funnel"]
+        assert any(f"{funnel['total']} created, {funnel['lost']} lost" in line for line in lines), lines
+        header = next(line for line in lines if re.search(r"stage\s+now\s+reached", line))
+        assert re.search(r"reached\s+conv\. ", header + " "), header
+        for s in funnel["stages"]:
+            conv = "" if s["conversion"] is None else f"{s['conversion'] * 100:.0f} %"
+            row = rf"{stage_name(s['stage'])}\s+{s['count']}\s+{s['reached']}\s+{re.escape(conv)}(\s|$)"
+            assert any(re.search(row, line + " ") for line in lines), (row, lines)
+        assert any(re.search(rf"Lost\s+{funnel['lost']}(\s|$)", line) for line in lines)
+
+
+@pytest.mark.parametrize(("kind", "tab", "words"), [
+    ("full", 0, "Revenue"), ("full", 1, "created"), ("full", 2, "SLA"),
+    ("empty", 0, "No orders"), ("empty", 1, "No deals"), ("empty", 2, "No "),
+])
+async def test_every_report_is_titled_at_70_and_80_columns(make_app, kind, tab, words):
+    """Each chart's title is drawn on a narrow terminal (plotext leaves out a title wider than
+    the chart: it says the same in fewer words)."""
+    for width in (70, 80):
+        app = make_app(kind)
+        async with app.run_test(size=(width, 24)) as pilot:
+            screen = await _reports(pilot)
+            await pilot.press(*["l"] * tab)
+            await settle(pilot)
+            chart = screen.query_one(f"#{screen.active_report}-chart")
+            first = chart.render().plain.splitlines()[0].strip()
+            assert words in first, (width, first)
+
+
+def test_the_funnel_export_names_each_stage_beside_its_id():
+    """The funnel's file said `negotiation` where the screen says Negotiation: both are in it."""
+    figures = {"stages": [{"stage": "lead", "count": 4, "reached": 24, "conversion": 0.6667},
+                          {"stage": "negotiation", "count": 5, "reached": 8, "conversion": 0.375}], "lost": 4}
+    rows = list(csv_rows("funnel", figures))
+    assert rows[0][:2] == ["stage", "stage name"]
+    assert [r[:2] for r in rows[1:]] == [["lead", "Lead"], ["negotiation", "Negotiation"], ["lost", "Lost"]]
