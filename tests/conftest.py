@@ -11,7 +11,8 @@ directory runs against both by overriding it::
 Which tests are slow (``make test-slow``, not ``make test``): every test on PostgreSQL (the
 ``postgres``/``postgres_url`` fixtures, or a ``backend`` of "postgresql" or "balanced"), the
 suites under tests/balancer/ and tests/benchmark/, and modules marked ``pytest.mark.slow``
-(the long end-to-end suites: processes killed, networks misbehaving, daemons, TLS).
+(the long end-to-end suites: processes killed, networks misbehaving, daemons, TLS) or tests so
+marked (a whole matrix of cases, e.g. every section after every modal in tests/ui/test_focus_keys.py).
 ``pytest_collection_modifyitems`` below adds the ``slow`` marker; CI runs both halves.
 
 Every test process gets a private Secret Service (tests/support/secret_service.py) and points the

@@ -265,6 +265,7 @@ async def test_after_a_modal_the_focus_is_where_it_was_and_2_switches(make_app, 
         assert app.current_mode == "tickets"
 
 
+@pytest.mark.slow  # the whole matrix (21 apps): `make test-slow`; the cases above keep `make test` honest
 @pytest.mark.parametrize("key", ["2", "3", "4", "5", "6", "7", "8"])
 @pytest.mark.parametrize("opener", ["question_mark", "ctrl+p", "colon"])
 async def test_every_section_keeps_its_focus_after_a_modal_and_its_section_keys_work(make_app, key, opener):
