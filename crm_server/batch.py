@@ -112,6 +112,32 @@ def apply_batch(store: Store, user_id: str, ops: Sequence[Any], *, now: dt.datet
     return results
 
 
+def _validated_with_refs(tx: WriteTx, run: Sequence[tuple[Any, Op, Entity]], *, creating: bool,
+                        skip: Callable[[Op, Entity], bool]) -> tuple[dict[int, dict[str, Any]],
+                                                                 dict[tuple[str, str], StoredRecord | None]]:
+    """For a run of creates or updates: each op's validated fields by its place in the run (an op
+    ``skip`` names, or whose fields fail, is left out), and every record those fields refer to,
+    read with one statement per entity (None where it does not exist)."""
+    cleans: dict[int, dict[str, Any]] = {}
+    refs: dict[str, set[str]] = {}
+    for k, (_, op, ent) in enumerate(run):
+        if skip(op, ent):
+            continue
+        try:
+            cleans[k] = clean = validate_fields(ent, op.fields, creating=creating)
+        except ValidationError:
+            continue
+        for name, value in clean.items():
+            f = ent.by_name[name]
+            if f.kind == "ref" and f.ref is not None and value is not None:
+                refs.setdefault(f.ref, set()).add(value)
+    known: dict[tuple[str, str], StoredRecord | None] = {}
+    for target, wanted in refs.items():
+        found = tx.get_many(ENTITIES[target], sorted(wanted))
+        known.update(((target, i), found.get(i)) for i in wanted)
+    return cleans, known
+
+
 def _caller(tx: WriteTx, user_id: str) -> Caller:
     caller = load_caller(tx, user_id)
     if caller is None:
@@ -246,22 +272,9 @@ class _BatchRun:
             found = tx.get_many(ent, live) if live else {}
             known.update(((name, i), found.get(i)) for i in ids)
             tombs.update((name, i) for i in ids if states.get(i) == "delete")
-        cleans: dict[int, dict[str, Any]] = {}
-        refs: dict[str, set[str]] = {}
-        for k, (_, op, ent) in enumerate(run):
-            if op.op_id in stored:
-                continue
-            try:
-                cleans[k] = clean = validate_fields(ent, op.fields, creating=True)
-            except ValidationError:
-                continue  # _check_create raises it again, in its turn among the checks
-            for name, value in clean.items():
-                f = ent.by_name[name]
-                if f.kind == "ref" and f.ref is not None and value is not None:
-                    refs.setdefault(f.ref, set()).add(value)
-        for target, wanted in refs.items():
-            found = tx.get_many(ENTITIES[target], sorted(wanted))
-            known.update(((target, i), found.get(i)) for i in wanted)
+        # An op whose fields fail is left out here: _check_create raises it again, in its turn.
+        cleans, referred = _validated_with_refs(tx, run, creating=True, skip=lambda op, _ent: op.op_id in stored)
+        known.update(referred)
 
         def get(ent: Entity, record_id: str) -> StoredRecord | None:
             key = (ent.name, record_id)
@@ -366,23 +379,9 @@ class _BatchRun:
         locked: dict[tuple[str, str], StoredRecord] = {}
         for name, (ent, ids) in sorted(by_ent.items()):  # a fixed order of locks
             locked.update(((name, i), r) for i, r in tx.lock_many(ent, ids).items())
-        cleans: dict[int, dict[str, Any]] = {}
-        refs: dict[str, set[str]] = {}
-        for k, (_, op, ent) in enumerate(run):
-            if op.op_id in stored or (ent.name, op.id) not in locked:
-                continue
-            try:
-                cleans[k] = clean = validate_fields(ent, op.fields, creating=False)
-            except ValidationError:
-                continue  # raised again by _plan_update, in its turn among the checks
-            for name, value in clean.items():
-                f = ent.by_name[name]
-                if f.kind == "ref" and f.ref is not None and value is not None:
-                    refs.setdefault(f.ref, set()).add(value)
-        known: dict[tuple[str, str], StoredRecord | None] = {}
-        for target, wanted in refs.items():
-            found = tx.get_many(ENTITIES[target], sorted(wanted))
-            known.update(((target, i), found.get(i)) for i in wanted)
+        # An op whose fields fail is left out here: _plan_update raises it again, in its turn.
+        cleans, known = _validated_with_refs(
+            tx, run, creating=False, skip=lambda op, ent: op.op_id in stored or (ent.name, op.id) not in locked)
 
         def get(ent: Entity, record_id: str) -> StoredRecord | None:
             key = (ent.name, record_id)
