@@ -15,7 +15,7 @@ import pytest
 from support.postgres import PostgresServer
 from support.roundtrips import RoundTripRelay
 from support.server import ServerProcess, UserSpec, make_op
-from support.standby import _STATEMENT, LOGGED
+from support.standby import LOGGED, logged_statements
 
 APP = "crm-batch-rt"
 DEVICE = {"X-CRM-Device": "batch-rt-device-00001", "X-CRM-Device-Name": "laptop"}
@@ -31,8 +31,7 @@ def logged():
 
 
 def _ran(server: PostgresServer, since: int) -> list[str]:
-    return [m.group(1) for line in server.log_text()[since:].splitlines()
-            if line.startswith(f"{APP}|") and (m := _STATEMENT.search(line))]
+    return logged_statements(server, since, APP)
 
 
 def test_a_batch_of_edits_costs_the_same_statements_for_100_edits_as_for_10(logged, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 
 from support.postgres import PostgresServer
 from support.server import ServerProcess, UserSpec, make_op
-from support.standby import _STATEMENT, LOGGED
+from support.standby import LOGGED, logged_statements
 
 APP = "crm-feed-page"
 _USERS = re.compile(r'\b(FROM|JOIN) "?users"?(\s|$)')  # a statement that reads the users table
@@ -32,8 +32,7 @@ def logged():
 
 
 def _ran(server: PostgresServer, since: int) -> list[str]:
-    return [m.group(1) for line in server.log_text()[since:].splitlines()
-            if line.startswith(f"{APP}|") and (m := _STATEMENT.search(line))]
+    return logged_statements(server, since, APP)
 
 
 def _to_feed(client, cursor: str | None = None) -> str:

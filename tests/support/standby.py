@@ -26,6 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -36,6 +37,13 @@ LOGGED = "-c log_statement=all -c log_line_prefix='%a|'"
 REPLAY_TIMEOUT = 30.0
 # "statement: ..." (simple protocol) or "execute <unnamed>: ..." (psycopg's extended protocol)
 _STATEMENT = re.compile(r"LOG:  (?:statement|execute [^:]*): (.*)")
+
+
+def logged_statements(server: Any, since: int, app: str) -> list[str]:
+    """The statements PostgreSQL logged (with LOGGED) for ``application_name`` ``app`` after
+    offset ``since`` of ``server``'s log."""
+    return [m.group(1) for line in server.log_text()[since:].splitlines()
+            if line.startswith(f"{app}|") and (m := _STATEMENT.search(line))]
 
 
 def _tool(name: str) -> Path:
